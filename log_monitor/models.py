@@ -1,0 +1,187 @@
+"""Frozen dataclasses shared by every layer: Target, Observation, TargetState, Notification, Severity."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Severity(enum.IntEnum):
+    """How bad a target's state is; the values are the Nagios exit codes (MAINTENANCE exits as OK)."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+    MAINTENANCE = 4
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self is Severity.MAINTENANCE else int(self)
+
+
+class TargetKind(enum.StrEnum):
+    """What a target is."""
+
+    AGENT = "agent"
+    LOCATION = "location"  # one log file (location) on an agent
+    LOCAL_FILE = "file"  # a log file on the monitor's own host
+
+
+class Condition(enum.StrEnum):
+    """Why a target is in its state; messages say which (silent is not the same as disconnected)."""
+
+    OK = "ok"
+    SILENT = "silent"  # connected (or status unknown) but no events
+    DISCONNECTED = "disconnected"  # the API says the agent lost its keepalive
+    NEVER_SEEN = "never_seen"  # expected, but no event in LOOKBACK
+    UNKNOWN = "unknown"  # a backend could not be read
+
+
+class NotificationKind(enum.StrEnum):
+    """What a notification announces."""
+
+    ALERT = "alert"  # first alert of an episode
+    ESCALATION = "escalation"  # WARNING became CRITICAL
+    REMINDER = "reminder"  # still silent
+    RECOVERY = "recovery"  # events are back
+    BACKEND_DOWN = "backend_down"
+    BACKEND_RESTORED = "backend_restored"
+    PIPELINE_SILENT = "pipeline_silent"
+    PIPELINE_RESTORED = "pipeline_restored"
+    TEST = "test"
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks; `.reveal()` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A recurring window `[Mon-Fri ]HH:MM-HH:MM` in MAINTENANCE_TZ; may cross midnight."""
+
+    days: frozenset[int]  # 0 = Monday; the day the window starts on
+    start_minute: int  # minutes after local midnight
+    end_minute: int  # end < start means the window ends the next day
+    text: str  # as written, for messages
+
+    def contains(self, local: datetime) -> bool:
+        """Whether the local (wall-clock, in the window's zone) time falls inside the window."""
+        minute = local.hour * 60 + local.minute
+        weekday = local.weekday()
+        if self.start_minute <= self.end_minute:
+            return weekday in self.days and self.start_minute <= minute < self.end_minute
+        if minute >= self.start_minute:
+            return weekday in self.days
+        return minute < self.end_minute and (weekday - 1) % 7 in self.days
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something that must not fall silent, with its own interval, threshold and windows."""
+
+    key: str  # "agent:001", "agent:001:/var/log/auth.log", "file:/var/log/nginx/access.log"
+    kind: TargetKind
+    label: str
+    interval_s: float
+    threshold_s: float
+    agent_id: str | None = None
+    location: str | None = None
+    path: str | None = None
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    expected: bool = True  # listed in a file (reported if never seen) vs discovered
+    origin: str = ""  # "config/agents.csv:4", for messages
+
+    @staticmethod
+    def agent_key(agent_id: str) -> str:
+        return f"agent:{agent_id}"
+
+    @staticmethod
+    def location_key(agent_id: str, location: str) -> str:
+        return f"agent:{agent_id}:{location}"
+
+    @staticmethod
+    def file_key(path: str) -> str:
+        return f"file:{path}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a source saw of one target at one time; `error` set means the backend could not be read."""
+
+    target_key: str
+    at: datetime  # when observed (UTC)
+    last_event: datetime | None = None
+    events_in_window: int | None = None
+    agent_status: str | None = None  # the API's status: active, disconnected, never_connected, pending
+    last_keepalive: datetime | None = None
+    agent_name: str | None = None
+    drops: int | None = None
+    error: str | None = None  # which backend failed and how, already free of secrets
+
+    @property
+    def unknown(self) -> bool:
+        return self.error is not None
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """What the store remembers of a target between passes and across restarts."""
+
+    target_key: str
+    severity: Severity = Severity.OK
+    condition: Condition = Condition.OK
+    since: datetime | None = None  # start of the current non-OK episode (the silence's start)
+    last_event: datetime | None = None
+    last_checked: datetime | None = None
+    alerted: Severity = Severity.OK  # highest severity announced in this episode; OK = none sent
+    alerts_sent: int = 0  # notifications sent in this episode
+    last_alert_at: datetime | None = None
+    next_reminder_at: datetime | None = None
+    agent_status: str | None = None
+    agent_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to the security team, written to the outbox before any delivery is tried."""
+
+    id: str
+    created_at: datetime
+    kind: NotificationKind
+    severity: Severity
+    target_key: str
+    label: str
+    condition: Condition
+    host: str  # the monitor's host name
+    agent_id: str | None = None
+    agent_name: str | None = None
+    location: str | None = None
+    last_event: datetime | None = None
+    silent_for_s: float | None = None
+    detail: str = ""
+    related: tuple[str, ...] = field(default_factory=tuple)  # target keys covered by a grouped alert

@@ -1,0 +1,48 @@
+"""Shared fixtures: a clean environment for every test and the location of the Wazuh spec folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Keys our configuration reads; a developer's shell must never leak into a test.
+_ENV_PREFIXES = ("WAZUH_", "SLACK_", "SMTP_", "TEAMS_", "LOG_", "AGENT_", "STATUS_")
+_ENV_KEYS = {"USERNAME", "PASSWORD", "VERIFICATION_FILE", "VERIFY_TLS", "STATE_DB", "LOOKBACK"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Remove every configuration key from os.environ for the duration of a test."""
+    for key in list(os.environ):
+        if key.startswith(_ENV_PREFIXES) or key in _ENV_KEYS:
+            monkeypatch.delenv(key, raising=False)
+    yield
+
+
+def spec_dir() -> Path:
+    """The shared Wazuh spec folder; tests fail (never skip) when it is missing."""
+    configured = os.environ.get("WAZUH_SPEC_DIR_FOR_TESTS") or os.environ.get("WAZUH_SPEC_DIR")
+    candidates = [Path(configured)] if configured else []
+    candidates.append(REPO.parent / "shared" / "wazuh")
+    for candidate in candidates:
+        if (candidate / "spec.yaml").is_file():
+            return candidate
+    raise AssertionError(
+        "Wazuh spec folder not found: set WAZUH_SPEC_DIR or put it at ../shared/wazuh "
+        f"(looked in {', '.join(str(c) for c in candidates)})"
+    )
+
+
+# WAZUH_SPEC_DIR starts with WAZUH_ and is cleaned per test; remember it before that happens.
+if "WAZUH_SPEC_DIR" in os.environ:
+    os.environ["WAZUH_SPEC_DIR_FOR_TESTS"] = os.environ["WAZUH_SPEC_DIR"]
+
+
+@pytest.fixture(scope="session")
+def wazuh_spec_dir() -> Path:
+    return spec_dir()

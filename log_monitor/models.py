@@ -27,6 +27,7 @@ class TargetKind(enum.StrEnum):
     AGENT = "agent"
     LOCATION = "location"  # one log file (location) on an agent
     LOCAL_FILE = "file"  # a log file on the monitor's own host
+    BACKEND = "backend"  # a monitoring backend itself (the Wazuh API or indexer)
 
 
 class Condition(enum.StrEnum):
@@ -160,6 +161,7 @@ class TargetState:
     last_checked: datetime | None = None
     alerted: Severity = Severity.OK  # highest severity announced in this episode; OK = none sent
     alerts_sent: int = 0  # notifications sent in this episode
+    reminders_sent: int = 0  # reminders in this episode; sets the next backoff step
     last_alert_at: datetime | None = None
     next_reminder_at: datetime | None = None
     agent_status: str | None = None

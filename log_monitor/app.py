@@ -1,0 +1,151 @@
+"""Builds the concrete objects (clients, sources, store, channels, monitor) from Settings; the only place that does."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from log_monitor.clock import Clock, SystemClock
+from log_monitor.config import Settings
+from log_monitor.models import Target
+from log_monitor.monitor import LogCounter
+from log_monitor.notifiers.base import Notifier
+from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.notifiers.dispatch import Dispatcher
+from log_monitor.notifiers.slack import SlackNotifier
+from log_monitor.policy import PolicySettings
+from log_monitor.sources.wazuh_api import ApiStatusSource
+from log_monitor.sources.wazuh_indexer import IndexerSource
+from log_monitor.state import StateStore
+from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.indexer import WazuhIndexer
+
+
+@dataclass
+class App:
+    """The wired-up product; closing it closes every client and the store."""
+
+    settings: Settings
+    monitor: LogCounter
+    store: StateStore
+    channels: list[Notifier]
+    api: WazuhAPIHandler | None = None
+    indexer: WazuhIndexer | None = None
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def tls_verify(settings: Settings) -> bool | str:
+    """What httpx's `verify` gets: the CA bundle when given, else on/off."""
+    if not settings.verify_tls:
+        return False
+    return str(settings.verification_file) if settings.verification_file else True
+
+
+def policy_settings(settings: Settings, host: str | None = None) -> PolicySettings:
+    return PolicySettings(
+        critical_multiplier=settings.critical_multiplier,
+        indexing_delay_s=settings.indexing_delay_s,
+        lookback_s=settings.lookback_s,
+        reminder_initial_s=settings.reminder_initial_s,
+        reminder_factor=settings.reminder_factor,
+        reminder_max_s=settings.reminder_max_s,
+        host=host or socket.gethostname(),
+    )
+
+
+def build_api(settings: Settings, *, clock: Clock, sleep: Callable[[float], None]) -> WazuhAPIHandler | None:
+    if not settings.wazuh_api_url or not settings.wazuh_api_user or settings.wazuh_api_password is None:
+        return None
+    return WazuhAPIHandler(
+        settings.wazuh_api_url,
+        settings.wazuh_api_user,
+        settings.wazuh_api_password,
+        verify=tls_verify(settings),
+        max_rpm=settings.wazuh_api_max_rpm,
+        clock=clock,
+        sleep=sleep,
+    )
+
+
+def build_indexer(settings: Settings, *, sleep: Callable[[float], None]) -> WazuhIndexer | None:
+    if not settings.wazuh_indexer_url or not settings.wazuh_indexer_user or settings.wazuh_indexer_password is None:
+        return None
+    return WazuhIndexer(
+        settings.wazuh_indexer_url,
+        settings.wazuh_indexer_user,
+        settings.wazuh_indexer_password,
+        index_pattern=settings.wazuh_index_pattern,
+        agent_id_field=settings.agent_id_field,
+        timestamp_field=settings.timestamp_field,
+        location_field=settings.location_field,
+        verify=tls_verify(settings),
+        sleep=sleep,
+    )
+
+
+def build_channels(settings: Settings) -> list[Notifier]:
+    """The fallback chain in order; the console when nothing is configured, so a first run shows something."""
+    channels: list[Notifier] = []
+    if (settings.slack_bot_token and settings.slack_channel) or settings.slack_webhook_url:
+        channels.append(
+            SlackNotifier(
+                token=settings.slack_bot_token,
+                channel=settings.slack_channel,
+                webhook_url=settings.slack_webhook_url,
+                api_url=settings.slack_api_url,
+            )
+        )
+    if not channels:
+        channels.append(ConsoleNotifier())
+    return channels
+
+
+def build(
+    settings: Settings,
+    targets: Sequence[Target],
+    *,
+    clock: Clock | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    channels: list[Notifier] | None = None,
+    host: str | None = None,
+) -> App:
+    clock = clock or SystemClock()
+    stack = ExitStack()
+    try:
+        store = stack.enter_context(StateStore(settings.state_db))
+        api = build_api(settings, clock=clock, sleep=sleep)
+        if api is not None:
+            stack.callback(api.close)
+        indexer = build_indexer(settings, sleep=sleep)
+        if indexer is not None:
+            stack.callback(indexer.close)
+        channels = channels if channels is not None else build_channels(settings)
+        monitor = LogCounter(
+            targets=targets,
+            store=store,
+            dispatcher=Dispatcher(store, channels, clock),
+            clock=clock,
+            policy=policy_settings(settings, host),
+            indexer=IndexerSource(indexer, lookback_s=settings.lookback_s, window_s=settings.default_check_interval_s)
+            if indexer
+            else None,
+            api=ApiStatusSource(api) if api else None,
+            discovery=settings.agent_discovery,
+            discovery_interval_s=settings.default_check_interval_s,
+        )
+    except BaseException:
+        stack.close()
+        raise
+    return App(settings, monitor, store, channels, api, indexer, stack)

@@ -1,0 +1,75 @@
+"""The monitor's own logging: text or JSON lines, to stderr or a file, with every secret masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+MASK = "***"
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces any known secret in a record's final message (and exception text) with ***."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, so the monitor's own log can be shipped into Wazuh."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key in ("target", "fields"):
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        if record.exc_text:
+            data["exception"] = record.exc_text
+        return json.dumps(data, default=str)
+
+
+def setup_logging(
+    *, level: int, fmt: str = "text", file: Path | None = None, secrets: Iterable[str] = ()
+) -> RedactingFilter:
+    """Configure the root logger once; returns the redacting filter so late secrets can be added."""
+    handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    redactor = RedactingFilter(secrets)
+    handler.addFilter(redactor)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Third-party clients log request details (URLs, bodies) at DEBUG; keep them at WARNING.
+    for noisy in ("httpx", "httpcore", "slack_sdk", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    return redactor

@@ -1,0 +1,274 @@
+"""Escalation policy: (state, observation, now, settings) -> (new state, notifications); pure, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from log_monitor.models import (
+    Condition,
+    Notification,
+    NotificationKind,
+    Observation,
+    Severity,
+    Target,
+    TargetKind,
+    TargetState,
+)
+
+# The API's status for an agent whose keepalives stopped: the message must say so, not "silent".
+_DISCONNECTED = frozenset({"disconnected"})
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """The knobs of the policy, in seconds."""
+
+    critical_multiplier: float = 2.0
+    indexing_delay_s: float = 30.0
+    lookback_s: float = 7 * 86400.0
+    reminder_initial_s: float = 1800.0
+    reminder_factor: float = 2.0
+    reminder_max_s: float = 86400.0
+    host: str = "log-monitor"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What one observation means for one target, before any memory of earlier passes."""
+
+    severity: Severity
+    condition: Condition
+    silence_start: datetime | None  # the last event before the silence; None if never seen
+    silent_for_s: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer: the state to store and what to tell people."""
+
+    state: TargetState
+    notifications: tuple[Notification, ...]
+
+
+def assess(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
+    """Severity from silence: WARNING at the threshold, CRITICAL at threshold x multiplier."""
+    if obs.unknown:
+        return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None)
+    if obs.last_event is None:
+        # Expected but nothing in the whole lookback: at least that long, so as bad as it gets.
+        return Assessment(Severity.CRITICAL, Condition.NEVER_SEEN, None, settings.lookback_s)
+    # Events become searchable late; measuring from (now - delay) keeps late indexing from alerting.
+    silent_for = (now - obs.last_event).total_seconds() - settings.indexing_delay_s
+    silent_for = max(0.0, silent_for)
+    if silent_for >= target.threshold_s * settings.critical_multiplier:
+        severity = Severity.CRITICAL
+    elif silent_for >= target.threshold_s:
+        severity = Severity.WARNING
+    else:
+        return Assessment(Severity.OK, Condition.OK, None, silent_for)
+    condition = Condition.DISCONNECTED if obs.agent_status in _DISCONNECTED else Condition.SILENT
+    return Assessment(severity, condition, obs.last_event, silent_for)
+
+
+def reminder_delay(reminders_sent: int, settings: PolicySettings) -> float:
+    """Seconds until the next reminder: initial x factor^k, capped (exponential backoff)."""
+    delay = settings.reminder_initial_s
+    for _ in range(reminders_sent):
+        delay *= settings.reminder_factor
+        if delay >= settings.reminder_max_s:
+            return settings.reminder_max_s
+    return min(delay, settings.reminder_max_s)
+
+
+def step(
+    state: TargetState,
+    target: Target,
+    obs: Observation,
+    now: datetime,
+    settings: PolicySettings,
+    *,
+    quiet: bool = False,
+) -> Decision:
+    """Advance one target by one observation; `quiet` (maintenance, inhibition) holds back alerts."""
+    found = assess(target, obs, now, settings)
+    observed = replace(
+        state,
+        last_checked=now,
+        last_event=obs.last_event if obs.last_event is not None else state.last_event,
+        agent_status=obs.agent_status if obs.agent_status is not None else state.agent_status,
+        agent_name=obs.agent_name if obs.agent_name is not None else state.agent_name,
+    )
+    if found.severity is Severity.UNKNOWN:
+        # Keep the episode as it was: when the backend returns, reminders and recoveries carry on.
+        return Decision(replace(observed, severity=Severity.UNKNOWN, condition=Condition.UNKNOWN), ())
+    if found.severity is Severity.OK:
+        return _recover(observed, target, obs, now, settings)
+    return _escalate(observed, target, found, now, settings, quiet=quiet)
+
+
+def _recover(state: TargetState, target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Decision:
+    fresh = TargetState(
+        target_key=state.target_key,
+        severity=Severity.OK,
+        condition=Condition.OK,
+        last_event=state.last_event,
+        last_checked=now,
+        agent_status=state.agent_status,
+        agent_name=state.agent_name,
+    )
+    if state.alerted is Severity.OK:
+        return Decision(fresh, ())
+    # Every alert that went out gets exactly one recovery, however quiet the moment is.
+    lasted = None
+    if state.since is not None and obs.last_event is not None:
+        lasted = max(0.0, (obs.last_event - state.since).total_seconds())
+    note = _notification(
+        target,
+        state,
+        NotificationKind.RECOVERY,
+        Severity.OK,
+        Condition.OK,
+        now,
+        settings,
+        last_event=obs.last_event,
+        silent_for_s=lasted,
+    )
+    return Decision(fresh, (note,))
+
+
+def _escalate(
+    state: TargetState,
+    target: Target,
+    found: Assessment,
+    now: datetime,
+    settings: PolicySettings,
+    *,
+    quiet: bool,
+) -> Decision:
+    since = found.silence_start if found.silence_start is not None else state.since
+    current = replace(state, severity=found.severity, condition=found.condition, since=since)
+    if quiet:
+        return Decision(current, ())
+    kind: NotificationKind | None = None
+    reminders = current.reminders_sent
+    if current.alerted is Severity.OK:
+        kind = NotificationKind.ALERT
+        reminders = 0
+    elif found.severity > current.alerted and found.severity is Severity.CRITICAL:
+        kind = NotificationKind.ESCALATION
+    elif current.next_reminder_at is not None and now >= current.next_reminder_at:
+        kind = NotificationKind.REMINDER
+        reminders += 1
+    if kind is None:
+        return Decision(current, ())
+    note = _notification(
+        target,
+        current,
+        kind,
+        found.severity,
+        found.condition,
+        now,
+        settings,
+        last_event=found.silence_start,
+        silent_for_s=found.silent_for_s,
+    )
+    # After the first alert or an escalation the backoff restarts; each reminder lengthens it.
+    delay = reminder_delay(reminders if kind is NotificationKind.REMINDER else 0, settings)
+    sent = replace(
+        current,
+        alerted=max(current.alerted, found.severity),
+        alerts_sent=current.alerts_sent + 1,
+        reminders_sent=reminders if kind is NotificationKind.REMINDER else current.reminders_sent,
+        last_alert_at=now,
+        next_reminder_at=now + timedelta(seconds=delay),
+    )
+    return Decision(sent, (note,))
+
+
+def backend_step(
+    state: TargetState,
+    backend: str,
+    error: str | None,
+    now: datetime,
+    settings: PolicySettings,
+) -> Decision:
+    """One alert when a backend cannot be read, reminders with backoff, one notice when it is back."""
+    target = Target(key=state.target_key, kind=TargetKind.BACKEND, label=backend, interval_s=0.0, threshold_s=0.0)
+    if error is None:
+        fresh = TargetState(target_key=state.target_key, last_checked=now)
+        if state.alerted is Severity.OK:
+            return Decision(fresh, ())
+        lasted = (now - state.since).total_seconds() if state.since else None
+        note = _notification(
+            target,
+            state,
+            NotificationKind.BACKEND_RESTORED,
+            Severity.OK,
+            Condition.OK,
+            now,
+            settings,
+            silent_for_s=lasted,
+            detail=f"{backend} answers again",
+        )
+        return Decision(fresh, (note,))
+    since = state.since or now
+    current = replace(state, severity=Severity.UNKNOWN, condition=Condition.UNKNOWN, since=since, last_checked=now)
+    if state.alerted is not Severity.OK and (state.next_reminder_at is None or now < state.next_reminder_at):
+        return Decision(current, ())
+    reminders = state.reminders_sent + 1 if state.alerted is not Severity.OK else 0
+    note = _notification(
+        target,
+        current,
+        NotificationKind.BACKEND_DOWN,
+        Severity.UNKNOWN,
+        Condition.UNKNOWN,
+        now,
+        settings,
+        silent_for_s=(now - since).total_seconds(),
+        detail=error,
+    )
+    sent = replace(
+        current,
+        alerted=Severity.UNKNOWN,
+        alerts_sent=state.alerts_sent + 1,
+        reminders_sent=reminders,
+        last_alert_at=now,
+        next_reminder_at=now + timedelta(seconds=reminder_delay(reminders, settings)),
+    )
+    return Decision(sent, (note,))
+
+
+def _notification(
+    target: Target,
+    state: TargetState,
+    kind: NotificationKind,
+    severity: Severity,
+    condition: Condition,
+    now: datetime,
+    settings: PolicySettings,
+    *,
+    last_event: datetime | None = None,
+    silent_for_s: float | None = None,
+    detail: str = "",
+) -> Notification:
+    # A deterministic id: the same decision replayed (after a crash) yields the same id.
+    episode = state.since.isoformat() if state.since else "-"
+    raw = f"{target.key}|{kind}|{episode}|{state.alerts_sent}|{now.isoformat()}"
+    return Notification(
+        id=hashlib.sha256(raw.encode()).hexdigest()[:24],
+        created_at=now,
+        kind=kind,
+        severity=severity,
+        target_key=target.key,
+        label=target.label,
+        condition=condition,
+        host=settings.host,
+        agent_id=target.agent_id,
+        agent_name=state.agent_name,
+        location=target.location or target.path,
+        last_event=last_event,
+        silent_for_s=silent_for_s,
+        detail=detail,
+    )

@@ -1,0 +1,98 @@
+"""The SQLite state store: states and outbox survive reopening, commit is all-or-nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from log_monitor.errors import StateError
+from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
+from log_monitor.state import SCHEMA_VERSION, StateStore
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def note(n: int = 1) -> Notification:
+    return Notification(
+        id=f"n{n}",
+        created_at=T0 + timedelta(seconds=n),
+        kind=NotificationKind.ALERT,
+        severity=Severity.CRITICAL,
+        target_key="agent:001",
+        label="web-1",
+        condition=Condition.SILENT,
+        host="soc",
+        agent_id="001",
+        last_event=T0,
+        silent_for_s=1800.0,
+        related=("agent:002",),
+    )
+
+
+def test_states_and_outbox_survive_reopening(tmp_path: Path) -> None:
+    state = TargetState(
+        "agent:001",
+        severity=Severity.CRITICAL,
+        condition=Condition.SILENT,
+        since=T0,
+        last_event=T0,
+        last_checked=T0,
+        alerted=Severity.WARNING,
+        alerts_sent=2,
+        reminders_sent=1,
+        next_reminder_at=T0 + timedelta(hours=1),
+        agent_status="active",
+    )
+    with StateStore(tmp_path / "s.db") as store:
+        store.commit([state], [note(1), note(2)])
+    with StateStore(tmp_path / "s.db") as store:
+        assert store.load_states() == {"agent:001": state}
+        assert [e.notification for e in store.pending()] == [note(1), note(2)]
+        assert store.outbox_depth() == 2
+
+
+def test_a_delivered_notification_leaves_the_queue(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        store.commit([], [note(1), note(2)])
+        store.mark_failed("n1", "slack: down", T0)
+        store.mark_delivered("n2", "slack", T0)
+        pending = store.pending()
+        assert [e.notification.id for e in pending] == ["n1"]
+        assert pending[0].attempts == 1
+        assert pending[0].last_error == "slack: down"
+
+
+def test_queueing_the_same_notification_twice_keeps_one(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        store.commit([], [note(1)])
+        store.commit([], [note(1)])
+        assert store.outbox_depth() == 1
+
+
+def test_a_failed_commit_writes_neither_states_nor_notifications(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        bad = TargetState("agent:002", since=T0)
+        object.__setattr__(bad, "since", object())  # not serialisable: fails inside the transaction
+        with pytest.raises(TypeError):
+            store.commit([TargetState("agent:001"), bad], [note(1)])
+        assert store.load_states() == {}
+        assert store.outbox_depth() == 0
+
+
+def test_a_db_from_a_newer_version_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    db.close()
+    with pytest.raises(StateError, match="newer log_monitor"):
+        StateStore(path)
+
+
+def test_a_file_that_is_not_a_database_is_a_state_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError, match=str(path)):
+        StateStore(path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config import Settings
@@ -16,7 +18,10 @@ from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import Dispatcher
 from log_monitor.notifiers.slack import SlackNotifier
+from log_monitor.notifiers.smtp import SmtpNotifier
+from log_monitor.notifiers.teams import TeamsNotifier
 from log_monitor.policy import PolicySettings
+from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource
 from log_monitor.state import StateStore
@@ -46,11 +51,13 @@ class App:
         self.close()
 
 
-def tls_verify(settings: Settings) -> bool | str:
-    """What httpx's `verify` gets: the CA bundle when given, else on/off."""
+def tls_verify(settings: Settings) -> bool | ssl.SSLContext:
+    """What httpx's `verify` gets: a context trusting VERIFICATION_FILE when given, else on/off."""
     if not settings.verify_tls:
         return False
-    return str(settings.verification_file) if settings.verification_file else True
+    if settings.verification_file:
+        return ssl.create_default_context(cafile=str(settings.verification_file))
+    return True
 
 
 def policy_settings(settings: Settings, host: str | None = None) -> PolicySettings:
@@ -107,6 +114,20 @@ def build_channels(settings: Settings) -> list[Notifier]:
                 api_url=settings.slack_api_url,
             )
         )
+    if settings.smtp_host and settings.smtp_from and settings.smtp_to:
+        channels.append(
+            SmtpNotifier(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                security=settings.smtp_security,
+                user=settings.smtp_user,
+                password=settings.smtp_password,
+                sender=settings.smtp_from,
+                recipients=settings.smtp_to,
+            )
+        )
+    if settings.teams_webhook_url:
+        channels.append(TeamsNotifier(webhook_url=settings.teams_webhook_url))
     if not channels:
         channels.append(ConsoleNotifier())
     return channels
@@ -144,6 +165,9 @@ def build(
             api=ApiStatusSource(api) if api else None,
             discovery=settings.agent_discovery,
             discovery_interval_s=settings.default_check_interval_s,
+            pipeline_ratio=settings.pipeline_silence_ratio,
+            zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
+            files=LocalFilesSource(store),
         )
     except BaseException:
         stack.close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,11 +17,13 @@ from typing import NoReturn, TextIO
 
 from log_monitor import __version__
 from log_monitor.app import App, build, build_channels
-from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings
+from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings, parse_duration
+from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup
 from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
-from log_monitor.monitor import PassResult
+from log_monitor.monitor import Outcome, PassResult, Signals
+from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.state import StateStore
 from log_monitor.targets import load_targets
@@ -28,6 +32,7 @@ EXIT_OK = 0
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
+STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
 
 log = logging.getLogger("log_monitor")
 
@@ -58,8 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     command("once", "one pass over every target; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
     check = command("check-config", "validate the configuration and report every problem")
     check.add_argument("--connect", action="store_true", help="also log in to each backend and channel")
+    command("run", "the daemon: check each target at its interval until SIGTERM; SIGHUP reloads")
     command("status", "the targets table from the state store")
+    silence = command("silence", "hold back alerts for a target for a while (ad-hoc maintenance)")
+    silence.add_argument("target", help="target key (agent:001, file:/path, ...), agent id or label")
+    silence.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
+    silence.add_argument("--reason", default="", help="why, shown in status")
+    unsilence = command("unsilence", "end an ad-hoc silence")
+    unsilence.add_argument("target")
     command("test-alert", "send a test notification through each configured channel")
+    demo = command("demo", "run the daemon against the bundled Wazuh simulator with a small scripted fleet")
+    demo.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
     return parser
 
 
@@ -73,9 +87,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return EXIT_USAGE
     command = "run" if args.daemon else (args.command or "once")
     env_file: Path = args.env_file or DEFAULT_ENV_FILE
+    if command == "demo":
+        return _demo(args.seconds, out)
     try:
-        settings = load_settings(env_file, os.environ)
-        targets = load_targets(settings) if command in ("once", "check-config", "run") else []
+        settings = load_settings(env_file)
+        targets = load_targets(settings) if command in ("once", "check-config", "run", "silence") else []
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -94,8 +110,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _once(settings, targets, out, err)
         if command == "check-config":
             return _check_config(settings, targets, args.connect, out, err)
+        if command == "run":
+            return _run(settings, targets, env_file, err)
         if command == "status":
             return _status(settings, out)
+        if command in ("silence", "unsilence"):
+            return _silence(settings, args, out, err)
         if command == "test-alert":
             return _test_alert(settings, out, redactor)
         print(f"log_monitor.py: command {command!r} is not available in this version", file=err)
@@ -206,8 +226,12 @@ def _probes(app: App) -> list[tuple[str, Callable[[], str]]]:
     for channel in app.channels:
         check = getattr(channel, "check", None)
         if callable(check):
-            probes.append((f"channel {channel.name}", lambda check=check: str(check() or "")))
+            probes.append((f"channel {channel.name}", _channel_probe(check)))
     return probes
+
+
+def _channel_probe(check: Callable[[], object]) -> Callable[[], str]:
+    return lambda: str(check() or "")
 
 
 def _status(settings: Settings, out: TextIO) -> int:
@@ -260,3 +284,112 @@ def _test_alert(settings: Settings, out: TextIO, redactor: RedactingFilter) -> i
         else:
             print(f"{channel.name}: ok", file=out)
     return 1 if failed else EXIT_OK
+
+
+def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO) -> int:
+    signals = Signals()
+    signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
+    signal.signal(signal.SIGHUP, lambda *_: signals.request_reload())
+    app = build(settings, targets)
+    restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
+    every = humanize_duration(settings.restart_interval_s)
+    log.info("daemon started: %d targets, re-exec every %s", len(targets), every)
+    try:
+        while True:
+            outcome = app.monitor.run(signals, restart_at=restart_at)
+            if outcome is Outcome.STOP:
+                report = app.monitor.dispatcher.deliver_pending(deadline=app.monitor.clock.monotonic() + STOP_DRAIN_S)
+                log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
+                return EXIT_OK
+            if outcome is Outcome.RESTART:
+                break
+            try:
+                fresh = load_settings(env_file)
+                fresh_targets = load_targets(fresh)
+            except ConfigError as exc:
+                # A broken edit must not take monitoring down: keep running on the last good configuration.
+                log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
+                continue
+            if fresh != settings:
+                log.info("configuration changed: re-executing to apply it")
+                break
+            app.monitor.set_targets(fresh_targets)
+            log.info("reloaded: %d targets", len(fresh_targets))
+    finally:
+        app.close()
+    log.info("re-executing (RESTART_INTERVAL or new configuration)")
+    err.flush()
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
+    return EXIT_OK  # not reached
+
+
+def _resolve_target(text: str, settings: Settings) -> str | None:
+    """A target key from what a person types: the key itself, an agent id, or a unique label."""
+    try:
+        targets = load_targets(settings)
+    except ConfigError:
+        targets = []
+    keys = {t.key for t in targets}
+    if text in keys:
+        return text
+    if text.isdigit():
+        key = Target.agent_key(text.zfill(3))
+        return key if key in keys or not keys else None
+    labelled = [t.key for t in targets if t.label == text]
+    if len(labelled) == 1:
+        return labelled[0]
+    if ":" in text and not keys:
+        return text
+    return None
+
+
+def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    key = _resolve_target(args.target, settings)
+    if key is None:
+        print(f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", file=err)
+        return EXIT_USAGE
+    now = datetime.now(UTC)
+    with StateStore(settings.state_db) as store:
+        if args.command == "unsilence":
+            removed = store.remove_silence(key)
+            print(f"{key}: {'silence ended' if removed else 'was not silenced'}", file=out)
+            return EXIT_OK
+        try:
+            seconds = parse_duration(args.duration)
+        except ValueError as exc:
+            print(f"log_monitor.py: --for: {exc}", file=err)
+            return EXIT_USAGE
+        until = now + timedelta(seconds=seconds)
+        store.add_silence(key, until, args.reason, now)
+    print(f"{key}: silenced until {_when(until)} UTC{(' (' + args.reason + ')') if args.reason else ''}", file=out)
+    return EXIT_OK
+
+
+def _demo(seconds: float, out: TextIO) -> int:
+    setup_logging(level=logging.WARNING)
+    signals = Signals()
+    signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
+    timer = threading.Timer(seconds, signals.request_stop)
+    timer.daemon = True
+    with demo_setup() as (settings, targets):
+        print(
+            f"demo: simulated Wazuh API at {settings.wazuh_api_url}, indexer at {settings.wazuh_indexer_url}\n"
+            f"      {len(targets)} targets checked every {humanize_duration(INTERVAL_S)}; WARNING after "
+            f"{humanize_duration(THRESHOLD_S)} of silence, CRITICAL after {humanize_duration(THRESHOLD_S * 2)}; "
+            f"running for {humanize_duration(seconds)} (Ctrl-C stops)\n"
+            "      db-primary goes silent, web-frontend's auth.log goes quiet, fw-edge disconnects, "
+            "mail-relay recovers\n",
+            file=out,
+            flush=True,
+        )
+        timer.start()
+        try:
+            with build(settings, targets, channels=[ConsoleNotifier(out)]) as app:
+                app.monitor.run(signals, restart_at=app.monitor.clock.monotonic() + seconds + 60)
+                app.monitor.dispatcher.deliver_pending()
+        finally:
+            timer.cancel()
+        print("\ndemo finished; the state the daemon kept:\n", file=out)
+        _status(settings, out)
+    return EXIT_OK

@@ -1,14 +1,105 @@
-"""EnvHandler: the env file (and process environment) turned into typed, validated Settings."""
+"""EnvHandler: the env file (and process environment) turned into typed, validated Settings.
+
+Rules (docs/configuration.md is the user-facing version):
+
+- The env file is read with `dotenv_values()` (no `${VAR}` expansion). Its values win; the process
+  environment only fills keys the file leaves unset or empty. The original tool's `WAZUH_URL`,
+  `USERNAME` and `PASSWORD` are read from the file only: `USERNAME` is set in many shells.
+- A secret key `K` may be given as `K_FILE` instead; the file that gives `K` or `K_FILE` decides.
+- A relative path written by the user is relative to the env file's folder. The built-in defaults
+  (`config/agents.csv`, `config/files.csv`, `state/log_monitor.sqlite3`) are relative to
+  `base_dir`: the parent of the env file's folder when that folder is named `env-files`, else the
+  env file's folder.
+- Every problem is collected and raised at once as ConfigError; each names the env file and the
+  key, and never contains a secret value.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from log_monitor.errors import ConfigError
 from log_monitor.models import Secret
 
 DEFAULT_ENV_FILE = Path("env-files/log_monitor.env")
+ENV_FOLDER_NAME = "env-files"  # an env file in a folder of this name takes defaults from the folder above
+
+SECRET_KEYS = (
+    "WAZUH_API_PASSWORD",
+    "WAZUH_INDEXER_PASSWORD",
+    "PASSWORD",
+    "SLACK_BOT_TOKEN",
+    "SLACK_WEBHOOK_URL",
+    "SMTP_PASSWORD",
+    "TEAMS_WEBHOOK_URL",
+)
+LEGACY_FILE_ONLY_KEYS = ("WAZUH_URL", "USERNAME", "PASSWORD")  # never taken from the process environment
+PLAIN_KEYS = (
+    "WAZUH_API_URL",
+    "WAZUH_API_USER",
+    "WAZUH_API_MAX_RPM",
+    "WAZUH_INDEXER_URL",
+    "WAZUH_INDEXER_USER",
+    "WAZUH_INDEX_PATTERN",
+    "WAZUH_AGENT_ID_FIELD",
+    "WAZUH_TIMESTAMP_FIELD",
+    "WAZUH_LOCATION_FIELD",
+    "WAZUH_URL",
+    "USERNAME",
+    "VERIFICATION_FILE",
+    "VERIFY_TLS",
+    "AGENT_LIST_FILE",
+    "AGENT_DISCOVERY",
+    "DEFAULT_CHECK_INTERVAL",
+    "AGENT_CHECK_INTERVALS",
+    "CRITICAL_MULTIPLIER",
+    "INDEXING_DELAY",
+    "LOOKBACK",
+    "PIPELINE_SILENCE_RATIO",
+    "MAINTENANCE_TZ",
+    "REMINDER_INITIAL",
+    "REMINDER_FACTOR",
+    "REMINDER_MAX",
+    "LOCAL_FILES_LIST",
+    "STATE_DB",
+    "RESTART_INTERVAL",
+    "SLACK_CHANNEL",
+    "SLACK_API_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USER",
+    "SMTP_FROM",
+    "SMTP_TO",
+    "SMTP_SECURITY",
+    "STATUS_ADDR",
+    "LOG_FILE_PATH",
+    "LOGGING_LEVEL",
+    "LOG_FORMAT",
+)
+KNOWN_KEYS = frozenset(PLAIN_KEYS + SECRET_KEYS + tuple(f"{k}_FILE" for k in SECRET_KEYS))
+
+# LOGGING_LEVEL 0-3, the original tool's scale: 0 most verbose.
+LOGGING_LEVELS_BY_NUMBER = {0: 10, 1: 20, 2: 30, 3: 40}  # DEBUG, INFO, WARNING, ERROR
+LOGGING_LEVELS_BY_NAME = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+
+_DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 60.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -16,7 +107,7 @@ class Settings:
     """Every key of DESIGN.md section 3, typed; durations in seconds, paths absolute."""
 
     env_file: Path
-    base_dir: Path  # the env file's folder; relative paths are relative to it
+    base_dir: Path  # folder the built-in default paths are relative to (see the module docstring)
     wazuh_api_url: str | None = None
     wazuh_api_user: str | None = None
     wazuh_api_password: Secret | None = None
@@ -76,6 +167,529 @@ class Settings:
         return [v.reveal() for v in values if v is not None and v.reveal()]
 
 
-def load_settings(env_file: Path, environ: Mapping[str, str]) -> Settings:
-    """Read and validate the env file; raise ConfigError listing every problem at once."""
-    raise NotImplementedError  # being written
+def parse_duration(text: str) -> float:
+    """Seconds in `30s`, `15m`, `1h`, `1d`, or a bare number of minutes (`10`, `1.5`); ValueError otherwise."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError(f"expected a duration like 30s, 15m, 1h, 1d or a number of minutes, got {text!r}")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    if not math.isfinite(seconds):
+        raise ValueError(f"duration too large: {text!r}")
+    return seconds
+
+
+def normalize_agent_id(text: str) -> str:
+    """A Wazuh agent id, zero-padded to three digits (`1` -> `001`, `1234` stays); ValueError otherwise."""
+    stripped = text.strip()
+    if not stripped or not stripped.isascii() or not stripped.isdigit() or len(stripped) > 12:
+        raise ValueError(f"expected an agent id of digits like 001, got {text!r}")
+    return str(int(stripped)).zfill(3)
+
+
+def load_settings(env_file: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the env file; raise ConfigError listing every problem at once.
+
+    `environ` None means the process environment; it only fills keys the file does not set.
+    """
+    env_file = Path(env_file)
+    if environ is None:
+        environ = os.environ
+    file_values = _read_env_file(env_file)
+    return _Loader(env_file, file_values, environ).load()
+
+
+def _read_env_file(env_file: Path) -> dict[str, str]:
+    if not env_file.exists():
+        raise ConfigError([f"env file not found: {env_file}"])
+    if not env_file.is_file():
+        raise ConfigError([f"{env_file}: not a file"])
+    try:
+        text = env_file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{env_file}: cannot read the env file: {type(exc).__name__}"]) from None
+    problems = [
+        # The statement itself may hold a secret: name the line only.
+        f"{env_file}: line {binding.original.line}: not a KEY=VALUE line"
+        for binding in parse_stream(io.StringIO(text))
+        if binding.error
+    ]
+    if problems:
+        raise ConfigError(problems)
+    raw = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {key: value for key, value in raw.items() if value is not None}
+
+
+class _Loader:
+    """One validation pass: every accessor records problems instead of raising."""
+
+    def __init__(self, env_file: Path, file_values: Mapping[str, str], environ: Mapping[str, str]) -> None:
+        self.env_file = env_file
+        self.folder = Path(os.path.abspath(env_file)).parent
+        self.base_dir = self.folder.parent if self.folder.name == ENV_FOLDER_NAME else self.folder
+        self.file_values = {k: v.strip() for k, v in file_values.items()}
+        self.environ = environ
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+
+    # --- raw access -------------------------------------------------------------------------
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.env_file}: {key}: {message}")
+
+    def raw(self, key: str) -> str | None:
+        """The key's value: the file's unless unset or empty there, then the environment's."""
+        value = self.file_values.get(key)
+        if value:
+            return value
+        if key in LEGACY_FILE_ONLY_KEYS:
+            return None
+        env_value = self.environ.get(key, "").strip()
+        return env_value or None
+
+    def parsed(self, key: str, default: T, convert: Callable[[str], T], expected: str) -> T:
+        value = self.raw(key)
+        if value is None:
+            return default
+        try:
+            return convert(value)
+        except ValueError:
+            self.problem(key, f"expected {expected}, got {value!r}")
+            return default
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self.raw(key)
+        return default if value is None else value
+
+    def secret(self, key: str) -> Secret | None:
+        """`key` or `key_FILE`, from whichever source (file first, then environment) gives either."""
+        file_key = f"{key}_FILE"
+        sources: list[tuple[str, Mapping[str, str]]] = [("the env file", self.file_values)]
+        if key not in LEGACY_FILE_ONLY_KEYS:
+            sources.append(("the environment", self.environ))
+        for where, values in sources:
+            direct = values.get(key, "").strip()
+            path_text = values.get(file_key, "").strip()
+            if direct and path_text:
+                self.problem(key, f"both {key} and {file_key} are set in {where}: give only one")
+                return None
+            if direct:
+                return Secret(direct)
+            if path_text:
+                return self._secret_from_file(key, file_key, path_text)
+        return None
+
+    def _secret_from_file(self, key: str, file_key: str, path_text: str) -> Secret | None:
+        path = self.user_path(path_text)
+        try:
+            content = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(file_key, f"cannot read the secret file for {key}: {path} ({type(exc).__name__})")
+            return None
+        value = content.rstrip("\r\n")
+        if not value.strip():
+            self.problem(file_key, f"the secret file for {key} is empty: {path}")
+            return None
+        return Secret(value)
+
+    def user_path(self, text: str) -> Path:
+        """A path the user wrote: relative to the env file's folder."""
+        return Path(os.path.abspath(self.folder / Path(text).expanduser()))
+
+    def path(self, key: str) -> Path | None:
+        value = self.raw(key)
+        return None if value is None else self.user_path(value)
+
+    def path_or_default(self, key: str, default: str) -> Path:
+        """A user's path (relative to the env file's folder), else the default relative to base_dir."""
+        return self.path(key) or Path(os.path.abspath(self.base_dir / default))
+
+    # --- typed accessors --------------------------------------------------------------------
+    def duration(self, key: str, default: float, *, positive: bool = True) -> float:
+        value = self.raw(key)
+        if value is None:
+            return default
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            self.problem(key, str(exc))
+            return default
+        if positive and seconds <= 0:
+            self.problem(key, f"expected a duration greater than zero, got {value!r}")
+            return default
+        return seconds
+
+    def number(self, key: str, default: float, low: float, high: float, *, low_open: bool, expected: str) -> float:
+        def convert(text: str) -> float:
+            number = float(text)
+            if not math.isfinite(number) or number > high or number < low or (low_open and number == low):
+                raise ValueError(text)
+            return number
+
+        return self.parsed(key, default, convert, expected)
+
+    def whole(self, key: str, default: int, low: int, high: int, expected: str) -> int:
+        def convert(text: str) -> int:
+            number = int(text)
+            if not low <= number <= high:
+                raise ValueError(text)
+            return number
+
+        return self.parsed(key, default, convert, expected)
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        def convert(text: str) -> str:
+            if text.lower() not in choices:
+                raise ValueError(text)
+            return text.lower()
+
+        return self.parsed(key, default, convert, "one of " + ", ".join(choices))
+
+    def boolean(self, key: str, default: bool) -> bool:
+        def convert(text: str) -> bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError(text)
+
+        return self.parsed(key, default, convert, "true or false")
+
+    def url(self, key: str, default: str | None = None, *, value: str | None = None) -> str | None:
+        value = value if value is not None else self.raw(key)
+        if value is None:
+            return default
+        if not _valid_url(value):
+            self.problem(key, f"expected an http:// or https:// URL with a host, got {_shown(value)!r}")
+            return default
+        return value
+
+    def secret_url(self, key: str) -> Secret | None:
+        secret = self.secret(key)
+        if secret is not None and not _valid_url(secret.reveal()):
+            # The URL itself is the secret (webhooks): never show it.
+            self.problem(key, "expected an http:// or https:// URL with a host (value not shown: it is a secret)")
+            return None
+        return secret
+
+    # --- the whole pass ---------------------------------------------------------------------
+    def load(self) -> Settings:
+        for key in self.file_values:
+            if key not in KNOWN_KEYS:
+                self.warnings.append(f"{self.env_file}: {key}: unknown key, ignored (a typo?)")
+
+        api_url = self.url("WAZUH_API_URL")
+        api_user = self.text("WAZUH_API_USER")
+        api_password = self.secret("WAZUH_API_PASSWORD")
+        indexer_url = self.url("WAZUH_INDEXER_URL")
+        indexer_user = self.text("WAZUH_INDEXER_USER")
+        indexer_password = self.secret("WAZUH_INDEXER_PASSWORD")
+        index_pattern = self.text("WAZUH_INDEX_PATTERN")
+
+        # The original tool's keys: one URL and one set of credentials, for whichever backend it is.
+        legacy_url = self.raw("WAZUH_URL")
+        legacy_user = self.raw("USERNAME")
+        legacy_password = self.secret("PASSWORD")
+        if legacy_url is not None:
+            legacy = _split_legacy_url(legacy_url)
+            if legacy is None:
+                shown = _shown(legacy_url)
+                self.problem("WAZUH_URL", f"expected an http:// or https:// URL with a host, got {shown!r}")
+            elif legacy.is_indexer:
+                self.warnings.append(
+                    f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_INDEXER_URL (and WAZUH_INDEX_PATTERN)"
+                )
+                if indexer_url is None:
+                    indexer_url = legacy.base
+                    if index_pattern is None and legacy.pattern:
+                        index_pattern = legacy.pattern
+                else:
+                    self.warnings.append(f"{self.env_file}: WAZUH_URL ignored: WAZUH_INDEXER_URL is set")
+                indexer_user, indexer_password = self._legacy_credentials(
+                    "WAZUH_INDEXER", indexer_user, indexer_password, legacy_user, legacy_password
+                )
+            else:
+                self.warnings.append(f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_API_URL")
+                if api_url is None:
+                    api_url = legacy.base
+                else:
+                    self.warnings.append(f"{self.env_file}: WAZUH_URL ignored: WAZUH_API_URL is set")
+                api_user, api_password = self._legacy_credentials(
+                    "WAZUH_API", api_user, api_password, legacy_user, legacy_password
+                )
+        elif legacy_user is not None or legacy_password is not None:
+            self.warnings.append(
+                f"{self.env_file}: USERNAME/PASSWORD ignored: they belong to WAZUH_URL, which is not set; "
+                "use WAZUH_API_USER/WAZUH_API_PASSWORD or WAZUH_INDEXER_USER/WAZUH_INDEXER_PASSWORD"
+            )
+
+        self._require_together("WAZUH_API", api_url, api_user, api_password)
+        self._require_together("WAZUH_INDEXER", indexer_url, indexer_user, indexer_password)
+        if api_url is None and indexer_url is None:
+            self.warnings.append(
+                f"{self.env_file}: neither WAZUH_INDEXER_URL nor WAZUH_API_URL is set: agents cannot be checked "
+                "and are reported UNKNOWN"
+            )
+
+        verification_file = self.path("VERIFICATION_FILE")
+        if verification_file is not None and not verification_file.is_file():
+            self.problem("VERIFICATION_FILE", f"CA bundle not found: {verification_file}")
+            verification_file = None
+        verify_tls = self.boolean("VERIFY_TLS", True)
+        if not verify_tls:
+            self.warnings.append(
+                f"{self.env_file}: VERIFY_TLS=false: TLS certificates are NOT verified; anyone on the network "
+                "path can read the Wazuh credentials. Use VERIFICATION_FILE with the CA bundle instead."
+            )
+
+        default_interval = self.duration("DEFAULT_CHECK_INTERVAL", 900.0)
+        agent_intervals = self._agent_intervals()
+        reminder_initial = self.duration("REMINDER_INITIAL", 1800.0)
+        reminder_max = self.duration("REMINDER_MAX", 86400.0)
+        if reminder_max < reminder_initial:
+            self.problem("REMINDER_MAX", "must not be shorter than REMINDER_INITIAL")
+
+        local_files = self.path("LOCAL_FILES_LIST")
+        if local_files is None:
+            candidate = Path(os.path.abspath(self.base_dir / "config/files.csv"))
+            local_files = candidate if candidate.is_file() else None
+
+        smtp_security = self.choice("SMTP_SECURITY", "starttls", ("starttls", "ssl", "none"))
+        smtp_default_port = 465 if smtp_security == "ssl" else 587
+        smtp_host = self.text("SMTP_HOST")
+        smtp_from = self.text("SMTP_FROM")
+        smtp_to = self._addresses()
+        smtp_user = self.text("SMTP_USER")
+        smtp_password = self.secret("SMTP_PASSWORD")
+        if smtp_from is not None and "@" not in smtp_from:
+            self.problem("SMTP_FROM", f"expected an email address, got {smtp_from!r}")
+        if smtp_host is not None:
+            missing = [k for k, v in (("SMTP_FROM", smtp_from), ("SMTP_TO", smtp_to)) if not v]
+            if missing:
+                self.problem("SMTP_HOST", f"is set, so {' and '.join(missing)} must be set too")
+        elif smtp_from or smtp_to:
+            self.problem("SMTP_HOST", "SMTP_FROM/SMTP_TO are set but SMTP_HOST is not")
+        if (smtp_user is None) != (smtp_password is None):
+            self.problem("SMTP_USER", "SMTP_USER and SMTP_PASSWORD must be given together")
+
+        slack_token = self.secret("SLACK_BOT_TOKEN")
+        slack_channel = self.text("SLACK_CHANNEL")
+        if slack_token is not None and slack_channel is None:
+            self.problem("SLACK_CHANNEL", "SLACK_BOT_TOKEN is set, so SLACK_CHANNEL must be set too")
+        if slack_channel is not None and slack_token is None:
+            self.problem("SLACK_BOT_TOKEN", "SLACK_CHANNEL is set, so SLACK_BOT_TOKEN must be set too")
+
+        maintenance_tz = self.text("MAINTENANCE_TZ")
+        if maintenance_tz is not None and not _valid_zone(maintenance_tz):
+            self.problem("MAINTENANCE_TZ", f"expected a time zone name like Europe/Berlin, got {maintenance_tz!r}")
+            maintenance_tz = None
+
+        settings = Settings(
+            env_file=self.env_file,
+            base_dir=self.base_dir,
+            wazuh_api_url=api_url,
+            wazuh_api_user=api_user,
+            wazuh_api_password=api_password,
+            wazuh_api_max_rpm=self.whole(
+                "WAZUH_API_MAX_RPM", 200, 1, 300, "a whole number of requests per minute (1-300)"
+            ),
+            wazuh_indexer_url=indexer_url,
+            wazuh_indexer_user=indexer_user,
+            wazuh_indexer_password=indexer_password,
+            wazuh_index_pattern=index_pattern or "wazuh-alerts-4.x-*",
+            agent_id_field=self.text("WAZUH_AGENT_ID_FIELD") or "agent.id",
+            timestamp_field=self.text("WAZUH_TIMESTAMP_FIELD") or "timestamp",
+            location_field=self.text("WAZUH_LOCATION_FIELD") or "location",
+            verification_file=verification_file,
+            verify_tls=verify_tls,
+            agent_list_file=self.path_or_default("AGENT_LIST_FILE", "config/agents.csv"),
+            agent_discovery=self.choice("AGENT_DISCOVERY", "off", ("off", "active")) == "active",
+            default_check_interval_s=default_interval,
+            agent_check_intervals=agent_intervals,
+            critical_multiplier=self.number(
+                "CRITICAL_MULTIPLIER", 2.0, 1.0, 1e6, low_open=False, expected="a number of at least 1"
+            ),
+            indexing_delay_s=self.duration("INDEXING_DELAY", 30.0, positive=False),
+            lookback_s=self.duration("LOOKBACK", 7 * 86400.0),
+            pipeline_silence_ratio=self.number(
+                "PIPELINE_SILENCE_RATIO", 0.5, 0.0, 1.0, low_open=True, expected="a share above 0 and at most 1"
+            ),
+            maintenance_tz=maintenance_tz,
+            reminder_initial_s=reminder_initial,
+            reminder_factor=self.number(
+                "REMINDER_FACTOR", 2.0, 1.0, 1e6, low_open=False, expected="a number of at least 1"
+            ),
+            reminder_max_s=reminder_max,
+            local_files_list=local_files,
+            state_db=self.path_or_default("STATE_DB", "state/log_monitor.sqlite3"),
+            restart_interval_s=self.duration("RESTART_INTERVAL", 3600.0),
+            slack_bot_token=slack_token,
+            slack_channel=slack_channel,
+            slack_webhook_url=self.secret_url("SLACK_WEBHOOK_URL"),
+            slack_api_url=self.url("SLACK_API_URL") or "https://slack.com/api/",
+            smtp_host=smtp_host,
+            smtp_port=self.whole("SMTP_PORT", smtp_default_port, 1, 65535, "a port number (1-65535)"),
+            smtp_user=smtp_user,
+            smtp_password=smtp_password,
+            smtp_from=smtp_from,
+            smtp_to=smtp_to,
+            smtp_security=smtp_security,
+            teams_webhook_url=self.secret_url("TEAMS_WEBHOOK_URL"),
+            status_addr=self.parsed("STATUS_ADDR", None, _parse_host_port, "HOST:PORT like 127.0.0.1:9108"),
+            log_file_path=self.path("LOG_FILE_PATH"),
+            logging_level=self.parsed(
+                "LOGGING_LEVEL", 20, _parse_logging_level, "0-3 (0 DEBUG, 1 INFO, 2 WARNING, 3 ERROR) or a level name"
+            ),
+            log_format=self.choice("LOG_FORMAT", "text", ("text", "json")),
+            warnings=(),
+        )
+        if self.problems:
+            raise ConfigError(self.problems)
+        return replace(settings, warnings=tuple(self.warnings))
+
+    def _legacy_credentials(
+        self,
+        prefix: str,
+        user: str | None,
+        password: Secret | None,
+        legacy_user: str | None,
+        legacy_password: Secret | None,
+    ) -> tuple[str | None, Secret | None]:
+        if legacy_user is not None:
+            if user is None:
+                user = legacy_user
+                self.warnings.append(f"{self.env_file}: USERNAME is deprecated: use {prefix}_USER")
+            else:
+                self.warnings.append(f"{self.env_file}: USERNAME ignored: {prefix}_USER is set")
+        if legacy_password is not None:
+            if password is None:
+                password = legacy_password
+                self.warnings.append(f"{self.env_file}: PASSWORD is deprecated: use {prefix}_PASSWORD")
+            else:
+                self.warnings.append(f"{self.env_file}: PASSWORD ignored: {prefix}_PASSWORD is set")
+        return user, password
+
+    def _require_together(self, prefix: str, url: str | None, user: str | None, password: Secret | None) -> None:
+        given = {f"{prefix}_URL": url is not None, f"{prefix}_USER": user is not None}
+        given[f"{prefix}_PASSWORD"] = password is not None
+        if any(given.values()) and not all(given.values()):
+            missing = [k for k, v in given.items() if not v]
+            present = [k for k, v in given.items() if v]
+            self.problem(missing[0], f"{', '.join(present)} set but {', '.join(missing)} missing; give all three")
+
+    def _agent_intervals(self) -> dict[str, float]:
+        value = self.raw("AGENT_CHECK_INTERVALS")
+        if value is None:
+            return {}
+        self.warnings.append(
+            f"{self.env_file}: AGENT_CHECK_INTERVALS is deprecated: use the interval column of AGENT_LIST_FILE"
+        )
+        intervals: dict[str, float] = {}
+        for entry in value.split(","):
+            if not entry.strip():
+                continue
+            agent, sep, duration = entry.partition(":")
+            try:
+                if not sep:
+                    raise ValueError("missing ':'")
+                agent_id = normalize_agent_id(agent)
+                seconds = parse_duration(duration)
+                if seconds <= 0:
+                    raise ValueError("not positive")
+            except ValueError:
+                self.problem(
+                    "AGENT_CHECK_INTERVALS",
+                    f"expected AGENT_ID:DURATION entries like 001:10,002:30m, got {entry.strip()!r}",
+                )
+                continue
+            intervals[agent_id] = seconds
+        return intervals
+
+    def _addresses(self) -> tuple[str, ...]:
+        value = self.raw("SMTP_TO")
+        if value is None:
+            return ()
+        addresses = tuple(a.strip() for a in value.split(",") if a.strip())
+        bad = [a for a in addresses if "@" not in a]
+        if bad or not addresses:
+            self.problem("SMTP_TO", f"expected comma-separated email addresses, got {value!r}")
+            return ()
+        return addresses
+
+
+@dataclass(frozen=True)
+class _LegacyURL:
+    base: str
+    is_indexer: bool
+    pattern: str | None
+
+
+def _split_legacy_url(url: str) -> _LegacyURL | None:
+    """The original tool's WAZUH_URL: the indexer's `_count` URL (or port 9200), else the API."""
+    if not _valid_url(url):
+        return None
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    path = parts.path.rstrip("/")
+    if not (path.endswith("/_count") or port == 9200):
+        return _LegacyURL(url.rstrip("/"), False, None)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    base = f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    segments = [s for s in path.split("/") if s]
+    pattern = segments[0] if segments and not segments[0].startswith("_") else None
+    return _LegacyURL(base, True, pattern)
+
+
+def _valid_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _shown(url: str) -> str:
+    """A URL fit for a message: any `user:password@` part masked."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _parse_host_port(text: str) -> tuple[str, int]:
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.strip().isdigit():
+        raise ValueError(text)
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(text)
+    return host, port
+
+
+def _parse_logging_level(text: str) -> int:
+    if text.isdigit():
+        return LOGGING_LEVELS_BY_NUMBER[int(text)] if int(text) in LOGGING_LEVELS_BY_NUMBER else _bad(text)
+    level = LOGGING_LEVELS_BY_NAME.get(text.upper())
+    return level if level is not None else _bad(text)
+
+
+def _bad(text: str) -> int:
+    raise ValueError(text)

@@ -1,14 +1,14 @@
 """Exception tree of log_monitor; third-party errors are mapped to these at one boundary each.
 
-    LogMonitorError
-    ├── ConfigError            bad env file, CSV or key; carries every problem found (exit 78)
-    ├── BackendError           a Wazuh backend could not be read: targets become UNKNOWN
-    │   ├── AuthError          login refused (bad credentials, permissions)
-    │   ├── RateLimitedError   the API's per-minute budget is exhausted (429 / error 6001)
-    │   ├── TransportError     connection refused, reset, timeout, TLS failure
-    │   └── ResponseError      5xx, malformed or partial answer (shard failures)
-    ├── StateError             the SQLite state store cannot be used
-    └── NotifierError          a channel refused or failed a notification (notifiers/base.py)
+LogMonitorError
+├── ConfigError            bad env file, CSV or key; carries every problem found (exit 78)
+├── BackendError           a Wazuh backend could not be read: targets become UNKNOWN
+│   ├── AuthError          login refused (bad credentials, permissions)
+│   ├── RateLimitedError   the API's per-minute budget is exhausted (429 / error 6001)
+│   ├── TransportError     connection refused, reset, timeout, TLS failure
+│   └── ResponseError      5xx, malformed or partial answer (shard failures)
+├── StateError             the SQLite state store cannot be used
+└── NotifierError          a channel refused or failed a notification (notifiers/base.py)
 """
 
 from __future__ import annotations

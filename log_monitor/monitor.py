@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from log_monitor.clock import Clock
-from log_monitor.errors import BackendError
-from log_monitor.models import Notification, Observation, Severity, Target, TargetKind, TargetState
+from log_monitor.errors import BackendError, LogMonitorError
+from log_monitor.models import Notification, NotificationKind, Observation, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
-from log_monitor.policy import PolicySettings, backend_step, step
+from log_monitor.policy import PolicySettings, assess, backend_step, in_maintenance, step
+from log_monitor.scheduler import Scheduler
+from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource
 from log_monitor.state import StateStore
@@ -20,6 +24,33 @@ from log_monitor.wazuh.api import AgentInfo
 log = logging.getLogger(__name__)
 
 NO_INDEXER = "no indexer configured (WAZUH_INDEXER_URL): events cannot be counted"
+PIPELINE_KEY = "pipeline:all"
+PIPELINE_MIN_AGENTS = 5
+
+
+class Outcome(enum.Enum):
+    """Why the daemon loop returned."""
+
+    STOP = "stop"  # SIGTERM / SIGINT: exit 0
+    RESTART = "restart"  # RESTART_INTERVAL reached: re-exec
+    RELOAD = "reload"  # SIGHUP: re-read the configuration
+
+
+@dataclass
+class Signals:
+    """Flags the signal handlers set; `wake` interrupts the loop's sleep at once."""
+
+    stop: bool = False
+    reload: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    def request_stop(self) -> None:
+        self.stop = True
+        self.wake.set()
+
+    def request_reload(self) -> None:
+        self.reload = True
+        self.wake.set()
 
 
 @dataclass(frozen=True)
@@ -68,8 +99,16 @@ class LogCounter:
         api: ApiStatusSource | None,
         discovery: bool = False,
         discovery_interval_s: float = 900.0,
+        pipeline_ratio: float = 0.5,
+        zone: tzinfo | None = None,
+        scheduler: Scheduler | None = None,
+        files: LocalFilesSource | None = None,
     ) -> None:
+        self._files = files
         self.targets = list(targets)
+        self.scheduler = scheduler or Scheduler()
+        self._pipeline_ratio = pipeline_ratio
+        self._zone = zone
         self.store = store
         self.dispatcher = dispatcher
         self.clock = clock
@@ -90,15 +129,25 @@ class LogCounter:
         result = PassResult()
         agents = self._read_agents(result)
         batch = list(batch) + self._discover(agents, batch)
-        observations = self._observe(batch, now, result)
+        seen = self._observe(batch, now, result)
+        observations = {t.key: _with_status(seen[t.key], t, agents) for t in batch}
         states = self.store.load_states()
+        silenced = self.store.silences(now)
+        pipeline_problem, pipeline_keys = self._pipeline(batch, observations, now)
         new_states: list[TargetState] = []
         for target in batch:
-            obs = _with_status(observations[target.key], target, agents)
-            decision = step(states.get(target.key) or TargetState(target.key), target, obs, now, self.policy)
+            maintenance = target.key in silenced or in_maintenance(target.maintenance, now, self._zone)
+            inhibited = pipeline_problem is not None and target.kind is not TargetKind.LOCAL_FILE
+            obs = observations[target.key]
+            previous = states.get(target.key) or TargetState(target.key)
+            decision = step(previous, target, obs, now, self.policy, quiet=maintenance or inhibited)
+            state = decision.state
+            if maintenance and state.severity in (Severity.WARNING, Severity.CRITICAL):
+                # Stored as the real severity (so the alert goes out when the window ends), shown as maintenance.
+                state = replace(state, severity=Severity.MAINTENANCE)
             new_states.append(decision.state)
             result.notifications.extend(decision.notifications)
-            result.rows.append(CheckedTarget(target, obs, decision.state))
+            result.rows.append(CheckedTarget(target, obs, state))
         for backend in self._backends():
             key = f"backend:{backend}"
             decision = backend_step(
@@ -106,9 +155,95 @@ class LogCounter:
             )
             new_states.append(decision.state)
             result.notifications.extend(decision.notifications)
+        if pipeline_problem is not None or PIPELINE_KEY in states:
+            decision = backend_step(
+                states.get(PIPELINE_KEY) or TargetState(PIPELINE_KEY),
+                "Wazuh pipeline",
+                pipeline_problem,
+                now,
+                self.policy,
+                down=NotificationKind.PIPELINE_SILENT,
+                up=NotificationKind.PIPELINE_RESTORED,
+                severity=Severity.CRITICAL,
+                related=pipeline_keys,
+            )
+            new_states.append(decision.state)
+            result.notifications.extend(decision.notifications)
         # States and their notifications land together: a crash can neither lose nor repeat an alert.
         self.store.commit(new_states, result.notifications)
         return result
+
+    def _pipeline(
+        self, batch: Sequence[Target], observations: dict[str, Observation], now: datetime
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """When most agents fall silent together the pipeline is broken: one alert, not one per agent."""
+        agents = [t for t in batch if t.kind is TargetKind.AGENT and not observations[t.key].unknown]
+        silent = tuple(
+            t.key
+            for t in agents
+            if assess(t, observations[t.key], now, self.policy).severity in (Severity.WARNING, Severity.CRITICAL)
+        )
+        if len(silent) >= PIPELINE_MIN_AGENTS and len(silent) >= self._pipeline_ratio * len(agents):
+            return f"{len(silent)} of {len(agents)} agents silent in one pass", silent
+        return None, ()
+
+    # -- the daemon ----------------------------------------------------------------------
+
+    def set_targets(self, targets: Sequence[Target]) -> None:
+        """Take a new target list (a reload): new targets are due at once, vanished ones leave the schedule."""
+        keep = {t.key for t in targets}
+        for old in self.targets:
+            if old.key not in keep:
+                self.scheduler.remove(old.key)
+        self.targets = list(targets)
+        now = self.clock.monotonic()
+        for target in self.targets:
+            if target not in self.scheduler:
+                self.scheduler.schedule(target.key, now)
+
+    def tick(self) -> PassResult | None:
+        """Check every target that is due, reschedule it, and deliver what is queued."""
+        mono = self.clock.monotonic()
+        due = set(self.scheduler.pop_due(mono))
+        if not due:
+            return None
+        batch = [t for t in self.targets if t.key in due]
+        try:
+            result = self.check(batch)
+        finally:
+            # Even a failed check comes back at its interval: one bad pass must not drop a target.
+            for target in self.targets:
+                if target.key in due or target.key not in self.scheduler:
+                    self.scheduler.schedule(target.key, mono + target.interval_s)
+        result.delivery = self.dispatcher.deliver_pending()
+        return result
+
+    def run(self, signals: Signals, *, restart_at: float) -> Outcome:
+        """The daemon loop: tick, sleep until the next due time or a signal; returns why it stopped.
+
+        `restart_at` is the monotonic time at which the process should re-execute itself.
+        """
+        self.set_targets(self.targets)
+        while True:
+            if signals.stop:
+                return Outcome.STOP
+            if signals.reload:
+                signals.reload = False
+                return Outcome.RELOAD
+            if self.clock.monotonic() >= restart_at:
+                return Outcome.RESTART
+            try:
+                self.tick()
+            except LogMonitorError as exc:
+                # A broken pass (state DB locked, ...) is logged and retried; the daemon stays up.
+                log.error("check failed: %s", exc)
+            next_due = self.scheduler.next_due()
+            now = self.clock.monotonic()
+            wait = (next_due - now) if next_due is not None else restart_at - now
+            wait = max(0.0, min(wait, restart_at - now))
+            if wait > 0:
+                signals.wake.wait(wait)
+                signals.wake.clear()
 
     def _backends(self) -> list[str]:
         return [name for name, source in (("api", self._api), ("indexer", self._indexer)) if source is not None]
@@ -150,11 +285,16 @@ class LogCounter:
 
     def _observe(self, batch: Sequence[Target], now: datetime, result: PassResult) -> dict[str, Observation]:
         observations: dict[str, Observation] = {}
+        if self._files is not None:
+            observations.update(self._files.observe(batch, now))
+        batch = [t for t in batch if t.key not in observations]
+        if not batch:
+            return observations
         if self._indexer is None:
             error = NO_INDEXER
         else:
             try:
-                observations = self._indexer.observe(batch, now)
+                observations.update(self._indexer.observe(batch, now))
                 error = ""
             except BackendError as exc:
                 log.warning("Wazuh indexer unreadable: %s", exc)

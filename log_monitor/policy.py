@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from log_monitor.models import (
     Condition,
+    MaintenanceWindow,
     Notification,
     NotificationKind,
     Observation,
@@ -70,6 +72,15 @@ def assess(target: Target, obs: Observation, now: datetime, settings: PolicySett
         return Assessment(Severity.OK, Condition.OK, None, silent_for)
     condition = Condition.DISCONNECTED if obs.agent_status in _DISCONNECTED else Condition.SILENT
     return Assessment(severity, condition, obs.last_event, silent_for)
+
+
+def in_maintenance(windows: Sequence[MaintenanceWindow], now: datetime, zone: tzinfo | None) -> bool:
+    """Whether `now` (UTC) falls in any window, read on the wall clock of `zone` (None: the host's)."""
+    if not windows:
+        return False
+    # Converting the instant (not adding a fixed offset) keeps daylight-saving changes right.
+    local = now.astimezone(zone) if zone is not None else now.astimezone()
+    return any(window.contains(local) for window in windows)
 
 
 def reminder_delay(reminders_sent: int, settings: PolicySettings) -> float:
@@ -189,49 +200,46 @@ def _escalate(
 
 def backend_step(
     state: TargetState,
-    backend: str,
-    error: str | None,
+    label: str,
+    problem: str | None,
     now: datetime,
     settings: PolicySettings,
+    *,
+    down: NotificationKind = NotificationKind.BACKEND_DOWN,
+    up: NotificationKind = NotificationKind.BACKEND_RESTORED,
+    severity: Severity = Severity.UNKNOWN,
+    related: tuple[str, ...] = (),
 ) -> Decision:
-    """One alert when a backend cannot be read, reminders with backoff, one notice when it is back."""
-    target = Target(key=state.target_key, kind=TargetKind.BACKEND, label=backend, interval_s=0.0, threshold_s=0.0)
-    if error is None:
+    """One alert when something shared (a backend, the pipeline) breaks, reminders with backoff, one notice back."""
+    target = Target(key=state.target_key, kind=TargetKind.BACKEND, label=label, interval_s=0.0, threshold_s=0.0)
+    if problem is None:
         fresh = TargetState(target_key=state.target_key, last_checked=now)
         if state.alerted is Severity.OK:
             return Decision(fresh, ())
         lasted = (now - state.since).total_seconds() if state.since else None
-        note = _notification(
-            target,
-            state,
-            NotificationKind.BACKEND_RESTORED,
-            Severity.OK,
-            Condition.OK,
-            now,
-            settings,
-            silent_for_s=lasted,
-            detail=f"{backend} answers again",
-        )
+        note = _notification(target, state, up, Severity.OK, Condition.OK, now, settings, silent_for_s=lasted)
         return Decision(fresh, (note,))
     since = state.since or now
-    current = replace(state, severity=Severity.UNKNOWN, condition=Condition.UNKNOWN, since=since, last_checked=now)
+    condition = Condition.UNKNOWN if severity is Severity.UNKNOWN else Condition.SILENT
+    current = replace(state, severity=severity, condition=condition, since=since, last_checked=now)
     if state.alerted is not Severity.OK and (state.next_reminder_at is None or now < state.next_reminder_at):
         return Decision(current, ())
     reminders = state.reminders_sent + 1 if state.alerted is not Severity.OK else 0
     note = _notification(
         target,
         current,
-        NotificationKind.BACKEND_DOWN,
-        Severity.UNKNOWN,
-        Condition.UNKNOWN,
+        down,
+        severity,
+        condition,
         now,
         settings,
         silent_for_s=(now - since).total_seconds(),
-        detail=error,
+        detail=problem,
+        related=related,
     )
     sent = replace(
         current,
-        alerted=Severity.UNKNOWN,
+        alerted=severity,
         alerts_sent=state.alerts_sent + 1,
         reminders_sent=reminders,
         last_alert_at=now,
@@ -252,6 +260,7 @@ def _notification(
     last_event: datetime | None = None,
     silent_for_s: float | None = None,
     detail: str = "",
+    related: tuple[str, ...] = (),
 ) -> Notification:
     # A deterministic id: the same decision replayed (after a crash) yields the same id.
     episode = state.since.isoformat() if state.since else "-"
@@ -271,4 +280,5 @@ def _notification(
         last_event=last_event,
         silent_for_s=silent_for_s,
         detail=detail,
+        related=related,
     )

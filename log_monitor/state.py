@@ -15,7 +15,7 @@ from typing import Any
 from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version (index) to version (index + 1); never edit a
 # released entry, append a new one, so a DB written by any older version is migrated, not dropped.
@@ -46,7 +46,27 @@ _MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE IF NOT EXISTS file_position (
+        path TEXT PRIMARY KEY,
+        inode INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        last_growth TEXT,
+        lines INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 )
+
+
+@dataclass(frozen=True)
+class FilePosition:
+    """How far a local log file has been read: the same file (inode) and the offset reached."""
+
+    path: str
+    inode: int
+    offset: int
+    last_growth: datetime | None
+    lines: int = 0
 
 
 @dataclass(frozen=True)
@@ -177,6 +197,47 @@ class StateStore:
 
     def outbox_depth(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")[0][0])
+
+    # -- local file positions ---------------------------------------------------------
+
+    def file_positions(self) -> dict[str, FilePosition]:
+        rows = self._query("SELECT path, inode, offset, last_growth, lines FROM file_position")
+        return {
+            row[0]: FilePosition(
+                row[0], int(row[1]), int(row[2]), datetime.fromisoformat(row[3]) if row[3] else None, int(row[4])
+            )
+            for row in rows
+        }
+
+    def save_file_positions(self, positions: Iterable[FilePosition]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO file_position (path, inode, offset, last_growth, lines) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, offset = excluded.offset, "
+                "last_growth = excluded.last_growth, lines = excluded.lines",
+                [(p.path, p.inode, p.offset, _now_text(p.last_growth) or None, p.lines) for p in positions],
+            )
+
+    # -- ad-hoc silences ---------------------------------------------------------------
+
+    def add_silence(self, target_key: str, until: datetime, reason: str, at: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO silences (target_key, until, reason, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (target_key) DO UPDATE SET until = excluded.until, reason = excluded.reason, "
+                "created_at = excluded.created_at",
+                (target_key, until.isoformat(), reason, at.isoformat()),
+            )
+
+    def remove_silence(self, target_key: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM silences WHERE target_key = ?", (target_key,)).rowcount > 0
+
+    def silences(self, now: datetime) -> dict[str, tuple[datetime, str]]:
+        """Active silences: target key -> (until, reason)."""
+        rows = self._query("SELECT target_key, until, reason FROM silences")
+        active = {key: (datetime.fromisoformat(until), reason) for key, until, reason in rows}
+        return {key: value for key, value in active.items() if value[0] > now}
 
 
 def _now_text(at: datetime | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -103,7 +104,7 @@ def test_silent_agent_alerts_once_then_backs_off() -> None:
     assert kinds[0] is NotificationKind.ALERT
     assert kinds[1] is NotificationKind.ESCALATION
     reminders = [n.created_at for n in sent if n.kind is NotificationKind.REMINDER]
-    gaps = [(b - a).total_seconds() / 60 for a, b in zip(reminders, reminders[1:], strict=False)]
+    gaps = [(b - a).total_seconds() / 60 for a, b in itertools.pairwise(reminders)]
     assert gaps == [60, 120, 240, 480]
     assert state.alerted is Severity.CRITICAL
 

@@ -38,9 +38,12 @@ class Dispatcher:
     def channel_names(self) -> list[str]:
         return [c.name for c in self._channels]
 
-    def deliver_pending(self, limit: int = 1000) -> DeliveryReport:
+    def deliver_pending(self, limit: int = 1000, *, deadline: float | None = None) -> DeliveryReport:
+        """Try every queued notification once; with a monotonic `deadline`, stop starting new ones after it."""
         report = DeliveryReport()
         for entry in self._store.pending(limit):
+            if deadline is not None and self._clock.monotonic() >= deadline:
+                break
             note = entry.notification
             errors: list[str] = []
             for channel in self._channels:

@@ -1,0 +1,98 @@
+"""The demo: the bundled simulator with a small scripted fleet, and the daemon run against it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from log_monitor.clock import SystemClock
+from log_monitor.config import Settings
+from log_monitor.models import Secret, Target, TargetKind
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+
+INTERVAL_S = 5.0
+THRESHOLD_S = 15.0
+AUTH_LOG = "/var/log/auth.log"
+
+
+def _fleet(start: datetime) -> Fleet:
+    fleet = Fleet(now=SystemClock().now)
+    older = start - timedelta(hours=1)
+    fleet.add_agent("001", "web-frontend", locations=("/var/log/syslog", AUTH_LOG), rate_per_min=30, started=older)
+    fleet.add_agent("002", "db-primary", locations=("/var/log/syslog",), rate_per_min=30, started=older)
+    fleet.add_agent("003", "mail-relay", locations=("/var/log/maillog",), rate_per_min=30, started=older)
+    fleet.add_agent("004", "fw-edge", locations=("/var/log/syslog",), rate_per_min=30, started=older)
+    # db-primary stays connected but its logs stop: the blind spot log_monitor exists for.
+    fleet.silence("002", since=start)
+    # web-frontend keeps sending syslog while its auth.log goes quiet.
+    fleet.silence("001", AUTH_LOG, since=start - timedelta(seconds=5))
+    # mail-relay was already quiet and comes back half-way through.
+    fleet.silence("003", since=start - timedelta(seconds=40))
+    fleet.resume("003", at=start + timedelta(seconds=35))
+    # fw-edge loses its connection to the manager altogether.
+    fleet.silence("004", since=start - timedelta(seconds=10))
+    fleet.set_status("004", "disconnected")
+    return fleet
+
+
+def _targets() -> list[Target]:
+    def agent(agent_id: str, label: str) -> Target:
+        return Target(
+            key=Target.agent_key(agent_id),
+            kind=TargetKind.AGENT,
+            label=label,
+            interval_s=INTERVAL_S,
+            threshold_s=THRESHOLD_S,
+            agent_id=agent_id,
+            origin="demo",
+        )
+
+    auth = Target(
+        key=Target.location_key("001", AUTH_LOG),
+        kind=TargetKind.LOCATION,
+        label="web-frontend",
+        interval_s=INTERVAL_S,
+        threshold_s=THRESHOLD_S,
+        agent_id="001",
+        location=AUTH_LOG,
+        origin="demo",
+    )
+    return [
+        agent("001", "web-frontend"),
+        auth,
+        agent("002", "db-primary"),
+        agent("003", "mail-relay"),
+        agent("004", "fw-edge"),
+    ]
+
+
+@contextmanager
+def demo_setup(state_dir: Path | None = None) -> Iterator[tuple[Settings, list[Target]]]:
+    """A running simulator with the scripted fleet, and Settings and Targets pointing at it."""
+    start = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="log_monitor-demo-") as tmp:
+        folder = state_dir or Path(tmp)
+        with SimulatorServer(_fleet(start)) as sim:
+            yield (
+                Settings(
+                    env_file=folder / "demo.env",
+                    base_dir=folder,
+                    wazuh_api_url=sim.api_url,
+                    wazuh_api_user="wazuh",
+                    wazuh_api_password=Secret("wazuh"),
+                    wazuh_indexer_url=sim.indexer_url,
+                    wazuh_indexer_user="admin",
+                    wazuh_indexer_password=Secret("admin"),
+                    default_check_interval_s=INTERVAL_S,
+                    indexing_delay_s=1.0,
+                    reminder_initial_s=20.0,
+                    reminder_factor=2.0,
+                    reminder_max_s=60.0,
+                    state_db=folder / "demo.sqlite3",
+                ),
+                _targets(),
+            )

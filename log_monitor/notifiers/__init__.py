@@ -1,0 +1,1 @@
+"""Notification channels (Slack, email, Teams, console) and the outbox dispatcher that chains them."""

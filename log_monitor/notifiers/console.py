@@ -1,0 +1,27 @@
+"""The console channel: writes each notification as plain text to a stream (stdout by default)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from log_monitor.models import Notification
+from log_monitor.notifiers.render import plain_text
+
+
+class ConsoleNotifier:
+    """Prints notifications; the channel used when nothing else is configured, and by the demo."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def send(self, notification: Notification) -> None:
+        # sys.stdout is looked up now, not at construction, so a redirected or captured stdout is honoured.
+        stream = self._stream if self._stream is not None else sys.stdout
+        stream.write(plain_text(notification) + "\n\n")
+        stream.flush()
+
+    def __repr__(self) -> str:
+        return "ConsoleNotifier()"

@@ -1,0 +1,242 @@
+"""The Slack channel: a bot token and channel (chat.postMessage), or an incoming webhook, via slack_sdk."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import math
+import re
+import ssl
+import urllib.error
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
+from slack_sdk.webhook import WebhookClient
+
+from log_monitor.errors import NotifierError
+from log_monitor.models import Notification, Secret
+from log_monitor.notifiers.render import (
+    body_lines,
+    fields,
+    format_utc,
+    one_line,
+    severity_emoji,
+    slack_escape,
+    title,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+# Slack errors that no retry can fix: the token, the bot's membership or the channel must change first.
+PERMANENT_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "restricted_action",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "invalid_blocks",
+        "invalid_arguments",
+        "msg_too_long",
+        "no_text",
+        # webhook answers
+        "invalid_token",
+        "no_service",
+        "no_team",
+        "channel_is_archived",
+        "action_prohibited",
+        "posting_to_general_channel_denied",
+        "invalid_payload",
+    }
+)
+# Slack errors that say "not now": its own overload, rate limits, timeouts on its side.
+TRANSIENT_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "service_unavailable",
+        "fatal_error",
+        "internal_error",
+        "request_timeout",
+        "team_added_to_org",
+    }
+)
+
+_ERROR_CODE = re.compile(r"^[a-z0-9_.]{1,64}$")
+_MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
+_MAX_FIELD = 1900  # and 2000 in a field
+_MAX_FALLBACK = 3500
+
+
+def _is_permanent(code: str, status: int | None) -> bool:
+    # Rate limits, Slack's own trouble (5xx) and its transient codes pass with time. A known permanent code,
+    # or any other error Slack answered plainly (status 200 or 4xx), means the request itself is wrong for
+    # Slack (token, channel, payload) and sending it again unchanged would fail the same way.
+    transient = code in TRANSIENT_ERRORS or status == 429 or (status is not None and status >= 500)
+    return not transient
+
+
+def _clean_code(value: object) -> str:
+    """An error code as Slack sends it (`channel_not_found`), or a placeholder when the body is anything else."""
+    text = str(value or "").strip()
+    return text if _ERROR_CODE.match(text) else "unexpected_response"
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fallback_text(n: Notification) -> str:
+    """The `text` of the message: shown in notifications and by clients that do not render blocks; escaped."""
+    return _truncate(slack_escape("\n".join([title(n), *body_lines(n)])), _MAX_FALLBACK)
+
+
+def blocks(n: Notification) -> list[dict[str, Any]]:
+    """Block Kit blocks: the headline, the facts as fields, the detail, and a context line with the host.
+
+    Every user-controlled string (labels, agent names, locations, detail) is escaped, so `<!channel>`
+    or `<https://evil|click>` in a label shows as text.
+    """
+    headline = f"{severity_emoji(n.severity)} *{slack_escape(title(n))}*"
+    out: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(headline, _MAX_SECTION)}},
+    ]
+    facts = [(name, value) for name, value in fields(n) if name != "Monitor host"]
+    if facts:
+        out.append(
+            {
+                "type": "section",
+                "fields": [
+                    {
+                        "type": "mrkdwn",
+                        "text": _truncate(f"*{slack_escape(name)}*\n{slack_escape(value)}", _MAX_FIELD),
+                    }
+                    for name, value in facts[:10]  # Slack's limit per section
+                ],
+            }
+        )
+    if n.detail.strip():
+        out.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(slack_escape(n.detail.strip()), 2900)}}
+        )
+    context = f"log_monitor on {slack_escape(one_line(n.host))} · {format_utc(n.created_at)} · {n.kind.value}"
+    out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    return out
+
+
+class SlackNotifier:
+    """Posts to Slack with a bot token and channel (preferred when both are given) or an incoming webhook.
+
+    slack_sdk's own retry handlers are turned off (`retry_handlers=[]`): by default it retries connection
+    errors, and a rate-limit handler would sleep for Retry-After inside `send`. Retrying is the outbox's
+    job (with backoff, after the next channel had its chance), and `send` must return promptly.
+    """
+
+    name = "slack"
+
+    def __init__(
+        self,
+        *,
+        token: Secret | None = None,
+        channel: str | None = None,
+        webhook_url: Secret | None = None,
+        api_url: str = DEFAULT_API_URL,
+        timeout: float = 10.0,
+    ) -> None:
+        if not ((token and channel) or webhook_url):
+            raise ValueError("Slack needs a bot token and a channel, or a webhook URL")
+        self._channel = channel
+        self._secrets = [s.reveal() for s in (token, webhook_url) if s]
+        # slack_sdk types its timeouts as whole seconds; never round a short timeout down to zero.
+        seconds = max(1, math.ceil(timeout))
+        self._client: WebClient | None = None
+        self._webhook: WebhookClient | None = None
+        if token and channel:
+            base = api_url if api_url.endswith("/") else api_url + "/"
+            self._client = WebClient(token=token.reveal(), base_url=base, timeout=seconds, retry_handlers=[])
+        elif webhook_url:
+            self._webhook = WebhookClient(webhook_url.reveal(), timeout=seconds, retry_handlers=[])
+
+    def __repr__(self) -> str:
+        mode = f"channel={self._channel!r}" if self._client else "webhook=***"
+        return f"SlackNotifier({mode})"
+
+    def send(self, notification: Notification) -> None:
+        text = fallback_text(notification)
+        message_blocks = blocks(notification)
+        if self._client is not None:
+            client, channel = self._client, self._channel
+            self._call(lambda: client.chat_postMessage(channel=channel or "", text=text, blocks=message_blocks))
+            return
+        assert self._webhook is not None
+        webhook = self._webhook
+        response = self._call(lambda: webhook.send(text=text, blocks=message_blocks))
+        if response.status_code == 200 and str(response.body).strip() == "ok":
+            return
+        code = _clean_code(response.body)
+        status = response.status_code
+        raise NotifierError(
+            f"Slack webhook refused the message: {code} (HTTP {status})", permanent=_is_permanent(code, status)
+        )
+
+    def check(self) -> str:
+        """Log in with the token (auth.test); a webhook cannot be checked without posting to it."""
+        if self._client is None:
+            return "webhook configured (not tested: a webhook cannot be checked without posting)"
+        client = self._client
+        answer = self._call(client.auth_test)
+        return f"authenticated as {answer.get('team', '?')}/{answer.get('user', '?')}"
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """The one place where slack_sdk, urllib and socket errors become NotifierError, free of secrets."""
+        try:
+            return request()
+        except SlackApiError as exc:
+            response = exc.response
+            status = getattr(response, "status_code", None)
+            code = _clean_code(response.get("error") if response is not None else None)
+            raise NotifierError(
+                self._scrub(f"Slack API error: {code} (HTTP {status})"), permanent=_is_permanent(code, status)
+            ) from exc
+        except SlackRequestError as exc:
+            # The library refused to build the request (bad URL or proxy): configuration, not luck.
+            raise NotifierError("Slack request could not be built (check SLACK_API_URL)", permanent=True) from exc
+        except SlackClientError as exc:
+            raise NotifierError(f"Slack client error: {type(exc).__name__}", permanent=True) from exc
+        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            # Connection refused or reset, DNS failure, TLS handshake, timeout: the network may come back.
+            raise NotifierError(self._scrub(f"Slack unreachable: {_describe(exc)}"), permanent=False) from exc
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, URL-free description of a network error."""
+    reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error ({reason.reason or type(reason).__name__})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return f"{type(reason).__name__}: {reason.strerror}"
+    if isinstance(reason, BaseException):
+        return type(reason).__name__
+    return _clean_code(reason)

@@ -1,0 +1,167 @@
+"""The email channel: one plain-text message per notification over SMTP (STARTTLS, implicit TLS or plain)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import ssl
+from collections.abc import Callable, Sequence
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import TypeVar
+
+from log_monitor.errors import NotifierError
+from log_monitor.models import Notification, Secret
+from log_monitor.notifiers.render import one_line, plain_text, title
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SECURITY_MODES = ("starttls", "ssl", "none")
+
+
+class SmtpNotifier:
+    """Sends each notification as an email; `security` is "starttls" (port 587), "ssl" (465) or "none"."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int = 587,
+        security: str = "starttls",
+        user: str | None = None,
+        password: Secret | None = None,
+        sender: str,
+        recipients: Sequence[str],
+        timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if security not in SECURITY_MODES:
+            raise ValueError(f"SMTP security must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
+        if not recipients:
+            raise ValueError("SMTP needs at least one recipient")
+        self._host = host
+        self._port = port
+        self._security = security
+        self._user = user
+        self._password = password
+        self._sender = sender
+        self._recipients = list(recipients)
+        self._timeout = timeout
+        self._context = ssl_context
+
+    def __repr__(self) -> str:
+        return f"SmtpNotifier(host={self._host!r}, port={self._port}, security={self._security!r}, user={self._user!r})"
+
+    def message(self, n: Notification) -> EmailMessage:
+        """The email for a notification; its Message-ID comes from the notification id, so resends are recognisable."""
+        msg = EmailMessage()
+        msg["Subject"] = one_line(title(n))
+        msg["From"] = self._sender
+        msg["To"] = ", ".join(self._recipients)
+        msg["Date"] = format_datetime(n.created_at)
+        domain = "".join(c for c in one_line(n.host) if c.isalnum() or c in ".-") or "log-monitor.invalid"
+        msg["Message-ID"] = f"<{n.id}@{domain}>"
+        msg["X-Log-Monitor-Kind"] = n.kind.value
+        msg["X-Log-Monitor-Severity"] = n.severity.name
+        msg.set_content(plain_text(n) + "\n")
+        return msg
+
+    def send(self, notification: Notification) -> None:
+        msg = self.message(notification)
+
+        def deliver(smtp: smtplib.SMTP) -> None:
+            refused = smtp.send_message(msg, from_addr=self._sender, to_addrs=self._recipients)
+            if refused:
+                # Some recipients took it: the notification is delivered; the others are a configuration problem.
+                log.warning("email: %d recipient(s) refused: %s", len(refused), ", ".join(sorted(refused)))
+
+        self._session(deliver)
+
+    def check(self) -> str:
+        """Connect, greet (EHLO), secure and log in as configured, then quit without sending anything."""
+        self._session(lambda smtp: smtp.noop())
+        login = f", logged in as {self._user}" if self._user else ""
+        return f"connected to {self._host}:{self._port} ({self._security}){login}"
+
+    def _connect(self) -> smtplib.SMTP:
+        context = self._context or ssl.create_default_context()
+        if self._security == "ssl":
+            return smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)
+        smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        try:
+            smtp.ehlo()
+            if self._security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _session(self, work: Callable[[smtplib.SMTP], T]) -> T:
+        """The one place where smtplib, socket and ssl errors become NotifierError."""
+        try:
+            smtp = self._connect()
+            try:
+                if self._user and self._password:
+                    smtp.login(self._user, self._password.reveal())
+                result = work(smtp)
+                # The message is already accepted; a rude goodbye changes nothing.
+                with contextlib.suppress(smtplib.SMTPException):
+                    smtp.quit()
+                return result
+            finally:
+                smtp.close()
+        except smtplib.SMTPAuthenticationError as exc:
+            # Wrong user or password: they will not become right by themselves.
+            raise NotifierError(self._scrub(f"SMTP login refused ({exc.smtp_code})"), permanent=True) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            # Every recipient was refused. 4xx refusals (mailbox busy, greylisting) may pass later; 5xx will not.
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            permanent = any(code >= 500 for code in codes)
+            raise NotifierError(
+                f"SMTP server refused every recipient ({', '.join(str(c) for c in codes)})", permanent=permanent
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            # 5xx is the server's final word (unknown user, relaying denied, policy); 4xx means try again later.
+            text = _server_text(exc.smtp_error)
+            raise NotifierError(
+                self._scrub(f"SMTP server answered {exc.smtp_code}: {text}"), permanent=exc.smtp_code >= 500
+            ) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            # e.g. STARTTLS or AUTH not offered: the configured security does not match the server.
+            raise NotifierError(f"SMTP server does not support this: {exc}", permanent=True) from exc
+        except smtplib.SMTPServerDisconnected as exc:
+            raise NotifierError("SMTP server closed the connection", permanent=False) from exc
+        except smtplib.SMTPException as exc:
+            raise NotifierError(f"SMTP error: {type(exc).__name__}", permanent=False) from exc
+        except (TimeoutError, ssl.SSLError, OSError) as exc:
+            # Connection refused or reset, DNS failure, TLS handshake, timeout: the network or server may come back.
+            raise NotifierError(
+                f"SMTP server {self._host}:{self._port} unreachable: {_describe(exc)}", permanent=False
+            ) from exc
+
+    def _scrub(self, text: str) -> str:
+        secret = self._password.reveal() if self._password else ""
+        return text.replace(secret, "***") if len(secret) >= 4 else text
+
+
+def _server_text(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    text = one_line(text)
+    return text[:200]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error ({exc.reason or type(exc).__name__})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return type(exc).__name__

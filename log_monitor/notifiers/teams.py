@@ -1,0 +1,109 @@
+"""The Microsoft Teams channel: an Adaptive Card posted to a Teams Workflows webhook with httpx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from log_monitor.errors import NotifierError
+from log_monitor.models import Notification, Secret, Severity
+from log_monitor.notifiers.render import fields, format_utc, one_line, title
+
+# Adaptive Card text colours for the headline.
+_COLOUR = {
+    Severity.OK: "Good",
+    Severity.WARNING: "Warning",
+    Severity.CRITICAL: "Attention",
+    Severity.UNKNOWN: "Default",
+    Severity.MAINTENANCE: "Accent",
+}
+
+
+def card(n: Notification) -> dict[str, Any]:
+    """The message payload: one Adaptive Card 1.4 with the title, a fact set, the detail and the host.
+
+    Adaptive Card TextBlocks render a subset of Markdown, so user-controlled strings go into FactSet
+    values and plain TextBlocks; Teams does not turn `<at>` text into mentions without an entity.
+    """
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": title(n),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+            "color": _COLOUR.get(n.severity, "Default"),
+        },
+        {
+            "type": "FactSet",
+            "facts": [{"title": name, "value": value} for name, value in fields(n) if name != "Monitor host"],
+        },
+    ]
+    if n.detail.strip():
+        body.append({"type": "TextBlock", "text": n.detail.strip(), "wrap": True})
+    body.append(
+        {
+            "type": "TextBlock",
+            "text": f"log_monitor on {one_line(n.host)} · {format_utc(n.created_at)} · {n.kind.value}",
+            "isSubtle": True,
+            "size": "Small",
+            "wrap": True,
+        }
+    )
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": body,
+                },
+            }
+        ],
+    }
+
+
+class TeamsNotifier:
+    """Posts an Adaptive Card to a Teams Workflows ("When a Teams webhook request is received") URL."""
+
+    name = "teams"
+
+    def __init__(
+        self, *, webhook_url: Secret, timeout: float = 10.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        if not webhook_url:
+            raise ValueError("Teams needs a webhook URL")
+        self._url = webhook_url
+        self._timeout = timeout
+        self._transport = transport  # a seam for tests; None means the network
+
+    def __repr__(self) -> str:
+        return "TeamsNotifier(webhook_url=***)"
+
+    def send(self, notification: Notification) -> None:
+        payload = card(notification)
+        try:
+            with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
+                response = client.post(self._url.reveal(), json=payload)
+        except httpx.InvalidURL as exc:
+            raise NotifierError("Teams webhook URL is not a valid URL", permanent=True) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise NotifierError("Teams webhook URL must start with https://", permanent=True) from exc
+        except httpx.TimeoutException as exc:
+            raise NotifierError("Teams webhook timed out", permanent=False) from exc
+        except httpx.HTTPError as exc:
+            # Connection refused or reset, DNS, TLS, proxy trouble: the network may come back. The message is
+            # built from the class name only, since httpx messages and requests carry the secret URL.
+            raise NotifierError(f"Teams webhook unreachable: {type(exc).__name__}", permanent=False) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        # 429 (throttled) and 5xx are Teams' temporary trouble; any other 4xx means the URL was deleted or
+        # revoked or the payload was refused, and sending the same request again will fail the same way.
+        permanent = 400 <= status < 500 and status != 429
+        raise NotifierError(f"Teams webhook answered HTTP {status}", permanent=permanent)

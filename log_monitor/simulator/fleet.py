@@ -1,0 +1,349 @@
+"""A scripted fleet of simulated Wazuh agents whose events are computed by arithmetic, never stored."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+MANAGER_ID = "000"
+MANAGER_NAME = "wazuh-manager"
+WAZUH_VERSION = "Wazuh v4.14.7"
+NODE_NAME = "node01"
+STATUSES = ("active", "disconnected", "never_connected", "pending")
+BYTES_PER_EVENT = 120  # a typical syslog line; only feeds the logcollector byte counters
+LOGCOLLECTOR_INTERVAL_S = 60  # logcollector's state_interval default
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch, rounded down (the indexer stores dates at millisecond precision)."""
+    return _to_us(moment) // 1000
+
+
+def ceil_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch, rounded up."""
+    return -(-_to_us(moment) // 1000)
+
+
+def from_ms(millis: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=millis)
+
+
+def _to_us(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: the fleet works in UTC")
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+@dataclass
+class SimAgent:
+    """One agent as the server API lists it."""
+
+    id: str
+    name: str
+    status: str
+    ip: str
+    os: str
+    last_keepalive: datetime | None
+    date_add: datetime
+    version: str = WAZUH_VERSION
+    node_name: str = NODE_NAME
+    manager: str = MANAGER_NAME
+    group: list[str] = field(default_factory=lambda: ["default"])
+
+    @property
+    def disconnection_time(self) -> datetime | None:
+        return self.last_keepalive if self.status == "disconnected" else None
+
+
+@dataclass
+class _Stream:
+    """Events of one (agent, location): at started + k * period, except inside silences [since, until)."""
+
+    started_ms: int
+    period_ms: int
+    silences: list[tuple[int, int | None]] = field(default_factory=list)
+
+    def active_pieces(self, lo: int, hi: int) -> Iterator[tuple[int, int]]:
+        """Inclusive millisecond ranges inside [lo, hi] where the stream is not silenced, in time order."""
+        lo = max(lo, self.started_ms)
+        cursor = lo
+        for since, until in _merged(self.silences):
+            if cursor > hi:
+                return
+            if until is not None and until <= cursor:
+                continue
+            if since > cursor:
+                yield cursor, min(hi, since - 1)
+            if until is None:
+                return
+            cursor = max(cursor, until)
+        if cursor <= hi:
+            yield cursor, hi
+
+    def count(self, lo: int, hi: int) -> int:
+        total = 0
+        for a, b in self.active_pieces(lo, hi):
+            first = -(-(a - self.started_ms) // self.period_ms)
+            last = (b - self.started_ms) // self.period_ms
+            total += max(0, last - first + 1)
+        return total
+
+    def last(self, lo: int, hi: int) -> int | None:
+        for a, b in reversed(list(self.active_pieces(lo, hi))):
+            k = (b - self.started_ms) // self.period_ms
+            moment = self.started_ms + k * self.period_ms
+            if moment >= a:
+                return moment
+        return None
+
+
+def _merged(silences: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
+    """Overlapping silences joined, sorted by start; None means open-ended."""
+    merged: list[tuple[int, int | None]] = []
+    for since, until in sorted(silences, key=lambda s: s[0]):
+        if until is not None and until <= since:
+            continue
+        if merged:
+            prev_since, prev_until = merged[-1]
+            if prev_until is None:
+                break
+            if since <= prev_until:
+                end = None if until is None else max(prev_until, until)
+                merged[-1] = (prev_since, end)
+                continue
+        merged.append((since, until))
+    return merged
+
+
+@dataclass
+class _Agent:
+    id: str
+    name: str
+    status: str
+    ip: str
+    os_name: str
+    date_add: datetime
+    last_keepalive: datetime | None
+    streams: dict[str, _Stream]
+
+
+class Fleet:
+    """Agents, their log locations and scripted silences; counts and last events are closed-form arithmetic.
+
+    Thread-safe: the simulator's handler threads read it while a test or the demo scripts it.
+    """
+
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
+        self._now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._agents: dict[str, _Agent] = {}
+        self._created = self._now()
+
+    def now(self) -> datetime:
+        return self._now()
+
+    def add_agent(
+        self,
+        agent_id: str,
+        name: str,
+        *,
+        status: str = "active",
+        locations: Sequence[str] = ("/var/log/syslog",),
+        rate_per_min: float = 6.0,
+        started: datetime | None = None,
+        ip: str | None = None,
+        os_name: str = "Ubuntu",
+    ) -> None:
+        if agent_id == MANAGER_ID:
+            raise ValueError("agent 000 is the manager and always exists")
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        if rate_per_min <= 0:
+            raise ValueError("rate_per_min must be positive")
+        start = started or self._now()
+        period_ms = max(1, round(60_000 / rate_per_min))
+        number = int(agent_id) if agent_id.isdigit() else abs(hash(agent_id))
+        with self._lock:
+            self._agents[agent_id] = _Agent(
+                id=agent_id,
+                name=name,
+                status=status,
+                ip=ip or f"10.0.{(number // 250) % 256}.{number % 250 + 1}",
+                os_name=os_name,
+                date_add=start,
+                last_keepalive=None if status == "never_connected" else (None if status == "active" else start),
+                streams={loc: _Stream(started_ms=ceil_ms(start), period_ms=period_ms) for loc in locations},
+            )
+
+    def silence(self, agent_id: str, location: str | None = None, *, since: datetime | None = None) -> None:
+        at = ceil_ms(since or self._now())
+        with self._lock:
+            for stream in self._streams(agent_id, location):
+                stream.silences.append((at, None))
+
+    def resume(self, agent_id: str, location: str | None = None, *, at: datetime | None = None) -> None:
+        """Ends the open silence of each stream at `at`; a stream that is not silenced is left alone."""
+        until = ceil_ms(at or self._now())
+        with self._lock:
+            for stream in self._streams(agent_id, location):
+                stream.silences = [(s, until if u is None and s <= until else u) for s, u in stream.silences]
+
+    def set_status(self, agent_id: str, status: str, *, last_keepalive: datetime | None = None) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self._lock:
+            agent = self._agent(agent_id)
+            agent.status = status
+            if status == "never_connected":
+                agent.last_keepalive = None
+            elif last_keepalive is not None or status != "active":
+                # A disconnected agent's keepalive stops at the moment it was scripted to disconnect.
+                agent.last_keepalive = last_keepalive or self._now()
+            else:
+                agent.last_keepalive = None
+
+    def agents(self) -> list[SimAgent]:
+        now = self._now()
+        with self._lock:
+            listed = [
+                SimAgent(
+                    id=MANAGER_ID,
+                    name=MANAGER_NAME,
+                    status="active",
+                    ip="127.0.0.1",
+                    os="Ubuntu",
+                    last_keepalive=now,
+                    date_add=self._created,
+                    group=[],
+                )
+            ]
+            for agent in self._agents.values():
+                keepalive = agent.last_keepalive
+                if keepalive is None and agent.status == "active":
+                    keepalive = now
+                listed.append(
+                    SimAgent(
+                        id=agent.id,
+                        name=agent.name,
+                        status=agent.status,
+                        ip=agent.ip,
+                        os=agent.os_name,
+                        last_keepalive=keepalive,
+                        date_add=agent.date_add,
+                    )
+                )
+        return sorted(listed, key=lambda a: _id_order(a.id))
+
+    def agent_ids(self) -> list[str]:
+        """Ids of the agents that emit events (every agent but the manager)."""
+        with self._lock:
+            return list(self._agents)
+
+    def locations(self, agent_id: str) -> list[str]:
+        if agent_id == MANAGER_ID:
+            return []
+        with self._lock:
+            return sorted(self._agent(agent_id).streams)
+
+    def count(self, agent_id: str, location: str | None, start: datetime, end: datetime) -> int:
+        """Events with start <= t <= end (and t <= now: the future has not happened)."""
+        return self.count_ms(agent_id, location, ceil_ms(start), to_ms(end))
+
+    def last_event(self, agent_id: str, location: str | None, start: datetime, end: datetime) -> datetime | None:
+        millis = self.last_event_ms(agent_id, location, ceil_ms(start), to_ms(end))
+        return None if millis is None else from_ms(millis)
+
+    def count_ms(self, agent_id: str, location: str | None, lo: int, hi: int) -> int:
+        """As count(), on inclusive epoch-millisecond bounds (what the indexer simulation uses)."""
+        hi = min(hi, to_ms(self._now()))
+        with self._lock:
+            return sum(stream.count(lo, hi) for stream in self._streams(agent_id, location, strict=False))
+
+    def last_event_ms(self, agent_id: str, location: str | None, lo: int, hi: int) -> int | None:
+        hi = min(hi, to_ms(self._now()))
+        with self._lock:
+            found = [stream.last(lo, hi) for stream in self._streams(agent_id, location, strict=False)]
+        moments = [m for m in found if m is not None]
+        return max(moments) if moments else None
+
+    def logcollector_stats(self, agent_id: str) -> dict[str, object]:
+        """The agent's logcollector counters, shaped like GET /agents/{id}/stats/logcollector's item."""
+        now = self._now()
+        now_ms = to_ms(now)
+        interval_start = now - timedelta(seconds=LOGCOLLECTOR_INTERVAL_S)
+        with self._lock:
+            agent = self._agent(agent_id)
+            start = agent.date_add
+            global_files: list[dict[str, object]] = []
+            interval_files: list[dict[str, object]] = []
+            for location, stream in sorted(agent.streams.items()):
+                events = stream.count(stream.started_ms, now_ms)
+                recent = stream.count(ceil_ms(interval_start), now_ms)
+                global_files.append(_file_stats(location, events))
+                interval_files.append(_file_stats(location, recent))
+        return {
+            "global": {"start": _iso(start), "end": _iso(now), "files": global_files},
+            "interval": {"start": _iso(interval_start), "end": _iso(now), "files": interval_files},
+        }
+
+    @classmethod
+    def generate(
+        cls,
+        n: int,
+        *,
+        now: Callable[[], datetime] | None = None,
+        started: datetime | None = None,
+        silent_every: int = 0,
+        rate_per_min: float = 6.0,
+    ) -> Fleet:
+        """n agents "001".."n" named "agent-001"...; every silent_every-th one silent since an hour ago.
+
+        A silenced agent always keeps its first event (at `started`), so it is silent rather than never seen.
+        """
+        fleet = cls(now=now)
+        begin = started or fleet.now() - timedelta(days=1)
+        silent_since = max(fleet.now() - timedelta(hours=1), begin + timedelta(milliseconds=1))
+        for number in range(1, n + 1):
+            agent_id = f"{number:03d}"
+            fleet.add_agent(agent_id, f"agent-{agent_id}", started=begin, rate_per_min=rate_per_min)
+            if silent_every > 0 and number % silent_every == 0:
+                fleet.silence(agent_id, since=silent_since)
+        return fleet
+
+    def _agent(self, agent_id: str) -> _Agent:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise KeyError(f"no agent {agent_id!r} in the fleet") from None
+
+    def _streams(self, agent_id: str, location: str | None, *, strict: bool = True) -> list[_Stream]:
+        if agent_id == MANAGER_ID or (not strict and agent_id not in self._agents):
+            return []
+        agent = self._agent(agent_id)
+        if location is None:
+            return list(agent.streams.values())
+        if location not in agent.streams:
+            if strict:
+                raise KeyError(f"agent {agent_id!r} has no location {location!r}")
+            return []
+        return [agent.streams[location]]
+
+
+def _id_order(agent_id: str) -> tuple[int, str]:
+    return (int(agent_id), agent_id) if agent_id.isdigit() else (1 << 62, agent_id)
+
+
+def _file_stats(location: str, events: int) -> dict[str, object]:
+    return {
+        "location": location,
+        "events": events,
+        "bytes": events * BYTES_PER_EVENT,
+        "targets": [{"name": "agent", "drops": 0}],
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,1317 @@
+"""Loopback HTTP servers answering as the Wazuh server API 4.14.7 and the Wazuh indexer for a scripted Fleet."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from log_monitor.clock import Clock, SystemClock
+from log_monitor.simulator.fleet import (
+    MANAGER_ID,
+    STATUSES,
+    WAZUH_VERSION,
+    Fleet,
+    SimAgent,
+    ceil_ms,
+    from_ms,
+    to_ms,
+)
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "4.14.7"
+API_TITLE = "Wazuh API REST"
+ISSUER = "wazuh"
+AUDIENCE = "Wazuh API REST"
+RATE_LIMIT_ERROR = 6001
+DOCS = "https://documentation.wazuh.com/4.14/user-manual/api"
+MAX_LIMIT = 100_000
+MAX_BODY = 10 * 1024 * 1024
+
+JSON = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared state
+
+
+@dataclass
+class SimStats:
+    """Counters of what the simulator was asked; safe to read from any thread."""
+
+    api_requests: int = 0
+    api_logins: int = 0
+    api_401: int = 0
+    api_429: int = 0
+    api_500: int = 0
+    api_agents_pages: int = 0
+    indexer_requests: int = 0
+    indexer_searches: int = 0
+    indexer_counts: int = 0
+    indexer_errors: int = 0
+    last_search_body: JSON | None = None
+    last_count_body: JSON | None = None
+    last_api_path: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def bump(self, *names: str) -> None:
+        with self._lock:
+            for name in names:
+                setattr(self, name, getattr(self, name) + 1)
+
+    def record(self, name: str, value: object) -> None:
+        with self._lock:
+            setattr(self, name, value)
+
+
+@dataclass
+class Faults:
+    """Failures to inject; tests and the demo flip these while the server runs."""
+
+    indexer_mode: str = "ok"  # ok, down, shard_failure, unauthorized
+    api_mode: str = "ok"  # ok, down
+    fail_next_api: int = 0  # the next N API requests get 500
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _HttpError(Exception):
+    """Ends a request with an error answer."""
+
+    def __init__(self, status: int, body: JSON, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+
+def _json_reply(status: int, body: object, headers: Mapping[str, str] | None = None) -> _Reply:
+    return _Reply(status, json.dumps(body).encode(), headers=dict(headers or {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP plumbing
+
+
+class _App:
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
+        raise NotImplementedError
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: _App) -> None:
+        self.app = app
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is normal; never print a traceback to stderr.
+        log.debug("simulator connection from %s failed", client_address, exc_info=True)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            connections = list(self.connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so httpx reuses connections as with the real services
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would delay each answer 40 ms
+    server: _HttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("simulator: " + format, *args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            self._send(_json_reply(400, {"error": "bad Content-Length", "status": 400}))
+            return
+        body = self.rfile.read(length) if length else b""
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        try:
+            reply = self.server.app.handle(self.command, self.path, headers, body)
+        except Exception:
+            log.debug("simulator handler failed on %s %s", self.command, self.path, exc_info=True)
+            reply = _json_reply(500, {"title": "Internal Error", "detail": "simulator failure", "error": 1000})
+        self._send(reply)
+
+    def _send(self, reply: _Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    value = headers.get("authorization", "")
+    scheme, _, encoded = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _wazuh_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _opensearch_time(millis: int) -> str:
+    return from_ms(millis).strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
+# ---------------------------------------------------------------------------------------------
+# Wazuh server API
+
+
+_AGENTS_PARAMS = frozenset(
+    {
+        "pretty",
+        "wait_for_complete",
+        "agents_list",
+        "offset",
+        "limit",
+        "select",
+        "sort",
+        "search",
+        "status",
+        "q",
+        "older_than",
+        "os.platform",
+        "os.version",
+        "os.name",
+        "manager",
+        "version",
+        "group",
+        "node_name",
+        "name",
+        "ip",
+        "registerIP",
+        "group_config_status",
+        "distinct",
+    }
+)
+_FIELD_FILTERS = ("os.platform", "os.version", "os.name", "manager", "version", "node_name", "name", "ip", "registerIP")
+_STATUS_CODES = {"active": 0, "disconnected": 0, "never_connected": 0, "pending": 0}
+_Q_CONDITION = re.compile(r"^([\w.]+)(!=|=|<|>|~)(.*)$")
+_OS_DETAILS = {
+    "Ubuntu": {
+        "arch": "x86_64",
+        "codename": "Jammy Jellyfish",
+        "major": "22",
+        "minor": "04",
+        "name": "Ubuntu",
+        "platform": "ubuntu",
+        "version": "22.04.4 LTS",
+    },
+    "CentOS Stream": {
+        "arch": "x86_64",
+        "major": "9",
+        "name": "CentOS Stream",
+        "platform": "centos",
+        "version": "9",
+    },
+    "Microsoft Windows Server 2022 Datacenter": {
+        "arch": "x86_64",
+        "major": "10",
+        "minor": "0",
+        "name": "Microsoft Windows Server 2022 Datacenter",
+        "platform": "windows",
+        "version": "10.0.20348.2113",
+    },
+}
+
+
+def _bad_request(detail: str, code: int | None = None) -> _HttpError:
+    body: JSON = {"title": "Bad Request", "detail": detail}
+    if code is not None:
+        body["error"] = code
+    return _HttpError(400, body)
+
+
+class _ApiApp(_App):
+    def __init__(self, owner: SimulatorServer) -> None:
+        self._owner = owner
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
+        owner = self._owner
+        stats = owner.stats
+        stats.bump("api_requests")
+        split = urlsplit(target)
+        path = unquote(split.path).rstrip("/") or "/"
+        stats.record("last_api_path", path)
+        try:
+            self._check_faults()
+            self._check_rate()
+            params = dict(parse_qsl(split.query, keep_blank_values=True))
+            return self._route(method, path, params, headers)
+        except _HttpError as exc:
+            if exc.status == 401:
+                stats.bump("api_401")
+            elif exc.status == 429:
+                stats.bump("api_429")
+            elif exc.status >= 500:
+                stats.bump("api_500")
+            return _json_reply(exc.status, exc.body, exc.headers)
+
+    def _check_faults(self) -> None:
+        faults = self._owner.faults
+        with self._lock:
+            failing = faults.fail_next_api > 0
+            if failing:
+                faults.fail_next_api -= 1
+        if failing or faults.api_mode == "down":
+            raise _HttpError(
+                500,
+                {
+                    "title": "Internal Error",
+                    "detail": "Wazuh Internal Error: the simulator was told to fail",
+                    "error": 1000,
+                },
+            )
+
+    def _check_rate(self) -> None:
+        # Counted before authentication, as the real API's middleware does: failed logins use the budget too.
+        now = self._owner.clock.monotonic()
+        with self._lock:
+            while self._sent and now - self._sent[0] >= 60.0:
+                self._sent.popleft()
+            if len(self._sent) >= self._owner.max_rpm:
+                raise _HttpError(
+                    429,
+                    {
+                        "title": "Too Many Requests",
+                        "detail": "Maximum number of requests per minute reached",
+                        "remediation": "This limit can be changed in api.yaml file. More information here: "
+                        f"{DOCS}/security/configuration.html",
+                        "error": RATE_LIMIT_ERROR,
+                    },
+                )
+            self._sent.append(now)
+
+    def _route(self, method: str, path: str, params: dict[str, str], headers: Mapping[str, str]) -> _Reply:
+        if path == "/security/user/authenticate":
+            self._allow(method, ("GET", "POST"))
+            return self._login(params, headers)
+        parts = path.strip("/").split("/")
+        if path == "/":
+            self._allow(method, ("GET",))
+            self._authorize(headers)
+            return _json_reply(200, {"data": self._info(), "error": 0})
+        if parts == ["agents"]:
+            self._allow(method, ("GET",))
+            self._authorize(headers)
+            return _json_reply(200, self._agents(params))
+        if len(parts) == 4 and parts[0] == "agents" and parts[2] == "stats":
+            self._allow(method, ("GET",))
+            self._authorize(headers)
+            return _json_reply(200, self._component_stats(parts[1], parts[3], params))
+        raise _HttpError(404, {"title": "Not Found", "detail": "404: Not Found"})
+
+    @staticmethod
+    def _allow(method: str, allowed: tuple[str, ...]) -> None:
+        if method not in allowed:
+            raise _HttpError(
+                405, {"title": "Method Not Allowed", "detail": "Specified method is invalid for this resource"}
+            )
+
+    # -- authentication ------------------------------------------------------------------
+
+    def _login(self, params: dict[str, str], headers: Mapping[str, str]) -> _Reply:
+        extra = set(params) - {"raw", "pretty", "wait_for_complete"}
+        if extra:
+            raise _bad_request(f"Extra query parameter(s) {', '.join(sorted(extra))} not in spec")
+        raw = params.get("raw", "false").lower()
+        if raw not in ("true", "false"):
+            raise _bad_request(f"'{params['raw']}' is not of type 'boolean'")
+        credentials = _basic_credentials(headers)
+        if credentials is None:
+            raise _HttpError(401, {"title": "Unauthorized", "detail": "No authorization token provided"})
+        user, password = credentials
+        expected = self._owner.api_users.get(user)
+        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+            raise _HttpError(401, {"title": "Unauthorized", "detail": "Invalid credentials"})
+        token = self._owner.issue_token(user)
+        self._owner.stats.bump("api_logins")
+        if raw == "true":
+            return _Reply(200, token.encode(), content_type="text/plain")
+        return _json_reply(200, {"data": {"token": token}, "error": 0})
+
+    def _authorize(self, headers: Mapping[str, str]) -> str:
+        value = headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        if not value:
+            raise _HttpError(401, {"title": "Unauthorized", "detail": "No authorization token provided"})
+        user = self._owner.verify_token(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            raise _HttpError(401, {"title": "Unauthorized", "detail": "Invalid token"})
+        return user
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    def _info(self) -> JSON:
+        return {
+            "title": API_TITLE,
+            "api_version": API_VERSION,
+            "revision": "rc1",
+            "license_name": "GPL 2.0",
+            "license_url": f"https://github.com/wazuh/wazuh/blob/v{API_VERSION}/LICENSE",
+            "hostname": "wazuh-manager",
+            "timestamp": _wazuh_time(self._owner.clock.now()),
+        }
+
+    def _agents(self, params: dict[str, str]) -> JSON:
+        unknown = sorted(set(params) - _AGENTS_PARAMS)
+        if unknown:
+            raise _bad_request(f"Extra query parameter(s) {', '.join(unknown)} not in spec")
+        offset = _int_param(params, "offset", 0, 0, None)
+        limit = _int_param(params, "limit", 500, 1, MAX_LIMIT)
+        items = [_agent_item(agent) for agent in self._owner.fleet.agents()]
+        if "agents_list" in params:
+            wanted = {part.strip() for part in params["agents_list"].split(",") if part.strip()}
+            items = [item for item in items if item["id"] in wanted]
+        if "status" in params:
+            statuses = [part.strip() for part in params["status"].split(",")]
+            bad = [s for s in statuses if s not in STATUSES]
+            if bad or not statuses:
+                raise _bad_request(f"'{bad[0] if bad else ''}' is not one of {list(STATUSES)}")
+            items = [item for item in items if item["status"] in statuses]
+        for name in _FIELD_FILTERS:
+            if name in params:
+                items = [item for item in items if str(_lookup(item, name)) == params[name]]
+        if "group" in params:
+            items = [item for item in items if params["group"] in item.get("group", [])]
+        if "search" in params:
+            needle = params["search"].lower()
+            items = [item for item in items if needle in json.dumps(item).lower()]
+        if params.get("q"):
+            predicate = _parse_q(params["q"])
+            items = [item for item in items if predicate(item)]
+        if params.get("sort"):
+            items = _sorted(items, params["sort"])
+        total = len(items)
+        page = items[offset : offset + limit]
+        if params.get("select"):
+            fields = [part.strip() for part in params["select"].split(",") if part.strip()]
+            page = [_select(item, fields) for item in page]
+        self._owner.stats.bump("api_agents_pages")
+        return {
+            "data": {
+                "affected_items": page,
+                "total_affected_items": total,
+                "total_failed_items": 0,
+                "failed_items": [],
+            },
+            "message": "All selected agents information was returned" if total else "No agent information was returned",
+            "error": 0,
+        }
+
+    def _component_stats(self, agent_id: str, component: str, params: dict[str, str]) -> JSON:
+        extra = set(params) - {"pretty", "wait_for_complete"}
+        if extra:
+            raise _bad_request(f"Extra query parameter(s) {', '.join(sorted(extra))} not in spec")
+        if component not in ("logcollector", "agent"):
+            raise _bad_request(f"'{component}' is not one of ['logcollector', 'agent']")
+        if not re.fullmatch(r"\d{3,}", agent_id):
+            raise _bad_request(f"'{agent_id}' does not match '^[0-9]{{3,}}$'")
+        agents = {agent.id: agent for agent in self._owner.fleet.agents()}
+        agent = agents.get(agent_id)
+        failure: tuple[int, str] | None = None
+        if agent is None:
+            failure = (1701, "Agent does not exist")
+        elif agent.status != "active":
+            failure = (1707, "Cannot send request, agent is not active")
+        if failure is not None:
+            code, message = failure
+            return {
+                "data": {
+                    "affected_items": [],
+                    "total_affected_items": 0,
+                    "total_failed_items": 1,
+                    "failed_items": [{"error": {"code": code, "message": message}, "id": [agent_id]}],
+                },
+                "message": "Could not read statistical information for any agent",
+                "error": 1,
+            }
+        now = self._owner.clock.now()
+        if component == "logcollector":
+            if agent_id == MANAGER_ID:
+                item: JSON = {
+                    "global": {"start": _wazuh_time(now), "end": _wazuh_time(now), "files": []},
+                    "interval": {"start": _wazuh_time(now), "end": _wazuh_time(now), "files": []},
+                }
+            else:
+                item = self._owner.fleet.logcollector_stats(agent_id)
+        else:
+            keepalive = _wazuh_time(agent.last_keepalive or now) if agent is not None else _wazuh_time(now)
+            item = {
+                "status": "connected",
+                "last_keepalive": keepalive,
+                "last_ack": keepalive,
+                "msg_count": 0,
+                "msg_sent": 0,
+                "msg_buffer": 0,
+                "buffer_enabled": True,
+            }
+        return {
+            "data": {
+                "affected_items": [item],
+                "total_affected_items": 1,
+                "total_failed_items": 0,
+                "failed_items": [],
+            },
+            "message": "Statistical information for each agent was successfully read",
+            "error": 0,
+        }
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    if name not in params:
+        return default
+    try:
+        value = int(params[name])
+    except ValueError:
+        raise _bad_request(f"'{params[name]}' is not of type 'integer'") from None
+    if value < low:
+        raise _bad_request(f"{value} is less than the minimum of {low}")
+    if high is not None and value > high:
+        raise _bad_request(f"{value} is greater than the maximum of {high}")
+    return value
+
+
+def _agent_item(agent: SimAgent) -> JSON:
+    os_details = dict(_OS_DETAILS.get(agent.os, {"arch": "x86_64", "name": agent.os, "platform": agent.os.lower()}))
+    if os_details.get("platform") not in ("windows",):
+        os_details["uname"] = f"Linux |{agent.name} |6.8.0-45-generic |#45-Ubuntu SMP x86_64 |x86_64"
+    is_manager = agent.id == MANAGER_ID
+    item: JSON = {
+        "os": os_details,
+        "id": agent.id,
+        "dateAdd": _wazuh_time(agent.date_add),
+        "group": list(agent.group),
+        "registerIP": agent.ip if is_manager else "any",
+        "ip": agent.ip,
+        "name": agent.name,
+        "status": agent.status,
+        "version": agent.version if agent.status != "never_connected" else None,
+        "manager": agent.manager,
+        "node_name": agent.node_name,
+        "status_code": _STATUS_CODES.get(agent.status, 0),
+    }
+    if agent.last_keepalive is not None:
+        # The real API shows the manager's keepalive as the far future: it never stops talking to itself.
+        item["lastKeepAlive"] = "9999-12-31T23:59:59Z" if is_manager else _wazuh_time(agent.last_keepalive)
+    if not is_manager and agent.status != "never_connected":
+        item["configSum"] = "ab73af41699f13fdd81903b5f23d8d00"
+        item["mergedSum"] = "9a016508cea1e997ab8569f5cfab30f5"
+        item["group_config_status"] = "synced"
+    if agent.disconnection_time is not None:
+        item["disconnection_time"] = _wazuh_time(agent.disconnection_time)
+    if item["version"] is None:
+        del item["version"]
+    if is_manager:
+        item["version"] = WAZUH_VERSION
+    return item
+
+
+def _lookup(item: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = item
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+_KNOWN_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "ip",
+        "status",
+        "status_code",
+        "os",
+        "version",
+        "manager",
+        "node_name",
+        "dateAdd",
+        "lastKeepAlive",
+        "group",
+        "registerIP",
+        "configSum",
+        "mergedSum",
+        "group_config_status",
+        "disconnection_time",
+    }
+)
+
+
+def _known_field(dotted: str) -> bool:
+    top, _, rest = dotted.partition(".")
+    if top == "os":
+        return rest in ("", "arch", "codename", "major", "minor", "name", "platform", "uname", "version")
+    return not rest and top in _KNOWN_FIELDS
+
+
+def _select(item: Mapping[str, Any], fields: list[str]) -> JSON:
+    bad = [f for f in fields if not _known_field(f)]
+    if bad:
+        raise _bad_request(f"Select field(s) {bad} not valid for this request", 1724)
+    selected: JSON = {"id": item["id"]}
+    for dotted in fields:
+        value = _lookup(item, dotted)
+        if value is None:
+            continue
+        parts = dotted.split(".")
+        target = selected
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return selected
+
+
+def _sort_value(item: Mapping[str, Any], dotted: str) -> tuple[int, Any]:
+    value = _lookup(item, dotted)
+    if dotted == "id" and isinstance(value, str) and value.isdigit():
+        return (0, int(value))
+    return (0 if value is not None else 1, "" if value is None else str(value).lower())
+
+
+def _sort_key(dotted: str) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
+    return lambda item: _sort_value(item, dotted)
+
+
+def _sorted(items: list[JSON], spec: str) -> list[JSON]:
+    keys = [part.strip() for part in spec.split(",") if part.strip()]
+    for key in reversed(keys):
+        descending = key.startswith("-")
+        name = key.lstrip("+-")
+        if not _known_field(name):
+            raise _bad_request(f"Sort field(s) ['{name}'] not valid for this request", 1403)
+        items = sorted(items, key=_sort_key(name), reverse=descending)
+    return items
+
+
+def _parse_q(query: str) -> Callable[[Mapping[str, Any]], bool]:
+    """Wazuh's q: conditions joined by ';' (AND, binding tighter) and ',' (OR); no parentheses here."""
+    if "(" in query or ")" in query:
+        raise _bad_request("Parenthesised queries are not supported by the simulator", 1407)
+    groups: list[list[Callable[[Mapping[str, Any]], bool]]] = []
+    for group in query.split(","):
+        conditions: list[Callable[[Mapping[str, Any]], bool]] = []
+        for text in group.split(";"):
+            match = _Q_CONDITION.match(text.strip())
+            if match is None or not _known_field(match.group(1)):
+                raise _bad_request(f"Query not valid: '{text}'", 1407)
+            conditions.append(_condition(match.group(1), match.group(2), match.group(3)))
+        groups.append(conditions)
+    return lambda item: any(all(cond(item) for cond in conds) for conds in groups)
+
+
+def _condition(name: str, operator: str, expected: str) -> Callable[[Mapping[str, Any]], bool]:
+    def compare(item: Mapping[str, Any]) -> bool:
+        value = _lookup(item, name)
+        if value is None:
+            return operator == "!="
+        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        if operator == "=":
+            return text == expected
+        if operator == "!=":
+            return text != expected
+        if operator == "~":
+            return expected.lower() in text.lower()
+        left: Any = text
+        right: Any = expected
+        if text.isdigit() and expected.isdigit():
+            left, right = int(text), int(expected)
+        return bool(left < right) if operator == "<" else bool(left > right)
+
+    return compare
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexer (OpenSearch)
+
+
+class _SearchError(Exception):
+    """An OpenSearch 4xx answer (the request, not the cluster, is wrong)."""
+
+    def __init__(self, kind: str, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.status = status
+
+
+def _opensearch_error(kind: str, reason: str, status: int) -> JSON:
+    cause = {"type": kind, "reason": reason}
+    return {"error": {"root_cause": [cause], "type": kind, "reason": reason}, "status": status}
+
+
+@dataclass
+class _DocFilter:
+    """The documents a query matches, in the simulator's terms."""
+
+    lo: int = 0  # inclusive epoch milliseconds
+    hi: int = 1 << 62
+    agents: frozenset[str] | None = None
+    names: frozenset[str] | None = None
+    locations: frozenset[str] | None = None
+
+    def narrowed(self, other: _DocFilter) -> _DocFilter:
+        return _DocFilter(
+            lo=max(self.lo, other.lo),
+            hi=min(self.hi, other.hi),
+            agents=_meet(self.agents, other.agents),
+            names=_meet(self.names, other.names),
+            locations=_meet(self.locations, other.locations),
+        )
+
+
+def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a & b
+
+
+def _field_kind(name: object) -> str:
+    """What a field means: the server takes field names from the query, so 4.x and 5.x names both work."""
+    if not isinstance(name, str):
+        raise _SearchError("parsing_exception", f"field name must be a string, got {name!r}")
+    if name.endswith("agent.id") or name == "agent_id":
+        return "agent"
+    if name.endswith("agent.name"):
+        return "name"
+    if name.endswith("location"):
+        return "location"
+    if name.endswith("timestamp") or name.endswith("@timestamp"):
+        return "time"
+    raise _SearchError("illegal_argument_exception", f"the simulator does not index field [{name}]")
+
+
+_DATE_MATH = re.compile(r"^now(?:([+-])(\d+)([smhd]))?$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _Indexer(_App):
+    def __init__(self, owner: SimulatorServer) -> None:
+        self._owner = owner
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
+        owner = self._owner
+        owner.stats.bump("indexer_requests")
+        try:
+            return self._handle(method, target, headers, body)
+        except _SearchError as exc:
+            owner.stats.bump("indexer_errors")
+            return _json_reply(exc.status, _opensearch_error(exc.kind, exc.reason, exc.status))
+
+    def _handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
+        owner = self._owner
+        mode = owner.faults.indexer_mode
+        credentials = _basic_credentials(headers)
+        user_ok = credentials is not None and hmac.compare_digest(
+            owner.indexer_users.get(credentials[0], "\0").encode(), credentials[1].encode()
+        )
+        if mode == "unauthorized" or not user_ok:
+            owner.stats.bump("indexer_errors")
+            reply = _opensearch_error("security_exception", "Unauthorized", 401)
+            reply["error"]["header"] = {"WWW-Authenticate": 'Basic realm="OpenSearch Security"'}
+            return _json_reply(401, reply, {"WWW-Authenticate": 'Basic realm="OpenSearch Security"'})
+        if mode == "down":
+            owner.stats.bump("indexer_errors")
+            reason = "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];"
+            return _json_reply(503, _opensearch_error("cluster_block_exception", reason, 503))
+        split = urlsplit(target)
+        path = split.path.rstrip("/") or "/"
+        if path == "/":
+            if method != "GET":
+                raise _SearchError("illegal_argument_exception", f"no handler for [{method} /]", 405)
+            return _json_reply(200, self._cluster_info())
+        parts = path.lstrip("/").split("/")
+        if len(parts) != 2 or parts[1] not in ("_count", "_search") or method not in ("GET", "POST"):
+            raise _SearchError("illegal_argument_exception", f"no handler found for uri [{path}] and method [{method}]")
+        self._check_index(unquote(parts[0]))
+        payload = self._json_body(body)
+        if parts[1] == "_count":
+            owner.stats.bump("indexer_counts")
+            owner.stats.record("last_count_body", payload)
+            return _json_reply(200, self._count(payload))
+        owner.stats.bump("indexer_searches")
+        owner.stats.record("last_search_body", payload)
+        return _json_reply(200, self._search(payload))
+
+    @staticmethod
+    def _cluster_info() -> JSON:
+        return {
+            "name": "wazuh-indexer-1",
+            "cluster_name": "wazuh-cluster",
+            "cluster_uuid": "Hb1rPgvxQ3y3kW0m9iqF5w",
+            "version": {
+                "distribution": "opensearch",
+                "number": "7.10.2",
+                "build_type": "rpm",
+                "lucene_version": "9.12.1",
+                "minimum_wire_compatibility_version": "7.10.0",
+                "minimum_index_compatibility_version": "7.0.0",
+            },
+            "tagline": "The OpenSearch Project: https://opensearch.org/",
+        }
+
+    @staticmethod
+    def _check_index(pattern: str) -> None:
+        for part in pattern.split(","):
+            if not part or ("*" not in part and not part.startswith("wazuh-")):
+                raise _SearchError("index_not_found_exception", f"no such index [{part}]", 404)
+
+    @staticmethod
+    def _json_body(body: bytes) -> JSON:
+        if not body.strip():
+            return {}
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _SearchError("parsing_exception", f"request body is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise _SearchError("parsing_exception", "request body must be a JSON object")
+        return payload
+
+    def _shards(self) -> JSON:
+        if self._owner.faults.indexer_mode == "shard_failure":
+            return {
+                "total": 2,
+                "successful": 1,
+                "skipped": 0,
+                "failed": 1,
+                "failures": [
+                    {
+                        "shard": 1,
+                        "index": "wazuh-alerts-4.x-sim",
+                        "node": "wazuh-indexer-2",
+                        "reason": {"type": "node_disconnected_exception", "reason": "[wazuh-indexer-2] disconnected"},
+                    }
+                ],
+            }
+        return {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
+
+    # -- _count ---------------------------------------------------------------------------
+
+    def _count(self, payload: JSON) -> JSON:
+        unknown = set(payload) - {"query"}
+        if unknown:
+            raise _SearchError("parsing_exception", f"request does not support [{sorted(unknown)[0]}]")
+        selection = self._query(payload.get("query", {"match_all": {}}))
+        total = sum(self._doc_count(agent, None, selection) for agent in self._owner.fleet.agent_ids())
+        return {"count": total, "_shards": self._shards()}
+
+    # -- _search --------------------------------------------------------------------------
+
+    def _search(self, payload: JSON) -> JSON:
+        unknown = set(payload) - {"size", "track_total_hits", "query", "aggs", "aggregations", "timeout", "_source"}
+        if unknown:
+            raise _SearchError("parsing_exception", f"Unknown key for a START_OBJECT in [{sorted(unknown)[0]}].")
+        size = payload.get("size", 10)
+        if size != 0:
+            raise _SearchError("illegal_argument_exception", "the simulator answers only size=0 (aggregation) searches")
+        selection = self._query(payload.get("query", {"match_all": {}}))
+        aggs = payload.get("aggs", payload.get("aggregations", {}))
+        if not isinstance(aggs, dict):
+            raise _SearchError("parsing_exception", "aggregations must be an object")
+        answer: JSON = {"took": 3, "timed_out": False, "_shards": self._shards()}
+        hits: JSON = {"max_score": None, "hits": []}
+        if payload.get("track_total_hits", True) is not False:
+            total = sum(self._doc_count(agent, None, selection) for agent in self._owner.fleet.agent_ids())
+            hits = {"total": {"value": min(total, 10_000), "relation": "eq" if total <= 10_000 else "gte"}, **hits}
+        answer["hits"] = hits
+        if aggs:
+            answer["aggregations"] = {name: self._aggregation(name, spec, selection) for name, spec in aggs.items()}
+        return answer
+
+    def _aggregation(self, name: str, spec: object, selection: _DocFilter) -> JSON:
+        if not isinstance(spec, dict):
+            raise _SearchError("parsing_exception", f"aggregation [{name}] must be an object")
+        kinds = [key for key in spec if key not in ("aggs", "aggregations")]
+        subs = spec.get("aggs", spec.get("aggregations", {}))
+        if len(kinds) != 1 or not isinstance(subs, dict):
+            raise _SearchError("parsing_exception", f"aggregation [{name}] must have exactly one type")
+        kind = kinds[0]
+        body = spec[kind]
+        if kind == "composite":
+            return self._composite(name, body, subs, selection)
+        if kind == "terms":
+            return self._terms(name, body, subs, selection)
+        raise _SearchError("illegal_argument_exception", f"aggregation type [{kind}] is not simulated")
+
+    def _keys(self, kinds: list[str], selection: _DocFilter) -> list[tuple[tuple[str, ...], str, str | None]]:
+        """Every (key values, agent id, location or None) whose documents a bucket would hold."""
+        fleet = self._owner.fleet
+        names = {agent.id: agent.name for agent in fleet.agents()}
+        keys: list[tuple[tuple[str, ...], str, str | None]] = []
+        for agent_id in fleet.agent_ids():
+            if selection.agents is not None and agent_id not in selection.agents:
+                continue
+            if selection.names is not None and names.get(agent_id) not in selection.names:
+                continue
+            locations: list[str | None] = list(fleet.locations(agent_id)) if "location" in kinds else [None]
+            for location in locations:
+                values: list[str] = []
+                for kind in kinds:
+                    if kind == "agent":
+                        values.append(agent_id)
+                    elif kind == "name":
+                        values.append(names.get(agent_id, ""))
+                    elif kind == "location" and location is not None:
+                        values.append(location)
+                    else:
+                        raise _SearchError("illegal_argument_exception", f"cannot bucket by a [{kind}] field")
+                keys.append((tuple(values), agent_id, location))
+        return keys
+
+    def _doc_count(self, agent_id: str, location: str | None, selection: _DocFilter) -> int:
+        fleet = self._owner.fleet
+        if selection.names is not None:
+            names = {agent.id: agent.name for agent in fleet.agents()}
+            if names.get(agent_id) not in selection.names:
+                return 0
+        if selection.agents is not None and agent_id not in selection.agents:
+            return 0
+        if selection.lo > selection.hi:
+            return 0
+        return sum(
+            fleet.count_ms(agent_id, loc, selection.lo, selection.hi)
+            for loc in self._locations(agent_id, location, selection)
+        )
+
+    def _last(self, agent_id: str, location: str | None, selection: _DocFilter) -> int | None:
+        fleet = self._owner.fleet
+        found = [
+            fleet.last_event_ms(agent_id, loc, selection.lo, selection.hi)
+            for loc in self._locations(agent_id, location, selection)
+        ]
+        moments = [m for m in found if m is not None]
+        return max(moments) if moments else None
+
+    def _locations(self, agent_id: str, location: str | None, selection: _DocFilter) -> list[str]:
+        candidates = [location] if location is not None else self._owner.fleet.locations(agent_id)
+        if selection.locations is not None:
+            candidates = [loc for loc in candidates if loc in selection.locations]
+        return candidates
+
+    def _bucket(self, key: object, agent_id: str, location: str | None, selection: _DocFilter, subs: JSON) -> JSON:
+        bucket: JSON = {"key": key, "doc_count": self._doc_count(agent_id, location, selection)}
+        for sub_name, sub_spec in subs.items():
+            bucket[sub_name] = self._sub_aggregation(sub_name, sub_spec, agent_id, location, selection)
+        return bucket
+
+    def _sub_aggregation(
+        self, name: str, spec: object, agent_id: str, location: str | None, selection: _DocFilter
+    ) -> JSON:
+        if not isinstance(spec, dict) or len(spec) != 1:
+            raise _SearchError("parsing_exception", f"sub-aggregation [{name}] must have exactly one type")
+        kind, body = next(iter(spec.items()))
+        if kind == "max":
+            if not isinstance(body, dict) or _field_kind(body.get("field")) != "time":
+                raise _SearchError("illegal_argument_exception", f"[{name}]: max is simulated on the timestamp only")
+            last = self._last(agent_id, location, selection)
+            if last is None:
+                return {"value": None}
+            return {"value": float(last), "value_as_string": _opensearch_time(last)}
+        if kind == "filter":
+            narrowed = selection.narrowed(self._query(body))
+            return {"doc_count": self._doc_count(agent_id, location, narrowed)}
+        raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
+
+    def _composite(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:
+        if not isinstance(body, dict):
+            raise _SearchError("parsing_exception", f"[{name}]: composite must be an object")
+        unknown = set(body) - {"size", "sources", "after"}
+        if unknown:
+            raise _SearchError("parsing_exception", f"[composite] unknown field [{sorted(unknown)[0]}]")
+        size = body.get("size", 10)
+        sources = body.get("sources")
+        if not isinstance(size, int) or size < 1 or not isinstance(sources, list) or not sources:
+            raise _SearchError("parsing_exception", f"[{name}]: composite needs sources and a positive size")
+        source_names: list[str] = []
+        kinds: list[str] = []
+        for source in sources:
+            if not isinstance(source, dict) or len(source) != 1:
+                raise _SearchError("parsing_exception", "each composite source must have exactly one name")
+            source_name, definition = next(iter(source.items()))
+            terms = definition.get("terms") if isinstance(definition, dict) else None
+            if not isinstance(terms, dict) or set(terms) - {"field", "missing_bucket", "order"}:
+                raise _SearchError("illegal_argument_exception", f"composite source [{source_name}] is not simulated")
+            if terms.get("order", "asc") != "asc":
+                raise _SearchError("illegal_argument_exception", "only ascending composite sources are simulated")
+            source_names.append(source_name)
+            kinds.append(_field_kind(terms.get("field")))
+        after = body.get("after")
+        after_key: tuple[str, ...] | None = None
+        if after is not None:
+            if not isinstance(after, dict) or set(after) != set(source_names):
+                raise _SearchError(
+                    "illegal_argument_exception", f"[after] must name exactly the sources {source_names}"
+                )
+            after_key = tuple(str(after[n]) for n in source_names)
+        candidates = sorted(self._keys(kinds, selection), key=lambda entry: entry[0])
+        buckets: list[JSON] = []
+        for values, agent_id, location in candidates:
+            if after_key is not None and values <= after_key:
+                continue
+            if self._doc_count(agent_id, location, selection) == 0:
+                continue
+            key = dict(zip(source_names, values, strict=True))
+            buckets.append(self._bucket(key, agent_id, location, selection, subs))
+            if len(buckets) >= size:
+                break
+        result: JSON = {}
+        if buckets:
+            result["after_key"] = buckets[-1]["key"]
+        result["buckets"] = buckets
+        return result
+
+    def _terms(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:
+        if not isinstance(body, dict) or set(body) - {"field", "size", "shard_size", "min_doc_count"}:
+            raise _SearchError("illegal_argument_exception", f"[{name}]: terms options are not simulated")
+        size = body.get("size", 10)
+        if not isinstance(size, int) or size < 1:
+            raise _SearchError("parsing_exception", f"[{name}]: size must be a positive integer")
+        if body.get("min_doc_count", 1) != 1:
+            raise _SearchError("illegal_argument_exception", f"[{name}]: only min_doc_count 1 is simulated")
+        kind = _field_kind(body.get("field"))
+        counted = [
+            (values[0], agent_id, location, self._doc_count(agent_id, location, selection))
+            for values, agent_id, location in self._keys([kind], selection)
+        ]
+        if kind == "location":
+            return self._location_terms(counted, size, subs, selection)
+        present = [entry for entry in counted if entry[3] > 0]
+        present.sort(key=lambda entry: (-entry[3], entry[0]))
+        shown = present[:size]
+        return {
+            "doc_count_error_upper_bound": 0,
+            "sum_other_doc_count": sum(entry[3] for entry in present[size:]),
+            "buckets": [
+                self._bucket(value, agent_id, location, selection, subs) for value, agent_id, location, _ in shown
+            ],
+        }
+
+    def _location_terms(
+        self, counted: list[tuple[str, str, str | None, int]], size: int, subs: JSON, selection: _DocFilter
+    ) -> JSON:
+        # A location bucket spans every agent with that path, which the per-agent helpers cannot express.
+        if subs:
+            raise _SearchError(
+                "illegal_argument_exception", "sub-aggregations under a location terms are not simulated"
+            )
+        totals: dict[str, int] = collections.Counter()
+        for value, _agent, _location, count in counted:
+            totals[value] += count
+        present = sorted(((v, c) for v, c in totals.items() if c > 0), key=lambda e: (-e[1], e[0]))
+        return {
+            "doc_count_error_upper_bound": 0,
+            "sum_other_doc_count": sum(c for _, c in present[size:]),
+            "buckets": [{"key": v, "doc_count": c} for v, c in present[:size]],
+        }
+
+    # -- query DSL ------------------------------------------------------------------------
+
+    def _query(self, query: object) -> _DocFilter:
+        if not isinstance(query, dict) or len(query) != 1:
+            raise _SearchError("parsing_exception", "a query must be an object with exactly one clause")
+        kind, body = next(iter(query.items()))
+        if kind == "match_all":
+            return _DocFilter()
+        if kind == "bool":
+            return self._bool(body)
+        if kind == "range":
+            return self._range(body)
+        if kind in ("term", "match", "match_phrase"):
+            if not isinstance(body, dict) or len(body) != 1:
+                raise _SearchError("parsing_exception", f"[{kind}] query must name exactly one field")
+            field_name, value = next(iter(body.items()))
+            if isinstance(value, dict):
+                value = value.get("value", value.get("query"))
+            return self._values(field_name, [value])
+        if kind == "terms":
+            if not isinstance(body, dict):
+                raise _SearchError("parsing_exception", "[terms] query must be an object")
+            fields = [key for key in body if key != "boost"]
+            if len(fields) != 1 or not isinstance(body[fields[0]], list):
+                raise _SearchError("parsing_exception", "[terms] query must name one field with a list of values")
+            return self._values(fields[0], body[fields[0]])
+        raise _SearchError("parsing_exception", f"unknown query [{kind}] (not simulated)")
+
+    def _bool(self, body: object) -> _DocFilter:
+        if not isinstance(body, dict):
+            raise _SearchError("parsing_exception", "[bool] query must be an object")
+        unsupported = set(body) - {"filter", "must", "boost"}
+        if unsupported:
+            raise _SearchError("parsing_exception", f"[bool] clause [{sorted(unsupported)[0]}] is not simulated")
+        result = _DocFilter()
+        for clause in ("filter", "must"):
+            parts = body.get(clause, [])
+            for part in parts if isinstance(parts, list) else [parts]:
+                result = result.narrowed(self._query(part))
+        return result
+
+    def _values(self, field_name: object, values: list[object]) -> _DocFilter:
+        kind = _field_kind(field_name)
+        if kind == "time" or not all(isinstance(v, str | int) for v in values):
+            raise _SearchError("parsing_exception", f"term queries on [{field_name}] are not simulated")
+        texts = frozenset(str(v) for v in values)
+        if kind == "agent":
+            return _DocFilter(agents=texts)
+        if kind == "name":
+            return _DocFilter(names=texts)
+        return _DocFilter(locations=texts)
+
+    def _range(self, body: object) -> _DocFilter:
+        if not isinstance(body, dict) or len(body) != 1:
+            raise _SearchError("parsing_exception", "[range] query must name exactly one field")
+        field_name, bounds = next(iter(body.items()))
+        if _field_kind(field_name) != "time" or not isinstance(bounds, dict):
+            raise _SearchError("parsing_exception", f"range queries on [{field_name}] are not simulated")
+        unknown = set(bounds) - {"gte", "gt", "lte", "lt", "format", "time_zone"}
+        if unknown or bounds.get("time_zone", "Z") not in ("Z", "UTC", "+00:00"):
+            raise _SearchError("parsing_exception", f"[range] options {sorted(unknown)} are not simulated")
+        result = _DocFilter()
+        if "gte" in bounds:
+            result.lo = max(result.lo, ceil_ms(self._date(bounds["gte"])))
+        if "gt" in bounds:
+            result.lo = max(result.lo, to_ms(self._date(bounds["gt"])) + 1)
+        if "lte" in bounds:
+            result.hi = min(result.hi, to_ms(self._date(bounds["lte"])))
+        if "lt" in bounds:
+            result.hi = min(result.hi, ceil_ms(self._date(bounds["lt"])) - 1)
+        return result
+
+    def _date(self, value: object) -> datetime:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=value)
+        if not isinstance(value, str):
+            raise _SearchError("parse_exception", f"failed to parse date field [{value}]")
+        math = _DATE_MATH.match(value.strip())
+        if math is not None:
+            now = self._owner.clock.now()
+            sign, amount, unit = math.groups()
+            if amount is None:
+                return now
+            delta = timedelta(seconds=int(amount) * _UNIT_SECONDS[unit])
+            return now - delta if sign == "-" else now + delta
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise _SearchError(
+                "parse_exception", f"failed to parse date field [{value}] with format [strict_date_optional_time]"
+            ) from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# The server pair
+
+
+class SimulatorServer:
+    """The Wazuh server API and the indexer on two loopback ports, answering for a Fleet."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        api_users: Mapping[str, str] | None = None,
+        indexer_users: Mapping[str, str] | None = None,
+        token_ttl_s: float = 900,
+        max_rpm: int = 300,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Clock | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.fleet = fleet
+        self.api_users: dict[str, str] = dict(api_users if api_users is not None else {"wazuh": "wazuh"})
+        self.indexer_users: dict[str, str] = dict(indexer_users if indexer_users is not None else {"admin": "admin"})
+        self.token_ttl_s = token_ttl_s
+        self.max_rpm = max_rpm
+        self.clock: Clock = clock or SystemClock()
+        self.stats = SimStats()
+        self.faults = Faults()
+        self._ssl_context = ssl_context
+        self._host = host
+        self._key = secrets.token_bytes(32)
+        self._key_lock = threading.Lock()
+        self._servers: list[_HttpServer] = []
+        self._threads: list[threading.Thread] = []
+        self.api_url = ""
+        self.indexer_url = ""
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> SimulatorServer:
+        if self._servers:
+            return self
+        scheme = "https" if self._ssl_context is not None else "http"
+        urls: list[str] = []
+        for app in (_ApiApp(self), _Indexer(self)):
+            server = _HttpServer((self._host, 0), app)
+            if self._ssl_context is not None:
+                server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="wazuh-simulator", daemon=True
+            )
+            thread.start()
+            self._servers.append(server)
+            self._threads.append(thread)
+            urls.append(f"{scheme}://{self._host}:{server.server_address[1]}")
+        self.api_url, self.indexer_url = urls
+        log.debug("simulator listening: API %s, indexer %s", self.api_url, self.indexer_url)
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._servers.clear()
+        self._threads.clear()
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def issue_token(self, user: str) -> str:
+        """A signed JWT shaped like the real API's (HS256, its claims, exp = now + token_ttl_s)."""
+        now = self.clock.now().timestamp()
+        header = {"alg": "HS256", "typ": "JWT"}
+        payload = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "nbf": int(now),
+            "exp": int(now + self.token_ttl_s),
+            "sub": user,
+            "run_as": False,
+            "rbac_roles": [1],
+            "rbac_mode": "white",
+        }
+        signing_input = _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(payload).encode())
+        with self._key_lock:
+            key = self._key
+        signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+        return signing_input + "." + _b64url(signature)
+
+    def verify_token(self, token: str) -> str | None:
+        """The token's user, or None when its signature, audience or validity period is wrong."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        with self._key_lock:
+            key = self._key
+        expected = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        try:
+            if not hmac.compare_digest(expected, _b64url_decode(parts[2])):
+                return None
+            payload = json.loads(_b64url_decode(parts[1]))
+        except (binascii.Error, ValueError):
+            return None
+        if not isinstance(payload, dict) or payload.get("aud") != AUDIENCE or payload.get("iss") != ISSUER:
+            return None
+        now = self.clock.now().timestamp()
+        exp, nbf = payload.get("exp"), payload.get("nbf")
+        if not isinstance(exp, int) or not isinstance(nbf, int) or now >= exp or now < nbf:
+            return None
+        user = payload.get("sub")
+        return user if isinstance(user, str) and user in self.api_users else None
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far stops working at once, as when the real API restarts."""
+        with self._key_lock:
+            self._key = secrets.token_bytes(32)
+
+    def __repr__(self) -> str:
+        return f"SimulatorServer(api_url={self.api_url!r}, indexer_url={self.indexer_url!r})"
+
+
+__all__ = ["Faults", "SimStats", "SimulatorServer"]

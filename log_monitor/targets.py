@@ -1,0 +1,279 @@
+"""agents.csv / files.csv -> Targets, with every problem named by file and 1-based physical line.
+
+agents.csv: `agent_id,label[,interval[,threshold[,files[,maintenance]]]]`
+files.csv:  `path,service[,threshold[,maintenance]]`
+
+`#` comments and blank lines are allowed; an optional header row is recognised by its first cell
+(`agent_id` or `path`). An empty optional field means the default. Each row is one physical line
+(quoted cells may contain commas, not line breaks), so line numbers are the editor's.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from log_monitor.config import Settings, normalize_agent_id, parse_duration
+from log_monitor.errors import ConfigError
+from log_monitor.models import MaintenanceWindow, Target, TargetKind
+
+AGENT_COLUMNS = ("agent_id", "label", "interval", "threshold", "files", "maintenance")
+FILE_COLUMNS = ("path", "service", "threshold", "maintenance")
+LEARN_LOCATIONS = "*"  # in the files column: learn the agent's locations instead of listing them
+
+_DAYS = {
+    "mon": 0,
+    "monday": 0,
+    "tue": 1,
+    "tues": 1,
+    "tuesday": 1,
+    "wed": 2,
+    "wednesday": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "thursday": 3,
+    "fri": 4,
+    "friday": 4,
+    "sat": 5,
+    "saturday": 5,
+    "sun": 6,
+    "sunday": 6,
+}
+_WINDOW = re.compile(r"^(?:(?P<days>[A-Za-z][A-Za-z,\s-]*?)\s+)?(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$")
+
+
+def parse_maintenance(text: str) -> tuple[MaintenanceWindow, ...]:
+    """`|`-separated windows `[Mon-Fri ]HH:MM-HH:MM` (days: `Sat`, `Sat-Sun`, `Mon,Wed,Fri`); ValueError if bad.
+
+    A window whose end is before its start crosses midnight and belongs to the day it starts on.
+    """
+    windows = []
+    for piece in text.split("|"):
+        written = " ".join(piece.split())
+        if not written:
+            continue
+        match = _WINDOW.match(written)
+        if match is None:
+            raise ValueError(f"expected a window like 'Mon-Fri 22:00-06:00' or '02:00-03:00', got {written!r}")
+        days = _parse_days(match.group("days")) if match.group("days") else frozenset(range(7))
+        start = _minute_of_day(match.group("start"), allow_24=False)
+        end = _minute_of_day(match.group("end"), allow_24=True)
+        if start == end:
+            raise ValueError(f"window {written!r} starts and ends at the same time")
+        windows.append(MaintenanceWindow(days=days, start_minute=start, end_minute=end, text=written))
+    return tuple(windows)
+
+
+def _parse_days(text: str) -> frozenset[int]:
+    days: set[int] = set()
+    for item in text.split(","):
+        first, dash, last = item.strip().partition("-")
+        start = _day(first)
+        if not dash:
+            days.add(start)
+            continue
+        end = _day(last)
+        day = start
+        days.add(day)
+        while day != end:  # Fri-Mon wraps over the weekend
+            day = (day + 1) % 7
+            days.add(day)
+    return frozenset(days)
+
+
+def _day(text: str) -> int:
+    day = _DAYS.get(text.strip().lower())
+    if day is None:
+        raise ValueError(f"expected a day like Mon, Tue, ... Sun, got {text.strip()!r}")
+    return day
+
+
+def _minute_of_day(text: str, *, allow_24: bool) -> int:
+    hours, _, minutes = text.partition(":")
+    hour, minute = int(hours), int(minutes)
+    if allow_24 and hour == 24 and minute == 0:
+        return 24 * 60
+    if hour > 23 or minute > 59:
+        raise ValueError(f"expected a time HH:MM between 00:00 and 23:59, got {text!r}")
+    return hour * 60 + minute
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int  # 1-based physical line
+    cells: list[str]
+
+
+def _rows(path: Path, header: str, problems: list[str]) -> Iterator[_Row]:
+    """The data rows of a CSV file: comments, blank lines and the optional header skipped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot read: {type(exc).__name__}")
+        return
+    first = True
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): editors count \n only
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            cells = [cell.strip() for cell in next(csv.reader([line], skipinitialspace=True), [])]
+        except csv.Error as exc:
+            problems.append(f"{path}:{number}: not a CSV row: {exc}")
+            continue
+        if first and cells and cells[0].lower() == header:
+            first = False
+            continue
+        first = False
+        yield _Row(number, cells)
+
+
+def _split_columns(path: Path, row: _Row, names: tuple[str, ...], problems: list[str]) -> list[str] | None:
+    cells = list(row.cells)
+    while len(cells) > len(names) and not cells[-1]:
+        cells.pop()  # trailing empty cells from spreadsheets are harmless
+    if len(cells) > len(names):
+        problems.append(
+            f"{path}:{row.line}: too many columns ({len(cells)}); expected at most {len(names)}: {','.join(names)}"
+        )
+        return None
+    return cells + [""] * (len(names) - len(cells))
+
+
+def _duration(path: Path, line: int, column: str, text: str, default: float, problems: list[str]) -> float:
+    if not text:
+        return default
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        problems.append(f"{path}:{line}: {column}: {exc}")
+        return default
+    if seconds <= 0:
+        problems.append(f"{path}:{line}: {column}: expected a duration greater than zero, got {text!r}")
+        return default
+    return seconds
+
+
+def _maintenance(path: Path, line: int, text: str, problems: list[str]) -> tuple[MaintenanceWindow, ...]:
+    try:
+        return parse_maintenance(text)
+    except ValueError as exc:
+        problems.append(f"{path}:{line}: maintenance: {exc}")
+        return ()
+
+
+def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
+    path = settings.agent_list_file
+    if not path.is_file():
+        if not settings.agent_discovery:
+            problems.append(
+                f"{path}: agents file not found (AGENT_LIST_FILE); create it, or set AGENT_DISCOVERY=active"
+            )
+        return []
+    targets: list[Target] = []
+    seen: dict[str, int] = {}
+    for row in _rows(path, AGENT_COLUMNS[0], problems):
+        cells = _split_columns(path, row, AGENT_COLUMNS, problems)
+        if cells is None:
+            continue
+        raw_id, label, interval_text, threshold_text, files_text, maintenance_text = cells
+        try:
+            agent_id = normalize_agent_id(raw_id)
+        except ValueError:
+            problems.append(f"{path}:{row.line}: agent_id: expected digits like 001, got {raw_id!r}")
+            continue
+        if agent_id in seen:
+            problems.append(
+                f"{path}:{row.line}: agent {agent_id} is listed twice (lines {seen[agent_id]} and {row.line})"
+            )
+            continue
+        seen[agent_id] = row.line
+        label = label or f"agent {agent_id}"
+        default_interval = settings.agent_check_intervals.get(agent_id, settings.default_check_interval_s)
+        interval = _duration(path, row.line, "interval", interval_text, default_interval, problems)
+        threshold = _duration(path, row.line, "threshold", threshold_text, interval, problems)
+        windows = _maintenance(path, row.line, maintenance_text, problems)
+        origin = f"{path}:{row.line}"
+        targets.append(
+            Target(
+                key=Target.agent_key(agent_id),
+                kind=TargetKind.AGENT,
+                label=label,
+                interval_s=interval,
+                threshold_s=threshold,
+                agent_id=agent_id,
+                maintenance=windows,
+                expected=True,
+                origin=origin,
+            )
+        )
+        locations = list(dict.fromkeys(loc.strip() for loc in files_text.split("|") if loc.strip()))
+        targets.extend(
+            Target(
+                key=Target.location_key(agent_id, location),
+                kind=TargetKind.LOCATION,
+                label=label,  # messages add the location themselves
+                interval_s=interval,
+                threshold_s=threshold,
+                agent_id=agent_id,
+                location=location,
+                maintenance=windows,
+                expected=True,
+                origin=origin,
+            )
+            for location in locations
+        )
+    return targets
+
+
+def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
+    path = settings.local_files_list
+    if path is None:
+        return []
+    if not path.is_file():
+        problems.append(f"{path}: local files list not found (LOCAL_FILES_LIST)")
+        return []
+    targets: list[Target] = []
+    seen: dict[str, int] = {}
+    interval = settings.default_check_interval_s
+    for row in _rows(path, FILE_COLUMNS[0], problems):
+        cells = _split_columns(path, row, FILE_COLUMNS, problems)
+        if cells is None:
+            continue
+        file_text, service, threshold_text, maintenance_text = cells
+        if not file_text:
+            problems.append(f"{path}:{row.line}: path: empty")
+            continue
+        file_path = os.path.abspath(path.parent / Path(file_text).expanduser())
+        if file_path in seen:
+            problems.append(f"{path}:{row.line}: {file_path} is listed twice (lines {seen[file_path]} and {row.line})")
+            continue
+        seen[file_path] = row.line
+        threshold = _duration(path, row.line, "threshold", threshold_text, interval, problems)
+        targets.append(
+            Target(
+                key=Target.file_key(file_path),
+                kind=TargetKind.LOCAL_FILE,
+                label=f"{service} {file_path}" if service else file_path,
+                interval_s=interval,
+                threshold_s=threshold,
+                path=file_path,
+                maintenance=_maintenance(path, row.line, maintenance_text, problems),
+                expected=True,
+                origin=f"{path}:{row.line}",
+            )
+        )
+    return targets
+
+
+def load_targets(settings: Settings) -> list[Target]:
+    """Every target listed in AGENT_LIST_FILE and LOCAL_FILES_LIST; ConfigError lists every problem at once."""
+    problems: list[str] = []
+    targets = _agent_targets(settings, problems) + _file_targets(settings, problems)
+    if problems:
+        raise ConfigError(problems)
+    return targets

@@ -1,0 +1,1 @@
+"""Clients of the Wazuh server API and the Wazuh indexer."""

@@ -1,0 +1,322 @@
+"""WazuhAPIHandler: the Wazuh server API client (JWT login, re-login on 401, request budget, paging)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from log_monitor.clock import Clock, SystemClock
+from log_monitor.errors import AuthError, RateLimitedError, ResponseError, TransportError
+from log_monitor.models import Secret
+from log_monitor.wazuh.retry import RetryableError, is_tls_failure, with_retries
+
+log = logging.getLogger(__name__)
+
+BACKEND = "Wazuh API"
+DEFAULT_TOKEN_TTL_S = 900.0  # the API's default auth_token_exp_timeout
+TOKEN_MARGIN_S = 30.0  # renew this long before expiry, so a token never dies mid-request
+RATE_LIMIT_CODE = 6001
+MAX_RATE_LIMIT_WAITS = 3
+MANAGER_ID = "000"
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """One agent as the API lists it: what the monitor needs of it."""
+
+    id: str
+    name: str
+    status: str  # active, disconnected, never_connected, pending
+    last_keepalive: datetime | None = None
+    ip: str | None = None
+
+
+class WazuhAPIHandler:
+    """A logged-in session with the Wazuh server API, on one shared httpx.Client."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: Secret,
+        *,
+        verify: bool | ssl.SSLContext = True,
+        max_rpm: int = 200,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+        page_size: int = 500,
+        retries: int = 4,
+    ) -> None:
+        self._user = user
+        self._password = password
+        self._clock = clock or SystemClock()
+        self._sleep = sleep
+        self._max_rpm = max(1, max_rpm)
+        self._page_size = page_size
+        self._retries = max(1, retries)
+        self._token: Secret | None = None
+        self._token_expires: datetime | None = None
+        self._sent: collections.deque[float] = collections.deque()  # monotonic times of our recent requests
+        self.requests_made = 0
+        self.logins = 0
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            verify=verify,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "log_monitor"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> WazuhAPIHandler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public calls ---------------------------------------------------------------
+
+    def list_agents(self, status: str | None = None, *, exclude_manager: bool = True) -> list[AgentInfo]:
+        """Every agent (optionally of one status), paged by total_affected_items."""
+        params: dict[str, str] = {"select": "id,name,status,lastKeepAlive,ip", "sort": "+id"}
+        if status:
+            params["status"] = status
+        if exclude_manager:
+            params["q"] = f"id!={MANAGER_ID}"
+        agents = [_agent(item) for item in self._paged("/agents", params)]
+        return [a for a in agents if not (exclude_manager and a.id == MANAGER_ID)]
+
+    def logcollector_stats(self, agent_id: str) -> dict[str, Any]:
+        """The agent's logcollector counters (events and bytes per location)."""
+        body = self._get(f"/agents/{agent_id}/stats/logcollector", {})
+        items = _data(body).get("affected_items") or [{}]
+        first = items[0]
+        return first if isinstance(first, dict) else {}
+
+    def info(self) -> str:
+        """The API's title and version, for `check-config --connect`."""
+        data = _data(self._get("/", {}))
+        return f"{data.get('title', 'Wazuh API')} {data.get('api_version', '?')}"
+
+    # -- session --------------------------------------------------------------------
+
+    def _login(self) -> Secret:
+        """POST /security/user/authenticate with Basic auth; the token is reused until near expiry."""
+        response = self._send("POST", "/security/user/authenticate", auth=(self._user, self._password.reveal()))
+        if response.status_code in (401, 403):
+            raise AuthError(BACKEND, f"login refused for user {self._user!r}: {_detail(response)}")
+        _raise_for_status(response)
+        try:
+            token = str(response.json()["data"]["token"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ResponseError(BACKEND, "login answer holds no token") from exc
+        self.logins += 1
+        self._token = Secret(token)
+        self._token_expires = _token_expiry(token) or (self._clock.now() + timedelta(seconds=DEFAULT_TOKEN_TTL_S))
+        log.debug("logged in to the Wazuh API as %s; token valid until %s", self._user, self._token_expires)
+        return self._token
+
+    def _valid_token(self) -> Secret:
+        now = self._clock.now()
+        if (
+            self._token is None
+            or self._token_expires is None
+            or now >= self._token_expires - timedelta(seconds=TOKEN_MARGIN_S)
+        ):
+            return self._login()
+        return self._token
+
+    def _get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+        token = self._valid_token()
+        response = self._send("GET", path, params=params, token=token)
+        if response.status_code == 401:
+            # Tokens die early when the API restarts or a user's roles change: log in again, once.
+            log.info("Wazuh API answered 401 (%s); logging in again", _detail(response))
+            token = self._login()
+            response = self._send("GET", path, params=params, token=token)
+            if response.status_code == 401:
+                raise AuthError(BACKEND, f"401 after a fresh login: {_detail(response)}")
+        if response.status_code == 403:
+            raise AuthError(BACKEND, f"permission denied for {path}: {_detail(response)}")
+        _raise_for_status(response)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ResponseError(BACKEND, f"{path}: answer is not JSON") from exc
+        if not isinstance(body, dict):
+            raise ResponseError(BACKEND, f"{path}: answer is not a JSON object")
+        return body
+
+    def _paged(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = dict(params, limit=str(self._page_size), offset=str(offset))
+            data = _data(self._get(path, page))
+            items = data.get("affected_items")
+            total = data.get("total_affected_items")
+            if not isinstance(items, list) or not isinstance(total, int):
+                raise ResponseError(BACKEND, f"{path}: answer lacks affected_items/total_affected_items")
+            for item in items:
+                if isinstance(item, dict):
+                    yield item
+            offset += len(items)
+            if not items or offset >= total:
+                return
+
+    # -- transport: budget, 429, retries ----------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        token: Secret | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request under the budget, retried on connection errors and 5xx, waiting out 429s."""
+        for _ in range(MAX_RATE_LIMIT_WAITS + 1):
+            response = self._send_retrying(method, path, params=params, token=token, auth=auth)
+            if response.status_code != 429:
+                return response
+            # The API sends no Retry-After: its counter resets each minute, so wait for the window to roll.
+            wait = self._rate_limit_wait()
+            log.warning("Wazuh API request budget exhausted (429, error %s); waiting %.0f s", RATE_LIMIT_CODE, wait)
+            self._sleep(wait)
+        raise RateLimitedError(BACKEND, f"still rate limited after {MAX_RATE_LIMIT_WAITS} waits")
+
+    def _send_retrying(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        token: Secret | None,
+        auth: tuple[str, str] | None,
+    ) -> httpx.Response:
+        return with_retries(
+            lambda: self._send_once(method, path, params=params, token=token, auth=auth),
+            attempts=self._retries,
+            sleep=self._sleep,
+        )
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        token: Secret | None,
+        auth: tuple[str, str] | None,
+    ) -> httpx.Response:
+        self._spend_budget()
+        headers = {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
+        try:
+            response = self._client.request(method, path, params=params, headers=headers, auth=auth)
+        except httpx.TimeoutException as exc:
+            raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
+        except httpx.TransportError as exc:
+            error = TransportError(BACKEND, f"{method} {path}: {_transport_reason(exc)}")
+            if is_tls_failure(exc):
+                raise error from exc
+            raise RetryableError(error) from exc
+        self.requests_made += 1
+        if response.status_code >= 500:
+            raise RetryableError(ResponseError(BACKEND, f"{method} {path}: HTTP {response.status_code}"))
+        return response
+
+    def _spend_budget(self) -> None:
+        """Keep under WAZUH_API_MAX_RPM requests in any 60 s, so other API users keep their share."""
+        now = self._clock.monotonic()
+        while self._sent and now - self._sent[0] >= 60.0:
+            self._sent.popleft()
+        if len(self._sent) >= self._max_rpm:
+            wait = 60.0 - (now - self._sent[0])
+            log.info("request budget of %d/min reached; waiting %.1f s", self._max_rpm, wait)
+            self._sleep(max(wait, 0.0))
+            now = self._clock.monotonic()
+            while self._sent and now - self._sent[0] >= 60.0:
+                self._sent.popleft()
+        self._sent.append(now)
+
+    def _rate_limit_wait(self) -> float:
+        """Seconds until the API's minute window has surely rolled over."""
+        now = self._clock.monotonic()
+        if self._sent:
+            return max(1.0, 60.0 - (now - self._sent[0]) + 1.0)
+        return 60.0
+
+
+def _data(body: Mapping[str, Any]) -> dict[str, Any]:
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise ResponseError(BACKEND, "answer lacks its data object")
+    return data
+
+
+def _agent(item: Mapping[str, Any]) -> AgentInfo:
+    return AgentInfo(
+        id=str(item.get("id", "")),
+        name=str(item.get("name", "")),
+        status=str(item.get("status", "unknown")),
+        last_keepalive=_parse_time(item.get("lastKeepAlive")),
+        ip=str(item["ip"]) if item.get("ip") else None,
+    )
+
+
+def _parse_time(value: object) -> datetime | None:
+    """The API's timestamps; never_connected agents carry none (or the 9999 placeholder)."""
+    if not isinstance(value, str) or not value or value.startswith("9999"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _token_expiry(token: str) -> datetime | None:
+    """The `exp` claim of a JWT, read without verifying it (the API verifies; we only plan renewal)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return datetime.fromtimestamp(float(claims["exp"]), UTC)
+    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+        return None
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or f"HTTP {response.status_code}")
+    return f"HTTP {response.status_code}"
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        raise ResponseError(BACKEND, f"{response.request.method} {response.request.url.path}: {_detail(response)}")
+
+
+def _transport_reason(exc: httpx.TransportError) -> str:
+    """A short reason without URLs' credentials (httpx messages carry no auth headers)."""
+    kind = type(exc).__name__
+    text = str(exc).split("\n")[0]
+    return f"{kind}: {text}" if text else kind

@@ -1,0 +1,263 @@
+"""WazuhIndexer: event counts and last-event times from the Wazuh indexer, in one aggregation per pass."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from log_monitor.errors import AuthError, ResponseError, TransportError
+from log_monitor.models import Secret
+from log_monitor.wazuh.retry import RetryableError, is_tls_failure, with_retries
+
+log = logging.getLogger(__name__)
+
+BACKEND = "Wazuh indexer"
+DEFAULT_PAGE_SIZE = 5000  # composite buckets per request: 5,000 agents in one request, more by after_key
+
+
+@dataclass(frozen=True)
+class EventStats:
+    """One agent's (or one agent location's) events: the latest, and how many fell in the window."""
+
+    last_event: datetime | None
+    count_in_window: int
+    count_in_range: int = 0
+
+
+class WazuhIndexer:
+    """Read-only queries against the indexer (OpenSearch) on one shared httpx.Client."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: Secret,
+        *,
+        index_pattern: str = "wazuh-alerts-4.x-*",
+        agent_id_field: str = "agent.id",
+        timestamp_field: str = "timestamp",
+        location_field: str = "location",
+        verify: bool | ssl.SSLContext = True,
+        timeout: float = 30.0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        retries: int = 3,
+    ) -> None:
+        self._index = quote(index_pattern, safe="*,-_.")
+        self._agent_field = agent_id_field
+        self._ts_field = timestamp_field
+        self._location_field = location_field
+        self._page_size = page_size
+        self._sleep = sleep
+        self._retries = max(1, retries)
+        self.requests_made = 0
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            verify=verify,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            auth=(user, password.reveal()),
+            headers={"Accept": "application/json", "User-Agent": "log_monitor"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> WazuhIndexer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self) -> str:
+        """Cluster name and version, for `check-config --connect`."""
+        body = self._request("GET", "/", None)
+        version = body.get("version")
+        if not isinstance(version, dict):
+            version = {}
+        distribution = version.get("distribution", "opensearch")
+        return f"{body.get('cluster_name', '?')} ({distribution} {version.get('number', '?')})"
+
+    def last_events(
+        self,
+        since: datetime,
+        window_start: datetime,
+        until: datetime,
+        *,
+        by_location: bool = False,
+        agent_ids: Sequence[str] | None = None,
+    ) -> dict[tuple[str, ...], EventStats]:
+        """For every agent (or agent, location) with events in [since, until]: last event and count since window_start.
+
+        One `_search` with `size: 0` and a composite aggregation, paged by `after_key`, so a fleet of
+        any size costs a handful of requests and no agent is cut off by a top-N limit. Keys missing
+        from the answer had no event in [since, until].
+        """
+        filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(since, until)}}]
+        if agent_ids:
+            filters.append({"terms": {self._agent_field: sorted(set(agent_ids))}})
+        sources: list[dict[str, Any]] = [{"agent": {"terms": {"field": self._agent_field}}}]
+        if by_location:
+            sources.append({"location": {"terms": {"field": self._location_field}}})
+        composite: dict[str, Any] = {"size": self._page_size, "sources": sources}
+        query = {
+            "size": 0,
+            "track_total_hits": False,
+            "query": {"bool": {"filter": filters}},
+            "aggs": {
+                "agents": {
+                    "composite": composite,
+                    "aggs": {
+                        "last_event": {"max": {"field": self._ts_field}},
+                        "in_window": {"filter": {"range": {self._ts_field: _range(window_start, until)}}},
+                    },
+                }
+            },
+        }
+        names = ("agent", "location") if by_location else ("agent",)
+        stats: dict[tuple[str, ...], EventStats] = {}
+        while True:
+            body = self._request("POST", f"/{self._index}/_search", query)
+            agg = _aggregation(body, "agents")
+            buckets = agg.get("buckets")
+            if not isinstance(buckets, list):
+                raise ResponseError(BACKEND, "aggregation answer lacks buckets")
+            for bucket in buckets:
+                key, value = _bucket(bucket, names)
+                stats[key] = value
+            after = agg.get("after_key")
+            if not buckets or not isinstance(after, dict) or len(buckets) < self._page_size:
+                return stats
+            composite["after"] = after
+
+    def count(self, agent_id: str, minutes: float, *, now: datetime | None = None) -> int:
+        """Events of one agent in the last `minutes` (the original tool's `_count` query)."""
+        end = now or datetime.now(UTC)
+        start = end - timedelta(minutes=minutes)
+        query = {
+            "query": {
+                "bool": {
+                    "filter": [
+                        {"term": {self._agent_field: agent_id}},
+                        {"range": {self._ts_field: _range(start, end)}},
+                    ]
+                }
+            }
+        }
+        body = self._request("POST", f"/{self._index}/_count", query)
+        count = body.get("count")
+        if not isinstance(count, int):
+            raise ResponseError(BACKEND, "_count answer lacks count")
+        return count
+
+    # -- transport ----------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        return with_retries(lambda: self._request_once(method, path, body), attempts=self._retries, sleep=self._sleep)
+
+    def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        try:
+            response = self._client.request(method, path, json=body)
+        except httpx.TimeoutException as exc:
+            raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
+        except httpx.TransportError as exc:
+            reason = str(exc).split("\n")[0] or type(exc).__name__
+            error = TransportError(BACKEND, f"{method} {path}: {type(exc).__name__}: {reason}")
+            if is_tls_failure(exc):
+                raise error from exc
+            raise RetryableError(error) from exc
+        self.requests_made += 1
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})")
+        if status == 429 or status >= 500:
+            raise RetryableError(ResponseError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})"))
+        if status >= 400:
+            raise ResponseError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})")
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ResponseError(BACKEND, f"{method} {path}: answer is not JSON") from exc
+        if not isinstance(data, dict):
+            raise ResponseError(BACKEND, f"{method} {path}: answer is not a JSON object")
+        _check_complete(data)
+        return data
+
+
+def _range(start: datetime, end: datetime) -> dict[str, str]:
+    return {"gte": _iso(start), "lte": _iso(end), "format": "strict_date_optional_time"}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _check_complete(body: Mapping[str, Any]) -> None:
+    """A partial answer would make the agents on the missing shards look silent: treat it as unreadable."""
+    if body.get("timed_out") is True:
+        raise ResponseError(BACKEND, "the search timed out: the answer is partial")
+    shards = body.get("_shards")
+    if isinstance(shards, dict):
+        failed = shards.get("failed", 0)
+        if isinstance(failed, int) and failed > 0:
+            reasons = _shard_reasons(shards.get("failures"))
+            raise ResponseError(BACKEND, f"{failed} of {shards.get('total', '?')} shards failed{reasons}")
+
+
+def _shard_reasons(failures: object) -> str:
+    if not isinstance(failures, list):
+        return ""
+    texts: list[str] = []
+    for failure in failures[:3]:
+        reason = failure.get("reason") if isinstance(failure, dict) else None
+        if isinstance(reason, dict):
+            texts.append(str(reason.get("type") or reason.get("reason") or ""))
+    kinds = sorted({t for t in texts if t})
+    return f" ({', '.join(kinds)})" if kinds else ""
+
+
+def _aggregation(body: Mapping[str, Any], name: str) -> dict[str, Any]:
+    aggs = body.get("aggregations")
+    agg = aggs.get(name) if isinstance(aggs, dict) else None
+    if not isinstance(agg, dict):
+        raise ResponseError(BACKEND, f"answer lacks the {name!r} aggregation")
+    return agg
+
+
+def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], EventStats]:
+    if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
+        raise ResponseError(BACKEND, "malformed aggregation bucket")
+    key_data = bucket["key"]
+    key = tuple(str(key_data.get(name, "")) for name in names)
+    last = bucket.get("last_event")
+    window = bucket.get("in_window")
+    value = last.get("value") if isinstance(last, dict) else None
+    last_event = datetime.fromtimestamp(float(value) / 1000.0, UTC) if isinstance(value, int | float) else None
+    in_window = window.get("doc_count") if isinstance(window, dict) else None
+    doc_count = bucket.get("doc_count")
+    return key, EventStats(
+        last_event=last_event,
+        count_in_window=in_window if isinstance(in_window, int) else 0,
+        count_in_range=doc_count if isinstance(doc_count, int) else 0,
+    )
+
+
+def _reason(response: httpx.Response) -> str:
+    """OpenSearch's error type, never the request (which holds no secret, but can be long)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "no JSON body"
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("type") or error.get("reason") or "error")
+    return str(error or "error")

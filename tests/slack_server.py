@@ -1,0 +1,204 @@
+"""A loopback fake of the Slack Web API and an incoming webhook, for testing with the real slack_sdk client."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs
+
+WEBHOOK_PATH = "/services/T000/B000/XXXXXXXXXXXXXXXX"
+
+# What a webhook answers for a given failure: (HTTP status, plain-text body), as hooks.slack.com does.
+_WEBHOOK_FAILURES = {
+    "ratelimited": (429, "rate_limited"),
+    "invalid_auth": (403, "invalid_token"),
+    "invalid_token": (403, "invalid_token"),
+    "channel_not_found": (404, "channel_not_found"),
+    "channel_is_archived": (410, "channel_is_archived"),
+}
+
+
+class SlackServer:
+    """`with SlackServer() as slack:` serves /api/chat.postMessage, /api/auth.test and a webhook on 127.0.0.1.
+
+    `fail_with` makes every call fail with that Slack error code ("ratelimited" answers 429 with
+    Retry-After: 1); `status` answers every call with that HTTP status (e.g. 503). Messages accepted are
+    in `messages` (dicts with channel, text, blocks); every request path, failed or not, is in `requests`.
+    """
+
+    def __init__(
+        self,
+        token: str = "xoxb-test-token",  # noqa: S107 - a fake token for a fake server
+        channels: tuple[str, ...] = ("#soc",),
+        fail_with: str | None = None,
+        status: int = 200,
+    ) -> None:
+        self.token = token
+        self.channels = channels
+        self.fail_with = fail_with
+        self.status = status
+        self._lock = threading.Lock()
+        self._messages: list[dict[str, Any]] = []
+        self._requests: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack", daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/api/"
+
+    @property
+    def webhook_url(self) -> str:
+        return self.base_url + WEBHOOK_PATH
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def requests(self) -> list[str]:
+        with self._lock:
+            return list(self._requests)
+
+    def record(self, path: str, message: dict[str, Any] | None) -> None:
+        with self._lock:
+            self._requests.append(path)
+            if message is not None:
+                self._messages.append(message)
+
+    def __enter__(self) -> SlackServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler_for(slack: SlackServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output quiet
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            payload = _parse(raw, self.headers.get("Content-Type", ""))
+            path = self.path.split("?", 1)[0]
+            if path == WEBHOOK_PATH:
+                self._webhook(payload)
+            elif path == "/api/chat.postMessage":
+                self._post_message(payload)
+            elif path == "/api/auth.test":
+                self._auth_test()
+            else:
+                slack.record(path, None)
+                self._json(404, {"ok": False, "error": "unknown_method"})
+
+        def _failure(self, path: str) -> bool:
+            if slack.status >= 500:
+                slack.record(path, None)
+                self._text(slack.status, "internal error")
+                return True
+            if slack.fail_with is None:
+                return False
+            slack.record(path, None)
+            if slack.fail_with == "ratelimited":
+                self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+            else:
+                self._json(slack.status, {"ok": False, "error": slack.fail_with})
+            return True
+
+        def _authorized(self, path: str) -> bool:
+            if self.headers.get("Authorization") == f"Bearer {slack.token}":
+                return True
+            slack.record(path, None)
+            self._json(
+                200, {"ok": False, "error": "invalid_auth" if self.headers.get("Authorization") else "not_authed"}
+            )
+            return False
+
+        def _post_message(self, payload: dict[str, Any]) -> None:
+            path = "/api/chat.postMessage"
+            if self._failure(path) or not self._authorized(path):
+                return
+            channel = payload.get("channel")
+            if channel not in slack.channels:
+                slack.record(path, None)
+                self._json(200, {"ok": False, "error": "channel_not_found"})
+                return
+            blocks = payload.get("blocks")
+            if isinstance(blocks, str):  # form-encoded requests carry blocks as a JSON string
+                blocks = json.loads(blocks)
+            message = {"channel": channel, "text": payload.get("text"), "blocks": blocks}
+            slack.record(path, message)
+            ts = f"{time.time():.6f}"
+            self._json(200, {"ok": True, "channel": "C123", "ts": ts, "message": {**message, "ts": ts}})
+
+        def _auth_test(self) -> None:
+            path = "/api/auth.test"
+            if self._failure(path) or not self._authorized(path):
+                return
+            slack.record(path, None)
+            self._json(200, {"ok": True, "team": "Example SOC", "user": "log_monitor", "team_id": "T000"})
+
+        def _webhook(self, payload: dict[str, Any]) -> None:
+            path = WEBHOOK_PATH
+            if slack.status >= 500:
+                slack.record(path, None)
+                self._text(slack.status, "internal error")
+                return
+            if slack.fail_with is not None:
+                slack.record(path, None)
+                status, body = _WEBHOOK_FAILURES.get(slack.fail_with, (400, slack.fail_with))
+                self._text(status, body, {"Retry-After": "1"} if status == 429 else None)
+                return
+            message = {"channel": None, "text": payload.get("text"), "blocks": payload.get("blocks")}
+            slack.record(path, message)
+            self._text(200, "ok")
+
+        def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
+
+        def _text(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+            self._send(status, body.encode(), "text/plain; charset=utf-8", headers)
+
+        def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _parse(raw: bytes, content_type: str) -> dict[str, Any]:
+    """A request body as slack_sdk sends it: JSON, or application/x-www-form-urlencoded."""
+    if not raw:
+        return {}
+    text = raw.decode("utf-8")
+    if "json" in content_type:
+        parsed = json.loads(text)
+        return parsed if isinstance(parsed, dict) else {}
+    return {key: values[-1] for key, values in parse_qs(text).items()}

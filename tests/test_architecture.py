@@ -1,0 +1,117 @@
+"""DESIGN.md's module map holds: imports point one way, only config reads the environment."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
+
+# Lower layers never import higher ones; a module may import its own layer or any lower one.
+LAYERS: list[set[str]] = [
+    {"models", "errors", "clock"},
+    {"policy", "scheduler", "logsetup", "config", "simulator"},
+    {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render"},
+    {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
+    {"monitor"},
+    {"app", "demo"},
+    {"cli"},
+]
+PURE = {"models", "policy", "scheduler"}  # import nothing from outside the standard library
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(p for p in parts if p != "__init__") or "__init__"
+        found[name] = path
+    return found
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _layer(module: str) -> int:
+    for index, layer in enumerate(LAYERS):
+        if module in layer:
+            return index
+    for index, layer in enumerate(LAYERS):
+        for entry in layer:
+            if module == entry or module.startswith(entry + "."):
+                return index
+    raise AssertionError(f"log_monitor.{module} is in no layer of the module map: add it to LAYERS")
+
+
+def _own(name: str) -> str | None:
+    if name.startswith("log_monitor."):
+        module = name.removeprefix("log_monitor.")
+        modules = _modules()
+        while module and module not in modules:
+            module = module.rpartition(".")[0]
+        return module or None
+    return None
+
+
+MODULES = sorted(m for m in _modules() if m != "__init__")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_imports_point_down_the_module_map(module: str) -> None:
+    mine = _layer(module)
+    for name in _imports(_modules()[module]):
+        target = _own(name)
+        if target is None or target in ("__init__", module):
+            continue
+        if module.startswith("simulator"):
+            # The simulator stands alone (it is shipped for the demo): only the base layer is shared.
+            allowed = target.startswith("simulator") or target in LAYERS[0]
+            assert allowed, f"the simulator stands alone, but {module} imports {target}"
+        assert _layer(target) <= mine, f"log_monitor.{module} imports log_monitor.{target}, which is above it"
+
+
+@pytest.mark.parametrize("module", sorted(PURE))
+def test_pure_modules_import_only_the_standard_library(module: str) -> None:
+    for name in _imports(_modules()[module]):
+        top = name.split(".")[0]
+        if top == "log_monitor":
+            assert _own(name) in {"models", "errors", "clock"} | {module}, f"{module} imports {name}"
+        else:
+            assert top in sys.stdlib_module_names or top == "__future__", f"{module} imports {name}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("notifiers.")))
+def test_notifiers_never_import_each_other_config_or_wazuh(module: str) -> None:
+    for name in _imports(_modules()[module]):
+        target = _own(name) or ""
+        assert not target.startswith(("config", "wazuh", "targets")), f"{module} imports {name}"
+        if target.startswith("notifiers.") and module != "notifiers.dispatch":
+            assert target in {"notifiers.base", "notifiers.render"}, f"{module} imports {name}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_only_config_reads_the_environment(module: str) -> None:
+    if module == "config":
+        return
+    source = _modules()[module].read_text()
+    for needle in ("os.environ", "os.getenv", "getenv("):
+        assert needle not in source, f"{module} reads the environment ({needle}); only config may"
+
+
+@pytest.mark.parametrize("module", [*MODULES, "__init__"])
+def test_every_module_says_what_it_is_for_in_one_line(module: str) -> None:
+    doc = ast.get_docstring(ast.parse(_modules()[module].read_text()))
+    assert doc, f"log_monitor.{module} has no docstring"
+    assert len(doc.splitlines()[0]) <= 120

@@ -1,0 +1,463 @@
+"""config.py: the env file contract of DESIGN.md section 3, read from real files in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from log_monitor.config import Settings, load_settings, normalize_agent_id, parse_duration
+from log_monitor.errors import ConfigError
+from log_monitor.models import Secret
+
+
+def write_env(folder: Path, text: str, name: str = "log_monitor.env") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> Settings:
+    return load_settings(write_env(tmp_path / "env-files", text), environ or {})
+
+
+def problems_of(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, environ)
+    return caught.value.problems
+
+
+# --- durations and ids ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30.0),
+        ("15m", 900.0),
+        ("1h", 3600.0),
+        ("1d", 86400.0),
+        ("10", 600.0),
+        ("1.5", 90.0),
+        (" 2H ", 7200.0),
+        ("0", 0.0),
+    ],
+)
+def test_durations_accept_units_and_bare_minutes(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-5m", "5x", "m", "1e3", "1 h 2", "inf", "nan"])
+def test_a_malformed_duration_raises_value_error_quoting_it(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+@given(
+    st.integers(min_value=0, max_value=10**6),
+    st.sampled_from(["s", "m", "h", "d", "S", "M", "H", "D", ""]),
+    st.sampled_from(["", " "]),
+)
+def test_generated_durations_parse_back_to_their_seconds(number: int, unit: str, pad: str) -> None:
+    factor = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 60}[unit.lower()]
+    assert parse_duration(f"{pad}{number}{unit}{pad}") == number * factor
+
+
+@given(st.text(max_size=20))
+def test_parse_duration_raises_only_value_error_on_any_text(text: str) -> None:
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        return
+    assert seconds >= 0
+
+
+@pytest.mark.parametrize(("text", "normal"), [("1", "001"), ("001", "001"), (" 42 ", "042"), ("1234", "1234")])
+def test_agent_ids_are_zero_padded_to_three_digits(text: str, normal: str) -> None:
+    assert normalize_agent_id(text) == normal
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-1", "1.0", "٣"])
+def test_a_non_numeric_agent_id_raises_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match="agent id"):
+        normalize_agent_id(text)
+
+
+# --- defaults and every key -----------------------------------------------------------------
+
+
+def test_an_empty_env_file_gives_the_documented_defaults(tmp_path: Path) -> None:
+    settings = load(tmp_path, "")
+    assert settings.base_dir == tmp_path
+    assert settings.agent_list_file == tmp_path / "config" / "agents.csv"
+    assert settings.state_db == tmp_path / "state" / "log_monitor.sqlite3"
+    assert settings.local_files_list is None
+    assert settings.wazuh_api_max_rpm == 200
+    assert settings.wazuh_index_pattern == "wazuh-alerts-4.x-*"
+    assert (settings.agent_id_field, settings.timestamp_field, settings.location_field) == (
+        "agent.id",
+        "timestamp",
+        "location",
+    )
+    assert settings.verify_tls is True
+    assert settings.agent_discovery is False
+    assert settings.default_check_interval_s == 900.0
+    assert settings.critical_multiplier == 2.0
+    assert settings.indexing_delay_s == 30.0
+    assert settings.lookback_s == 7 * 86400.0
+    assert settings.pipeline_silence_ratio == 0.5
+    assert settings.maintenance_tz is None
+    assert (settings.reminder_initial_s, settings.reminder_factor, settings.reminder_max_s) == (1800.0, 2.0, 86400.0)
+    assert settings.restart_interval_s == 3600.0
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert (settings.smtp_port, settings.smtp_security) == (587, "starttls")
+    assert settings.status_addr is None
+    assert settings.log_file_path is None
+    assert (settings.logging_level, settings.log_format) == (20, "text")
+
+
+def test_every_key_is_parsed_into_typed_settings(tmp_path: Path) -> None:
+    ca = tmp_path / "env-files" / "ca.pem"
+    ca.parent.mkdir(parents=True)
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = load(
+        tmp_path,
+        """
+WAZUH_API_URL=https://manager:55000
+WAZUH_API_USER=monitor
+WAZUH_API_PASSWORD=api-pass
+WAZUH_API_MAX_RPM=120
+WAZUH_INDEXER_URL=https://indexer:9200
+WAZUH_INDEXER_USER=reader
+WAZUH_INDEXER_PASSWORD=idx-pass
+WAZUH_INDEX_PATTERN=wazuh-archives-4.x-*
+WAZUH_AGENT_ID_FIELD=wazuh.agent.id
+WAZUH_TIMESTAMP_FIELD=@timestamp
+WAZUH_LOCATION_FIELD=wazuh.protocol.location
+VERIFICATION_FILE=ca.pem
+VERIFY_TLS=true
+AGENT_LIST_FILE=../lists/agents.csv
+AGENT_DISCOVERY=active
+DEFAULT_CHECK_INTERVAL=5m
+CRITICAL_MULTIPLIER=3
+INDEXING_DELAY=1m
+LOOKBACK=2d
+PIPELINE_SILENCE_RATIO=0.8
+MAINTENANCE_TZ=Europe/Berlin
+REMINDER_INITIAL=1h
+REMINDER_FACTOR=1.5
+REMINDER_MAX=12h
+LOCAL_FILES_LIST=/etc/log_monitor/files.csv
+STATE_DB=/var/lib/log_monitor/state.sqlite3
+RESTART_INTERVAL=2h
+SLACK_BOT_TOKEN=xoxb-token
+SLACK_CHANNEL=#soc
+SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T/B/X
+SLACK_API_URL=http://127.0.0.1:8080/api/
+SMTP_HOST=mail.example.org
+SMTP_PORT=2525
+SMTP_USER=mailer
+SMTP_PASSWORD=smtp-pass
+SMTP_FROM=monitor@example.org
+SMTP_TO=soc@example.org, oncall@example.org
+SMTP_SECURITY=SSL
+TEAMS_WEBHOOK_URL=https://example.webhook.office.com/x
+STATUS_ADDR=127.0.0.1:9108
+LOG_FILE_PATH=logs/monitor.log
+LOGGING_LEVEL=0
+LOG_FORMAT=json
+""",
+    )
+    folder = tmp_path / "env-files"
+    assert settings.wazuh_api_url == "https://manager:55000"
+    assert settings.wazuh_api_user == "monitor"
+    assert settings.wazuh_api_password == Secret("api-pass")
+    assert settings.wazuh_api_max_rpm == 120
+    assert settings.wazuh_indexer_url == "https://indexer:9200"
+    assert settings.wazuh_indexer_user == "reader"
+    assert settings.wazuh_indexer_password == Secret("idx-pass")
+    assert settings.wazuh_index_pattern == "wazuh-archives-4.x-*"
+    assert settings.agent_id_field == "wazuh.agent.id"
+    assert settings.timestamp_field == "@timestamp"
+    assert settings.location_field == "wazuh.protocol.location"
+    assert settings.verification_file == ca
+    assert settings.verify_tls is True
+    assert settings.agent_list_file == tmp_path / "lists" / "agents.csv"
+    assert settings.agent_discovery is True
+    assert settings.default_check_interval_s == 300.0
+    assert settings.critical_multiplier == 3.0
+    assert settings.indexing_delay_s == 60.0
+    assert settings.lookback_s == 2 * 86400.0
+    assert settings.pipeline_silence_ratio == 0.8
+    assert settings.maintenance_tz == "Europe/Berlin"
+    assert (settings.reminder_initial_s, settings.reminder_factor, settings.reminder_max_s) == (3600.0, 1.5, 43200.0)
+    assert settings.local_files_list == Path("/etc/log_monitor/files.csv")
+    assert settings.state_db == Path("/var/lib/log_monitor/state.sqlite3")
+    assert settings.restart_interval_s == 7200.0
+    assert settings.slack_bot_token == Secret("xoxb-token")
+    assert settings.slack_channel == "#soc"
+    assert settings.slack_webhook_url == Secret("https://hooks.slack.com/services/T/B/X")
+    assert settings.slack_api_url == "http://127.0.0.1:8080/api/"
+    assert settings.smtp_host == "mail.example.org"
+    assert settings.smtp_port == 2525
+    assert settings.smtp_user == "mailer"
+    assert settings.smtp_password == Secret("smtp-pass")
+    assert settings.smtp_from == "monitor@example.org"
+    assert settings.smtp_to == ("soc@example.org", "oncall@example.org")
+    assert settings.smtp_security == "ssl"
+    assert settings.teams_webhook_url == Secret("https://example.webhook.office.com/x")
+    assert settings.status_addr == ("127.0.0.1", 9108)
+    assert settings.log_file_path == folder / "logs" / "monitor.log"
+    assert settings.logging_level == 10
+    assert settings.log_format == "json"
+    assert settings.warnings == ()
+    assert sorted(settings.secrets()) == sorted(
+        [
+            "api-pass",
+            "idx-pass",
+            "xoxb-token",
+            "https://hooks.slack.com/services/T/B/X",
+            "smtp-pass",
+            "https://example.webhook.office.com/x",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "level"), [("0", 10), ("1", 20), ("2", 30), ("3", 40), ("warning", 30), ("ERROR", 40)]
+)
+def test_logging_level_takes_zero_to_three_or_a_level_name(tmp_path: Path, text: str, level: int) -> None:
+    assert load(tmp_path, f"LOGGING_LEVEL={text}").logging_level == level
+
+
+def test_smtp_over_ssl_defaults_to_port_465(tmp_path: Path) -> None:
+    settings = load(tmp_path, "SMTP_HOST=mail\nSMTP_FROM=a@b.c\nSMTP_TO=d@e.f\nSMTP_SECURITY=ssl\n")
+    assert settings.smtp_port == 465
+
+
+def test_defaults_are_relative_to_the_env_files_own_folder_when_it_is_not_named_env_files(tmp_path: Path) -> None:
+    settings = load_settings(write_env(tmp_path / "etc", "STATE_DB=state.db\n"), {})
+    assert settings.base_dir == tmp_path / "etc"
+    assert settings.agent_list_file == tmp_path / "etc" / "config" / "agents.csv"
+    assert settings.state_db == tmp_path / "etc" / "state.db"
+
+
+def test_local_files_list_defaults_to_config_files_csv_only_when_it_exists(tmp_path: Path) -> None:
+    assert load(tmp_path, "").local_files_list is None
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "files.csv").write_text("/var/log/syslog,syslog\n")
+    assert load(tmp_path, "").local_files_list == tmp_path / "config" / "files.csv"
+
+
+def test_verify_tls_false_is_accepted_with_a_warning(tmp_path: Path) -> None:
+    settings = load(tmp_path, "VERIFY_TLS=false\n")
+    assert settings.verify_tls is False
+    assert any("VERIFY_TLS=false" in w and "NOT verified" in w for w in settings.warnings)
+
+
+def test_a_missing_env_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.env"
+    with pytest.raises(ConfigError, match="env file not found") as caught:
+        load_settings(missing, {})
+    assert str(missing) in caught.value.problems[0]
+
+
+def test_a_line_that_is_not_key_value_is_reported_by_number_without_its_content(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "VERIFY_TLS=true\nthis is not ok 'hunter2\n")
+    assert len(problems) == 1
+    assert "line 2" in problems[0]
+    assert "hunter2" not in problems[0]
+
+
+# --- sources: file, environment, _FILE --------------------------------------------------------
+
+
+def test_a_value_in_the_file_beats_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USERNAME", "shell-user")
+    monkeypatch.setenv("WAZUH_API_MAX_RPM", "50")
+    text = "WAZUH_URL=https://manager:55000\nUSERNAME=file-user\nPASSWORD=pw\nWAZUH_API_MAX_RPM=100\n"
+    settings = load_settings(write_env(tmp_path / "env-files", text))
+    assert settings.wazuh_api_user == "file-user"
+    assert settings.wazuh_api_max_rpm == 100
+
+
+def test_the_environment_fills_modern_keys_the_file_leaves_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAZUH_INDEXER_URL", "https://indexer:9200")
+    monkeypatch.setenv("WAZUH_INDEXER_USER", "reader")
+    monkeypatch.setenv("WAZUH_INDEXER_PASSWORD", "from-env")
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    settings = load_settings(write_env(tmp_path / "env-files", "WAZUH_INDEXER_USER=\nLOG_FORMAT=text\n"))
+    assert settings.wazuh_indexer_url == "https://indexer:9200"
+    assert settings.wazuh_indexer_user == "reader"  # empty in the file counts as unset
+    assert settings.wazuh_indexer_password == Secret("from-env")
+    assert settings.log_format == "text"
+
+
+def test_legacy_username_and_password_are_never_taken_from_the_environment(tmp_path: Path) -> None:
+    environ = {"USERNAME": "shell-user", "PASSWORD": "shell-pass", "WAZUH_URL": "https://manager:55000"}
+    settings = load(tmp_path, "", environ)
+    assert settings.wazuh_api_url is None
+    assert settings.wazuh_api_user is None
+    assert settings.wazuh_indexer_user is None
+
+
+def test_a_secret_can_come_from_a_file_without_its_trailing_newline(tmp_path: Path) -> None:
+    secret = tmp_path / "env-files" / "api.secret"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("s3cret value\n")
+    text = "WAZUH_API_URL=https://m:55000\nWAZUH_API_USER=u\nWAZUH_API_PASSWORD_FILE=api.secret\n"
+    assert load(tmp_path, text).wazuh_api_password == Secret("s3cret value")
+
+
+def test_a_secret_file_can_be_named_in_the_environment(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("xoxb-from-file")
+    settings = load(tmp_path, "SLACK_CHANNEL=#soc\n", {"SLACK_BOT_TOKEN_FILE": str(secret)})
+    assert settings.slack_bot_token == Secret("xoxb-from-file")
+
+
+def test_a_secret_given_both_directly_and_as_file_is_an_error_that_hides_it(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("from-file")
+    problems = problems_of(tmp_path, f"SMTP_PASSWORD=plain-secret\nSMTP_PASSWORD_FILE={secret}\n")
+    assert any("SMTP_PASSWORD" in p and "only one" in p for p in problems)
+    assert not any("plain-secret" in p or "from-file" in p for p in problems)
+
+
+def test_an_unreadable_secret_file_is_an_error_naming_key_and_path(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "TEAMS_WEBHOOK_URL_FILE=missing.txt\n")
+    assert len(problems) == 1
+    assert "TEAMS_WEBHOOK_URL_FILE" in problems[0]
+    assert str(tmp_path / "env-files" / "missing.txt") in problems[0]
+
+
+# --- legacy keys ------------------------------------------------------------------------------
+
+
+def test_the_original_tools_env_file_still_works_with_warnings(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        "WAZUH_URL=https://indexer:9200/wazuh-alerts-*/_count\nUSERNAME=admin\nPASSWORD=secret\n"
+        "DEFAULT_CHECK_INTERVAL=10\nAGENT_CHECK_INTERVALS=001:10,2:30\n",
+    )
+    assert settings.wazuh_indexer_url == "https://indexer:9200"
+    assert settings.wazuh_index_pattern == "wazuh-alerts-*"
+    assert settings.wazuh_indexer_user == "admin"
+    assert settings.wazuh_indexer_password == Secret("secret")
+    assert settings.wazuh_api_url is None
+    assert settings.default_check_interval_s == 600.0
+    assert settings.agent_check_intervals == {"001": 600.0, "002": 1800.0}
+    joined = "\n".join(settings.warnings)
+    assert "WAZUH_URL is deprecated: use WAZUH_INDEXER_URL" in joined
+    assert "WAZUH_INDEXER_USER" in joined
+    assert "WAZUH_INDEXER_PASSWORD" in joined
+    assert "AGENT_CHECK_INTERVALS is deprecated" in joined
+    assert "secret" not in joined.replace("_PASSWORD", "")
+
+
+def test_a_legacy_url_on_another_port_is_the_api(tmp_path: Path) -> None:
+    settings = load(tmp_path, "WAZUH_URL=https://manager:55000\nUSERNAME=wazuh\nPASSWORD=pw\n")
+    assert settings.wazuh_api_url == "https://manager:55000"
+    assert settings.wazuh_api_user == "wazuh"
+    assert settings.wazuh_api_password == Secret("pw")
+    assert settings.wazuh_indexer_url is None
+    assert any("use WAZUH_API_URL" in w for w in settings.warnings)
+
+
+def test_a_legacy_count_url_on_a_proxy_port_is_still_the_indexer(tmp_path: Path) -> None:
+    settings = load(tmp_path, "WAZUH_URL=https://proxy:443/_count\nUSERNAME=a\nPASSWORD=b\n")
+    assert settings.wazuh_indexer_url == "https://proxy:443"
+    assert settings.wazuh_index_pattern == "wazuh-alerts-4.x-*"
+
+
+def test_modern_keys_win_over_legacy_ones_with_a_warning(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        "WAZUH_INDEXER_URL=https://new:9200\nWAZUH_INDEXER_USER=new\nWAZUH_INDEXER_PASSWORD=newpw\n"
+        "WAZUH_URL=https://old:9200/_count\nUSERNAME=old\nPASSWORD=oldpw\n",
+    )
+    assert settings.wazuh_indexer_url == "https://new:9200"
+    assert settings.wazuh_indexer_user == "new"
+    assert settings.wazuh_indexer_password == Secret("newpw")
+    assert any("WAZUH_URL ignored" in w for w in settings.warnings)
+    assert any("USERNAME ignored" in w for w in settings.warnings)
+
+
+# --- problems, all at once ------------------------------------------------------------------
+
+
+def test_every_problem_is_reported_at_once_naming_file_and_key(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        "WAZUH_API_MAX_RPM=abc\nDEFAULT_CHECK_INTERVAL=soon\nCRITICAL_MULTIPLIER=0.5\n"
+        "PIPELINE_SILENCE_RATIO=0\nREMINDER_FACTOR=0.9\nMAINTENANCE_TZ=Mars/Olympus\nLOG_FORMAT=xml\n"
+        "LOGGING_LEVEL=7\nAGENT_DISCOVERY=maybe\nSMTP_SECURITY=tls\nSTATUS_ADDR=9108\nVERIFY_TLS=perhaps\n"
+        "WAZUH_INDEXER_URL=ftp://indexer\nLOOKBACK=0\nVERIFICATION_FILE=nope.pem\nAGENT_CHECK_INTERVALS=x:1\n",
+    )
+    env_file = str(tmp_path / "env-files" / "log_monitor.env")
+    keys = [
+        "WAZUH_API_MAX_RPM",
+        "DEFAULT_CHECK_INTERVAL",
+        "CRITICAL_MULTIPLIER",
+        "PIPELINE_SILENCE_RATIO",
+        "REMINDER_FACTOR",
+        "MAINTENANCE_TZ",
+        "LOG_FORMAT",
+        "LOGGING_LEVEL",
+        "AGENT_DISCOVERY",
+        "SMTP_SECURITY",
+        "STATUS_ADDR",
+        "VERIFY_TLS",
+        "WAZUH_INDEXER_URL",
+        "LOOKBACK",
+        "VERIFICATION_FILE",
+        "AGENT_CHECK_INTERVALS",
+    ]
+    for key in keys:
+        assert any(p.startswith(f"{env_file}: {key}: ") for p in problems), key
+    assert f"{env_file}: WAZUH_API_MAX_RPM: expected a whole number of requests per minute (1-300), got 'abc'" in (
+        problems
+    )
+
+
+def test_channel_keys_that_need_a_partner_are_reported(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "SLACK_BOT_TOKEN=xoxb-1\nSMTP_HOST=mail\nSMTP_USER=u\n")
+    text = "\n".join(problems)
+    assert "SLACK_CHANNEL" in text
+    assert "SMTP_FROM and SMTP_TO" in text
+    assert "SMTP_PASSWORD" in text
+    assert "xoxb-1" not in text
+
+
+def test_a_backend_url_without_credentials_is_reported(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "WAZUH_API_URL=https://manager:55000\n")
+    assert any("WAZUH_API_USER" in p and "WAZUH_API_PASSWORD" in p for p in problems)
+
+
+def test_no_secret_value_appears_in_any_config_error(tmp_path: Path) -> None:
+    secrets = {
+        "WAZUH_API_PASSWORD": "pw-api-1",
+        "WAZUH_INDEXER_PASSWORD": "pw-idx-2",
+        "SLACK_BOT_TOKEN": "xoxb-tok-3",
+        "SLACK_WEBHOOK_URL": "not-a-url-hook-4",
+        "SMTP_PASSWORD": "pw-smtp-5",
+        "TEAMS_WEBHOOK_URL": "ftp://teams-hook-6",
+        "PASSWORD": "pw-legacy-7",
+    }
+    text = "".join(f"{k}={v}\n" for k, v in secrets.items())
+    text += "WAZUH_API_URL=https://user:pw-url-8@manager\nWAZUH_INDEXER_URL=nope://user:pw-url-9@x\n"
+    text += "WAZUH_URL=bad\nSMTP_HOST=h\n"
+    problems = problems_of(tmp_path, text)
+    joined = "\n".join(problems)
+    for value in [*secrets.values(), "pw-url-8", "pw-url-9"]:
+        assert value not in joined
+    assert "SLACK_WEBHOOK_URL" in joined
+    assert "TEAMS_WEBHOOK_URL" in joined
+
+
+def test_unknown_keys_in_the_file_are_warned_about(tmp_path: Path) -> None:
+    settings = load(tmp_path, "WAZUH_API_MAX_RMP=100\n")
+    assert any("WAZUH_API_MAX_RMP" in w and "unknown" in w for w in settings.warnings)

@@ -1,0 +1,162 @@
+"""The real daemon process against the simulator and a fake Slack: signals, kill -9, the periodic re-exec."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from tests.slack_server import SlackServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "xoxb-daemon-test-token"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+class Daemon:
+    """Starts `log_monitor.py run` as a child process with an env file in a temporary folder."""
+
+    def __init__(self, folder: Path, sim: SimulatorServer, slack: SlackServer, **extra: str) -> None:
+        self.folder = folder
+        self.log = folder / "monitor.log"
+        values = {
+            "WAZUH_API_URL": sim.api_url,
+            "WAZUH_API_USER": "wazuh",
+            "WAZUH_API_PASSWORD": "wazuh",
+            "WAZUH_INDEXER_URL": sim.indexer_url,
+            "WAZUH_INDEXER_USER": "admin",
+            "WAZUH_INDEXER_PASSWORD": "admin",
+            "AGENT_LIST_FILE": "agents.csv",
+            "STATE_DB": "state.sqlite3",
+            "DEFAULT_CHECK_INTERVAL": "1s",
+            "INDEXING_DELAY": "0s",
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_CHANNEL": "#soc",
+            "SLACK_API_URL": slack.api_url,
+            "LOG_FILE_PATH": "monitor.log",
+        }
+        values.update(extra)
+        (folder / "agents.csv").write_text("agent_id,label,interval,threshold\n001,web,1s,60s\n002,db,1s,60s\n")
+        self.env_file = folder / "log_monitor.env"
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "log_monitor.py"), "run", "--env-file", str(self.env_file)],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)},
+        )
+        return self.process
+
+    def log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def services() -> Iterator[tuple[Fleet, SimulatorServer, SlackServer]]:
+    now = datetime.now(UTC)
+    fleet = Fleet()
+    fleet.add_agent("001", "web", rate_per_min=60, started=now - timedelta(hours=2))
+    fleet.add_agent("002", "db", rate_per_min=60, started=now - timedelta(hours=2))
+    fleet.silence("002", since=now - timedelta(hours=1))
+    with SimulatorServer(fleet) as sim, SlackServer(token=TOKEN, channels=("#soc",)) as slack:
+        yield fleet, sim, slack
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    made: list[Daemon] = []
+
+    def factory(sim: SimulatorServer, slack: SlackServer, **extra: str) -> Daemon:
+        daemon = Daemon(tmp_path, sim, slack, **extra)
+        made.append(daemon)
+        return daemon
+
+    yield factory
+    for daemon in made:
+        daemon.stop()
+
+
+def test_sigterm_stops_the_daemon_with_exit_0_within_10_seconds(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    daemon = daemon_factory(sim, slack)
+    process = daemon.start()
+    assert wait_for(lambda: len(slack.messages) == 1), daemon.log_text()
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    assert "db" in str(slack.messages[0])
+
+
+def test_kill_9_then_restart_sends_no_duplicate_alert(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    daemon = daemon_factory(sim, slack)
+    first = daemon.start()
+    assert wait_for(lambda: len(slack.messages) == 1), daemon.log_text()
+    first.kill()
+    first.wait(timeout=10)
+    second = daemon.start()
+    searches = sim.stats.indexer_searches
+    assert wait_for(lambda: sim.stats.indexer_searches >= searches + 3)  # it checked again, several times
+    assert len(slack.messages) == 1
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=10) == 0
+
+
+def test_the_periodic_re_exec_keeps_the_process_and_its_state(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    daemon = daemon_factory(sim, slack, RESTART_INTERVAL="2s")
+    process = daemon.start()
+    assert wait_for(lambda: daemon.log_text().count("daemon started") >= 3, timeout=20), daemon.log_text()
+    assert process.poll() is None  # execv keeps the pid: systemd sees one long-lived service
+    assert len(slack.messages) == 1
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+
+
+def test_sighup_picks_up_a_new_agent_without_restarting(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    daemon = daemon_factory(sim, slack)
+    process = daemon.start()
+    assert wait_for(lambda: len(slack.messages) == 1), daemon.log_text()
+    agents = daemon.folder / "agents.csv"
+    agents.write_text(agents.read_text() + "077,new-box,1s,60s\n")
+    process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: any("077" in str(m) for m in slack.messages)), daemon.log_text()
+    assert process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0

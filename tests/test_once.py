@@ -1,0 +1,271 @@
+"""The one-off pass end to end: env file and agents.csv in, simulator and fake Slack on loopback, exit code out."""
+
+from __future__ import annotations
+
+import io
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import trustme
+
+from log_monitor.cli import main
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from tests.slack_server import SlackServer
+
+API_PASSWORD = "api-Pa55word-xyz"
+INDEXER_PASSWORD = "idx-Pa55word-xyz"
+SLACK_TOKEN = "xoxb-1111-2222-secrettoken"
+AGENTS = "agent_id,label,interval\n001,web-frontend,5m\n002,db-primary,5m\n003,mail-relay,5m\n"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Rig:
+    """A simulator, a fake Slack and an env file pointing at them."""
+
+    folder: Path
+    fleet: Fleet
+    sim: SimulatorServer
+    slack: SlackServer
+    now: datetime
+
+    def env(self, **extra: str) -> Path:
+        values = {
+            "WAZUH_API_URL": self.sim.api_url,
+            "WAZUH_API_USER": "wazuh",
+            "WAZUH_API_PASSWORD": API_PASSWORD,
+            "WAZUH_INDEXER_URL": self.sim.indexer_url,
+            "WAZUH_INDEXER_USER": "admin",
+            "WAZUH_INDEXER_PASSWORD": INDEXER_PASSWORD,
+            "AGENT_LIST_FILE": "agents.csv",
+            "STATE_DB": "state.sqlite3",
+            "SLACK_BOT_TOKEN": SLACK_TOKEN,
+            "SLACK_CHANNEL": "#soc",
+            "SLACK_API_URL": self.slack.api_url,
+            "LOG_FILE_PATH": "monitor.log",
+            "LOGGING_LEVEL": "DEBUG",
+        }
+        values.update(extra)
+        path = self.folder / "log_monitor.env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items() if v != ""))
+        return path
+
+    def run(self, *args: str, env: Path | None = None) -> Run:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--env-file", str(env or self.env()), *args], stdout=out, stderr=err)
+        return Run(code, out.getvalue(), err.getvalue())
+
+
+def _fleet(now: datetime) -> Fleet:
+    fleet = Fleet()
+    started = now - timedelta(hours=2)
+    fleet.add_agent("001", "web-frontend", rate_per_min=12, started=started)
+    fleet.add_agent("002", "db-primary", rate_per_min=12, started=started)
+    fleet.add_agent("003", "mail-relay", rate_per_min=12, started=started)
+    return fleet
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    now = datetime.now(UTC)
+    fleet = _fleet(now)
+    (tmp_path / "agents.csv").write_text(AGENTS)
+    with (
+        SimulatorServer(fleet, api_users={"wazuh": API_PASSWORD}, indexer_users={"admin": INDEXER_PASSWORD}) as sim,
+        SlackServer(token=SLACK_TOKEN, channels=("#soc",)) as slack,
+    ):
+        yield Rig(tmp_path, fleet, sim, slack, now)
+
+
+def test_all_agents_sending_is_ok_with_no_message(rig: Rig) -> None:
+    result = rig.run()
+    assert result.code == 0, result.err
+    assert rig.slack.messages == []
+    assert "db-primary" in result.out
+
+
+def test_silent_agent_sends_exactly_one_slack_message_naming_it_and_exits_2(rig: Rig) -> None:
+    rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
+    result = rig.run()
+    assert result.code == 2, result.err
+    assert len(rig.slack.messages) == 1
+    text = str(rig.slack.messages[0])
+    assert "002" in text
+    assert "db-primary" in text
+    assert "silent" in text.lower()
+    assert "CRITICAL" in text
+
+
+def test_second_pass_sends_no_duplicate(rig: Rig) -> None:
+    rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
+    assert rig.run().code == 2
+    second = rig.run()
+    assert second.code == 2
+    assert len(rig.slack.messages) == 1
+
+
+def test_silence_beyond_the_threshold_but_below_critical_exits_1(rig: Rig) -> None:
+    rig.fleet.silence("002", since=rig.now - timedelta(minutes=7))
+    result = rig.run()
+    assert result.code == 1, result.err
+    assert "WARNING" in str(rig.slack.messages)
+
+
+def test_disconnected_agent_is_reported_as_disconnected_not_silent(rig: Rig) -> None:
+    rig.fleet.silence("003", since=rig.now - timedelta(minutes=40))
+    rig.fleet.set_status("003", "disconnected", last_keepalive=rig.now - timedelta(minutes=40))
+    assert rig.run().code == 2
+    assert "disconnected" in str(rig.slack.messages).lower()
+
+
+def test_agent_never_seen_in_lookback_is_reported_not_skipped(rig: Rig) -> None:
+    (rig.folder / "agents.csv").write_text(AGENTS + "042,ghost-host,5m\n")
+    result = rig.run()
+    assert result.code == 2
+    assert "042" in str(rig.slack.messages)
+
+
+def test_indexer_down_exits_3_without_any_per_agent_silent_alert(rig: Rig) -> None:
+    rig.sim.faults.indexer_mode = "down"
+    result = rig.run()
+    assert result.code == 3
+    assert "indexer" in result.err
+    for message in rig.slack.messages:
+        text = str(message)
+        assert "db-primary" not in text
+        assert "web-frontend" not in text
+
+
+def test_shard_failures_are_unknown_not_silence(rig: Rig) -> None:
+    rig.sim.faults.indexer_mode = "shard_failure"
+    assert rig.run().code == 3
+
+
+def test_the_original_tools_env_file_still_works(rig: Rig) -> None:
+    rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
+    (rig.folder / "agents.csv").write_text("001\n002\n003\n")
+    legacy = rig.folder / "legacy.env"
+    legacy.write_text(
+        f"WAZUH_URL={rig.sim.indexer_url}/wazuh-alerts-4.x-*/_count\n"
+        "USERNAME=admin\n"
+        f"PASSWORD={INDEXER_PASSWORD}\n"
+        "DEFAULT_CHECK_INTERVAL=10\n"
+        "AGENT_CHECK_INTERVALS=001:10,2:5\n"
+        "AGENT_LIST_FILE=agents.csv\n"
+        "STATE_DB=state.sqlite3\n"
+        f"SLACK_BOT_TOKEN={SLACK_TOKEN}\nSLACK_CHANNEL=#soc\nSLACK_API_URL={rig.slack.api_url}\n"
+        "LOG_FILE_PATH=monitor.log\n"
+    )
+    result = rig.run(env=legacy)
+    assert result.code == 2, result.err
+    assert len(rig.slack.messages) == 1
+    assert "002" in str(rig.slack.messages)
+    log_text = (rig.folder / "monitor.log").read_text()
+    assert "WAZUH_INDEXER_URL" in log_text  # the warning names the modern key
+
+
+def test_a_username_in_the_shell_does_not_override_the_file(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USERNAME", "someone-else")
+    legacy = rig.folder / "legacy.env"
+    legacy.write_text(
+        f"WAZUH_URL={rig.sim.indexer_url}/wazuh-alerts-4.x-*/_count\nUSERNAME=admin\nPASSWORD={INDEXER_PASSWORD}\n"
+        "AGENT_LIST_FILE=agents.csv\nSTATE_DB=state.sqlite3\n"
+    )
+    result = rig.run(env=legacy)
+    assert result.code == 0, result.err
+
+
+def test_a_malformed_agents_line_exits_78_naming_file_and_line_without_traceback(rig: Rig) -> None:
+    (rig.folder / "agents.csv").write_text("# our agents\nagent_id,label\n001,web\nabc,broken\n")
+    result = rig.run()
+    assert result.code == 78
+    assert "agents.csv" in result.err
+    assert ":4" in result.err or "line 4" in result.err
+    assert "Traceback" not in result.err + result.out
+
+
+def test_a_bad_env_value_exits_78_naming_the_key(rig: Rig) -> None:
+    result = rig.run(env=rig.env(WAZUH_API_MAX_RPM="lots", CRITICAL_MULTIPLIER="x"))
+    assert result.code == 78
+    assert "WAZUH_API_MAX_RPM" in result.err
+    assert "CRITICAL_MULTIPLIER" in result.err  # every problem at once
+    assert "log_monitor.env" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_an_unknown_option_is_a_usage_error_64(rig: Rig) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--no-such-flag"], stdout=out, stderr=err) == 64
+    assert "usage" in err.getvalue()
+
+
+def test_no_secret_appears_in_output_log_or_messages(rig: Rig) -> None:
+    rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
+    rig.run()
+    rig.sim.faults.indexer_mode = "down"
+    rig.run()
+    rig.run("check-config", "--connect")
+    bad = rig.run(env=rig.env(WAZUH_API_PASSWORD="wrong-" + API_PASSWORD))
+    everything = bad.out + bad.err + str(rig.slack.messages) + (rig.folder / "monitor.log").read_text()
+    for secret in (API_PASSWORD, INDEXER_PASSWORD, SLACK_TOKEN):
+        assert secret not in everything
+
+
+def test_check_config_connect_logs_in_to_each_backend_and_slack(rig: Rig) -> None:
+    result = rig.run("check-config", "--connect")
+    assert result.code == 0, result.out + result.err
+    assert "Wazuh API" in result.out
+    assert "Wazuh indexer" in result.out
+    assert "slack" in result.out
+
+
+def test_check_config_connect_exits_3_when_a_backend_refuses(rig: Rig) -> None:
+    result = rig.run("check-config", "--connect", env=rig.env(WAZUH_INDEXER_PASSWORD="wrong"))
+    assert result.code == 3
+    assert "FAILED" in result.out
+
+
+@pytest.fixture
+def tls_rig(tmp_path: Path) -> Iterator[tuple[Rig, Path]]:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    now = datetime.now(UTC)
+    fleet = _fleet(now)
+    (tmp_path / "agents.csv").write_text(AGENTS)
+    with (
+        SimulatorServer(
+            fleet,
+            api_users={"wazuh": API_PASSWORD},
+            indexer_users={"admin": INDEXER_PASSWORD},
+            ssl_context=context,
+        ) as sim,
+        SlackServer(token=SLACK_TOKEN, channels=("#soc",)) as slack,
+    ):
+        yield Rig(tmp_path, fleet, sim, slack, now), bundle
+
+
+def test_tls_is_verified_against_the_verification_file(tls_rig: tuple[Rig, Path]) -> None:
+    rig, bundle = tls_rig
+    assert rig.sim.api_url.startswith("https://")
+    assert rig.run(env=rig.env(VERIFICATION_FILE=str(bundle))).code == 0
+
+
+def test_tls_without_the_ca_is_refused_and_unknown(tls_rig: tuple[Rig, Path]) -> None:
+    rig, _ = tls_rig
+    result = rig.run()
+    assert result.code == 3
+    assert "indexer" in result.err

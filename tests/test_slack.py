@@ -1,0 +1,194 @@
+"""The Slack channel, with the real slack_sdk client against a loopback fake of the Slack API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from log_monitor.errors import NotifierError
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.notifiers.slack import SlackNotifier
+from tests.slack_server import SlackServer
+
+TOKEN = "xoxb-test-token"
+
+
+def alert(label: str = "db-primary", detail: str = "") -> Notification:
+    return Notification(
+        id="n1",
+        created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
+        kind=NotificationKind.ALERT,
+        severity=Severity.CRITICAL,
+        target_key="agent:002",
+        label=label,
+        condition=Condition.DISCONNECTED,
+        host="soc-monitor",
+        agent_id="002",
+        last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
+        silent_for_s=3900.0,
+        detail=detail,
+    )
+
+
+def bot(server: SlackServer, token: str = TOKEN, channel: str = "#soc") -> SlackNotifier:
+    return SlackNotifier(token=Secret(token), channel=channel, api_url=server.api_url, timeout=2.0)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def assert_no_secret(exc: NotifierError, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in str(exc)
+        assert secret not in repr(exc)
+
+
+def test_a_bot_token_posts_the_alert_to_the_configured_channel() -> None:
+    with SlackServer() as server:
+        bot(server).send(alert())
+    [message] = server.messages
+    assert message["channel"] == "#soc"
+    assert "agent 002 db-primary" in message["text"]
+    assert "DISCONNECTED" in message["text"]
+    assert "2026-11-22 09:59:30 UTC" in message["text"]
+    rendered = json.dumps(message["blocks"])
+    assert "CRITICAL" in rendered
+    assert "1h 05m" in rendered
+    assert "soc-monitor" in rendered
+
+
+def test_a_label_that_would_ping_the_channel_is_escaped_in_text_and_blocks() -> None:
+    with SlackServer() as server:
+        bot(server).send(alert(label="<!channel> & <https://evil.example|click>", detail="<!here>"))
+    [message] = server.messages
+    everything = message["text"] + json.dumps(message["blocks"])
+    assert "<!channel>" not in everything
+    assert "<!here>" not in everything
+    assert "<https://evil" not in everything
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in message["text"]
+
+
+def test_a_wrong_token_is_a_permanent_failure_that_does_not_show_the_token() -> None:
+    with SlackServer() as server, pytest.raises(NotifierError) as caught:
+        bot(server, token="xoxb-wrong-secret-token").send(alert())
+    assert caught.value.permanent
+    assert "invalid_auth" in str(caught.value)
+    assert_no_secret(caught.value, "xoxb-wrong-secret-token")
+    assert server.messages == []
+
+
+@pytest.mark.parametrize("code", ["invalid_auth", "account_inactive", "token_revoked", "not_in_channel"])
+def test_slack_errors_that_a_retry_cannot_fix_are_permanent(code: str) -> None:
+    with SlackServer(fail_with=code) as server, pytest.raises(NotifierError) as caught:
+        bot(server).send(alert())
+    assert caught.value.permanent
+    assert code in str(caught.value)
+
+
+def test_an_unknown_channel_is_permanent() -> None:
+    with SlackServer(channels=("#other",)) as server, pytest.raises(NotifierError) as caught:
+        bot(server).send(alert())
+    assert caught.value.permanent
+    assert "channel_not_found" in str(caught.value)
+
+
+def test_a_rate_limit_is_transient_and_is_not_retried_inside_send() -> None:
+    with SlackServer(fail_with="ratelimited") as server:
+        started = time.monotonic()
+        with pytest.raises(NotifierError) as caught:
+            bot(server).send(alert())
+        elapsed = time.monotonic() - started
+    assert not caught.value.permanent
+    assert "ratelimited" in str(caught.value)
+    assert server.requests == ["/api/chat.postMessage"]  # the outbox retries, not slack_sdk
+    assert elapsed < 1.0  # no sleeping for Retry-After
+
+
+def test_a_slack_server_error_is_transient() -> None:
+    with SlackServer(status=503) as server, pytest.raises(NotifierError) as caught:
+        bot(server).send(alert())
+    assert not caught.value.permanent
+    assert "503" in str(caught.value)
+
+
+def test_a_refused_connection_is_transient_and_tried_once() -> None:
+    notifier = SlackNotifier(token=Secret(TOKEN), channel="#soc", api_url=f"http://127.0.0.1:{closed_port()}/api/")
+    with pytest.raises(NotifierError) as caught:
+        notifier.send(alert())
+    assert not caught.value.permanent
+    assert "unreachable" in str(caught.value)
+    assert_no_secret(caught.value, TOKEN)
+
+
+def test_a_webhook_posts_the_alert() -> None:
+    with SlackServer() as server:
+        SlackNotifier(webhook_url=Secret(server.webhook_url)).send(alert())
+    [message] = server.messages
+    assert "agent 002 db-primary" in message["text"]
+    assert message["blocks"]
+
+
+def test_a_revoked_webhook_is_permanent_and_its_url_is_never_shown() -> None:
+    with SlackServer(fail_with="invalid_token") as server:
+        notifier = SlackNotifier(webhook_url=Secret(server.webhook_url))
+        with pytest.raises(NotifierError) as caught:
+            notifier.send(alert())
+    assert caught.value.permanent
+    assert "invalid_token" in str(caught.value)
+    assert_no_secret(caught.value, server.webhook_url, "XXXXXXXXXXXXXXXX")
+    assert "XXXXXXXXXXXXXXXX" not in repr(notifier)
+
+
+def test_a_rate_limited_webhook_is_transient() -> None:
+    with SlackServer(fail_with="ratelimited") as server, pytest.raises(NotifierError) as caught:
+        SlackNotifier(webhook_url=Secret(server.webhook_url)).send(alert())
+    assert not caught.value.permanent
+    assert server.requests == ["/services/T000/B000/XXXXXXXXXXXXXXXX"]
+
+
+def test_an_unreachable_webhook_is_transient_and_its_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/services/T000/B000/SECRETPATHPART"
+    with caplog.at_level(logging.DEBUG), pytest.raises(NotifierError) as caught:
+        SlackNotifier(webhook_url=Secret(url)).send(alert())
+    assert not caught.value.permanent
+    assert_no_secret(caught.value, url, "SECRETPATHPART")
+    # slack_sdk itself may log the URL at DEBUG; logsetup's RedactingFilter masks it. Our own logger must not.
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("log_monitor")]
+    assert not any("SECRETPATHPART" in line for line in ours)
+
+
+def test_check_logs_in_with_the_token_and_names_team_and_user() -> None:
+    with SlackServer() as server:
+        assert bot(server).check() == "authenticated as Example SOC/log_monitor"
+
+
+def test_check_with_a_bad_token_fails_permanently() -> None:
+    with SlackServer() as server, pytest.raises(NotifierError) as caught:
+        bot(server, token="xoxb-nope-nope").check()
+    assert caught.value.permanent
+    assert_no_secret(caught.value, "xoxb-nope-nope")
+
+
+def test_check_of_a_webhook_says_it_was_not_tested() -> None:
+    notifier = SlackNotifier(webhook_url=Secret("https://hooks.slack.com/services/T/B/secret"))
+    assert "not tested" in notifier.check()
+
+
+def test_the_notifier_repr_shows_no_token() -> None:
+    notifier = SlackNotifier(token=Secret(TOKEN), channel="#soc")
+    assert TOKEN not in repr(notifier)
+    assert "#soc" in repr(notifier)
+
+
+def test_a_notifier_without_token_and_channel_or_webhook_is_refused() -> None:
+    with pytest.raises(ValueError, match="bot token"):
+        SlackNotifier(token=Secret(TOKEN))

@@ -1,0 +1,203 @@
+"""The email channel, with the stdlib client against a real aiosmtpd server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+
+from log_monitor.errors import NotifierError
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.notifiers.smtp import SmtpNotifier
+
+
+def alert(label: str = "db-primary") -> Notification:
+    return Notification(
+        id="a1b2c3",
+        created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
+        kind=NotificationKind.ALERT,
+        severity=Severity.WARNING,
+        target_key="agent:002",
+        label=label,
+        condition=Condition.SILENT,
+        host="soc-monitor",
+        agent_id="002",
+        last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
+        silent_for_s=840.0,
+    )
+
+
+@dataclass
+class Mailbox:
+    """An aiosmtpd handler that keeps what it receives, or answers RCPT / DATA with a given reply."""
+
+    rcpt_reply: str | None = None
+    data_reply: str | None = None
+    received: list[Message] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.data_reply:
+            return self.data_reply
+        self.received.append(message_from_bytes(envelope.content))
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+def smtp_port(mailbox: Mailbox) -> Iterator[int]:
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def plain(port: int, **kwargs: Any) -> SmtpNotifier:
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "sender": "monitor@example.org",
+        "recipients": ["soc@example.org", "oncall@example.org"],
+        "timeout": 5.0,
+    }
+    options.update(kwargs)
+    return SmtpNotifier(**options)
+
+
+def test_the_alert_arrives_with_the_title_as_subject_and_the_facts_in_the_body(
+    mailbox: Mailbox, smtp_port: int
+) -> None:
+    plain(smtp_port).send(alert())
+    [msg] = mailbox.received
+    assert msg["Subject"] == "WARNING: agent 002 db-primary is SILENT for 14m"
+    assert msg["From"] == "monitor@example.org"
+    assert msg["Message-ID"] == "<a1b2c3@soc-monitor>"
+    body = msg.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    text = body.decode()
+    assert "Last event: 2026-11-22 09:59:30 UTC" in text
+    assert "Monitor host: soc-monitor" in text
+    assert mailbox.envelopes == [("monitor@example.org", ["soc@example.org", "oncall@example.org"])]
+
+
+def test_a_label_with_a_newline_cannot_inject_a_header(mailbox: Mailbox, smtp_port: int) -> None:
+    plain(smtp_port).send(alert(label="x\r\nBcc: victim@example.org"))
+    [msg] = mailbox.received
+    assert msg["Bcc"] is None
+    assert "\n" not in str(msg["Subject"])
+
+
+def test_recipients_refused_with_550_are_permanent(mailbox: Mailbox, smtp_port: int) -> None:
+    mailbox.rcpt_reply = "550 no such user"
+    with pytest.raises(NotifierError) as caught:
+        plain(smtp_port).send(alert())
+    assert caught.value.permanent
+    assert "550" in str(caught.value)
+
+
+def test_recipients_refused_with_450_are_transient(mailbox: Mailbox, smtp_port: int) -> None:
+    mailbox.rcpt_reply = "450 mailbox busy"
+    with pytest.raises(NotifierError) as caught:
+        plain(smtp_port).send(alert())
+    assert not caught.value.permanent
+
+
+def test_a_451_answer_to_the_message_is_transient(mailbox: Mailbox, smtp_port: int) -> None:
+    mailbox.data_reply = "451 local error, try again later"
+    with pytest.raises(NotifierError) as caught:
+        plain(smtp_port).send(alert())
+    assert not caught.value.permanent
+    assert "451" in str(caught.value)
+
+
+def test_a_554_answer_to_the_message_is_permanent(mailbox: Mailbox, smtp_port: int) -> None:
+    mailbox.data_reply = "554 rejected by policy"
+    with pytest.raises(NotifierError) as caught:
+        plain(smtp_port).send(alert())
+    assert caught.value.permanent
+
+
+def test_a_closed_port_is_transient() -> None:
+    with pytest.raises(NotifierError) as caught:
+        plain(free_port()).send(alert())
+    assert not caught.value.permanent
+    assert "unreachable" in str(caught.value)
+
+
+def test_starttls_against_a_server_without_it_is_permanent(smtp_port: int) -> None:
+    with pytest.raises(NotifierError) as caught:
+        plain(smtp_port, security="starttls").send(alert())
+    assert caught.value.permanent
+
+
+def test_login_against_a_server_without_auth_fails_without_showing_the_password(smtp_port: int) -> None:
+    with pytest.raises(NotifierError) as caught:
+        plain(smtp_port, user="monitor", password=Secret("hunter2-secret")).send(alert())
+    assert "hunter2-secret" not in str(caught.value)
+    assert caught.value.permanent
+
+
+def test_the_repr_shows_no_password() -> None:
+    notifier = plain(25, user="monitor", password=Secret("hunter2-secret"))
+    assert "hunter2-secret" not in repr(notifier)
+
+
+def test_check_connects_and_quits_without_sending(mailbox: Mailbox, smtp_port: int) -> None:
+    assert plain(smtp_port).check() == f"connected to 127.0.0.1:{smtp_port} (none)"
+    assert mailbox.received == []
+
+
+def test_an_unknown_security_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="starttls"):
+        plain(25, security="tls")
+
+
+def test_starttls_with_a_trusted_certificate_delivers(mailbox: Mailbox) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, tls_context=server_context, require_starttls=True)
+    controller.start()
+    try:
+        plain(port, security="starttls", ssl_context=client_context).send(alert())
+        with pytest.raises(NotifierError) as caught:
+            plain(port, security="starttls").send(alert())  # system CAs do not trust the test CA
+    finally:
+        controller.stop()
+    assert len(mailbox.received) == 1
+    assert not caught.value.permanent
+    assert "TLS" in str(caught.value)

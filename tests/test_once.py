@@ -269,3 +269,42 @@ def test_tls_without_the_ca_is_refused_and_unknown(tls_rig: tuple[Rig, Path]) ->
     result = rig.run()
     assert result.code == 3
     assert "indexer" in result.err
+
+
+def test_status_shows_each_target_with_its_state_and_alerts_sent(rig: Rig) -> None:
+    rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
+    rig.run()
+    result = rig.run("status")
+    assert result.code == 0, result.err
+    row = next(line for line in result.out.splitlines() if line.startswith("agent:002"))
+    assert "CRITICAL" in row
+    assert "silent" in row
+    assert "agent:001" in result.out
+
+
+def test_silence_holds_back_the_alert_and_unsilence_lets_it_out(rig: Rig) -> None:
+    rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
+    silenced = rig.run("silence", "db-primary", "--for", "2h", "--reason", "patching")
+    assert silenced.code == 0, silenced.err
+    assert "agent:002" in silenced.out
+    assert rig.run().code == 0  # in maintenance: shown, not alerted, exit OK
+    assert rig.slack.messages == []
+    assert rig.run("unsilence", "2").code == 0
+    assert rig.run().code == 2
+    assert len(rig.slack.messages) == 1
+
+
+def test_silence_of_an_unknown_target_is_a_usage_error(rig: Rig) -> None:
+    result = rig.run("silence", "no-such-host", "--for", "1h")
+    assert result.code == 64
+    assert "no-such-host" in result.err
+
+
+def test_test_alert_reports_each_channel_and_fails_when_one_does(rig: Rig) -> None:
+    ok = rig.run("test-alert")
+    assert ok.code == 0
+    assert "slack: ok" in ok.out
+    assert len(rig.slack.messages) == 1
+    bad = rig.run("test-alert", env=rig.env(SLACK_BOT_TOKEN="xoxb-wrong-token"))
+    assert bad.code == 1
+    assert "permanent" in bad.out

@@ -96,3 +96,21 @@ def test_a_file_that_is_not_a_database_is_a_state_error_naming_it(tmp_path: Path
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StateError, match=str(path)):
         StateStore(path)
+
+
+def test_a_db_written_by_the_first_version_is_migrated_with_its_rows_kept(tmp_path: Path) -> None:
+    from log_monitor.state import _MIGRATIONS, state_to_json
+
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    # Exactly what schema version 1 created, with one stored state and one queued alert in it.
+    db.executescript(f"BEGIN; {_MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
+    old = TargetState("agent:001", severity=Severity.CRITICAL, alerted=Severity.CRITICAL, alerts_sent=3)
+    db.execute("INSERT INTO target_state VALUES (?, ?, ?)", ("agent:001", state_to_json(old), T0.isoformat()))
+    db.commit()
+    db.close()
+    with StateStore(path) as store:
+        assert store.load_states()["agent:001"] == old
+        assert store.file_positions() == {}  # a table added later exists now
+    version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION

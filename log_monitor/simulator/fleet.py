@@ -141,6 +141,8 @@ class Fleet:
         self._lock = threading.RLock()
         self._agents: dict[str, _Agent] = {}
         self._created = self._now()
+        # Bumped by every change, so the server can cache what it derives from the fleet.
+        self.version = 0
 
     def now(self) -> datetime:
         return self._now()
@@ -167,6 +169,7 @@ class Fleet:
         period_ms = max(1, round(60_000 / rate_per_min))
         number = int(agent_id) if agent_id.isdigit() else abs(hash(agent_id))
         with self._lock:
+            self.version += 1
             self._agents[agent_id] = _Agent(
                 id=agent_id,
                 name=name,
@@ -181,6 +184,7 @@ class Fleet:
     def silence(self, agent_id: str, location: str | None = None, *, since: datetime | None = None) -> None:
         at = ceil_ms(since or self._now())
         with self._lock:
+            self.version += 1
             for stream in self._streams(agent_id, location):
                 stream.silences.append((at, None))
 
@@ -188,6 +192,7 @@ class Fleet:
         """Ends the open silence of each stream at `at`; a stream that is not silenced is left alone."""
         until = ceil_ms(at or self._now())
         with self._lock:
+            self.version += 1
             for stream in self._streams(agent_id, location):
                 stream.silences = [(s, until if u is None and s <= until else u) for s, u in stream.silences]
 
@@ -195,6 +200,7 @@ class Fleet:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         with self._lock:
+            self.version += 1
             agent = self._agent(agent_id)
             agent.status = status
             if status == "never_connected":

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import collections
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import re
@@ -304,6 +306,7 @@ class _ApiApp(_App):
         self._owner = owner
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
+        self._listing_cache: tuple[object, list[JSON]] | None = None
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
         owner = self._owner
@@ -438,6 +441,39 @@ class _ApiApp(_App):
             raise _bad_request(f"Extra query parameter(s) {', '.join(unknown)} not in spec")
         offset = _int_param(params, "offset", 0, 0, None)
         limit = _int_param(params, "limit", 500, 1, MAX_LIMIT)
+        fleet = self._owner.fleet
+        # Paging re-asks the same listing: keep it while neither the fleet nor the second changes,
+        # so a 100,000-agent listing costs one build, not one per page.
+        cache_key = (
+            tuple(sorted((k, v) for k, v in params.items() if k not in ("offset", "limit", "select"))),
+            fleet.version,
+            int(fleet.now().timestamp()),
+        )
+        cached = self._listing_cache
+        if cached is not None and cached[0] == cache_key:
+            items = cached[1]
+        else:
+            items = self._listing(params)
+            self._listing_cache = (cache_key, items)
+        total = len(items)
+        page = items[offset : offset + limit]
+        if params.get("select"):
+            fields = [part.strip() for part in params["select"].split(",") if part.strip()]
+            page = [_select(item, fields) for item in page]
+        self._owner.stats.bump("api_agents_pages")
+        return {
+            "data": {
+                "affected_items": page,
+                "total_affected_items": total,
+                "total_failed_items": 0,
+                "failed_items": [],
+            },
+            "message": "All selected agents information was returned" if total else "No agent information was returned",
+            "error": 0,
+        }
+
+    def _listing(self, params: dict[str, str]) -> list[JSON]:
+        """Every agent item the filters and sort of a GET /agents select, before paging."""
         items = [_agent_item(agent) for agent in self._owner.fleet.agents()]
         if "agents_list" in params:
             wanted = {part.strip() for part in params["agents_list"].split(",") if part.strip()}
@@ -461,22 +497,7 @@ class _ApiApp(_App):
             items = [item for item in items if predicate(item)]
         if params.get("sort"):
             items = _sorted(items, params["sort"])
-        total = len(items)
-        page = items[offset : offset + limit]
-        if params.get("select"):
-            fields = [part.strip() for part in params["select"].split(",") if part.strip()]
-            page = [_select(item, fields) for item in page]
-        self._owner.stats.bump("api_agents_pages")
-        return {
-            "data": {
-                "affected_items": page,
-                "total_affected_items": total,
-                "total_failed_items": 0,
-                "failed_items": [],
-            },
-            "message": "All selected agents information was returned" if total else "No agent information was returned",
-            "error": 0,
-        }
+        return items
 
     def _component_stats(self, agent_id: str, component: str, params: dict[str, str]) -> JSON:
         extra = set(params) - {"pretty", "wait_for_complete"}
@@ -770,6 +791,9 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 class _Indexer(_App):
     def __init__(self, owner: SimulatorServer) -> None:
         self._owner = owner
+        self._keys_cache: tuple[object, list[tuple[tuple[str, ...], str, str | None]], list[tuple[str, ...]]] | None = (
+            None
+        )
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
         owner = self._owner
@@ -916,6 +940,19 @@ class _Indexer(_App):
             return self._terms(name, body, subs, selection)
         raise _SearchError("illegal_argument_exception", f"aggregation type [{kind}] is not simulated")
 
+    def _sorted_keys(
+        self, kinds: list[str], selection: _DocFilter
+    ) -> tuple[list[tuple[tuple[str, ...], str, str | None]], list[tuple[str, ...]]]:
+        """The bucket keys in composite order; cached while the fleet is unchanged, as paging re-asks them."""
+        cache_key = (tuple(kinds), selection.agents, selection.names, self._owner.fleet.version)
+        cached = self._keys_cache
+        if cached is not None and cached[0] == cache_key:
+            return cached[1], cached[2]
+        candidates = sorted(self._keys(kinds, selection), key=lambda entry: entry[0])
+        values_only = [entry[0] for entry in candidates]
+        self._keys_cache = (cache_key, candidates, values_only)
+        return candidates, values_only
+
     def _keys(self, kinds: list[str], selection: _DocFilter) -> list[tuple[tuple[str, ...], str, str | None]]:
         """Every (key values, agent id, location or None) whose documents a bucket would hold."""
         fleet = self._owner.fleet
@@ -1026,11 +1063,10 @@ class _Indexer(_App):
                     "illegal_argument_exception", f"[after] must name exactly the sources {source_names}"
                 )
             after_key = tuple(str(after[n]) for n in source_names)
-        candidates = sorted(self._keys(kinds, selection), key=lambda entry: entry[0])
+        candidates, values_only = self._sorted_keys(kinds, selection)
+        start = bisect.bisect_right(values_only, after_key) if after_key is not None else 0
         buckets: list[JSON] = []
-        for values, agent_id, location in candidates:
-            if after_key is not None and values <= after_key:
-                continue
+        for values, agent_id, location in itertools.islice(candidates, start, None):
             if self._doc_count(agent_id, location, selection) == 0:
                 continue
             key = dict(zip(source_names, values, strict=True))

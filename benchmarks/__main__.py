@@ -1,17 +1,21 @@
-"""`make bench`: a pass over large simulated fleets against the naive per-agent design, and the scheduler's cost."""
+"""`make bench`: passes over large simulated fleets against the naive per-agent design, latency, costs per check."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from log_monitor.app import build
@@ -22,11 +26,15 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.scheduler import Scheduler
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from log_monitor.sources.local_files import LocalFilesSource
+from log_monitor.state import StateStore
 from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE, WazuhIndexer
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 INTERVAL = 900.0
-NAIVE_SAMPLE = 500  # the naive design is timed on this many agents and scaled
+LOCATIONS = ("/var/log/syslog", "/var/log/auth.log", "/var/log/nginx/access.log")
+NAIVE_SAMPLE = 300  # the naive design is timed on this many agents and scaled linearly
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -43,61 +51,97 @@ class PassFigures:
     naive_note: str
 
 
-def _rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux: the peak of this process so far.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def one_pass(agents: int, folder: Path) -> PassFigures:
+def _fleet(agents: int) -> Fleet:
     clock = FakeClock(NOW)
-    fleet = Fleet.generate(agents, now=clock.now, started=NOW - timedelta(hours=2), silent_every=100)
+    fleet = Fleet(now=clock.now)
+    width = max(3, len(str(agents)))
+    for number in range(1, agents + 1):
+        agent_id = f"{number:0{width}d}"
+        fleet.add_agent(agent_id, f"agent-{agent_id}", locations=LOCATIONS, started=NOW - timedelta(hours=2))
+        if number % 100 == 0:  # 1% silent
+            fleet.silence(agent_id, since=NOW - timedelta(hours=1))
+    return fleet
+
+
+def _serve(agents: int, pipe: Connection) -> None:
+    """The simulator in its own process, so the monitor's CPU and memory are measured alone."""
+    fleet = _fleet(agents)
+    with SimulatorServer(fleet, clock=FakeClock(NOW), max_rpm=1_000_000) as sim:
+        pipe.send((sim.api_url, sim.indexer_url, [a.id for a in fleet.agents() if a.id != "000"]))
+        while pipe.recv() != "stop":
+            pipe.send({"api_requests": sim.stats.api_requests, "indexer_requests": sim.stats.indexer_requests})
+
+
+def one_pass(agents: int) -> PassFigures:
+    """One full pass of the real monitor (app.build) over `agents` agents, the simulator in a child process."""
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=_serve, args=(agents, theirs), daemon=True)
+    child.start()
+    api_url, indexer_url, ids = ours.recv()
+    clock = FakeClock(NOW)
     targets = [
         Target(
-            key=Target.agent_key(a.id),
+            key=Target.agent_key(agent_id),
             kind=TargetKind.AGENT,
-            label=a.name,
+            label=f"agent-{agent_id}",
             interval_s=INTERVAL,
             threshold_s=INTERVAL,
-            agent_id=a.id,
+            agent_id=agent_id,
         )
-        for a in fleet.agents()
-        if a.id != "000"
+        for agent_id in ids
     ]
-    with SimulatorServer(fleet, clock=clock, max_rpm=100_000) as sim:
+    with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            env_file=folder / "bench.env",
-            base_dir=folder,
-            wazuh_api_url=sim.api_url,
+            env_file=Path(tmp) / "bench.env",
+            base_dir=Path(tmp),
+            wazuh_api_url=api_url,
             wazuh_api_user="wazuh",
             wazuh_api_password=Secret("wazuh"),
-            wazuh_indexer_url=sim.indexer_url,
+            wazuh_indexer_url=indexer_url,
             wazuh_indexer_user="admin",
             wazuh_indexer_password=Secret("admin"),
             wazuh_api_max_rpm=300,
-            state_db=folder / f"bench-{agents}.sqlite3",
+            state_db=Path(tmp) / "bench.sqlite3",
         )
         with open(os.devnull, "w") as sink:
             app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
             with app:
                 wall, cpu = time.perf_counter(), time.process_time()
-                app.monitor.run_once()
+                result = app.monitor.run_once()
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                rss = _rss_mb()
-        indexer_requests, api_requests = sim.stats.indexer_requests, sim.stats.api_requests
-        naive_wall, naive_requests, note = _naive(sim, agents)
-    return PassFigures(agents, agents, wall, cpu, rss, indexer_requests, api_requests, naive_wall, naive_requests, note)
+                silent = sum(1 for row in result.rows if row.state.severity.value in (1, 2))
+                assert silent == agents // 100, f"expected {agents // 100} silent agents, found {silent}"
+        ours.send("stats")  # before the naive run, whose requests are its own
+        stats = ours.recv()
+        naive_wall, naive_note = _naive(indexer_url, ids)
+    ours.send("stop")
+    child.join(timeout=10)
+    return PassFigures(
+        agents=agents,
+        pairs=agents * len(LOCATIONS),
+        wall_s=round(wall, 3),
+        cpu_s=round(cpu, 3),
+        rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        indexer_requests=stats["indexer_requests"],
+        api_requests=stats["api_requests"],
+        naive_wall_s=round(naive_wall, 2),
+        naive_requests=len(ids),
+        naive_note=naive_note,
+    )
 
 
-def _naive(sim: SimulatorServer, agents: int) -> tuple[float, int, str]:
-    """The original tool: one `_count` request per agent."""
-    sample = min(agents, NAIVE_SAMPLE)
-    with WazuhIndexer(sim.indexer_url, "admin", Secret("admin")) as indexer:
+def _naive(indexer_url: str, ids: list[str]) -> tuple[float, str]:
+    """The original tool: one `_count` request per agent, on a sample, scaled to the fleet."""
+    sample = ids[:NAIVE_SAMPLE]
+    with WazuhIndexer(indexer_url, "admin", Secret("admin")) as indexer:
         started = time.perf_counter()
-        for number in range(1, sample + 1):
-            indexer.count(f"{number:03d}", 15, now=NOW)
+        for agent_id in sample:
+            indexer.count(agent_id, 15, now=NOW)
         elapsed = time.perf_counter() - started
-    note = "" if sample == agents else f"timed on {sample} agents and scaled linearly"
-    return elapsed * agents / sample, agents, note
+    if len(sample) == len(ids):
+        return elapsed, ""
+    return elapsed * len(ids) / len(sample), f"timed on {len(sample)} agents and scaled linearly"
 
 
 def scheduler_us_per_check(targets: int = 100_000, rounds: int = 3) -> float:
@@ -115,31 +159,138 @@ def scheduler_us_per_check(targets: int = 100_000, rounds: int = 3) -> float:
     return (time.perf_counter() - started) / checks * 1e6
 
 
+def detection_latency(agents: int = 200, interval: float = 60.0, threshold: float = 300.0) -> tuple[float, float]:
+    """Simulated seconds from an agent's last event to its alert leaving the outbox, worst case over agents."""
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=clock.now)
+    targets = []
+    for number in range(1, agents + 1):
+        agent_id = f"{number:03d}"
+        fleet.add_agent(agent_id, f"a{agent_id}", rate_per_min=6, started=NOW - timedelta(hours=1))
+        # Silences start at scattered moments so the checks catch them at every phase of the interval.
+        fleet.silence(agent_id, since=NOW + timedelta(seconds=600 + number * 7.3))
+        targets.append(
+            Target(
+                key=Target.agent_key(agent_id),
+                kind=TargetKind.AGENT,
+                label=f"a{agent_id}",
+                interval_s=interval,
+                threshold_s=threshold,
+                agent_id=agent_id,
+            )
+        )
+    with tempfile.TemporaryDirectory() as tmp, SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim:
+        settings = Settings(
+            env_file=Path(tmp) / "l.env",
+            base_dir=Path(tmp),
+            wazuh_api_url=sim.api_url,
+            wazuh_api_user="wazuh",
+            wazuh_api_password=Secret("wazuh"),
+            wazuh_indexer_url=sim.indexer_url,
+            wazuh_indexer_user="admin",
+            wazuh_indexer_password=Secret("admin"),
+            default_check_interval_s=interval,
+            pipeline_silence_ratio=2.0,  # every agent goes silent here: keep the per-agent alerts
+            indexing_delay_s=0.0,  # the bound is threshold + interval; a configured INDEXING_DELAY adds to it
+            state_db=Path(tmp) / "l.sqlite3",
+        )
+        with open(os.devnull, "w") as sink:
+            app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
+            with app:
+                app.monitor.set_targets(targets)
+                end = NOW + timedelta(seconds=600 + agents * 7.3 + 3 * threshold)
+                while clock.now() < end:
+                    app.monitor.tick()
+                    wait = (app.monitor.scheduler.next_due() or 0.0) - clock.monotonic()
+                    clock.advance(max(wait, 1.0))
+                delivered = {e.notification.target_key: e for e in app.store.recent(10 * agents)}
+    worst = 0.0
+    for target in targets:
+        assert target.agent_id is not None
+        entry = delivered[target.key]
+        assert entry.delivered_at is not None
+        last = fleet.last_event(target.agent_id, None, NOW - timedelta(hours=2), entry.delivered_at)
+        assert last is not None
+        worst = max(worst, (entry.delivered_at - last).total_seconds())
+    return worst, threshold + interval
+
+
+def line_counting(size_mb: int) -> tuple[float, float]:
+    """The local files source counting appended lines, against `wc -l` on the same file, in the same run."""
+    line = b'10.0.0.1 - - [22/Nov/2026:10:00:00 +0000] "GET /a/b/c HTTP/1.1" 200 512 "-" "bench"\n'
+    block = line * ((1 << 20) // len(line))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "access.log"
+        path.write_bytes(b"")
+        target = Target(
+            key=Target.file_key(str(path)),
+            kind=TargetKind.LOCAL_FILE,
+            label="bench",
+            interval_s=60,
+            threshold_s=300,
+            path=str(path),
+        )
+        with StateStore(Path(tmp) / "s.sqlite3") as store:
+            source = LocalFilesSource(store)
+            source.observe([target], NOW)  # first sight: offset 0
+            with path.open("ab") as handle:
+                for _ in range(size_mb):
+                    handle.write(block)
+            started = time.perf_counter()
+            counted = source.observe([target], NOW)[target.key].events_in_window
+            ours = time.perf_counter() - started
+        started = time.perf_counter()
+        done = subprocess.run(
+            [shutil.which("wc") or "/usr/bin/wc", "-l", str(path)], check=True, capture_output=True, text=True
+        )
+        wc = time.perf_counter() - started
+        assert counted == int(done.stdout.split()[0]), (counted, done.stdout)
+    return ours, wc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--sizes", default="1000,10000,100000", help="fleet sizes, comma-separated")
+    parser.add_argument("--file-mb", type=int, default=1024, help="size of the file for line counting")
+    parser.add_argument("--one-pass", type=int, help=argparse.SUPPRESS)  # internal: one size, in a fresh process
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
     args = parser.parse_args(argv)
+    if args.one_pass:
+        print(json.dumps(asdict(one_pass(args.one_pass))))
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results: dict[str, object] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+    print(f"CPUs: {os.cpu_count()}; composite page size {DEFAULT_PAGE_SIZE}; simulator in a separate process")
+    header = f"{'agents':>8} {'pairs':>8} {'wall s':>7} {'cpu s':>7} {'rss MB':>7} {'idx req':>7} {'api req':>7}"
+    print(f"{header} {'naive s':>8} {'ratio':>6}")
     passes = []
-    print(f"CPUs: {os.cpu_count()}; composite page size {DEFAULT_PAGE_SIZE}")
-    header = f"{'agents':>8} {'wall s':>8} {'cpu s':>8} {'rss MB':>8} {'idx req':>8} {'api req':>8}"
-    print(f"{header} {'naive s':>9} {'naive req':>9} {'ratio':>7}")
-    with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
-            figures = one_pass(size, Path(tmp))
-            bound = math.ceil(figures.pairs / DEFAULT_PAGE_SIZE) + 2
-            ratio = figures.naive_wall_s / figures.wall_s if figures.wall_s else float("inf")
-            print(
-                f"{figures.agents:>8} {figures.wall_s:>8.2f} {figures.cpu_s:>8.2f} {figures.rss_mb:>8.0f} "
-                f"{figures.indexer_requests:>8} {figures.api_requests:>8} {figures.naive_wall_s:>9.2f} "
-                f"{figures.naive_requests:>9} {ratio:>6.0f}x  (indexer bound {bound})"
-            )
-            passes.append(figures.__dict__ | {"indexer_request_bound": bound})
+    for size in sizes:
+        # A fresh process per size, so peak RSS belongs to that size alone.
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks", "--one-pass", str(size)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        bound = math.ceil(figures["pairs"] / DEFAULT_PAGE_SIZE) + 2
+        ratio = figures["naive_wall_s"] / figures["wall_s"] if figures["wall_s"] else float("inf")
+        print(
+            f"{figures['agents']:>8} {figures['pairs']:>8} {figures['wall_s']:>7.2f} {figures['cpu_s']:>7.2f} "
+            f"{figures['rss_mb']:>7.0f} {figures['indexer_requests']:>7} {figures['api_requests']:>7} "
+            f"{figures['naive_wall_s']:>8.1f} {ratio:>5.0f}x  (indexer bound {bound}) {figures['naive_note']}"
+        )
+        passes.append(figures | {"indexer_request_bound": bound})
     results["passes"] = passes
-    results["scheduler_us_per_check"] = scheduler_us_per_check()
+    results["scheduler_us_per_check"] = round(scheduler_us_per_check(), 3)
     print(f"scheduler: {results['scheduler_us_per_check']:.2f} µs per check over 100,000 targets")
+    worst, bound_s = detection_latency()
+    results["latency_worst_s"], results["latency_bound_s"] = round(worst, 1), bound_s
+    print(f"detection latency: worst {worst:.0f} s from last event to alert delivered (bound {bound_s:.0f} s)")
+    ours, wc = line_counting(args.file_mb)
+    results["linecount_s"], results["wc_l_s"] = round(ours, 3), round(wc, 3)
+    print(f"line counting, {args.file_mb} MB: ours {ours:.2f} s, wc -l {wc:.2f} s ({ours / wc:.1f}x)")
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.out}")
     return 0

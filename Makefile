@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test lint bench faults setup clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest
+
+# The fault suite in full: kill -9 repeated 50 times, fuzzing with 10x the examples (`make test` runs a fast form).
+faults: $(STAMP)
+	FAULT_REPEATS=50 $(PY) -m pytest tests/faults -q
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config import Settings
-from log_monitor.models import Target
+from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
 from log_monitor.monitor import LogCounter
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
@@ -22,11 +24,14 @@ from log_monitor.notifiers.smtp import SmtpNotifier
 from log_monitor.notifiers.teams import TeamsNotifier
 from log_monitor.policy import PolicySettings
 from log_monitor.sources.local_files import LocalFilesSource
+from log_monitor.sources.logcollector import LogcollectorSource, plan_polls
 from log_monitor.sources.wazuh_api import ApiStatusSource
-from log_monitor.sources.wazuh_indexer import IndexerSource
+from log_monitor.sources.wazuh_indexer import IndexerSource, learn_locations
 from log_monitor.state import StateStore
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.indexer import WazuhIndexer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -133,6 +138,25 @@ def build_channels(settings: Settings) -> list[Notifier]:
     return channels
 
 
+def state_reset_notice(quarantined: Path, state_db: Path, clock: Clock, host: str | None) -> Notification:
+    """The one message saying the state DB was corrupt: without it, lost history would go unnoticed."""
+    now = clock.now()
+    return Notification(
+        id=f"state-reset:{quarantined.name}",  # one per quarantined file, however often it is queued
+        created_at=now,
+        kind=NotificationKind.STATE_RESET,
+        severity=Severity.WARNING,
+        target_key="state:db",
+        label=str(state_db),
+        condition=Condition.UNKNOWN,
+        host=host or socket.gethostname(),
+        detail=(
+            f"The corrupt file was kept as {quarantined}. Open alerts will be sent once more; "
+            "silences set with `silence` are gone and must be set again."
+        ),
+    )
+
+
 def build(
     settings: Settings,
     targets: Sequence[Target],
@@ -146,6 +170,8 @@ def build(
     stack = ExitStack()
     try:
         store = stack.enter_context(StateStore(settings.state_db))
+        if store.quarantined is not None:
+            store.queue([state_reset_notice(store.quarantined, settings.state_db, clock, host)])
         api = build_api(settings, clock=clock, sleep=sleep)
         if api is not None:
             stack.callback(api.close)
@@ -153,10 +179,16 @@ def build(
         if indexer is not None:
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings)
+        if indexer is not None:
+            targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
+        if api is not None:
+            targets, budget_warning = plan_polls(targets, settings.wazuh_api_max_rpm)
+            if budget_warning:
+                log.warning("%s", budget_warning)
         monitor = LogCounter(
             targets=targets,
             store=store,
-            dispatcher=Dispatcher(store, channels, clock),
+            dispatcher=Dispatcher(store, channels, clock, sleep=sleep),
             clock=clock,
             policy=policy_settings(settings, host),
             indexer=IndexerSource(indexer, lookback_s=settings.lookback_s, window_s=settings.default_check_interval_s)
@@ -168,6 +200,7 @@ def build(
             pipeline_ratio=settings.pipeline_silence_ratio,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
             files=LocalFilesSource(store),
+            logcollector=LogcollectorSource(api, store) if api else None,
         )
     except BaseException:
         stack.close()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from log_monitor import __version__
+from log_monitor import __version__, top
 from log_monitor.app import App, build, build_channels
 from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings, parse_duration
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup
@@ -24,8 +24,10 @@ from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
 from log_monitor.monitor import Outcome, PassResult, Signals
 from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.state import StateStore
+from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
 
 EXIT_OK = 0
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     unsilence = command("unsilence", "end an ad-hoc silence")
     unsilence.add_argument("target")
     command("test-alert", "send a test notification through each configured channel")
+    command("top", "live view of every target: state, events/s over 10 s and 2 min, access-log tops; q quits")
     demo = command("demo", "run the daemon against the bundled Wazuh simulator with a small scripted fleet")
     demo.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
     return parser
@@ -91,7 +94,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return _demo(args.seconds, out)
     try:
         settings = load_settings(env_file)
-        targets = load_targets(settings) if command in ("once", "check-config", "run", "silence") else []
+        targets = load_targets(settings) if command in ("once", "check-config", "run", "silence", "top") else []
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -118,6 +121,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _silence(settings, args, out, err)
         if command == "test-alert":
             return _test_alert(settings, out, redactor)
+        if command == "top":
+            return _top(settings, targets)
         print(f"log_monitor.py: command {command!r} is not available in this version", file=err)
         return EXIT_USAGE
     except StateError as exc:
@@ -126,6 +131,15 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except LogMonitorError as exc:
         print(f"error: {redactor.redact(str(exc))}", file=err)
         return EXIT_UNKNOWN
+
+
+def _top(settings: Settings, targets: list[Target]) -> int:
+    store = StateStore(settings.state_db) if settings.state_db.exists() else None
+    try:
+        return top.run(top.watched(targets), store)
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
@@ -199,6 +213,14 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
                 print(f"  {name}: FAILED: {exc}", file=out)
             else:
                 print(f"  {name}: ok{(' (' + detail + ')') if detail else ''}", file=out)
+        # What the daemon saw when it last delivered: a channel may pass the probe yet refuse messages.
+        for health in app.store.channel_health():
+            if not health.ok and health.permanent:
+                print(
+                    f"  channel {health.channel}: last delivery FAILED permanently at {_when(health.last_attempt_at)} "
+                    f"UTC: {health.last_error}",
+                    file=out,
+                )
     if failed:
         print(f"{failed} connection check(s) failed", file=err)
         return EXIT_UNKNOWN
@@ -238,6 +260,7 @@ def _status(settings: Settings, out: TextIO) -> int:
     with StateStore(settings.state_db) as store:
         states = store.load_states()
         queued = store.outbox_depth()
+        channels = store.channel_health()
     now = datetime.now(UTC)
     rows = []
     for key in sorted(states):
@@ -258,6 +281,20 @@ def _status(settings: Settings, out: TextIO) -> int:
     headers = ["TARGET", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR", "CHECKED", "ALERTS", "NEXT REMINDER"]
     _table(headers, rows, out)
     print(f"\n{len(states)} targets; {queued} notification(s) queued for delivery", file=out)
+    if channels:
+        print("\nchannels:", file=out)
+        channel_rows = [
+            [
+                h.channel,
+                "ok" if h.ok else ("FAILED (permanent)" if h.permanent else "failing (transient)"),
+                _when(h.last_attempt_at),
+                _when(h.last_ok_at),
+                _when(h.failing_since) if h.failing_since else "",
+                h.last_error or "",
+            ]
+            for h in channels
+        ]
+        _table(["CHANNEL", "STATE", "LAST ATTEMPT", "LAST OK", "FAILING SINCE", "LAST ERROR"], channel_rows, out)
     return EXIT_OK
 
 
@@ -292,14 +329,22 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
     signal.signal(signal.SIGHUP, lambda *_: signals.request_reload())
     app = build(settings, targets)
+    status_server = start_status_server(app)
     restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
     every = humanize_duration(settings.restart_interval_s)
     log.info("daemon started: %d targets, re-exec every %s", len(targets), every)
+    # Delivery runs in its own thread: a hanging Slack must not hold up the checks.
+    worker = DeliveryWorker(app.monitor.dispatcher)
+    app.monitor.worker = worker
+    worker.start()
     try:
         while True:
             outcome = app.monitor.run(signals, restart_at=restart_at)
             if outcome is Outcome.STOP:
-                report = app.monitor.dispatcher.deliver_pending(deadline=app.monitor.clock.monotonic() + STOP_DRAIN_S)
+                deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
+                worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
+                # One last try for what is queued, within what is left of the drain time.
+                report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
                 log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
                 return EXIT_OK
             if outcome is Outcome.RESTART:
@@ -317,6 +362,9 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
             app.monitor.set_targets(fresh_targets)
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
+        worker.stop(STOP_DRAIN_S)
+        if status_server is not None:
+            status_server.close()
         app.close()
     log.info("re-executing (RESTART_INTERVAL or new configuration)")
     err.flush()

@@ -16,6 +16,7 @@ Rules (docs/configuration.md is the user-facing version):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -44,6 +45,7 @@ SECRET_KEYS = (
     "SLACK_WEBHOOK_URL",
     "SMTP_PASSWORD",
     "TEAMS_WEBHOOK_URL",
+    "STATUS_TOKEN",
 )
 LEGACY_FILE_ONLY_KEYS = ("WAZUH_URL", "USERNAME", "PASSWORD")  # never taken from the process environment
 PLAIN_KEYS = (
@@ -149,6 +151,7 @@ class Settings:
     smtp_security: str = "starttls"  # starttls, ssl, none
     teams_webhook_url: Secret | None = None
     status_addr: tuple[str, int] | None = None
+    status_token: Secret | None = None  # bearer token for every status endpoint but /healthz
     log_file_path: Path | None = None
     logging_level: int = 20  # logging.INFO
     log_format: str = "text"  # text, json
@@ -163,6 +166,7 @@ class Settings:
             self.slack_webhook_url,
             self.smtp_password,
             self.teams_webhook_url,
+            self.status_token,
         ]
         return [v.reveal() for v in values if v is not None and v.reveal()]
 
@@ -184,6 +188,15 @@ def normalize_agent_id(text: str) -> str:
     if not stripped or not stripped.isascii() or not stripped.isdigit() or len(stripped) > 12:
         raise ValueError(f"expected an agent id of digits like 001, got {text!r}")
     return str(int(stripped)).zfill(3)
+
+
+def resolve_path(folder: Path, text: str) -> Path:
+    """`text` made absolute against `folder`, with `~` expanded where the user exists."""
+    path = Path(text)
+    # `~nobody` (no such user) is taken literally, and reported where the file must exist.
+    with contextlib.suppress(RuntimeError):
+        path = path.expanduser()
+    return Path(os.path.abspath(folder / path))
 
 
 def load_settings(env_file: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -292,7 +305,7 @@ class _Loader:
 
     def user_path(self, text: str) -> Path:
         """A path the user wrote: relative to the env file's folder."""
-        return Path(os.path.abspath(self.folder / Path(text).expanduser()))
+        return resolve_path(self.folder, text)
 
     def path(self, key: str) -> Path | None:
         value = self.raw(key)
@@ -534,6 +547,7 @@ class _Loader:
             smtp_security=smtp_security,
             teams_webhook_url=self.secret_url("TEAMS_WEBHOOK_URL"),
             status_addr=self.parsed("STATUS_ADDR", None, _parse_host_port, "HOST:PORT like 127.0.0.1:9108"),
+            status_token=self.secret("STATUS_TOKEN"),
             log_file_path=self.path("LOG_FILE_PATH"),
             logging_level=self.parsed(
                 "LOGGING_LEVEL", 20, _parse_logging_level, "0-3 (0 DEBUG, 1 INFO, 2 WARNING, 3 ERROR) or a level name"
@@ -672,6 +686,8 @@ def _valid_zone(name: str) -> bool:
 
 
 def _parse_host_port(text: str) -> tuple[str, int]:
+    if text.strip().startswith(":"):
+        text = "127.0.0.1" + text.strip()  # `:PORT` stays on loopback: exposing the status is a choice to write out
     host, sep, port_text = text.rpartition(":")
     host = host.strip()
     if host.startswith("[") and host.endswith("]"):

@@ -34,22 +34,52 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+# Attributes every LogRecord has; anything else came in through `extra=` and is shown under "fields".
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, so the monitor's own log can be shipped into Wazuh."""
+    """One JSON object per line (time, level, event, target, fields): the own log can be shipped into Wazuh.
+
+    `target` and `fields` come from `extra={"target": key, "fields": {...}}`; any other `extra` key is
+    added to `fields`. Both keys are always present (null / {}), so a decoder in Wazuh needs no cases.
+    """
+
+    def __init__(self, redactor: RedactingFilter | None = None) -> None:
+        super().__init__()
+        self._redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, object] = {}
+        given = getattr(record, "fields", None)
+        if isinstance(given, dict):
+            fields.update(given)
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRS and key not in ("target", "fields"):
+                fields[key] = value
         data: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "event": record.getMessage(),
+            "target": getattr(record, "target", None),
+            "fields": self._clean(fields),
         }
-        for key in ("target", "fields"):
-            if hasattr(record, key):
-                data[key] = getattr(record, key)
         if record.exc_text:
             data["exception"] = record.exc_text
         return json.dumps(data, default=str)
+
+    def _clean(self, value: object) -> object:
+        """Extra fields bypass the message filter: mask secrets in them here."""
+        if self._redactor is None:
+            return value
+        if isinstance(value, str):
+            return self._redactor.redact(value)
+        if isinstance(value, dict):
+            return {str(k): self._clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._clean(v) for v in value]
+        return self._redactor.redact(str(value)) if not isinstance(value, (int, float, bool, type(None))) else value
 
 
 def setup_logging(
@@ -60,7 +90,7 @@ def setup_logging(
     redactor = RedactingFilter(secrets)
     handler.addFilter(redactor)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(redactor))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -38,6 +38,11 @@ class Condition(enum.StrEnum):
     DISCONNECTED = "disconnected"  # the API says the agent lost its keepalive
     NEVER_SEEN = "never_seen"  # expected, but no event in LOOKBACK
     UNKNOWN = "unknown"  # a backend could not be read
+    DROPPING = "dropping_events"  # logcollector reports drops for the location: events are being lost
+    MISSING = "missing"  # a local file is missing or unreadable: its own alert, not a silence
+    HIGH_TRAFFIC = "high_traffic"  # an access log's 2-minute rate is above its baseline by the margin
+    LOW_TRAFFIC = "low_traffic"  # an access log's rate fell below a fraction of its usual level for this hour
+    PATTERN = "pattern"  # a pattern rule fired: too many matching lines, or a heartbeat line missing
 
 
 class NotificationKind(enum.StrEnum):
@@ -52,6 +57,8 @@ class NotificationKind(enum.StrEnum):
     PIPELINE_SILENT = "pipeline_silent"
     PIPELINE_RESTORED = "pipeline_restored"
     TEST = "test"
+    CHANNEL_DOWN = "channel_down"  # a delivery channel failed permanently (raised by the dispatcher)
+    STATE_RESET = "state_reset"  # the state DB was corrupt: quarantined, monitoring restarted from an empty one
 
 
 class Secret:
@@ -116,6 +123,10 @@ class Target:
     maintenance: tuple[MaintenanceWindow, ...] = ()
     expected: bool = True  # listed in a file (reported if never seen) vs discovered
     origin: str = ""  # "config/agents.csv:4", for messages
+    log_format: str = ""  # local files: "combined" (Apache/Nginx access log) adds traffic statistics
+    traffic_high_margin: float = 1.0  # high traffic above baseline x (1 + margin)
+    traffic_low_fraction: float = 0.2  # low traffic below usual level x fraction
+    patterns_file: str | None = None  # local files: pattern rules (log_monitor.patterns)
 
     @staticmethod
     def agent_key(agent_id: str) -> str:
@@ -143,6 +154,9 @@ class Observation:
     agent_name: str | None = None
     drops: int | None = None
     error: str | None = None  # which backend failed and how, already free of secrets
+    detail: str = ""  # what the source adds for people ("12 events dropped since the last check")
+    finding: Condition | None = None  # a source's own finding (high/low traffic, a pattern rule), if not silent
+    finding_severity: Severity = Severity.WARNING
 
     @property
     def unknown(self) -> bool:

@@ -12,10 +12,11 @@ from datetime import datetime, tzinfo
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError, LogMonitorError
 from log_monitor.models import Notification, NotificationKind, Observation, Severity, Target, TargetKind, TargetState
-from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
+from log_monitor.notifiers.dispatch import DeliveryReport, DeliveryWorker, Dispatcher
 from log_monitor.policy import PolicySettings, assess, backend_step, in_maintenance, step
 from log_monitor.scheduler import Scheduler
 from log_monitor.sources.local_files import LocalFilesSource
+from log_monitor.sources.logcollector import LogcollectorSource, combine
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource
 from log_monitor.state import StateStore
@@ -84,6 +85,20 @@ class PassResult:
         return 0
 
 
+@dataclass
+class LoopHealth:
+    """What the loop tells the status server; each field is replaced whole, so a reader never sees half an update."""
+
+    started_mono: float | None = None  # when run() began (monotonic)
+    last_tick_mono: float | None = None  # the loop's latest turn (monotonic): the daemon is alive
+    last_tick_at: datetime | None = None
+    last_pass_at: datetime | None = None
+    last_good_pass_at: datetime | None = None  # latest pass in which every backend answered
+    backend_errors: dict[str, str] = field(default_factory=dict)  # of the latest pass
+    passes: int = 0
+    checks: int = 0  # target checks done since start
+
+
 class LogCounter:
     """The checking core shared by the one-off pass and the daemon."""
 
@@ -103,8 +118,10 @@ class LogCounter:
         zone: tzinfo | None = None,
         scheduler: Scheduler | None = None,
         files: LocalFilesSource | None = None,
+        logcollector: LogcollectorSource | None = None,
     ) -> None:
         self._files = files
+        self._logcollector = logcollector
         self.targets = list(targets)
         self.scheduler = scheduler or Scheduler()
         self._pipeline_ratio = pipeline_ratio
@@ -117,11 +134,15 @@ class LogCounter:
         self._api = api
         self._discovery = discovery
         self._discovery_interval_s = discovery_interval_s
+        self.health = LoopHealth()
+        # Set by the daemon: then a tick only wakes it, so a slow channel never delays the checks.
+        self.worker: DeliveryWorker | None = None
 
     def run_once(self) -> PassResult:
         """One pass over every target, then one attempt to deliver everything queued."""
         result = self.check(self.targets)
-        result.delivery = self.dispatcher.deliver_pending()
+        # A one-off pass (cron, Nagios) tries everything queued, whatever its backoff: runs are spaced anyway.
+        result.delivery = self.dispatcher.deliver_pending(force=True)
         return result
 
     def check(self, batch: Sequence[Target]) -> PassResult:
@@ -142,6 +163,20 @@ class LogCounter:
             previous = states.get(target.key) or TargetState(target.key)
             decision = step(previous, target, obs, now, self.policy, quiet=maintenance or inhibited)
             state = decision.state
+            if state.severity is not previous.severity:
+                # With LOG_FORMAT=json this line carries the target key, so Wazuh can index the monitor's view.
+                log.info(
+                    "%s (%s): %s -> %s (%s)",
+                    target.key,
+                    target.label,
+                    previous.severity.name,
+                    state.severity.name,
+                    state.condition.value,
+                    extra={
+                        "target": target.key,
+                        "fields": {"from": previous.severity.name, "to": state.severity.name, "label": target.label},
+                    },
+                )
             if maintenance and state.severity in (Severity.WARNING, Severity.CRITICAL):
                 # Stored as the real severity (so the alert goes out when the window ends), shown as maintenance.
                 state = replace(state, severity=Severity.MAINTENANCE)
@@ -171,7 +206,17 @@ class LogCounter:
             result.notifications.extend(decision.notifications)
         # States and their notifications land together: a crash can neither lose nor repeat an alert.
         self.store.commit(new_states, result.notifications)
+        self._record_pass(result, now)
         return result
+
+    def _record_pass(self, result: PassResult, now: datetime) -> None:
+        health = self.health
+        health.backend_errors = dict(result.backend_errors)
+        health.checks += len(result.rows)
+        health.passes += 1
+        health.last_pass_at = now
+        if not result.backend_errors:
+            health.last_good_pass_at = now
 
     def _pipeline(
         self, batch: Sequence[Target], observations: dict[str, Observation], now: datetime
@@ -215,8 +260,15 @@ class LogCounter:
             for target in self.targets:
                 if target.key in due or target.key not in self.scheduler:
                     self.scheduler.schedule(target.key, mono + target.interval_s)
-        result.delivery = self.dispatcher.deliver_pending()
+        result.delivery = self.deliver()
         return result
+
+    def deliver(self) -> DeliveryReport | None:
+        """Hand the outbox to the delivery worker when one runs (no report then), else drain it now."""
+        if self.worker is not None and self.worker.running:
+            self.worker.wake()
+            return None
+        return self.dispatcher.deliver_pending()
 
     def run(self, signals: Signals, *, restart_at: float) -> Outcome:
         """The daemon loop: tick, sleep until the next due time or a signal; returns why it stopped.
@@ -224,7 +276,10 @@ class LogCounter:
         `restart_at` is the monotonic time at which the process should re-execute itself.
         """
         self.set_targets(self.targets)
+        self.health.started_mono = self.clock.monotonic()
         while True:
+            self.health.last_tick_mono = self.clock.monotonic()
+            self.health.last_tick_at = self.clock.now()
             if signals.stop:
                 return Outcome.STOP
             if signals.reload:
@@ -300,6 +355,11 @@ class LogCounter:
                 log.warning("Wazuh indexer unreadable: %s", exc)
                 result.backend_errors["indexer"] = str(exc)
                 error = str(exc)
+        if self._logcollector is not None:
+            # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
+            for key, collected in self._logcollector.observe(batch, now).items():
+                indexed = observations.get(key)
+                observations[key] = combine(indexed, collected) if indexed is not None else collected
         for target in batch:
             if target.key not in observations:
                 # Not read is not silent: UNKNOWN, never "zero events".

@@ -44,6 +44,7 @@ class Assessment:
     condition: Condition
     silence_start: datetime | None  # the last event before the silence; None if never seen
     silent_for_s: float | None
+    detail: str = ""  # the source's words, carried into the message
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,28 @@ class Decision:
 
 
 def assess(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
-    """Severity from silence: WARNING at the threshold, CRITICAL at threshold x multiplier."""
+    """Severity from silence: WARNING at the threshold, CRITICAL at threshold x multiplier.
+
+    A missing local file and a location dropping events are alerts of their own (at least WARNING),
+    named as such: neither waits for the silence threshold.
+    """
     if obs.unknown:
         return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None)
+    if target.kind is TargetKind.LOCAL_FILE and obs.agent_status is not None:
+        # The files source sets a status only when the file cannot be read ("file missing", a reason).
+        silent = _silence(target, obs, now, settings)
+        return Assessment(
+            max(silent.severity, Severity.WARNING), Condition.MISSING, obs.last_event, silent.silent_for_s, obs.detail
+        )
+    found = _silence(target, obs, now, settings)
+    if found.severity is Severity.OK and obs.drops:
+        return Assessment(Severity.WARNING, Condition.DROPPING, None, None, obs.detail)
+    if found.severity is Severity.OK and obs.finding is not None:
+        return Assessment(obs.finding_severity, obs.finding, None, None, obs.detail)
+    return found
+
+
+def _silence(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
     if obs.last_event is None:
         # Expected but nothing in the whole lookback: at least that long, so as bad as it gets.
         return Assessment(Severity.CRITICAL, Condition.NEVER_SEEN, None, settings.lookback_s)
@@ -71,7 +91,7 @@ def assess(target: Target, obs: Observation, now: datetime, settings: PolicySett
     else:
         return Assessment(Severity.OK, Condition.OK, None, silent_for)
     condition = Condition.DISCONNECTED if obs.agent_status in _DISCONNECTED else Condition.SILENT
-    return Assessment(severity, condition, obs.last_event, silent_for)
+    return Assessment(severity, condition, obs.last_event, silent_for, obs.detail)
 
 
 def in_maintenance(windows: Sequence[MaintenanceWindow], now: datetime, zone: tzinfo | None) -> bool:
@@ -184,6 +204,7 @@ def _escalate(
         settings,
         last_event=found.silence_start,
         silent_for_s=found.silent_for_s,
+        detail=found.detail,
     )
     # After the first alert or an escalation the backoff restarts; each reminder lengthens it.
     delay = reminder_delay(reminders if kind is NotificationKind.REMINDER else 0, settings)

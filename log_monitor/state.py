@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
 
-SCHEMA_VERSION = 2
+log = logging.getLogger(__name__)
 
 # Each entry upgrades the schema from version (index) to version (index + 1); never edit a
 # released entry, append a new one, so a DB written by any older version is migrated, not dropped.
@@ -55,7 +56,56 @@ _MIGRATIONS: tuple[str, ...] = (
         lines INTEGER NOT NULL DEFAULT 0
     );
     """,
+    """
+    CREATE TABLE IF NOT EXISTS transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target_key TEXT NOT NULL,
+        at TEXT NOT NULL,
+        from_severity TEXT,
+        to_severity TEXT NOT NULL,
+        condition TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS transitions_by_target ON transitions (target_key, id);
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS channel_health (
+        channel TEXT PRIMARY KEY,
+        last_attempt_at TEXT NOT NULL,
+        last_ok_at TEXT,
+        last_error TEXT,
+        permanent INTEGER NOT NULL DEFAULT 0,
+        failing_since TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        alerted_at TEXT
+    );
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS logcollector_counter (
+        agent_id TEXT NOT NULL,
+        location TEXT NOT NULL,
+        start TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        drops INTEGER NOT NULL,
+        last_event TEXT,
+        PRIMARY KEY (agent_id, location)
+    );
+    """,
 )
+# Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
+SCHEMA_VERSION = len(_MIGRATIONS)
+TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an archive: the oldest rows go
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A target's severity changed: from what (None: first seen) to what, when, and why."""
+
+    target_key: str
+    at: datetime
+    from_severity: Severity | None
+    to_severity: Severity
+    condition: Condition
 
 
 @dataclass(frozen=True)
@@ -70,6 +120,18 @@ class FilePosition:
 
 
 @dataclass(frozen=True)
+class LogcollectorCounter:
+    """An agent location's logcollector counters at the latest poll, so the next poll (or run) can take deltas."""
+
+    agent_id: str
+    location: str
+    start: str  # logcollector's global.start as the API wrote it: a change means logcollector restarted
+    events: int
+    drops: int
+    last_event: datetime | None  # when the counters last showed the location growing
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
     """A queued notification and what delivery has made of it so far."""
 
@@ -80,20 +142,69 @@ class OutboxEntry:
     channel: str | None
 
 
+@dataclass(frozen=True)
+class ChannelHealth:
+    """The latest delivery attempt on a channel, and the failure episode it belongs to (if failing)."""
+
+    channel: str
+    last_attempt_at: datetime
+    last_ok_at: datetime | None
+    last_error: str | None  # None: the latest attempt succeeded
+    permanent: bool  # the latest failure was permanent (fix the configuration)
+    failing_since: datetime | None
+    attempts: int
+    failures: int
+    alerted_at: datetime | None  # when this episode's "channel failed" alert was queued
+
+    @property
+    def ok(self) -> bool:
+        return self.last_error is None
+
+
 class StateStore:
     """One SQLite file (WAL) shared by the checking loop and the delivery worker."""
 
     def __init__(self, path: Path, *, timeout: float = 10.0) -> None:
         self.path = path
+        self.timeout = timeout
+        # Where a corrupt DB found at open was moved (a fresh one took its place); app.build tells the team.
+        self.quarantined: Path | None = None
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            try:
+                self._db = self._open()
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    raise
+                # A corrupt file would fail every pass for ever (a crash loop): keep it for inspection, start afresh.
+                self.quarantined = _quarantine(path)
+                log.error(
+                    "state DB %s is corrupt (%s): moved it to %s and started with an empty one; "
+                    "every target's history is gone, so alerts still open will be sent again once",
+                    path,
+                    exc,
+                    self.quarantined,
+                )
+                self._db = self._open()
         except (sqlite3.Error, OSError) as exc:
-            raise StateError(f"state DB {path}: {exc}") from exc
+            raise StateError(_describe(path, exc, timeout)) from exc
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL, migrate and check the file's structure (quick_check) before any use."""
+        db = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._db = db
+            self._migrate()
+            problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+            if problems != ["ok"]:
+                raise _CorruptError("; ".join(problems))
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         with self._lock:
@@ -112,19 +223,23 @@ class StateStore:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # SQLite rolls back by itself after some errors (a full disk): a second ROLLBACK would fail
+                    # and hide the real error. A failed COMMIT leaves the transaction open: end it, or every
+                    # later BEGIN on this connection fails too.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise StateError(f"state DB {self.path}: {exc}") from exc
+                raise StateError(_describe(self.path, exc, self.timeout)) from exc
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return list(self._db.execute(sql, args).fetchall())
             except sqlite3.Error as exc:
-                raise StateError(f"state DB {self.path}: {exc}") from exc
+                raise StateError(_describe(self.path, exc, self.timeout)) from exc
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -147,6 +262,7 @@ class StateStore:
         """Store new states and queue their notifications in one transaction: both or neither."""
         with self._transaction() as db:
             for state in states:
+                _record_transition(db, state)
                 db.execute(
                     "INSERT INTO target_state (target_key, data, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
@@ -158,20 +274,56 @@ class StateStore:
                     (note.id, note.created_at.isoformat(), note.target_key, str(note.kind), note_to_json(note)),
                 )
 
+    def transitions(self, target_key: str, limit: int = 100) -> list[Transition]:
+        """A target's severity changes, newest first."""
+        rows = self._query(
+            "SELECT target_key, at, from_severity, to_severity, condition FROM transitions "
+            "WHERE target_key = ? ORDER BY id DESC LIMIT ?",
+            (target_key, limit),
+        )
+        return [
+            Transition(
+                row[0],
+                datetime.fromisoformat(row[1]),
+                Severity[row[2]] if row[2] else None,
+                Severity[row[3]],
+                Condition(row[4]),
+            )
+            for row in rows
+        ]
+
     def forget(self, target_keys: Iterable[str]) -> None:
         with self._transaction() as db:
             db.executemany("DELETE FROM target_state WHERE target_key = ?", [(k,) for k in target_keys])
 
     # -- outbox ----------------------------------------------------------------------
 
-    def pending(self, limit: int = 100) -> list[OutboxEntry]:
-        """Undelivered notifications, oldest first."""
-        rows = self._query(
-            "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
-            "WHERE delivered_at IS NULL ORDER BY created_at, rowid LIMIT ?",
-            (limit,),
-        )
+    def pending(self, limit: int = 100, *, due: datetime | None = None) -> list[OutboxEntry]:
+        """Undelivered notifications, oldest first; with `due`, only those whose retry time has come."""
+        if due is None:
+            rows = self._query(
+                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
+                "WHERE delivered_at IS NULL ORDER BY created_at, rowid LIMIT ?",
+                (limit,),
+            )
+        else:
+            # ISO texts of UTC datetimes compare in time order, so SQLite can compare them as strings.
+            rows = self._query(
+                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
+                "WHERE delivered_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+                "ORDER BY created_at, rowid LIMIT ?",
+                (_utc_text(due), limit),
+            )
         return [_entry(row) for row in rows]
+
+    def next_attempt_at(self) -> datetime | None:
+        """The earliest time a queued notification is due again (None: nothing queued)."""
+        row = self._query("SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox WHERE delivered_at IS NULL")[0]
+        return datetime.fromisoformat(row[0]) if row[0] else None
+
+    def queue(self, notifications: Iterable[Notification]) -> None:
+        """Add notifications to the outbox (an id already there is kept, not doubled)."""
+        self.commit([], notifications)
 
     def recent(self, limit: int = 50) -> list[OutboxEntry]:
         rows = self._query(
@@ -188,15 +340,100 @@ class StateStore:
                 (at.isoformat(), channel, note_id),
             )
 
-    def mark_failed(self, note_id: str, error: str, at: datetime) -> None:
+    def mark_all_delivered(self, note_ids: Iterable[str], channel: str, at: datetime) -> None:
+        """Mark a group delivered in one transaction: one message carried them all."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET delivered_at = ?, channel = ?, attempts = attempts + 1 "
+                "WHERE id = ? AND delivered_at IS NULL",
+                [(at.isoformat(), channel, note_id) for note_id in note_ids],
+            )
+
+    def mark_all_failed(self, note_ids: Iterable[str], error: str, at: datetime, *, retry_at: datetime) -> None:
+        """No channel took a group: count the attempt on each and keep them queued until `retry_at`."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                [(error, _utc_text(retry_at), note_id) for note_id in note_ids],
+            )
+
+    def mark_failed(self, note_id: str, error: str, at: datetime, *, retry_at: datetime | None = None) -> None:
+        """No channel took it: count the attempt and keep it queued until `retry_at` (default: at once)."""
         with self._transaction() as db:
             db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                (error, at.isoformat(), note_id),
+                (error, _utc_text(retry_at or at), note_id),
             )
+
+    # -- channel health ------------------------------------------------------------------
+
+    def record_channel_attempt(
+        self, channel: str, at: datetime, *, error: str | None = None, permanent: bool = False
+    ) -> bool:
+        """Record one delivery attempt's result on a channel.
+
+        Returns True exactly once per failure episode: on the first permanent failure since the channel
+        last worked, so the caller raises one "channel failed" alert, not one per notification.
+        """
+        when = _utc_text(at)
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT failing_since, alerted_at FROM channel_health WHERE channel = ?", (channel,)
+            ).fetchone()
+            failing_since, alerted_at = (row[0], row[1]) if row else (None, None)
+            if error is None:
+                db.execute(
+                    "INSERT INTO channel_health (channel, last_attempt_at, last_ok_at, attempts) VALUES (?, ?, ?, 1) "
+                    "ON CONFLICT (channel) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, "
+                    "last_ok_at = excluded.last_ok_at, last_error = NULL, permanent = 0, failing_since = NULL, "
+                    "alerted_at = NULL, attempts = attempts + 1",
+                    (channel, when, when),
+                )
+                return False
+            alert = permanent and alerted_at is None
+            db.execute(
+                "INSERT INTO channel_health (channel, last_attempt_at, last_error, permanent, failing_since, "
+                "attempts, failures, alerted_at) VALUES (?, ?, ?, ?, ?, 1, 1, ?) "
+                "ON CONFLICT (channel) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, "
+                "last_error = excluded.last_error, permanent = excluded.permanent, "
+                "failing_since = excluded.failing_since, alerted_at = excluded.alerted_at, "
+                "attempts = attempts + 1, failures = failures + 1",
+                (channel, when, error, int(permanent), failing_since or when, when if alert else alerted_at),
+            )
+            return alert
+
+    def channel_health(self) -> list[ChannelHealth]:
+        """Every channel that has been tried, by name."""
+        rows = self._query(
+            "SELECT channel, last_attempt_at, last_ok_at, last_error, permanent, failing_since, attempts, failures, "
+            "alerted_at FROM channel_health ORDER BY channel"
+        )
+        return [
+            ChannelHealth(
+                channel=row[0],
+                last_attempt_at=datetime.fromisoformat(row[1]),
+                last_ok_at=_parse_time(row[2]),
+                last_error=row[3],
+                permanent=bool(row[4]),
+                failing_since=_parse_time(row[5]),
+                attempts=int(row[6]),
+                failures=int(row[7]),
+                alerted_at=_parse_time(row[8]),
+            )
+            for row in rows
+        ]
 
     def outbox_depth(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")[0][0])
+
+    def delivered_by_channel(self) -> dict[str, int]:
+        """Notifications each channel delivered, over the whole outbox (for the metrics)."""
+        rows = self._query("SELECT channel, COUNT(*) FROM outbox WHERE delivered_at IS NOT NULL GROUP BY channel")
+        return {str(row[0] or "unknown"): int(row[1]) for row in rows}
+
+    def undeliverable(self) -> int:
+        """Queued notifications that every channel has already refused at least once."""
+        return int(self._query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND attempts > 0")[0][0])
 
     # -- local file positions ---------------------------------------------------------
 
@@ -216,6 +453,29 @@ class StateStore:
                 "ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, offset = excluded.offset, "
                 "last_growth = excluded.last_growth, lines = excluded.lines",
                 [(p.path, p.inode, p.offset, _now_text(p.last_growth) or None, p.lines) for p in positions],
+            )
+
+    # -- logcollector counters ---------------------------------------------------------
+
+    def logcollector_counters(self) -> dict[tuple[str, str], LogcollectorCounter]:
+        rows = self._query("SELECT agent_id, location, start, events, drops, last_event FROM logcollector_counter")
+        return {
+            (row[0], row[1]): LogcollectorCounter(
+                row[0], row[1], row[2], int(row[3]), int(row[4]), datetime.fromisoformat(row[5]) if row[5] else None
+            )
+            for row in rows
+        }
+
+    def save_logcollector_counters(self, counters: Iterable[LogcollectorCounter]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO logcollector_counter (agent_id, location, start, events, drops, last_event) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, location) DO UPDATE SET start = excluded.start, "
+                "events = excluded.events, drops = excluded.drops, last_event = excluded.last_event",
+                [
+                    (c.agent_id, c.location, c.start, c.events, c.drops, _now_text(c.last_event) or None)
+                    for c in counters
+                ],
             )
 
     # -- ad-hoc silences ---------------------------------------------------------------
@@ -238,6 +498,63 @@ class StateStore:
         rows = self._query("SELECT target_key, until, reason FROM silences")
         active = {key: (datetime.fromisoformat(until), reason) for key, until, reason in rows}
         return {key: value for key, value in active.items() if value[0] > now}
+
+
+class _CorruptError(sqlite3.DatabaseError):
+    """PRAGMA quick_check found damage that opening alone did not."""
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Whether the file itself is damaged (not a lock, a full disk or a permission): then only a new file helps."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, _CorruptError) or code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _quarantine(path: Path) -> Path:
+    """Rename a corrupt DB (and its WAL, which must not be replayed into the new file) to `<name>.corrupt-<UTC>`."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    return target
+
+
+def _describe(path: Path, exc: BaseException, timeout: float) -> str:
+    """The error, with what to do about the two a person can fix."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    text = f"state DB {path}: {exc}"
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return f"{text} (another process held it for more than {timeout:g} s; is a second monitor using this STATE_DB?)"
+    if code == sqlite3.SQLITE_FULL:
+        return f"{text} (free space on its file system; nothing of this pass was written)"
+    return text
+
+
+def _record_transition(db: sqlite3.Connection, state: TargetState) -> None:
+    """Append a transitions row when the severity differs from the stored one (inside commit's transaction)."""
+    row = db.execute("SELECT data FROM target_state WHERE target_key = ?", (state.target_key,)).fetchone()
+    before: str | None = json.loads(row[0]).get("severity", "OK") if row else None
+    if before == state.severity.name or (before is None and state.severity is Severity.OK):
+        return
+    at = state.last_checked.isoformat() if state.last_checked else datetime.now(UTC).isoformat()
+    cursor = db.execute(
+        "INSERT INTO transitions (target_key, at, from_severity, to_severity, condition) VALUES (?, ?, ?, ?, ?)",
+        (state.target_key, at, before, state.severity.name, state.condition.value),
+    )
+    if cursor.lastrowid is not None and cursor.lastrowid % 1000 == 0:
+        db.execute("DELETE FROM transitions WHERE id <= ?", (cursor.lastrowid - TRANSITIONS_KEPT,))
+
+
+def _utc_text(at: datetime) -> str:
+    """ISO text in UTC, so texts written from any zone compare in time order."""
+    return (at if at.tzinfo is None else at.astimezone(UTC)).isoformat()
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _now_text(at: datetime | None) -> str:

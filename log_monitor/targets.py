@@ -1,7 +1,7 @@
 """agents.csv / files.csv -> Targets, with every problem named by file and 1-based physical line.
 
 agents.csv: `agent_id,label[,interval[,threshold[,files[,maintenance]]]]`
-files.csv:  `path,service[,threshold[,maintenance]]`
+files.csv:  `path,service[,threshold[,maintenance[,format[,high_margin[,low_fraction[,patterns]]]]]]]`
 
 `#` comments and blank lines are allowed; an optional header row is recognised by its first cell
 (`agent_id` or `path`). An empty optional field means the default. Each row is one physical line
@@ -11,18 +11,19 @@ files.csv:  `path,service[,threshold[,maintenance]]`
 from __future__ import annotations
 
 import csv
-import os
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from log_monitor.config import Settings, normalize_agent_id, parse_duration
+from log_monitor.config import Settings, normalize_agent_id, parse_duration, resolve_path
 from log_monitor.errors import ConfigError
 from log_monitor.models import MaintenanceWindow, Target, TargetKind
 
 AGENT_COLUMNS = ("agent_id", "label", "interval", "threshold", "files", "maintenance")
-FILE_COLUMNS = ("path", "service", "threshold", "maintenance")
+# The DESIGN contract first; the extra columns (docs/configuration.md, "files.csv extensions") after it.
+FILE_COLUMNS = ("path", "service", "threshold", "maintenance", "format", "high_margin", "low_fraction", "patterns")
 LEARN_LOCATIONS = "*"  # in the files column: learn the agent's locations instead of listing them
 
 _DAYS = {
@@ -244,16 +245,23 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
         cells = _split_columns(path, row, FILE_COLUMNS, problems)
         if cells is None:
             continue
-        file_text, service, threshold_text, maintenance_text = cells
+        file_text, service, threshold_text, maintenance_text, log_format, high_text, low_text, patterns_text = cells
         if not file_text:
             problems.append(f"{path}:{row.line}: path: empty")
             continue
-        file_path = os.path.abspath(path.parent / Path(file_text).expanduser())
+        file_path = str(resolve_path(path.parent, file_text))
         if file_path in seen:
             problems.append(f"{path}:{row.line}: {file_path} is listed twice (lines {seen[file_path]} and {row.line})")
             continue
         seen[file_path] = row.line
         threshold = _duration(path, row.line, "threshold", threshold_text, interval, problems)
+        if log_format not in ("", "plain", "combined"):
+            problems.append(f"{path}:{row.line}: format: expected plain or combined, got {log_format!r}")
+        high = _fraction(path, row.line, "high_margin", high_text, 1.0, problems)
+        low = _fraction(path, row.line, "low_fraction", low_text, 0.2, problems)
+        patterns_file = str(resolve_path(path.parent, patterns_text)) if patterns_text else None
+        if patterns_file is not None and not Path(patterns_file).is_file():
+            problems.append(f"{path}:{row.line}: patterns: file not found: {patterns_file}")
         targets.append(
             Target(
                 key=Target.file_key(file_path),
@@ -265,9 +273,27 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
                 maintenance=_maintenance(path, row.line, maintenance_text, problems),
                 expected=True,
                 origin=f"{path}:{row.line}",
+                log_format="combined" if log_format == "combined" else "",
+                traffic_high_margin=high,
+                traffic_low_fraction=low,
+                patterns_file=patterns_file,
             )
         )
     return targets
+
+
+def _fraction(path: Path, line: int, column: str, text: str, default: float, problems: list[str]) -> float:
+    """`50%` or `0.5`; empty means the default."""
+    if not text:
+        return default
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or math.isinf(value):  # "not >" also refuses NaN
+        problems.append(f"{path}:{line}: {column}: expected a positive number or percentage like 50%, got {text!r}")
+        return default
+    return value
 
 
 def load_targets(settings: Settings) -> list[Target]:

@@ -22,12 +22,20 @@ _WEBHOOK_FAILURES = {
 }
 
 
+MODES = ("ok", "500", "429", "invalid_auth", "hang", "down")
+
+
 class SlackServer:
     """`with SlackServer() as slack:` serves /api/chat.postMessage, /api/auth.test and a webhook on 127.0.0.1.
 
     `fail_with` makes every call fail with that Slack error code ("ratelimited" answers 429 with
-    Retry-After: 1); `status` answers every call with that HTTP status (e.g. 503). Messages accepted are
-    in `messages` (dicts with channel, text, blocks); every request path, failed or not, is in `requests`.
+    Retry-After: `retry_after`); `status` answers every call with that HTTP status (e.g. 503). Messages
+    accepted are in `messages` (dicts with channel, text, blocks); every request path, failed or not, is
+    in `requests`. `failures_left` limits the failures to the first N requests (then it answers ok).
+
+    `set_mode()` switches at run time between MODES: ok, 500, 429 (Retry-After), invalid_auth, hang (the
+    connection is accepted and never answered, until the mode changes or the server stops) and down (the
+    port is closed; it opens again, on the same port, with any other mode).
     """
 
     def __init__(
@@ -36,24 +44,70 @@ class SlackServer:
         channels: tuple[str, ...] = ("#soc",),
         fail_with: str | None = None,
         status: int = 200,
+        retry_after: int = 1,
     ) -> None:
         self.token = token
         self.channels = channels
         self.fail_with = fail_with
         self.status = status
+        self.retry_after = retry_after
+        self.failures_left: int | None = None
+        self.hanging = False
+        self.release = threading.Event()  # set: hanging requests end (without an answer)
         self._lock = threading.Lock()
         self._messages: list[dict[str, Any]] = []
         self._requests: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
+        self._port = int(self._server.server_address[1])
+        self._thread = self._serve_thread()
+        self._down = False
+
+    def _serve_thread(self) -> threading.Thread:
+        return threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack", daemon=True
         )
 
+    def set_mode(self, mode: str, *, failures: int | None = None) -> None:
+        """Answer every later request as `mode` (one of MODES); `failures`: only the next N, then ok."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.failures_left = failures
+        self.fail_with = {"429": "ratelimited", "invalid_auth": "invalid_auth"}.get(mode)
+        self.status = 500 if mode == "500" else 200
+        self.hanging = mode == "hang"
+        if mode != "hang":
+            self.release.set()
+        else:
+            self.release.clear()
+        if mode == "down" and not self._down:
+            self._stop_serving()
+            self._down = True
+        elif mode != "down" and self._down:
+            self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+            self._server.daemon_threads = True
+            self._thread = self._serve_thread()
+            self._thread.start()
+            self._down = False
+
+    def failing(self) -> bool:
+        """Whether this request gets the configured failure (counts down `failures_left`)."""
+        with self._lock:
+            if self.failures_left is None:
+                return True
+            if self.failures_left <= 0:
+                return False
+            self.failures_left -= 1
+            return True
+
+    def _stop_serving(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://127.0.0.1:{self._port}"
 
     @property
     def api_url(self) -> str:
@@ -86,9 +140,9 @@ class SlackServer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self.release.set()
+        if not self._down:
+            self._stop_serving()
 
 
 def _handler_for(slack: SlackServer) -> type[BaseHTTPRequestHandler]:
@@ -113,16 +167,27 @@ def _handler_for(slack: SlackServer) -> type[BaseHTTPRequestHandler]:
                 slack.record(path, None)
                 self._json(404, {"ok": False, "error": "unknown_method"})
 
-        def _failure(self, path: str) -> bool:
-            if slack.status >= 500:
-                slack.record(path, None)
-                self._text(slack.status, "internal error")
-                return True
-            if slack.fail_with is None:
+        def _hang(self, path: str) -> bool:
+            """In hang mode: read the request, answer nothing, close when released (the client times out)."""
+            if not slack.hanging or not slack.failing():
                 return False
             slack.record(path, None)
-            if slack.fail_with == "ratelimited":
-                self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+            slack.release.wait(30)
+            self.close_connection = True
+            return True
+
+        def _failure(self, path: str) -> bool:
+            if self._hang(path):
+                return True
+            if slack.status < 500 and slack.fail_with is None:
+                return False
+            if not slack.failing():
+                return False
+            slack.record(path, None)
+            if slack.status >= 500:
+                self._text(slack.status, "internal error")
+            elif slack.fail_with == "ratelimited":
+                self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(slack.retry_after)})
             else:
                 self._json(slack.status, {"ok": False, "error": slack.fail_with})
             return True
@@ -162,14 +227,17 @@ def _handler_for(slack: SlackServer) -> type[BaseHTTPRequestHandler]:
 
         def _webhook(self, payload: dict[str, Any]) -> None:
             path = WEBHOOK_PATH
-            if slack.status >= 500:
+            if self._hang(path):
+                return
+            failing = (slack.status >= 500 or slack.fail_with is not None) and slack.failing()
+            if failing and slack.status >= 500:
                 slack.record(path, None)
                 self._text(slack.status, "internal error")
                 return
-            if slack.fail_with is not None:
+            if failing and slack.fail_with is not None:
                 slack.record(path, None)
                 status, body = _WEBHOOK_FAILURES.get(slack.fail_with, (400, slack.fail_with))
-                self._text(status, body, {"Retry-After": "1"} if status == 429 else None)
+                self._text(status, body, {"Retry-After": str(slack.retry_after)} if status == 429 else None)
                 return
             message = {"channel": None, "text": payload.get("text"), "blocks": payload.get("blocks")}
             slack.record(path, message)

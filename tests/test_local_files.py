@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from log_monitor.models import Target, TargetKind
+from log_monitor.app import App, build
+from log_monitor.clock import FakeClock
+from log_monitor.config import Settings
+from log_monitor.errors import ConfigError
+from log_monitor.models import Condition, NotificationKind, Severity, Target, TargetKind
+from log_monitor.notifiers.base import Notifier
+from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.patterns import PatternTracker, parse_rules
+from log_monitor.simulator.traffic import generate
 from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.state import StateStore
+from log_monitor.targets import load_targets
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -113,3 +126,170 @@ def test_an_unreadable_path_says_why(store: StateStore, tmp_path: Path) -> None:
     count, _, status = observe(store, odd)
     assert count == 0
     assert status
+
+
+def test_a_compressed_rotated_sibling_does_not_confuse(store: StateStore, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"a\n" * 10)
+    observe(store, log)
+    append(log, b"a\n" * 2)
+    log.rename(tmp_path / "access.log.1")
+    (tmp_path / "access.log.1.gz").write_bytes(gzip.compress((tmp_path / "access.log.1").read_bytes()))
+    (tmp_path / "access.log.1").unlink()
+    log.write_bytes(b"b\n" * 3)
+    assert observe(store, log)[0] == 3
+    append(log, b"b\n")
+    assert observe(store, log)[0] == 1
+
+
+def monitor_for(tmp_path: Path, targets: list[Target], clock: FakeClock, out: io.StringIO) -> App:
+    settings = Settings(env_file=tmp_path / "x.env", base_dir=tmp_path, state_db=tmp_path / "state.sqlite3")
+    channels: list[Notifier] = [ConsoleNotifier(out)]
+    return build(settings, targets, clock=clock, sleep=clock.advance, channels=channels, host="m")
+
+
+def test_a_missing_file_alerts_once_naming_the_service_and_recovers_when_back(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"a\n")
+    clock, out = FakeClock(NOW), io.StringIO()
+    with monitor_for(tmp_path, [target(log)], clock, out) as app:
+        assert app.monitor.run_once().notifications == []
+        log.unlink()
+        kinds = []
+        for _ in range(3):
+            clock.advance(60)
+            kinds += [(n.kind, n.condition) for n in app.monitor.run_once().notifications]
+        assert kinds == [(NotificationKind.ALERT, Condition.MISSING)]
+        text = out.getvalue()
+        assert "missing" in text.lower() and "nginx" in text
+        log.write_bytes(b"back\n")
+        clock.advance(60)
+        assert [n.kind for n in app.monitor.run_once().notifications] == [NotificationKind.RECOVERY]
+
+
+def test_rotation_copytruncate_and_recreation_between_checks_raise_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"a\n")
+    os.utime(log, (NOW.timestamp(), NOW.timestamp()))  # the file's clock and the monitor's agree
+    clock, out = FakeClock(NOW), io.StringIO()
+    with monitor_for(tmp_path, [target(log)], clock, out) as app:
+        app.monitor.run_once()
+        for rotate in ("rename", "copytruncate", "recreate"):
+            clock.advance(60)
+            if rotate == "rename":
+                log.rename(tmp_path / f"app.log.{rotate}")
+                log.write_bytes(b"x\n")
+            elif rotate == "copytruncate":
+                with log.open("r+b") as handle:
+                    handle.truncate(0)
+                append(log, b"y\n")
+            else:
+                log.unlink()
+                log.write_bytes(b"z\n")
+            os.utime(log, (clock.now().timestamp(), clock.now().timestamp()))
+            result = app.monitor.run_once()
+            assert result.notifications == [], out.getvalue()
+            assert result.rows[0].observation.events_in_window == 1, rotate
+
+
+def test_events_per_second_come_from_the_new_lines(tmp_path: Path, store: StateStore) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    source = LocalFilesSource(store)
+    source.observe([target(log)], NOW)
+    append(log, b"line\n" * 120)
+    source.observe([target(log)], NOW + timedelta(seconds=60))
+    assert source.watches[str(log)].events_per_s == 2.0
+
+
+def test_a_partial_last_line_of_an_access_log_waits_for_its_newline(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"")
+    source = LocalFilesSource(None)
+    access = replace(target(log), log_format="combined")
+    source.observe([access], NOW)
+    line = b'1.2.3.4 - - [22/Nov/2026:10:00:00 +0000] "GET /a/b/c HTTP/1.1" 200 512 "-" "x"\n'
+    append(log, line + line[:30])
+    assert source.observe([access], NOW + timedelta(seconds=1))[access.key].events_in_window == 1
+    append(log, line[30:])
+    assert source.observe([access], NOW + timedelta(seconds=2))[access.key].events_in_window == 1
+    traffic = source.watches[str(log)].traffic
+    assert traffic is not None
+    assert traffic.top_sections() == [("/a/b/", 2)] and traffic.malformed == 0
+
+
+def test_a_pattern_rule_over_its_maximum_alerts_with_its_severity(tmp_path: Path) -> None:
+    rules = tmp_path / "app.rules"
+    rules.write_text("name,kind,severity,window,limit,regex\nerrors,max,critical,5m,2,Traceback|ERROR\n")
+    log = tmp_path / "app.log"
+    log.write_bytes(b"start\n")
+    watched = replace(target(log), patterns_file=str(rules))
+    clock, out = FakeClock(NOW), io.StringIO()
+    with monitor_for(tmp_path, [watched], clock, out) as app:
+        app.monitor.run_once()
+        append(log, b"ok\nERROR one\nERROR two ERROR\n")
+        clock.advance(10)
+        assert app.monitor.run_once().notifications == []  # 2 lines: at the maximum, not over it
+        append(log, b"Traceback (most recent call last)\n")
+        clock.advance(10)
+        notes = app.monitor.run_once().notifications
+        assert [(n.condition, n.severity) for n in notes] == [(Condition.PATTERN, Severity.CRITICAL)]
+        assert "3 matching lines" in out.getvalue() and "nginx" in out.getvalue()
+        clock.advance(400)
+        append(log, b"fine\n")
+        assert [n.kind for n in app.monitor.run_once().notifications] == [NotificationKind.RECOVERY]
+
+
+def test_a_heartbeat_rule_fires_when_its_line_stops() -> None:
+    rules, problems = parse_rules("beat,heartbeat,warning,5m,0,HEARTBEAT\nbad,max,loud,5m,1,x\n", "r")
+    assert problems == ["r:2: severity: expected warning or critical, got 'loud'"]
+    tracker = PatternTracker(rules)
+    start = NOW.timestamp()
+    tracker.add(b"HEARTBEAT ok\n", start)
+    assert tracker.firing(start + 299) == []
+    fired = tracker.firing(start + 300)
+    assert len(fired) == 1 and "heartbeat line missing for 5m" in fired[0].detail
+    tracker.add(b"noise\nHEARTBEAT\n", start + 301)
+    assert tracker.firing(start + 302) == []
+
+
+def test_the_traffic_generator_turns_high_traffic_on_and_off_through_the_source(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"")
+    access = replace(target(log), log_format="combined")
+    source = LocalFilesSource(None)
+    start = int(NOW.timestamp())
+    findings: list[Condition | None] = []
+    for step in range(0, 2400, 10):
+        rate = 50.0 if 1500 <= step < 1800 else 5.0
+        ticks = iter(float(start + step + n) for n in range(12))
+        generate(str(log), rate=rate, seconds=10, clock=ticks.__next__, sleep=lambda _: None, seed=step)
+        seen = source.observe([access], NOW + timedelta(seconds=step + 10))[access.key]
+        if not findings or seen.finding != findings[-1]:
+            findings.append(seen.finding)
+    assert findings == [None, Condition.HIGH_TRAFFIC, None]
+
+
+def test_files_csv_extension_columns_give_format_margins_and_patterns(tmp_path: Path) -> None:
+    (tmp_path / "agents.csv").write_text("agent_id,label\n")
+    (tmp_path / "nginx.rules").write_text("errors,max,warning,5m,3,ERROR\n")
+    (tmp_path / "files.csv").write_text(
+        "path,service,threshold,maintenance,format,high_margin,low_fraction,patterns\n"
+        "access.log,nginx,30m,,combined,50%,0.1,nginx.rules\n"
+        "app.log,app,,,,,,\n"
+        "bad.log,bad,,,json,-3,,missing.rules\n"
+    )
+    settings = Settings(
+        env_file=tmp_path / "x.env",
+        base_dir=tmp_path,
+        agent_list_file=tmp_path / "agents.csv",
+        local_files_list=tmp_path / "files.csv",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_targets(settings)
+    assert [p.split(": ")[1] for p in caught.value.problems] == ["format", "high_margin", "patterns"]
+    (tmp_path / "files.csv").write_text((tmp_path / "files.csv").read_text().rsplit("bad.log", 1)[0])
+    access, app_log = load_targets(settings)
+    assert (access.log_format, access.traffic_high_margin, access.traffic_low_fraction) == ("combined", 0.5, 0.1)
+    assert access.patterns_file == str(tmp_path / "nginx.rules")
+    assert (app_log.log_format, app_log.patterns_file) == ("", None)

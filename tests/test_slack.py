@@ -101,16 +101,62 @@ def test_an_unknown_channel_is_permanent() -> None:
     assert "channel_not_found" in str(caught.value)
 
 
-def test_a_rate_limit_is_transient_and_is_not_retried_inside_send() -> None:
-    with SlackServer(fail_with="ratelimited") as server:
-        started = time.monotonic()
-        with pytest.raises(NotifierError) as caught:
-            bot(server).send(alert())
-        elapsed = time.monotonic() - started
+def test_a_rate_limit_is_retried_once_after_retry_after_then_reported_as_transient() -> None:
+    waits: list[float] = []
+    with SlackServer(fail_with="ratelimited") as server, pytest.raises(NotifierError) as caught:
+        SlackNotifier(token=Secret(TOKEN), channel="#soc", api_url=server.api_url, sleep=waits.append).send(alert())
     assert not caught.value.permanent
     assert "ratelimited" in str(caught.value)
-    assert server.requests == ["/api/chat.postMessage"]  # the outbox retries, not slack_sdk
-    assert elapsed < 1.0  # no sleeping for Retry-After
+    assert waits == [1.0]  # Retry-After honoured, once
+    assert server.requests == ["/api/chat.postMessage"] * 2
+
+
+def test_a_rate_limit_that_passes_delivers_after_waiting_retry_after_for_real() -> None:
+    with SlackServer() as server:
+        server.set_mode("429", failures=1)
+        started = time.monotonic()
+        bot(server).send(alert())
+        elapsed = time.monotonic() - started
+    assert len(server.messages) == 1
+    assert 0.9 <= elapsed < 3.0  # the real sleep of Retry-After: 1, and only one
+
+
+def test_a_long_retry_after_is_not_waited_for_inside_send() -> None:
+    waits: list[float] = []
+    with SlackServer(fail_with="ratelimited", retry_after=120) as server, pytest.raises(NotifierError) as caught:
+        SlackNotifier(token=Secret(TOKEN), channel="#soc", api_url=server.api_url, sleep=waits.append).send(alert())
+    assert not caught.value.permanent
+    assert waits == []  # the next channel and the outbox take over instead of blocking for two minutes
+    assert server.requests == ["/api/chat.postMessage"]
+
+
+def test_a_hanging_slack_times_out_as_a_transient_error_without_retrying_the_post() -> None:
+    with SlackServer() as server:
+        server.set_mode("hang")
+        notifier = SlackNotifier(token=Secret(TOKEN), channel="#soc", api_url=server.api_url, timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(NotifierError) as caught:
+            notifier.send(alert())
+        elapsed = time.monotonic() - started
+    assert not caught.value.permanent
+    assert "timed out" in str(caught.value)
+    assert elapsed < 1.5
+    assert server.requests == ["/api/chat.postMessage"]  # a timed-out post may have landed: never resent here
+
+
+def test_slack_that_went_down_and_came_back_on_the_same_port_delivers_again() -> None:
+    with SlackServer() as server:
+        notifier = SlackNotifier(
+            token=Secret(TOKEN), channel="#soc", api_url=server.api_url, connect_retry_s=0.01, timeout=1.0
+        )
+        server.set_mode("down")
+        with pytest.raises(NotifierError) as caught:
+            notifier.send(alert())
+        server.set_mode("ok")
+        notifier.send(alert())
+    assert not caught.value.permanent
+    assert "unreachable" in str(caught.value)
+    assert len(server.messages) == 1
 
 
 def test_a_slack_server_error_is_transient() -> None:
@@ -120,8 +166,10 @@ def test_a_slack_server_error_is_transient() -> None:
     assert "503" in str(caught.value)
 
 
-def test_a_refused_connection_is_transient_and_tried_once() -> None:
-    notifier = SlackNotifier(token=Secret(TOKEN), channel="#soc", api_url=f"http://127.0.0.1:{closed_port()}/api/")
+def test_a_refused_connection_is_transient() -> None:
+    notifier = SlackNotifier(
+        token=Secret(TOKEN), channel="#soc", api_url=f"http://127.0.0.1:{closed_port()}/api/", connect_retry_s=0.01
+    )
     with pytest.raises(NotifierError) as caught:
         notifier.send(alert())
     assert not caught.value.permanent
@@ -148,17 +196,19 @@ def test_a_revoked_webhook_is_permanent_and_its_url_is_never_shown() -> None:
     assert "XXXXXXXXXXXXXXXX" not in repr(notifier)
 
 
-def test_a_rate_limited_webhook_is_transient() -> None:
+def test_a_rate_limited_webhook_is_retried_once_then_transient() -> None:
+    waits: list[float] = []
     with SlackServer(fail_with="ratelimited") as server, pytest.raises(NotifierError) as caught:
-        SlackNotifier(webhook_url=Secret(server.webhook_url)).send(alert())
+        SlackNotifier(webhook_url=Secret(server.webhook_url), sleep=waits.append).send(alert())
     assert not caught.value.permanent
-    assert server.requests == ["/services/T000/B000/XXXXXXXXXXXXXXXX"]
+    assert waits == [1.0]
+    assert server.requests == ["/services/T000/B000/XXXXXXXXXXXXXXXX"] * 2
 
 
 def test_an_unreachable_webhook_is_transient_and_its_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{closed_port()}/services/T000/B000/SECRETPATHPART"
     with caplog.at_level(logging.DEBUG), pytest.raises(NotifierError) as caught:
-        SlackNotifier(webhook_url=Secret(url)).send(alert())
+        SlackNotifier(webhook_url=Secret(url), connect_retry_s=0.01).send(alert())
     assert not caught.value.permanent
     assert_no_secret(caught.value, url, "SECRETPATHPART")
     # slack_sdk itself may log the URL at DEBUG; logsetup's RedactingFilter masks it. Our own logger must not.

@@ -201,3 +201,49 @@ def test_starttls_with_a_trusted_certificate_delivers(mailbox: Mailbox) -> None:
     assert len(mailbox.received) == 1
     assert not caught.value.permanent
     assert "TLS" in str(caught.value)
+
+
+@pytest.fixture
+def auth_port(mailbox: Mailbox) -> Iterator[int]:
+    """A server that refuses mail until the client logs in (AUTH PLAIN/LOGIN)."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"monitor", b"s3cret-pass")
+        return AuthResult(success=ok)
+
+    port = free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,  # loopback only; production uses starttls or ssl
+    )
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def test_a_server_that_requires_auth_takes_the_alert_after_login(mailbox: Mailbox, auth_port: int) -> None:
+    plain(auth_port, user="monitor", password=Secret("s3cret-pass")).send(alert())
+    assert len(mailbox.received) == 1
+
+
+def test_a_server_that_requires_auth_refuses_a_wrong_password_without_showing_it(
+    mailbox: Mailbox, auth_port: int
+) -> None:
+    # aiosmtpd hangs up after the failed mechanisms (a disconnect, so transient); a 535 answer is permanent.
+    with pytest.raises(NotifierError) as caught:
+        plain(auth_port, user="monitor", password=Secret("wrong-pass-123")).send(alert())
+    assert "wrong-pass-123" not in str(caught.value)
+    assert mailbox.received == []
+
+
+def test_a_server_that_requires_auth_refuses_mail_without_login(mailbox: Mailbox, auth_port: int) -> None:
+    with pytest.raises(NotifierError):
+        plain(auth_port).send(alert())
+    assert mailbox.received == []

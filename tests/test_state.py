@@ -91,9 +91,17 @@ def test_a_db_from_a_newer_version_is_refused_with_a_clear_message(tmp_path: Pat
         StateStore(path)
 
 
-def test_a_file_that_is_not_a_database_is_a_state_error_naming_it(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_database_is_quarantined_not_an_error(tmp_path: Path) -> None:
+    # A corrupt file would fail every pass for ever; it is moved aside (tests/faults/test_state.py has the rest).
     path = tmp_path / "s.db"
     path.write_bytes(b"this is not sqlite" * 100)
+    with StateStore(path) as store:
+        assert store.quarantined is not None and store.quarantined.name.startswith("s.db.corrupt-")
+
+
+def test_a_state_db_that_cannot_be_opened_is_a_state_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.mkdir()  # a folder where the file should be: not corruption, nothing to quarantine
     with pytest.raises(StateError, match=str(path)):
         StateStore(path)
 

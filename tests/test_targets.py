@@ -169,7 +169,7 @@ def test_local_files_are_targets_with_paths_relative_to_the_csv(tmp_path: Path) 
 
 
 def test_local_file_problems_name_the_line(tmp_path: Path) -> None:
-    text = "/var/log/a,svc\n/var/log/a,svc\n/var/log/b,svc,never\n/var/log/c,svc,1h,x,y\n"
+    text = "/var/log/a,svc\n/var/log/a,svc\n/var/log/b,svc,never\n/var/log/c,svc,1h,,,,,,extra\n"
     problems = problems_of(make_settings(tmp_path, "", text))
     files_csv = tmp_path / "files.csv"
     assert [p.split(": ")[0] for p in problems] == [f"{files_csv}:2", f"{files_csv}:3", f"{files_csv}:4"]

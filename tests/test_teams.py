@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -117,3 +118,13 @@ def test_a_url_that_is_not_http_is_permanent() -> None:
         TeamsNotifier(webhook_url=Secret("ftp://example.org/hook?sig=SECRETSIG")).send(alert())
     assert caught.value.permanent
     assert "SECRETSIG" not in str(caught.value)
+
+
+def test_a_group_is_posted_as_one_card_listing_every_notification(hook: Hook) -> None:
+    notes = [replace(alert(), id=f"n{i}", agent_id=f"00{i}", label=f"host-{i}") for i in range(1, 6)]
+    TeamsNotifier(webhook_url=Secret(hook.url)).send_group(notes)
+    [body] = hook.bodies
+    text = json.dumps(body["attachments"][0]["content"])
+    assert "5 notifications at once: 5 CRITICAL" in text
+    for i in range(1, 6):
+        assert f"agent 00{i} host-{i} is DISCONNECTED" in text

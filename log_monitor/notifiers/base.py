@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from log_monitor.errors import NotifierError
 from log_monitor.models import Notification
 
-__all__ = ["Notifier", "NotifierError"]
+__all__ = ["GroupNotifier", "Notifier", "NotifierError"]
 
 
 class Notifier(Protocol):
@@ -23,4 +24,22 @@ class Notifier(Protocol):
 
     def send(self, notification: Notification) -> None:
         """Deliver `notification`, or raise NotifierError."""
+        ...
+
+
+@runtime_checkable
+class GroupNotifier(Protocol):
+    """Optional: a channel that can put several notifications in one message (`send_group`).
+
+    The dispatcher groups when many notifications are queued at once (200 agents silent in one pass)
+    and keeps each group small enough for the channel's limits; a channel without `send_group` gets
+    each notification through `send`. One call is one message: it is delivered whole or raises.
+    """
+
+    name: str
+
+    def send(self, notification: Notification) -> None: ...
+
+    def send_group(self, notifications: Sequence[Notification]) -> None:
+        """Deliver every notification in one message, or raise NotifierError."""
         ...

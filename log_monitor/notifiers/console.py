@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from log_monitor.models import Notification
-from log_monitor.notifiers.render import plain_text
+from log_monitor.notifiers.render import group_plain_text, plain_text
 
 
 class ConsoleNotifier:
@@ -18,9 +19,15 @@ class ConsoleNotifier:
         self._stream = stream
 
     def send(self, notification: Notification) -> None:
+        self._write(plain_text(notification))
+
+    def send_group(self, notifications: Sequence[Notification]) -> None:
+        self._write(group_plain_text(notifications))
+
+    def _write(self, text: str) -> None:
         # sys.stdout is looked up now, not at construction, so a redirected or captured stdout is honoured.
         stream = self._stream if self._stream is not None else sys.stdout
-        stream.write(plain_text(notification) + "\n\n")
+        stream.write(text + "\n\n")
         stream.flush()
 
     def __repr__(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from log_monitor.models import Condition, Notification, NotificationKind, Severity
@@ -14,6 +16,11 @@ CONDITION_WORDS: dict[Condition, tuple[str, str]] = {
     Condition.DISCONNECTED: ("DISCONNECTED", "the agent lost its keepalive with the manager"),
     Condition.NEVER_SEEN: ("NEVER SEEN", "no event at all within the lookback period"),
     Condition.UNKNOWN: ("UNKNOWN", "the monitoring backend could not be read"),
+    Condition.DROPPING: ("DROPPING EVENTS", "logcollector is dropping events: they never reach the manager"),
+    Condition.MISSING: ("MISSING", "the log file is missing or unreadable"),
+    Condition.HIGH_TRAFFIC: ("HIGH TRAFFIC", "the 2-minute rate is well above its usual level"),
+    Condition.LOW_TRAFFIC: ("LOW TRAFFIC", "the rate fell well below its usual level for this hour"),
+    Condition.PATTERN: ("PATTERN", "a pattern rule fired"),
 }
 
 _EMOJI: dict[Severity, str] = {
@@ -125,6 +132,10 @@ def title(n: Notification) -> str:
         return f"RESTORED: {what}: events are back{back}"
     if kind is NotificationKind.TEST:
         return f"TEST: {what} from {one_line(n.host)}"
+    if kind is NotificationKind.CHANNEL_DOWN:
+        return f"{severity}: notification channel {what} failed permanently; alerts go through the other channels"
+    if kind is NotificationKind.STATE_RESET:
+        return f"{severity}: the state DB was corrupt and was moved aside; monitoring restarted from an empty state"
     if n.condition is Condition.NEVER_SEEN:
         how = "NEVER SEEN (no event within the lookback period)"
     elif n.condition is Condition.UNKNOWN:
@@ -153,6 +164,16 @@ def fields(n: Notification) -> list[tuple[str, str]]:
     if n.kind is NotificationKind.TEST:
         out.append(("Monitor host", one_line(n.host)))
         out.append(("Sent at", format_utc(n.created_at)))
+        return out
+    if n.kind is NotificationKind.CHANNEL_DOWN:
+        out.append(("Channel", one_line(n.label)))
+        out.append(("Failed at", format_utc(n.created_at)))
+        out.append(("Monitor host", one_line(n.host)))
+        return out
+    if n.kind is NotificationKind.STATE_RESET:
+        out.append(("State DB", one_line(n.label)))
+        out.append(("Found at", format_utc(n.created_at)))
+        out.append(("Monitor host", one_line(n.host)))
         return out
     backend = n.kind in (NotificationKind.BACKEND_DOWN, NotificationKind.BACKEND_RESTORED)
     if n.kind in _RESTORED_KINDS:
@@ -195,6 +216,61 @@ def body_lines(n: Notification) -> list[str]:
 def plain_text(n: Notification) -> str:
     """Title and body as plain text, for email and the console."""
     return "\n".join([title(n), *body_lines(n)])
+
+
+# -- delayed and grouped messages ------------------------------------------------------
+
+DELAYED_MARK = "Delayed: first raised at "
+
+
+def mark_delayed(n: Notification) -> Notification:
+    """The notification with a first detail line saying it is late, for one that no channel took at first."""
+    if is_delayed(n):
+        return n
+    line = f"{DELAYED_MARK}{format_utc(n.created_at)} (no channel could deliver it then)"
+    return replace(n, detail=f"{line}\n{n.detail}".strip())
+
+
+def is_delayed(n: Notification) -> bool:
+    return n.detail.startswith(DELAYED_MARK)
+
+
+def group_title(notes: Sequence[Notification]) -> str:
+    """The headline of a grouped message: how many, and how many of each severity (or recovered)."""
+    counts: dict[str, int] = {}
+    for n in notes:
+        word = n.severity.name
+        if n.kind in _RESTORED_KINDS:
+            word = "RECOVERED"
+        elif n.kind is NotificationKind.TEST:
+            word = "TEST"
+        counts[word] = counts.get(word, 0) + 1
+    order = ["CRITICAL", "UNKNOWN", "WARNING", "MAINTENANCE", "RECOVERED", "OK", "TEST"]
+    parts = [f"{counts[w]} {w}" for w in sorted(counts, key=lambda w: order.index(w) if w in order else 99)]
+    return f"{len(notes)} notifications at once: {', '.join(parts)}"
+
+
+def group_order(notes: Sequence[Notification]) -> list[Notification]:
+    """Worst first (CRITICAL, UNKNOWN, WARNING, ..., recoveries last), then oldest: the reader starts at the top."""
+    rank = {Severity.CRITICAL: 0, Severity.UNKNOWN: 1, Severity.WARNING: 2, Severity.MAINTENANCE: 3, Severity.OK: 4}
+    return sorted(notes, key=lambda n: (5 if n.kind in _RESTORED_KINDS else rank.get(n.severity, 4), n.created_at))
+
+
+def group_line(n: Notification) -> str:
+    """One notification as one line of a grouped message: its title, the last event, and "delayed" if late."""
+    line = title(n)
+    if n.kind in _TARGET_KINDS and n.kind is not NotificationKind.RECOVERY:
+        line += f" (last event {format_utc(n.last_event)})"
+    if is_delayed(n):
+        line += f" [delayed: first raised at {format_utc(n.created_at)}]"
+    return one_line(line)
+
+
+def group_plain_text(notes: Sequence[Notification]) -> str:
+    """A grouped message as plain text: the headline, one line per notification, then the monitor host."""
+    ordered = group_order(notes)
+    host = one_line(ordered[0].host) if ordered else ""
+    return "\n".join([group_title(notes), *(f"- {group_line(n)}" for n in ordered), f"Monitor host: {host}"])
 
 
 def slack_escape(text: str) -> str:

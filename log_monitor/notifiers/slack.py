@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import http.client
 import logging
-import math
 import re
 import ssl
+import time
 import urllib.error
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from log_monitor.errors import NotifierError
@@ -21,6 +27,9 @@ from log_monitor.notifiers.render import (
     body_lines,
     fields,
     format_utc,
+    group_line,
+    group_order,
+    group_title,
     one_line,
     severity_emoji,
     slack_escape,
@@ -81,6 +90,8 @@ _ERROR_CODE = re.compile(r"^[a-z0-9_.]{1,64}$")
 _MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
 _MAX_FIELD = 1900  # and 2000 in a field
 _MAX_FALLBACK = 3500
+_MAX_BLOCKS = 50  # Slack refuses a message with more blocks than this
+_MAX_GROUP_LINE = 600  # one notification's line in a grouped message; several fit in a section
 
 
 def _is_permanent(code: str, status: int | None) -> bool:
@@ -139,12 +150,122 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
     return out
 
 
+def group_blocks(notes: Sequence[Notification]) -> list[dict[str, Any]]:
+    """Block Kit blocks for several notifications in one message: a headline, the lines, the host.
+
+    Lines are packed into sections of at most _MAX_SECTION characters; at most _MAX_BLOCKS blocks in all
+    (what does not fit is counted in a last line, so the dispatcher's group size keeps every line shown).
+    Every line is escaped like a single message.
+    """
+    ordered = group_order(notes)
+    worst = ordered[0].severity if ordered else None
+    emoji = severity_emoji(worst) if worst is not None else ""
+    out: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} *{slack_escape(group_title(notes))}*"}}
+    ]
+    room = _MAX_BLOCKS - 2  # the headline and the context line
+    sections: list[str] = []
+    current = ""
+    shown = 0
+    for n in ordered:
+        line = f"{severity_emoji(n.severity)} {_truncate(slack_escape(group_line(n)), _MAX_GROUP_LINE)}"
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= _MAX_SECTION:
+            current = candidate
+        else:
+            if len(sections) + 2 > room:  # the finished section plus a new one must still fit
+                break
+            sections.append(current)
+            current = line
+        shown += 1
+    if current:
+        sections.append(current)
+    if shown < len(ordered):
+        sections[-1] = _truncate(sections[-1] + f"\n… and {len(ordered) - shown} more", _MAX_SECTION)
+    out.extend({"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in sections)
+    host = slack_escape(one_line(ordered[0].host)) if ordered else ""
+    out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"log_monitor on {host}"}]})
+    return out
+
+
+def group_fallback_text(notes: Sequence[Notification]) -> str:
+    lines = [group_title(notes), *(group_line(n) for n in group_order(notes))]
+    return _truncate(slack_escape("\n".join(lines)), _MAX_FALLBACK)
+
+
+class RateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's rate-limit retry, honouring Retry-After, but only when the wait is short.
+
+    A long Retry-After would hold the delivery worker (and the next channel) for that long; then the
+    error goes up as transient, the next channel takes the alert, and the outbox retries later. The
+    sleep is injectable so tests check the wait without taking it, and has no jitter added.
+    """
+
+    def __init__(self, *, max_retry_count: int = 1, max_wait_s: float = 5.0, sleep: Callable[[float], None]) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._max_wait_s = max_wait_s
+        self._sleep = sleep
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = _retry_after(response)
+        return wait is not None and wait <= self._max_wait_s
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        self._sleep((_retry_after(response) if response is not None else None) or 1.0)
+        state.increment_current_attempt()
+
+
+def _retry_after(response: HttpResponse) -> float | None:
+    """Retry-After in seconds; None when missing or not a number (then we do not guess: no retry here)."""
+    for key, values in response.headers.items():
+        if key.lower() == "retry-after":
+            value = values[0] if isinstance(values, list) and values else values
+            try:
+                return max(0.0, float(str(value)))
+            except ValueError:
+                return None
+    return None
+
+
+def retry_handlers(
+    *, retries: int = 1, connect_retry_s: float = 0.5, max_wait_s: float = 5.0, sleep: Callable[[float], None]
+) -> list[RetryHandler]:
+    """slack_sdk's handlers with small counts: a refused/reset connection and a short rate limit.
+
+    Kept small on purpose: the dispatcher retries transient errors with tenacity too, and the outbox
+    retries later; a read timeout is not retried here (the request may have been posted already).
+    """
+    return [
+        ConnectionErrorRetryHandler(
+            max_retry_count=retries, interval_calculator=FixedValueRetryIntervalCalculator(connect_retry_s)
+        ),
+        RateLimitRetryHandler(max_retry_count=retries, max_wait_s=max_wait_s, sleep=sleep),
+    ]
+
+
 class SlackNotifier:
     """Posts to Slack with a bot token and channel (preferred when both are given) or an incoming webhook.
 
-    slack_sdk's own retry handlers are turned off (`retry_handlers=[]`): by default it retries connection
-    errors, and a rate-limit handler would sleep for Retry-After inside `send`. Retrying is the outbox's
-    job (with backoff, after the next channel had its chance), and `send` must return promptly.
+    slack_sdk's retry handlers retry a refused or reset connection and a rate limit (honouring
+    Retry-After) once, within `send`; anything longer is the outbox's job (with backoff, after the next
+    channel had its chance), so `send` returns within about timeout + retry wait.
     """
 
     name = "slack"
@@ -157,28 +278,41 @@ class SlackNotifier:
         webhook_url: Secret | None = None,
         api_url: str = DEFAULT_API_URL,
         timeout: float = 10.0,
+        retries: int = 1,
+        connect_retry_s: float = 0.5,
+        max_retry_after_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not ((token and channel) or webhook_url):
             raise ValueError("Slack needs a bot token and a channel, or a webhook URL")
         self._channel = channel
         self._secrets = [s.reveal() for s in (token, webhook_url) if s]
-        # slack_sdk types its timeouts as whole seconds; never round a short timeout down to zero.
-        seconds = max(1, math.ceil(timeout))
+        # slack_sdk hints its timeout as int but hands it to urllib, which takes float seconds; a short
+        # timeout stays short (tests use a fraction of a second), and it never becomes zero (no timeout).
+        seconds = cast(int, timeout if timeout > 0 else 10.0)
+        handlers = retry_handlers(
+            retries=retries, connect_retry_s=connect_retry_s, max_wait_s=max_retry_after_s, sleep=sleep
+        )
         self._client: WebClient | None = None
         self._webhook: WebhookClient | None = None
         if token and channel:
             base = api_url if api_url.endswith("/") else api_url + "/"
-            self._client = WebClient(token=token.reveal(), base_url=base, timeout=seconds, retry_handlers=[])
+            self._client = WebClient(token=token.reveal(), base_url=base, timeout=seconds, retry_handlers=handlers)
         elif webhook_url:
-            self._webhook = WebhookClient(webhook_url.reveal(), timeout=seconds, retry_handlers=[])
+            self._webhook = WebhookClient(webhook_url.reveal(), timeout=seconds, retry_handlers=handlers)
 
     def __repr__(self) -> str:
         mode = f"channel={self._channel!r}" if self._client else "webhook=***"
         return f"SlackNotifier({mode})"
 
     def send(self, notification: Notification) -> None:
-        text = fallback_text(notification)
-        message_blocks = blocks(notification)
+        self._post(fallback_text(notification), blocks(notification))
+
+    def send_group(self, notifications: Sequence[Notification]) -> None:
+        """One message listing several notifications (the dispatcher keeps each group within Slack's limits)."""
+        self._post(group_fallback_text(notifications), group_blocks(notifications))
+
+    def _post(self, text: str, message_blocks: list[dict[str, Any]]) -> None:
         if self._client is not None:
             client, channel = self._client, self._channel
             self._call(lambda: client.chat_postMessage(channel=channel or "", text=text, blocks=message_blocks))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import smtplib
 import ssl
@@ -13,7 +14,7 @@ from typing import TypeVar
 
 from log_monitor.errors import NotifierError
 from log_monitor.models import Notification, Secret
-from log_monitor.notifiers.render import one_line, plain_text, title
+from log_monitor.notifiers.render import group_order, group_plain_text, group_title, one_line, plain_text, title
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,38 @@ class SmtpNotifier:
         msg["From"] = self._sender
         msg["To"] = ", ".join(self._recipients)
         msg["Date"] = format_datetime(n.created_at)
-        domain = "".join(c for c in one_line(n.host) if c.isalnum() or c in ".-") or "log-monitor.invalid"
-        msg["Message-ID"] = f"<{n.id}@{domain}>"
+        msg["Message-ID"] = f"<{n.id}@{_domain(n.host)}>"
         msg["X-Log-Monitor-Kind"] = n.kind.value
         msg["X-Log-Monitor-Severity"] = n.severity.name
         msg.set_content(plain_text(n) + "\n")
         return msg
 
+    def group_message(self, notes: Sequence[Notification]) -> EmailMessage:
+        """One email for several notifications: the list first, then each one's full text.
+
+        Its Message-ID is derived from the members' ids, so the same group sent twice is recognisable.
+        """
+        ordered = group_order(notes)
+        msg = EmailMessage()
+        msg["Subject"] = one_line(group_title(notes))
+        msg["From"] = self._sender
+        msg["To"] = ", ".join(self._recipients)
+        msg["Date"] = format_datetime(max(n.created_at for n in notes))
+        digest = hashlib.sha256("\n".join(sorted(n.id for n in notes)).encode()).hexdigest()[:32]
+        msg["Message-ID"] = f"<group-{digest}@{_domain(ordered[0].host)}>"
+        msg["X-Log-Monitor-Kind"] = "group"
+        msg["X-Log-Monitor-Severity"] = ordered[0].severity.name
+        details = "\n\n".join(plain_text(n) for n in ordered)
+        msg.set_content(f"{group_plain_text(notes)}\n\n--- details ---\n\n{details}\n")
+        return msg
+
     def send(self, notification: Notification) -> None:
-        msg = self.message(notification)
+        self._deliver(self.message(notification))
+
+    def send_group(self, notifications: Sequence[Notification]) -> None:
+        self._deliver(self.group_message(notifications))
+
+    def _deliver(self, msg: EmailMessage) -> None:
 
         def deliver(smtp: smtplib.SMTP) -> None:
             refused = smtp.send_message(msg, from_addr=self._sender, to_addrs=self._recipients)
@@ -149,6 +173,11 @@ class SmtpNotifier:
     def _scrub(self, text: str) -> str:
         secret = self._password.reveal() if self._password else ""
         return text.replace(secret, "***") if len(secret) >= 4 else text
+
+
+def _domain(host: str) -> str:
+    """The host name as a Message-ID domain: only letters, digits, dots and dashes (no header injection)."""
+    return "".join(c for c in one_line(host) if c.isalnum() or c in ".-") or "log-monitor.invalid"
 
 
 def _server_text(raw: bytes | str) -> str:

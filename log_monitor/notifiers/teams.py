@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from log_monitor.errors import NotifierError
 from log_monitor.models import Notification, Secret, Severity
-from log_monitor.notifiers.render import fields, format_utc, one_line, title
+from log_monitor.notifiers.render import fields, format_utc, group_line, group_order, group_title, one_line, title
 
 # Adaptive Card text colours for the headline.
 _COLOUR = {
@@ -51,6 +52,34 @@ def card(n: Notification) -> dict[str, Any]:
             "wrap": True,
         }
     )
+    return _message(body)
+
+
+def group_card(notes: Sequence[Notification]) -> dict[str, Any]:
+    """Several notifications in one card: the headline, then one plain TextBlock per notification."""
+    ordered = group_order(notes)
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": group_title(notes),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+            "color": _COLOUR.get(ordered[0].severity, "Default"),
+        },
+        *({"type": "TextBlock", "text": group_line(n), "wrap": True, "spacing": "None"} for n in ordered),
+        {
+            "type": "TextBlock",
+            "text": f"log_monitor on {one_line(ordered[0].host)}",
+            "isSubtle": True,
+            "size": "Small",
+            "wrap": True,
+        },
+    ]
+    return _message(body)
+
+
+def _message(body: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "type": "message",
         "attachments": [
@@ -86,7 +115,12 @@ class TeamsNotifier:
         return "TeamsNotifier(webhook_url=***)"
 
     def send(self, notification: Notification) -> None:
-        payload = card(notification)
+        self._post(card(notification))
+
+    def send_group(self, notifications: Sequence[Notification]) -> None:
+        self._post(group_card(notifications))
+
+    def _post(self, payload: dict[str, Any]) -> None:
         try:
             with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
                 response = client.post(self._url.reveal(), json=payload)

@@ -128,6 +128,8 @@ class _Agent:
     date_add: datetime
     last_keepalive: datetime | None
     streams: dict[str, _Stream]
+    logcollector_start: datetime | None = None  # None: since date_add; set by restart_logcollector()
+    drops: list[tuple[str, int, int]] = field(default_factory=list)  # (location, epoch ms, count) since start
 
 
 class Fleet:
@@ -195,6 +197,22 @@ class Fleet:
             self.version += 1
             for stream in self._streams(agent_id, location):
                 stream.silences = [(s, until if u is None and s <= until else u) for s, u in stream.silences]
+
+    def restart_logcollector(self, agent_id: str, *, at: datetime | None = None) -> None:
+        """Logcollector restarts: a new global.start, its counters (events, drops) begin again from zero."""
+        with self._lock:
+            self.version += 1
+            agent = self._agent(agent_id)
+            agent.logcollector_start = at or self._now()
+            agent.drops = []
+
+    def add_drops(self, agent_id: str, location: str, count: int, *, at: datetime | None = None) -> None:
+        """Logcollector drops `count` events of a location (its queue to the agent was full)."""
+        with self._lock:
+            self.version += 1
+            agent = self._agent(agent_id)
+            self._streams(agent_id, location)  # KeyError for an unknown location
+            agent.drops.append((location, to_ms(at or self._now()), count))
 
     def set_status(self, agent_id: str, status: str, *, last_keepalive: datetime | None = None) -> None:
         if status not in STATUSES:
@@ -282,14 +300,17 @@ class Fleet:
         interval_start = now - timedelta(seconds=LOGCOLLECTOR_INTERVAL_S)
         with self._lock:
             agent = self._agent(agent_id)
-            start = agent.date_add
+            start = agent.logcollector_start or agent.date_add
             global_files: list[dict[str, object]] = []
             interval_files: list[dict[str, object]] = []
             for location, stream in sorted(agent.streams.items()):
-                events = stream.count(stream.started_ms, now_ms)
-                recent = stream.count(ceil_ms(interval_start), now_ms)
-                global_files.append(_file_stats(location, events))
-                interval_files.append(_file_stats(location, recent))
+                events = stream.count(max(stream.started_ms, ceil_ms(start)), now_ms)
+                recent = stream.count(max(ceil_ms(interval_start), ceil_ms(start)), now_ms)
+                mine = [(ms, n) for loc, ms, n in agent.drops if loc == location and ms <= now_ms]
+                drops = sum(n for _, n in mine)
+                recent_drops = sum(n for ms, n in mine if ms >= to_ms(interval_start))
+                global_files.append(_file_stats(location, events, drops))
+                interval_files.append(_file_stats(location, recent, recent_drops))
         return {
             "global": {"start": _iso(start), "end": _iso(now), "files": global_files},
             "interval": {"start": _iso(interval_start), "end": _iso(now), "files": interval_files},
@@ -342,12 +363,12 @@ def _id_order(agent_id: str) -> tuple[int, str]:
     return (int(agent_id), agent_id) if agent_id.isdigit() else (1 << 62, agent_id)
 
 
-def _file_stats(location: str, events: int) -> dict[str, object]:
+def _file_stats(location: str, events: int, drops: int = 0) -> dict[str, object]:
     return {
         "location": location,
         "events": events,
         "bytes": events * BYTES_PER_EVENT,
-        "targets": [{"name": "agent", "drops": 0}],
+        "targets": [{"name": "agent", "drops": drops}],
     }
 
 

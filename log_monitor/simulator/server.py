@@ -16,6 +16,7 @@ import re
 import secrets
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -88,9 +89,21 @@ class SimStats:
 class Faults:
     """Failures to inject; tests and the demo flip these while the server runs."""
 
-    indexer_mode: str = "ok"  # ok, down, shard_failure, unauthorized
+    indexer_mode: str = "ok"  # ok, down, shard_failure, timed_out (partial search results), unauthorized
     api_mode: str = "ok"  # ok, down
     fail_next_api: int = 0  # the next N API requests get 500
+    # Failures below HTTP, one of TRANSPORT_FAULTS, for every request to that service while set:
+    api_transport: str = "ok"
+    indexer_transport: str = "ok"
+    hang_s: float = 5.0  # how long "hang" holds a request before closing without an answer
+    huge_bytes: int = 30 * 1024 * 1024  # the size of the "huge" answer
+
+
+# ok; hang: hold the request hang_s seconds, then close without answering; reset: close with a TCP RST
+# (SO_LINGER 0); garbage: 200 with an HTML body; malformed: 200 with JSON cut in the middle (a correct
+# Content-Length); truncated: a Content-Length larger than the body, then close; huge: a 200 JSON body
+# of huge_bytes.
+TRANSPORT_FAULTS = ("ok", "hang", "reset", "garbage", "malformed", "truncated", "huge")
 
 
 @dataclass
@@ -123,6 +136,13 @@ class _App:
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
         raise NotImplementedError
 
+    def transport_fault(self) -> str:
+        """The transport fault (one of TRANSPORT_FAULTS) the next request of this service meets."""
+        return "ok"
+
+    def fault_settings(self) -> Faults:
+        raise NotImplementedError
+
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -132,6 +152,7 @@ class _HttpServer(ThreadingHTTPServer):
         self.app = app
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.stopping = threading.Event()  # set by stop(): a hanging request ends at once
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -186,6 +207,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_json_reply(400, {"error": "bad Content-Length", "status": 400}))
             return
         body = self.rfile.read(length) if length else b""
+        fault = self.server.app.transport_fault()
+        if fault != "ok":
+            self._transport_fault(fault)
+            return
         headers = {key.lower(): value for key, value in self.headers.items()}
         try:
             reply = self.server.app.handle(self.command, self.path, headers, body)
@@ -193,6 +218,49 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("simulator handler failed on %s %s", self.command, self.path, exc_info=True)
             reply = _json_reply(500, {"title": "Internal Error", "detail": "simulator failure", "error": 1000})
         self._send(reply)
+
+    def _transport_fault(self, fault: str) -> None:
+        """Fail below HTTP, as a crashed, overloaded or misrouted server does (the request was read)."""
+        faults = self.server.app.fault_settings()
+        self.close_connection = True
+        if fault == "hang":
+            self.server.stopping.wait(faults.hang_s)
+        elif fault == "reset":
+            # Linger 0: close() sends RST instead of FIN, so the client sees "connection reset by peer".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        elif fault == "garbage":
+            page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+            self._send(_Reply(200, page, content_type="text/html"))
+        elif fault == "malformed":
+            self._send(_Reply(200, b'{"data": {"affected_items": [{"id": "001", "na'))
+        elif fault == "truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            self.wfile.write(b'{"data": {"affected_items": [')
+        elif fault == "huge":
+            self._send_huge(faults.huge_bytes)
+        else:
+            raise ValueError(f"unknown transport fault {fault!r}; expected one of {TRANSPORT_FAULTS}")
+
+    def _send_huge(self, size: int) -> None:
+        """A valid JSON object of `size` bytes (a long list of strings), written in chunks."""
+        item = b'"' + b"x" * 1022 + b'",'
+        head, tail = b'{"padding": [', b'""]}'
+        count = max(0, (size - len(head) - len(tail)) // len(item))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(head) + count * len(item) + len(tail)))
+        self.end_headers()
+        self.wfile.write(head)
+        chunk = item * 1024
+        written = 0
+        while written + 1024 <= count:
+            self.wfile.write(chunk)
+            written += 1024
+        self.wfile.write(item * (count - written) + tail)
 
     def _send(self, reply: _Reply) -> None:
         self.send_response(reply.status)
@@ -307,6 +375,12 @@ class _ApiApp(_App):
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
         self._listing_cache: tuple[object, list[JSON]] | None = None
+
+    def transport_fault(self) -> str:
+        return self._owner.faults.api_transport
+
+    def fault_settings(self) -> Faults:
+        return self._owner.faults
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
         owner = self._owner
@@ -795,6 +869,12 @@ class _Indexer(_App):
             None
         )
 
+    def transport_fault(self) -> str:
+        return self._owner.faults.indexer_transport
+
+    def fault_settings(self) -> Faults:
+        return self._owner.faults
+
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
         owner = self._owner
         owner.stats.bump("indexer_requests")
@@ -915,7 +995,9 @@ class _Indexer(_App):
         aggs = payload.get("aggs", payload.get("aggregations", {}))
         if not isinstance(aggs, dict):
             raise _SearchError("parsing_exception", "aggregations must be an object")
-        answer: JSON = {"took": 3, "timed_out": False, "_shards": self._shards()}
+        # timed_out: the search ran past its time budget and answers with what it had (a partial result).
+        timed_out = self._owner.faults.indexer_mode == "timed_out"
+        answer: JSON = {"took": 3, "timed_out": timed_out, "_shards": self._shards()}
         hits: JSON = {"max_score": None, "hits": []}
         if payload.get("track_total_hits", True) is not False:
             total = sum(self._doc_count(agent, None, selection) for agent in self._owner.fleet.agent_ids())
@@ -1280,6 +1362,7 @@ class SimulatorServer:
 
     def stop(self) -> None:
         for server in self._servers:
+            server.stopping.set()
             server.shutdown()
             server.close_connections()
             server.server_close()
@@ -1350,4 +1433,4 @@ class SimulatorServer:
         return f"SimulatorServer(api_url={self.api_url!r}, indexer_url={self.indexer_url!r})"
 
 
-__all__ = ["Faults", "SimStats", "SimulatorServer"]
+__all__ = ["TRANSPORT_FAULTS", "Faults", "SimStats", "SimulatorServer"]

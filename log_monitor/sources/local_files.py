@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from log_monitor.models import Observation, Target, TargetKind
+from log_monitor.accesslog import TrafficChange, TrafficRules, TrafficStats, parse
+from log_monitor.models import Condition, Observation, Target, TargetKind
+from log_monitor.patterns import PatternRule, PatternTracker, parse_rules
 from log_monitor.state import FilePosition, StateStore
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1 << 20
+MAX_CARRY = 8 << 20  # a "line" longer than this without a newline is taken as it is, so memory stays bounded
+MISSING = "file missing"
+
+
+@dataclass
+class FileWatch:
+    """What the source remembers of one file between checks in this process: rates, traffic, patterns."""
+
+    checked_at: float | None = None
+    events_per_s: float | None = None  # new lines / seconds since the previous check
+    lines_total: int = 0
+    traffic: TrafficStats | None = None
+    rules: TrafficRules | None = None
+    patterns: PatternTracker | None = None
+    cache: dict[bytes, int] = field(default_factory=dict)  # access-log timestamps already parsed
 
 
 class LocalFilesSource:
-    """Counts the lines appended since the last check; a rotated or truncated file is read from its start."""
+    """Counts the lines appended since the last check; a rotated or truncated file is read from its start.
+
+    With a StateStore the offsets survive restarts and cron runs; without one (the `top` view) they live in
+    memory, so a viewer never moves the daemon's offsets.
+    """
 
     name = "files"
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore | None) -> None:
         self._store = store
+        self._memory: dict[str, FilePosition] = {}
+        self.watches: dict[str, FileWatch] = {}
 
     def handles(self, target: Target) -> bool:
         return target.kind is TargetKind.LOCAL_FILE and target.path is not None
@@ -28,24 +55,53 @@ class LocalFilesSource:
         mine = [t for t in targets if self.handles(t)]
         if not mine:
             return {}
-        known = self._store.file_positions()
+        known = self._store.file_positions() if self._store is not None else self._memory
         observations: dict[str, Observation] = {}
         updated: list[FilePosition] = []
         for target in mine:
             assert target.path is not None
-            observation, position = _observe_file(target, known.get(target.path), now)
+            watch = self.watches.get(target.path) or self._new_watch(target)
+            self.watches[target.path] = watch
+            observation, position = _observe_file(target, known.get(target.path), now, watch)
             observations[target.key] = observation
             if position is not None:
                 updated.append(position)
-        self._store.save_file_positions(updated)
+        if self._store is not None:
+            self._store.save_file_positions(updated)
+        else:
+            self._memory.update((p.path, p) for p in updated)
         return observations
+
+    def _new_watch(self, target: Target) -> FileWatch:
+        watch = FileWatch()
+        if target.log_format == "combined":
+            watch.traffic = TrafficStats()
+            watch.rules = TrafficRules(high_margin=target.traffic_high_margin, low_fraction=target.traffic_low_fraction)
+        if target.patterns_file:
+            watch.patterns = PatternTracker(load_rules(target.patterns_file))
+        return watch
+
+
+def load_rules(path: str) -> list[PatternRule]:
+    """A patterns file's rules; problems are logged (check-config reports them) and the good rules kept."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        log.warning("pattern rules %s unreadable: %s", path, exc.strerror or exc)
+        return []
+    rules, problems = parse_rules(text, path)
+    for problem in problems:
+        log.warning("%s", problem)
+    return rules
 
 
 def _observe_file(
-    target: Target, before: FilePosition | None, now: datetime
+    target: Target, before: FilePosition | None, now: datetime, watch: FileWatch
 ) -> tuple[Observation, FilePosition | None]:
     assert target.path is not None
     last = before.last_growth if before else None
+    consume = _consumer(watch, now) if (watch.traffic or watch.patterns) else None
     try:
         stat = os.stat(target.path)
         with open(target.path, "rb") as handle:
@@ -53,35 +109,121 @@ def _observe_file(
                 # First sight: the file's history is not news; its mtime tells when it last grew.
                 grown = datetime.fromtimestamp(stat.st_mtime, UTC) if stat.st_size else None
                 position = FilePosition(target.path, stat.st_ino, stat.st_size, grown, 0)
-                return Observation(target.key, now, last_event=grown, events_in_window=0), position
+                _rate(watch, now, 0)
+                first = Observation(target.key, now, last_event=grown, events_in_window=0)
+                return _finish(target, watch, now, first), position
             start = before.offset
             # A new inode (rename rotation, re-creation) or a shorter file (copytruncate) starts over at 0.
-            if stat.st_ino != before.inode or stat.st_size < before.offset:
+            # Siblings (access.log.1, access.log.1.gz) are never opened: only this path's inode counts.
+            if stat.st_ino != before.inode or stat.st_size < before.offset or _rewritten(stat, before):
                 start = 0
             handle.seek(start)
-            lines, offset = _count_lines(handle, start)
+            lines, offset = _read(handle, start, consume)
     except FileNotFoundError:
-        # Missing is not "nothing to say": the file is reported silent since it last grew.
+        # Missing is its own alert (MISSING), reported once per episode by the policy, not a silence.
         # Inode -1: whatever appears at this path next is new, even if the file system reuses the inode.
         gone = FilePosition(target.path, -1, 0, last, before.lines if before else 0)
-        return Observation(target.key, now, last_event=last, events_in_window=0, agent_status="file missing"), gone
+        detail = f"{target.label}: {target.path} is missing"
+        observation = Observation(
+            target.key, now, last_event=last, events_in_window=0, agent_status=MISSING, detail=detail
+        )
+        return observation, gone
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        return Observation(target.key, now, last_event=last, events_in_window=0, agent_status=reason), before
+        detail = f"{target.label}: {target.path} is unreadable: {reason}"
+        observation = Observation(
+            target.key, now, last_event=last, events_in_window=0, agent_status=reason, detail=detail
+        )
+        return observation, before
     if offset > start or (stat.st_ino != before.inode and offset > 0):
         grown = datetime.fromtimestamp(stat.st_mtime, UTC)
         last = max(grown, last) if last else grown
     position = FilePosition(target.path, stat.st_ino, offset, last, before.lines + lines)
-    return Observation(target.key, now, last_event=last, events_in_window=lines), position
+    _rate(watch, now, lines)
+    return _finish(target, watch, now, Observation(target.key, now, last_event=last, events_in_window=lines)), position
 
 
-def _count_lines(handle: BinaryIO, start: int) -> tuple[int, int]:
-    """Newlines from `start` to the end, in binary chunks: any bytes, any line length."""
+def _rewritten(stat: os.stat_result, before: FilePosition) -> bool:
+    """Same inode, no growth, yet modified since the last read: rewritten in place (or an inode reused at once)."""
+    if before.last_growth is None or stat.st_size > before.offset:
+        return False
+    return datetime.fromtimestamp(stat.st_mtime, UTC) > before.last_growth
+
+
+def _rate(watch: FileWatch, now: datetime, lines: int) -> None:
+    moment = now.timestamp()
+    if watch.checked_at is not None and moment > watch.checked_at:
+        watch.events_per_s = lines / (moment - watch.checked_at)
+    watch.checked_at = moment
+    watch.lines_total += lines
+
+
+def _consumer(watch: FileWatch, now: datetime) -> Callable[[bytes], None]:
+    moment = now.timestamp()
+
+    def consume(data: bytes) -> None:
+        if watch.traffic is not None:
+            watch.traffic.add(parse(data, watch.cache), moment)
+        if watch.patterns is not None:
+            watch.patterns.add(data, moment)
+
+    return consume
+
+
+def _finish(target: Target, watch: FileWatch, now: datetime, observation: Observation) -> Observation:
+    """Traffic and pattern findings added to an observation of a readable file; the service named in each."""
+    moment = now.timestamp()
+    if watch.traffic is not None and watch.rules is not None:
+        for event in watch.rules.evaluate(watch.traffic, moment):
+            log.info("%s", event.message(target.label))
+        if watch.rules.high or watch.rules.low:
+            rate = watch.traffic.rate(moment, 120)
+            base = watch.traffic.baseline(moment) or 0.0
+            change = TrafficChange.HIGH if watch.rules.high else TrafficChange.LOW
+            words = "high traffic" if change is TrafficChange.HIGH else "low traffic"
+            return replace(
+                observation,
+                finding=Condition.HIGH_TRAFFIC if watch.rules.high else Condition.LOW_TRAFFIC,
+                detail=f"{target.label}: {words}: {rate:.1f} hits/s over 2 min, usual {base:.1f} hits/s",
+            )
+    if watch.patterns is not None:
+        fired = watch.patterns.firing(moment)
+        if fired:
+            return replace(
+                observation,
+                finding=Condition.PATTERN,
+                finding_severity=fired[0].rule.severity,
+                detail="; ".join(f"{target.label}: {f.detail}" for f in fired),
+            )
+    return observation
+
+
+def _read(handle: BinaryIO, start: int, consume: Callable[[bytes], None] | None) -> tuple[int, int]:
+    """Lines from `start` to the end and the offset reached; with `consume`, whole lines are handed over.
+
+    Counting only: newlines in binary chunks (any bytes, any line length), offset at the end of the file.
+    Consuming: a partial last line (still being written) is left for the next check.
+    """
     lines = 0
     offset = start
+    if consume is None:
+        while True:
+            chunk = handle.read(CHUNK)
+            if not chunk:
+                return lines, offset
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+    carry = b""
     while True:
         chunk = handle.read(CHUNK)
         if not chunk:
-            return lines, offset
-        lines += chunk.count(b"\n")
+            return lines, offset - len(carry)
         offset += len(chunk)
+        data = carry + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and len(data) > MAX_CARRY:
+            cut = len(data)
+        if cut:
+            consume(data[:cut])
+            lines += data.count(b"\n", 0, cut)
+        carry = data[cut:]

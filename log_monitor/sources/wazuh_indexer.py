@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from log_monitor.errors import BackendError
 from log_monitor.models import Observation, Target, TargetKind
 from log_monitor.wazuh.indexer import EventStats, WazuhIndexer
+
+log = logging.getLogger(__name__)
 
 
 class IndexerSource:
@@ -65,3 +70,39 @@ def _per_agent(stats: dict[tuple[str, ...], EventStats]) -> dict[str, EventStats
         last = max((e for e in (seen.last_event, value.last_event) if e is not None), default=None)
         merged[agent] = EventStats(last_event=last, count_in_window=seen.count_in_window + value.count_in_window)
     return merged
+
+
+def learn_locations(
+    indexer: WazuhIndexer, targets: Sequence[Target], now: datetime, *, lookback_s: float
+) -> list[Target]:
+    """`files=*` rows become one location target per location that sent events over LOOKBACK (the baseline).
+
+    Listed locations of the same agent are kept as written; when the indexer cannot be read, the `*` targets
+    are dropped with a warning (the agent itself is still watched) and learning is tried at the next start.
+    """
+    learners = [t for t in targets if t.kind is TargetKind.LOCATION and t.location == "*" and t.agent_id]
+    if not learners:
+        return list(targets)
+    kept = [t for t in targets if t not in learners]
+    try:
+        stats = indexer.last_events(
+            since=now - timedelta(seconds=lookback_s),
+            window_start=now,
+            until=now,
+            by_location=True,
+            agent_ids=sorted({t.agent_id for t in learners if t.agent_id}),
+        )
+    except BackendError as exc:
+        log.warning("cannot learn locations for files=* (%s): those agents are watched as a whole", exc)
+        return kept
+    listed = {t.key for t in kept}
+    for learner in learners:
+        assert learner.agent_id is not None
+        found = sorted(key[1] for key in stats if key[0] == learner.agent_id and len(key) > 1 and key[1])
+        log.info("agent %s: watching %d learned locations", learner.agent_id, len(found))
+        for location in found:
+            key = Target.location_key(learner.agent_id, location)
+            if key not in listed:
+                listed.add(key)
+                kept.append(replace(learner, key=key, location=location, origin=f"{learner.origin} (learned)"))
+    return kept

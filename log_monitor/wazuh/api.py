@@ -19,6 +19,7 @@ import httpx
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.errors import AuthError, RateLimitedError, ResponseError, TransportError
 from log_monitor.models import Secret
+from log_monitor.wazuh.body import MAX_RESPONSE_BYTES, read_capped
 from log_monitor.wazuh.retry import RetryableError, is_tls_failure, with_retries
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,10 @@ class WazuhAPIHandler:
         transport: httpx.BaseTransport | None = None,
         page_size: int = 500,
         retries: int = 4,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._user = user
+        self._max_response_bytes = max_response_bytes
         self._password = password
         self._clock = clock or SystemClock()
         self._sleep = sleep
@@ -71,6 +74,8 @@ class WazuhAPIHandler:
         self._token_expires: datetime | None = None
         self._sent: collections.deque[float] = collections.deque()  # monotonic times of our recent requests
         self.requests_made = 0
+        self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
+        self.responses_by_status: collections.Counter[int] = collections.Counter()
         self.logins = 0
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -123,7 +128,7 @@ class WazuhAPIHandler:
         _raise_for_status(response)
         try:
             token = str(response.json()["data"]["token"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ResponseError(BACKEND, "login answer holds no token") from exc
         self.logins += 1
         self._token = Secret(token)
@@ -156,7 +161,7 @@ class WazuhAPIHandler:
         _raise_for_status(response)
         try:
             body = response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
             raise ResponseError(BACKEND, f"{path}: answer is not JSON") from exc
         if not isinstance(body, dict):
             raise ResponseError(BACKEND, f"{path}: answer is not a JSON object")
@@ -226,8 +231,13 @@ class WazuhAPIHandler:
     ) -> httpx.Response:
         self._spend_budget()
         headers = {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
+        started = time.perf_counter()
         try:
-            response = self._client.request(method, path, params=params, headers=headers, auth=auth)
+            # Streamed, so an answer above the cap is refused before it is held in memory.
+            with self._client.stream(method, path, params=params, headers=headers, auth=auth) as streamed:
+                response = read_capped(
+                    streamed, limit=self._max_response_bytes, backend=BACKEND, what=f"{method} {path}"
+                )
         except httpx.TimeoutException as exc:
             raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
         except httpx.TransportError as exc:
@@ -236,6 +246,8 @@ class WazuhAPIHandler:
                 raise error from exc
             raise RetryableError(error) from exc
         self.requests_made += 1
+        self.request_seconds += time.perf_counter() - started
+        self.responses_by_status[response.status_code] += 1
         if response.status_code >= 500:
             raise RetryableError(ResponseError(BACKEND, f"{method} {path}: HTTP {response.status_code}"))
         return response
@@ -296,14 +308,14 @@ def _token_expiry(token: str) -> datetime | None:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         return datetime.fromtimestamp(float(claims["exp"]), UTC)
-    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+    except (IndexError, ValueError, KeyError, TypeError, OverflowError, OSError, binascii.Error):
         return None
 
 
 def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return f"HTTP {response.status_code}"
     if isinstance(body, dict):
         return str(body.get("detail") or body.get("title") or f"HTTP {response.status_code}")

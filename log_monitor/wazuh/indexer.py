@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import ssl
 import time
@@ -15,6 +16,7 @@ import httpx
 
 from log_monitor.errors import AuthError, ResponseError, TransportError
 from log_monitor.models import Secret
+from log_monitor.wazuh.body import MAX_RESPONSE_BYTES, read_capped
 from log_monitor.wazuh.retry import RetryableError, is_tls_failure, with_retries
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,9 @@ class WazuhIndexer:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         retries: int = 3,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        self._max_response_bytes = max_response_bytes
         self._index = quote(index_pattern, safe="*,-_.")
         self._agent_field = agent_id_field
         self._ts_field = timestamp_field
@@ -60,6 +64,8 @@ class WazuhIndexer:
         self._sleep = sleep
         self._retries = max(1, retries)
         self.requests_made = 0
+        self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
+        self.responses_by_status: collections.Counter[int] = collections.Counter()
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             verify=verify,
@@ -165,8 +171,13 @@ class WazuhIndexer:
         return with_retries(lambda: self._request_once(method, path, body), attempts=self._retries, sleep=self._sleep)
 
     def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
-            response = self._client.request(method, path, json=body)
+            # Streamed, so an answer above the cap is refused before it is held in memory.
+            with self._client.stream(method, path, json=body) as streamed:
+                response = read_capped(
+                    streamed, limit=self._max_response_bytes, backend=BACKEND, what=f"{method} {path}"
+                )
         except httpx.TimeoutException as exc:
             raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
         except httpx.TransportError as exc:
@@ -176,7 +187,9 @@ class WazuhIndexer:
                 raise error from exc
             raise RetryableError(error) from exc
         self.requests_made += 1
+        self.request_seconds += time.perf_counter() - started
         status = response.status_code
+        self.responses_by_status[status] += 1
         if status in (401, 403):
             raise AuthError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})")
         if status == 429 or status >= 500:
@@ -185,7 +198,7 @@ class WazuhIndexer:
             raise ResponseError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})")
         try:
             data = response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
             raise ResponseError(BACKEND, f"{method} {path}: answer is not JSON") from exc
         if not isinstance(data, dict):
             raise ResponseError(BACKEND, f"{method} {path}: answer is not a JSON object")
@@ -241,7 +254,10 @@ def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], Even
     last = bucket.get("last_event")
     window = bucket.get("in_window")
     value = last.get("value") if isinstance(last, dict) else None
-    last_event = datetime.fromtimestamp(float(value) / 1000.0, UTC) if isinstance(value, int | float) else None
+    try:
+        last_event = datetime.fromtimestamp(float(value) / 1000.0, UTC) if isinstance(value, int | float) else None
+    except (OverflowError, OSError, ValueError) as exc:  # a NaN, infinite or out-of-range epoch
+        raise ResponseError(BACKEND, f"aggregation bucket has an impossible last_event {value!r}") from exc
     in_window = window.get("doc_count") if isinstance(window, dict) else None
     doc_count = bucket.get("doc_count")
     return key, EventStats(
@@ -255,7 +271,7 @@ def _reason(response: httpx.Response) -> str:
     """OpenSearch's error type, never the request (which holds no secret, but can be long)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return "no JSON body"
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):

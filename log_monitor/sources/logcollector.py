@@ -1,0 +1,220 @@
+"""Per-location events and drops from the Wazuh server API's logcollector statistics (Wazuh 4.x)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from log_monitor.errors import BackendError
+from log_monitor.models import Observation, Target, TargetKind
+from log_monitor.state import LogcollectorCounter, StateStore
+from log_monitor.wazuh.api import WazuhAPIHandler
+
+log = logging.getLogger(__name__)
+
+# Logcollector polls may use this share of WAZUH_API_MAX_RPM; the rest stays free for the agent
+# listing (one paged call per pass) and logins, so the status read never waits behind the polls.
+POLL_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class FileCounters:
+    """One location as logcollector reports it: totals since its start, and the last interval's figures."""
+
+    events: int
+    drops: int
+    interval_events: int
+    interval_drops: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """An agent's logcollector statistics, parsed: when logcollector started and each location's counters."""
+
+    start: str
+    files: dict[str, FileCounters]
+
+
+def parse_stats(item: Mapping[str, Any]) -> Stats | None:
+    """The API's item (`global` and `interval` sections); None when the agent gave none (not active)."""
+    overall = item.get("global")
+    if not isinstance(overall, dict) or not overall.get("start"):
+        return None
+    recent: dict[str, tuple[int, int]] = {}
+    interval = item.get("interval")
+    if isinstance(interval, dict):
+        for entry in _files(interval):
+            recent[str(entry.get("location", ""))] = (_int(entry.get("events")), _drops(entry))
+    files = {}
+    for entry in _files(overall):
+        location = str(entry.get("location", ""))
+        last_events, last_drops = recent.get(location, (0, 0))
+        files[location] = FileCounters(_int(entry.get("events")), _drops(entry), last_events, last_drops)
+    return Stats(str(overall["start"]), files)
+
+
+def _files(section: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    files = section.get("files")
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _drops(entry: Mapping[str, Any]) -> int:
+    targets = entry.get("targets")
+    if not isinstance(targets, list):
+        return 0
+    return sum(_int(t.get("drops")) for t in targets if isinstance(t, dict))
+
+
+def _start_time(start: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def step_counter(
+    target: Target, before: LogcollectorCounter | None, stats: Stats | None, now: datetime
+) -> tuple[Observation, LogcollectorCounter | None]:
+    """One location's observation from the counters now and at the previous poll; pure.
+
+    Events are the growth of `global.events` since the previous poll. A different `global.start` means
+    logcollector restarted and its counters began again: the poll becomes the new baseline (events since
+    the restart still count as a sign of life), never a silence or a negative count.
+    """
+    assert target.agent_id is not None and target.location is not None
+    last = before.last_event if before else None
+    found = stats.files.get(target.location) if stats else None
+    if stats is None or found is None:
+        # Agent not active, or logcollector does not read this location: no new event, the silence clock runs.
+        why = "" if stats is None else f"logcollector on agent {target.agent_id} does not read {target.location}"
+        return Observation(target.key, now, last_event=last, events_in_window=0, detail=why), before
+    comparable = before is not None and before.start == stats.start and found.events >= before.events
+    if comparable:
+        assert before is not None
+        new_events = found.events - before.events
+        new_drops = max(0, found.drops - before.drops)
+        if new_events > 0 or found.interval_events > 0:
+            last = now
+    else:
+        # First sight or a restart: totals since logcollector's start say "alive since then", not "now".
+        new_events = 0
+        new_drops = 0
+        started = _start_time(stats.start)
+        if found.interval_events > 0:
+            last = now
+        elif before is None:
+            # Silence counts from the first poll for a location that had events, from the start if it had none.
+            last = now if found.events > 0 else (started or now)
+        else:
+            log.info("logcollector on agent %s restarted (start %s): counters re-based", target.agent_id, stats.start)
+            if found.events > 0 and started is not None:
+                last = max(last, started) if last else started
+            elif last is None:
+                last = started or now
+    dropped = max(new_drops, found.interval_drops)
+    detail = f"dropping events: logcollector dropped {dropped} events of {target.location}" if dropped else ""
+    counter = LogcollectorCounter(target.agent_id, target.location, stats.start, found.events, found.drops, last)
+    observation = Observation(
+        target.key, now, last_event=last, events_in_window=new_events, drops=dropped, detail=detail
+    )
+    return observation, counter
+
+
+class LogcollectorSource:
+    """One `GET /agents/{id}/stats/logcollector` per agent with location targets per check; counters in the state DB."""
+
+    name = "logcollector"
+
+    def __init__(self, api: WazuhAPIHandler, store: StateStore) -> None:
+        self._api = api
+        self._store = store
+
+    def handles(self, target: Target) -> bool:
+        return target.kind is TargetKind.LOCATION and target.location not in (None, "*")
+
+    def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
+        by_agent: dict[str, list[Target]] = defaultdict(list)
+        for target in targets:
+            if self.handles(target) and target.agent_id is not None:
+                by_agent[target.agent_id].append(target)
+        if not by_agent:
+            return {}
+        known = self._store.logcollector_counters()
+        observations: dict[str, Observation] = {}
+        updated: list[LogcollectorCounter] = []
+        failure: str | None = None
+        for agent_id, mine in sorted(by_agent.items()):
+            if failure is None:
+                try:
+                    stats = parse_stats(self._api.logcollector_stats(agent_id))
+                except BackendError as exc:
+                    # The client already retried: the API is down, so the other agents are not asked in vain.
+                    log.warning("logcollector statistics unreadable: %s", exc)
+                    failure = str(exc)
+            if failure is not None:
+                # Not read is UNKNOWN, never silent.
+                for target in mine:
+                    observations[target.key] = Observation(target.key, now, error=failure)
+                continue
+            for target in mine:
+                assert target.location is not None
+                observation, counter = step_counter(target, known.get((agent_id, target.location)), stats, now)
+                observations[target.key] = observation
+                if counter is not None:
+                    updated.append(counter)
+        self._store.save_logcollector_counters(updated)
+        return observations
+
+
+def combine(indexed: Observation, collected: Observation) -> Observation:
+    """The indexer's view of a location completed by logcollector's: the later last event, its drops."""
+    if indexed.unknown:
+        return collected
+    if collected.unknown:
+        return indexed
+    moments = [m for m in (indexed.last_event, collected.last_event) if m is not None]
+    return replace(
+        indexed,
+        last_event=max(moments) if moments else None,
+        drops=collected.drops,
+        detail=collected.detail or indexed.detail,
+    )
+
+
+def plan_polls(targets: Sequence[Target], max_rpm: int) -> tuple[list[Target], str | None]:
+    """Location targets' intervals stretched so one poll per agent per interval fits POLL_SHARE of the budget.
+
+    Returns the targets (unchanged when the budget covers them) and a warning to log at start, or None.
+    """
+    shortest: dict[str, float] = {}
+    for target in targets:
+        if target.kind is TargetKind.LOCATION and target.agent_id is not None and target.location != "*":
+            seen = shortest.get(target.agent_id)
+            shortest[target.agent_id] = min(seen, target.interval_s) if seen else target.interval_s
+    needed = sum(60.0 / interval for interval in shortest.values())
+    available = max(1.0, max_rpm * POLL_SHARE)
+    if needed <= available:
+        return list(targets), None
+    factor = needed / available
+    stretched = [
+        replace(t, interval_s=math.ceil(t.interval_s * factor))
+        if t.kind is TargetKind.LOCATION and t.agent_id in shortest
+        else t
+        for t in targets
+    ]
+    warning = (
+        f"logcollector polls for {len(shortest)} agents need {needed:.0f} API requests/min, more than "
+        f"{available:.0f} ({POLL_SHARE:.0%} of WAZUH_API_MAX_RPM={max_rpm}): location checks run "
+        f"{factor:.1f}x less often than configured"
+    )
+    return stretched, warning

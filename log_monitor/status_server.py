@@ -1,0 +1,500 @@
+"""Status HTTP server inside the daemon: /healthz, /metrics, the JSON API and the dashboard page (docs/status.md)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+from log_monitor import __version__
+from log_monitor.app import App
+from log_monitor.models import Secret, Severity, Target, TargetState
+from log_monitor.policy import in_maintenance
+from log_monitor.state import OutboxEntry
+
+log = logging.getLogger(__name__)
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+HEALTH_GRACE_S = 60.0  # /healthz: the loop must have turned within 2 x the smallest interval + this
+PENDING = "PENDING"  # a target not checked yet (just added): not counted in the health score
+# Health score weights: a target's share of "fine"; MAINTENANCE and PENDING targets are left out.
+SCORE_WEIGHTS = {Severity.OK: 1.0, Severity.WARNING: 0.5, Severity.UNKNOWN: 0.5, Severity.CRITICAL: 0.0}
+MAX_ALERTS = 500
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """One target as the status server shows it: the configuration, the stored state, the shown state."""
+
+    target: Target | None  # None: a state without a configured target (a backend, the pipeline)
+    state: TargetState | None
+    shown: str  # OK, WARNING, CRITICAL, UNKNOWN, MAINTENANCE or PENDING
+    silenced_until: datetime | None
+
+
+class StatusServer:
+    """A ThreadingHTTPServer on a daemon thread; reads the state store and the monitor's counters, never writes."""
+
+    def __init__(self, app: App, address: tuple[str, int], token: Secret | None = None) -> None:
+        self.app = app
+        self._token = token.reveal().encode() if token else None
+        self._zone = ZoneInfo(app.settings.maintenance_tz) if app.settings.maintenance_tz else None
+        self._started_mono = app.monitor.clock.monotonic()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+        server_class = _V6Server if ":" in address[0] else _V4Server
+        self._server = server_class(address, _Handler)
+        self._server.status = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="status-server", daemon=True
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def start(self) -> StatusServer:
+        self._thread.start()
+        log.info("status server listening on %s", self.url)
+        return self
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> StatusServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- access --------------------------------------------------------------------------
+
+    def authorized(self, header: str | None, query_token: str | None = None) -> bool:
+        if self._token is None:
+            return True
+        given = ""
+        if header and header.startswith("Bearer "):
+            given = header.removeprefix("Bearer ").strip()
+        elif query_token is not None:
+            given = query_token
+        # Constant time, so the token cannot be guessed byte by byte from response times.
+        return hmac.compare_digest(given.encode(), self._token)
+
+    # -- what the endpoints show -----------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while the loop turned recently and the latest pass read every backend."""
+        monitor = self.app.monitor
+        health = monitor.health
+        now_mono = monitor.clock.monotonic()
+        intervals = [t.interval_s for t in list(monitor.targets)] or [self.app.settings.default_check_interval_s]
+        max_age = 2 * min(intervals) + HEALTH_GRACE_S
+        reasons: list[str] = []
+        last = health.last_tick_mono
+        age = now_mono - (last if last is not None else self._started_mono)
+        if age > max_age:
+            what = "the loop has not run yet" if last is None else "the loop has not turned"
+            reasons.append(f"{what} for {age:.0f} s (limit {max_age:.0f} s)")
+        errors = dict(health.backend_errors)
+        reasons.extend(f"{backend} unreadable: {error}" for backend, error in sorted(errors.items()))
+        body: dict[str, Any] = {
+            "status": "unhealthy" if reasons else "ok",
+            "reasons": reasons,
+            "loop_age_s": round(age, 3),
+            "loop_age_limit_s": max_age,
+            "last_pass": _iso(health.last_pass_at),
+            "last_successful_pass": _iso(health.last_good_pass_at),
+            "backend_errors": errors,
+            "version": __version__,
+        }
+        return not reasons, body
+
+    def views(self) -> list[TargetView]:
+        """Every configured target (and every stored backend or pipeline state), with the state to show."""
+        now = self.app.monitor.clock.now()
+        states = self.app.store.load_states()
+        silences = self.app.store.silences(now)
+        views: list[TargetView] = []
+        seen: set[str] = set()
+        for target in list(self.app.monitor.targets):
+            if target.key in seen:
+                continue
+            seen.add(target.key)
+            state = states.get(target.key)
+            silence = silences.get(target.key)
+            if state is None:
+                shown = PENDING
+            elif state.severity in (Severity.WARNING, Severity.CRITICAL) and (
+                silence is not None or in_maintenance(target.maintenance, now, self._zone)
+            ):
+                shown = Severity.MAINTENANCE.name  # as the pass table shows it: held back, not forgotten
+            else:
+                shown = state.severity.name
+            views.append(TargetView(target, state, shown, silence[0] if silence else None))
+        for key, state in sorted(states.items()):
+            if key not in seen and key.startswith(("backend:", "pipeline:")):
+                views.append(TargetView(None, state, state.severity.name, None))
+        return views
+
+    def targets_document(self, wanted: set[str] | None) -> dict[str, Any]:
+        now = self.app.monitor.clock.now()
+        views = self.views()
+        counts: dict[str, int] = {}
+        for view in views:
+            if view.target is not None:
+                counts[view.shown] = counts.get(view.shown, 0) + 1
+        shown = [v for v in views if wanted is None or v.shown in wanted]
+        return {
+            "generated_at": now.isoformat(),
+            "health_score": health_score(views),
+            "counts": counts,
+            "targets": [_view_json(v, now) for v in shown if v.target is not None],
+            "backends": [_view_json(v, now) for v in shown if v.target is None],
+        }
+
+    def target_document(self, key: str) -> dict[str, Any] | None:
+        now = self.app.monitor.clock.now()
+        view = next(
+            (v for v in self.views() if (v.target.key if v.target else v.state and v.state.target_key) == key), None
+        )
+        if view is None:
+            state = self.app.store.load_states().get(key)
+            if state is None:
+                return None
+            view = TargetView(None, state, state.severity.name, None)  # no longer configured, still remembered
+        document = _view_json(view, now)
+        document["transitions"] = [
+            {
+                "at": t.at.isoformat(),
+                "from": t.from_severity.name if t.from_severity is not None else None,
+                "to": t.to_severity.name,
+                "condition": t.condition.value,
+            }
+            for t in self.app.store.transitions(key)
+        ]
+        document["alerts"] = [
+            _alert_json(e) for e in self.app.store.recent(MAX_ALERTS) if e.notification.target_key == key
+        ]
+        return document
+
+    def alerts_document(self, limit: int) -> dict[str, Any]:
+        return {
+            "outbox_depth": self.app.store.outbox_depth(),
+            "alerts": [_alert_json(e) for e in self.app.store.recent(limit)],
+        }
+
+
+def health_score(views: list[TargetView]) -> int:
+    """0-100: the targets' mean weight (OK 1, WARNING 0.5, UNKNOWN 0.5, CRITICAL 0); maintenance, pending left out."""
+    weights = [
+        SCORE_WEIGHTS[Severity[v.shown]]
+        for v in views
+        if v.target is not None and v.shown not in (PENDING, Severity.MAINTENANCE.name)
+    ]
+    if not weights:
+        return 100
+    return round(100 * sum(weights) / len(weights))
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
+    target, state = view.target, view.state
+    key = target.key if target is not None else state.target_key if state is not None else ""
+    silent_for = None
+    if state is not None and state.last_event is not None:
+        silent_for = max(0.0, (now - state.last_event).total_seconds())
+    return {
+        "key": key,
+        "kind": str(target.kind) if target is not None else key.partition(":")[0],
+        "label": target.label if target is not None else key,
+        "state": view.shown,
+        "severity": state.severity.name if state is not None else None,
+        "condition": state.condition.value if state is not None else None,
+        "since": _iso(state.since) if state is not None else None,
+        "last_event": _iso(state.last_event) if state is not None else None,
+        "silent_for_s": silent_for,
+        "last_checked": _iso(state.last_checked) if state is not None else None,
+        "alerts_sent": state.alerts_sent if state is not None else 0,
+        "agent_status": state.agent_status if state is not None else None,
+        "interval_s": target.interval_s if target is not None else None,
+        "threshold_s": target.threshold_s if target is not None else None,
+        "silenced_until": _iso(view.silenced_until),
+    }
+
+
+def _alert_json(entry: OutboxEntry) -> dict[str, Any]:
+    note = entry.notification
+    return {
+        "id": note.id,
+        "created_at": note.created_at.isoformat(),
+        "kind": str(note.kind),
+        "severity": note.severity.name,
+        "target_key": note.target_key,
+        "label": note.label,
+        "condition": note.condition.value,
+        "silent_for_s": note.silent_for_s,
+        "detail": note.detail,
+        "delivered_at": _iso(entry.delivered_at),
+        "channel": entry.channel,
+        "attempts": entry.attempts,
+        "last_error": entry.last_error,
+    }
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+class _Collector(Collector):
+    """Reads current values at scrape time, so the numbers are never stale and nothing is kept twice."""
+
+    def __init__(self, status: StatusServer) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        app = self._status.app
+        monitor = app.monitor
+        health = monitor.health
+        now = monitor.clock.now()
+        views = self._status.views()
+
+        by_state = GaugeMetricFamily("log_monitor_targets", "Targets by the state shown", labels=["state"])
+        counts = {name: 0 for name in [*(s.name for s in Severity), PENDING]}
+        for view in views:
+            if view.target is not None:
+                counts[view.shown] += 1
+        for name, count in counts.items():
+            by_state.add_metric([name], count)
+        yield by_state
+        yield GaugeMetricFamily(
+            "log_monitor_health_score", "Health score 0-100 (docs/status.md)", value=health_score(views)
+        )
+
+        silence = GaugeMetricFamily(
+            "log_monitor_target_silence_seconds", "Seconds since the target's last event", labels=["target", "kind"]
+        )
+        severity = GaugeMetricFamily(
+            "log_monitor_target_severity", "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 4 MAINTENANCE", labels=["target"]
+        )
+        for view in views:
+            if view.target is None or view.state is None:
+                continue
+            severity.add_metric([view.target.key], float(Severity[view.shown]))
+            if view.state.last_event is not None:
+                age = max(0.0, (now - view.state.last_event).total_seconds())
+                silence.add_metric([view.target.key, str(view.target.kind)], age)
+        yield silence
+        yield severity
+
+        yield CounterMetricFamily(
+            "log_monitor_checks", "Target checks done since the process started", value=health.checks
+        )
+        yield CounterMetricFamily("log_monitor_passes", "Passes done since the process started", value=health.passes)
+        last_good = GaugeMetricFamily(
+            "log_monitor_last_successful_pass_timestamp_seconds", "Unix time of the latest pass that read every backend"
+        )
+        if health.last_good_pass_at is not None:
+            last_good.add_metric([], health.last_good_pass_at.timestamp())
+        yield last_good
+        last_tick = GaugeMetricFamily("log_monitor_last_loop_timestamp_seconds", "Unix time the loop last turned")
+        if health.last_tick_at is not None:
+            last_tick.add_metric([], health.last_tick_at.timestamp())
+        yield last_tick
+
+        yield from self._backends()
+
+        sent = CounterMetricFamily("log_monitor_alerts_sent", "Notifications delivered, by channel", labels=["channel"])
+        for channel, count in sorted(app.store.delivered_by_channel().items()):
+            sent.add_metric([channel], count)
+        yield sent
+        failed = CounterMetricFamily(
+            "log_monitor_alert_failures", "Delivery attempts a channel refused, since start", labels=["channel"]
+        )
+        failures = monitor.dispatcher.failures
+        for channel in monitor.dispatcher.channel_names:
+            failed.add_metric([channel], failures.get(channel, 0))
+        yield failed
+        yield GaugeMetricFamily("log_monitor_outbox_depth", "Notifications queued", value=app.store.outbox_depth())
+        yield GaugeMetricFamily(
+            "log_monitor_outbox_undeliverable",
+            "Queued notifications every channel has refused at least once",
+            value=app.store.undeliverable(),
+        )
+
+    def _backends(self) -> Iterator[Metric]:
+        app = self._status.app
+        requests = CounterMetricFamily("log_monitor_backend_requests", "HTTP requests answered", labels=["backend"])
+        latency = SummaryMetricFamily("log_monitor_backend_request_seconds", "Time to an answer", labels=["backend"])
+        responses = CounterMetricFamily(
+            "log_monitor_backend_responses", "Answers by HTTP status (401, 429, ...)", labels=["backend", "code"]
+        )
+        up = GaugeMetricFamily(
+            "log_monitor_backend_up", "1 when the latest pass could read the backend", labels=["backend"]
+        )
+        errors = app.monitor.health.backend_errors
+        for name, client in (("api", app.api), ("indexer", app.indexer)):
+            if client is None:
+                continue
+            requests.add_metric([name], client.requests_made)
+            latency.add_metric([name], count_value=client.requests_made, sum_value=client.request_seconds)
+            for code, count in sorted(dict(client.responses_by_status).items()):
+                responses.add_metric([name, str(code)], count)
+            up.add_metric([name], 0.0 if name in errors else 1.0)
+        yield requests
+        yield latency
+        yield responses
+        yield up
+
+
+# -- HTTP -------------------------------------------------------------------------------
+
+
+class _V4Server(ThreadingHTTPServer):
+    daemon_threads = True
+    status: StatusServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser closing a connection early is not worth a traceback on stderr.
+        log.debug("status server: connection from %s failed", client_address, exc_info=True)
+
+
+class _V6Server(_V4Server):
+    address_family = socket.AF_INET6
+
+
+def _page() -> tuple[bytes, str]:
+    """The dashboard and its Content-Security-Policy: only its own inline script and style may run."""
+    text = resources.files("log_monitor").joinpath("dashboard.html").read_text(encoding="utf-8")
+    hashes = {}
+    for tag in ("script", "style"):
+        match = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.DOTALL)
+        if match is None:
+            raise RuntimeError(f"dashboard.html has no <{tag}>")
+        digest = base64.b64encode(hashlib.sha256(match.group(1).encode()).digest()).decode()
+        hashes[tag] = f"'sha256-{digest}'"
+    policy = (
+        f"default-src 'none'; script-src {hashes['script']}; style-src {hashes['style']}; "
+        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return text.encode(), policy
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _V4Server
+    server_version = "log_monitor-status"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Path only, never the query: `?token=` must not reach the log.
+        log.debug("status %s %s", self.command, urlsplit(self.path).path)
+
+    def do_GET(self) -> None:
+        status = self.server.status
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = parse_qs(parts.query)
+        try:
+            if path == "/healthz":
+                healthy, body = status.health()
+                self._json(200 if healthy else 503, body)
+                return
+            if path == "/favicon.ico":
+                self._send(204, b"", "text/plain")
+                return
+            query_token = query.get("token", [None])[0] if path == "/" else None
+            if not status.authorized(self.headers.get("Authorization"), query_token):
+                self._json(401, {"error": "a bearer token is required: Authorization: Bearer <STATUS_TOKEN>"})
+                return
+            self._route(status, path, query)
+        except Exception:
+            log.exception("status server: %s failed", path)
+            self._json(500, {"error": "internal error; see the monitor's log"})
+
+    def _route(self, status: StatusServer, path: str, query: dict[str, list[str]]) -> None:
+        if path == "/":
+            page, policy = _page()
+            self._send(200, page, "text/html; charset=utf-8", {"Content-Security-Policy": policy})
+        elif path == "/metrics":
+            self._send(200, generate_latest(status.registry), PROMETHEUS_CONTENT_TYPE)
+        elif path == "/api/targets":
+            wanted = None
+            if "state" in query:
+                wanted = {s.strip().upper() for value in query["state"] for s in value.split(",") if s.strip()}
+                known = {s.name for s in Severity} | {PENDING}
+                if not wanted <= known:
+                    self._json(400, {"error": f"unknown state {sorted(wanted - known)}; one of {sorted(known)}"})
+                    return
+            self._json(200, status.targets_document(wanted))
+        elif path.startswith("/api/targets/"):
+            key = unquote(path.removeprefix("/api/targets/"))
+            document = status.target_document(key)
+            if document is None:
+                self._json(404, {"error": f"no target {key!r}"})
+            else:
+                self._json(200, document)
+        elif path == "/api/alerts":
+            text = query.get("limit", ["50"])[0]
+            if not text.isdigit() or not 1 <= int(text) <= MAX_ALERTS:
+                self._json(400, {"error": f"limit must be a whole number from 1 to {MAX_ALERTS}"})
+                return
+            self._json(200, status.alerts_document(int(text)))
+        else:
+            self._json(
+                404, {"error": "not found", "endpoints": ["/", "/healthz", "/metrics", "/api/targets", "/api/alerts"]}
+            )
+
+    def _json(self, code: int, body: object) -> None:
+        self._send(code, json.dumps(body).encode(), "application/json")
+
+    def _send(self, code: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if code == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="log_monitor"')
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def start_status_server(app: App) -> StatusServer | None:
+    """The daemon's status server when STATUS_ADDR is set; a failure to bind is logged, monitoring goes on."""
+    address = app.settings.status_addr
+    if address is None:
+        return None
+    try:
+        return StatusServer(app, address, app.settings.status_token).start()
+    except OSError as exc:
+        # The dashboard is not worth stopping the alerts for; /healthz staying unreachable will be noticed.
+        log.error("status server not started on %s:%d: %s", address[0], address[1], exc)
+        return None

@@ -1,0 +1,125 @@
+"""Slack and SMTP outages seen from the one-off pass: the alert stays queued and goes out exactly once later.
+
+The CLI end to end (env file, simulator, fake Slack, aiosmtpd). Dispatcher-level detail (backoff, the
+hanging channel, grouping) is in tests/test_delivery.py; this is the whole product across runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from log_monitor import app as app_module
+from log_monitor.cli import main
+from log_monitor.notifiers.dispatch import Dispatcher
+from log_monitor.notifiers.slack import SlackNotifier
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from tests.slack_server import SlackServer
+from tests.test_delivery import MailServer
+
+TOKEN = "xoxb-channel-fault-token"
+
+
+@dataclass
+class Rig:
+    folder: Path
+    slack: SlackServer
+    mail: MailServer
+
+    def run(self) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--env-file", str(self.folder / "log_monitor.env"), "once"], stdout=out, stderr=err)
+        return code, err.getvalue()
+
+    def deliveries(self) -> int:
+        """Messages naming the silent agent, on either channel."""
+        slack = sum("agent 002 " in str(m) for m in self.slack.messages)
+        return slack + sum("agent 002 " in str(m) for m in self.mail.received)
+
+
+def no_sleep(_seconds: float) -> None:
+    pass
+
+
+@pytest.fixture(autouse=True)
+def no_real_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production backoff waits seconds between attempts; the outcome is the same without the waiting."""
+    monkeypatch.setattr(app_module, "Dispatcher", functools.partial(Dispatcher, attempts=1))
+    monkeypatch.setattr(
+        app_module,
+        "SlackNotifier",
+        functools.partial(SlackNotifier, timeout=2.0, connect_retry_s=0.0, max_retry_after_s=0.0, sleep=no_sleep),
+    )
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    now = datetime.now(UTC)
+    fleet = Fleet()
+    for agent_id in ("001", "002", "003"):
+        fleet.add_agent(agent_id, f"host-{agent_id}", rate_per_min=12, started=now - timedelta(hours=2))
+    fleet.silence("002", since=now - timedelta(minutes=40))
+    (tmp_path / "agents.csv").write_text("agent_id,label,interval\n001,host-001,5m\n002,host-002,5m\n003,host-003,5m\n")
+    mail = MailServer()
+    mail.up()
+    try:
+        with SimulatorServer(fleet) as sim, SlackServer(token=TOKEN, channels=("#soc",)) as slack:
+            values = {
+                "WAZUH_API_URL": sim.api_url,
+                "WAZUH_API_USER": "wazuh",
+                "WAZUH_API_PASSWORD": "wazuh",
+                "WAZUH_INDEXER_URL": sim.indexer_url,
+                "WAZUH_INDEXER_USER": "admin",
+                "WAZUH_INDEXER_PASSWORD": "admin",
+                "AGENT_LIST_FILE": "agents.csv",
+                "STATE_DB": "state.sqlite3",
+                "SLACK_BOT_TOKEN": TOKEN,
+                "SLACK_CHANNEL": "#soc",
+                "SLACK_API_URL": slack.api_url,
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(mail.port),
+                "SMTP_SECURITY": "none",
+                "SMTP_FROM": "monitor@example.org",
+                "SMTP_TO": "soc@example.org",
+                "LOG_FILE_PATH": "monitor.log",
+            }
+            (tmp_path / "log_monitor.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+            yield Rig(tmp_path, slack, mail)
+    finally:
+        mail.down()
+
+
+@pytest.mark.parametrize("slack_mode", ["down", "500", "429", "invalid_auth"])
+def test_with_slack_failing_and_smtp_down_the_alert_waits_and_is_sent_once_when_a_channel_returns(
+    rig: Rig, slack_mode: str
+) -> None:
+    rig.slack.set_mode(slack_mode)
+    rig.mail.down()
+    code, err = rig.run()
+    assert code == 2  # the exit code is about the targets, not the delivery
+    assert "still queued" in err
+    assert rig.deliveries() == 0
+    assert rig.run()[0] == 2  # a second run while both are down: still queued, no crash
+    assert rig.deliveries() == 0
+    rig.mail.up()
+    assert rig.run()[0] == 2
+    assert rig.deliveries() == 1
+    rig.slack.set_mode("ok")
+    assert rig.run()[0] == 2
+    assert rig.deliveries() == 1
+
+
+def test_with_slack_failing_the_alert_goes_by_email_at_once_and_only_once(rig: Rig) -> None:
+    rig.slack.set_mode("500")
+    assert rig.run()[0] == 2
+    assert [("agent 002 " in str(m["Subject"])) for m in rig.mail.received] == [True]
+    rig.slack.set_mode("ok")
+    assert rig.run()[0] == 2
+    assert rig.deliveries() == 1

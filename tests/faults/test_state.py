@@ -1,0 +1,282 @@
+"""The state DB locked, full or corrupted: a clear error (exit 3, no traceback) or a quarantine and a fresh start.
+
+In each case nothing is half-written and, once the fault is gone, every alert goes out exactly once.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from log_monitor import app as app_module
+from log_monitor.cli import main
+from log_monitor.errors import StateError
+from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
+from log_monitor.notifiers import render
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from log_monitor.state import StateStore
+from tests.slack_server import SlackServer
+
+TOKEN = "xoxb-state-fault-token"
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def note(number: int) -> Notification:
+    return Notification(
+        id=f"n-{number}",
+        created_at=T0,
+        kind=NotificationKind.ALERT,
+        severity=Severity.WARNING,
+        target_key=f"agent:{number:03d}",
+        label=f"host-{number:03d}",
+        condition=Condition.SILENT,
+        host="monitor-1",
+        agent_id=f"{number:03d}",
+    )
+
+
+def states(count: int, severity: Severity = Severity.OK) -> list[TargetState]:
+    return [TargetState(f"agent:{n:03d}", severity=severity, last_checked=T0) for n in range(count)]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as store:
+        store.commit(states(50), [note(1)])
+    return path
+
+
+# -- locked ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def locked(db: Path) -> Iterator[sqlite3.Connection]:
+    """Another process holding the write lock (BEGIN EXCLUSIVE) for as long as the test runs."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    yield holder
+    if holder.in_transaction:
+        holder.execute("ROLLBACK")
+    holder.close()
+
+
+def test_a_locked_state_db_is_a_state_error_that_says_who_to_look_for(db: Path, locked: sqlite3.Connection) -> None:
+    with StateStore(db, timeout=0.2) as store:
+        before = store.load_states()  # reading goes on (WAL): `status` works while a writer is stuck
+        with pytest.raises(StateError, match=r"database is locked \(another process held it for more than 0.2 s"):
+            store.commit(states(50, Severity.CRITICAL), [note(2)])
+    locked.execute("ROLLBACK")
+    with StateStore(db) as store:
+        assert store.load_states() == before
+        assert [e.notification.id for e in store.pending()] == ["n-1"]
+
+
+# -- full disk ---------------------------------------------------------------------------------
+
+
+def fill_up(store: StateStore) -> None:
+    """The file system is full: SQLite may not grow the file by a single page more.
+
+    A row of nearly a page first fills the pages the next pass writes to (target states, outbox), so
+    even a pass over three targets needs a new page.
+    """
+    db = store._db
+    padding = json.dumps({"target_key": "filler", "padding": "x" * 3900})
+    db.execute("INSERT OR REPLACE INTO target_state VALUES ('filler', ?, '')", (padding,))
+    db.execute(
+        "INSERT OR REPLACE INTO outbox (id, created_at, target_key, kind, payload, delivered_at) "
+        "VALUES ('filler', '2000-01-01', 'filler', 'test', ?, '2000-01-01')",
+        (padding,),
+    )
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def test_a_full_disk_is_a_clear_state_error_and_nothing_of_the_pass_is_written(db: Path) -> None:
+    with StateStore(db) as store:
+        fill_up(store)
+        before = store.load_states()
+        with pytest.raises(StateError, match=r"full.*free space on its file system; nothing of this pass was written"):
+            store.commit(states(2000, Severity.CRITICAL), [note(n) for n in range(2, 2000)])
+        # States and notifications are one transaction: neither half is there.
+        assert store.load_states() == before
+        assert [e.notification.id for e in store.pending()] == ["n-1"]
+        # SQLite rolled the transaction back itself: the connection is usable, not stuck in a dead transaction.
+        store.commit(states(1, Severity.WARNING), [])
+    with StateStore(db) as store:  # space is back: the same commit goes through whole
+        store.commit(states(2000, Severity.CRITICAL), [note(n) for n in range(2, 2000)])
+        assert store.outbox_depth() == 1999
+
+
+# -- corrupted ---------------------------------------------------------------------------------
+
+
+def quarantined_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if re.fullmatch(r"state\.sqlite3\.corrupt-\d{8}T\d{6}\.\d{6}Z", p.name))
+
+
+def test_a_file_that_is_not_a_database_is_quarantined_and_a_fresh_one_started(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db.write_bytes(b"this is not SQLite, it is a log file someone pointed STATE_DB at\n" * 100)
+    with caplog.at_level(logging.ERROR), StateStore(db) as store:
+        assert store.quarantined is not None
+        assert store.load_states() == {}
+        store.commit(states(3), [])  # the fresh store works
+    [moved] = quarantined_files(db.parent)
+    assert moved == store.quarantined
+    assert moved.read_bytes().startswith(b"this is not SQLite")
+    assert f"state DB {db} is corrupt" in caplog.text and str(moved) in caplog.text
+
+
+def test_a_damaged_page_inside_the_database_is_found_at_open_and_quarantined(db: Path) -> None:
+    with StateStore(db) as store:
+        store.commit(states(3000), [])
+    data = bytearray(db.read_bytes())
+    page = 4096
+    assert len(data) > 6 * page
+    data[3 * page : 5 * page] = b"\xa5" * (2 * page)  # two b-tree pages become noise; the header is intact
+    db.write_bytes(bytes(data))
+    with StateStore(db) as store:
+        assert store.quarantined is not None
+        assert store.load_states() == {}
+    assert len(quarantined_files(db.parent)) == 1
+
+
+def test_every_notification_kind_renders_without_error() -> None:
+    for kind in NotificationKind:
+        n = Notification(
+            id="x",
+            created_at=T0,
+            kind=kind,
+            severity=Severity.WARNING,
+            target_key="state:db",
+            label="state/log_monitor.sqlite3",
+            condition=Condition.UNKNOWN,
+            host="monitor-1",
+            detail="detail",
+        )
+        assert render.title(n) and render.plain_text(n) and render.group_plain_text([n, n])
+
+
+# -- end to end: the CLI -------------------------------------------------------------------------
+
+
+@dataclass
+class Cli:
+    folder: Path
+    slack: SlackServer
+
+    def run(self) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--env-file", str(self.folder / "log_monitor.env"), "once"], stdout=out, stderr=err)
+        return code, err.getvalue()
+
+    @property
+    def db(self) -> Path:
+        return self.folder / "state.sqlite3"
+
+    def alerts_for(self, agent_id: str) -> int:
+        return sum(f"agent {agent_id} " in str(m) for m in self.slack.messages)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    now = datetime.now(UTC)
+    fleet = Fleet()
+    for agent_id in ("001", "002", "003"):
+        fleet.add_agent(agent_id, f"host-{agent_id}", rate_per_min=12, started=now - timedelta(hours=2))
+    fleet.silence("002", since=now - timedelta(minutes=40))
+    (tmp_path / "agents.csv").write_text("agent_id,label,interval\n001,host-001,5m\n002,host-002,5m\n003,host-003,5m\n")
+    with SimulatorServer(fleet) as sim, SlackServer(token=TOKEN, channels=("#soc",)) as slack:
+        values = {
+            "WAZUH_API_URL": sim.api_url,
+            "WAZUH_API_USER": "wazuh",
+            "WAZUH_API_PASSWORD": "wazuh",
+            "WAZUH_INDEXER_URL": sim.indexer_url,
+            "WAZUH_INDEXER_USER": "admin",
+            "WAZUH_INDEXER_PASSWORD": "admin",
+            "AGENT_LIST_FILE": "agents.csv",
+            "STATE_DB": "state.sqlite3",
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_CHANNEL": "#soc",
+            "SLACK_API_URL": slack.api_url,
+            "LOG_FILE_PATH": "monitor.log",
+        }
+        (tmp_path / "log_monitor.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        yield Cli(tmp_path, slack)
+
+
+def test_the_cli_on_a_locked_state_db_exits_3_with_one_clear_line_then_alerts_once_when_freed(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "StateStore", functools.partial(StateStore, timeout=0.2))
+    with StateStore(cli.db):
+        pass  # the DB exists (WAL) before the other process locks it
+    holder = sqlite3.connect(cli.db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        code, err = cli.run()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 3
+    assert err.startswith("state error: state DB ") and "database is locked" in err
+    assert "Traceback" not in err
+    assert cli.slack.messages == []  # nothing was decided, so nothing was sent
+    assert cli.run()[0] == 2
+    assert cli.run()[0] == 2
+    assert cli.alerts_for("002") == 1
+
+
+def test_the_cli_on_a_full_disk_exits_3_then_alerts_once_when_space_is_back(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StateStore(cli.db):
+        pass
+
+    def full_store(path: Path, **kwargs: float) -> StateStore:
+        store = StateStore(path, **kwargs)
+        fill_up(store)
+        return store
+
+    monkeypatch.setattr(app_module, "StateStore", full_store)
+    code, err = cli.run()
+    assert code == 3
+    assert "database or disk is full" in err and "free space" in err and "Traceback" not in err
+    monkeypatch.undo()
+    assert cli.run()[0] == 2
+    assert cli.run()[0] == 2
+    assert cli.alerts_for("002") == 1
+
+
+def test_the_cli_on_a_corrupt_state_db_quarantines_it_sends_one_notice_and_goes_on(cli: Cli) -> None:
+    assert cli.run()[0] == 2
+    assert cli.alerts_for("002") == 1
+    cli.db.write_bytes(b"\x00garbage" * 4096)
+    for side in ("-wal", "-shm"):
+        cli.db.with_name(cli.db.name + side).unlink(missing_ok=True)
+    code, err = cli.run()
+    assert code == 2, err  # not 3: monitoring goes on, from an empty state
+    [moved] = quarantined_files(cli.folder)
+    notices = [m for m in cli.slack.messages if "state DB was corrupt" in str(m)]
+    assert len(notices) == 1 and str(moved) in str(notices[0])
+    # The history went with the file: the open alert is sent once more, as the notice says.
+    assert cli.alerts_for("002") == 2
+    assert cli.run()[0] == 2
+    assert len([m for m in cli.slack.messages if "state DB was corrupt" in str(m)]) == 1
+    assert cli.alerts_for("002") == 2
+    assert "is corrupt" in (cli.folder / "monitor.log").read_text()

@@ -1,0 +1,116 @@
+"""Combined-format parsing and traffic rules, with time as an argument; the generator writes what the parser reads."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from log_monitor.accesslog import (
+    TrafficChange,
+    TrafficRules,
+    TrafficStats,
+    feed,
+    parse,
+    section,
+)
+from log_monitor.simulator.traffic import generate, lines_for
+
+LINE = b'10.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /api/users/42?x=1 HTTP/1.1" 200 2326 "-" "curl/8"\n'
+T0 = 1_795_000_000 - 1_795_000_000 % 86400  # a UTC midnight, so hours line up
+
+
+def test_a_combined_line_gives_its_second_host_bytes_and_section() -> None:
+    batch = parse(LINE)
+    assert (batch.lines, batch.malformed) == (1, 0)
+    assert dict(batch.per_second) == {971211336: 1}  # 2000-10-10 20:55:36 UTC
+    assert batch.bytes_by_host["10.0.0.1"] == 2326
+    assert batch.hits_by_section["/api/users/"] == 1
+
+
+def test_malformed_and_invalid_utf8_lines_are_counted_not_fatal() -> None:
+    data = (
+        LINE
+        + b"garbage \xff\xfe\n"
+        + b"\n"
+        + LINE.replace(b"2326", b"-")
+        + b'1.2.3.4 - - [99/Zzz/2000:1] "GET /" 200 1\n'
+    )
+    batch = parse(data)
+    assert batch.lines == 5
+    assert batch.malformed == 3
+    assert sum(batch.per_second.values()) == 2
+
+
+def test_sections_are_the_first_two_folders_of_the_path() -> None:
+    assert section(b"GET /a/b/c.html HTTP/1.1") == "/a/b/"
+    assert section(b"GET /a/ HTTP/1.1") == "/a/"
+    assert section(b"GET /index.html HTTP/1.1") == "/"
+    assert section(b"-") == "/"
+
+
+def test_rates_over_ten_seconds_two_minutes_and_lifetime() -> None:
+    stats = TrafficStats()
+    for second in range(T0, T0 + 120):
+        stats.add_hits(second, 5 if second >= T0 + 110 else 1, float(second))
+    now = float(T0 + 119)
+    assert stats.rate(now, 10) == 5.0
+    assert stats.rate(now, 120) == (110 + 50) / 120
+    assert stats.lifetime_rate(now) > 1.0
+
+
+def test_top_hosts_are_ranked_by_bytes_and_sections_by_hits(tmp_path: Path) -> None:
+    data = LINE + LINE.replace(b"10.0.0.1", b"10.0.0.2").replace(b"2326", b"99999") + LINE
+    stats = TrafficStats()
+    stats.add(parse(data), float(T0))
+    assert stats.top_hosts(1) == [("10.0.0.2", 99999)]
+    assert stats.top_sections(1) == [("/api/users/", 3)]
+
+
+def test_a_spike_raises_high_traffic_and_a_notice_when_it_falls_back() -> None:
+    stats, rules = TrafficStats(baseline_tau_s=600), TrafficRules(high_margin=1.0)
+    normal = [(s, 10) for s in range(T0, T0 + 1800)]
+    assert feed(stats, rules, normal) == []
+    spike = [(s, 40) for s in range(T0 + 1800, T0 + 2100)]
+    events = feed(stats, rules, spike)
+    assert [e.change for e in events] == [TrafficChange.HIGH]
+    assert events[0].rate > 20 and 9 < events[0].baseline < 11
+    assert "high traffic" in events[0].message("nginx")
+    back = feed(stats, rules, [(s, 10) for s in range(T0 + 2100, T0 + 2400)])
+    assert [e.change for e in back] == [TrafficChange.HIGH_OVER]
+
+
+def test_a_drop_below_the_usual_level_for_this_hour_raises_low_traffic_before_silence() -> None:
+    stats, rules = TrafficStats(), TrafficRules(low_fraction=0.2)
+    # Yesterday's midnight hour at 10 hits/s is this hour's usual level today.
+    assert feed(stats, rules, [(s, 10) for s in range(T0, T0 + 3630)]) == []
+    assert stats.usual_by_hour == {0: 10.0}
+    assert feed(stats, rules, [(s, 10) for s in range(T0 + 86400, T0 + 86400 + 600)]) == []
+    events = feed(stats, rules, [(s, 1) for s in range(T0 + 86400 + 600, T0 + 86400 + 900)])
+    assert [e.change for e in events] == [TrafficChange.LOW]
+    assert events[0].rate > 0  # fired before total silence
+    back = feed(stats, rules, [(s, 10) for s in range(T0 + 86400 + 900, T0 + 86400 + 1200)])
+    assert [e.change for e in back] == [TrafficChange.LOW_OVER]
+
+
+def test_the_generator_writes_lines_the_parser_reads_at_the_asked_rate(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    ticks = iter(float(T0 + n) for n in range(1000))
+    written = generate(str(log), rate=25, seconds=4, clock=lambda: next(ticks), sleep=lambda _: None)
+    batch = parse(log.read_bytes())
+    assert batch.malformed == 0
+    assert batch.lines == written
+    assert written == 25 * 3  # one write per second the clock shows before the end
+    rng = random.Random(3)
+    assert sum(1 for _ in lines_for(T0, 2.5, rng)) in (2, 3)
+
+
+def test_the_generator_drives_the_spike_alert_on_and_off_through_the_parser(tmp_path: Path) -> None:
+    stats, rules = TrafficStats(baseline_tau_s=600), TrafficRules()
+    rng = random.Random(7)
+    changes: list[TrafficChange] = []
+    for second in range(T0, T0 + 2400):
+        rate = 60.0 if T0 + 1500 <= second < T0 + 1800 else 8.0
+        data = "".join(lines_for(second, rate, rng)).encode()
+        stats.add(parse(data), float(second))
+        changes += [e.change for e in rules.evaluate(stats, float(second))]
+    assert changes == [TrafficChange.HIGH, TrafficChange.HIGH_OVER]

@@ -1,0 +1,79 @@
+"""The dashboard page in a real headless Chromium (Debian's, driven by Playwright): loads clean, shows the fleet."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import ConsoleMessage, Error, sync_playwright
+
+from tests import test_status_server as status_tests
+from tests.test_status_server import TOKEN, Running
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"  # gitignored; CI keeps it for people to look at
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",  # root in a container: the setuid sandbox is not available
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+start = status_tests.start  # the same running monitor, simulator and status server
+
+
+def test_the_page_loads_without_console_errors_and_shows_the_silent_agent(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    # No skip: a missing browser must fail the suite (.ci/run installs Debian's chromium).
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: apt-get install -y --no-install-recommends chromium"
+    running = start(token=TOKEN)
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            problems.append(f"console {message.type}: {message.text}")
+
+    def on_page_error(error: Error) -> None:
+        problems.append(f"page error: {error}")
+
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory(dir=tmp_path) as profile:
+        # A persistent context is how Playwright takes a --user-data-dir: here a fresh, empty one.
+        browser = playwright.chromium.launch_persistent_context(
+            profile, executable_path=chromium, args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 720}
+        )
+        try:
+            page = browser.new_page()
+            page.on("console", on_console)
+            page.on("pageerror", on_page_error)
+            page.goto(f"{running.server.url}/?token={TOKEN}")
+            silent = page.locator('#targets tr[data-key="agent:002"]')
+            silent.wait_for(timeout=10_000)
+            page.wait_for_function(
+                "document.querySelector('#targets tr[data-key=\"agent:002\"]').textContent.includes('CRITICAL')",
+                timeout=10_000,
+            )
+            assert "db" in silent.inner_text()
+            assert "token" not in page.url  # taken out of the address bar, kept in sessionStorage
+            assert page.locator("#score").inner_text() == "50"
+            # Worst first by default; a click on "Target" sorts by key.
+            assert page.locator("#targets tbody tr").first.get_attribute("data-key") == "agent:002"
+            page.locator('#targets th[data-key="key"]').click()
+            assert page.locator("#targets tbody tr").first.get_attribute("data-key") == "agent:001"
+            page.locator("#alerts tbody tr").first.wait_for(timeout=10_000)
+            assert "agent:002" in page.locator("#alerts").inner_text()
+            screenshot = page.screenshot(full_page=True)
+        finally:
+            browser.close()
+    (tmp_path / "dashboard.png").write_bytes(screenshot)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "dashboard.png").write_bytes(screenshot)
+    assert screenshot.startswith(b"\x89PNG")
+    assert problems == []

@@ -1,0 +1,183 @@
+"""Per-location silence and drops from logcollector statistics, against the simulator with a fake clock."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from log_monitor.app import App, build
+from log_monitor.clock import FakeClock
+from log_monitor.config import Settings
+from log_monitor.models import Condition, NotificationKind, Secret, Severity, Target, TargetKind
+from log_monitor.notifiers.base import Notifier
+from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from log_monitor.sources.logcollector import FileCounters, Stats, parse_stats, plan_polls, step_counter
+from log_monitor.state import LogcollectorCounter
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+INTERVAL = 300.0
+AUTH = "/var/log/auth.log"
+SYSLOG = "/var/log/syslog"
+
+
+def location(agent_id: str, where: str, interval: float = INTERVAL) -> Target:
+    return Target(
+        key=Target.location_key(agent_id, where),
+        kind=TargetKind.LOCATION,
+        label="web-1",
+        interval_s=interval,
+        threshold_s=interval,
+        agent_id=agent_id,
+        location=where,
+    )
+
+
+def agent(agent_id: str) -> Target:
+    return Target(Target.agent_key(agent_id), TargetKind.AGENT, "web-1", INTERVAL, INTERVAL, agent_id=agent_id)
+
+
+class Rig:
+    def __init__(self, clock: FakeClock, folder: Path, fleet: Fleet, sim: SimulatorServer) -> None:
+        self.clock, self.folder, self.fleet, self.sim = clock, folder, fleet, sim
+        self.out = io.StringIO()
+
+    def app(self, targets: list[Target], *, indexer: bool = False) -> App:
+        settings = Settings(
+            env_file=self.folder / "test.env",
+            base_dir=self.folder,
+            wazuh_api_url=self.sim.api_url,
+            wazuh_api_user="wazuh",
+            wazuh_api_password=Secret("wazuh"),
+            wazuh_indexer_url=self.sim.indexer_url if indexer else None,
+            wazuh_indexer_user="admin" if indexer else None,
+            wazuh_indexer_password=Secret("admin") if indexer else None,
+            default_check_interval_s=INTERVAL,
+            indexing_delay_s=0,
+            state_db=self.folder / "state.sqlite3",
+        )
+        channels: list[Notifier] = [ConsoleNotifier(self.out)]
+        return build(settings, targets, clock=self.clock, sleep=self.clock.advance, channels=channels, host="m")
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=clock.now)
+    fleet.add_agent("001", "web-1", locations=(SYSLOG, AUTH), rate_per_min=12, started=NOW - timedelta(hours=2))
+    with SimulatorServer(fleet, clock=clock) as sim:
+        yield Rig(clock, tmp_path, fleet, sim)
+
+
+TARGETS = [agent("001"), location("001", SYSLOG), location("001", AUTH)]
+
+
+def test_one_silent_location_on_a_living_agent_is_alerted_by_agent_and_location(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        assert app.monitor.run_once().notifications == []
+        rig.fleet.silence("001", AUTH, since=rig.clock.now())
+        rig.clock.advance(INTERVAL / 2)
+        assert app.monitor.run_once().notifications == []  # silent, but not for long enough yet
+        rig.clock.advance(INTERVAL / 2 + 1)
+        result = app.monitor.run_once()
+    alerts = [n for n in result.notifications if n.kind is NotificationKind.ALERT]
+    assert [n.target_key for n in alerts] == [Target.location_key("001", AUTH)]
+    assert alerts[0].condition is Condition.SILENT
+    text = rig.out.getvalue()
+    assert "001" in text and AUTH in text and "web-1" in text
+    assert SYSLOG not in text
+
+
+def test_a_logcollector_restart_is_no_false_alert(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        app.monitor.run_once()
+        for _ in range(6):
+            rig.clock.advance(INTERVAL / 2)
+            rig.fleet.restart_logcollector("001", at=rig.clock.now() - timedelta(seconds=10))
+            rig.clock.advance(INTERVAL / 2)
+            result = app.monitor.run_once()
+            assert result.notifications == [], rig.out.getvalue()
+            locations = [r.state.severity for r in result.rows if r.target.kind is TargetKind.LOCATION]
+            assert locations == [Severity.OK, Severity.OK]
+
+
+def test_drops_raise_a_dropping_events_alert_and_a_recovery(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        app.monitor.run_once()
+        rig.clock.advance(30)
+        rig.fleet.add_drops("001", AUTH, 42)
+        rig.clock.advance(10)
+        first = app.monitor.run_once()
+        assert [(n.kind, n.condition, n.target_key) for n in first.notifications] == [
+            (NotificationKind.ALERT, Condition.DROPPING, Target.location_key("001", AUTH))
+        ]
+        assert first.exit_code == 1
+        assert "dropping events" in rig.out.getvalue().lower()
+        assert "42" in rig.out.getvalue()
+        rig.clock.advance(INTERVAL)
+        second = app.monitor.run_once()
+        assert [n.kind for n in second.notifications] == [NotificationKind.RECOVERY]
+
+
+def test_with_the_indexer_too_a_silent_location_is_still_found(rig: Rig) -> None:
+    with rig.app(TARGETS, indexer=True) as app:
+        app.monitor.run_once()
+        rig.fleet.silence("001", AUTH, since=rig.clock.now())
+        rig.clock.advance(INTERVAL + 60)
+        result = app.monitor.run_once()
+    assert [n.target_key for n in result.notifications] == [Target.location_key("001", AUTH)]
+
+
+def test_files_star_learns_the_locations_that_sent_events(rig: Rig) -> None:
+    learner = location("001", "*")
+    with rig.app([agent("001"), learner], indexer=True) as app:
+        watched = sorted(t.location or "" for t in app.monitor.targets if t.kind is TargetKind.LOCATION)
+        assert watched == [AUTH, SYSLOG]
+        rig.fleet.silence("001", SYSLOG, since=rig.clock.now())
+        app.monitor.run_once()
+        rig.clock.advance(INTERVAL + 60)
+        result = app.monitor.run_once()
+    assert [n.target_key for n in result.notifications] == [Target.location_key("001", SYSLOG)]
+
+
+def test_one_poll_per_agent_per_check_whatever_its_locations(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        assert app.api is not None
+        app.monitor.run_once()
+        before = app.api.requests_made
+        app.monitor.run_once()
+        assert app.api.requests_made - before == 2  # the agent listing and one logcollector poll
+
+
+def test_a_budget_too_small_stretches_location_intervals_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    targets = [location(f"{n:03d}", SYSLOG, interval=60) for n in range(1, 201)]
+    same, warning = plan_polls(targets, 300)
+    assert warning is None and same == targets
+    with caplog.at_level(logging.WARNING):
+        stretched, warning = plan_polls(targets, 100)
+    assert warning is not None and "less often" in warning
+    assert all(t.interval_s == 150 for t in stretched)  # 200 polls/min into 80 requests/min
+
+
+def test_a_location_counter_going_backwards_is_a_restart_not_a_negative_count() -> None:
+    target = location("001", SYSLOG)
+    before = LogcollectorCounter("001", SYSLOG, "2026-11-22T09:00:00Z", 500, 0, NOW - timedelta(minutes=1))
+    stats = Stats(
+        "2026-11-22T09:00:00Z", {SYSLOG: FileCounters(events=20, drops=0, interval_events=0, interval_drops=0)}
+    )
+    observation, counter = step_counter(target, before, stats, NOW)
+    assert observation.events_in_window == 0
+    assert observation.last_event == before.last_event
+    assert counter is not None and counter.events == 20
+
+
+def test_an_agent_that_is_not_active_gives_no_statistics() -> None:
+    assert parse_stats({}) is None
+    parsed = parse_stats({"global": {"start": "2026-11-22T09:00:00Z", "files": [{"location": SYSLOG, "events": 3}]}})
+    assert parsed is not None and parsed.files[SYSLOG].events == 3

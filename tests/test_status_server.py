@@ -1,0 +1,317 @@
+"""The status server against a running monitor loop and the simulator: endpoints, token, metrics, JSON logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from log_monitor.app import App, build
+from log_monitor.config import Settings, load_settings
+from log_monitor.logsetup import setup_logging
+from log_monitor.models import Secret, Severity, Target, TargetKind, TargetState
+from log_monitor.monitor import Signals
+from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from log_monitor.state import StateStore
+from log_monitor.status_server import StatusServer, start_status_server
+from tests.slack_server import SlackServer
+from tests.test_daemon import Daemon, wait_for
+
+TOKEN = "status-token-for-tests"
+
+
+def agent(agent_id: str, label: str) -> Target:
+    return Target(Target.agent_key(agent_id), TargetKind.AGENT, label, 1.0, 60.0, agent_id=agent_id)
+
+
+@dataclass
+class Running:
+    """A monitor loop on a thread, its status server and the simulator it checks."""
+
+    app: App
+    server: StatusServer
+    sim: SimulatorServer
+    signals: Signals
+    loop: threading.Thread
+
+    def get(self, path: str, token: str | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(self.server.url + path, headers=headers, timeout=10)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    now = datetime.now(UTC)
+    fleet = Fleet()
+    fleet.add_agent("001", "web", rate_per_min=60, started=now - timedelta(hours=2))
+    fleet.add_agent("002", "db", rate_per_min=60, started=now - timedelta(hours=2))
+    fleet.silence("002", since=now - timedelta(hours=1))
+    stops: list[Callable[[], None]] = []
+
+    def factory(token: str | None = None) -> Running:
+        sim = SimulatorServer(fleet).__enter__()
+        stops.append(lambda: sim.__exit__(None, None, None))
+        settings = Settings(
+            env_file=tmp_path / "test.env",
+            base_dir=tmp_path,
+            wazuh_api_url=sim.api_url,
+            wazuh_api_user="wazuh",
+            wazuh_api_password=Secret("wazuh"),
+            wazuh_indexer_url=sim.indexer_url,
+            wazuh_indexer_user="admin",
+            wazuh_indexer_password=Secret("admin"),
+            default_check_interval_s=1.0,
+            indexing_delay_s=0.0,
+            state_db=tmp_path / "state.sqlite3",
+            status_addr=("127.0.0.1", 0),
+            status_token=Secret(token) if token else None,
+        )
+        # Retries wait a few milliseconds, not seconds: the "backend down" test stays quick.
+        app = build(
+            settings,
+            [agent("001", "web"), agent("002", "db")],
+            channels=[ConsoleNotifier(io.StringIO())],
+            sleep=lambda s: time.sleep(min(s, 0.01)),
+        )
+        server = start_status_server(app)
+        assert server is not None
+        signals = Signals()
+        loop = threading.Thread(
+            target=app.monitor.run, args=(signals,), kwargs={"restart_at": time.monotonic() + 600}, daemon=True
+        )
+        loop.start()
+
+        def stop() -> None:
+            signals.request_stop()
+            loop.join(timeout=10)
+            server.close()
+            app.close()
+
+        stops.append(stop)
+        assert wait_for(lambda: app.monitor.health.passes >= 1)
+        return Running(app, server, sim, signals, loop)
+
+    yield factory
+    for stop in reversed(stops):
+        stop()
+
+
+def test_healthz_is_200_while_the_loop_ticks_and_the_backends_answer(start: Callable[..., Running]) -> None:
+    running = start()
+    response = running.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["reasons"] == []
+    assert body["loop_age_limit_s"] == 2 * 1.0 + 60
+
+
+def test_healthz_is_503_with_a_reason_when_the_indexer_is_down(start: Callable[..., Running]) -> None:
+    running = start()
+    running.sim.faults.indexer_mode = "down"
+    assert wait_for(lambda: "indexer" in running.app.monitor.health.backend_errors)
+    response = running.get("/healthz")
+    assert response.status_code == 503
+    assert any(reason.startswith("indexer unreadable") for reason in response.json()["reasons"])
+    metrics = _metrics(running.get("/metrics").text)
+    assert metrics[("log_monitor_backend_up", (("backend", "indexer"),))] == 0
+
+
+def test_healthz_is_503_when_the_loop_has_stopped_turning(start: Callable[..., Running]) -> None:
+    running = start()
+    running.signals.request_stop()
+    running.loop.join(timeout=10)
+    # As if the loop had hung two minutes ago; the limit is 2 x 1 s + 60 s.
+    running.app.monitor.health.last_tick_mono = running.app.monitor.clock.monotonic() - 120
+    response = running.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["reasons"][0].startswith("the loop has not turned for 120 s")
+
+
+def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start: Callable[..., Running]) -> None:
+    running = start()
+    assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
+    body = running.get("/api/targets").json()
+    assert set(body) == {"generated_at", "health_score", "counts", "targets", "backends"}
+    by_key = {t["key"]: t for t in body["targets"]}
+    assert by_key["agent:002"]["state"] == "CRITICAL"
+    assert by_key["agent:002"]["label"] == "db"
+    assert by_key["agent:002"]["silent_for_s"] > 3000
+    assert by_key["agent:001"]["state"] == "OK"
+    assert body["counts"] == {"OK": 1, "CRITICAL": 1}
+    assert body["health_score"] == 50  # (1 + 0) / 2
+    critical = running.get("/api/targets?state=critical").json()["targets"]
+    assert [t["key"] for t in critical] == ["agent:002"]
+    assert running.get("/api/targets?state=BROKEN").status_code == 400
+
+
+def test_api_target_shows_the_history_of_transitions(start: Callable[..., Running]) -> None:
+    running = start()
+    assert wait_for(lambda: running.get("/api/targets/agent%3A002").json()["transitions"] != [])
+    body = running.get("/api/targets/agent:002").json()
+    assert body["key"] == "agent:002"
+    assert body["transitions"][-1]["from"] is None
+    assert body["transitions"][0]["to"] == "CRITICAL"
+    assert body["alerts"], "the alert raised for the silent agent is listed with the target"
+    assert running.get("/api/targets/agent:999").status_code == 404
+
+
+def test_api_alerts_lists_recent_notifications_with_their_delivery(start: Callable[..., Running]) -> None:
+    running = start()
+    assert wait_for(lambda: running.get("/api/alerts").json()["alerts"] != [])
+    assert wait_for(lambda: running.get("/api/alerts").json()["alerts"][0]["delivered_at"] is not None)
+    body = running.get("/api/alerts?limit=1").json()
+    (alert,) = body["alerts"]
+    assert alert["target_key"] == "agent:002"
+    assert alert["channel"] == "console"
+    assert {"id", "created_at", "kind", "severity", "label", "attempts", "last_error"} <= set(alert)
+    assert body["outbox_depth"] == 0
+    assert running.get("/api/alerts?limit=0").status_code == 400
+
+
+def _metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_parse_back_with_the_prometheus_parser(start: Callable[..., Running]) -> None:
+    running = start()
+    assert wait_for(lambda: running.app.store.delivered_by_channel().get("console", 0) >= 1)
+    response = running.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    metrics = _metrics(response.text)
+    assert metrics[("log_monitor_targets", (("state", "CRITICAL"),))] == 1
+    assert metrics[("log_monitor_targets", (("state", "OK"),))] == 1
+    assert metrics[("log_monitor_target_silence_seconds", (("kind", "agent"), ("target", "agent:002")))] > 3000
+    assert metrics[("log_monitor_checks_total", ())] >= 2
+    assert metrics[("log_monitor_backend_requests_total", (("backend", "indexer"),))] >= 1
+    assert metrics[("log_monitor_backend_request_seconds_count", (("backend", "api"),))] >= 1
+    assert metrics[("log_monitor_backend_request_seconds_sum", (("backend", "api"),))] > 0
+    assert metrics[("log_monitor_backend_responses_total", (("backend", "api"), ("code", "200")))] >= 1
+    assert metrics[("log_monitor_alerts_sent_total", (("channel", "console"),))] >= 1
+    assert metrics[("log_monitor_alert_failures_total", (("channel", "console"),))] == 0
+    assert metrics[("log_monitor_outbox_depth", ())] == 0
+    assert metrics[("log_monitor_health_score", ())] == 50
+    assert metrics[("log_monitor_last_successful_pass_timestamp_seconds", ())] == pytest.approx(time.time(), abs=30)
+
+
+def test_with_a_token_every_endpoint_but_healthz_asks_for_it(start: Callable[..., Running]) -> None:
+    running = start(token=TOKEN)
+    assert running.get("/healthz").status_code == 200
+    for path in ("/", "/metrics", "/api/targets", "/api/targets/agent:001", "/api/alerts"):
+        assert running.get(path).status_code == 401, path
+        assert running.get(path, token="wrong-token").status_code == 401, path
+        assert running.get(path, token=TOKEN).status_code == 200, path
+    assert httpx.get(running.server.url + "/?token=" + TOKEN).status_code == 200  # the page's one-time link
+    assert httpx.get(running.server.url + "/api/targets?token=" + TOKEN).status_code == 401  # only the page
+
+
+def test_the_page_is_self_contained_and_locked_down_by_its_content_security_policy(
+    start: Callable[..., Running],
+) -> None:
+    running = start()
+    response = running.get("/")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'sha256-" in policy
+    assert "http://" not in response.text.replace("http://www.w3.org", "")
+    assert "https://" not in response.text
+
+
+def test_status_addr_without_a_host_binds_127_0_0_1(tmp_path: Path) -> None:
+    env = tmp_path / "log_monitor.env"
+    env.write_text("STATUS_ADDR=:9108\nSTATUS_TOKEN=abcdefgh\n")
+    settings = load_settings(env, environ={})
+    assert settings.status_addr == ("127.0.0.1", 9108)
+    assert settings.status_token == Secret("abcdefgh")
+    assert "abcdefgh" in settings.secrets()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_daemon_serves_the_status_on_127_0_0_1_and_never_logs_the_token(tmp_path: Path) -> None:
+    port = _free_port()
+    fleet = Fleet()
+    fleet.add_agent("001", "web", rate_per_min=60, started=datetime.now(UTC) - timedelta(hours=1))
+    fleet.add_agent("002", "db", rate_per_min=60, started=datetime.now(UTC) - timedelta(hours=1))
+    with SimulatorServer(fleet) as sim, SlackServer(token="xoxb-daemon-test-token") as slack:
+        daemon = Daemon(tmp_path, sim, slack, STATUS_ADDR=f":{port}", STATUS_TOKEN=TOKEN, LOGGING_LEVEL="DEBUG")
+        daemon.start()
+        try:
+            url = f"http://127.0.0.1:{port}"
+
+            def healthy() -> bool:
+                try:
+                    return httpx.get(url + "/healthz", timeout=2).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            assert wait_for(healthy), daemon.log_text()
+            assert httpx.get(f"{url}/?token={TOKEN}", timeout=5).status_code == 200
+            targets = httpx.get(url + "/api/targets", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+            assert {t["key"] for t in targets.json()["targets"]} == {"agent:001", "agent:002"}
+            assert f"status server listening on http://127.0.0.1:{port}" in daemon.log_text()
+        finally:
+            daemon.stop()
+        assert TOKEN not in daemon.log_text()
+
+
+def test_json_logs_give_one_object_per_line_with_time_level_event_target_and_fields(tmp_path: Path) -> None:
+    log_file = tmp_path / "monitor.log"
+    setup_logging(level=logging.INFO, fmt="json", file=log_file, secrets=["hunter22"])
+    try:
+        logger = logging.getLogger("log_monitor.test")
+        logger.info("target %s is silent", "agent:002", extra={"target": "agent:002", "fields": {"silent_s": 3600}})
+        logger.warning("login failed with hunter22", extra={"backend": "api", "fields": {"password": "hunter22"}})
+    finally:
+        for handler in list(logging.getLogger().handlers):
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert {"time", "level", "event", "target", "fields"} <= set(first)
+    assert first["level"] == "INFO"
+    assert first["event"] == "target agent:002 is silent"
+    assert first["target"] == "agent:002"
+    assert first["fields"] == {"silent_s": 3600}
+    assert datetime.fromisoformat(first["time"]).tzinfo is not None
+    assert second["target"] is None
+    assert second["fields"] == {"password": "***", "backend": "api"}
+    assert "hunter22" not in log_file.read_text()
+
+
+def test_transitions_are_recorded_only_when_the_severity_changes(tmp_path: Path) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with StateStore(tmp_path / "s.sqlite3") as store:
+        store.commit([TargetState("agent:001", last_checked=at)], [])
+        store.commit([TargetState("agent:001", Severity.WARNING, last_checked=at + timedelta(minutes=1))], [])
+        store.commit([TargetState("agent:001", Severity.WARNING, last_checked=at + timedelta(minutes=2))], [])
+        store.commit([TargetState("agent:001", Severity.OK, last_checked=at + timedelta(minutes=3))], [])
+        history = store.transitions("agent:001")
+    assert [(t.from_severity, t.to_severity) for t in history] == [
+        (Severity.WARNING, Severity.OK),
+        (Severity.OK, Severity.WARNING),
+    ]
+    assert history[0].at == at + timedelta(minutes=3)

@@ -1,0 +1,95 @@
+"""`top` in a real terminal (tmux): it shows the rates of a growing access log, its tops, and quits on q."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from log_monitor.models import Target, TargetKind
+from log_monitor.top import Row, TopModel, render
+from tests.conftest import REPO
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def _tmux(*args: str, check: bool = True) -> str:
+    tmux = shutil.which("tmux")
+    assert tmux, "tmux is needed for this test (.ci/run installs it)"
+    return subprocess.run([tmux, *args], capture_output=True, text=True, check=check).stdout
+
+
+def _pane(session: str) -> str:
+    return _tmux("capture-pane", "-p", "-t", session, check=False)
+
+
+def _wait_for(session: str, needle: str, timeout: float = 8.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _pane(session)
+        if needle in screen:
+            return screen
+        time.sleep(0.1)
+    raise AssertionError(f"{needle!r} never appeared; the screen was:\n{screen}")
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    (tmp_path / "t.env").write_text("AGENT_LIST_FILE=agents.csv\nLOCAL_FILES_LIST=files.csv\nSTATE_DB=state.db\n")
+    (tmp_path / "agents.csv").write_text("agent_id,label\n")
+    (tmp_path / "files.csv").write_text("path,service,threshold,maintenance,format\naccess.log,nginx,5m,,combined\n")
+    (tmp_path / "access.log").write_bytes(b"")
+    name = f"top-{uuid.uuid4().hex[:8]}"
+    command = f"{sys.executable} log_monitor.py --env-file {tmp_path / 't.env'} top; echo EXITED $?; sleep 60"
+    _tmux("new-session", "-d", "-s", name, "-x", "180", "-y", "30", "-c", str(REPO), command)
+    try:
+        yield name, tmp_path
+    finally:
+        _tmux("kill-session", "-t", name, check=False)
+
+
+@pytest.mark.parametrize("key", ["q", "C-c"])
+def test_top_in_tmux_shows_the_rates_and_tops_of_a_growing_access_log_and_quits_on_q_or_ctrl_c(
+    session: tuple[str, Path], key: str
+) -> None:
+    name, folder = session
+    _wait_for(name, "ev/s 10s")
+    line = '10.0.0.7 - - [{}] "GET /shop/cart/view HTTP/1.1" 200 4096 "-" "t"\n'
+    with (folder / "access.log").open("a") as log:
+        for _ in range(3):
+            stamp = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            log.write(line.format(stamp) * 40)
+            log.flush()
+            time.sleep(0.4)
+    screen = _wait_for(name, "/shop/cart/ 120")
+    assert "nginx" in screen and "10.0.0.7" in screen
+    row = next(r for r in screen.splitlines() if "nginx" in r)
+    assert any(cell.strip() not in ("0.0", "-") for cell in row.split("│")[3:5]), row
+    _tmux("send-keys", "-t", name, key)
+    assert "EXITED 0" in _wait_for(name, "EXITED")
+
+
+def test_the_model_counts_new_lines_into_ten_second_and_two_minute_rates(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    target = Target(Target.file_key(str(log)), TargetKind.LOCAL_FILE, "app", 60, 60, path=str(log))
+    model = TopModel([target], None)
+    model.refresh(NOW)
+    log.write_bytes(b"x\n" * 50)
+    rows = model.refresh(NOW + timedelta(seconds=1))
+    assert (rows[0].rate_short, rows[0].rate_medium) == (5.0, 50 / 120)
+    assert rows[0].state == "OK"
+
+
+def test_render_names_each_target_and_its_state() -> None:
+    rows = [Row("file:/a", "svc /a", "WARNING", 1.5, 0.5, NOW - timedelta(minutes=3))]
+    table = render(rows, NOW)
+    assert table is not None

@@ -7,6 +7,7 @@ import binascii
 import bisect
 import collections
 import contextlib
+import email.utils
 import hashlib
 import hmac
 import itertools
@@ -143,6 +144,11 @@ class _App:
     def fault_settings(self) -> Faults:
         raise NotImplementedError
 
+    def clock_now(self) -> datetime:
+        """The simulated world's time, for the Date header."""
+        owner: SimulatorServer | None = getattr(self, "_owner", None)
+        return owner.clock.now() if owner is not None else datetime.now(UTC)
+
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -184,6 +190,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("simulator: " + format, *args)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header tells the time of the simulated world, as a real server tells its own.
+        if timestamp is None:
+            timestamp = self.server.app.clock_now().timestamp()
+        return email.utils.formatdate(timestamp, usegmt=True)
 
     def do_GET(self) -> None:
         self._dispatch()

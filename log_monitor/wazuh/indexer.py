@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import email.utils
 import logging
 import ssl
 import time
@@ -64,6 +65,7 @@ class WazuhIndexer:
         self._sleep = sleep
         self._retries = max(1, retries)
         self.requests_made = 0
+        self.server_time: datetime | None = None  # the Date of the last answer
         self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
         self.responses_by_status: collections.Counter[int] = collections.Counter()
         self._client = httpx.Client(
@@ -188,6 +190,7 @@ class WazuhIndexer:
             raise RetryableError(error) from exc
         self.requests_made += 1
         self.request_seconds += time.perf_counter() - started
+        self.server_time = _server_time(response)
         status = response.status_code
         self.responses_by_status[status] += 1
         if status in (401, 403):
@@ -204,6 +207,15 @@ class WazuhIndexer:
             raise ResponseError(BACKEND, f"{method} {path}: answer is not a JSON object")
         _check_complete(data)
         return data
+
+
+def _server_time(response: httpx.Response) -> datetime | None:
+    """The indexer's own clock, from the Date header: the reference the monitor's clock is checked against."""
+    try:
+        stamp = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _range(start: datetime, end: datetime) -> dict[str, str]:

@@ -181,3 +181,16 @@ def test_an_agent_that_is_not_active_gives_no_statistics() -> None:
     assert parse_stats({}) is None
     parsed = parse_stats({"global": {"start": "2026-11-22T09:00:00Z", "files": [{"location": SYSLOG, "events": 3}]}})
     assert parsed is not None and parsed.files[SYSLOG].events == 3
+
+
+def test_the_first_poll_never_claims_an_event_newer_than_the_counters_prove() -> None:
+    target = location("001", "/var/log/auth.log")
+    interval_start = (NOW - timedelta(seconds=60)).isoformat()
+    # Events in the total, none in the last interval: the last one is older than the interval's start.
+    quiet = Stats("2026-11-01T00:00:00+00:00", {"/var/log/auth.log": FileCounters(500, 0, 0, 0)}, interval_start)
+    observation, _ = step_counter(target, None, quiet, NOW)
+    assert observation.last_event == NOW - timedelta(seconds=60)
+    # Events in the last interval: at least as recent as its start, not "now".
+    busy = Stats("2026-11-01T00:00:00+00:00", {"/var/log/auth.log": FileCounters(500, 0, 3, 0)}, interval_start)
+    observation, _ = step_counter(target, None, busy, NOW)
+    assert observation.last_event == NOW - timedelta(seconds=60)

@@ -38,6 +38,7 @@ class Stats:
 
     start: str
     files: dict[str, FileCounters]
+    interval_start: str = ""  # the `interval` section covers events since then (the last state_interval)
 
 
 def parse_stats(item: Mapping[str, Any]) -> Stats | None:
@@ -55,7 +56,8 @@ def parse_stats(item: Mapping[str, Any]) -> Stats | None:
         location = str(entry.get("location", ""))
         last_events, last_drops = recent.get(location, (0, 0))
         files[location] = FileCounters(_int(entry.get("events")), _drops(entry), last_events, last_drops)
-    return Stats(str(overall["start"]), files)
+    interval_start = str(interval.get("start") or "") if isinstance(interval, dict) else ""
+    return Stats(str(overall["start"]), files, interval_start)
 
 
 def _files(section: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -72,6 +74,10 @@ def _drops(entry: Mapping[str, Any]) -> int:
     if not isinstance(targets, list):
         return 0
     return sum(_int(t.get("drops")) for t in targets if isinstance(t, dict))
+
+
+def _latest(a: datetime | None, b: datetime) -> datetime:
+    return max(a, b) if a is not None else b
 
 
 def _start_time(start: str) -> datetime | None:
@@ -93,6 +99,7 @@ def step_counter(
     """
     assert target.agent_id is not None and target.location is not None
     last = before.last_event if before else None
+    recent_since = (_start_time(stats.interval_start) if stats and stats.interval_start else None) or now
     found = stats.files.get(target.location) if stats else None
     if stats is None or found is None:
         # Agent not active, or logcollector does not read this location: no new event, the silence clock runs.
@@ -103,18 +110,21 @@ def step_counter(
         assert before is not None
         new_events = found.events - before.events
         new_drops = max(0, found.drops - before.drops)
-        if new_events > 0 or found.interval_events > 0:
+        if new_events > 0:
             last = now
+        elif found.interval_events > 0:
+            last = _latest(last, recent_since)
     else:
         # First sight or a restart: totals since logcollector's start say "alive since then", not "now".
         new_events = 0
         new_drops = 0
         started = _start_time(stats.start)
         if found.interval_events > 0:
-            last = now
+            # Events in the last interval: at least that recent, and no more is known (the indexer may know better).
+            last = _latest(last, recent_since)
         elif before is None:
-            # Silence counts from the first poll for a location that had events, from the start if it had none.
-            last = now if found.events > 0 else (started or now)
+            # Events before the last interval only: the last one is older than that interval's start.
+            last = (recent_since or now) if found.events > 0 else (started or now)
         else:
             log.info("logcollector on agent %s restarted (start %s): counters re-based", target.agent_id, stats.start)
             if found.events > 0 and started is not None:

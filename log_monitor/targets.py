@@ -20,6 +20,7 @@ from pathlib import Path
 from log_monitor.config import Settings, normalize_agent_id, parse_duration, resolve_path
 from log_monitor.errors import ConfigError
 from log_monitor.models import MaintenanceWindow, Target, TargetKind
+from log_monitor.patterns import parse_rules
 
 AGENT_COLUMNS = ("agent_id", "label", "interval", "threshold", "files", "maintenance")
 # The DESIGN contract first; the extra columns (docs/configuration.md, "files.csv extensions") after it.
@@ -262,6 +263,8 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
         patterns_file = str(resolve_path(path.parent, patterns_text)) if patterns_text else None
         if patterns_file is not None and not Path(patterns_file).is_file():
             problems.append(f"{path}:{row.line}: patterns: file not found: {patterns_file}")
+        elif patterns_file is not None:
+            problems.extend(_rule_problems(patterns_file))
         targets.append(
             Target(
                 key=Target.file_key(file_path),
@@ -303,3 +306,12 @@ def load_targets(settings: Settings) -> list[Target]:
     if problems:
         raise ConfigError(problems)
     return targets
+
+
+def _rule_problems(patterns_file: str) -> list[str]:
+    """A bad rule is a configuration error like any other: found at start, with its file and line."""
+    try:
+        text = Path(patterns_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"{patterns_file}: unreadable: {getattr(exc, 'strerror', None) or type(exc).__name__}"]
+    return parse_rules(text, patterns_file)[1]

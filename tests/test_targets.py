@@ -252,3 +252,12 @@ def test_arbitrary_csv_text_raises_nothing_but_config_error(agents: str, files: 
             assert exc.problems
             return
     assert all(t.interval_s > 0 and t.threshold_s > 0 for t in targets)
+
+
+def test_a_bad_pattern_rule_is_a_configuration_error_naming_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "rules.txt").write_text("# rules\nerrors,max,critical,5m,10,ERROR|Traceback\noops,sometimes,x,1m,1,a\n")
+    header = "path,service,threshold,maintenance,format,high_margin,low_fraction,patterns\n"
+    files = header + "/var/log/app.log,app,,,,,,rules.txt\n"
+    with pytest.raises(ConfigError) as caught:
+        load_targets(make_settings(tmp_path, None, files))
+    assert any("rules.txt:3" in problem and "kind" in problem for problem in caught.value.problems)

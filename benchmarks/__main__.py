@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.accesslog import parse_rate
 from log_monitor.app import build
 from log_monitor.clock import FakeClock
-from log_monitor.config import Settings
+from log_monitor.demo import simulator_settings
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target, TargetKind
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import Dispatcher
@@ -96,18 +96,7 @@ def one_pass(agents: int) -> PassFigures:
         for agent_id in ids
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            env_file=Path(tmp) / "bench.env",
-            base_dir=Path(tmp),
-            wazuh_api_url=api_url,
-            wazuh_api_user="wazuh",
-            wazuh_api_password=Secret("wazuh"),
-            wazuh_indexer_url=indexer_url,
-            wazuh_indexer_user="admin",
-            wazuh_indexer_password=Secret("admin"),
-            wazuh_api_max_rpm=300,
-            state_db=Path(tmp) / "bench.sqlite3",
-        )
+        settings = simulator_settings(api_url, indexer_url, Path(tmp), wazuh_api_max_rpm=300)
         with open(os.devnull, "w") as sink:
             app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
             with app:
@@ -184,19 +173,13 @@ def detection_latency(agents: int = 200, interval: float = 60.0, threshold: floa
             )
         )
     with tempfile.TemporaryDirectory() as tmp, SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim:
-        settings = Settings(
-            env_file=Path(tmp) / "l.env",
-            base_dir=Path(tmp),
-            wazuh_api_url=sim.api_url,
-            wazuh_api_user="wazuh",
-            wazuh_api_password=Secret("wazuh"),
-            wazuh_indexer_url=sim.indexer_url,
-            wazuh_indexer_user="admin",
-            wazuh_indexer_password=Secret("admin"),
+        settings = simulator_settings(
+            sim.api_url,
+            sim.indexer_url,
+            Path(tmp),
             default_check_interval_s=interval,
             pipeline_silence_ratio=2.0,  # every agent goes silent here: keep the per-agent alerts
             indexing_delay_s=0.0,  # the bound is threshold + interval; a configured INDEXING_DELAY adds to it
-            state_db=Path(tmp) / "l.sqlite3",
         )
         with open(os.devnull, "w") as sink:
             app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from log_monitor.clock import SystemClock
 from log_monitor.config import Settings
@@ -70,6 +71,23 @@ def _targets() -> list[Target]:
     ]
 
 
+def simulator_settings(api_url: str, indexer_url: str, folder: Path, **changes: Any) -> Settings:
+    """Settings pointing at a simulator's API and indexer with its default users; state kept in `folder`."""
+    options: dict[str, Any] = {
+        "env_file": folder / "simulator.env",
+        "base_dir": folder,
+        "wazuh_api_url": api_url,
+        "wazuh_api_user": "wazuh",
+        "wazuh_api_password": Secret("wazuh"),
+        "wazuh_indexer_url": indexer_url,
+        "wazuh_indexer_user": "admin",
+        "wazuh_indexer_password": Secret("admin"),
+        "state_db": folder / "state.sqlite3",
+    }
+    options.update(changes)
+    return Settings(**options)
+
+
 @contextmanager
 def demo_setup(state_dir: Path | None = None) -> Iterator[tuple[Settings, list[Target]]]:
     """A running simulator with the scripted fleet, and Settings and Targets pointing at it."""
@@ -78,15 +96,11 @@ def demo_setup(state_dir: Path | None = None) -> Iterator[tuple[Settings, list[T
         folder = state_dir or Path(tmp)
         with SimulatorServer(_fleet(start)) as sim:
             yield (
-                Settings(
+                simulator_settings(
+                    sim.api_url,
+                    sim.indexer_url,
+                    folder,
                     env_file=folder / "demo.env",
-                    base_dir=folder,
-                    wazuh_api_url=sim.api_url,
-                    wazuh_api_user="wazuh",
-                    wazuh_api_password=Secret("wazuh"),
-                    wazuh_indexer_url=sim.indexer_url,
-                    wazuh_indexer_user="admin",
-                    wazuh_indexer_password=Secret("admin"),
                     default_check_interval_s=INTERVAL_S,
                     indexing_delay_s=1.0,
                     reminder_initial_s=20.0,

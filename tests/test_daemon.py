@@ -17,6 +17,7 @@ import pytest
 
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from tests.envfile import write_env
 from tests.slack_server import SlackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,26 +39,9 @@ class Daemon:
     def __init__(self, folder: Path, sim: SimulatorServer, slack: SlackServer, **extra: str) -> None:
         self.folder = folder
         self.log = folder / "monitor.log"
-        values = {
-            "WAZUH_API_URL": sim.api_url,
-            "WAZUH_API_USER": "wazuh",
-            "WAZUH_API_PASSWORD": "wazuh",
-            "WAZUH_INDEXER_URL": sim.indexer_url,
-            "WAZUH_INDEXER_USER": "admin",
-            "WAZUH_INDEXER_PASSWORD": "admin",
-            "AGENT_LIST_FILE": "agents.csv",
-            "STATE_DB": "state.sqlite3",
-            "DEFAULT_CHECK_INTERVAL": "1s",
-            "INDEXING_DELAY": "0s",
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_CHANNEL": "#soc",
-            "SLACK_API_URL": slack.api_url,
-            "LOG_FILE_PATH": "monitor.log",
-        }
-        values.update(extra)
         (folder / "agents.csv").write_text("agent_id,label,interval,threshold\n001,web,1s,60s\n002,db,1s,60s\n")
-        self.env_file = folder / "log_monitor.env"
-        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        options = {"DEFAULT_CHECK_INTERVAL": "1s", "INDEXING_DELAY": "0s"} | extra
+        self.env_file = write_env(folder, sim, slack, TOKEN, **options)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> subprocess.Popen[bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import pytest
 from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
-from log_monitor.models import MaintenanceWindow, NotificationKind, Secret, Severity, Target, TargetKind
+from log_monitor.demo import simulator_settings
+from log_monitor.models import MaintenanceWindow, NotificationKind, Severity, Target, TargetKind
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -40,19 +40,7 @@ def clock() -> FakeClock:
 
 
 def settings_for(sim: SimulatorServer, folder: Path, **changes: object) -> Settings:
-    base = Settings(
-        env_file=folder / "test.env",
-        base_dir=folder,
-        wazuh_api_url=sim.api_url,
-        wazuh_api_user="wazuh",
-        wazuh_api_password=Secret("wazuh"),
-        wazuh_indexer_url=sim.indexer_url,
-        wazuh_indexer_user="admin",
-        wazuh_indexer_password=Secret("admin"),
-        default_check_interval_s=INTERVAL,
-        state_db=folder / "state.sqlite3",
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return simulator_settings(sim.api_url, sim.indexer_url, folder, default_check_interval_s=INTERVAL, **changes)
 
 
 class Rig:

@@ -15,6 +15,7 @@ import trustme
 from log_monitor.cli import main
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from tests.envfile import write_env
 from tests.slack_server import SlackServer
 
 API_PASSWORD = "api-Pa55word-xyz"
@@ -41,25 +42,12 @@ class Rig:
     now: datetime
 
     def env(self, **extra: str) -> Path:
-        values = {
-            "WAZUH_API_URL": self.sim.api_url,
-            "WAZUH_API_USER": "wazuh",
+        options = {
             "WAZUH_API_PASSWORD": API_PASSWORD,
-            "WAZUH_INDEXER_URL": self.sim.indexer_url,
-            "WAZUH_INDEXER_USER": "admin",
             "WAZUH_INDEXER_PASSWORD": INDEXER_PASSWORD,
-            "AGENT_LIST_FILE": "agents.csv",
-            "STATE_DB": "state.sqlite3",
-            "SLACK_BOT_TOKEN": SLACK_TOKEN,
-            "SLACK_CHANNEL": "#soc",
-            "SLACK_API_URL": self.slack.api_url,
-            "LOG_FILE_PATH": "monitor.log",
             "LOGGING_LEVEL": "DEBUG",
         }
-        values.update(extra)
-        path = self.folder / "log_monitor.env"
-        path.write_text("".join(f"{k}={v}\n" for k, v in values.items() if v != ""))
-        return path
+        return write_env(self.folder, self.sim, self.slack, SLACK_TOKEN, **(options | extra))
 
     def run(self, *args: str, env: Path | None = None) -> Run:
         out, err = io.StringIO(), io.StringIO()

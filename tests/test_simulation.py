@@ -8,8 +8,8 @@ from pathlib import Path
 
 from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
-from log_monitor.config import Settings
-from log_monitor.models import Notification, NotificationKind, Secret, Target, TargetKind
+from log_monitor.demo import simulator_settings
+from log_monitor.models import Notification, NotificationKind, Target, TargetKind
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -60,20 +60,14 @@ def script(fleet: Fleet) -> None:
 
 
 def make_app(sim: SimulatorServer, clock: FakeClock, folder: Path, targets: list[Target]) -> App:
-    settings = Settings(
-        env_file=folder / "sim.env",
-        base_dir=folder,
-        wazuh_api_url=sim.api_url,
-        wazuh_api_user="wazuh",
-        wazuh_api_password=Secret("wazuh"),
-        wazuh_indexer_url=sim.indexer_url,
-        wazuh_indexer_user="admin",
-        wazuh_indexer_password=Secret("admin"),
+    settings = simulator_settings(
+        sim.api_url,
+        sim.indexer_url,
+        folder,
         default_check_interval_s=INTERVAL,
         reminder_initial_s=3600.0,
         reminder_factor=2.0,
         reminder_max_s=4 * 3600.0,
-        state_db=folder / "state.sqlite3",
     )
     app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(io.StringIO())])
     app.monitor.set_targets(targets)

@@ -18,7 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from log_monitor.app import App, build
-from log_monitor.config import Settings, load_settings
+from log_monitor.config import load_settings
+from log_monitor.demo import simulator_settings
 from log_monitor.logsetup import setup_logging
 from log_monitor.models import Secret, Severity, Target, TargetKind, TargetState
 from log_monitor.monitor import Signals
@@ -64,18 +65,12 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
     def factory(token: str | None = None) -> Running:
         sim = SimulatorServer(fleet).__enter__()
         stops.append(lambda: sim.__exit__(None, None, None))
-        settings = Settings(
-            env_file=tmp_path / "test.env",
-            base_dir=tmp_path,
-            wazuh_api_url=sim.api_url,
-            wazuh_api_user="wazuh",
-            wazuh_api_password=Secret("wazuh"),
-            wazuh_indexer_url=sim.indexer_url,
-            wazuh_indexer_user="admin",
-            wazuh_indexer_password=Secret("admin"),
+        settings = simulator_settings(
+            sim.api_url,
+            sim.indexer_url,
+            tmp_path,
             default_check_interval_s=1.0,
             indexing_delay_s=0.0,
-            state_db=tmp_path / "state.sqlite3",
             status_addr=("127.0.0.1", 0),
             status_token=Secret(token) if token else None,
         )

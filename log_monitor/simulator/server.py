@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import base64
 import binascii
 import bisect
@@ -133,21 +134,26 @@ def _json_reply(status: int, body: object, headers: Mapping[str, str] | None = N
 # HTTP plumbing
 
 
-class _App:
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
-        raise NotImplementedError
+class _App(abc.ABC):
+    """One simulated service (the API or the indexer) of a SimulatorServer."""
 
+    def __init__(self, owner: SimulatorServer) -> None:
+        self._owner = owner
+
+    @abc.abstractmethod
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
+        """The reply to one request."""
+
+    @abc.abstractmethod
     def transport_fault(self) -> str:
         """The transport fault (one of TRANSPORT_FAULTS) the next request of this service meets."""
-        return "ok"
 
     def fault_settings(self) -> Faults:
-        raise NotImplementedError
+        return self._owner.faults
 
     def clock_now(self) -> datetime:
         """The simulated world's time, for the Date header."""
-        owner: SimulatorServer | None = getattr(self, "_owner", None)
-        return owner.clock.now() if owner is not None else datetime.now(UTC)
+        return self._owner.clock.now()
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -383,16 +389,13 @@ def _bad_request(detail: str, code: int | None = None) -> _HttpError:
 
 class _ApiApp(_App):
     def __init__(self, owner: SimulatorServer) -> None:
-        self._owner = owner
+        super().__init__(owner)
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
         self._listing_cache: tuple[object, list[JSON]] | None = None
 
     def transport_fault(self) -> str:
         return self._owner.faults.api_transport
-
-    def fault_settings(self) -> Faults:
-        return self._owner.faults
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
         owner = self._owner
@@ -876,16 +879,13 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 class _Indexer(_App):
     def __init__(self, owner: SimulatorServer) -> None:
-        self._owner = owner
+        super().__init__(owner)
         self._keys_cache: tuple[object, list[tuple[tuple[str, ...], str, str | None]], list[tuple[str, ...]]] | None = (
             None
         )
 
     def transport_fault(self) -> str:
         return self._owner.faults.indexer_transport
-
-    def fault_settings(self) -> Faults:
-        return self._owner.faults
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
         owner = self._owner

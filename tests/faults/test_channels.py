@@ -21,6 +21,7 @@ from log_monitor.notifiers.dispatch import Dispatcher
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from tests.envfile import write_env
 from tests.slack_server import SlackServer
 from tests.test_delivery import MailServer
 
@@ -71,26 +72,14 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     mail.up()
     try:
         with SimulatorServer(fleet) as sim, SlackServer(token=TOKEN, channels=("#soc",)) as slack:
-            values = {
-                "WAZUH_API_URL": sim.api_url,
-                "WAZUH_API_USER": "wazuh",
-                "WAZUH_API_PASSWORD": "wazuh",
-                "WAZUH_INDEXER_URL": sim.indexer_url,
-                "WAZUH_INDEXER_USER": "admin",
-                "WAZUH_INDEXER_PASSWORD": "admin",
-                "AGENT_LIST_FILE": "agents.csv",
-                "STATE_DB": "state.sqlite3",
-                "SLACK_BOT_TOKEN": TOKEN,
-                "SLACK_CHANNEL": "#soc",
-                "SLACK_API_URL": slack.api_url,
+            smtp = {
                 "SMTP_HOST": "127.0.0.1",
                 "SMTP_PORT": str(mail.port),
                 "SMTP_SECURITY": "none",
                 "SMTP_FROM": "monitor@example.org",
                 "SMTP_TO": "soc@example.org",
-                "LOG_FILE_PATH": "monitor.log",
             }
-            (tmp_path / "log_monitor.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+            write_env(tmp_path, sim, slack, TOKEN, **smtp)
             yield Rig(tmp_path, slack, mail)
     finally:
         mail.down()

@@ -23,6 +23,7 @@ import pytest
 
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from tests.envfile import write_env
 from tests.faults.common import REPEATS
 from tests.slack_server import SlackServer
 
@@ -47,23 +48,7 @@ def services() -> Iterator[tuple[SimulatorServer, SlackServer]]:
 def env_file(folder: Path, sim: SimulatorServer, slack: SlackServer) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "agents.csv").write_text("agent_id,label,interval\n" + "".join(f"{a},host-{a},5m\n" for a in AGENTS))
-    values = {
-        "WAZUH_API_URL": sim.api_url,
-        "WAZUH_API_USER": "wazuh",
-        "WAZUH_API_PASSWORD": "wazuh",
-        "WAZUH_INDEXER_URL": sim.indexer_url,
-        "WAZUH_INDEXER_USER": "admin",
-        "WAZUH_INDEXER_PASSWORD": "admin",
-        "AGENT_LIST_FILE": "agents.csv",
-        "STATE_DB": "state.sqlite3",
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_CHANNEL": "#soc",
-        "SLACK_API_URL": slack.api_url,
-        "LOG_FILE_PATH": "monitor.log",
-    }
-    path = folder / "log_monitor.env"
-    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    return path
+    return write_env(folder, sim, slack, TOKEN)
 
 
 def start_once(env: Path) -> subprocess.Popen[bytes]:

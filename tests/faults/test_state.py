@@ -26,6 +26,7 @@ from log_monitor.notifiers import render
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
+from tests.envfile import write_env
 from tests.slack_server import SlackServer
 
 TOKEN = "xoxb-state-fault-token"
@@ -202,21 +203,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     fleet.silence("002", since=now - timedelta(minutes=40))
     (tmp_path / "agents.csv").write_text("agent_id,label,interval\n001,host-001,5m\n002,host-002,5m\n003,host-003,5m\n")
     with SimulatorServer(fleet) as sim, SlackServer(token=TOKEN, channels=("#soc",)) as slack:
-        values = {
-            "WAZUH_API_URL": sim.api_url,
-            "WAZUH_API_USER": "wazuh",
-            "WAZUH_API_PASSWORD": "wazuh",
-            "WAZUH_INDEXER_URL": sim.indexer_url,
-            "WAZUH_INDEXER_USER": "admin",
-            "WAZUH_INDEXER_PASSWORD": "admin",
-            "AGENT_LIST_FILE": "agents.csv",
-            "STATE_DB": "state.sqlite3",
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_CHANNEL": "#soc",
-            "SLACK_API_URL": slack.api_url,
-            "LOG_FILE_PATH": "monitor.log",
-        }
-        (tmp_path / "log_monitor.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        write_env(tmp_path, sim, slack, TOKEN)
         yield Cli(tmp_path, slack)
 
 

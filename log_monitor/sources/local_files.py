@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from log_monitor.accesslog import TrafficChange, TrafficRules, TrafficStats, parse
+from log_monitor.linecount import count_newlines
 from log_monitor.models import Condition, Observation, Target, TargetKind
 from log_monitor.patterns import PatternRule, PatternTracker, parse_rules
 from log_monitor.state import FilePosition, StateStore
@@ -201,18 +202,13 @@ def _finish(target: Target, watch: FileWatch, now: datetime, observation: Observ
 def _read(handle: BinaryIO, start: int, consume: Callable[[bytes], None] | None) -> tuple[int, int]:
     """Lines from `start` to the end and the offset reached; with `consume`, whole lines are handed over.
 
-    Counting only: newlines in binary chunks (any bytes, any line length), offset at the end of the file.
+    Counting only: newlines in any bytes and any line length, up to the size the file had when counting began.
     Consuming: a partial last line (still being written) is left for the next check.
     """
+    if consume is None:
+        return count_newlines(handle.fileno(), start, os.fstat(handle.fileno()).st_size)
     lines = 0
     offset = start
-    if consume is None:
-        while True:
-            chunk = handle.read(CHUNK)
-            if not chunk:
-                return lines, offset
-            lines += chunk.count(b"\n")
-            offset += len(chunk)
     carry = b""
     while True:
         chunk = handle.read(CHUNK)

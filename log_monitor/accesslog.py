@@ -6,8 +6,9 @@ import calendar
 import collections
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 # host ident user [time] "request" status bytes ["referer" "agent"]: the common and combined formats.
 # One regex over a whole buffer (finditer, MULTILINE) is what keeps parsing above 300,000 lines/s.
@@ -18,6 +19,10 @@ _LINE = re.compile(
 _MONTHS = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
 SHORT_S = 10
 MEDIUM_S = 120
+# Hosts and sections beyond this many are trimmed to the busiest half: a scan from a million addresses must not
+# grow the daemon without bound. Top-N stays right for anything busy enough to matter.
+KEYS_KEPT = 10_000
+SNAPSHOT_TOP = 500  # hosts and sections carried over to the next run
 
 
 @dataclass
@@ -98,8 +103,7 @@ class TrafficStats:
     def __init__(self, *, baseline_tau_s: float = 1800.0) -> None:
         self._seconds: collections.OrderedDict[int, int] = collections.OrderedDict()  # epoch second -> hits
         self._kept = 0  # hits in self._seconds
-        self._last_add: float | None = None
-        self.watching_since: float | None = None
+        self.watching_since: float | None = None  # rates are whole once this is MEDIUM_S in the past
         self.total = 0
         self.malformed = 0
         self.first: float | None = None
@@ -118,6 +122,8 @@ class TrafficStats:
         self.malformed += batch.malformed
         self.bytes_by_host.update(batch.bytes_by_host)
         self.hits_by_section.update(batch.hits_by_section)
+        _trim(self.bytes_by_host)
+        _trim(self.hits_by_section)
         for second, hits in sorted(batch.per_second.items()):
             self.add_hits(second, hits, now)
         if not batch.per_second:
@@ -127,10 +133,11 @@ class TrafficStats:
         """`hits` lines logged at `second`."""
         if self.first is None:
             self.first = float(second if hits else now)
-        if self._last_add is None or now - self._last_add > MEDIUM_S:
-            # Not watched for a while (a stopped monitor): rates mean something again two minutes from now.
+        if self.watching_since is None:
+            # History before the first read is not counted: rates mean something two minutes from now. Later gaps
+            # between checks (cron, a restart) lose nothing, since lines are read from the saved offset and placed
+            # at their logged second.
             self.watching_since = now
-        self._last_add = now
         self.total += hits
         self._roll_hour(second, hits)
         if second > int(now) - MEDIUM_S:
@@ -191,6 +198,41 @@ class TrafficStats:
     def top_hosts(self, n: int = 5) -> list[tuple[str, int]]:
         return self.bytes_by_host.most_common(n)
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a later process needs to go on from here, JSON-ready (the busiest hosts and sections only)."""
+        return {
+            "seconds": list(self._seconds.items()),
+            "watching_since": self.watching_since,
+            "total": self.total,
+            "malformed": self.malformed,
+            "first": self.first,
+            "hosts": self.bytes_by_host.most_common(SNAPSHOT_TOP),
+            "sections": self.hits_by_section.most_common(SNAPSHOT_TOP),
+            "ewma": [self._ewma, self._ewma_at],
+            "usual_by_hour": {str(hour): rate for hour, rate in self.usual_by_hour.items()},
+            "hour": [self._hour, self._hour_hits, self._hour_start],
+        }
+
+    @classmethod
+    def restore(cls, saved: Mapping[str, Any], *, baseline_tau_s: float = 1800.0) -> TrafficStats:
+        """The stats a snapshot describes; raises KeyError, TypeError or ValueError when it is not one."""
+        stats = cls(baseline_tau_s=baseline_tau_s)
+        for second, hits in saved["seconds"]:
+            stats._seconds[int(second)] = int(hits)
+            stats._kept += int(hits)
+        stats.watching_since = _optional(saved["watching_since"])
+        stats.total, stats.malformed = int(saved["total"]), int(saved["malformed"])
+        stats.first = _optional(saved["first"])
+        stats.bytes_by_host.update({str(host): int(size) for host, size in saved["hosts"]})
+        stats.hits_by_section.update({str(name): int(hits) for name, hits in saved["sections"]})
+        ewma, ewma_at = saved["ewma"]
+        stats._ewma, stats._ewma_at = _optional(ewma), _optional(ewma_at)
+        stats.usual_by_hour = {int(hour): float(rate) for hour, rate in saved["usual_by_hour"].items()}
+        hour, hour_hits, hour_start = saved["hour"]
+        stats._hour = None if hour is None else int(hour)
+        stats._hour_hits, stats._hour_start = int(hour_hits), _optional(hour_start)
+        return stats
+
     def _roll_hour(self, second: int, hits: int) -> None:
         hour = second // 3600
         if self._hour is None:
@@ -206,6 +248,17 @@ class TrafficStats:
             self._hour, self._hour_hits, self._hour_start = hour, 0, float(second)
         if hour == self._hour:
             self._hour_hits += hits
+
+
+def _trim(counter: collections.Counter[str]) -> None:
+    if len(counter) > KEYS_KEPT:
+        busiest = counter.most_common(KEYS_KEPT // 2)
+        counter.clear()
+        counter.update(dict(busiest))
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class TrafficChange(enum.StrEnum):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from log_monitor.models import Severity
 
@@ -109,6 +111,25 @@ class PatternTracker:
             if found:
                 self._hits.setdefault(rule.name, collections.deque()).append((now, found))
                 self._last_seen[rule.name] = now
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counts and last matches, JSON-ready, so a cron run or a re-executed daemon goes on from here."""
+        return {
+            "started": self.started,
+            "hits": {name: [list(entry) for entry in hits] for name, hits in self._hits.items()},
+            "last_seen": dict(self._last_seen),
+        }
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Take over a snapshot for the rules still configured; raises KeyError, TypeError or ValueError if bad."""
+        names = {rule.name for rule in self.rules}
+        self.started = None if saved["started"] is None else float(saved["started"])
+        self._hits = {
+            str(name): collections.deque((float(at), int(count)) for at, count in hits)
+            for name, hits in saved["hits"].items()
+            if name in names
+        }
+        self._last_seen = {str(name): float(at) for name, at in saved["last_seen"].items() if name in names}
 
     def firing(self, now: float) -> list[Firing]:
         """The rules firing at `now`, worst first."""

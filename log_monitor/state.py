@@ -91,6 +91,10 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agent_id, location)
     );
     """,
+    """
+    ALTER TABLE file_position ADD COLUMN missing_since TEXT;
+    ALTER TABLE file_position ADD COLUMN analysis TEXT;
+    """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -117,6 +121,8 @@ class FilePosition:
     offset: int
     last_growth: datetime | None
     lines: int = 0
+    missing_since: datetime | None = None  # when the path was first found gone in this episode (rotation grace)
+    analysis: str | None = None  # the source's traffic and pattern state (JSON), saved with the offset it matches
 
 
 @dataclass(frozen=True)
@@ -438,21 +444,35 @@ class StateStore:
     # -- local file positions ---------------------------------------------------------
 
     def file_positions(self) -> dict[str, FilePosition]:
-        rows = self._query("SELECT path, inode, offset, last_growth, lines FROM file_position")
+        rows = self._query("SELECT path, inode, offset, last_growth, lines, missing_since, analysis FROM file_position")
         return {
             row[0]: FilePosition(
-                row[0], int(row[1]), int(row[2]), datetime.fromisoformat(row[3]) if row[3] else None, int(row[4])
+                row[0], int(row[1]), int(row[2]), _parse_time(row[3]), int(row[4]), _parse_time(row[5]), row[6]
             )
             for row in rows
         }
 
     def save_file_positions(self, positions: Iterable[FilePosition]) -> None:
+        """Offsets and the analysis of the lines up to them in one transaction: a crash never splits the two."""
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO file_position (path, inode, offset, last_growth, lines) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO file_position (path, inode, offset, last_growth, lines, missing_since, analysis) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, offset = excluded.offset, "
-                "last_growth = excluded.last_growth, lines = excluded.lines",
-                [(p.path, p.inode, p.offset, _now_text(p.last_growth) or None, p.lines) for p in positions],
+                "last_growth = excluded.last_growth, lines = excluded.lines, "
+                "missing_since = excluded.missing_since, analysis = excluded.analysis",
+                [
+                    (
+                        p.path,
+                        p.inode,
+                        p.offset,
+                        _now_text(p.last_growth) or None,
+                        p.lines,
+                        _now_text(p.missing_since) or None,
+                        p.analysis,
+                    )
+                    for p in positions
+                ],
             )
 
     # -- logcollector counters ---------------------------------------------------------

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
 from log_monitor.accesslog import (
+    KEYS_KEPT,
+    Batch,
     TrafficChange,
     TrafficRules,
     TrafficStats,
@@ -84,6 +87,8 @@ def test_a_drop_below_the_usual_level_for_this_hour_raises_low_traffic_before_si
     # Yesterday's midnight hour at 10 hits/s is this hour's usual level today.
     assert feed(stats, rules, [(s, 10) for s in range(T0, T0 + 3630)]) == []
     assert stats.usual_by_hour == {0: 10.0}
+    # The rest of the day, checked every 10 s (100 hits each time: still 10 hits/s), then today's first minutes.
+    assert feed(stats, rules, [(s, 100) for s in range(T0 + 3630, T0 + 86400, 10)]) == []
     assert feed(stats, rules, [(s, 10) for s in range(T0 + 86400, T0 + 86400 + 600)]) == []
     events = feed(stats, rules, [(s, 1) for s in range(T0 + 86400 + 600, T0 + 86400 + 900)])
     assert [e.change for e in events] == [TrafficChange.LOW]
@@ -114,3 +119,28 @@ def test_the_generator_drives_the_spike_alert_on_and_off_through_the_parser(tmp_
         stats.add(parse(data), float(second))
         changes += [e.change for e in rules.evaluate(stats, float(second))]
     assert changes == [TrafficChange.HIGH, TrafficChange.HIGH_OVER]
+
+
+def test_a_snapshot_carries_rates_baseline_and_tops_into_a_new_process() -> None:
+    stats, rules = TrafficStats(), TrafficRules()
+    feed(stats, rules, [(s, 10) for s in range(T0, T0 + 3700)])
+    stats.add(parse(LINE * 3), T0 + 3700)
+    copy = TrafficStats.restore(json.loads(json.dumps(stats.snapshot())))
+    now = float(T0 + 3700)
+    assert copy.rate(now, 120) == stats.rate(now, 120) and copy.rate(now, 10) == stats.rate(now, 10)
+    assert copy.baseline(now) == stats.baseline(now) and copy.usual_by_hour == stats.usual_by_hour == {0: 10.0}
+    assert copy.top_hosts() == stats.top_hosts() and copy.top_sections() == stats.top_sections()
+    assert copy.lifetime_rate(now) == stats.lifetime_rate(now) and copy.watching_since == stats.watching_since
+    spike = [(s, 50) for s in range(T0 + 3701, T0 + 3900)]
+    assert feed(copy, TrafficRules(), spike) == feed(stats, rules, spike) != []
+
+
+def test_hosts_and_sections_stay_bounded_under_a_scan_from_many_addresses() -> None:
+    stats = TrafficStats()
+    for round_ in range(3):
+        batch = Batch()
+        batch.bytes_by_host.update({f"10.{round_}.{i // 256}.{i % 256}": 1 for i in range(KEYS_KEPT)})
+        batch.bytes_by_host["192.0.2.1"] = 10**9
+        stats.add(batch, float(T0 + round_))
+    assert len(stats.bytes_by_host) <= KEYS_KEPT
+    assert stats.top_hosts(1) == [("192.0.2.1", 3 * 10**9)]

@@ -21,7 +21,7 @@ from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.patterns import PatternTracker, parse_rules
 from log_monitor.simulator.traffic import generate
-from log_monitor.sources.local_files import LocalFilesSource
+from log_monitor.sources.local_files import ROTATION_GRACE_S, LocalFilesSource
 from log_monitor.state import StateStore
 from log_monitor.targets import load_targets
 
@@ -50,8 +50,8 @@ def append(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def observe(store: StateStore, path: Path) -> tuple[int | None, datetime | None, str | None]:
-    found = LocalFilesSource(store).observe([target(path)], NOW)[Target.file_key(str(path))]
+def observe(store: StateStore, path: Path, at: datetime = NOW) -> tuple[int | None, datetime | None, str | None]:
+    found = LocalFilesSource(store).observe([target(path)], at)[Target.file_key(str(path))]
     assert not found.unknown
     return found.events_in_window, found.last_event, found.agent_status
 
@@ -91,9 +91,26 @@ def test_deletion_then_recreation_counts_the_new_file(store: StateStore, tmp_pat
     log.write_bytes(b"a\n")
     observe(store, log)
     log.unlink()
-    assert observe(store, log)[2] == "file missing"
+    assert observe(store, log)[2] is None  # gone for an instant: rotation, most likely
+    assert observe(store, log, NOW + timedelta(seconds=ROTATION_GRACE_S))[2] == "file missing"
     log.write_bytes(b"c\n" * 2)
-    assert observe(store, log)[0] == 2
+    count, _, status = observe(store, log, NOW + timedelta(seconds=60))
+    assert (count, status) == (2, None)
+
+
+def test_a_path_gone_during_rotation_is_not_missing_and_loses_no_silence(store: StateStore, tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"a\n")
+    os.utime(log, (NOW.timestamp(), NOW.timestamp()))
+    observe(store, log)
+    append(log, b"b\n")
+    os.utime(log, (NOW.timestamp() + 50, NOW.timestamp() + 50))
+    assert observe(store, log, NOW + timedelta(seconds=60))[0] == 1
+    log.rename(tmp_path / "app.log.1")  # caught between logrotate's rename and create
+    count, last, status = observe(store, log, NOW + timedelta(seconds=120))
+    assert (count, last, status) == (0, NOW + timedelta(seconds=50), None)
+    log.write_bytes(b"c\n" * 3)
+    assert observe(store, log, NOW + timedelta(seconds=180))[0] == 3
 
 
 def test_a_missing_file_is_reported_not_skipped(store: StateStore, tmp_path: Path) -> None:
@@ -293,3 +310,42 @@ def test_files_csv_extension_columns_give_format_margins_and_patterns(tmp_path: 
     assert (access.log_format, access.traffic_high_margin, access.traffic_low_fraction) == ("combined", 0.5, 0.1)
     assert access.patterns_file == str(tmp_path / "nginx.rules")
     assert (app_log.log_format, app_log.patterns_file) == ("", None)
+
+
+def test_traffic_and_heartbeat_rules_work_when_each_check_is_a_new_cron_run(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"")
+    rules = tmp_path / "web.rules"
+    rules.write_text("beat,heartbeat,warning,10m,0,/health/\n")
+    access = replace(target(log), log_format="combined", patterns_file=str(rules))
+    start = int(NOW.timestamp())
+    findings: list[Condition | None] = []
+    for step in range(0, 7200, 300):  # cron every 5 minutes, a new process each time
+        rate = 40.0 if 3600 <= step < 4500 else 5.0
+        ticks = iter(float(start + step + n) for n in range(302))
+        generate(str(log), rate=rate, seconds=300, clock=ticks.__next__, sleep=lambda _: None, seed=step)
+        if step < 5400:
+            beat = f'10.0.0.9 - - [{_logged(start + step + 299)}] "GET /health/ HTTP/1.1" 200 2 "-" "lb"\n'
+            append(log, beat.encode())
+        with StateStore(tmp_path / "cron.sqlite3") as store:
+            seen = LocalFilesSource(store).observe([access], NOW + timedelta(seconds=step + 300))[access.key]
+        if not findings or seen.finding != findings[-1]:
+            findings.append(seen.finding)
+    assert findings == [None, Condition.HIGH_TRAFFIC, None, Condition.PATTERN]
+
+
+def _logged(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def test_saved_state_that_cannot_be_read_is_dropped_not_fatal(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"")
+    access = replace(target(log), log_format="combined")
+    with StateStore(tmp_path / "s.sqlite3") as store:
+        LocalFilesSource(store).observe([access], NOW)
+        (position,) = store.file_positions().values()
+        store.save_file_positions([replace(position, analysis='{"traffic": 1}')])
+        append(log, b"not an access log line\n")
+        seen = LocalFilesSource(store).observe([access], NOW + timedelta(seconds=60))[access.key]
+        assert seen.events_in_window == 1 and not seen.unknown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -20,11 +21,14 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 MAX_CARRY = 8 << 20  # a "line" longer than this without a newline is taken as it is, so memory stays bounded
 MISSING = "file missing"
+# logrotate's rename-then-create leaves the path empty for an instant; a file still gone after this long (on the
+# next check, in practice) is missing. A path never seen is missing at once.
+ROTATION_GRACE_S = 30.0
 
 
 @dataclass
 class FileWatch:
-    """What the source remembers of one file between checks in this process: rates, traffic, patterns."""
+    """What the source remembers of one file between checks: rates, traffic, patterns; saved beside its offset."""
 
     checked_at: float | None = None
     events_per_s: float | None = None  # new lines / seconds since the previous check
@@ -33,6 +37,28 @@ class FileWatch:
     rules: TrafficRules | None = None
     patterns: PatternTracker | None = None
     cache: dict[bytes, int] = field(default_factory=dict)  # access-log timestamps already parsed
+
+    def snapshot(self) -> str:
+        """JSON for the state DB, so a cron run or the re-executed daemon keeps its windows and hourly baseline."""
+        saved: dict[str, object] = {"checked_at": self.checked_at, "events_per_s": self.events_per_s}
+        if self.traffic is not None and self.rules is not None:
+            saved["traffic"] = self.traffic.snapshot()
+            saved["traffic_alerts"] = [self.rules.high, self.rules.low]
+        if self.patterns is not None:
+            saved["patterns"] = self.patterns.snapshot()
+        return json.dumps(saved, separators=(",", ":"))
+
+    def restore(self, text: str) -> None:
+        """Take over a snapshot; raises ValueError, KeyError or TypeError when it is not one."""
+        saved = json.loads(text)
+        checked_at, events_per_s = saved["checked_at"], saved["events_per_s"]
+        self.checked_at = None if checked_at is None else float(checked_at)
+        self.events_per_s = None if events_per_s is None else float(events_per_s)
+        if self.traffic is not None and self.rules is not None and "traffic" in saved:
+            self.traffic = TrafficStats.restore(saved["traffic"])
+            self.rules.high, self.rules.low = (bool(flag) for flag in saved["traffic_alerts"])
+        if self.patterns is not None and "patterns" in saved:
+            self.patterns.restore(saved["patterns"])
 
 
 class LocalFilesSource:
@@ -61,25 +87,33 @@ class LocalFilesSource:
         updated: list[FilePosition] = []
         for target in mine:
             assert target.path is not None
-            watch = self.watches.get(target.path) or self._new_watch(target)
+            before = known.get(target.path)
+            watch = self.watches.get(target.path) or self._new_watch(target, before)
             self.watches[target.path] = watch
-            observation, position = _observe_file(target, known.get(target.path), now, watch)
+            observation, position = _observe_file(target, before, now, watch)
             observations[target.key] = observation
             if position is not None:
-                updated.append(position)
+                updated.append(replace(position, analysis=watch.snapshot()))
         if self._store is not None:
             self._store.save_file_positions(updated)
         else:
             self._memory.update((p.path, p) for p in updated)
         return observations
 
-    def _new_watch(self, target: Target) -> FileWatch:
+    def _new_watch(self, target: Target, before: FilePosition | None) -> FileWatch:
         watch = FileWatch()
         if target.log_format == "combined":
             watch.traffic = TrafficStats()
             watch.rules = TrafficRules(high_margin=target.traffic_high_margin, low_fraction=target.traffic_low_fraction)
         if target.patterns_file:
             watch.patterns = PatternTracker(load_rules(target.patterns_file))
+        if before is not None and before.analysis:
+            try:
+                watch.restore(before.analysis)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                # Losing a window is better than refusing to watch: the rules relearn within minutes.
+                log.warning("%s: saved traffic and pattern state unreadable (%s); starting afresh", target.path, exc)
+                return self._new_watch(target, None)
         return watch
 
 
@@ -123,7 +157,11 @@ def _observe_file(
     except FileNotFoundError:
         # Missing is its own alert (MISSING), reported once per episode by the policy, not a silence.
         # Inode -1: whatever appears at this path next is new, even if the file system reuses the inode.
-        gone = FilePosition(target.path, -1, 0, last, before.lines if before else 0)
+        since = before.missing_since if before is not None and before.missing_since else now
+        gone = FilePosition(target.path, -1, 0, last, before.lines if before else 0, missing_since=since)
+        if before is not None and (now - since).total_seconds() < ROTATION_GRACE_S:
+            # Mid-rotation, most likely: no new lines, silence keeps counting from the last growth.
+            return Observation(target.key, now, last_event=last, events_in_window=0), gone
         detail = f"{target.label}: {target.path} is missing"
         observation = Observation(
             target.key, now, last_event=last, events_in_window=0, agent_status=MISSING, detail=detail

@@ -202,7 +202,8 @@ def _escalate(
         found.condition,
         now,
         settings,
-        last_event=found.silence_start,
+        # A finding (drops, traffic, a pattern) has no silence start, but the target's last event is still news.
+        last_event=found.silence_start if found.silence_start is not None else current.last_event,
         silent_for_s=found.silent_for_s,
         detail=found.detail,
     )

@@ -266,19 +266,25 @@ class StateStore:
 
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
         """Store new states and queue their notifications in one transaction: both or neither."""
+        states = list(states)
+        rows = [(s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in states]
         with self._transaction() as db:
+            # One query for every stored severity: a pass over 100,000 targets must not cost 100,000 lookups.
+            stored = dict(db.execute("SELECT target_key, json_extract(data, '$.severity') FROM target_state"))
             for state in states:
-                _record_transition(db, state)
-                db.execute(
-                    "INSERT INTO target_state (target_key, data, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                    (state.target_key, state_to_json(state), _now_text(state.last_checked)),
-                )
-            for note in notifications:
-                db.execute(
-                    "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
-                    (note.id, note.created_at.isoformat(), note.target_key, str(note.kind), note_to_json(note)),
-                )
+                _record_transition(db, state, stored)
+            db.executemany(
+                "INSERT INTO target_state (target_key, data, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                rows,
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (note.id, note.created_at.isoformat(), note.target_key, str(note.kind), note_to_json(note))
+                    for note in notifications
+                ],
+            )
 
     def transitions(self, target_key: str, limit: int = 100) -> list[Transition]:
         """A target's severity changes, newest first."""
@@ -553,10 +559,9 @@ def _describe(path: Path, exc: BaseException, timeout: float) -> str:
     return text
 
 
-def _record_transition(db: sqlite3.Connection, state: TargetState) -> None:
+def _record_transition(db: sqlite3.Connection, state: TargetState, stored: dict[str, str | None]) -> None:
     """Append a transitions row when the severity differs from the stored one (inside commit's transaction)."""
-    row = db.execute("SELECT data FROM target_state WHERE target_key = ?", (state.target_key,)).fetchone()
-    before: str | None = json.loads(row[0]).get("severity", "OK") if row else None
+    before: str | None = (stored[state.target_key] or "OK") if state.target_key in stored else None
     if before == state.severity.name or (before is None and state.severity is Severity.OK):
         return
     at = state.last_checked.isoformat() if state.last_checked else datetime.now(UTC).isoformat()
@@ -604,21 +609,30 @@ def _encode(value: object) -> object:
     return value
 
 
+_STATE_FIELDS = tuple(f.name for f in fields(TargetState))
+_STATE_TIMES = ("since", "last_event", "last_checked", "last_alert_at", "next_reminder_at")
+_STATE_SEVERITIES = ("severity", "alerted")
+
+
 def state_to_json(state: TargetState) -> str:
-    return json.dumps({f.name: _encode(getattr(state, f.name)) for f in fields(state)})
+    # Field by field, not through a generic encoder: every state is written on every pass, by the thousand.
+    data: dict[str, object] = {name: getattr(state, name) for name in _STATE_FIELDS}
+    for key in _STATE_TIMES:
+        when = data[key]
+        if isinstance(when, datetime):
+            data[key] = when.isoformat()
+    for key in _STATE_SEVERITIES:
+        data[key] = getattr(state, key).name
+    return json.dumps(data)
 
 
 def state_from_json(text: str) -> TargetState:
     raw = json.loads(text)
-    known = {f.name for f in fields(TargetState)}
-    data = {k: v for k, v in raw.items() if k in known}
-    for key in ("since", "last_event", "last_checked", "last_alert_at", "next_reminder_at"):
-        if data.get(key):
-            data[key] = datetime.fromisoformat(data[key])
-        else:
-            data[key] = None
-    data["severity"] = Severity[data.get("severity", "OK")]
-    data["alerted"] = Severity[data.get("alerted", "OK")]
+    data = {k: v for k, v in raw.items() if k in _STATE_FIELDS}
+    for key in _STATE_TIMES:
+        data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+    for key in _STATE_SEVERITIES:
+        data[key] = Severity[data.get(key, "OK")]
     data["condition"] = Condition(data.get("condition", "ok"))
     return TargetState(**data)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -349,3 +351,31 @@ def test_saved_state_that_cannot_be_read_is_dropped_not_fatal(tmp_path: Path) ->
         append(log, b"not an access log line\n")
         seen = LocalFilesSource(store).observe([access], NOW + timedelta(seconds=60))[access.key]
         assert seen.events_in_window == 1 and not seen.unknown
+
+
+def test_the_traffic_generator_command_drives_spike_and_drop_alerts_on_and_off(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"started\n")
+    os.utime(log, (NOW.timestamp(), NOW.timestamp()))
+    access = replace(target(log), log_format="combined", threshold_s=3600)
+    clock, out = FakeClock(NOW), io.StringIO()
+    phases = [(10.0, 1800), (40.0, 300), (10.0, 300), (1.0, 300), (10.0, 300)]  # normal, spike, normal, drop, normal
+    seen: list[tuple[NotificationKind, Condition]] = []
+    with monitor_for(tmp_path, [access], clock, out) as app:
+        app.monitor.run_once()
+        for rate, seconds in phases:
+            start = clock.now().timestamp()
+            command = [sys.executable, "-m", "log_monitor.simulator.traffic", str(log), "--rate", str(rate)]
+            command += ["--seconds", str(seconds), "--start", str(start)]
+            subprocess.run(command, check=True, capture_output=True, timeout=60)
+            clock.advance(seconds)
+            os.utime(log, (clock.now().timestamp(), clock.now().timestamp()))
+            seen += [(n.kind, n.condition) for n in app.monitor.run_once().notifications]
+    assert seen == [
+        (NotificationKind.ALERT, Condition.HIGH_TRAFFIC),
+        (NotificationKind.RECOVERY, Condition.OK),
+        (NotificationKind.ALERT, Condition.LOW_TRAFFIC),
+        (NotificationKind.RECOVERY, Condition.OK),
+    ], out.getvalue()
+    text = out.getvalue()
+    assert "high traffic" in text and "low traffic" in text and "nginx" in text and "Last event: never" not in text

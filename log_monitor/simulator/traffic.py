@@ -1,4 +1,4 @@
-"""Access-log traffic generator: `python -m log_monitor.simulator.traffic PATH --rate N --seconds S`."""
+"""Access-log traffic generator: `python -m log_monitor.simulator.traffic PATH --rate N --seconds S [--start T]`."""
 
 from __future__ import annotations
 
@@ -56,15 +56,41 @@ def generate(
             sleep(max(0.0, min(1.0 - (now % 1.0), end - now)))
 
 
+class _Replay:
+    """A clock that sleeping moves forward at once."""
+
+    def __init__(self, start: float) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self._now += seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m log_monitor.simulator.traffic", description=__doc__)
     parser.add_argument("path", help="access log to append to (created if missing)")
     parser.add_argument("--rate", type=float, default=10.0, help="lines per second (default 10)")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--start",
+        type=float,
+        metavar="EPOCH",
+        help="stamp lines from this Unix time and write them all at once, without waiting: "
+        "replays a period (a spike, a drop) in an instant, for tests and demos",
+    )
     args = parser.parse_args(argv)
+    replay = _Replay(args.start) if args.start is not None else None
     try:
-        written = generate(args.path, rate=args.rate, seconds=args.seconds, seed=args.seed)
+        if replay is None:
+            written = generate(args.path, rate=args.rate, seconds=args.seconds, seed=args.seed)
+        else:
+            written = generate(
+                args.path, rate=args.rate, seconds=args.seconds, seed=args.seed, clock=replay.now, sleep=replay.sleep
+            )
     except KeyboardInterrupt:
         return 130
     print(f"{written} lines appended to {args.path}", file=sys.stderr)

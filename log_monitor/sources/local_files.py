@@ -145,6 +145,8 @@ def _observe_file(
                 grown = datetime.fromtimestamp(stat.st_mtime, UTC) if stat.st_size else None
                 position = FilePosition(target.path, stat.st_ino, stat.st_size, grown, 0)
                 _rate(watch, now, 0)
+                if consume is not None:
+                    consume(b"")  # traffic and pattern windows start now: every line from here on is read
                 first = Observation(target.key, now, last_event=grown, events_in_window=0)
                 return _finish(target, watch, now, first), position
             start = before.offset

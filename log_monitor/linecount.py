@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 BLOCK = 1 << 20  # read and compare a megabyte at a time: small enough to stay in cache, large enough to amortise calls
 PARALLEL_FROM = 64 << 20  # below this a thread pool costs more than it saves
 NEWLINE = ord("\n")
@@ -33,6 +31,9 @@ def count_newlines(fd: int, start: int, end: int, *, parallel_from: int = PARALL
 
 
 def _count_range(fd: int, start: int, end: int) -> tuple[int, int]:
+    # Imported here, not at the top: a monitor that watches no local file never pays numpy's 20 MB.
+    import numpy as np  # noqa: PLC0415
+
     buffer = bytearray(BLOCK)
     view = memoryview(buffer)
     data = np.frombuffer(buffer, dtype=np.uint8)

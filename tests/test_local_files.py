@@ -78,6 +78,32 @@ def test_rotation_by_rename_is_not_silence(store: StateStore, tmp_path: Path) ->
     assert observe(store, log)[0] == 3
 
 
+def test_lines_written_just_before_a_rename_rotation_are_read_from_the_renamed_file(
+    store: StateStore, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"a\n" * 10)
+    observe(store, log)
+    append(log, b"late\n" * 2)
+    log.rename(tmp_path / "access.log-20261122")
+    log.write_bytes(b"b\n" * 3)
+    assert observe(store, log)[0] == 5
+    append(tmp_path / "access.log-20261122", b"never read again\n")  # once followed, the old file is left alone
+    assert observe(store, log)[0] == 0
+
+
+def test_a_rotation_caught_between_rename_and_create_loses_no_line(store: StateStore, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"a\n" * 10)
+    observe(store, log)
+    append(log, b"late\n" * 2)
+    log.rename(tmp_path / "access.log.1")
+    count, _, status = observe(store, log, NOW + timedelta(seconds=1))
+    assert (count, status) == (0, None)
+    log.write_bytes(b"b\n" * 3)
+    assert observe(store, log, NOW + timedelta(seconds=2))[0] == 5
+
+
 def test_copytruncate_is_followed_from_the_start(store: StateStore, tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_bytes(b"a\n" * 50)

@@ -150,17 +150,27 @@ def _observe_file(
                 first = Observation(target.key, now, last_event=grown, events_in_window=0)
                 return _finish(target, watch, now, first), position
             start = before.offset
-            # A new inode (rename rotation, re-creation) or a shorter file (copytruncate) starts over at 0.
-            # Siblings (access.log.1, access.log.1.gz) are never opened: only this path's inode counts.
-            if stat.st_ino != before.inode or stat.st_size < before.offset or _rewritten(stat, before):
+            # A new inode (rename rotation, re-creation), a file that was gone, or a shorter file (copytruncate)
+            # starts over at 0.
+            rotated = stat.st_ino != before.inode
+            if rotated or before.missing_since or stat.st_size < before.offset or _rewritten(stat, before):
                 start = 0
+            # Lines written to the old file after the last check are in the renamed file (access.log.1): found by
+            # its inode and read to its end, so a rotation loses none. Compressed siblings are never opened.
+            tail, tail_grown = _rotated_tail(target.path, before, consume) if rotated else (0, None)
             handle.seek(start)
             lines, offset = _read(handle, start, consume)
+            lines += tail
+            if tail_grown is not None:
+                last = max(tail_grown, last) if last else tail_grown
     except FileNotFoundError:
-        # Missing is its own alert (MISSING), reported once per episode by the policy, not a silence.
-        # Inode -1: whatever appears at this path next is new, even if the file system reuses the inode.
+        # Missing is its own alert (MISSING), reported once per episode by the policy, not a silence. The last
+        # file's inode and offset are kept, so a rotated-away file's last lines can still be read when the path
+        # is back; whatever appears at the path then is read from its start.
         since = before.missing_since if before is not None and before.missing_since else now
-        gone = FilePosition(target.path, -1, 0, last, before.lines if before else 0, missing_since=since)
+        inode, offset = (before.inode, before.offset) if before is not None else (-1, 0)
+        lines = before.lines if before else 0
+        gone = FilePosition(target.path, inode, offset, last, lines, missing_since=since)
         if before is not None and (now - since).total_seconds() < ROTATION_GRACE_S:
             # Mid-rotation, most likely: no new lines, silence keeps counting from the last growth.
             return Observation(target.key, now, last_event=last, events_in_window=0), gone
@@ -182,6 +192,28 @@ def _observe_file(
     position = FilePosition(target.path, stat.st_ino, offset, last, before.lines + lines)
     _rate(watch, now, lines)
     return _finish(target, watch, now, Observation(target.key, now, last_event=last, events_in_window=lines)), position
+
+
+def _rotated_tail(
+    path: str, before: FilePosition, consume: Callable[[bytes], None] | None
+) -> tuple[int, datetime | None]:
+    """Lines appended after `before.offset` to the file this path was, now under another name in the same folder."""
+    if before.inode <= 0:
+        return 0, None
+    try:
+        with os.scandir(os.path.dirname(path) or ".") as entries:
+            found = [e.path for e in entries if e.inode() == before.inode and e.path != path]
+        for candidate in found:
+            with open(candidate, "rb") as old:
+                stat = os.fstat(old.fileno())
+                if stat.st_ino != before.inode or stat.st_size <= before.offset:
+                    continue
+                old.seek(before.offset)
+                lines, _ = _read(old, before.offset, consume)
+                return lines, datetime.fromtimestamp(stat.st_mtime, UTC)
+    except OSError as exc:
+        log.debug("%s: rotated file not read: %s", path, exc)
+    return 0, None
 
 
 def _rewritten(stat: os.stat_result, before: FilePosition) -> bool:

@@ -267,23 +267,23 @@ class StateStore:
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
         """Store new states and queue their notifications in one transaction: both or neither."""
         states = list(states)
-        rows = [(s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in states]
         with self._transaction() as db:
-            # One query for every stored severity: a pass over 100,000 targets must not cost 100,000 lookups.
-            stored = dict(db.execute("SELECT target_key, json_extract(data, '$.severity') FROM target_state"))
-            for state in states:
-                _record_transition(db, state, stored)
-            db.executemany(
-                "INSERT INTO target_state (target_key, data, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                rows,
-            )
+            if states:
+                # One query for every stored severity: a pass over 100,000 targets must not cost 100,000 lookups.
+                stored = dict(db.execute("SELECT target_key, json_extract(data, '$.severity') FROM target_state"))
+                for state in states:
+                    _record_transition(db, state, stored)
+                db.executemany(
+                    "INSERT INTO target_state (target_key, data, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                    ((s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in states),
+                )
             db.executemany(
                 "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
-                [
+                (
                     (note.id, note.created_at.isoformat(), note.target_key, str(note.kind), note_to_json(note))
                     for note in notifications
-                ],
+                ),
             )
 
     def transitions(self, target_key: str, limit: int = 100) -> list[Transition]:

@@ -20,14 +20,18 @@ from tests.conftest import REPO
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
-def _tmux(*args: str, check: bool = True) -> str:
+def _tmux(session: str, *args: str, check: bool = True) -> str:
     tmux = shutil.which("tmux")
     assert tmux, "tmux is needed for this test (.ci/run installs it)"
-    return subprocess.run([tmux, *args], capture_output=True, text=True, check=check).stdout
+    # A server of its own per test (-L): one test's server shutting down cannot race the next test's start.
+    done = subprocess.run([tmux, "-L", session, *args], capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"tmux {' '.join(args[:1])} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
 
 
 def _pane(session: str) -> str:
-    return _tmux("capture-pane", "-p", "-t", session, check=False)
+    return _tmux(session, "capture-pane", "-p", "-t", session, check=False)
 
 
 def _wait_for(session: str, needle: str, timeout: float = 8.0) -> str:
@@ -49,11 +53,11 @@ def session(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     (tmp_path / "access.log").write_bytes(b"")
     name = f"top-{uuid.uuid4().hex[:8]}"
     command = f"{sys.executable} log_monitor.py --env-file {tmp_path / 't.env'} top; echo EXITED $?; sleep 60"
-    _tmux("new-session", "-d", "-s", name, "-x", "180", "-y", "30", "-c", str(REPO), command)
+    _tmux(name, "new-session", "-d", "-s", name, "-x", "180", "-y", "30", "-c", str(REPO), command)
     try:
         yield name, tmp_path
     finally:
-        _tmux("kill-session", "-t", name, check=False)
+        _tmux(name, "kill-server", check=False)
 
 
 @pytest.mark.parametrize("key", ["q", "C-c"])
@@ -73,7 +77,7 @@ def test_top_in_tmux_shows_the_rates_and_tops_of_a_growing_access_log_and_quits_
     assert "nginx" in screen and "10.0.0.7" in screen
     row = next(r for r in screen.splitlines() if "nginx" in r)
     assert any(cell.strip() not in ("0.0", "-") for cell in row.split("│")[3:5]), row
-    _tmux("send-keys", "-t", name, key)
+    _tmux(name, "send-keys", "-t", name, key)
     assert "EXITED 0" in _wait_for(name, "EXITED")
 
 

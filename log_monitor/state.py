@@ -176,6 +176,11 @@ class StateStore:
         # Where a corrupt DB found at open was moved (a fresh one took its place); app.build tells the team.
         self.quarantined: Path | None = None
         self._lock = threading.Lock()
+        # The states as this connection last read or wrote them, and the DB's data_version then: decoding every
+        # state on every pass is the largest fixed cost at 100,000 targets, and only other connections (a CLI
+        # command, another process) can make the copy stale, which data_version tells.
+        self._states: dict[str, TargetState] | None = None
+        self._states_version = -1
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -260,9 +265,16 @@ class StateStore:
     # -- target states ---------------------------------------------------------------
 
     def load_states(self) -> dict[str, TargetState]:
-        rows = self._query("SELECT data FROM target_state")
-        states = (state_from_json(row[0]) for row in rows)
-        return {s.target_key: s for s in states}
+        with self._lock:
+            try:
+                version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+                if self._states is None or version != self._states_version:
+                    rows = self._db.execute("SELECT data FROM target_state").fetchall()
+                    self._states = {s.target_key: s for s in (state_from_json(row[0]) for row in rows)}
+                    self._states_version = version
+            except sqlite3.Error as exc:
+                raise StateError(_describe(self.path, exc, self.timeout)) from exc
+            return dict(self._states)
 
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
         """Store new states and queue their notifications in one transaction: both or neither."""
@@ -285,6 +297,10 @@ class StateStore:
                     for note in notifications
                 ),
             )
+        # Only once committed: a failed commit raised above and left the copy as the DB is, rolled back.
+        with self._lock:
+            if states and self._states is not None:
+                self._states.update((s.target_key, s) for s in states)
 
     def transitions(self, target_key: str, limit: int = 100) -> list[Transition]:
         """A target's severity changes, newest first."""
@@ -307,6 +323,7 @@ class StateStore:
     def forget(self, target_keys: Iterable[str]) -> None:
         with self._transaction() as db:
             db.executemany("DELETE FROM target_state WHERE target_key = ?", [(k,) for k in target_keys])
+            self._states = None
 
     # -- outbox ----------------------------------------------------------------------
 

@@ -122,3 +122,27 @@ def test_a_db_written_by_the_first_version_is_migrated_with_its_rows_kept(tmp_pa
         assert store.file_positions() == {}  # a table added later exists now
     version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
     assert version == SCHEMA_VERSION
+
+
+def test_states_written_by_another_connection_are_seen_at_the_next_load(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as daemon, StateStore(tmp_path / "s.db") as other:
+        daemon.commit([TargetState("agent:001", severity=Severity.WARNING, since=T0)], [])
+        assert daemon.load_states()["agent:001"].severity is Severity.WARNING
+        other.commit([TargetState("agent:001", severity=Severity.CRITICAL, since=T0)], [])
+        other.forget(["agent:002"])
+        assert daemon.load_states()["agent:001"].severity is Severity.CRITICAL
+        daemon.commit([TargetState("agent:003")], [])
+        assert set(daemon.load_states()) == {"agent:001", "agent:003"} == set(other.load_states())
+        daemon.forget(["agent:001"])
+        assert set(daemon.load_states()) == {"agent:003"} == set(other.load_states())
+
+
+def test_a_failed_commit_leaves_the_loaded_states_as_they_were(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        store.commit([TargetState("agent:001", severity=Severity.WARNING)], [])
+        store.load_states()
+        bad = TargetState("agent:001", severity=Severity.CRITICAL)
+        object.__setattr__(bad, "since", object())
+        with pytest.raises(TypeError):
+            store.commit([bad], [])
+        assert store.load_states()["agent:001"].severity is Severity.WARNING

@@ -199,7 +199,7 @@ def build(
             discovery_interval_s=settings.default_check_interval_s,
             pipeline_ratio=settings.pipeline_silence_ratio,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
-            files=LocalFilesSource(store),
+            files=LocalFilesSource(store, sleep=sleep),
             logcollector=LogcollectorSource(api, store) if api else None,
         )
     except BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -21,9 +22,9 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 MAX_CARRY = 8 << 20  # a "line" longer than this without a newline is taken as it is, so memory stays bounded
 MISSING = "file missing"
-# logrotate's rename-then-create leaves the path empty for an instant; a file still gone after this long (on the
-# next check, in practice) is missing. A path never seen is missing at once.
-ROTATION_GRACE_S = 30.0
+# logrotate renames then creates: a file that was there at the last check and is gone now is looked for once more
+# after this pause, so a check that lands in that instant does not report it missing.
+MISSING_RECHECK_S = 1.0
 
 
 @dataclass
@@ -70,8 +71,9 @@ class LocalFilesSource:
 
     name = "files"
 
-    def __init__(self, store: StateStore | None) -> None:
+    def __init__(self, store: StateStore | None, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._store = store
+        self._sleep = sleep
         self._memory: dict[str, FilePosition] = {}
         self.watches: dict[str, FileWatch] = {}
 
@@ -84,20 +86,32 @@ class LocalFilesSource:
             return {}
         known = self._store.file_positions() if self._store is not None else self._memory
         observations: dict[str, Observation] = {}
-        updated: list[FilePosition] = []
+        updated: dict[str, FilePosition] = {}
+        vanished: list[Target] = []
         for target in mine:
             assert target.path is not None
             before = known.get(target.path)
             watch = self.watches.get(target.path) or self._new_watch(target, before)
             self.watches[target.path] = watch
             observation, position = _observe_file(target, before, now, watch)
+            if observation.agent_status == MISSING and before is not None and before.missing_since is None:
+                vanished.append(target)
             observations[target.key] = observation
             if position is not None:
-                updated.append(replace(position, analysis=watch.snapshot()))
+                updated[target.path] = replace(position, analysis=watch.snapshot())
+        if vanished:
+            self._sleep(MISSING_RECHECK_S)  # once per pass, for all of them, and only when one has just gone
+            for target in vanished:
+                assert target.path is not None
+                watch = self.watches[target.path]
+                observation, position = _observe_file(target, known.get(target.path), now, watch)
+                observations[target.key] = observation
+                if position is not None:
+                    updated[target.path] = replace(position, analysis=watch.snapshot())
         if self._store is not None:
-            self._store.save_file_positions(updated)
+            self._store.save_file_positions(updated.values())
         else:
-            self._memory.update((p.path, p) for p in updated)
+            self._memory.update(updated)
         return observations
 
     def _new_watch(self, target: Target, before: FilePosition | None) -> FileWatch:
@@ -171,9 +185,6 @@ def _observe_file(
         inode, offset = (before.inode, before.offset) if before is not None else (-1, 0)
         lines = before.lines if before else 0
         gone = FilePosition(target.path, inode, offset, last, lines, missing_since=since)
-        if before is not None and (now - since).total_seconds() < ROTATION_GRACE_S:
-            # Mid-rotation, most likely: no new lines, silence keeps counting from the last growth.
-            return Observation(target.key, now, last_event=last, events_in_window=0), gone
         detail = f"{target.label}: {target.path} is missing"
         observation = Observation(
             target.key, now, last_event=last, events_in_window=0, agent_status=MISSING, detail=detail

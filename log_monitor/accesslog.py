@@ -10,10 +10,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# host ident user [time] "request" status bytes ["referer" "agent"]: the common and combined formats.
-# One regex over a whole buffer (finditer, MULTILINE) is what keeps parsing above 300,000 lines/s.
+# host ident user [time] "request" status bytes ["referer" "agent"]: the common and combined formats. Groups:
+# host, time, request, bytes. One findall over a whole buffer (MULTILINE) hands back every line's fields from C,
+# which is what keeps parsing above 300,000 lines/s.
 _LINE = re.compile(
-    rb'^(?P<host>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+|-)[^\n]*$',
+    rb'^(\S+) \S+ \S+ \[([^\]]+)\] "([^"]*)" \d{3} (\d+|-)[^\n]*$',
     re.MULTILINE,
 )
 _MONTHS = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
@@ -70,30 +71,28 @@ def parse(data: bytes, cache: dict[bytes, int] | None = None) -> Batch:
     """Every complete line of `data` (bytes, any encoding); lines that are not the combined format are counted."""
     cache = {} if cache is None else cache
     batch = Batch(lines=data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0))
-    per_second = batch.per_second
-    # Keyed by raw bytes while counting and decoded once at the end: decoding per line halves the speed.
-    host_bytes: collections.Counter[bytes] = collections.Counter()
-    request_hits: collections.Counter[bytes] = collections.Counter()
-    parsed = 0
-    for match in _LINE.finditer(data):
-        host, text, request, _status, size = match.groups()
-        when = cache.get(text)
+    rows = _LINE.findall(data)
+    # Counted in C (Counter over an iterable), then converted once per distinct value: a busy log repeats each
+    # second and each request many times, so per-line Python work is kept to the byte sums below.
+    bad_times = set()
+    for text, hits in collections.Counter(row[1] for row in rows).items():
+        when = parse_time(text, cache)
         if when is None:
-            when = parse_time(text, cache)
-            if when is None:
-                continue
-        parsed += 1
-        per_second[when] += 1
-        if size != b"-":
-            host_bytes[host] += int(size)
+            bad_times.add(text)
         else:
-            host_bytes[host] += 0
-        request_hits[request] += 1
-    for host, size in host_bytes.items():
-        batch.bytes_by_host[host.decode("utf-8", "replace")] += size
-    for request, hits in request_hits.items():
+            batch.per_second[when] += hits
+    if bad_times:
+        rows = [row for row in rows if row[1] not in bad_times]
+    # Keyed by raw bytes while counting and decoded once at the end: decoding per line halves the speed.
+    host_bytes: dict[bytes, int] = {}
+    sum_for = host_bytes.get
+    for host, _time, _request, size in rows:
+        host_bytes[host] = sum_for(host, 0) + (int(size) if size != b"-" else 0)
+    for host, total in host_bytes.items():
+        batch.bytes_by_host[host.decode("utf-8", "replace")] += total
+    for request, hits in collections.Counter(row[2] for row in rows).items():
         batch.hits_by_section[section(request)] += hits
-    batch.malformed = batch.lines - parsed
+    batch.malformed = batch.lines - len(rows)
     return batch
 
 

@@ -202,13 +202,13 @@ def detection_latency(agents: int = 200, interval: float = 60.0, threshold: floa
     return worst, threshold + interval
 
 
-def line_counting(size_mb: int) -> tuple[float, float]:
-    """The local files source counting appended lines, against `wc -l` on the same file, in the same run."""
+def line_counting(size_mb: int, rounds: int = 3) -> tuple[float, float]:
+    """The local files source counting appended lines, against `wc -l` on the same file: the best of `rounds`."""
     line = b'10.0.0.1 - - [22/Nov/2026:10:00:00 +0000] "GET /a/b/c HTTP/1.1" 200 512 "-" "bench"\n'
     block = line * ((1 << 20) // len(line))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "access.log"
-        path.write_bytes(b"")
+        path.write_bytes(line)
         target = Target(
             key=Target.file_key(str(path)),
             kind=TargetKind.LOCAL_FILE,
@@ -217,21 +217,29 @@ def line_counting(size_mb: int) -> tuple[float, float]:
             threshold_s=300,
             path=str(path),
         )
+        ours = wc = float("inf")
         with StateStore(Path(tmp) / "s.sqlite3") as store:
-            source = LocalFilesSource(store)
-            source.observe([target], NOW)  # first sight: offset 0
+            LocalFilesSource(store).observe([target], NOW)  # first sight: the offset is the end of the first line
+            # One line counted first: numpy's import (about 0.1 s, once per process) is not counting speed.
+            with path.open("ab") as handle:
+                handle.write(line)
+            LocalFilesSource(store).observe([target], NOW)
+            before = store.file_positions()[str(path)]
             with path.open("ab") as handle:
                 for _ in range(size_mb):
                     handle.write(block)
-            started = time.perf_counter()
-            counted = source.observe([target], NOW)[target.key].events_in_window
-            ours = time.perf_counter() - started
-        started = time.perf_counter()
-        done = subprocess.run(
-            [shutil.which("wc") or "/usr/bin/wc", "-l", str(path)], check=True, capture_output=True, text=True
-        )
-        wc = time.perf_counter() - started
-        assert counted == int(done.stdout.split()[0]), (counted, done.stdout)
+            for _ in range(rounds):
+                store.save_file_positions([before])  # each round counts the same appended gigabyte
+                source = LocalFilesSource(store)
+                started = time.perf_counter()
+                counted = source.observe([target], NOW)[target.key].events_in_window
+                ours = min(ours, time.perf_counter() - started)
+                started = time.perf_counter()
+                done = subprocess.run(
+                    [shutil.which("wc") or "/usr/bin/wc", "-l", str(path)], check=True, capture_output=True, text=True
+                )
+                wc = min(wc, time.perf_counter() - started)
+                assert counted is not None and counted + 2 == int(done.stdout.split()[0]), (counted, done.stdout)
     return ours, wc
 
 

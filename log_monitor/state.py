@@ -121,7 +121,7 @@ class FilePosition:
     offset: int
     last_growth: datetime | None
     lines: int = 0
-    missing_since: datetime | None = None  # when the path was first found gone in this episode (rotation grace)
+    missing_since: datetime | None = None  # when the path was found gone; what appears there next is read from 0
     analysis: str | None = None  # the source's traffic and pattern state (JSON), saved with the offset it matches
 
 

@@ -83,14 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         "replays a period (a spike, a drop) in an instant, for tests and demos",
     )
     args = parser.parse_args(argv)
-    replay = _Replay(args.start) if args.start is not None else None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    if args.start is not None:
+        replay = _Replay(args.start)
+        clock, sleep = replay.now, replay.sleep
     try:
-        if replay is None:
-            written = generate(args.path, rate=args.rate, seconds=args.seconds, seed=args.seed)
-        else:
-            written = generate(
-                args.path, rate=args.rate, seconds=args.seconds, seed=args.seed, clock=replay.now, sleep=replay.sleep
-            )
+        written = generate(args.path, rate=args.rate, seconds=args.seconds, seed=args.seed, clock=clock, sleep=sleep)
     except KeyboardInterrupt:
         return 130
     print(f"{written} lines appended to {args.path}", file=sys.stderr)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import random
+from datetime import UTC, datetime
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from log_monitor.accesslog import (
     KEYS_KEPT,
@@ -144,3 +149,55 @@ def test_hosts_and_sections_stay_bounded_under_a_scan_from_many_addresses() -> N
         stats.add(batch, float(T0 + round_))
     assert len(stats.bytes_by_host) <= KEYS_KEPT
     assert stats.top_hosts(1) == [("192.0.2.1", 3 * 10**9)]
+
+
+def _logged(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.integers(0, 3599),
+            st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::7", "host.example"]),
+            st.integers(0, 10**7),
+        ),
+        max_size=40,
+    )
+)
+def test_every_well_formed_line_is_parsed_and_every_other_is_malformed(
+    rows: list[tuple[bool, int, str, int]],
+) -> None:
+    lines: list[str] = []
+    hosts: collections.Counter[str] = collections.Counter()
+    seconds: collections.Counter[int] = collections.Counter()
+    for valid, offset, host, size in rows:
+        if valid:
+            lines.append(f'{host} - - [{_logged(T0 + offset)}] "GET /a/b/c HTTP/1.1" 200 {size} "-" "x"\n')
+            hosts[host] += size
+            seconds[T0 + offset] += 1
+        else:
+            lines.append(f"{host} not an access log line {size}\n")
+    batch = parse("".join(lines).encode())
+    assert (batch.lines, batch.malformed) == (len(rows), len(rows) - sum(seconds.values()))
+    assert batch.bytes_by_host == hosts and batch.per_second == seconds
+    assert batch.hits_by_section == (collections.Counter({"/a/b/": sum(seconds.values())}) if seconds else {})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 60)), min_size=1, max_size=400), st.integers(0, 400))
+def test_a_restored_snapshot_judges_what_follows_exactly_like_the_original(
+    steps: list[tuple[int, int]], cut: int
+) -> None:
+    stats, rules = TrafficStats(baseline_tau_s=300), TrafficRules()
+    seconds: list[tuple[int, int]] = []
+    second = T0
+    for gap, hits in steps:
+        second += gap
+        seconds.append((second, hits))
+    feed(stats, rules, seconds[:cut])
+    copy = TrafficStats.restore(json.loads(json.dumps(stats.snapshot())), baseline_tau_s=300)
+    copy_rules = TrafficRules(high=rules.high, low=rules.low)
+    assert feed(copy, copy_rules, seconds[cut:]) == feed(stats, rules, seconds[cut:])

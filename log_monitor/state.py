@@ -94,6 +94,7 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE file_position ADD COLUMN missing_since TEXT;
     ALTER TABLE file_position ADD COLUMN analysis TEXT;
+    ALTER TABLE file_position ADD COLUMN head BLOB NOT NULL DEFAULT x'';
     """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
@@ -123,6 +124,7 @@ class FilePosition:
     lines: int = 0
     missing_since: datetime | None = None  # when the path was found gone; what appears there next is read from 0
     analysis: str | None = None  # the source's traffic and pattern state (JSON), saved with the offset it matches
+    head: bytes = b""  # the file's first bytes when last read: a file rewritten in place starts differently
 
 
 @dataclass(frozen=True)
@@ -467,10 +469,19 @@ class StateStore:
     # -- local file positions ---------------------------------------------------------
 
     def file_positions(self) -> dict[str, FilePosition]:
-        rows = self._query("SELECT path, inode, offset, last_growth, lines, missing_since, analysis FROM file_position")
+        rows = self._query(
+            "SELECT path, inode, offset, last_growth, lines, missing_since, analysis, head FROM file_position"
+        )
         return {
             row[0]: FilePosition(
-                row[0], int(row[1]), int(row[2]), _parse_time(row[3]), int(row[4]), _parse_time(row[5]), row[6]
+                row[0],
+                int(row[1]),
+                int(row[2]),
+                _parse_time(row[3]),
+                int(row[4]),
+                _parse_time(row[5]),
+                row[6],
+                bytes(row[7]),
             )
             for row in rows
         }
@@ -479,11 +490,11 @@ class StateStore:
         """Offsets and the analysis of the lines up to them in one transaction: a crash never splits the two."""
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO file_position (path, inode, offset, last_growth, lines, missing_since, analysis) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO file_position (path, inode, offset, last_growth, lines, missing_since, analysis, head) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, offset = excluded.offset, "
                 "last_growth = excluded.last_growth, lines = excluded.lines, "
-                "missing_since = excluded.missing_since, analysis = excluded.analysis",
+                "missing_since = excluded.missing_since, analysis = excluded.analysis, head = excluded.head",
                 [
                     (
                         p.path,
@@ -493,6 +504,7 @@ class StateStore:
                         p.lines,
                         _now_text(p.missing_since) or None,
                         p.analysis,
+                        p.head,
                     )
                     for p in positions
                 ],

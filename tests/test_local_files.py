@@ -123,6 +123,18 @@ def test_copytruncate_is_followed_from_the_start(store: StateStore, tmp_path: Pa
     assert observe(store, log)[0] == 4
 
 
+def test_copytruncate_then_more_growth_than_before_is_still_read_from_the_start(
+    store: StateStore, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(b"10:00 old\n" * 5)
+    observe(store, log)
+    with log.open("r+b") as handle:  # truncated in place, then busier than it ever was before the next check
+        handle.truncate(0)
+    append(log, b"10:05 new\n" * 20)
+    assert observe(store, log)[0] == 20
+
+
 def test_deletion_then_recreation_counts_the_new_file(store: StateStore, tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"a\n")

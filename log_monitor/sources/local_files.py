@@ -20,6 +20,9 @@ from log_monitor.state import FilePosition, StateStore
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+# The file's first bytes are its fingerprint: a log truncated or re-created in place (same inode) that has grown
+# past the old offset by the next check starts with other lines (other timestamps), so it is read from its start.
+HEAD_BYTES = 256
 MAX_CARRY = 8 << 20  # a "line" longer than this without a newline is taken as it is, so memory stays bounded
 MISSING = "file missing"
 # logrotate renames then creates: a file that was there at the last check and is gone now is looked for once more
@@ -152,22 +155,26 @@ def _observe_file(
     last = before.last_growth if before else None
     consume = _consumer(watch, now) if (watch.traffic or watch.patterns) else None
     try:
-        stat = os.stat(target.path)
         with open(target.path, "rb") as handle:
+            # From the open file, not the path: a rotation between the two must not pair one file's inode and size
+            # with the other's content.
+            stat = os.fstat(handle.fileno())
+            head = os.pread(handle.fileno(), HEAD_BYTES, 0)
             if before is None:
                 # First sight: the file's history is not news; its mtime tells when it last grew.
                 grown = datetime.fromtimestamp(stat.st_mtime, UTC) if stat.st_size else None
-                position = FilePosition(target.path, stat.st_ino, stat.st_size, grown, 0)
+                position = FilePosition(target.path, stat.st_ino, stat.st_size, grown, 0, head=head)
                 _rate(watch, now, 0)
                 if consume is not None:
                     consume(b"")  # traffic and pattern windows start now: every line from here on is read
                 first = Observation(target.key, now, last_event=grown, events_in_window=0)
                 return _finish(target, watch, now, first), position
             start = before.offset
-            # A new inode (rename rotation, re-creation), a file that was gone, or a shorter file (copytruncate)
-            # starts over at 0.
+            # A new inode (rename rotation, re-creation), a file that was gone, a shorter file (copytruncate) or
+            # one that starts with other bytes starts over at 0.
             rotated = stat.st_ino != before.inode
-            if rotated or before.missing_since or stat.st_size < before.offset or _rewritten(stat, before):
+            replaced = before.missing_since is not None or not head.startswith(before.head)
+            if rotated or replaced or stat.st_size < before.offset or _rewritten(stat, before):
                 start = 0
             # Lines written to the old file after the last check are in the renamed file (access.log.1): found by
             # its inode and read to its end, so a rotation loses none. Compressed siblings are never opened.
@@ -184,7 +191,8 @@ def _observe_file(
         since = before.missing_since if before is not None and before.missing_since else now
         inode, offset = (before.inode, before.offset) if before is not None else (-1, 0)
         lines = before.lines if before else 0
-        gone = FilePosition(target.path, inode, offset, last, lines, missing_since=since)
+        head = before.head if before is not None else b""
+        gone = FilePosition(target.path, inode, offset, last, lines, missing_since=since, head=head)
         detail = f"{target.label}: {target.path} is missing"
         observation = Observation(
             target.key, now, last_event=last, events_in_window=0, agent_status=MISSING, detail=detail
@@ -200,7 +208,7 @@ def _observe_file(
     if offset > start or (stat.st_ino != before.inode and offset > 0):
         grown = datetime.fromtimestamp(stat.st_mtime, UTC)
         last = max(grown, last) if last else grown
-    position = FilePosition(target.path, stat.st_ino, offset, last, before.lines + lines)
+    position = FilePosition(target.path, stat.st_ino, offset, last, before.lines + lines, head=head)
     _rate(watch, now, lines)
     return _finish(target, watch, now, Observation(target.key, now, last_event=last, events_in_window=lines)), position
 

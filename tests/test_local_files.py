@@ -68,6 +68,13 @@ def observe(
     return found.events_in_window, found.last_event, found.agent_status
 
 
+def seen(store: StateStore, path: Path, content: bytes) -> Path:
+    """`path` written with `content` and checked once: the offset is at its end."""
+    path.write_bytes(content)
+    observe(store, path)
+    return path
+
+
 def test_first_sight_counts_nothing_then_new_lines_are_counted(store: StateStore, tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_bytes(b"old\n" * 100)
@@ -80,9 +87,7 @@ def test_first_sight_counts_nothing_then_new_lines_are_counted(store: StateStore
 
 
 def test_rotation_by_rename_is_not_silence(store: StateStore, tmp_path: Path) -> None:
-    log = tmp_path / "access.log"
-    log.write_bytes(b"a\n" * 10)
-    observe(store, log)
+    log = seen(store, tmp_path / "access.log", b"a\n" * 10)
     log.rename(tmp_path / "access.log.1")
     log.write_bytes(b"b\n" * 3)
     assert observe(store, log)[0] == 3
@@ -91,9 +96,7 @@ def test_rotation_by_rename_is_not_silence(store: StateStore, tmp_path: Path) ->
 def test_lines_written_just_before_a_rename_rotation_are_read_from_the_renamed_file(
     store: StateStore, tmp_path: Path
 ) -> None:
-    log = tmp_path / "access.log"
-    log.write_bytes(b"a\n" * 10)
-    observe(store, log)
+    log = seen(store, tmp_path / "access.log", b"a\n" * 10)
     append(log, b"late\n" * 2)
     log.rename(tmp_path / "access.log-20261122")
     log.write_bytes(b"b\n" * 3)
@@ -103,9 +106,7 @@ def test_lines_written_just_before_a_rename_rotation_are_read_from_the_renamed_f
 
 
 def test_a_rotation_caught_between_rename_and_create_loses_no_line(store: StateStore, tmp_path: Path) -> None:
-    log = tmp_path / "access.log"
-    log.write_bytes(b"a\n" * 10)
-    observe(store, log)
+    log = seen(store, tmp_path / "access.log", b"a\n" * 10)
     append(log, b"late\n" * 2)
     log.rename(tmp_path / "access.log.1")
     # The check lands between logrotate's rename and its create; the file is there when looked for again.
@@ -114,9 +115,7 @@ def test_a_rotation_caught_between_rename_and_create_loses_no_line(store: StateS
 
 
 def test_copytruncate_is_followed_from_the_start(store: StateStore, tmp_path: Path) -> None:
-    log = tmp_path / "access.log"
-    log.write_bytes(b"a\n" * 50)
-    observe(store, log)
+    log = seen(store, tmp_path / "access.log", b"a\n" * 50)
     with log.open("r+b") as handle:
         handle.truncate(0)
     append(log, b"b\n" * 4)
@@ -126,9 +125,7 @@ def test_copytruncate_is_followed_from_the_start(store: StateStore, tmp_path: Pa
 def test_copytruncate_then_more_growth_than_before_is_still_read_from_the_start(
     store: StateStore, tmp_path: Path
 ) -> None:
-    log = tmp_path / "access.log"
-    log.write_bytes(b"10:00 old\n" * 5)
-    observe(store, log)
+    log = seen(store, tmp_path / "access.log", b"10:00 old\n" * 5)
     with log.open("r+b") as handle:  # truncated in place, then busier than it ever was before the next check
         handle.truncate(0)
     append(log, b"10:05 new\n" * 20)
@@ -136,9 +133,7 @@ def test_copytruncate_then_more_growth_than_before_is_still_read_from_the_start(
 
 
 def test_deletion_then_recreation_counts_the_new_file(store: StateStore, tmp_path: Path) -> None:
-    log = tmp_path / "app.log"
-    log.write_bytes(b"a\n")
-    observe(store, log)
+    log = seen(store, tmp_path / "app.log", b"a\n")
     log.unlink()
     assert observe(store, log)[2] == "file missing"  # still gone when looked for again
     assert observe(store, log)[2] == "file missing"  # and the next check does not pause again
@@ -168,9 +163,7 @@ def test_a_missing_file_is_reported_not_skipped(store: StateStore, tmp_path: Pat
 
 
 def test_invalid_utf8_and_a_one_megabyte_line_are_counted(store: StateStore, tmp_path: Path) -> None:
-    log = tmp_path / "weird.log"
-    log.write_bytes(b"")
-    observe(store, log)
+    log = seen(store, tmp_path / "weird.log", b"")
     append(log, b"\xff\xfe broken \xc3\x28\n" + b"x" * (1 << 20) + b"\n")
     assert observe(store, log)[0] == 2
 
@@ -195,9 +188,7 @@ def test_an_unreadable_path_says_why(store: StateStore, tmp_path: Path) -> None:
 
 
 def test_a_compressed_rotated_sibling_does_not_confuse(store: StateStore, tmp_path: Path) -> None:
-    log = tmp_path / "access.log"
-    log.write_bytes(b"a\n" * 10)
-    observe(store, log)
+    log = seen(store, tmp_path / "access.log", b"a\n" * 10)
     append(log, b"a\n" * 2)
     log.rename(tmp_path / "access.log.1")
     (tmp_path / "access.log.1.gz").write_bytes(gzip.compress((tmp_path / "access.log.1").read_bytes()))

@@ -249,10 +249,14 @@ class StateStore:
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            try:
-                return list(self._db.execute(sql, args).fetchall())
-            except sqlite3.Error as exc:
-                raise StateError(_describe(self.path, exc, self.timeout)) from exc
+            return self._rows(sql, args)
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A query's rows, with the lock already held by the caller."""
+        try:
+            return list(self._db.execute(sql, args).fetchall())
+        except sqlite3.Error as exc:
+            raise StateError(_describe(self.path, exc, self.timeout)) from exc
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -267,15 +271,13 @@ class StateStore:
     # -- target states ---------------------------------------------------------------
 
     def load_states(self) -> dict[str, TargetState]:
+        # One lock around check, read and keep: a commit in between must not be overwritten by older rows.
         with self._lock:
-            try:
-                version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
-                if self._states is None or version != self._states_version:
-                    rows = self._db.execute("SELECT data FROM target_state").fetchall()
-                    self._states = {s.target_key: s for s in (state_from_json(row[0]) for row in rows)}
-                    self._states_version = version
-            except sqlite3.Error as exc:
-                raise StateError(_describe(self.path, exc, self.timeout)) from exc
+            version = int(self._rows("PRAGMA data_version")[0][0])
+            if self._states is None or version != self._states_version:
+                rows = self._rows("SELECT data FROM target_state")
+                self._states = {s.target_key: s for s in (state_from_json(row[0]) for row in rows)}
+                self._states_version = version
             return dict(self._states)
 
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:

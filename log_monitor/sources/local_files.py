@@ -36,7 +36,6 @@ class FileWatch:
 
     checked_at: float | None = None
     events_per_s: float | None = None  # new lines / seconds since the previous check
-    lines_total: int = 0
     traffic: TrafficStats | None = None
     rules: TrafficRules | None = None
     patterns: PatternTracker | None = None
@@ -90,27 +89,24 @@ class LocalFilesSource:
         known = self._store.file_positions() if self._store is not None else self._memory
         observations: dict[str, Observation] = {}
         updated: dict[str, FilePosition] = {}
-        vanished: list[Target] = []
-        for target in mine:
+
+        def check(target: Target) -> bool:
+            """Observe one file; True when it has just vanished (it was there at the last check)."""
             assert target.path is not None
             before = known.get(target.path)
             watch = self.watches.get(target.path) or self._new_watch(target, before)
             self.watches[target.path] = watch
             observation, position = _observe_file(target, before, now, watch)
-            if observation.agent_status == MISSING and before is not None and before.missing_since is None:
-                vanished.append(target)
             observations[target.key] = observation
             if position is not None:
                 updated[target.path] = replace(position, analysis=watch.snapshot())
+            return observation.agent_status == MISSING and before is not None and before.missing_since is None
+
+        vanished = [target for target in mine if check(target)]
         if vanished:
             self._sleep(MISSING_RECHECK_S)  # once per pass, for all of them, and only when one has just gone
             for target in vanished:
-                assert target.path is not None
-                watch = self.watches[target.path]
-                observation, position = _observe_file(target, known.get(target.path), now, watch)
-                observations[target.key] = observation
-                if position is not None:
-                    updated[target.path] = replace(position, analysis=watch.snapshot())
+                check(target)
         if self._store is not None:
             self._store.save_file_positions(updated.values())
         else:
@@ -188,11 +184,10 @@ def _observe_file(
         # Missing is its own alert (MISSING), reported once per episode by the policy, not a silence. The last
         # file's inode and offset are kept, so a rotated-away file's last lines can still be read when the path
         # is back; whatever appears at the path then is read from its start.
-        since = before.missing_since if before is not None and before.missing_since else now
-        inode, offset = (before.inode, before.offset) if before is not None else (-1, 0)
-        lines = before.lines if before else 0
-        head = before.head if before is not None else b""
-        gone = FilePosition(target.path, inode, offset, last, lines, missing_since=since, head=head)
+        if before is not None:
+            gone = replace(before, missing_since=before.missing_since or now)
+        else:
+            gone = FilePosition(target.path, -1, 0, None, missing_since=now)
         detail = f"{target.label}: {target.path} is missing"
         observation = Observation(
             target.key, now, last_event=last, events_in_window=0, agent_status=MISSING, detail=detail
@@ -205,7 +200,7 @@ def _observe_file(
             target.key, now, last_event=last, events_in_window=0, agent_status=reason, detail=detail
         )
         return observation, before
-    if offset > start or (stat.st_ino != before.inode and offset > 0):
+    if offset > start or (rotated and offset > 0):
         grown = datetime.fromtimestamp(stat.st_mtime, UTC)
         last = max(grown, last) if last else grown
     position = FilePosition(target.path, stat.st_ino, offset, last, before.lines + lines, head=head)
@@ -247,7 +242,6 @@ def _rate(watch: FileWatch, now: datetime, lines: int) -> None:
     if watch.checked_at is not None and moment > watch.checked_at:
         watch.events_per_s = lines / (moment - watch.checked_at)
     watch.checked_at = moment
-    watch.lines_total += lines
 
 
 def _consumer(watch: FileWatch, now: datetime) -> Callable[[bytes], None]:

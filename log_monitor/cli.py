@@ -18,11 +18,12 @@ from typing import NoReturn, TextIO
 from log_monitor import __version__, top
 from log_monitor.app import App, build, build_channels
 from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings, parse_duration
+from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup
 from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
-from log_monitor.monitor import Outcome, PassResult, Signals
+from log_monitor.monitor import PassResult
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
@@ -184,7 +185,7 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
                 _when(obs.last_event),
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
-                obs.agent_status or "",
+                obs.agent_status or obs.problem,
             ]
         )
     headers = ["TARGET", "LABEL", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR", "EVENTS", "AGENT STATUS"]
@@ -335,11 +336,12 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
     log.info("daemon started: %d targets, re-exec every %s", len(targets), every)
     # Delivery runs in its own thread: a hanging Slack must not hold up the checks.
     worker = DeliveryWorker(app.monitor.dispatcher)
-    app.monitor.worker = worker
+    daemon = Daemon(app.monitor)
+    daemon.worker = worker
     worker.start()
     try:
         while True:
-            outcome = app.monitor.run(signals, restart_at=restart_at)
+            outcome = daemon.run(signals, restart_at=restart_at)
             if outcome is Outcome.STOP:
                 deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
                 worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
@@ -359,7 +361,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
             if fresh != settings:
                 log.info("configuration changed: re-executing to apply it")
                 break
-            app.monitor.set_targets(fresh_targets)
+            daemon.set_targets(fresh_targets)
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
         worker.stop(STOP_DRAIN_S)
@@ -434,7 +436,7 @@ def _demo(seconds: float, out: TextIO) -> int:
         timer.start()
         try:
             with build(settings, targets, channels=[ConsoleNotifier(out)]) as app:
-                app.monitor.run(signals, restart_at=app.monitor.clock.monotonic() + seconds + 60)
+                Daemon(app.monitor).run(signals, restart_at=app.monitor.clock.monotonic() + seconds + 60)
                 app.monitor.dispatcher.deliver_pending()
         finally:
             timer.cancel()

@@ -24,6 +24,7 @@ from log_monitor.app import build
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
+from log_monitor.daemon import Daemon
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target, TargetKind
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.dispatch import DeliveryWorker, Dispatcher
@@ -500,12 +501,13 @@ def test_a_daemon_tick_only_wakes_the_worker_so_a_hanging_slack_never_delays_the
             # One try per channel: this test is about the tick not waiting, not about the retries.
             app.monitor.dispatcher = Dispatcher(app.store, rig.channels(), rig.clock, attempts=1)
             worker = DeliveryWorker(app.monitor.dispatcher, idle_s=5.0, min_wait_s=0.01)
-            app.monitor.worker = worker
+            daemon = Daemon(app.monitor)
+            daemon.worker = worker
             worker.start()
             try:
-                app.monitor.set_targets([target])
+                daemon.set_targets([target])
                 started = time.monotonic()
-                result = app.monitor.tick()
+                result = daemon.tick()
                 tick_time = time.monotonic() - started
                 deadline = time.monotonic() + 10
                 while app.store.outbox_depth() and time.monotonic() < deadline:

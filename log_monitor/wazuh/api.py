@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import email.utils
 import json
 import logging
 import ssl
@@ -74,6 +75,7 @@ class WazuhAPIHandler:
         self._token_expires: datetime | None = None
         self._sent: collections.deque[float] = collections.deque()  # monotonic times of our recent requests
         self.requests_made = 0
+        self.server_time: datetime | None = None  # the manager's clock at the last answer (its Date header)
         self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
         self.responses_by_status: collections.Counter[int] = collections.Counter()
         self.logins = 0
@@ -248,6 +250,7 @@ class WazuhAPIHandler:
         self.requests_made += 1
         self.request_seconds += time.perf_counter() - started
         self.responses_by_status[response.status_code] += 1
+        self.server_time = _server_time(response) or self.server_time
         if response.status_code >= 500:
             raise RetryableError(ResponseError(BACKEND, f"{method} {path}: HTTP {response.status_code}"))
         return response
@@ -272,6 +275,15 @@ class WazuhAPIHandler:
         if self._sent:
             return max(1.0, 60.0 - (now - self._sent[0]) + 1.0)
         return 60.0
+
+
+def _server_time(response: httpx.Response) -> datetime | None:
+    """The manager's clock from the Date header (uvicorn sends it; the indexer does not: REALITY.md §5)."""
+    try:
+        stamp = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _data(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import collections
-import email.utils
 import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +23,13 @@ log = logging.getLogger(__name__)
 
 BACKEND = "Wazuh indexer"
 DEFAULT_PAGE_SIZE = 5000  # composite buckets per request: 5,000 agents in one request, more by after_key
+# Windows events carry one of these as their location; the channel is in its own field (REALITY.md §3).
+WINDOWS_LOCATIONS = frozenset({"EventChannel", "WinEvtLog"})
+CHANNEL_FIELD = "data.win.system.channel"
+
+
+class NoIndexError(ResponseError):
+    """The index pattern matches no index: a configuration problem, not an outage and not silence."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class WazuhIndexer:
         agent_id_field: str = "agent.id",
         timestamp_field: str = "timestamp",
         location_field: str = "location",
+        non_log_locations: Sequence[str] = (),
         verify: bool | ssl.SSLContext = True,
         timeout: float = 30.0,
         page_size: int = DEFAULT_PAGE_SIZE,
@@ -57,7 +64,9 @@ class WazuhIndexer:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._max_response_bytes = max_response_bytes
+        self._pattern = index_pattern
         self._index = quote(index_pattern, safe="*,-_.")
+        self._not_logs = _location_clauses(location_field, non_log_locations)
         self._agent_field = agent_id_field
         self._ts_field = timestamp_field
         self._location_field = location_field
@@ -65,7 +74,6 @@ class WazuhIndexer:
         self._sleep = sleep
         self._retries = max(1, retries)
         self.requests_made = 0
-        self.server_time: datetime | None = None  # the Date of the last answer
         self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
         self.responses_by_status: collections.Counter[int] = collections.Counter()
         self._client = httpx.Client(
@@ -116,11 +124,17 @@ class WazuhIndexer:
         sources: list[dict[str, Any]] = [{"agent": {"terms": {"field": self._agent_field}}}]
         if by_location:
             sources.append({"location": {"terms": {"field": self._location_field}}})
+            # Only Windows events have a channel; the others land in its null bucket, costing nothing more.
+            sources.append({"channel": {"terms": {"field": CHANNEL_FIELD, "missing_bucket": True}}})
         composite: dict[str, Any] = {"size": self._page_size, "sources": sources}
+        boolean: dict[str, Any] = {"filter": filters}
+        if self._not_logs:
+            # FIM, SCA, the manager's own 504/506... carry the agent's id but prove nothing of its logs.
+            boolean["must_not"] = self._not_logs
         query = {
             "size": 0,
             "track_total_hits": False,
-            "query": {"bool": {"filter": filters}},
+            "query": {"bool": boolean},
             "aggs": {
                 "agents": {
                     "composite": composite,
@@ -131,41 +145,45 @@ class WazuhIndexer:
                 }
             },
         }
-        names = ("agent", "location") if by_location else ("agent",)
+        names = ("agent", "location", "channel") if by_location else ("agent",)
         stats: dict[tuple[str, ...], EventStats] = {}
         while True:
             body = self._request("POST", f"/{self._index}/_search", query)
+            self._check_matched(body)
             agg = _aggregation(body, "agents")
             buckets = agg.get("buckets")
             if not isinstance(buckets, list):
                 raise ResponseError(BACKEND, "aggregation answer lacks buckets")
             for bucket in buckets:
                 key, value = _bucket(bucket, names)
+                if by_location:
+                    key = _log_key(key)
+                    value = _merge_stats(stats.get(key), value)
                 stats[key] = value
             after = agg.get("after_key")
             if not buckets or not isinstance(after, dict) or len(buckets) < self._page_size:
                 return stats
             composite["after"] = after
 
-    def count(self, agent_id: str, minutes: float, *, now: datetime | None = None) -> int:
-        """Events of one agent in the last `minutes` (the original tool's `_count` query)."""
-        end = now or datetime.now(UTC)
-        start = end - timedelta(minutes=minutes)
-        query = {
-            "query": {
-                "bool": {
-                    "filter": [
-                        {"term": {self._agent_field: agent_id}},
-                        {"range": {self._ts_field: _range(start, end)}},
-                    ]
-                }
-            }
-        }
-        body = self._request("POST", f"/{self._index}/_count", query)
-        count = body.get("count")
-        if not isinstance(count, int):
-            raise ResponseError(BACKEND, "_count answer lacks count")
-        return count
+    def probe(self) -> int:
+        """Documents the index pattern holds, for `check-config --connect`; NoIndexError when it matches none."""
+        body = self._request("POST", f"/{self._index}/_search", {"size": 0, "track_total_hits": True})
+        self._check_matched(body)
+        hits = body.get("hits")
+        total = hits.get("total") if isinstance(hits, dict) else None
+        value = total.get("value") if isinstance(total, dict) else total
+        return value if isinstance(value, int) else 0
+
+    def _check_matched(self, body: Mapping[str, Any]) -> None:
+        """OpenSearch answers a pattern that matches no index with 200, no shard and no aggregation (REALITY.md §4)."""
+        shards = body.get("_shards")
+        if isinstance(shards, dict) and shards.get("total") == 0:
+            hint = (
+                " (wazuh-archives-* is only written with <logall_json>yes</logall_json> in ossec.conf)"
+                if "archives" in self._pattern
+                else " (check WAZUH_INDEX_PATTERN against the indices the indexer holds)"
+            )
+            raise NoIndexError(BACKEND, f"the index pattern {self._pattern!r} matches no index{hint}")
 
     # -- transport ----------------------------------------------------------------
 
@@ -190,7 +208,6 @@ class WazuhIndexer:
             raise RetryableError(error) from exc
         self.requests_made += 1
         self.request_seconds += time.perf_counter() - started
-        self.server_time = _server_time(response)
         status = response.status_code
         self.responses_by_status[status] += 1
         if status in (401, 403):
@@ -207,15 +224,6 @@ class WazuhIndexer:
             raise ResponseError(BACKEND, f"{method} {path}: answer is not a JSON object")
         _check_complete(data)
         return data
-
-
-def _server_time(response: httpx.Response) -> datetime | None:
-    """The indexer's own clock, from the Date header: the reference the monitor's clock is checked against."""
-    try:
-        stamp = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _range(start: datetime, end: datetime) -> dict[str, str]:
@@ -262,7 +270,7 @@ def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], Even
     if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
         raise ResponseError(BACKEND, "malformed aggregation bucket")
     key_data = bucket["key"]
-    key = tuple(str(key_data.get(name, "")) for name in names)
+    key = tuple("" if key_data.get(name) is None else str(key_data.get(name)) for name in names)
     last = bucket.get("last_event")
     window = bucket.get("in_window")
     value = last.get("value") if isinstance(last, dict) else None
@@ -276,6 +284,32 @@ def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], Even
         last_event=last_event,
         count_in_window=in_window if isinstance(in_window, int) else 0,
         count_in_range=doc_count if isinstance(doc_count, int) else 0,
+    )
+
+
+def _location_clauses(field: str, locations: Sequence[str]) -> list[dict[str, Any]]:
+    """must_not clauses for NON_LOG_LOCATIONS: exact names in one terms query, `prefix*` names as prefix queries."""
+    exact = sorted({loc for loc in locations if loc and not loc.endswith("*")})
+    clauses: list[dict[str, Any]] = [{"terms": {field: exact}}] if exact else []
+    clauses += [{"prefix": {field: loc[:-1]}} for loc in sorted(set(locations)) if loc.endswith("*") and loc[:-1]]
+    return clauses
+
+
+def _log_key(key: tuple[str, ...]) -> tuple[str, str]:
+    """(agent, location, channel) as the targets name it: a Windows channel by its own name (`Security`)."""
+    agent, location, channel = key
+    return (agent, channel) if location in WINDOWS_LOCATIONS and channel else (agent, location)
+
+
+def _merge_stats(seen: EventStats | None, value: EventStats) -> EventStats:
+    """EventChannel and WinEvtLog buckets of one channel are one location."""
+    if seen is None:
+        return value
+    moments = [m for m in (seen.last_event, value.last_event) if m is not None]
+    return EventStats(
+        last_event=max(moments) if moments else None,
+        count_in_window=seen.count_in_window + value.count_in_window,
+        count_in_range=seen.count_in_range + value.count_in_range,
     )
 
 

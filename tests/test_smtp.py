@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.headerregistry import Address
+from email.headerregistry import Address, AddressHeader
 from email.message import Message
 from typing import Any
 
@@ -294,17 +294,19 @@ def test_every_kind_of_email_and_a_group_parse_strictly_even_with_hostile_and_no
 ) -> None:
     notes = every_kind(host)
     notifier = plain(smtp_port, sender="Mönitor <monitor@example.org>")
-    for note in notes:
-        notifier.send(note)
+    for one in notes:
+        notifier.send(one)
     notifier.send_group(notes)
     assert len(mailbox.raw) == len(notes) + 1
     message_ids = set()
-    for raw, note in zip(mailbox.raw, [*notes, None], strict=True):
+    subjects: list[Notification | None] = [*notes, None]  # the group's subject is its headline
+    for raw, note in zip(mailbox.raw, subjects, strict=True):
         headers = raw.split(b"\r\n\r\n", 1)[0]
         assert headers.isascii()  # no SMTPUTF8 needed: names are RFC 2047 encoded, the domain IDNA
         msg = strictly_parsed(raw)
         assert msg["Bcc"] is None
-        assert msg["From"].addresses[0] == Address("Mönitor", "monitor", "example.org")
+        sender = msg["From"]
+        assert isinstance(sender, AddressHeader) and sender.addresses == (Address("Mönitor", "monitor", "example.org"),)
         [message_id] = msg["Message-ID"].split()
         left, at, right = message_id.strip("<>").partition("@")
         assert left and at and right.isascii() and right.strip(".") == right

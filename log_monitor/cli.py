@@ -27,6 +27,7 @@ from log_monitor.monitor import PassResult
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
+from log_monitor.printable import printable
 from log_monitor.state import StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
@@ -159,6 +160,8 @@ def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    # Labels, names and locations come from outside: a control character in one must not break the table.
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
     for row in rows:

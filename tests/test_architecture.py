@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 
 # Lower layers never import higher ones; a module may import its own layer or any lower one.
 LAYERS: list[set[str]] = [
-    {"models", "errors", "clock"},
+    {"models", "errors", "clock", "printable"},
     {"policy", "judge", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"},
     {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
@@ -20,14 +20,8 @@ LAYERS: list[set[str]] = [
     {"app", "daemon", "demo", "status_server", "top"},
     {"cli"},
 ]
-PURE = {
-    "models",
-    "policy",
-    "judge",
-    "scheduler",
-    "accesslog",
-    "patterns",
-}  # import nothing from outside the standard library
+# Pure modules import nothing from outside the standard library.
+PURE = {"models", "policy", "judge", "scheduler", "accesslog", "patterns", "printable"}
 
 
 def _modules() -> dict[str, Path]:

@@ -242,3 +242,15 @@ def test_the_notifier_repr_shows_no_token() -> None:
 def test_a_notifier_without_token_and_channel_or_webhook_is_refused() -> None:
     with pytest.raises(ValueError, match="bot token"):
         SlackNotifier(token=Secret(TOKEN))
+
+
+def test_hostile_names_show_as_text_in_single_and_grouped_messages() -> None:
+    # Slack mrkdwn has no `[text](url)` links; its links and mentions are `<...>`, which escaping makes text.
+    hostile = "[Click to fix](https://evil.example) <!channel> <https://evil.example|fix> *bold* `code`"
+    with SlackServer() as server:
+        bot(server).send(alert(label=hostile, detail=hostile))
+        bot(server).send_group([alert(label=hostile) for _ in range(5)])
+    for message in server.messages:
+        everything = message["text"] + json.dumps(message["blocks"])
+        assert "<!channel>" not in everything and "<https://" not in everything
+        assert "[Click to fix](https://evil.example) &lt;!channel&gt; &lt;https://evil.example|fix&gt;" in everything

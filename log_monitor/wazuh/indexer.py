@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 BACKEND = "Wazuh indexer"
 DEFAULT_PAGE_SIZE = 5000  # composite buckets per request: 5,000 agents in one request, more by after_key
+# Buckets one pass may page through: 1,000 pages of 5,000. No fleet comes near it; an indexer (or proxy)
+# that keeps answering full pages with new keys is a runaway, reported rather than followed forever.
+MAX_BUCKETS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,14 @@ class WazuhIndexer:
         sleep: Callable[[float], None] = time.sleep,
         retries: int = 3,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_pages: int | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         self._max_response_bytes = max_response_bytes
+        self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
+        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
+        # request, body included (overshoot: at most one read timeout past it).
+        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
         self._index = quote(index_pattern, safe="*,-_.")
         self._agent_field = agent_id_field
         self._ts_field = timestamp_field
@@ -133,7 +142,8 @@ class WazuhIndexer:
         }
         names = ("agent", "location") if by_location else ("agent",)
         stats: dict[tuple[str, ...], EventStats] = {}
-        while True:
+        previous: tuple[object, ...] | None = None
+        for _ in range(self._max_pages):
             body = self._request("POST", f"/{self._index}/_search", query)
             agg = _aggregation(body, "agents")
             buckets = agg.get("buckets")
@@ -145,7 +155,11 @@ class WazuhIndexer:
             after = agg.get("after_key")
             if not buckets or not isinstance(after, dict) or len(buckets) < self._page_size:
                 return stats
+            previous = _advanced(after, previous, names)
             composite["after"] = after
+        raise ResponseError(
+            BACKEND, f"aggregation still had full pages after {self._max_pages} pages: the after_key runs away"
+        )
 
     def count(self, agent_id: str, minutes: float, *, now: datetime | None = None) -> int:
         """Events of one agent in the last `minutes` (the original tool's `_count` query)."""
@@ -173,12 +187,17 @@ class WazuhIndexer:
         return with_retries(lambda: self._request_once(method, path, body), attempts=self._retries, sleep=self._sleep)
 
     def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = time.monotonic()
         try:
             # Streamed, so an answer above the cap is refused before it is held in memory.
             with self._client.stream(method, path, json=body) as streamed:
                 response = read_capped(
-                    streamed, limit=self._max_response_bytes, backend=BACKEND, what=f"{method} {path}"
+                    streamed,
+                    limit=self._max_response_bytes,
+                    backend=BACKEND,
+                    what=f"{method} {path}",
+                    deadline_s=self._deadline_s,
+                    started=started,
                 )
         except httpx.TimeoutException as exc:
             raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
@@ -189,7 +208,7 @@ class WazuhIndexer:
                 raise error from exc
             raise RetryableError(error) from exc
         self.requests_made += 1
-        self.request_seconds += time.perf_counter() - started
+        self.request_seconds += time.monotonic() - started
         self.server_time = _server_time(response)
         status = response.status_code
         self.responses_by_status[status] += 1
@@ -207,6 +226,29 @@ class WazuhIndexer:
             raise ResponseError(BACKEND, f"{method} {path}: answer is not a JSON object")
         _check_complete(data)
         return data
+
+
+def _advanced(
+    after: Mapping[str, Any], previous: tuple[object, ...] | None, names: Sequence[str]
+) -> tuple[object, ...]:
+    """The after_key as a tuple, checked to be past the previous one: a key that does not move would loop forever."""
+    current = tuple(after.get(name) for name in names)
+    if previous is None:
+        return current
+    try:
+        moved = current > previous
+    except TypeError:  # keys of mixed types: all that can be said is whether they changed
+        moved = current != previous
+    if not moved:
+        raise ResponseError(
+            BACKEND, f"aggregation after_key did not advance ({_short(after)} after {_short(previous)})"
+        )
+    return current
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _server_time(response: httpx.Response) -> datetime | None:

@@ -37,6 +37,9 @@ EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
 STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
+# Before a re-exec, how long a send in flight may take to finish (a slow Slack, a failing one's retries and
+# the next channel): replaced mid-send, the process would never mark it delivered and the new one resends it.
+REEXEC_DRAIN_S = 60.0
 
 log = logging.getLogger("log_monitor")
 
@@ -342,6 +345,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
     daemon = Daemon(app.monitor)
     daemon.worker = worker
     worker.start()
+    drain_s = STOP_DRAIN_S
     try:
         while True:
             outcome = daemon.run(signals, restart_at=restart_at)
@@ -353,6 +357,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
                 log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
                 return EXIT_OK
             if outcome is Outcome.RESTART:
+                drain_s = REEXEC_DRAIN_S
                 break
             try:
                 fresh = load_settings(env_file)
@@ -363,11 +368,12 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
                 continue
             if fresh != settings:
                 log.info("configuration changed: re-executing to apply it")
+                drain_s = REEXEC_DRAIN_S
                 break
             daemon.set_targets(fresh_targets)
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
-        worker.stop(STOP_DRAIN_S)
+        worker.stop(drain_s)
         if status_server is not None:
             status_server.close()
         app.close()

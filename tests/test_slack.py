@@ -128,6 +128,7 @@ def test_a_long_retry_after_is_not_waited_for_inside_send() -> None:
     assert not caught.value.permanent
     assert waits == []  # the next channel and the outbox take over instead of blocking for two minutes
     assert server.requests == ["/api/chat.postMessage"]
+    assert caught.value.retry_after_s == 120  # for the dispatcher, which defers the message that long
 
 
 def test_a_hanging_slack_times_out_as_a_transient_error_without_retrying_the_post() -> None:
@@ -203,6 +204,15 @@ def test_a_rate_limited_webhook_is_retried_once_then_transient() -> None:
     assert not caught.value.permanent
     assert waits == [1.0]
     assert server.requests == ["/services/T000/B000/XXXXXXXXXXXXXXXX"] * 2
+    assert caught.value.retry_after_s == 1.0
+
+
+def test_a_webhook_rate_limit_with_a_long_retry_after_carries_the_wait_for_the_dispatcher() -> None:
+    waits: list[float] = []
+    with SlackServer(fail_with="ratelimited", retry_after=300) as server, pytest.raises(NotifierError) as caught:
+        SlackNotifier(webhook_url=Secret(server.webhook_url), sleep=waits.append).send(alert())
+    assert waits == []
+    assert caught.value.retry_after_s == 300
 
 
 def test_an_unreachable_webhook_is_transient_and_its_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:

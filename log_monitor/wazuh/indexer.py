@@ -32,6 +32,11 @@ class NoIndexError(ResponseError):
     """The index pattern matches no index: a configuration problem, not an outage and not silence."""
 
 
+# Buckets one pass may page through: 1,000 pages of 5,000. No fleet comes near it; an indexer (or proxy)
+# that keeps answering full pages with new keys is a runaway, reported rather than followed forever.
+MAX_BUCKETS = 5_000_000
+
+
 @dataclass(frozen=True)
 class EventStats:
     """One agent's (or one agent location's) events: the latest, and how many fell in the window."""
@@ -62,9 +67,15 @@ class WazuhIndexer:
         sleep: Callable[[float], None] = time.sleep,
         retries: int = 3,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_pages: int | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         self._max_response_bytes = max_response_bytes
         self._pattern = index_pattern
+        self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
+        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
+        # request, body included (overshoot: at most one read timeout past it).
+        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
         self._index = quote(index_pattern, safe="*,-_.")
         self._not_logs = _location_clauses(location_field, non_log_locations)
         self._agent_field = agent_id_field
@@ -147,7 +158,8 @@ class WazuhIndexer:
         }
         names = ("agent", "location", "channel") if by_location else ("agent",)
         stats: dict[tuple[str, ...], EventStats] = {}
-        while True:
+        previous: tuple[object, ...] | None = None
+        for _ in range(self._max_pages):
             body = self._request("POST", f"/{self._index}/_search", query)
             self._check_matched(body)
             agg = _aggregation(body, "agents")
@@ -163,7 +175,11 @@ class WazuhIndexer:
             after = agg.get("after_key")
             if not buckets or not isinstance(after, dict) or len(buckets) < self._page_size:
                 return stats
+            previous = _advanced(after, previous, names)
             composite["after"] = after
+        raise ResponseError(
+            BACKEND, f"aggregation still had full pages after {self._max_pages} pages: the after_key runs away"
+        )
 
     def probe(self) -> int:
         """Documents the index pattern holds, for `check-config --connect`; NoIndexError when it matches none."""
@@ -191,12 +207,17 @@ class WazuhIndexer:
         return with_retries(lambda: self._request_once(method, path, body), attempts=self._retries, sleep=self._sleep)
 
     def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = time.monotonic()
         try:
             # Streamed, so an answer above the cap is refused before it is held in memory.
             with self._client.stream(method, path, json=body) as streamed:
                 response = read_capped(
-                    streamed, limit=self._max_response_bytes, backend=BACKEND, what=f"{method} {path}"
+                    streamed,
+                    limit=self._max_response_bytes,
+                    backend=BACKEND,
+                    what=f"{method} {path}",
+                    deadline_s=self._deadline_s,
+                    started=started,
                 )
         except httpx.TimeoutException as exc:
             raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
@@ -208,6 +229,7 @@ class WazuhIndexer:
             raise RetryableError(error) from exc
         self.requests_made += 1
         self.request_seconds += time.perf_counter() - started
+        self.request_seconds += time.monotonic() - started
         status = response.status_code
         self.responses_by_status[status] += 1
         if status in (401, 403):
@@ -224,6 +246,30 @@ class WazuhIndexer:
             raise ResponseError(BACKEND, f"{method} {path}: answer is not a JSON object")
         _check_complete(data)
         return data
+
+
+def _advanced(
+    after: Mapping[str, Any], previous: tuple[object, ...] | None, names: Sequence[str]
+) -> tuple[object, ...]:
+    """The after_key as a tuple, checked to be past the previous one: a key that does not move would loop forever."""
+    # The missing bucket (a non-Windows event's channel) sorts first, as OpenSearch orders it.
+    current = tuple((after.get(name) is not None, after.get(name)) for name in names)
+    if previous is None:
+        return current
+    try:
+        moved = current > previous
+    except TypeError:  # keys of mixed types: all that can be said is whether they changed
+        moved = current != previous
+    if not moved:
+        raise ResponseError(
+            BACKEND, f"aggregation after_key did not advance ({_short(after)} after {_short(previous)})"
+        )
+    return current
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _range(start: datetime, end: datetime) -> dict[str, str]:

@@ -42,11 +42,18 @@ class Hook:
     def __init__(self) -> None:
         self.status = 202
         self.bodies: list[dict[str, Any]] = []
+        self.heads: list[str] = []  # paths asked with HEAD
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def do_HEAD(self) -> None:
+                hook.heads.append(self.path)
+                self.send_response(405)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -128,3 +135,22 @@ def test_a_group_is_posted_as_one_card_listing_every_notification(hook: Hook) ->
     assert "5 notifications at once: 5 CRITICAL" in text
     for i in range(1, 6):
         assert f"agent 00{i} host-{i} is DISCONNECTED" in text
+
+
+def test_the_connection_check_reaches_the_host_without_calling_the_webhook(hook: Hook) -> None:
+    detail = TeamsNotifier(webhook_url=Secret(hook.url)).check()
+    assert hook.heads == ["/"]
+    assert hook.bodies == []
+    assert "not called" in detail
+    assert "SECRETSIG" not in detail
+
+
+def test_the_connection_check_fails_transiently_on_a_closed_port_without_showing_the_url() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    notifier = TeamsNotifier(webhook_url=Secret(f"http://127.0.0.1:{port}{HOOK_PATH}"), timeout=2.0)
+    with pytest.raises(NotifierError) as caught:
+        notifier.check()
+    assert not caught.value.permanent
+    assert "SECRETSIG" not in str(caught.value)

@@ -338,7 +338,18 @@ class _Loader:
 
     def path(self, key: str) -> Path | None:
         value = self.raw(key)
-        return None if value is None else self.user_path(value)
+        if value is None:
+            return None
+        path = self.user_path(value)
+        if self.base_dir != self.folder and Path(value).parts[:1] == ("..",):
+            # Until relative paths followed the original tool's rule, `../x` from env-files/ meant the
+            # project's `x`; now it leaves the project: say so rather than quietly use another file.
+            self.warnings.append(
+                f"{self.env_file}: {key}={value} is relative to the project folder {self.base_dir} "
+                f"(the folder above {ENV_FOLDER_NAME}/), so it means {path}; drop the '../' if you meant "
+                f"{resolve_path(self.folder, value)}"
+            )
+        return path
 
     def path_or_default(self, key: str, default: str) -> Path:
         """A user's path, else the default; both relative to base_dir."""

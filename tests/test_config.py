@@ -260,6 +260,16 @@ def test_paths_in_an_env_files_folder_are_relative_to_the_project_root_like_the_
     assert settings.state_db == tmp_path / "state" / "x.db"
 
 
+def test_a_path_climbing_out_of_the_project_folder_is_warned_about_naming_both_readings(tmp_path: Path) -> None:
+    settings = load(tmp_path, "STATE_DB=../state/x.db\n")
+    assert settings.state_db == tmp_path.parent / "state" / "x.db"
+    [warning] = [w for w in settings.warnings if "STATE_DB" in w]
+    assert str(tmp_path / "state" / "x.db") in warning
+    assert "drop the '../'" in warning
+    elsewhere = load_settings(write_env(tmp_path / "etc", "STATE_DB=../x.db\n"), {})
+    assert not [w for w in elsewhere.warnings if "STATE_DB" in w]
+
+
 def test_without_an_env_file_named_the_original_tools_log_counter_env_is_read_and_said(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

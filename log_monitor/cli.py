@@ -159,7 +159,6 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         file=settings.log_file_path,
         secrets=settings.secrets(),
     )
-    env_file = settings.env_file
     _log_warnings(settings, command)
     try:
         if command == "once":
@@ -167,7 +166,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         if command == "check-config":
             return _check_config(settings, targets, args.connect, out, err)
         if command == "run":
-            return _run(settings, targets, env_file, err)
+            # The argument, not settings.env_file: a reload must choose the default file the same way.
+            return _run(settings, targets, args.env_file, err)
         if command == "status":
             return _status(settings, out)
         if command in ("silence", "unsilence"):
@@ -436,7 +436,7 @@ def _test_alert(settings: Settings, out: TextIO, redactor: RedactingFilter) -> i
     return 1 if failed else EXIT_OK
 
 
-def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO) -> int:
+def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: TextIO) -> int:
     signals = Signals()
     signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())

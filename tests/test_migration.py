@@ -125,7 +125,7 @@ def test_a_bare_host_as_wazuh_url_is_taken_for_the_api_and_the_missing_indexer_i
     assert "no indexer configured" in once.stderr  # a real gap: said on every pass, unlike a deprecation
 
 
-def test_the_daemon_says_each_deprecation_once_at_start(project: Project) -> None:
+def test_the_daemon_says_each_deprecation_once_at_start_and_reloads_the_same_file(project: Project) -> None:
     process = project.start("run")
     try:
         assert process.stderr is not None
@@ -133,6 +133,8 @@ def test_the_daemon_says_each_deprecation_once_at_start(project: Project) -> Non
         for line in process.stderr:
             seen.append(line)
             if "daemon started" in line:
+                process.send_signal(signal.SIGHUP)
+            if "reloaded" in line or "re-executing" in line:
                 break
         process.send_signal(signal.SIGTERM)
         _, rest = process.communicate(timeout=30)
@@ -142,5 +144,6 @@ def test_the_daemon_says_each_deprecation_once_at_start(project: Project) -> Non
             process.wait(timeout=10)
     assert process.returncode == 0
     text = "".join(seen) + rest
+    assert "reloaded: 2 targets" in text  # the unchanged log_counter.env is not taken for a new configuration
     assert text.count("WAZUH_URL is deprecated") == 1
     assert text.count("log_counter.env: read because") == 1

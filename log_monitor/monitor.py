@@ -13,13 +13,14 @@ from log_monitor.clock import Clock
 from log_monitor.errors import BackendError, LogMonitorError
 from log_monitor.models import Notification, NotificationKind, Observation, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.dispatch import DeliveryReport, DeliveryWorker, Dispatcher
-from log_monitor.policy import PolicySettings, assess, backend_step, in_maintenance, step
+from log_monitor.policy import PolicySettings, assess, backend_step, step
 from log_monitor.scheduler import Scheduler
 from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.sources.logcollector import LogcollectorSource, combine
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource
 from log_monitor.state import StateStore
+from log_monitor.view import held, shown
 from log_monitor.wazuh.api import AgentInfo
 
 log = logging.getLogger(__name__)
@@ -157,29 +158,17 @@ class LogCounter:
         pipeline_problem, pipeline_keys = self._pipeline(batch, observations, now)
         new_states: list[TargetState] = []
         for target in batch:
-            maintenance = target.key in silenced or in_maintenance(target.maintenance, now, self._zone)
+            maintenance = held(target, silenced, now, self._zone)
             inhibited = pipeline_problem is not None and target.kind is not TargetKind.LOCAL_FILE
             obs = observations[target.key]
-            previous = states.get(target.key) or TargetState(target.key)
+            stored = states.get(target.key)
+            previous = stored or TargetState(target.key)
             decision = step(previous, target, obs, now, self.policy, quiet=maintenance or inhibited)
             state = decision.state
             if state.severity is not previous.severity:
-                # With LOG_FORMAT=json this line carries the target key, so Wazuh can index the monitor's view.
-                log.info(
-                    "%s (%s): %s -> %s (%s)",
-                    target.key,
-                    target.label,
-                    previous.severity.name,
-                    state.severity.name,
-                    state.condition.value,
-                    extra={
-                        "target": target.key,
-                        "fields": {"from": previous.severity.name, "to": state.severity.name, "label": target.label},
-                    },
-                )
-            if maintenance and state.severity in (Severity.WARNING, Severity.CRITICAL):
-                # Stored as the real severity (so the alert goes out when the window ends), shown as maintenance.
-                state = replace(state, severity=Severity.MAINTENANCE)
+                _log_change(target, stored, state)
+            # Stored as the real severity (so the alert goes out when the hold ends), shown as everywhere else.
+            state = replace(state, severity=shown(state, target, silenced, now, self._zone).severity or state.severity)
             new_states.append(decision.state)
             result.notifications.extend(decision.notifications)
             result.rows.append(CheckedTarget(target, obs, state))
@@ -365,6 +354,33 @@ class LogCounter:
                 # Not read is not silent: UNKNOWN, never "zero events".
                 observations[target.key] = Observation(target.key, now, error=error or "not observed by any source")
         return observations
+
+
+def _log_change(target: Target, stored: TargetState | None, state: TargetState) -> None:
+    """One line per severity change; a target seen for the first time is new, not a change from OK."""
+    before = stored.severity.name if stored is not None else None
+    fields = {"from": before, "to": state.severity.name, "label": target.label}
+    # With LOG_FORMAT=json this line carries the target key, so Wazuh can index the monitor's view.
+    extra = {"target": target.key, "fields": fields}
+    if before is None:
+        log.info(
+            "new target %s (%s): %s %s",
+            target.key,
+            target.label,
+            state.severity.name,
+            state.condition.value,
+            extra=extra,
+        )
+    else:
+        log.info(
+            "%s (%s): %s -> %s (%s)",
+            target.key,
+            target.label,
+            before,
+            state.severity.name,
+            state.condition.value,
+            extra=extra,
+        )
 
 
 def _with_status(obs: Observation, target: Target, agents: dict[str, AgentInfo] | None) -> Observation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -144,7 +145,9 @@ def test_status_piped_into_head_ends_without_a_traceback(rig: Rig) -> None:
     with StateStore(rig.folder / "state.sqlite3") as store:
         store.commit([TargetState(f"agent:{n:05d}", last_checked=at) for n in range(3000)], [])
     command = f'"{sys.executable}" log_monitor.py --env-file "{rig.env()}" status | head -1; exit "${{PIPESTATUS[0]}}"'
-    done = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    bash = shutil.which("bash")
+    assert bash is not None
+    done = subprocess.run([bash, "-c", command], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout.startswith("TARGET")
     assert "Traceback" not in done.stderr
     assert "BrokenPipe" not in done.stderr

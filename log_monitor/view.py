@@ -103,8 +103,6 @@ def shown(
     silences: Mapping[str, Silence],
     now: datetime,
     zone: tzinfo | None,
-    *,
-    key: str | None = None,
 ) -> TargetView:
     """What a target shows now.
 
@@ -112,7 +110,7 @@ def shown(
     the real severity, so the alert goes out when the hold ends); a target never checked shows PENDING;
     a stored target that is no longer configured shows REMOVED, whatever it last was.
     """
-    found = key or (target.key if target is not None else state.target_key if state is not None else "")
+    found = target.key if target is not None else state.target_key if state is not None else ""
     silence = silence_for(found, target, silences)
     window = None
     if target is not None and target.maintenance:

@@ -16,15 +16,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TextIO
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from log_monitor import __version__, top
 from log_monitor.app import App, build, build_channels
-from log_monitor.config import DEFAULT_ENV_FILE, LEGACY_ENV_FILE, Settings, load_settings, parse_duration
+from log_monitor.config import (
+    DEFAULT_ENV_FILE,
+    LEGACY_ENV_FILE,
+    Settings,
+    invoking_user,
+    load_settings,
+    parse_duration,
+)
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup, simulated_fleet
 from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
 from log_monitor.logsetup import RedactingFilter, setup_logging
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
+from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
 from log_monitor.monitor import PassResult
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
@@ -34,6 +42,7 @@ from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
+from log_monitor.view import REMOVED, TargetView, learned, removed_by, views
 from log_monitor.wazuh.api import MANAGER_ID
 
 EXIT_OK = 0
@@ -99,11 +108,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     command("run", "the daemon: check each target at its interval until SIGTERM; SIGHUP reloads")
     command("status", "the targets table from the state store")
     silence = command("silence", "hold back alerts for a target for a while (ad-hoc maintenance)")
-    silence.add_argument("target", help="target key (agent:001, file:/path, ...), agent id or label")
+    target_help = "target key (agent:001, file:/path, ...), agent id, label or files.csv service"
+    silence.add_argument("target", help=target_help + "; an agent's silence covers its log files")
     silence.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
-    silence.add_argument("--reason", default="", help="why, shown in status")
+    silence.add_argument("--reason", default="", help="why, shown in status, silences and the dashboard")
     unsilence = command("unsilence", "end an ad-hoc silence")
-    unsilence.add_argument("target")
+    unsilence.add_argument("target", help=target_help)
+    command("silences", "the active silences: target, until, reason, who set it")
     command("test-alert", "send a test notification through each configured channel")
     command("top", "live view of every target: state, events/s over 10 s and 2 min, access-log tops; q quits")
     demo = command("demo", "run the daemon against the bundled Wazuh simulator with a small scripted fleet")
@@ -152,7 +163,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return _simulate(args, out, err)
     try:
         settings = load_settings(args.env_file)
-        targets = load_targets(settings) if command in ("once", "check-config", "run", "silence", "top") else []
+        needs_targets = ("once", "check-config", "run", "silence", "top", "status", "silences")
+        targets = load_targets(settings) if command in needs_targets else []
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -166,23 +178,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     )
     _log_warnings(settings, command)
     try:
-        if command == "once":
-            return _once(settings, targets, out, err)
-        if command == "check-config":
-            return _check_config(settings, targets, args.connect, out, err)
-        if command == "run":
-            # The argument, not settings.env_file: a reload must choose the default file the same way.
-            return _run(settings, targets, args.env_file, err)
-        if command == "status":
-            return _status(settings, out)
-        if command in ("silence", "unsilence"):
-            return _silence(settings, args, out, err)
-        if command == "test-alert":
-            return _test_alert(settings, out, redactor)
-        if command == "top":
-            return _top(settings, targets)
-        print(f"log_monitor.py: command {command!r} is not available in this version", file=err)
-        return EXIT_USAGE
+        code = _command(command, args, settings, targets, args.env_file, out, err, redactor)
+        out.flush()  # here, not at exit: a reader gone away (`status | head -1`) is then caught below
+        return code
+    except BrokenPipeError:
+        _drop_output(out)
+        return EXIT_OK
     except StateError as exc:
         print(f"state error: {redactor.redact(str(exc))}", file=err)
         return EXIT_UNKNOWN
@@ -201,10 +202,53 @@ def _log_warnings(settings: Settings, command: str) -> None:
         log.log(logging.DEBUG if quiet else logging.WARNING, "%s", warning)
 
 
+def _command(
+    command: str,
+    args: argparse.Namespace,
+    settings: Settings,
+    targets: list[Target],
+    env_file: Path | None,
+    out: TextIO,
+    err: TextIO,
+    redactor: RedactingFilter,
+) -> int:
+    if command == "once":
+        return _once(settings, targets, out, err)
+    if command == "check-config":
+        return _check_config(settings, targets, args.connect, out, err)
+    if command == "run":
+        # The argument, not settings.env_file: a reload must choose the default file the same way.
+        return _run(settings, targets, env_file, err)
+    if command == "status":
+        return _status(settings, targets, out)
+    if command == "silences":
+        return _silences(settings, targets, out)
+    if command in ("silence", "unsilence"):
+        return _silence(settings, args, out, err)
+    if command == "test-alert":
+        return _test_alert(settings, out, redactor)
+    if command == "top":
+        return _top(settings, targets)
+    print(f"log_monitor.py: command {command!r} is not available in this version", file=err)
+    return EXIT_USAGE
+
+
+def _drop_output(out: TextIO) -> None:
+    """The reader closed the pipe: what it did not read is not an error (the Python docs' BrokenPipeError recipe).
+
+    Standard output is pointed at /dev/null, so the interpreter's final flush of what is still buffered
+    does not fail a second time with "Exception ignored ... BrokenPipeError".
+    """
+    if out is sys.stdout or out is sys.__stdout__:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _top(settings: Settings, targets: list[Target]) -> int:
     store = StateStore(settings.state_db) if settings.state_db.exists() else None
     try:
-        return top.run(top.watched(targets), store)
+        return top.run(top.watched(targets), store, zone=_zone(settings))
     finally:
         if store is not None:
             store.close()
@@ -213,7 +257,11 @@ def _top(settings: Settings, targets: list[Target]) -> int:
 def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
     with build(settings, targets) as app:
         result = app.monitor.run_once()
-    _print_pass(result, out)
+    try:
+        _print_pass(result, out)
+        out.flush()
+    except BrokenPipeError:
+        _drop_output(out)  # the pass is done and its exit code stands, read or not
     for backend, error in sorted(result.backend_errors.items()):
         print(f"{backend} unreadable: {error}", file=err)
     if result.delivery and result.delivery.still_queued:
@@ -376,31 +424,63 @@ def _channel_probe(check: Callable[[], object]) -> Callable[[], str]:
     return lambda: str(check() or "")
 
 
-def _status(settings: Settings, out: TextIO) -> int:
+def _views(settings: Settings, targets: list[Target], store: StateStore) -> list[TargetView]:
+    """Every target as `once`, `top` and the dashboard show it (log_monitor.view)."""
+    now = datetime.now(UTC)
+    states = store.load_states()
+    every = learned(targets, states, discovery=settings.agent_discovery)
+    return views(every, states, store.silences(now), now, _zone(settings))
+
+
+def _zone(settings: Settings) -> ZoneInfo | None:
+    return ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None
+
+
+def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
     with StateStore(settings.state_db) as store:
-        states = store.load_states()
+        shown = [v for v in _views(settings, targets, store) if v.state is not None]
         queued = store.outbox_depth()
         channels = store.channel_health()
     now = datetime.now(UTC)
     rows = []
-    for key in sorted(states):
-        s = states[key]
+    for view in sorted(shown, key=lambda v: v.key):
+        s = view.state
+        assert s is not None  # filtered above: `status` lists what the store holds
         silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
+        note = view.note()
+        dropped = removed_by(view)
+        if dropped is not None:
+            note = f"{note}; forgotten after {_when(dropped)} UTC"
         rows.append(
             [
-                key,
-                s.severity.name,
+                view.key,
+                view.label if view.label != view.key else "",
+                view.shown,
                 s.condition.value,
                 _when(s.last_event),
                 silent,
                 _when(s.last_checked),
                 str(s.alerts_sent),
-                _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value else "",
+                _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
+                note,
             ]
         )
-    headers = ["TARGET", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR", "CHECKED", "ALERTS", "NEXT REMINDER"]
+    headers = [
+        "TARGET",
+        "LABEL",
+        "STATE",
+        "CONDITION",
+        "LAST EVENT (UTC)",
+        "SILENT FOR",
+        "CHECKED",
+        "ALERTS",
+        "NEXT REMINDER",
+        "NOTE",
+    ]
     _table(headers, rows, out)
-    print(f"\n{len(states)} targets; {queued} notification(s) queued for delivery", file=out)
+    removed = sum(1 for v in shown if v.shown == REMOVED)
+    gone = f" ({removed} removed from the configuration)" if removed else ""
+    print(f"\n{len(shown)} targets{gone}; {queued} notification(s) queued for delivery", file=out)
     if channels:
         print("\nchannels:", file=out)
         channel_rows = [
@@ -415,6 +495,31 @@ def _status(settings: Settings, out: TextIO) -> int:
             for h in channels
         ]
         _table(["CHANNEL", "STATE", "LAST ATTEMPT", "LAST OK", "FAILING SINCE", "LAST ERROR"], channel_rows, out)
+    return EXIT_OK
+
+
+def _silences(settings: Settings, targets: list[Target], out: TextIO) -> int:
+    now = datetime.now(UTC)
+    with StateStore(settings.state_db) as store:
+        active = store.silences(now)
+        states = store.load_states()
+    labels = {t.key: t.label for t in learned(targets, states, discovery=settings.agent_discovery)}
+    if not active:
+        print("no active silences", file=out)
+        return EXIT_OK
+    rows = [
+        [
+            s.target_key,
+            labels.get(s.target_key, ""),
+            _when(s.until),
+            humanize_duration((s.until - now).total_seconds()),
+            s.created_by,
+            _when(s.created_at),
+            s.reason,
+        ]
+        for s in sorted(active.values(), key=lambda s: (s.until, s.target_key))
+    ]
+    _table(["TARGET", "LABEL", "UNTIL (UTC)", "LEFT", "BY", "SET AT (UTC)", "REASON"], rows, out)
     return EXIT_OK
 
 
@@ -496,33 +601,51 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     return EXIT_OK  # not reached
 
 
-def _resolve_target(text: str, settings: Settings) -> str | None:
-    """A target key from what a person types: the key itself, an agent id, or a unique label."""
-    try:
-        targets = load_targets(settings)
-    except ConfigError:
-        targets = []
+def _resolve_target(text: str, targets: list[Target], known: set[str]) -> tuple[str | None, list[Target]]:
+    """The target key a person means: a key, an agent id, a label or a files.csv service.
+
+    Returns (key, []) for one match, (None, candidates) when a label or service names several targets,
+    (None, []) for none. `known` are keys the store holds (a removed target can still be unsilenced).
+    """
     keys = {t.key for t in targets}
-    if text in keys:
-        return text
+    if text in keys or text in known:
+        return text, []
     if text.isdigit():
         key = Target.agent_key(text.zfill(3))
-        return key if key in keys or not keys else None
-    labelled = [t.key for t in targets if t.label == text]
-    if len(labelled) == 1:
-        return labelled[0]
+        return (key, []) if key in keys or not keys else (None, [])
+    # A location carries its agent's label: the agent (whose silence covers its locations) is the one meant.
+    named = [
+        t
+        for t in targets
+        if t.kind in (TargetKind.AGENT, TargetKind.LOCAL_FILE) and text in (t.label, t.service or None)
+    ]
+    if len(named) == 1:
+        return named[0].key, []
+    if named:
+        return None, named
     if ":" in text and not keys:
-        return text
-    return None
+        return text, []
+    return None, []
 
 
 def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    key = _resolve_target(args.target, settings)
-    if key is None:
-        print(f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", file=err)
-        return EXIT_USAGE
+    try:
+        targets = load_targets(settings)
+    except ConfigError:
+        targets = []  # a broken list must not stop anyone ending a silence: keys still work
     now = datetime.now(UTC)
     with StateStore(settings.state_db) as store:
+        targets = learned(targets, store.load_states(), discovery=settings.agent_discovery)
+        known = set(store.silences(now)) if args.command == "unsilence" else set()
+        key, candidates = _resolve_target(args.target, targets, known)
+        if candidates:
+            print(f"log_monitor.py: {args.target!r} names {len(candidates)} targets; give one of their keys:", file=err)
+            for target in candidates:
+                print(f"  {target.key}  ({target.label}, {target.origin or 'configured'})", file=err)
+            return EXIT_USAGE
+        if key is None:
+            print(f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", file=err)
+            return EXIT_USAGE
         if args.command == "unsilence":
             removed = store.remove_silence(key)
             print(f"{key}: {'silence ended' if removed else 'was not silenced'}", file=out)
@@ -533,8 +656,11 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
             print(f"log_monitor.py: --for: {exc}", file=err)
             return EXIT_USAGE
         until = now + timedelta(seconds=seconds)
-        store.add_silence(key, until, args.reason, now)
-    print(f"{key}: silenced until {_when(until)} UTC{(' (' + args.reason + ')') if args.reason else ''}", file=out)
+        store.add_silence(Silence(key, until, args.reason, now, invoking_user()))
+    covered = [t for t in targets if t.kind is TargetKind.LOCATION and t.key.startswith(key + ":")]
+    also = f"; covers its {len(covered)} log file(s)" if covered else ""
+    why = f" ({args.reason})" if args.reason else ""
+    print(f"{key}: silenced until {_when(until)} UTC{why}{also}", file=out)
     return EXIT_OK
 
 
@@ -563,7 +689,7 @@ def _demo(seconds: float, out: TextIO) -> int:
         finally:
             timer.cancel()
         print("\ndemo finished; the state the daemon kept:\n", file=out)
-        _status(settings, out)
+        _status(settings, targets, out)
     return EXIT_OK
 
 

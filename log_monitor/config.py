@@ -18,6 +18,7 @@ Rules (docs/configuration.md is the user-facing version):
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
 import math
 import os
@@ -802,3 +803,14 @@ def _parse_logging_level(text: str) -> int:
 
 def _bad(text: str) -> int:
     raise ValueError(text)
+
+
+def invoking_user(environ: Mapping[str, str] | None = None) -> str:
+    """Who runs a command, for the record (`silences` lists it): the sudo caller, else the login; "" if unknown."""
+    env = os.environ if environ is None else environ
+    if env.get("SUDO_USER"):
+        return env["SUDO_USER"]  # under sudo the login is root: the person is who called sudo
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a container's random uid)
+        return ""

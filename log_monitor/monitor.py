@@ -218,8 +218,8 @@ class LogCounter:
 def _log_change(row: Judged) -> None:
     """A target's severity change, once; with LOG_FORMAT=json it carries the key, so Wazuh can index our view."""
     before, after = row.previous, row.state
-    if before is not None and before.severity is after.severity:
-        return
+    if before.severity is after.severity if before is not None else after.severity is Severity.OK:
+        return  # a new target that is OK is not news
     target = row.target
     fields = {"from": before.severity.name if before else None, "to": after.severity.name, "label": target.label}
     extra = {"target": target.key, "fields": fields}

@@ -225,7 +225,7 @@ def _log_change(row: Judged) -> None:
     extra = {"target": target.key, "fields": fields}
     if before is None:
         log.info(
-            "new target %s (%s): %s (%s)", target.key, target.label, after.severity.name, after.condition, extra=extra
+            "new target %s (%s): %s %s", target.key, target.label, after.severity.name, after.condition, extra=extra
         )
     else:
         args = (target.key, target.label, before.severity.name, after.severity.name, after.condition)

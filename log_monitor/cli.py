@@ -17,15 +17,17 @@ from typing import NoReturn, TextIO
 
 from log_monitor import __version__, top
 from log_monitor.app import App, build, build_channels
-from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings, parse_duration
+from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings, parse_duration, service_manager
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup
 from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
+from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
 from log_monitor.monitor import Outcome, PassResult, Signals
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
+from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
@@ -100,12 +102,18 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         for problem in exc.problems:
             print(f"  {problem}", file=err)
         return EXIT_CONFIG
-    redactor = setup_logging(
-        level=settings.logging_level,
-        fmt=settings.log_format,
-        file=settings.log_file_path,
-        secrets=settings.secrets(),
-    )
+    try:
+        redactor = setup_logging(
+            level=settings.logging_level,
+            fmt=settings.log_format,
+            file=settings.log_file_path,
+            secrets=settings.secrets(),
+        )
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        print("configuration error:", file=err)
+        print(f"  {settings.env_file}: LOG_FILE_PATH: cannot open {settings.log_file_path}: {reason}", file=err)
+        return EXIT_CONFIG
     for warning in settings.warnings:
         log.warning("%s", warning)
     try:
@@ -144,7 +152,14 @@ def _top(settings: Settings, targets: list[Target]) -> int:
 
 def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
     with build(settings, targets) as app:
-        result = app.monitor.run_once()
+        try:
+            result = app.monitor.run_once()
+        except LogMonitorError:
+            if app.heartbeat is not None:
+                app.heartbeat.ping(False, "pass failed")
+            raise
+        if app.heartbeat is not None:
+            app.heartbeat.ping(not result.backend_errors, ", ".join(sorted(result.backend_errors)) + " unreadable")
     _print_pass(result, out)
     for backend, error in sorted(result.backend_errors.items()):
         print(f"{backend} unreadable: {error}", file=err)
@@ -337,10 +352,15 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
     worker = DeliveryWorker(app.monitor.dispatcher)
     app.monitor.worker = worker
     worker.start()
+    liveness = Liveness(
+        store=app.store, clock=app.monitor.clock, heartbeat=app.heartbeat, notifier=SdNotifier(*service_manager())
+    )
+    app.monitor.liveness = liveness
     try:
         while True:
             outcome = app.monitor.run(signals, restart_at=restart_at)
             if outcome is Outcome.STOP:
+                liveness.stopping()
                 deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
                 worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
                 # One last try for what is queued, within what is left of the drain time.
@@ -363,6 +383,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
         worker.stop(STOP_DRAIN_S)
+        liveness.close()
         if status_server is not None:
             status_server.close()
         app.close()

@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError, LogMonitorError
+from log_monitor.liveness import Liveness
 from log_monitor.models import Notification, NotificationKind, Observation, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.dispatch import DeliveryReport, DeliveryWorker, Dispatcher
 from log_monitor.policy import PolicySettings, assess, backend_step, in_maintenance, step
@@ -137,6 +138,8 @@ class LogCounter:
         self.health = LoopHealth()
         # Set by the daemon: then a tick only wakes it, so a slow channel never delays the checks.
         self.worker: DeliveryWorker | None = None
+        # Set by the daemon: heartbeat, systemd notifications and the hourly line after each pass.
+        self.liveness: Liveness | None = None
 
     def run_once(self) -> PassResult:
         """One pass over every target, then one attempt to deliver everything queued."""
@@ -288,14 +291,24 @@ class LogCounter:
             if self.clock.monotonic() >= restart_at:
                 return Outcome.RESTART
             try:
-                self.tick()
+                result = self.tick()
             except LogMonitorError as exc:
                 # A broken pass (state DB locked, ...) is logged and retried; the daemon stays up.
                 log.error("check failed: %s", exc)
+                if self.liveness is not None:
+                    self.liveness.pass_failed(len(self.targets), str(exc))
+            else:
+                if result is not None and self.liveness is not None:
+                    self.liveness.pass_done(len(self.targets), result.backend_errors)
+            if self.liveness is not None:
+                self.liveness.turn()
             next_due = self.scheduler.next_due()
             now = self.clock.monotonic()
             wait = (next_due - now) if next_due is not None else restart_at - now
             wait = max(0.0, min(wait, restart_at - now))
+            limit = self.liveness.max_sleep() if self.liveness is not None else None
+            if limit is not None:
+                wait = min(wait, limit)
             if wait > 0:
                 signals.wake.wait(wait)
                 signals.wake.clear()

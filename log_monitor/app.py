@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config import Settings
+from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
 from log_monitor.monitor import LogCounter
 from log_monitor.notifiers.base import Notifier
@@ -46,6 +47,7 @@ class App:
     channels: list[Notifier]
     api: WazuhAPIHandler | None = None
     indexer: WazuhIndexer | None = None
+    heartbeat: Heartbeat | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def close(self) -> None:
@@ -219,7 +221,10 @@ def build(
             pipeline_ratio=settings.pipeline_silence_ratio,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
         )
+        heartbeat = Heartbeat(settings.heartbeat_url.reveal()) if settings.heartbeat_url else None
+        if heartbeat is not None:
+            stack.callback(heartbeat.close)  # a one-off pass waits for its ping, up to the timeout
     except BaseException:
         stack.close()
         raise
-    return App(settings, monitor, store, channels, api, indexer, stack)
+    return App(settings, monitor, store, channels, api, indexer, heartbeat, stack)

@@ -27,10 +27,12 @@ from log_monitor.config import (
     invoking_user,
     load_settings,
     parse_duration,
+    service_manager,
 )
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup, simulated_fleet
 from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
+from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
 from log_monitor.monitor import PassResult
@@ -38,6 +40,7 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
+from log_monitor.sdnotify import SdNotifier
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
 from log_monitor.status_server import start_status_server
@@ -170,12 +173,18 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         for problem in exc.problems:
             print(f"  {problem}", file=err)
         return EXIT_CONFIG
-    redactor = setup_logging(
-        level=settings.logging_level,
-        fmt=settings.log_format,
-        file=settings.log_file_path,
-        secrets=settings.secrets(),
-    )
+    try:
+        redactor = setup_logging(
+            level=settings.logging_level,
+            fmt=settings.log_format,
+            file=settings.log_file_path,
+            secrets=settings.secrets(),
+        )
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        print("configuration error:", file=err)
+        print(f"  {settings.env_file}: LOG_FILE_PATH: cannot open {settings.log_file_path}: {reason}", file=err)
+        return EXIT_CONFIG
     _log_warnings(settings, command)
     try:
         code = _command(command, args, settings, targets, args.env_file, out, err, redactor)
@@ -256,7 +265,14 @@ def _top(settings: Settings, targets: list[Target]) -> int:
 
 def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
     with build(settings, targets) as app:
-        result = app.monitor.run_once()
+        try:
+            result = app.monitor.run_once()
+        except LogMonitorError:
+            if app.heartbeat is not None:
+                app.heartbeat.ping(False, "pass failed")
+            raise
+        if app.heartbeat is not None:
+            app.heartbeat.ping(not result.backend_errors, ", ".join(sorted(result.backend_errors)) + " unreadable")
     try:
         _print_pass(result, out)
         out.flush()
@@ -564,10 +580,15 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     daemon.worker = worker
     worker.start()
     drain_s = STOP_DRAIN_S
+    liveness = Liveness(
+        store=app.store, clock=app.monitor.clock, heartbeat=app.heartbeat, notifier=SdNotifier(*service_manager())
+    )
+    daemon.liveness = liveness
     try:
         while True:
             outcome = daemon.run(signals, restart_at=restart_at)
             if outcome is Outcome.STOP:
+                liveness.stopping()
                 deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
                 worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
                 # One last try for what is queued, within what is left of the drain time.
@@ -592,6 +613,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
         worker.stop(drain_s)
+        liveness.close()
         if status_server is not None:
             status_server.close()
         app.close()

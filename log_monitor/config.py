@@ -49,6 +49,7 @@ SECRET_KEYS = (
     "SMTP_PASSWORD",
     "TEAMS_WEBHOOK_URL",
     "STATUS_TOKEN",
+    "HEARTBEAT_URL",  # carries the check's token
 )
 LEGACY_FILE_ONLY_KEYS = ("WAZUH_URL", "USERNAME", "PASSWORD")  # never taken from the process environment
 PLAIN_KEYS = (
@@ -183,6 +184,7 @@ class Settings:
     teams_webhook_url: Secret | None = None
     status_addr: tuple[str, int] | None = None
     status_token: Secret | None = None  # bearer token for every status endpoint but /healthz
+    heartbeat_url: Secret | None = None  # dead man's switch pinged after each pass
     log_file_path: Path | None = None
     logging_level: int = 20  # logging.INFO
     log_format: str = "text"  # text, json
@@ -201,6 +203,7 @@ class Settings:
             self.smtp_password,
             self.teams_webhook_url,
             self.status_token,
+            self.heartbeat_url,
         ]
         return [v.reveal() for v in values if v is not None and v.reveal()]
 
@@ -222,6 +225,18 @@ def normalize_agent_id(text: str) -> str:
     if not stripped or not stripped.isascii() or not stripped.isdigit() or len(stripped) > 12:
         raise ValueError(f"expected an agent id of digits like 001, got {text!r}")
     return str(int(stripped)).zfill(3)
+
+
+def service_manager(environ: Mapping[str, str] | None = None) -> tuple[str | None, float | None]:
+    """systemd's NOTIFY_SOCKET and watchdog interval in seconds (WATCHDOG_USEC), each None when not meant for us."""
+    environ = os.environ if environ is None else environ
+    socket_path = environ.get("NOTIFY_SOCKET") or None
+    usec = environ.get("WATCHDOG_USEC", "")
+    pid = environ.get("WATCHDOG_PID", "")
+    # WATCHDOG_PID names the process the watchdog is for; a child that inherited the variables is not it.
+    mine = not pid or pid == str(os.getpid())
+    watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and mine else None
+    return socket_path, watchdog_s
 
 
 def resolve_path(folder: Path, text: str) -> Path:
@@ -642,6 +657,7 @@ class _Loader:
             teams_webhook_url=self.secret_url("TEAMS_WEBHOOK_URL"),
             status_addr=self.parsed("STATUS_ADDR", None, _parse_host_port, "HOST:PORT like 127.0.0.1:9108"),
             status_token=self.secret("STATUS_TOKEN"),
+            heartbeat_url=self.secret_url("HEARTBEAT_URL"),
             log_file_path=self.path("LOG_FILE_PATH"),
             logging_level=self.parsed(
                 "LOGGING_LEVEL", 20, _parse_logging_level, "0-3 (0 DEBUG, 1 INFO, 2 WARNING, 3 ERROR) or a level name"

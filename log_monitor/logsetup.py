@@ -102,6 +102,8 @@ def setup_logging(
     *, level: int, fmt: str = "text", file: Path | None = None, secrets: Iterable[str] = ()
 ) -> RedactingFilter:
     """Configure the root logger once; returns the redacting filter so late secrets can be added."""
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)  # OSError when it cannot be: the caller names the key
     handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
     redactor = RedactingFilter(secrets)
     handler.addFilter(redactor)

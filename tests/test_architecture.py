@@ -14,9 +14,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 LAYERS: list[set[str]] = [
     {"models", "errors", "clock", "printable"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"},
-    {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render"},
+    {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
-    {"monitor"},
+    {"monitor", "liveness"},
     {"app", "daemon", "demo", "status_server", "top"},
     {"cli"},
 ]

@@ -32,7 +32,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from log_monitor.errors import ConfigError
-from log_monitor.models import Secret
+from log_monitor.models import MAX_DURATION_S, Secret
 
 DEFAULT_ENV_FILE = Path("env-files/log_monitor.env")
 ENV_FOLDER_NAME = "env-files"  # an env file in a folder of this name takes defaults from the folder above
@@ -172,14 +172,22 @@ class Settings:
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in `30s`, `15m`, `1h`, `1d`, or a bare number of minutes (`10`, `1.5`); ValueError otherwise."""
+    """Seconds in `30s`, `15m`, `1h`, `1d`, or a bare number of minutes (`10`, `1.5`), at most 365 days.
+
+    ValueError (with a message fit for a person) otherwise: every caller turns it into a ConfigError or a usage error.
+    """
     match = _DURATION.match(text.strip())
     if match is None:
-        raise ValueError(f"expected a duration like 30s, 15m, 1h, 1d or a number of minutes, got {text!r}")
+        raise ValueError(f"expected a duration like 30s, 15m, 1h, 1d or a number of minutes, got {_clip(text)!r}")
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-    if not math.isfinite(seconds):
-        raise ValueError(f"duration too large: {text!r}")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        raise ValueError(f"expected a duration of at most 365d, got {_clip(text)!r}")
     return seconds
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    """A value shown in a message, cut short: 400 nines say nothing more than 40."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def normalize_agent_id(text: str) -> str:

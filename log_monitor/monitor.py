@@ -277,6 +277,7 @@ class LogCounter:
         """
         self.set_targets(self.targets)
         self.health.started_mono = self.clock.monotonic()
+        errors_seen: set[tuple[str, str]] = set()
         while True:
             self.health.last_tick_mono = self.clock.monotonic()
             self.health.last_tick_at = self.clock.now()
@@ -292,6 +293,14 @@ class LogCounter:
             except LogMonitorError as exc:
                 # A broken pass (state DB locked, ...) is logged and retried; the daemon stays up.
                 log.error("check failed: %s", exc)
+            except Exception as exc:
+                # A bug must not take monitoring down either: the traceback once per distinct error, then a line.
+                seen = (type(exc).__name__, str(exc))
+                if seen in errors_seen:
+                    log.error("check failed again: %s: %s (traceback logged before)", *seen)
+                else:
+                    errors_seen.add(seen)
+                    log.exception("check failed unexpectedly; the daemon keeps running")
             next_due = self.scheduler.next_due()
             now = self.clock.monotonic()
             wait = (next_due - now) if next_due is not None else restart_at - now

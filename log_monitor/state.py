@@ -6,12 +6,12 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
@@ -100,6 +100,9 @@ _MIGRATIONS: tuple[str, ...] = (
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
 TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an archive: the oldest rows go
+# What decoding a row written by another version (or by hand) raises; json.JSONDecodeError is a ValueError.
+_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class StateStore:
         # command, another process) can make the copy stale, which data_version tells.
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
+        self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -275,8 +279,9 @@ class StateStore:
         with self._lock:
             version = int(self._rows("PRAGMA data_version")[0][0])
             if self._states is None or version != self._states_version:
-                rows = self._rows("SELECT data FROM target_state")
-                self._states = {s.target_key: s for s in (state_from_json(row[0]) for row in rows)}
+                rows = self._rows("SELECT target_key, data FROM target_state")
+                decoded = self._readable(rows, lambda row: state_from_json(row[1]), "target_state", "a fresh state")
+                self._states = {s.target_key: s for s in decoded}
                 self._states_version = version
             return dict(self._states)
 
@@ -286,7 +291,12 @@ class StateStore:
         with self._transaction() as db:
             if states:
                 # One query for every stored severity: a pass over 100,000 targets must not cost 100,000 lookups.
-                stored = dict(db.execute("SELECT target_key, json_extract(data, '$.severity') FROM target_state"))
+                stored = dict(
+                    db.execute(
+                        "SELECT target_key, CASE WHEN json_valid(data) THEN json_extract(data, '$.severity') END "
+                        "FROM target_state"
+                    )
+                )
                 for state in states:
                     _record_transition(db, state, stored)
                 db.executemany(
@@ -313,16 +323,18 @@ class StateStore:
             "WHERE target_key = ? ORDER BY id DESC LIMIT ?",
             (target_key, limit),
         )
-        return [
-            Transition(
+        return self._readable(
+            rows,
+            lambda row: Transition(
                 row[0],
                 datetime.fromisoformat(row[1]),
                 Severity[row[2]] if row[2] else None,
                 Severity[row[3]],
                 Condition(row[4]),
-            )
-            for row in rows
-        ]
+            ),
+            "transitions",
+            "left out of the history",
+        )
 
     def forget(self, target_keys: Iterable[str]) -> None:
         with self._transaction() as db:
@@ -335,24 +347,28 @@ class StateStore:
         """Undelivered notifications, oldest first; with `due`, only those whose retry time has come."""
         if due is None:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
                 "WHERE delivered_at IS NULL ORDER BY created_at, rowid LIMIT ?",
                 (limit,),
             )
         else:
             # ISO texts of UTC datetimes compare in time order, so SQLite can compare them as strings.
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
                 "WHERE delivered_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
                 "ORDER BY created_at, rowid LIMIT ?",
                 (_utc_text(due), limit),
             )
-        return [_entry(row) for row in rows]
+        return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
 
     def next_attempt_at(self) -> datetime | None:
         """The earliest time a queued notification is due again (None: nothing queued)."""
         row = self._query("SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox WHERE delivered_at IS NULL")[0]
-        return datetime.fromisoformat(row[0]) if row[0] else None
+        try:
+            return datetime.fromisoformat(row[0]) if row[0] else None
+        except ValueError:
+            # A time no version writes: the row is reported by pending(); the rest are due at once, not never.
+            return datetime.now(UTC)
 
     def queue(self, notifications: Iterable[Notification]) -> None:
         """Add notifications to the outbox (an id already there is kept, not doubled)."""
@@ -360,11 +376,11 @@ class StateStore:
 
     def recent(self, limit: int = 50) -> list[OutboxEntry]:
         rows = self._query(
-            "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
+            "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
             "ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (limit,),
         )
-        return [_entry(row) for row in rows]
+        return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
 
     def mark_delivered(self, note_id: str, channel: str, at: datetime) -> None:
         with self._transaction() as db:
@@ -441,8 +457,9 @@ class StateStore:
             "SELECT channel, last_attempt_at, last_ok_at, last_error, permanent, failing_since, attempts, failures, "
             "alerted_at FROM channel_health ORDER BY channel"
         )
-        return [
-            ChannelHealth(
+        return self._readable(
+            rows,
+            lambda row: ChannelHealth(
                 channel=row[0],
                 last_attempt_at=datetime.fromisoformat(row[1]),
                 last_ok_at=_parse_time(row[2]),
@@ -452,9 +469,10 @@ class StateStore:
                 attempts=int(row[6]),
                 failures=int(row[7]),
                 alerted_at=_parse_time(row[8]),
-            )
-            for row in rows
-        ]
+            ),
+            "channel_health",
+            "not shown",
+        )
 
     def outbox_depth(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")[0][0])
@@ -553,8 +571,44 @@ class StateStore:
     def silences(self, now: datetime) -> dict[str, tuple[datetime, str]]:
         """Active silences: target key -> (until, reason)."""
         rows = self._query("SELECT target_key, until, reason FROM silences")
-        active = {key: (datetime.fromisoformat(until), reason) for key, until, reason in rows}
-        return {key: value for key, value in active.items() if value[0] > now}
+        decoded = self._readable(
+            rows, lambda row: (row[0], (_aware(datetime.fromisoformat(row[1])), str(row[2]))), "silences", "ignored"
+        )
+        return {key: value for key, value in decoded if value[0] > now}
+
+    # -- rows this version cannot read ----------------------------------------------------
+
+    def _readable(
+        self,
+        rows: Iterable[tuple[Any, ...]],
+        decode: Callable[[tuple[Any, ...]], T],
+        table: str,
+        outcome: str,
+        *,
+        key: int = 0,
+    ) -> list[T]:
+        """Rows decoded; one that cannot be (an older version's severity, a bad time) is logged once and left out.
+
+        A single such row must not stop every command and crash-loop the daemon (a downgrade, a hand edit).
+        """
+        decoded: list[T] = []
+        for row in rows:
+            try:
+                decoded.append(decode(row))
+            except _UNREADABLE as exc:
+                name = str(row[key])
+                if (table, name) not in self._reported:
+                    self._reported.add((table, name))
+                    log.error(
+                        "state DB %s: %s row %r cannot be read by this version (%s: %s): %s",
+                        self.path,
+                        table,
+                        name,
+                        type(exc).__name__,
+                        exc,
+                        outcome,
+                    )
+        return decoded
 
 
 class _CorruptError(sqlite3.DatabaseError):
@@ -609,6 +663,11 @@ def _utc_text(at: datetime) -> str:
     return (at if at.tzinfo is None else at.astimezone(UTC)).isoformat()
 
 
+def _aware(at: datetime) -> datetime:
+    """A time from a row: one without a zone (a hand edit) is taken as UTC, as every version writes it."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def _parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -661,7 +720,7 @@ def state_from_json(text: str) -> TargetState:
     raw = json.loads(text)
     data = {k: v for k, v in raw.items() if k in _STATE_FIELDS}
     for key in _STATE_TIMES:
-        data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+        data[key] = _aware(datetime.fromisoformat(data[key])) if data.get(key) else None
     for key in _STATE_SEVERITIES:
         data[key] = Severity[data.get(key, "OK")]
     data["condition"] = Condition(data.get("condition", "ok"))

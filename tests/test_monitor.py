@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
 from log_monitor.demo import simulator_settings
 from log_monitor.models import MaintenanceWindow, NotificationKind, Severity, Target, TargetKind
+from log_monitor.monitor import Outcome, Signals
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -171,3 +173,25 @@ def test_discovery_adds_every_active_agent_the_api_lists(rig: Rig) -> None:
     with rig.app([agent("001", "host-1")], agent_discovery=True) as app:
         result = app.monitor.run_once()
     assert {row.target.key for row in result.rows} == {"agent:001", "agent:002", "agent:003"}
+
+
+def test_an_unexpected_error_in_a_pass_is_logged_with_its_traceback_once_and_the_loop_goes_on(
+    rig: Rig, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signals = Signals()
+    calls: list[int] = []
+
+    def broken_tick() -> None:
+        calls.append(1)
+        if len(calls) == 4:
+            signals.request_stop()
+            return
+        raise (KeyError("DISASTER") if len(calls) < 3 else RuntimeError("another bug"))
+
+    with rig.app(TARGETS) as app, caplog.at_level(logging.ERROR, logger="log_monitor.monitor"):
+        monkeypatch.setattr(app.monitor, "tick", broken_tick)
+        outcome = app.monitor.run(signals, restart_at=rig.clock.monotonic() + 3600)
+    assert outcome is Outcome.STOP and len(calls) == 4
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert [type(r.exc_info[1]).__name__ for r in tracebacks if r.exc_info] == ["KeyError", "RuntimeError"]
+    assert any("again" in r.getMessage() and "DISASTER" in r.getMessage() for r in caplog.records)

@@ -19,20 +19,28 @@ from log_monitor import __version__, top
 from log_monitor.app import App, build, build_channels
 from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings, parse_duration
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup
-from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
+from log_monitor.errors import (
+    BackendError,
+    ConfigError,
+    InstanceLockedError,
+    LogMonitorError,
+    NotifierError,
+    StateError,
+)
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
 from log_monitor.monitor import Outcome, PassResult, Signals
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
-from log_monitor.state import StateStore
+from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
 
 EXIT_OK = 0
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another instance holds the state DB's lock
 EXIT_CONFIG = 78
 STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
 
@@ -125,6 +133,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _top(settings, targets)
         print(f"log_monitor.py: command {command!r} is not available in this version", file=err)
         return EXIT_USAGE
+    except InstanceLockedError as exc:
+        print(f"log_monitor.py: {exc}", file=err)
+        return EXIT_LOCKED
     except StateError as exc:
         print(f"state error: {redactor.redact(str(exc))}", file=err)
         return EXIT_UNKNOWN
@@ -143,7 +154,8 @@ def _top(settings: Settings, targets: list[Target]) -> int:
 
 
 def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
-    with build(settings, targets) as app:
+    # Beside a running daemon a cron `once` would send every alert a second time: refuse, so the cron line is noticed.
+    with InstanceLock(settings.state_db), build(settings, targets) as app:
         result = app.monitor.run_once()
     _print_pass(result, out)
     for backend, error in sorted(result.backend_errors.items()):
@@ -328,6 +340,28 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
     signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
     signal.signal(signal.SIGHUP, lambda *_: signals.request_reload())
+    lock = InstanceLock(settings.state_db)
+    lock.acquire()  # held until exit, and across the re-exec below
+    try:
+        keep_lock = _serve(settings, targets, env_file, signals)
+    except BaseException:
+        lock.release()
+        raise
+    if keep_lock is None:
+        lock.release()
+        return EXIT_OK
+    log.info("re-executing (RESTART_INTERVAL or new configuration)")
+    if keep_lock:
+        lock.keep_across_exec()
+    else:
+        lock.release()
+    err.flush()
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
+    return EXIT_OK  # not reached
+
+
+def _serve(settings: Settings, targets: list[Target], env_file: Path, signals: Signals) -> bool | None:
+    """The daemon until a signal stops it (None) or it must re-execute (whether the lock stays the same)."""
     app = build(settings, targets)
     status_server = start_status_server(app)
     restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
@@ -346,9 +380,9 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
                 # One last try for what is queued, within what is left of the drain time.
                 report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
                 log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
-                return EXIT_OK
+                return None
             if outcome is Outcome.RESTART:
-                break
+                return True
             try:
                 fresh = load_settings(env_file)
                 fresh_targets = load_targets(fresh)
@@ -358,7 +392,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
                 continue
             if fresh != settings:
                 log.info("configuration changed: re-executing to apply it")
-                break
+                return fresh.state_db == settings.state_db  # a new STATE_DB is locked afresh by the new program
             app.monitor.set_targets(fresh_targets)
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
@@ -366,10 +400,6 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
         if status_server is not None:
             status_server.close()
         app.close()
-    log.info("re-executing (RESTART_INTERVAL or new configuration)")
-    err.flush()
-    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
-    return EXIT_OK  # not reached
 
 
 def _resolve_target(text: str, settings: Settings) -> str | None:

@@ -190,6 +190,10 @@ class StateStore:
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
         self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
+        # The file this connection has open, as (st_dev, st_ino): a different one at the path means it was deleted
+        # or replaced under us. `on_reset` makes the notice that tells the team (app.build sets it).
+        self._identity: tuple[int, int] | None = None
+        self.on_reset: Callable[[], Notification] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -221,6 +225,7 @@ class StateStore:
             problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)").fetchall()]
             if problems != ["ok"]:
                 raise _CorruptError("; ".join(problems))
+            self._identity = _identity(self.path)
         except BaseException:
             db.close()
             raise
@@ -291,6 +296,8 @@ class StateStore:
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
         """Store new states and queue their notifications in one transaction: both or neither."""
         states = list(states)
+        if self._reopen_if_replaced() and self.on_reset is not None:
+            notifications = [*notifications, self.on_reset()]
         with self._transaction() as db:
             if states:
                 # One query for every stored severity: a pass over 100,000 targets must not cost 100,000 lookups.
@@ -318,6 +325,35 @@ class StateStore:
         with self._lock:
             if states and self._states is not None:
                 self._states.update((s.target_key, s) for s in states)
+
+    def _reopen_if_replaced(self) -> bool:
+        """Whether the file at the path is no longer the one open (deleted, or another put there); then open that.
+
+        Writing on into a deleted file would lose every later state and alert without a word.
+        """
+        try:
+            found = _identity(self.path)
+        except OSError:
+            return False  # the folder cannot be read for a moment: the commit itself says what is wrong
+        if found == self._identity:
+            return False
+        with self._lock:
+            self._db.close()  # the last connection to the deleted file: SQLite checkpoints and removes its WAL
+            if found is None:
+                for suffix in ("-wal", "-shm"):  # what is left belongs to the deleted file: never replay it
+                    self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+            try:
+                self._db = self._open()
+            except (sqlite3.Error, OSError) as exc:
+                raise StateError(_describe(self.path, exc, self.timeout)) from exc
+            self._states = None
+        log.warning(
+            "state DB %s was %s while the monitor ran: opened a fresh one there; the history, silences and queued "
+            "notifications in the old file are gone",
+            self.path,
+            "deleted" if found is None else "replaced by another file",
+        )
+        return True
 
     def transitions(self, target_key: str, limit: int = 100) -> list[Transition]:
         """A target's severity changes, newest first."""
@@ -695,6 +731,15 @@ def _inherited_lock(fd: int) -> int | None:
             continue
         return other
     return None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at `path`, None when there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (found.st_dev, found.st_ino)
 
 
 def _lock_holder(fd: int) -> str:

@@ -210,3 +210,26 @@ def test_the_re_executed_daemon_still_holds_the_lock(
     assert process.poll() is None
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
+
+
+def test_deleting_the_state_db_under_the_daemon_is_noticed_announced_and_a_fresh_one_used(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    daemon = daemon_factory(sim, slack)
+    process = daemon.start()
+    assert wait_for(lambda: len(slack.messages) == 1), daemon.log_text()
+    db = daemon.folder / "state.sqlite3"
+    db.unlink()
+    assert wait_for(lambda: any("state DB was deleted" in str(m) for m in slack.messages)), daemon.log_text()
+    assert "was deleted while the monitor ran" in daemon.log_text()
+    assert wait_for(lambda: daemon.undelivered() == 0)  # the notice was queued in, and delivered from, the new file
+    with contextlib.closing(sqlite3.connect(db)) as fresh:
+
+        def keys() -> set[str]:
+            return {row[0] for row in fresh.execute("SELECT target_key FROM target_state")}
+
+        assert wait_for(lambda: {"agent:001", "agent:002"} <= keys()), keys()
+    assert process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0

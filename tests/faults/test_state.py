@@ -352,3 +352,36 @@ def test_once_and_status_go_on_past_an_unreadable_state_row_without_a_traceback(
     assert status == 0 and "Traceback" not in err_status.getvalue()
     assert "agent:002" in out.getvalue()
     assert "agent:002" in (cli.folder / "monitor.log").read_text()
+
+
+# -- the state DB deleted (or replaced) under a running monitor ---------------------------------
+
+
+def test_a_state_db_deleted_under_the_store_is_noticed_at_the_next_commit_and_started_afresh(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with StateStore(db) as store, caplog.at_level(logging.WARNING, logger="log_monitor.state"):
+        store.on_reset = lambda: note(99)
+        assert len(store.load_states()) == 50
+        db.unlink()
+        store.commit([TargetState("agent:100", severity=Severity.WARNING, last_checked=T0)], [note(100)])
+        assert db.exists()
+        assert list(store.load_states()) == ["agent:100"]
+        assert sorted(e.notification.id for e in store.pending()) == ["n-100", "n-99"]
+        store.commit([TargetState("agent:101", last_checked=T0)], [])  # the same file from now on: no second notice
+        assert store.outbox_depth() == 2
+    with StateStore(db) as reopened:  # what was written after the deletion is in the file at the path
+        assert sorted(reopened.load_states()) == ["agent:100", "agent:101"]
+        assert reopened.outbox_depth() == 2
+    warnings = [r.getMessage() for r in caplog.records if "was deleted" in r.getMessage()]
+    assert len(warnings) == 1 and str(db) in warnings[0]
+
+
+def test_a_state_db_replaced_by_a_new_file_is_written_to_not_the_old_one(db: Path) -> None:
+    with StateStore(db) as daemon_store:
+        db.unlink()
+        with StateStore(db) as status_store:  # `status` after the deletion creates an empty file
+            assert status_store.load_states() == {}
+        daemon_store.commit([TargetState("agent:100", severity=Severity.WARNING, last_checked=T0)], [])
+        with StateStore(db) as status_store:
+            assert list(status_store.load_states()) == ["agent:100"]

@@ -48,6 +48,9 @@ SECRET_KEYS = (
     "STATUS_TOKEN",
 )
 LEGACY_FILE_ONLY_KEYS = ("WAZUH_URL", "USERNAME", "PASSWORD")  # never taken from the process environment
+# Secrets sent in an HTTP header as they are (a bearer token) or compared with one: printable ASCII, no space. A
+# line break there makes the HTTP library refuse the request with the whole value in its error text.
+TOKEN_KEYS = frozenset({"SLACK_BOT_TOKEN", "STATUS_TOKEN"})
 PLAIN_KEYS = (
     "WAZUH_API_URL",
     "WAZUH_API_USER",
@@ -293,13 +296,17 @@ class _Loader:
                 self.problem(key, f"both {key} and {file_key} are set in {where}: give only one")
                 return None
             if direct:
-                return Secret(direct)
+                return self._sendable(key, Secret(direct))
             if path_text:
-                return self._secret_from_file(key, file_key, path_text)
+                return self._sendable(key, self._secret_from_file(key, file_key, path_text))
         return None
 
     def _secret_from_file(self, key: str, file_key: str, path_text: str) -> Secret | None:
         path = self.user_path(path_text)
+        if not path.exists():
+            # Not the path: a secret written into the _FILE key by mistake would be printed here.
+            self.problem(file_key, f"the file it names does not exist (value not shown: it may be the {key} itself)")
+            return None
         try:
             content = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
@@ -310,6 +317,23 @@ class _Loader:
             self.problem(file_key, f"the secret file for {key} is empty: {path}")
             return None
         return Secret(value)
+
+    def _sendable(self, key: str, secret: Secret | None) -> Secret | None:
+        """The secret if an HTTP request (or SMTP login) can carry it; else a problem naming the key, not the value."""
+        if secret is None:
+            return None
+        value = secret.reveal()
+        if key in TOKEN_KEYS or key.endswith("_URL"):
+            bad = next((i for i, c in enumerate(value) if not 33 <= ord(c) <= 126), None)
+            allowed = "printable ASCII without spaces"
+        else:
+            bad = next((i for i, c in enumerate(value) if ord(c) < 32 or ord(c) == 127), None)
+            allowed = "no control characters"
+        if bad is None:
+            return secret
+        what = "a line break" if value[bad] in "\r\n" else f"character U+{ord(value[bad]):04X}"
+        self.problem(key, f"holds {what} at position {bad + 1}, which HTTP cannot carry ({allowed}; value not shown)")
+        return None
 
     def user_path(self, text: str) -> Path:
         """A path the user wrote: relative to the env file's folder."""

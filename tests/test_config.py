@@ -390,10 +390,58 @@ def test_a_secret_given_both_directly_and_as_file_is_an_error_that_hides_it(tmp_
 
 
 def test_an_unreadable_secret_file_is_an_error_naming_key_and_path(tmp_path: Path) -> None:
-    problems = problems_of(tmp_path, "TEAMS_WEBHOOK_URL_FILE=missing.txt\n")
+    (tmp_path / "env-files" / "a-folder").mkdir(parents=True)
+    problems = problems_of(tmp_path, "TEAMS_WEBHOOK_URL_FILE=a-folder\n")
     assert len(problems) == 1
     assert "TEAMS_WEBHOOK_URL_FILE" in problems[0]
-    assert str(tmp_path / "env-files" / "missing.txt") in problems[0]
+    assert str(tmp_path / "env-files" / "a-folder") in problems[0]
+
+
+def test_a_secret_written_into_a_file_key_by_mistake_is_not_echoed(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "WAZUH_API_PASSWORD_FILE=hunter2\nSLACK_BOT_TOKEN_FILE=xoxb-123-456-abcdef\n")
+    assert len(problems) == 2
+    assert any(
+        p.startswith(f"{tmp_path / 'env-files' / 'log_monitor.env'}: WAZUH_API_PASSWORD_FILE: ") for p in problems
+    )
+    assert all("does not exist" in p and "not shown" in p for p in problems)
+    assert not any("hunter2" in p or "xoxb-123" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("SLACK_BOT_TOKEN", "xoxb-123\\nSECRET-PART"),
+        ("SLACK_BOT_TOKEN", "xoxb-123\x7fSECRET-PART"),
+        ("SLACK_BOT_TOKEN", "xoxb-123 SECRET-PART"),
+        ("STATUS_TOKEN", "tok\\tSECRET-PART"),
+        ("WAZUH_API_PASSWORD", "pw\\nSECRET-PART"),
+        ("WAZUH_INDEXER_PASSWORD", "pw\x00SECRET-PART"),
+        ("SMTP_PASSWORD", "pw\\rSECRET-PART"),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0\\nSECRET-PART"),
+        ("TEAMS_WEBHOOK_URL", "https://example.webhook.office.com/x\\tSECRET-PART"),
+    ],
+)
+def test_a_secret_http_cannot_carry_is_a_config_error_naming_the_key_not_the_value(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    problems = problems_of(tmp_path, f'{key}="{value}"\n')
+    assert any(f": {key}: " in p and "value not shown" in p for p in problems), problems
+    assert not any("SECRET-PART" in p for p in problems)
+
+
+def test_a_secret_file_with_a_second_line_is_a_config_error_naming_the_file_key(tmp_path: Path) -> None:
+    (tmp_path / "env-files").mkdir()
+    (tmp_path / "env-files" / "token").write_text("xoxb-123-456\nSECRET-PART\n")
+    problems = problems_of(tmp_path, "SLACK_BOT_TOKEN_FILE=token\nSLACK_CHANNEL=#soc\n")
+    assert any(": SLACK_BOT_TOKEN: " in p and "line break" in p for p in problems), problems
+    assert not any("SECRET-PART" in p for p in problems)
+
+
+def test_a_password_with_spaces_and_letters_beyond_ascii_is_accepted(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path, 'WAZUH_API_URL=https://m:55000\nWAZUH_API_USER=u\nWAZUH_API_PASSWORD="pässwort mit Leerzeichen"\n'
+    )
+    assert settings.wazuh_api_password == Secret("pässwort mit Leerzeichen")
 
 
 # --- legacy keys ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import NoReturn, TextIO
 from log_monitor import __version__, top
 from log_monitor.app import App, build, build_channels
 from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings, parse_duration
+from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup
 from log_monitor.errors import (
     BackendError,
@@ -29,10 +30,11 @@ from log_monitor.errors import (
 )
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
-from log_monitor.monitor import Outcome, PassResult, Signals
+from log_monitor.monitor import PassResult
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
+from log_monitor.printable import printable
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
@@ -43,6 +45,9 @@ EXIT_USAGE = 64
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another instance holds the state DB's lock
 EXIT_CONFIG = 78
 STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
+# Before a re-exec, how long a send in flight may take to finish (a slow Slack, a failing one's retries and
+# the next channel): replaced mid-send, the process would never mark it delivered and the new one resends it.
+REEXEC_DRAIN_S = 60.0
 
 log = logging.getLogger("log_monitor")
 
@@ -170,6 +175,8 @@ def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    # Labels, names and locations come from outside: a control character in one must not break the table.
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
     for row in rows:
@@ -196,7 +203,7 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
                 _when(obs.last_event),
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
-                obs.agent_status or "",
+                obs.agent_status or obs.problem,
             ]
         )
     headers = ["TARGET", "LABEL", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR", "EVENTS", "AGENT STATUS"]
@@ -340,28 +347,10 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
     signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
     signal.signal(signal.SIGHUP, lambda *_: signals.request_reload())
+    # Held for the process's life (the kernel drops it at exit, however the process ends) and across the re-exec.
     lock = InstanceLock(settings.state_db)
-    lock.acquire()  # held until exit, and across the re-exec below
-    try:
-        keep_lock = _serve(settings, targets, env_file, signals)
-    except BaseException:
-        lock.release()
-        raise
-    if keep_lock is None:
-        lock.release()
-        return EXIT_OK
-    log.info("re-executing (RESTART_INTERVAL or new configuration)")
-    if keep_lock:
-        lock.keep_across_exec()
-    else:
-        lock.release()
-    err.flush()
-    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
-    return EXIT_OK  # not reached
-
-
-def _serve(settings: Settings, targets: list[Target], env_file: Path, signals: Signals) -> bool | None:
-    """The daemon until a signal stops it (None) or it must re-execute (whether the lock stays the same)."""
+    lock.acquire()
+    keep_lock = True
     app = build(settings, targets)
     status_server = start_status_server(app)
     restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
@@ -369,20 +358,23 @@ def _serve(settings: Settings, targets: list[Target], env_file: Path, signals: S
     log.info("daemon started: %d targets, re-exec every %s", len(targets), every)
     # Delivery runs in its own thread: a hanging Slack must not hold up the checks.
     worker = DeliveryWorker(app.monitor.dispatcher)
-    app.monitor.worker = worker
+    daemon = Daemon(app.monitor)
+    daemon.worker = worker
     worker.start()
+    drain_s = STOP_DRAIN_S
     try:
         while True:
-            outcome = app.monitor.run(signals, restart_at=restart_at)
+            outcome = daemon.run(signals, restart_at=restart_at)
             if outcome is Outcome.STOP:
                 deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
                 worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
                 # One last try for what is queued, within what is left of the drain time.
                 report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
                 log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
-                return None
+                return EXIT_OK
             if outcome is Outcome.RESTART:
-                return True
+                drain_s = REEXEC_DRAIN_S
+                break
             try:
                 fresh = load_settings(env_file)
                 fresh_targets = load_targets(fresh)
@@ -392,14 +384,24 @@ def _serve(settings: Settings, targets: list[Target], env_file: Path, signals: S
                 continue
             if fresh != settings:
                 log.info("configuration changed: re-executing to apply it")
-                return fresh.state_db == settings.state_db  # a new STATE_DB is locked afresh by the new program
-            app.monitor.set_targets(fresh_targets)
+                drain_s = REEXEC_DRAIN_S
+                keep_lock = fresh.state_db == settings.state_db  # a new STATE_DB is locked afresh by the new program
+                break
+            daemon.set_targets(fresh_targets)
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
-        worker.stop(STOP_DRAIN_S)
+        worker.stop(drain_s)
         if status_server is not None:
             status_server.close()
         app.close()
+    log.info("re-executing (RESTART_INTERVAL or new configuration)")
+    if keep_lock:
+        lock.keep_across_exec()
+    else:
+        lock.release()
+    err.flush()
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
+    return EXIT_OK  # not reached
 
 
 def _resolve_target(text: str, settings: Settings) -> str | None:
@@ -464,7 +466,7 @@ def _demo(seconds: float, out: TextIO) -> int:
         timer.start()
         try:
             with build(settings, targets, channels=[ConsoleNotifier(out)]) as app:
-                app.monitor.run(signals, restart_at=app.monitor.clock.monotonic() + seconds + 60)
+                Daemon(app.monitor).run(signals, restart_at=app.monitor.clock.monotonic() + seconds + 60)
                 app.monitor.dispatcher.deliver_pending()
         finally:
             timer.cancel()

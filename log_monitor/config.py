@@ -61,6 +61,7 @@ PLAIN_KEYS = (
     "WAZUH_AGENT_ID_FIELD",
     "WAZUH_TIMESTAMP_FIELD",
     "WAZUH_LOCATION_FIELD",
+    "NON_LOG_LOCATIONS",
     "WAZUH_URL",
     "USERNAME",
     "VERIFICATION_FILE",
@@ -99,6 +100,32 @@ KNOWN_KEYS = frozenset(PLAIN_KEYS + SECRET_KEYS + tuple(f"{k}_FILE" for k in SEC
 LOGGING_LEVELS_BY_NUMBER = {0: 10, 1: 20, 2: 30, 3: 40}  # DEBUG, INFO, WARNING, ERROR
 LOGGING_LEVELS_BY_NAME = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
 
+# Alert locations that carry an agent's id but are not its logs (REALITY.md §2): FIM, SCA, rootcheck, the
+# manager's own 503/504/506 alerts, wodles, and outputs Wazuh itself writes. `command_*` is a prefix.
+DEFAULT_NON_LOG_LOCATIONS = (
+    "wazuh-monitord",
+    "wazuh-remoted",
+    "wazuh-agent",
+    "vulnerability-detector",
+    "syscheck",
+    "rootcheck",
+    "sca",
+    "syscollector",
+    "wodle_cis-cat",
+    "osquery",
+    "command_*",
+    "Wazuh-Docker",
+    "Wazuh-AWS",
+    "aws-s3",
+    "upgrade_module",
+    "logcollector",
+    "/var/ossec/logs/active-responses.log",
+    "active-response\\active-responses.log",
+    "df -P",
+    "netstat listening ports",
+    "last -n 20",
+)
+
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 60.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -124,6 +151,7 @@ class Settings:
     agent_id_field: str = "agent.id"
     timestamp_field: str = "timestamp"
     location_field: str = "location"
+    non_log_locations: tuple[str, ...] = DEFAULT_NON_LOG_LOCATIONS
     verification_file: Path | None = None
     verify_tls: bool = True
     agent_list_file: Path = Path("config/agents.csv")
@@ -278,6 +306,17 @@ class _Loader:
         except ValueError:
             self.problem(key, f"expected {expected}, got {value!r}")
             return default
+
+    def _non_log_locations(self) -> tuple[str, ...]:
+        """NON_LOG_LOCATIONS: the default list when the key is absent; set but empty counts every location."""
+        key = "NON_LOG_LOCATIONS"
+        if key in self.file_values:
+            value: str | None = self.file_values[key]
+        else:
+            value = self.environ.get(key)
+        if value is None:
+            return DEFAULT_NON_LOG_LOCATIONS
+        return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
     def text(self, key: str, default: str | None = None) -> str | None:
         value = self.raw(key)
@@ -543,6 +582,7 @@ class _Loader:
             agent_id_field=self.text("WAZUH_AGENT_ID_FIELD") or "agent.id",
             timestamp_field=self.text("WAZUH_TIMESTAMP_FIELD") or "timestamp",
             location_field=self.text("WAZUH_LOCATION_FIELD") or "location",
+            non_log_locations=self._non_log_locations(),
             verification_file=verification_file,
             verify_tls=verify_tls,
             agent_list_file=self.path_or_default("AGENT_LIST_FILE", "config/agents.csv"),

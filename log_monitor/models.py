@@ -154,10 +154,13 @@ class Observation:
     last_event: datetime | None = None
     events_in_window: int | None = None
     agent_status: str | None = None  # the API's status: active, disconnected, never_connected, pending
-    last_keepalive: datetime | None = None
+    last_keepalive: datetime | None = None  # the manager's record of the agent's last keepalive (manager UTC)
     agent_name: str | None = None
     drops: int | None = None
     error: str | None = None  # which backend failed and how, already free of secrets
+    problem: str = ""  # a local file missing or unreadable: its own alert, not a silence
+    counts_events: bool = True  # False: no source counted this target's events (API only: keepalives judged)
+    incomplete: str | None = None  # an event source failed: a silence is not proven, only recency is
     detail: str = ""  # what the source adds for people ("12 events dropped since the last check")
     finding: Condition | None = None  # a source's own finding (high/low traffic, a pattern rule), if not silent
     finding_severity: Severity = Severity.WARNING

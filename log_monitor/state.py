@@ -383,7 +383,12 @@ class StateStore:
     # -- outbox ----------------------------------------------------------------------
 
     def pending(self, limit: int = 100, *, due: datetime | None = None) -> list[OutboxEntry]:
-        """Undelivered notifications, oldest first; with `due`, only those whose retry time has come."""
+        """Undelivered notifications, oldest first; with `due`, only those whose retry time has come.
+
+        With `due`, a notification also waits while an older one of the same target is in backoff: a
+        target's notifications are never delivered out of order (a recovery before its alert would leave
+        CRITICAL as the channel's last word about a healthy agent). Other targets are not held up.
+        """
         if due is None:
             rows = self._query(
                 "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
@@ -393,16 +398,25 @@ class StateStore:
         else:
             # ISO texts of UTC datetimes compare in time order, so SQLite can compare them as strings.
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
-                "WHERE delivered_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox AS o "
+                "WHERE delivered_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox AS p "
+                "WHERE p.target_key = o.target_key AND p.delivered_at IS NULL AND p.next_attempt_at > ? "
+                "AND (p.created_at, p.rowid) <= (o.created_at, o.rowid)) "
                 "ORDER BY created_at, rowid LIMIT ?",
                 (_utc_text(due), limit),
             )
         return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
 
     def next_attempt_at(self) -> datetime | None:
-        """The earliest time a queued notification is due again (None: nothing queued)."""
-        row = self._query("SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox WHERE delivered_at IS NULL")[0]
+        """The earliest time a queued notification is due again (None: nothing queued).
+
+        Only each target's oldest queued notification counts: the ones behind it wait for it.
+        """
+        row = self._query(
+            "SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox AS o WHERE delivered_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.target_key = o.target_key "
+            "AND p.delivered_at IS NULL AND (p.created_at, p.rowid) < (o.created_at, o.rowid))"
+        )[0]
         try:
             return datetime.fromisoformat(row[0]) if row[0] else None
         except ValueError:

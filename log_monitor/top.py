@@ -67,8 +67,8 @@ class TopModel:
                 counter.add_hits(int(moment), observation.events_in_window or 0, moment)
                 short, medium = counter.rate(moment, SHORT_S), counter.rate(moment, MEDIUM_S)
                 last = observation.last_event or last
-                if observation.agent_status:
-                    name = observation.agent_status.upper()
+                if observation.problem:
+                    name = observation.problem.upper()
                 elif state is None:
                     name = "OK"
                 watch = self._files.watches.get(target.path)

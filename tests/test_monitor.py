@@ -13,9 +13,9 @@ import pytest
 from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
+from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import simulator_settings
 from log_monitor.models import MaintenanceWindow, NotificationKind, Severity, Target, TargetKind
-from log_monitor.monitor import Outcome, Signals
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -188,9 +188,10 @@ def test_an_unexpected_error_in_a_pass_is_logged_with_its_traceback_once_and_the
             return
         raise (KeyError("DISASTER") if len(calls) < 3 else RuntimeError("another bug"))
 
-    with rig.app(TARGETS) as app, caplog.at_level(logging.ERROR, logger="log_monitor.monitor"):
-        monkeypatch.setattr(app.monitor, "tick", broken_tick)
-        outcome = app.monitor.run(signals, restart_at=rig.clock.monotonic() + 3600)
+    with rig.app(TARGETS) as app, caplog.at_level(logging.ERROR, logger="log_monitor.daemon"):
+        daemon = Daemon(app.monitor)
+        monkeypatch.setattr(daemon, "tick", broken_tick)
+        outcome = daemon.run(signals, restart_at=rig.clock.monotonic() + 3600)
     assert outcome is Outcome.STOP and len(calls) == 4
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert [type(r.exc_info[1]).__name__ for r in tracebacks if r.exc_info] == ["KeyError", "RuntimeError"]

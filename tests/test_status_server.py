@@ -19,10 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from log_monitor.app import App, build
 from log_monitor.config import load_settings
+from log_monitor.daemon import Daemon as DaemonLoop
+from log_monitor.daemon import Signals
 from log_monitor.demo import simulator_settings
 from log_monitor.logsetup import setup_logging
 from log_monitor.models import Secret, Severity, Target, TargetKind, TargetState
-from log_monitor.monitor import Signals
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -85,7 +86,10 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
         assert server is not None
         signals = Signals()
         loop = threading.Thread(
-            target=app.monitor.run, args=(signals,), kwargs={"restart_at": time.monotonic() + 600}, daemon=True
+            target=DaemonLoop(app.monitor).run,
+            args=(signals,),
+            kwargs={"restart_at": time.monotonic() + 600},
+            daemon=True,
         )
         loop.start()
 

@@ -29,6 +29,7 @@ from log_monitor.sources.logcollector import LogcollectorSource, plan_polls
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource, learn_locations
 from log_monitor.state import StateStore
+from log_monitor.view import REMOVED_KEPT, learned
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.indexer import WazuhIndexer
 
@@ -201,12 +202,21 @@ def build(
         if indexer is not None:
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings)
+        listed = list(targets)
         if indexer is not None:
             targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
         if api is not None:
             targets, budget_warning = plan_polls(targets, settings.wazuh_api_max_rpm)
             if budget_warning:
                 log.warning("%s", budget_warning)
+        # Learned locations count as configured even when learning failed this time (the indexer was down).
+        configured = learned([*listed, *targets], store.load_states(), discovery=False)
+        dropped = store.drop_removed([t.key for t in configured], clock.now() - REMOVED_KEPT)
+        if dropped:
+            # Shown as REMOVED until now; a week without a check means the removal was meant.
+            log.info(
+                "forgot %d target(s) removed from the configuration a week ago: %s", len(dropped), ", ".join(dropped)
+            )
         sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
         if indexer is not None:
             window = settings.default_check_interval_s

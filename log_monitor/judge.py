@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
-from log_monitor.models import Notification, NotificationKind, Observation, Severity, Target, TargetKind, TargetState
-from log_monitor.policy import PolicySettings, assess, backend_step, in_maintenance, step
+from log_monitor.models import (
+    Notification,
+    NotificationKind,
+    Observation,
+    Severity,
+    Silence,
+    Target,
+    TargetKind,
+    TargetState,
+)
+from log_monitor.policy import PolicySettings, assess, backend_step, step
+from log_monitor.view import held, shown
 
 PIPELINE_KEY = "pipeline:all"
 PIPELINE_MIN_AGENTS = 5
@@ -47,7 +57,7 @@ def judge(
     targets: Sequence[Target],
     observations: Mapping[str, Observation],
     states: Mapping[str, TargetState],
-    silenced: Collection[str],
+    silenced: Mapping[str, Silence],
     backends: Mapping[str, str | None],
     now: datetime,
     settings: JudgeSettings,
@@ -61,18 +71,17 @@ def judge(
     policy = settings.policy
     pipeline_problem, pipeline_keys = _pipeline(targets, observations, now, settings)
     for target in targets:
-        maintenance = target.key in silenced or in_maintenance(target.maintenance, now, settings.zone)
+        quiet = held(target, silenced, now, settings.zone)
         inhibited = pipeline_problem is not None and target.kind is not TargetKind.LOCAL_FILE
         obs = observations[target.key]
         previous = states.get(target.key)
-        decision = step(previous or TargetState(target.key), target, obs, now, policy, quiet=maintenance or inhibited)
-        shown = decision.state
-        if maintenance and shown.severity in (Severity.WARNING, Severity.CRITICAL):
-            # Stored as the real severity (so the alert goes out when the window ends), shown as maintenance.
-            shown = replace(shown, severity=Severity.MAINTENANCE)
+        decision = step(previous or TargetState(target.key), target, obs, now, policy, quiet=quiet or inhibited)
+        # Stored as the real severity (so the alert goes out when the hold ends), shown as everywhere else.
+        view = shown(decision.state, target, silenced, now, settings.zone)
+        state = replace(decision.state, severity=view.severity or decision.state.severity)
         verdict.states.append(decision.state)
         verdict.notifications.extend(decision.notifications)
-        verdict.rows.append(Judged(target, obs, shown, previous))
+        verdict.rows.append(Judged(target, obs, state, previous))
     for backend, problem in backends.items():
         key = f"backend:{backend}"
         label = BACKEND_LABELS.get(backend, backend)

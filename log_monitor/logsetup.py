@@ -119,10 +119,13 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party clients log request details (URLs, bodies) at DEBUG; keep them at WARNING.
-    for noisy in ("httpx", "httpcore", "slack_sdk", "urllib3"):
+    for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    # slack_sdk's own ERROR line on a failed request quotes the request headers (the token, escaped, so masking
-    # misses it); the Slack channel reports every failure itself, in words without secrets.
+    # slack_sdk logs an ERROR line for each failure it then raises; the dispatcher reports that failure once,
+    # with the channel and whether it is permanent. Its own lines are kept for LOGGING_LEVEL=DEBUG only.
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING if level <= logging.DEBUG else logging.CRITICAL)
+    # Not even at DEBUG for these two: their ERROR line on a failed request quotes the request headers (the
+    # token, escaped, so masking misses it); the Slack channel reports every failure itself, without secrets.
     logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
     logging.getLogger("slack_sdk.webhook.client").setLevel(logging.CRITICAL)
     return redactor

@@ -131,6 +131,7 @@ class Target:
     traffic_high_margin: float = 1.0  # high traffic above baseline x (1 + margin)
     traffic_low_fraction: float = 0.2  # low traffic below usual level x fraction
     patterns_file: str | None = None  # local files: pattern rules (log_monitor.patterns)
+    service: str = ""  # local files: the files.csv service name, which people type as a TARGET
 
     @staticmethod
     def agent_key(agent_id: str) -> str:
@@ -143,6 +144,17 @@ class Target:
     @staticmethod
     def file_key(path: str) -> str:
         return f"file:{path}"
+
+
+@dataclass(frozen=True)
+class Silence:
+    """An ad-hoc maintenance (`silence TARGET --for 2h`): alerts held back until `until`."""
+
+    target_key: str
+    until: datetime
+    reason: str
+    created_at: datetime
+    created_by: str = ""  # the login that set it (the sudo caller's, under sudo)
 
 
 @dataclass(frozen=True)

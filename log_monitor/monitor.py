@@ -218,14 +218,14 @@ class LogCounter:
 def _log_change(row: Judged) -> None:
     """A target's severity change, once; with LOG_FORMAT=json it carries the key, so Wazuh can index our view."""
     before, after = row.previous, row.state
-    if before is not None and before.severity is after.severity:
-        return
+    if before.severity is after.severity if before is not None else after.severity is Severity.OK:
+        return  # a new target that is OK is not news
     target = row.target
     fields = {"from": before.severity.name if before else None, "to": after.severity.name, "label": target.label}
     extra = {"target": target.key, "fields": fields}
     if before is None:
         log.info(
-            "new target %s (%s): %s (%s)", target.key, target.label, after.severity.name, after.condition, extra=extra
+            "new target %s (%s): %s %s", target.key, target.label, after.severity.name, after.condition, extra=extra
         )
     else:
         args = (target.key, target.label, before.severity.name, after.severity.name, after.condition)

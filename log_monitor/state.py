@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from log_monitor.errors import InstanceLockedError, StateError
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
+from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, TargetState
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,9 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE file_position ADD COLUMN missing_since TEXT;
     ALTER TABLE file_position ADD COLUMN analysis TEXT;
     ALTER TABLE file_position ADD COLUMN head BLOB NOT NULL DEFAULT x'';
+    """,
+    """
+    ALTER TABLE silences ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
     """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
@@ -608,26 +611,56 @@ class StateStore:
 
     # -- ad-hoc silences ---------------------------------------------------------------
 
-    def add_silence(self, target_key: str, until: datetime, reason: str, at: datetime) -> None:
+    def add_silence(self, silence: Silence) -> None:
+        """Set (or replace) the silence on its target."""
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO silences (target_key, until, reason, created_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO silences (target_key, until, reason, created_at, created_by) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (target_key) DO UPDATE SET until = excluded.until, reason = excluded.reason, "
-                "created_at = excluded.created_at",
-                (target_key, until.isoformat(), reason, at.isoformat()),
+                "created_at = excluded.created_at, created_by = excluded.created_by",
+                (
+                    silence.target_key,
+                    _utc_text(silence.until),
+                    silence.reason,
+                    _utc_text(silence.created_at),
+                    silence.created_by,
+                ),
             )
 
     def remove_silence(self, target_key: str) -> bool:
         with self._transaction() as db:
             return db.execute("DELETE FROM silences WHERE target_key = ?", (target_key,)).rowcount > 0
 
-    def silences(self, now: datetime) -> dict[str, tuple[datetime, str]]:
-        """Active silences: target key -> (until, reason)."""
-        rows = self._query("SELECT target_key, until, reason FROM silences")
-        decoded = self._readable(
-            rows, lambda row: (row[0], (_aware(datetime.fromisoformat(row[1])), str(row[2]))), "silences", "ignored"
+    def silences(self, now: datetime) -> dict[str, Silence]:
+        """Active silences by target key (an ended one is kept in the table but never returned)."""
+        rows = self._query("SELECT target_key, until, reason, created_at, created_by FROM silences")
+        found = self._readable(
+            rows,
+            lambda row: Silence(
+                row[0], _aware(datetime.fromisoformat(row[1])), row[2], _aware(datetime.fromisoformat(row[3])), row[4]
+            ),
+            "silences",
+            "ignored",
         )
-        return {key: value for key, value in decoded if value[0] > now}
+        return {s.target_key: s for s in found if s.until > now}
+
+    # -- removed targets -------------------------------------------------------------------
+
+    def drop_removed(self, configured: Iterable[str], checked_before: datetime) -> list[str]:
+        """Forget the states of targets no longer configured and not checked since `checked_before`.
+
+        A removed target is never checked again, so its last check is when it left the configuration
+        (or the last time discovery found it): no column of its own is needed to know how long ago.
+        """
+        keep = set(configured)
+        gone = [
+            key
+            for key, state in self.load_states().items()
+            if key not in keep and (state.last_checked is None or state.last_checked < checked_before)
+        ]
+        if gone:
+            self.forget(gone)
+        return sorted(gone)
 
     # -- rows this version cannot read ----------------------------------------------------
 

@@ -43,11 +43,18 @@ class Hook:
         self.status = 202
         self.bodies: list[dict[str, Any]] = []
         self.sizes: list[int] = []  # bytes of each body as received
+        self.heads: list[str] = []  # paths asked with HEAD
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def do_HEAD(self) -> None:
+                hook.heads.append(self.path)
+                self.send_response(405)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -180,3 +187,22 @@ def test_a_grouped_card_stays_under_the_teams_size_limit_and_says_how_many_more(
     [more] = [line for line in lines if line.startswith("… and ")]
     shown = sum(1 for line in lines if line.startswith("WARNING") or line.startswith("CRITICAL"))
     assert 1 < shown < 40 and more == f"… and {40 - shown} more"
+
+
+def test_the_connection_check_reaches_the_host_without_calling_the_webhook(hook: Hook) -> None:
+    detail = TeamsNotifier(webhook_url=Secret(hook.url)).check()
+    assert hook.heads == ["/"]
+    assert hook.bodies == []
+    assert "not called" in detail
+    assert "SECRETSIG" not in detail
+
+
+def test_the_connection_check_fails_transiently_on_a_closed_port_without_showing_the_url() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    notifier = TeamsNotifier(webhook_url=Secret(f"http://127.0.0.1:{port}{HOOK_PATH}"), timeout=2.0)
+    with pytest.raises(NotifierError) as caught:
+        notifier.check()
+    assert not caught.value.permanent
+    assert "SECRETSIG" not in str(caught.value)

@@ -164,10 +164,38 @@ class TeamsNotifier:
     def send_group(self, notifications: Sequence[Notification]) -> None:
         self._post(group_card(notifications))
 
+    def check(self) -> str:
+        """Reach the webhook's host (DNS, TCP, TLS, proxy) with a HEAD on `/`, never on the webhook itself.
+
+        A Workflows webhook has no way to be checked without running the flow: any request to its URL may
+        post a message, and an operator running `check-config --connect` expects none. `test-alert` posts.
+        """
+        try:
+            url = httpx.URL(self._url.reveal())
+            root = httpx.URL(scheme=url.scheme, host=url.host, port=url.port, path="/")
+        except httpx.InvalidURL as exc:
+            raise NotifierError("Teams webhook URL is not a valid URL", permanent=True) from exc
+        response = self._request("HEAD", root)
+        return (
+            f"webhook host reachable (HTTP {response.status_code} on /); the webhook itself was not called, "
+            "since any call posts a message: `test-alert` sends one"
+        )
+
     def _post(self, payload: dict[str, Any]) -> None:
+        response = self._request("POST", self._url.reveal(), json=payload)
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        # 429 (throttled) and 5xx are Teams' temporary trouble; any other 4xx means the URL was deleted or
+        # revoked or the payload was refused, and sending the same request again will fail the same way.
+        permanent = 400 <= status < 500 and status != 429
+        raise NotifierError(f"Teams webhook answered HTTP {status}", permanent=permanent)
+
+    def _request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        """The one place where httpx errors become NotifierError, free of the secret URL."""
         try:
             with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
-                response = client.post(self._url.reveal(), json=payload)
+                return client.request(method, url, **kwargs)
         except httpx.InvalidURL as exc:
             raise NotifierError("Teams webhook URL is not a valid URL", permanent=True) from exc
         except httpx.UnsupportedProtocol as exc:
@@ -178,10 +206,3 @@ class TeamsNotifier:
             # Connection refused or reset, DNS, TLS, proxy trouble: the network may come back. The message is
             # built from the class name only, since httpx messages and requests carry the secret URL.
             raise NotifierError(f"Teams webhook unreachable: {type(exc).__name__}", permanent=False) from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        # 429 (throttled) and 5xx are Teams' temporary trouble; any other 4xx means the URL was deleted or
-        # revoked or the payload was refused, and sending the same request again will fail the same way.
-        permanent = 400 <= status < 500 and status != 429
-        raise NotifierError(f"Teams webhook answered HTTP {status}", permanent=permanent)

@@ -1415,6 +1415,7 @@ class SimulatorServer:
             "wazuh-alerts-4.x-2026.12.02",
             "wazuh-events-v5-system",
         ),
+        ports: tuple[int, int] = (0, 0),  # API, indexer; 0 = any free port
     ) -> None:
         self.fleet = fleet
         # The indices the indexer holds: archives are off by default, so wazuh-archives-* matches none.
@@ -1428,6 +1429,7 @@ class SimulatorServer:
         self.faults = Faults()
         self._ssl_context = ssl_context
         self._host = host
+        self._ports = ports
         self._key = secrets.token_bytes(32)
         self._key_lock = threading.Lock()
         self._servers: list[_HttpServer] = []
@@ -1442,8 +1444,12 @@ class SimulatorServer:
             return self
         scheme = "https" if self._ssl_context is not None else "http"
         urls: list[str] = []
-        for app in (_ApiApp(self), _Indexer(self)):
-            server = _HttpServer((self._host, 0), app)
+        for app, port in zip((_ApiApp(self), _Indexer(self)), self._ports, strict=True):
+            try:
+                server = _HttpServer((self._host, port), app)
+            except BaseException:
+                self.stop()  # the API may already listen when the indexer's port is taken
+                raise
             if self._ssl_context is not None:
                 server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
             thread = threading.Thread(

@@ -31,7 +31,14 @@ from log_monitor.config import (
 )
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup, simulated_fleet
-from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
+from log_monitor.errors import (
+    BackendError,
+    ConfigError,
+    InstanceLockedError,
+    LogMonitorError,
+    NotifierError,
+    StateError,
+)
 from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
@@ -42,7 +49,7 @@ from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
 from log_monitor.sdnotify import SdNotifier
 from log_monitor.simulator.server import SimulatorServer
-from log_monitor.state import StateStore
+from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
 from log_monitor.view import REMOVED, TargetView, learned, removed_by, views
@@ -51,6 +58,7 @@ from log_monitor.wazuh.api import MANAGER_ID
 EXIT_OK = 0
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another instance holds the state DB's lock
 EXIT_CONFIG = 78
 STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
 # Before a re-exec, how long a send in flight may take to finish (a slow Slack, a failing one's retries and
@@ -193,6 +201,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except BrokenPipeError:
         _drop_output(out)
         return EXIT_OK
+    except InstanceLockedError as exc:
+        print(f"log_monitor.py: {exc}", file=err)
+        return EXIT_LOCKED
     except StateError as exc:
         print(f"state error: {redactor.redact(str(exc))}", file=err)
         return EXIT_UNKNOWN
@@ -264,7 +275,8 @@ def _top(settings: Settings, targets: list[Target]) -> int:
 
 
 def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
-    with build(settings, targets) as app:
+    # Beside a running daemon a cron `once` would send every alert a second time: refuse, so the cron line is noticed.
+    with InstanceLock(settings.state_db), build(settings, targets) as app:
         try:
             result = app.monitor.run_once()
         except LogMonitorError:
@@ -569,6 +581,10 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
     signal.signal(signal.SIGHUP, lambda *_: signals.request_reload())
+    # Held for the process's life (the kernel drops it at exit, however the process ends) and across the re-exec.
+    lock = InstanceLock(settings.state_db)
+    lock.acquire()
+    keep_lock = True
     app = build(settings, targets)
     status_server = start_status_server(app)
     restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
@@ -608,6 +624,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
             if fresh != settings:
                 log.info("configuration changed: re-executing to apply it")
                 drain_s = REEXEC_DRAIN_S
+                keep_lock = fresh.state_db == settings.state_db  # a new STATE_DB is locked afresh by the new program
                 break
             daemon.set_targets(fresh_targets)
             log.info("reloaded: %d targets", len(fresh_targets))
@@ -618,6 +635,10 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
             status_server.close()
         app.close()
     log.info("re-executing (RESTART_INTERVAL or new configuration)")
+    if keep_lock:
+        lock.keep_across_exec()
+    else:
+        lock.release()
     err.flush()
     os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
     return EXIT_OK  # not reached

@@ -98,6 +98,7 @@ class Daemon:
         clock, health = self.monitor.clock, self.monitor.health
         self.set_targets(self.monitor.targets)
         health.started_mono = clock.monotonic()
+        errors_seen: set[tuple[str, str]] = set()
         while True:
             health.last_tick_mono = clock.monotonic()
             health.last_tick_at = clock.now()
@@ -115,6 +116,16 @@ class Daemon:
                 log.error("check failed: %s", exc)
                 if self.liveness is not None:
                     self.liveness.pass_failed(len(self.monitor.targets), str(exc))
+            except Exception as exc:
+                # A bug must not take monitoring down either: the traceback once per distinct error, then a line.
+                seen = (type(exc).__name__, str(exc))
+                if seen in errors_seen:
+                    log.error("check failed again: %s: %s (traceback logged before)", *seen)
+                else:
+                    errors_seen.add(seen)
+                    log.exception("check failed unexpectedly; the daemon keeps running")
+                if self.liveness is not None:
+                    self.liveness.pass_failed(len(self.monitor.targets), f"{type(exc).__name__}: {exc}")
             else:
                 if result is not None and self.liveness is not None:
                     self.liveness.pass_done(len(self.monitor.targets), result.backend_errors)

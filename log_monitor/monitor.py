@@ -190,7 +190,8 @@ class LogCounter:
         if not self._discovery or self._api is None:
             return []
         try:
-            agents = self._api.agents()
+            wanted = sorted({t.agent_id for t in batch if self._api.handles(t) and t.agent_id is not None})
+            agents = self._api.agents(now, wanted)
         except BackendError:
             return []  # the API source reports it when it observes
         listed = {t.agent_id for t in self.targets if t.kind is TargetKind.AGENT}

@@ -11,8 +11,9 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,6 +106,9 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
+# A state whose only news is its last check is not written each pass (the pass keeps it in memory), but once its
+# stored last check is this old: `status` and the forgetting of removed targets read it from the file.
+CHECKED_WRITTEN_EVERY = timedelta(hours=1)
 TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an archive: the oldest rows go
 # What decoding a row written by another version (or by hand) raises; json.JSONDecodeError is a ValueError.
 _UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
@@ -192,6 +196,7 @@ class StateStore:
         # command, another process) can make the copy stale, which data_version tells.
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
+        self._written: dict[str, datetime | None] = {}  # each state's last_checked as the file holds it
         self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
         # The file this connection has open, as (st_dev, st_ino): a different one at the path means it was deleted
         # or replaced under us. `on_reset` makes the notice that tells the team (app.build sets it).
@@ -288,34 +293,40 @@ class StateStore:
     def load_states(self) -> dict[str, TargetState]:
         # One lock around check, read and keep: a commit in between must not be overwritten by older rows.
         with self._lock:
-            version = int(self._rows("PRAGMA data_version")[0][0])
-            if self._states is None or version != self._states_version:
-                rows = self._rows("SELECT target_key, data FROM target_state")
-                decoded = self._readable(rows, lambda row: state_from_json(row[1]), "target_state", "a fresh state")
-                self._states = {s.target_key: s for s in decoded}
-                self._states_version = version
-            return dict(self._states)
+            return dict(self._current_states())
+
+    def _current_states(self) -> dict[str, TargetState]:
+        """The kept copy, read again first when another connection has written since (the lock held)."""
+        version = int(self._rows("PRAGMA data_version")[0][0])
+        if self._states is None or version != self._states_version:
+            rows = self._rows("SELECT target_key, data FROM target_state")
+            decoded = self._readable(rows, lambda row: state_from_json(row[1]), "target_state", "a fresh state")
+            self._written = {s.target_key: s.last_checked for s in decoded}
+            self._states = _with_newer_checks({s.target_key: s for s in decoded}, self._states or {})
+            self._states_version = version
+        return self._states
 
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
-        """Store new states and queue their notifications in one transaction: both or neither."""
+        """Store new states and queue their notifications in one transaction: both or neither.
+
+        Only states that changed are written; one whose only news is `last_checked` is kept in memory
+        (load_states returns it) and written with its next change or once CHECKED_WRITTEN_EVERY has passed.
+        """
         states = list(states)
         if self._reopen_if_replaced() and self.on_reset is not None:
             notifications = [*notifications, self.on_reset()]
+        written: list[TargetState] = []
         with self._transaction() as db:
             if states:
-                # One query for every stored severity: a pass over 100,000 targets must not cost 100,000 lookups.
-                stored = dict(
-                    db.execute(
-                        "SELECT target_key, CASE WHEN json_valid(data) THEN json_extract(data, '$.severity') END "
-                        "FROM target_state"
-                    )
-                )
-                for state in states:
-                    _record_transition(db, state, stored)
+                written = self._changed(states)
+                # The kept copy holds what the file holds but check times: its severities are the stored ones.
+                stored = self._states or {}
+                for state in written:
+                    _record_transition(db, state, stored.get(state.target_key))
                 db.executemany(
                     "INSERT INTO target_state (target_key, data, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                    ((s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in states),
+                    ((s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in written),
                 )
             db.executemany(
                 "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
@@ -328,6 +339,21 @@ class StateStore:
         with self._lock:
             if states and self._states is not None:
                 self._states.update((s.target_key, s) for s in states)
+                self._written.update((s.target_key, s.last_checked) for s in written)
+
+    def _changed(self, states: list[TargetState]) -> list[TargetState]:
+        """The states to write (inside commit's transaction, the lock held)."""
+        cached = self._current_states()
+        changed = []
+        for state in states:
+            before = cached.get(state.target_key)
+            if before is None or _STATE_BUT_CHECKED(before) != _STATE_BUT_CHECKED(state):
+                changed.append(state)
+                continue
+            on_file = self._written.get(state.target_key)
+            if on_file is None or state.last_checked is None or state.last_checked - on_file >= CHECKED_WRITTEN_EVERY:
+                changed.append(state)
+        return changed
 
     def _reopen_if_replaced(self) -> bool:
         """Whether the file at the path is no longer the one open (deleted, or another put there); then open that.
@@ -831,9 +857,9 @@ def _describe(path: Path, exc: BaseException, timeout: float) -> str:
     return text
 
 
-def _record_transition(db: sqlite3.Connection, state: TargetState, stored: dict[str, str | None]) -> None:
+def _record_transition(db: sqlite3.Connection, state: TargetState, stored: TargetState | None) -> None:
     """Append a transitions row when the severity differs from the stored one (inside commit's transaction)."""
-    before: str | None = (stored[state.target_key] or "OK") if state.target_key in stored else None
+    before = stored.severity.name if stored is not None else None
     if before == state.severity.name or (before is None and state.severity is Severity.OK):
         return
     at = state.last_checked.isoformat() if state.last_checked else datetime.now(UTC).isoformat()
@@ -843,6 +869,16 @@ def _record_transition(db: sqlite3.Connection, state: TargetState, stored: dict[
     )
     if cursor.lastrowid is not None and cursor.lastrowid % 1000 == 0:
         db.execute("DELETE FROM transitions WHERE id <= ?", (cursor.lastrowid - TRANSITIONS_KEPT,))
+
+
+def _with_newer_checks(read: dict[str, TargetState], kept: dict[str, TargetState]) -> dict[str, TargetState]:
+    """States read from the file, with the later last checks this process kept in memory (never written yet)."""
+    for key, state in kept.items():
+        found = read.get(key)
+        newer = state.last_checked
+        if found is not None and newer is not None and (found.last_checked is None or found.last_checked < newer):
+            read[key] = replace(found, last_checked=state.last_checked)
+    return read
 
 
 def _utc_text(at: datetime) -> str:
@@ -889,6 +925,7 @@ def _encode(value: object) -> object:
 _STATE_FIELDS = tuple(f.name for f in fields(TargetState))
 _STATE_TIMES = ("since", "last_event", "last_checked", "last_alert_at", "next_reminder_at")
 _STATE_SEVERITIES = ("severity", "alerted")
+_STATE_BUT_CHECKED = attrgetter(*(name for name in _STATE_FIELDS if name != "last_checked"))
 
 
 def state_to_json(state: TargetState) -> str:

@@ -1,0 +1,176 @@
+"""A lean pass: only changed states are written, and the API lists only the agents whose status changes a verdict."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from log_monitor.app import App, build
+from log_monitor.clock import FakeClock
+from log_monitor.demo import simulator_settings
+from log_monitor.models import Condition, Severity, Target, TargetKind, TargetState
+from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from log_monitor.state import CHECKED_WRITTEN_EVERY, StateStore
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+FLEET = 10_000
+
+
+def _rows_written(path: Path) -> dict[str, str]:
+    """Each stored state's updated_at, read by a connection of its own (as `status` reads it)."""
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT target_key, updated_at FROM target_state"))
+
+
+def test_a_commit_where_only_the_check_time_moved_writes_no_state_row(tmp_path: Path) -> None:
+    ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, agent_status="active")
+    silent = TargetState("agent:002", severity=Severity.WARNING, condition=Condition.SILENT, last_checked=NOW)
+    later = NOW + timedelta(minutes=15)
+    with StateStore(tmp_path / "s.db") as store:
+        store.commit([ok, silent], [])
+        store.commit(
+            [replace(ok, last_checked=later), replace(silent, severity=Severity.CRITICAL, last_checked=later)], []
+        )
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": NOW.isoformat(), "agent:002": later.isoformat()}
+        # The running monitor knows when it last checked; the file learns it with the next change.
+        assert store.load_states()["agent:001"].last_checked == later
+        assert [t.to_severity for t in store.transitions("agent:002")] == [Severity.CRITICAL, Severity.WARNING]
+
+
+def test_an_unchanged_state_is_written_once_its_stored_check_time_is_an_hour_old(tmp_path: Path) -> None:
+    ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, agent_status="active")
+    with StateStore(tmp_path / "s.db") as store:
+        store.commit([ok], [])
+        store.commit([replace(ok, last_checked=NOW + CHECKED_WRITTEN_EVERY - timedelta(seconds=1))], [])
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": NOW.isoformat()}
+        store.commit([replace(ok, last_checked=NOW + CHECKED_WRITTEN_EVERY)], [])
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": (NOW + CHECKED_WRITTEN_EVERY).isoformat()}
+
+
+def test_the_kept_check_time_survives_another_connection_writing(tmp_path: Path) -> None:
+    ok = TargetState("agent:001", last_event=NOW, last_checked=NOW)
+    later = NOW + timedelta(minutes=5)
+    with StateStore(tmp_path / "s.db") as store, StateStore(tmp_path / "s.db") as other:
+        store.commit([ok], [])
+        store.commit([replace(ok, last_checked=later)], [])
+        other.commit([TargetState("agent:002", last_checked=NOW)], [])
+        states = store.load_states()
+        assert states["agent:001"].last_checked == later
+        assert set(states) == {"agent:001", "agent:002"}
+
+
+class Rig:
+    """The real monitor (app.build) against a simulator of FLEET agents, on a fake clock."""
+
+    def __init__(self, sim: SimulatorServer, fleet: Fleet, folder: Path, clock: FakeClock, *, indexer: bool) -> None:
+        self.sim, self.fleet, self.clock = sim, fleet, clock
+        settings = simulator_settings(sim.api_url, sim.indexer_url, folder, wazuh_api_max_rpm=1000)
+        if not indexer:  # API-only mode: keepalives are all that is judged
+            settings = replace(settings, wazuh_indexer_url=None)
+        self.targets = [
+            Target(
+                key=Target.agent_key(agent_id),
+                kind=TargetKind.AGENT,
+                label=f"agent-{agent_id}",
+                interval_s=900.0,
+                threshold_s=900.0,
+                agent_id=agent_id,
+            )
+            for agent_id in fleet.agent_ids()
+        ]
+        self.sink = open(os.devnull, "w")  # noqa: SIM115 - closed in close()
+        self.app: App = build(
+            settings, self.targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(self.sink)]
+        )
+
+    def agent_pages(self) -> int:
+        """GET /agents requests the simulator answered so far."""
+        return self.sim.stats.api_agents_pages
+
+    def close(self) -> None:
+        self.app.close()
+        self.sink.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=clock.now)
+    for number in range(1, FLEET + 1):
+        agent_id = f"{number:05d}"
+        fleet.add_agent(agent_id, f"agent-{agent_id}", started=NOW - timedelta(hours=2))
+    with SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim:
+        made = Rig(sim, fleet, tmp_path, clock, indexer=request.param)
+        try:
+            yield made
+        finally:
+            made.close()
+
+
+@pytest.mark.parametrize("rig", [True], indirect=True)
+def test_a_pass_over_10000_agents_lists_one_page_of_not_active_agents(rig: Rig) -> None:
+    rig.fleet.silence("00007", since=NOW - timedelta(hours=1))
+    rig.app.monitor.run_once()
+    assert rig.agent_pages() == 20  # the first pass reads everyone: 10,000 agents, 500 a page
+    rig.fleet.set_status("00007", "disconnected", last_keepalive=NOW - timedelta(hours=1))
+    pages = []
+    for _ in range(3):
+        rig.clock.advance(300)
+        before = rig.agent_pages()
+        result = rig.app.monitor.run_once()
+        pages.append(rig.agent_pages() - before)
+        row = next(r for r in result.rows if r.target.key == "agent:00007")
+        assert (row.state.severity, row.state.condition) == (Severity.CRITICAL, Condition.DISCONNECTED)
+        assert row.state.agent_status == "disconnected"
+        assert {r.state.severity for r in result.rows if r.target.key != "agent:00007"} == {Severity.OK}
+    assert pages == [1, 1, 20]  # everyone again once the full listing is FULL_LISTING_EVERY (15 min) old
+
+
+@pytest.mark.parametrize("rig", [True], indirect=True)
+def test_a_pass_where_nothing_changed_writes_no_state_row(rig: Rig) -> None:
+    for target in rig.targets:  # no new events, still within the threshold: every verdict stays as it was
+        assert target.agent_id is not None
+        rig.fleet.silence(target.agent_id, since=NOW - timedelta(seconds=30))
+    rig.app.monitor.run_once()
+    first = _rows_written(rig.app.store.path)
+    rig.clock.advance(60)
+    rig.app.monitor.run_once()
+    assert _rows_written(rig.app.store.path) == first
+    assert rig.app.store.load_states()["agent:00001"].last_checked == NOW + timedelta(seconds=60)
+
+
+@pytest.mark.parametrize("rig", [False], indirect=True)
+def test_without_an_indexer_a_disconnected_agent_is_judged_by_its_keepalive(rig: Rig) -> None:
+    rig.app.monitor.run_once()
+    rig.fleet.set_status("00042", "disconnected", last_keepalive=NOW - timedelta(minutes=20))
+    rig.clock.advance(300)
+    before = rig.agent_pages()
+    result = rig.app.monitor.run_once()
+    assert rig.agent_pages() - before == 1
+    row = next(r for r in result.rows if r.target.key == "agent:00042")
+    assert (row.state.severity, row.state.condition) == (Severity.WARNING, Condition.DISCONNECTED)
+    assert row.observation.last_keepalive == NOW - timedelta(minutes=20)  # 25 min before the pass; threshold 15
+    assert {r.state.severity for r in result.rows if r.target.key != "agent:00042"} == {Severity.OK}
+
+
+@pytest.mark.parametrize("rig", [True], indirect=True)
+def test_an_agent_id_never_listed_brings_the_full_listing_at_once(rig: Rig) -> None:
+    rig.app.monitor.run_once()
+    rig.clock.advance(60)
+    before = rig.agent_pages()
+    newcomer = replace(rig.targets[0], key=Target.agent_key("99999"), label="newcomer", agent_id="99999")
+    rows = rig.app.monitor.check([*rig.targets[:10], newcomer]).rows
+    assert rig.agent_pages() - before == 20
+    assert next(r for r in rows if r.target.key == newcomer.key).state.agent_status == "not registered"
+    rig.clock.advance(60)
+    before = rig.agent_pages()
+    rig.app.monitor.check([*rig.targets[:10], newcomer])
+    assert rig.agent_pages() - before == 1  # asked once: it is not registered, not news

@@ -10,6 +10,7 @@ import os
 import resource
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -48,11 +49,16 @@ ROOT = Path(__file__).resolve().parent.parent
 class PassFigures:
     agents: int
     pairs: int
-    wall_s: float
+    targets: int  # agents, or (agent, location) pairs with per-location targets
+    wall_s: float  # the second pass, a steady one: the states and the agent listing are known
     cpu_s: float
     rss_mb: float
     indexer_requests: int
     api_requests: int
+    first_wall_s: float  # the first pass on a fresh state DB: every state new, every agent listed
+    first_cpu_s: float
+    first_api_requests: int
+    states_written: int  # target_state rows the steady pass wrote
     naive_wall_s: float
     naive_requests: int
     naive_note: str
@@ -79,48 +85,96 @@ def _serve(agents: int, pipe: Connection) -> None:
             pipe.send({"api_requests": sim.stats.api_requests, "indexer_requests": sim.stats.indexer_requests})
 
 
-def one_pass(agents: int) -> PassFigures:
-    """One full pass of the real monitor (app.build) over `agents` agents, the simulator in a child process."""
+def _targets(ids: list[str], by_location: bool) -> list[Target]:
+    if not by_location:
+        return [
+            Target(
+                key=Target.agent_key(agent_id),
+                kind=TargetKind.AGENT,
+                label=f"agent-{agent_id}",
+                interval_s=INTERVAL,
+                threshold_s=INTERVAL,
+                agent_id=agent_id,
+            )
+            for agent_id in ids
+        ]
+    return [
+        Target(
+            key=Target.location_key(agent_id, location),
+            kind=TargetKind.LOCATION,
+            label=f"agent-{agent_id} {location}",
+            interval_s=INTERVAL,
+            threshold_s=INTERVAL,
+            agent_id=agent_id,
+            location=location,
+        )
+        for agent_id in ids
+        for location in LOCATIONS
+    ]
+
+
+def _stats(pipe: Connection) -> dict[str, int]:
+    pipe.send("stats")
+    found: dict[str, int] = pipe.recv()
+    return found
+
+
+def _rows_written(db: Path) -> int:
+    """target_state rows written since the first pass (both passes' updated_at tell them apart)."""
+    with sqlite3.connect(db) as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM target_state WHERE updated_at > ?", (NOW.isoformat(),)).fetchone()[0]
+        )
+
+
+def one_pass(agents: int, by_location: bool = False) -> PassFigures:
+    """Two passes of the real monitor (app.build) over `agents` agents, the simulator in a child process.
+
+    The first starts from an empty state DB; the second, a minute later, is the steady one a daemon runs.
+    """
     context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
     child = context.Process(target=_serve, args=(agents, theirs), daemon=True)
     child.start()
     api_url, indexer_url, ids = ours.recv()
     clock = FakeClock(NOW)
-    targets = [
-        Target(
-            key=Target.agent_key(agent_id),
-            kind=TargetKind.AGENT,
-            label=f"agent-{agent_id}",
-            interval_s=INTERVAL,
-            threshold_s=INTERVAL,
-            agent_id=agent_id,
-        )
-        for agent_id in ids
-    ]
+    targets = _targets(ids, by_location)
+    per_agent = len(LOCATIONS) if by_location else 1
+    timed: list[tuple[float, float]] = []
+    requests: list[dict[str, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
         settings = simulator_settings(api_url, indexer_url, Path(tmp), wazuh_api_max_rpm=300)
         with open(os.devnull, "w") as sink:
             app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
             with app:
-                wall, cpu = time.perf_counter(), time.process_time()
-                result = app.monitor.run_once()
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                silent = sum(1 for row in result.rows if row.state.severity.value in (1, 2))
-                assert silent == agents // 100, f"expected {agents // 100} silent agents, found {silent}"
-        ours.send("stats")  # before the naive run, whose requests are its own
-        stats = ours.recv()
+                for _ in range(2):
+                    before = _stats(ours)
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    result = app.monitor.run_once()
+                    timed.append((time.perf_counter() - wall, time.process_time() - cpu))
+                    after = _stats(ours)  # before the naive run, whose requests are its own
+                    requests.append({name: after[name] - before[name] for name in after})
+                    silent = sum(1 for row in result.rows if row.state.severity.value in (1, 2))
+                    expected = agents // 100 * per_agent
+                    assert silent == expected, f"expected {expected} silent targets, found {silent}"
+                    clock.advance(60.0)
+                written = _rows_written(settings.state_db)
         naive_wall, naive_note = _naive(indexer_url, ids)
     ours.send("stop")
     child.join(timeout=10)
     return PassFigures(
         agents=agents,
         pairs=agents * len(LOCATIONS),
-        wall_s=round(wall, 3),
-        cpu_s=round(cpu, 3),
+        targets=len(targets),
+        wall_s=round(timed[1][0], 3),
+        cpu_s=round(timed[1][1], 3),
         rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-        indexer_requests=stats["indexer_requests"],
-        api_requests=stats["api_requests"],
+        indexer_requests=requests[1]["indexer_requests"],
+        api_requests=requests[1]["api_requests"],
+        first_wall_s=round(timed[0][0], 3),
+        first_cpu_s=round(timed[0][1], 3),
+        first_api_requests=requests[0]["api_requests"],
+        states_written=written,
         naive_wall_s=round(naive_wall, 2),
         naive_requests=len(ids),
         naive_note=naive_note,
@@ -303,22 +357,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--sizes", default="1000,10000,100000", help="fleet sizes, comma-separated")
     parser.add_argument("--file-mb", type=int, default=1024, help="size of the file for line counting")
+    parser.add_argument("--location-agents", type=int, default=10_000, help="agents of the per-location pass")
     parser.add_argument("--one-pass", type=int, help=argparse.SUPPRESS)  # internal: one size, in a fresh process
+    parser.add_argument("--by-location", action="store_true", help=argparse.SUPPRESS)  # with --one-pass
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
     args = parser.parse_args(argv)
     if args.one_pass:
-        print(json.dumps(asdict(one_pass(args.one_pass))))
+        print(json.dumps(asdict(one_pass(args.one_pass, args.by_location))))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results: dict[str, object] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
     print(f"CPUs: {os.cpu_count()}; composite page size {DEFAULT_PAGE_SIZE}; simulator in a separate process")
-    header = f"{'agents':>8} {'pairs':>8} {'wall s':>7} {'cpu s':>7} {'rss MB':>7} {'idx req':>7} {'api req':>7}"
-    print(f"{header} {'naive s':>8} {'ratio':>6}")
+    print("steady pass (the second, a minute after the first on a fresh state DB); first pass in brackets")
+    header = f"{'agents':>8} {'targets':>8} {'wall s':>7} {'cpu s':>7} {'(first)':>7} {'rss MB':>7} {'idx req':>7}"
+    print(f"{header} {'api req':>7} {'(first)':>7} {'written':>7} {'naive s':>8} {'ratio':>6}")
     passes = []
-    for size in sizes:
+    runs = [(size, False) for size in sizes] + ([(args.location_agents, True)] if args.location_agents else [])
+    for size, by_location in runs:
         # A fresh process per size, so peak RSS belongs to that size alone.
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks", "--one-pass", str(size)],
+            [sys.executable, "-m", "benchmarks", "--one-pass", str(size), *(["--by-location"] if by_location else [])],
             check=True,
             capture_output=True,
             text=True,
@@ -328,11 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         bound = math.ceil(figures["pairs"] / DEFAULT_PAGE_SIZE) + 2
         ratio = figures["naive_wall_s"] / figures["wall_s"] if figures["wall_s"] else float("inf")
         print(
-            f"{figures['agents']:>8} {figures['pairs']:>8} {figures['wall_s']:>7.2f} {figures['cpu_s']:>7.2f} "
-            f"{figures['rss_mb']:>7.0f} {figures['indexer_requests']:>7} {figures['api_requests']:>7} "
+            f"{figures['agents']:>8} {figures['targets']:>8} {figures['wall_s']:>7.2f} {figures['cpu_s']:>7.2f} "
+            f"{figures['first_cpu_s']:>7.2f} {figures['rss_mb']:>7.0f} {figures['indexer_requests']:>7} "
+            f"{figures['api_requests']:>7} {figures['first_api_requests']:>7} {figures['states_written']:>7} "
             f"{figures['naive_wall_s']:>8.1f} {ratio:>5.0f}x  (indexer bound {bound}) {figures['naive_note']}"
         )
-        passes.append(figures | {"indexer_request_bound": bound})
+        passes.append(figures | {"by_location": by_location, "indexer_request_bound": bound})
     results["passes"] = passes
     results["scheduler_us_per_check"] = round(scheduler_us_per_check(), 3)
     print(f"scheduler: {results['scheduler_us_per_check']:.2f} µs per check over 100,000 targets")
@@ -346,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"combined-format parsing: {results['parse_lines_per_s']:,} lines/s (target 300,000)")
     results["outbox_alerts_per_s"] = round(outbox_throughput(), 1)
     print(f"outbox into a local SMTP server: {results['outbox_alerts_per_s']:,} alerts/s (one at a time, no grouping)")
+    previous = json.loads(args.out.read_text()) if args.out.exists() else None
+    if isinstance(previous, dict):
+        previous.pop("previous", None)  # one run back is enough to compare with
+        results["previous"] = previous
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.out}")
     return 0

@@ -16,7 +16,7 @@ from log_monitor.models import (
     TargetKind,
     TargetState,
 )
-from log_monitor.policy import PolicySettings, assess, backend_step, step
+from log_monitor.policy import Assessment, PolicySettings, assess, backend_step, step
 from log_monitor.view import held, shown
 
 PIPELINE_KEY = "pipeline:all"
@@ -34,7 +34,7 @@ class JudgeSettings:
     zone: tzinfo | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Judged:
     """One row of a pass: the target, what was seen, the state it is now in (as shown) and the one before."""
 
@@ -69,16 +69,27 @@ def judge(
     """
     verdict = Verdict()
     policy = settings.policy
-    pipeline_problem, pipeline_keys = _pipeline(targets, observations, now, settings)
+    assessed = {t.key: assess(t, observations[t.key], now, policy) for t in targets}
+    pipeline_problem, pipeline_keys = _pipeline(targets, observations, assessed, settings)
     for target in targets:
-        quiet = held(target, silenced, now, settings.zone)
+        quiet = bool(silenced or target.maintenance) and held(target, silenced, now, settings.zone)
         inhibited = pipeline_problem is not None and target.kind is not TargetKind.LOCAL_FILE
         obs = observations[target.key]
         previous = states.get(target.key)
-        decision = step(previous or TargetState(target.key), target, obs, now, policy, quiet=quiet or inhibited)
-        # Stored as the real severity (so the alert goes out when the hold ends), shown as everywhere else.
-        view = shown(decision.state, target, silenced, now, settings.zone)
-        state = replace(decision.state, severity=view.severity or decision.state.severity)
+        decision = step(
+            previous or TargetState(target.key),
+            target,
+            obs,
+            now,
+            policy,
+            quiet=quiet or inhibited,
+            found=assessed[target.key],
+        )
+        state = decision.state
+        if quiet and state.severity in (Severity.WARNING, Severity.CRITICAL):
+            # Stored as the real severity (so the alert goes out when the hold ends), shown as everywhere else.
+            view = shown(decision.state, target, silenced, now, settings.zone)
+            state = replace(decision.state, severity=view.severity or decision.state.severity)
         verdict.states.append(decision.state)
         verdict.notifications.extend(decision.notifications)
         verdict.rows.append(Judged(target, obs, state, previous))
@@ -106,14 +117,13 @@ def judge(
 
 
 def _pipeline(
-    targets: Sequence[Target], observations: Mapping[str, Observation], now: datetime, settings: JudgeSettings
+    targets: Sequence[Target],
+    observations: Mapping[str, Observation],
+    assessed: Mapping[str, Assessment],
+    settings: JudgeSettings,
 ) -> tuple[str | None, tuple[str, ...]]:
     agents = [t for t in targets if t.kind is TargetKind.AGENT and not observations[t.key].unknown]
-    silent = tuple(
-        t.key
-        for t in agents
-        if assess(t, observations[t.key], now, settings.policy).severity in (Severity.WARNING, Severity.CRITICAL)
-    )
+    silent = tuple(t.key for t in agents if assessed[t.key].severity in (Severity.WARNING, Severity.CRITICAL))
     if len(silent) >= PIPELINE_MIN_AGENTS and len(silent) >= settings.pipeline_ratio * len(agents):
         return f"{len(silent)} of {len(agents)} agents silent in one pass", silent
     return None, ()

@@ -112,7 +112,7 @@ class MaintenanceWindow:
         return minute < self.end_minute and (weekday - 1) % 7 in self.days
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """Something that must not fall silent, with its own interval, threshold and windows."""
 
@@ -157,7 +157,7 @@ class Silence:
     created_by: str = ""  # the login that set it (the sudo caller's, under sudo)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observation:
     """What a source saw of one target at one time; `error` set means the backend could not be read."""
 
@@ -182,7 +182,7 @@ class Observation:
         return self.error is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TargetState:
     """What the store remembers of a target between passes and across restarts."""
 

@@ -36,7 +36,7 @@ class PolicySettings:
     host: str = "log-monitor"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assessment:
     """What one observation means for one target, before any memory of earlier passes."""
 
@@ -47,7 +47,7 @@ class Assessment:
     detail: str = ""  # the source's words, carried into the message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The policy's answer: the state to store and what to tell people."""
 
@@ -149,9 +149,23 @@ def step(
     settings: PolicySettings,
     *,
     quiet: bool = False,
+    found: Assessment | None = None,
 ) -> Decision:
-    """Advance one target by one observation; `quiet` (maintenance, inhibition) holds back alerts."""
-    found = assess(target, obs, now, settings)
+    """Advance one target by one observation; `quiet` (maintenance, inhibition) holds back alerts.
+
+    `found` is the observation's assessment when the caller has made it already (the judge has, for the pipeline).
+    """
+    found = found or assess(target, obs, now, settings)
+    if found.severity is Severity.OK and state.alerted is Severity.OK:
+        # Most targets on most passes: nothing to tell, so the fresh state is built directly (no copy of the old).
+        fresh = TargetState(
+            target_key=state.target_key,
+            last_event=obs.last_event if obs.last_event is not None else state.last_event,
+            last_checked=now,
+            agent_status=obs.agent_status if obs.agent_status is not None else state.agent_status,
+            agent_name=obs.agent_name if obs.agent_name is not None else state.agent_name,
+        )
+        return Decision(fresh, ())
     observed = replace(
         state,
         last_checked=now,

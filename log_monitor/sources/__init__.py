@@ -37,6 +37,10 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
     recency still counts, but a silence is marked `incomplete`; when none answered, the target is unknown.
     The agent's status comes from the source that tells it.
     """
+    if len(seen) == 2 and seen[0][0] is not seen[1][0]:
+        quick = _merge_pair(target_key, now, seen)
+        if quick is not None:
+            return quick
     counting = [obs for counts, obs in seen if counts]
     status = next((obs for counts, obs in seen if not counts and not obs.unknown), None)
     known = [obs for obs in counting if not obs.unknown]
@@ -63,4 +67,30 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
         problem=next((obs.problem for obs in known if obs.problem), ""),
         counts_events=bool(counting),
         incomplete="; ".join(sorted(set(failed))) if known and failed else None,
+    )
+
+
+def _merge_pair(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation]]) -> Observation | None:
+    """The common case (one status source and one counting source, both answered), as `merge` would; else None.
+
+    Most targets of most passes come here: the general rule's lists cost more than the judging itself.
+    """
+    counted, status = (seen[0][1], seen[1][1]) if seen[0][0] else (seen[1][1], seen[0][1])
+    if counted.unknown or status.unknown:
+        return None
+    details = [obs.detail for obs in (counted, status) if obs.detail]
+    return Observation(
+        target_key,
+        now,
+        last_event=counted.last_event,
+        events_in_window=counted.events_in_window,
+        drops=counted.drops,
+        agent_status=status.agent_status,
+        last_keepalive=status.last_keepalive,
+        agent_name=status.agent_name,
+        detail="; ".join(dict.fromkeys(details)),
+        finding=counted.finding,
+        finding_severity=counted.finding_severity if counted.finding is not None else Severity.WARNING,
+        problem=counted.problem or "",
+        counts_events=True,
     )

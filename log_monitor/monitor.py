@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,17 @@ class LogCounter:
 
     def check(self, batch: Sequence[Target]) -> PassResult:
         """Observe, judge, commit: the states and their notifications land in one transaction."""
+        # A pass makes a few objects per target and frees them all at its end, with no cycles: the cyclic
+        # collector's full sweeps over 100,000 targets' objects were a third of a large pass's CPU.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._check(batch)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _check(self, batch: Sequence[Target]) -> PassResult:
         now = self.clock.now()
         result = PassResult()
         if self._api is not None:

@@ -36,7 +36,7 @@ MAX_RATE_LIMIT_WAITS = 3
 MANAGER_ID = "000"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentInfo:
     """One agent as the API lists it: what the monitor needs of it."""
 

@@ -37,7 +37,7 @@ class NoIndexError(ResponseError):
 MAX_BUCKETS = 5_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventStats:
     """One agent's (or one agent location's) events: the latest, and how many fell in the window."""
 

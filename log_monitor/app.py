@@ -77,6 +77,8 @@ def policy_settings(settings: Settings, host: str | None = None) -> PolicySettin
         reminder_initial_s=settings.reminder_initial_s,
         reminder_factor=settings.reminder_factor,
         reminder_max_s=settings.reminder_max_s,
+        drop_ratio=settings.drop_ratio,
+        drop_min_baseline=settings.drop_min_baseline,
         host=host or socket.gethostname(),
     )
 
@@ -222,7 +224,17 @@ def build(
         sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
         if indexer is not None:
             window = settings.default_check_interval_s
-            sources.append(IndexerSource(indexer, lookback_s=settings.lookback_s, window_s=window))
+            # Baselines cost one sub-aggregation per bucket, asked only when some target can be judged by them.
+            baselines = settings.drop_ratio > 0 or any(t.drop_ratio for t in targets)
+            sources.append(
+                IndexerSource(
+                    indexer,
+                    lookback_s=settings.lookback_s,
+                    window_s=window,
+                    baselines=baselines,
+                    indexing_delay_s=settings.indexing_delay_s,
+                )
+            )
         if api is not None:
             # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
             sources.append(LogcollectorSource(api, store))

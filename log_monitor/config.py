@@ -78,6 +78,8 @@ PLAIN_KEYS = (
     "INDEXING_DELAY",
     "LOOKBACK",
     "PIPELINE_SILENCE_RATIO",
+    "DROP_RATIO",
+    "DROP_MIN_BASELINE",
     "MAINTENANCE_TZ",
     "REMINDER_INITIAL",
     "REMINDER_FACTOR",
@@ -166,6 +168,8 @@ class Settings:
     indexing_delay_s: float = 30.0
     lookback_s: float = 7 * 86400.0
     pipeline_silence_ratio: float = 0.5
+    drop_ratio: float = 0.1  # rate drop: events in the window below this share of the 7-day median; 0 = off
+    drop_min_baseline: float = 20.0  # a baseline below this many events is judged by silence only
     maintenance_tz: str | None = None  # IANA zone name; None = the host's zone
     reminder_initial_s: float = 1800.0
     reminder_factor: float = 2.0
@@ -665,6 +669,12 @@ class _Loader:
             lookback_s=self.duration("LOOKBACK", 7 * 86400.0),
             pipeline_silence_ratio=self.number(
                 "PIPELINE_SILENCE_RATIO", 0.5, 0.0, 1.0, low_open=True, expected="a share above 0 and at most 1"
+            ),
+            drop_ratio=self.number(
+                "DROP_RATIO", 0.1, 0.0, 1.0, low_open=False, expected="a share from 0 (off) to 1, like 0.1"
+            ),
+            drop_min_baseline=self.number(
+                "DROP_MIN_BASELINE", 20.0, 0.0, 1e12, low_open=False, expected="a number of events, like 20"
             ),
             maintenance_tz=maintenance_tz,
             reminder_initial_s=reminder_initial,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from log_monitor.models import (
+    Condition,
     Notification,
     NotificationKind,
     Observation,
@@ -109,11 +110,12 @@ def _pipeline(
     targets: Sequence[Target], observations: Mapping[str, Observation], now: datetime, settings: JudgeSettings
 ) -> tuple[str | None, tuple[str, ...]]:
     agents = [t for t in targets if t.kind is TargetKind.AGENT and not observations[t.key].unknown]
-    silent = tuple(
-        t.key
-        for t in agents
-        if assess(t, observations[t.key], now, settings.policy).severity in (Severity.WARNING, Severity.CRITICAL)
-    )
+    found = [(t.key, assess(t, observations[t.key], now, settings.policy)) for t in agents]
+    bad = [(key, a.condition) for key, a in found if a.severity in (Severity.WARNING, Severity.CRITICAL)]
+    silent = tuple(key for key, _ in bad)
     if len(silent) >= PIPELINE_MIN_AGENTS and len(silent) >= settings.pipeline_ratio * len(agents):
-        return f"{len(silent)} of {len(agents)} agents silent in one pass", silent
+        # Most agents dropping together is a pipeline fault too (a full queue, a broken filter upstream).
+        drops = sum(1 for _, condition in bad if condition is Condition.RATE_DROP)
+        how = "silent" if not drops else "dropping" if drops == len(bad) else "silent or dropping"
+        return f"{len(silent)} of {len(agents)} agents {how} in one pass", silent
     return None, ()

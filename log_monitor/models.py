@@ -42,6 +42,7 @@ class Condition(enum.StrEnum):
     MISSING = "missing"  # a local file is missing or unreadable: its own alert, not a silence
     HIGH_TRAFFIC = "high_traffic"  # an access log's 2-minute rate is above its baseline by the margin
     LOW_TRAFFIC = "low_traffic"  # an access log's rate fell below a fraction of its usual level for this hour
+    RATE_DROP = "rate_drop"  # events still arrive, but far fewer than the median of the same window on past days
     PATTERN = "pattern"  # a pattern rule fired: too many matching lines, or a heartbeat line missing
 
 
@@ -132,6 +133,7 @@ class Target:
     traffic_low_fraction: float = 0.2  # low traffic below usual level x fraction
     patterns_file: str | None = None  # local files: pattern rules (log_monitor.patterns)
     service: str = ""  # local files: the files.csv service name, which people type as a TARGET
+    drop_ratio: float | None = None  # rate drop below this share of the baseline; None: DROP_RATIO, 0: off
 
     @staticmethod
     def agent_key(agent_id: str) -> str:
@@ -176,6 +178,12 @@ class Observation:
     detail: str = ""  # what the source adds for people ("12 events dropped since the last check")
     finding: Condition | None = None  # a source's own finding (high/low traffic, a pattern rule), if not silent
     finding_severity: Severity = Severity.WARNING
+    # Rate against baseline: events in the drop window (ending INDEXING_DELAY ago), the median of the same window
+    # on each of the previous 7 days, and how many of those days had events; None when not counted.
+    recent: int | None = None
+    baseline: float | None = None
+    history_days: int = 0
+    rate_window_s: float | None = None
 
     @property
     def unknown(self) -> bool:

@@ -21,6 +21,10 @@ from log_monitor.models import (
 
 # The API's status for an agent whose keepalives stopped: the message must say so, not "silent".
 _DISCONNECTED = frozenset({"disconnected"})
+# A rate drop needs this many of the baseline days to have had events: a new source has no normal yet.
+MIN_HISTORY_DAYS = 3
+# A rate drop ends when the count is back to this share of the baseline (hysteresis: no flapping at the ratio).
+RECOVERY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class PolicySettings:
     reminder_initial_s: float = 1800.0
     reminder_factor: float = 2.0
     reminder_max_s: float = 86400.0
+    drop_ratio: float = 0.1  # DROP_RATIO: a rate drop below this share of the baseline; 0 turns it off
+    drop_min_baseline: float = 20.0  # DROP_MIN_BASELINE: sparser targets are judged by silence only
     host: str = "log-monitor"
 
 
@@ -55,8 +61,14 @@ class Decision:
     notifications: tuple[Notification, ...]
 
 
-def assess(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
+def assess(
+    target: Target, obs: Observation, now: datetime, settings: PolicySettings, *, dropping: bool = False
+) -> Assessment:
     """Severity from silence: WARNING at the threshold, CRITICAL at threshold x multiplier.
+
+    A target that is not silent may still be a rate drop (WARNING): far fewer events than the median of the
+    same window on the last 7 days. Silence wins over a drop; `dropping` (already in a rate-drop episode)
+    keeps the drop until the count is back to half the baseline.
 
     A missing local file and a location dropping events are alerts of their own (at least WARNING),
     named as such: neither waits for the silence threshold. A silence is only called when every source
@@ -77,7 +89,58 @@ def assess(target: Target, obs: Observation, now: datetime, settings: PolicySett
         return Assessment(Severity.WARNING, Condition.DROPPING, None, None, obs.detail)
     if found.severity is Severity.OK and obs.finding is not None:
         return Assessment(obs.finding_severity, obs.finding, None, None, obs.detail)
+    if found.severity is Severity.OK and rate_dropped(target, obs, settings, dropping=dropping):
+        return Assessment(Severity.WARNING, Condition.RATE_DROP, None, None, drop_text(target.label, obs))
     return found
+
+
+def drop_ratio(target: Target, settings: PolicySettings) -> float:
+    """The target's own drop_ratio (agents.csv) or DROP_RATIO."""
+    return target.drop_ratio if target.drop_ratio is not None else settings.drop_ratio
+
+
+def rate_dropped(target: Target, obs: Observation, settings: PolicySettings, *, dropping: bool = False) -> bool:
+    """Whether the events in the window fell below the ratio of the baseline (half of it, when already dropping)."""
+    ratio = drop_ratio(target, settings)
+    if ratio <= 0 or obs.recent is None or obs.baseline is None:
+        return False
+    if obs.history_days < MIN_HISTORY_DAYS or obs.baseline < settings.drop_min_baseline or obs.baseline <= 0:
+        return False
+    share = max(ratio, RECOVERY_SHARE) if dropping else ratio
+    return obs.recent < share * obs.baseline
+
+
+def drop_text(label: str, obs: Observation) -> str:
+    """ "fw-alpha: 312 events in the last 15m, normally 41,870 (median of the same 15 minutes on the last 7 days), 0.7%"."""
+    recent = obs.recent or 0
+    baseline = obs.baseline or 0.0
+    window = obs.rate_window_s or 0.0
+    share = 100.0 * recent / baseline if baseline > 0 else 0.0
+    percent = f"{share:.1f}%" if share < 10 else f"{share:.0f}%"
+    return (
+        f"{label}: {recent:,} events in the last {short_span(window)}, normally {baseline:,.0f} "
+        f"(median of the same {long_span(window)} on the last 7 days), {percent}"
+    )
+
+
+def short_span(seconds: float) -> str:
+    """15m, 1h, 90s: the window as DEFAULT_CHECK_INTERVAL is usually written."""
+    whole = int(seconds)
+    if whole % 3600 == 0 and whole:
+        return f"{whole // 3600}h"
+    if whole % 60 == 0 and whole:
+        return f"{whole // 60}m"
+    return f"{whole}s"
+
+
+def long_span(seconds: float) -> str:
+    """15 minutes, 1 hour, 90 seconds."""
+    whole = int(seconds)
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if whole % size == 0 and whole:
+            count = whole // size
+            return f"{count} {unit}" + ("s" if count != 1 else "")
+    return f"{whole} seconds"
 
 
 def _severity(silent_for: float, target: Target, settings: PolicySettings) -> Severity:
@@ -151,7 +214,7 @@ def step(
     quiet: bool = False,
 ) -> Decision:
     """Advance one target by one observation; `quiet` (maintenance, inhibition) holds back alerts."""
-    found = assess(target, obs, now, settings)
+    found = assess(target, obs, now, settings, dropping=state.condition is Condition.RATE_DROP)
     observed = replace(
         state,
         last_checked=now,

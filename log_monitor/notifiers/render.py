@@ -22,6 +22,7 @@ CONDITION_WORDS: dict[Condition, tuple[str, str]] = {
     Condition.HIGH_TRAFFIC: ("HIGH TRAFFIC", "the 2-minute rate is well above its usual level"),
     Condition.LOW_TRAFFIC: ("LOW TRAFFIC", "the rate fell well below its usual level for this hour"),
     Condition.PATTERN: ("PATTERN", "a pattern rule fired"),
+    Condition.RATE_DROP: ("RATE DROP", "events still arrive, far below the usual rate for this time of day"),
 }
 
 _EMOJI: dict[Severity, str] = {

@@ -48,6 +48,7 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
     window = [obs.events_in_window for obs in known if obs.events_in_window is not None]
     drops = [obs.drops for obs in known if obs.drops is not None]
     found = next((obs for obs in known if obs.finding is not None), None)
+    rated = next((obs for obs in known if obs.baseline is not None), None)
     return Observation(
         target_key,
         now,
@@ -63,4 +64,8 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
         problem=next((obs.problem for obs in known if obs.problem), ""),
         counts_events=bool(counting),
         incomplete="; ".join(sorted(set(failed))) if known and failed else None,
+        recent=rated.recent if rated else None,
+        baseline=rated.baseline if rated else None,
+        history_days=rated.history_days if rated else 0,
+        rate_window_s=rated.rate_window_s if rated else None,
     )

@@ -44,6 +44,7 @@ class EventStats:
     last_event: datetime | None
     count_in_window: int
     count_in_range: int = 0
+    day_counts: tuple[int, ...] = ()  # events in each rate window: today's first, then 1..7 days back
 
 
 class WazuhIndexer:
@@ -122,13 +123,18 @@ class WazuhIndexer:
         *,
         by_location: bool = False,
         agent_ids: Sequence[str] | None = None,
+        rate_windows: Sequence[tuple[datetime, datetime]] = (),
     ) -> dict[tuple[str, ...], EventStats]:
         """For every agent (or agent, location) with events in [since, until]: last event and count since window_start.
 
         One `_search` with `size: 0` and a composite aggregation, paged by `after_key`, so a fleet of
         any size costs a handful of requests and no agent is cut off by a top-N limit. Keys missing
-        from the answer had no event in [since, until].
+        from the answer had no event in [since, until]. `rate_windows` ([start, end) each) adds a `filters`
+        sub-aggregation per bucket counting each of them (the rate-drop baseline), in the same requests.
         """
+        if rate_windows:
+            # The oldest baseline window (7 days and a window back) may lie before LOOKBACK.
+            since = min(since, *(start for start, _ in rate_windows))
         filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(since, until)}}]
         if agent_ids:
             filters.append({"terms": {self._agent_field: sorted(set(agent_ids))}})
@@ -142,19 +148,24 @@ class WazuhIndexer:
         if self._not_logs:
             # FIM, SCA, the manager's own 504/506... carry the agent's id but prove nothing of its logs.
             boolean["must_not"] = self._not_logs
+        per_bucket: dict[str, Any] = {
+            "last_event": {"max": {"field": self._ts_field}},
+            "in_window": {"filter": {"range": {self._ts_field: _range(window_start, until)}}},
+        }
+        if rate_windows:
+            per_bucket["rate"] = {
+                "filters": {
+                    "filters": {
+                        f"d{day}": {"range": {self._ts_field: _half_open(start, end)}}
+                        for day, (start, end) in enumerate(rate_windows)
+                    }
+                }
+            }
         query = {
             "size": 0,
             "track_total_hits": False,
             "query": {"bool": boolean},
-            "aggs": {
-                "agents": {
-                    "composite": composite,
-                    "aggs": {
-                        "last_event": {"max": {"field": self._ts_field}},
-                        "in_window": {"filter": {"range": {self._ts_field: _range(window_start, until)}}},
-                    },
-                }
-            },
+            "aggs": {"agents": {"composite": composite, "aggs": per_bucket}},
         }
         names = ("agent", "location", "channel") if by_location else ("agent",)
         stats: dict[tuple[str, ...], EventStats] = {}
@@ -167,7 +178,7 @@ class WazuhIndexer:
             if not isinstance(buckets, list):
                 raise ResponseError(BACKEND, "aggregation answer lacks buckets")
             for bucket in buckets:
-                key, value = _bucket(bucket, names)
+                key, value = _bucket(bucket, names, len(rate_windows))
                 if by_location:
                     key = _log_key(key)
                     value = _merge_stats(stats.get(key), value)
@@ -275,6 +286,11 @@ def _range(start: datetime, end: datetime) -> dict[str, str]:
     return {"gte": _iso(start), "lte": _iso(end), "format": "strict_date_optional_time"}
 
 
+def _half_open(start: datetime, end: datetime) -> dict[str, str]:
+    # Half-open, so consecutive windows never count an event twice.
+    return {"gte": _iso(start), "lt": _iso(end), "format": "strict_date_optional_time"}
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -311,7 +327,7 @@ def _aggregation(body: Mapping[str, Any], name: str) -> dict[str, Any]:
     return agg
 
 
-def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], EventStats]:
+def _bucket(bucket: object, names: Iterable[str], days: int = 0) -> tuple[tuple[str, ...], EventStats]:
     if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
         raise ResponseError(BACKEND, "malformed aggregation bucket")
     key_data = bucket["key"]
@@ -329,7 +345,23 @@ def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], Even
         last_event=last_event,
         count_in_window=in_window if isinstance(in_window, int) else 0,
         count_in_range=doc_count if isinstance(doc_count, int) else 0,
+        day_counts=_day_counts(bucket.get("rate"), days) if days else (),
     )
+
+
+def _day_counts(rate: object, days: int) -> tuple[int, ...]:
+    """The keyed `filters` answer (`{"buckets": {"d0": {"doc_count": n}, ...}}`) as counts, today's first."""
+    buckets = rate.get("buckets") if isinstance(rate, dict) else None
+    if not isinstance(buckets, dict):
+        raise ResponseError(BACKEND, "aggregation bucket lacks the rate windows' counts")
+    counts: list[int] = []
+    for day in range(days):
+        entry = buckets.get(f"d{day}")
+        count = entry.get("doc_count") if isinstance(entry, dict) else None
+        if not isinstance(count, int) or count < 0:
+            raise ResponseError(BACKEND, f"aggregation bucket has no count for rate window d{day}")
+        counts.append(count)
+    return tuple(counts)
 
 
 def _location_clauses(field: str, locations: Sequence[str]) -> list[dict[str, Any]]:
@@ -355,7 +387,15 @@ def _merge_stats(seen: EventStats | None, value: EventStats) -> EventStats:
         last_event=max(moments) if moments else None,
         count_in_window=seen.count_in_window + value.count_in_window,
         count_in_range=seen.count_in_range + value.count_in_range,
+        day_counts=add_counts(seen.day_counts, value.day_counts),
     )
+
+
+def add_counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Two buckets' rate-window counts together (an agent's locations, a channel under two names)."""
+    if not a or not b:
+        return a or b
+    return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
 def _reason(response: httpx.Response) -> str:

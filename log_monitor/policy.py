@@ -89,7 +89,7 @@ def assess(
         return Assessment(Severity.WARNING, Condition.DROPPING, None, None, obs.detail)
     if found.severity is Severity.OK and obs.finding is not None:
         return Assessment(obs.finding_severity, obs.finding, None, None, obs.detail)
-    if found.severity is Severity.OK and rate_dropped(target, obs, settings, dropping=dropping):
+    if found.severity is Severity.OK and rate_dropped(target, obs, settings, found.silent_for_s, dropping=dropping):
         return Assessment(Severity.WARNING, Condition.RATE_DROP, None, None, drop_text(target.label, obs))
     return found
 
@@ -99,15 +99,25 @@ def drop_ratio(target: Target, settings: PolicySettings) -> float:
     return target.drop_ratio if target.drop_ratio is not None else settings.drop_ratio
 
 
-def rate_dropped(target: Target, obs: Observation, settings: PolicySettings, *, dropping: bool = False) -> bool:
-    """Whether the events in the window fell below the ratio of the baseline (half of it, when already dropping)."""
+def rate_dropped(
+    target: Target, obs: Observation, settings: PolicySettings, silent_for_s: float | None, *, dropping: bool = False
+) -> bool:
+    """Whether the events in the window fell below the ratio of the baseline.
+
+    A new drop needs a judgeable baseline (at least DROP_MIN_BASELINE, events on 3 of the 7 days) and events
+    still arriving (one within the last half window): a source that just stopped is a silence in the making,
+    which the silence rule names. An ongoing drop lasts until the count is back to half the baseline.
+    """
     ratio = drop_ratio(target, settings)
     if ratio <= 0 or obs.recent is None or obs.baseline is None:
         return False
+    if dropping:
+        return obs.recent < max(ratio, RECOVERY_SHARE) * obs.baseline
     if obs.history_days < MIN_HISTORY_DAYS or obs.baseline < settings.drop_min_baseline or obs.baseline <= 0:
         return False
-    share = max(ratio, RECOVERY_SHARE) if dropping else ratio
-    return obs.recent < share * obs.baseline
+    window = obs.rate_window_s or 0.0
+    arriving = obs.recent > 0 and silent_for_s is not None and silent_for_s <= window / 2
+    return arriving and obs.recent < ratio * obs.baseline
 
 
 def drop_text(label: str, obs: Observation) -> str:

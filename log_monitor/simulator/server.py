@@ -921,6 +921,7 @@ class _Indexer(_App):
     def __init__(self, owner: SimulatorServer) -> None:
         super().__init__(owner)
         self._keys_cache: tuple[object, list[tuple[_Key, str, str | None]], list[_Order]] | None = None
+        self._parsed_cache: dict[int, tuple[object, _DocFilter]] = {}
 
     def transport_fault(self) -> str:
         return self._owner.faults.indexer_transport
@@ -1172,9 +1173,33 @@ class _Indexer(_App):
                 return {"value": None}
             return {"value": float(last), "value_as_string": _opensearch_time(last)}
         if kind == "filter":
-            narrowed = selection.narrowed(self._query(body))
+            narrowed = selection.narrowed(self._parsed(body))
             return {"doc_count": self._doc_count(agent_id, location, narrowed)}
+        if kind == "filters":
+            return self._filters(name, body, agent_id, location, selection)
         raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
+
+    def _filters(self, name: str, body: object, agent_id: str, location: str | None, selection: _DocFilter) -> JSON:
+        """OpenSearch's `filters` aggregation: named filters answer `{"buckets": {name: {"doc_count": n}}}`,
+        a list of filters answers `{"buckets": [{"doc_count": n}, ...]}` in order."""
+        if not isinstance(body, dict) or set(body) != {"filters"}:
+            raise _SearchError("illegal_argument_exception", f"[{name}]: only a plain filters list or map is simulated")
+        filters = body["filters"]
+        if isinstance(filters, dict):
+            return {
+                "buckets": {
+                    key: {"doc_count": self._doc_count(agent_id, location, selection.narrowed(self._parsed(query)))}
+                    for key, query in filters.items()
+                }
+            }
+        if isinstance(filters, list):
+            return {
+                "buckets": [
+                    {"doc_count": self._doc_count(agent_id, location, selection.narrowed(self._parsed(query)))}
+                    for query in filters
+                ]
+            }
+        raise _SearchError("parsing_exception", f"[{name}]: [filters] must be an object or an array")
 
     def _composite(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:
         if not isinstance(body, dict):
@@ -1272,6 +1297,18 @@ class _Indexer(_App):
         }
 
     # -- query DSL ------------------------------------------------------------------------
+
+    def _parsed(self, query: object) -> _DocFilter:
+        """A sub-aggregation's query, parsed once per request rather than once per bucket (same object each time)."""
+        cached = self._parsed_cache.get(id(query))
+        if cached is not None and cached[0] is query:
+            return cached[1]
+        if len(self._parsed_cache) > 256:
+            self._parsed_cache.clear()
+        parsed = self._query(query)
+        # The query itself is kept, so its id cannot be reused by another object while cached.
+        self._parsed_cache[id(query)] = (query, parsed)
+        return parsed
 
     def _query(self, query: object) -> _DocFilter:
         if not isinstance(query, dict) or len(query) != 1:

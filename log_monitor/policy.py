@@ -121,7 +121,10 @@ def rate_dropped(
 
 
 def drop_text(label: str, obs: Observation) -> str:
-    """ "fw-alpha: 312 events in the last 15m, normally 41,870 (median of the same 15 minutes on the last 7 days), 0.7%"."""
+    """The drop in numbers, as people read it.
+
+    "fw-alpha: 312 events in the last 15m, normally 41,870 (median of the same 15 minutes on the last 7 days), 0.7%"
+    """
     recent = obs.recent or 0
     baseline = obs.baseline or 0.0
     window = obs.rate_window_s or 0.0

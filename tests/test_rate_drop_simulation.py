@@ -1,4 +1,4 @@
-"""7 days of history and one judged day of a 1,000-agent fleet: every rate drop below the ratio, and only those, alerts."""
+"""A week of history and one judged day of 1,000 agents: every rate drop below the ratio alerts, and nothing else."""
 
 from __future__ import annotations
 

@@ -137,13 +137,17 @@ def test_every_problem_names_the_file_and_physical_line(tmp_path: Path) -> None:
 
 
 def test_the_seventh_column_sets_a_targets_drop_ratio_and_a_bad_one_is_named_by_line(tmp_path: Path) -> None:
-    targets = {t.key: t for t in load_targets(make_settings(tmp_path, "001,fw,,,/var/log/fw.log,,5%\n002,dc,,,,,0\n003,x\n"))}
+    targets = {
+        t.key: t for t in load_targets(make_settings(tmp_path, "001,fw,,,/var/log/fw.log,,5%\n002,dc,,,,,0\n003,x\n"))
+    }
     assert targets["agent:001"].drop_ratio == 0.05
     assert targets["agent:001:/var/log/fw.log"].drop_ratio == 0.05
     assert targets["agent:002"].drop_ratio == 0.0  # off for this one
     assert targets["agent:003"].drop_ratio is None  # DROP_RATIO
     problems = problems_of(make_settings(tmp_path, "001,fw\n002,dc,,,,,1.5\n"))
-    assert problems == [f"{tmp_path / 'agents.csv'}:2: drop_ratio: expected a share from 0 (off) to 1 like 0.1 or 10%, got '1.5'"]
+    assert problems == [
+        f"{tmp_path / 'agents.csv'}:2: drop_ratio: expected a share from 0 (off) to 1 like 0.1 or 10%, got '1.5'"
+    ]
 
 
 def test_trailing_empty_cells_are_not_too_many_columns(tmp_path: Path) -> None:

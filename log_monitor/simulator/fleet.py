@@ -252,8 +252,8 @@ class Fleet:
     def set_rate(
         self, agent_id: str, fraction: float, location: str | None = None, *, since: datetime | None = None
     ) -> None:
-        """From `since`, the agent's logs (or one location) arrive at `fraction` of their current rate (a half-dead source)."""
-        if not 0 < fraction:
+        """From `since`, the agent's logs (or one location) come at `fraction` of their current rate (half-dead)."""
+        if not fraction > 0:
             raise ValueError("fraction must be positive (silence() stops a stream)")
         at = ceil_ms(since or self._now())
         with self._lock:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 
+from log_monitor.dropwords import drop_sentence
 from log_monitor.models import (
     Condition,
     MaintenanceWindow,
@@ -90,7 +91,8 @@ def assess(
     if found.severity is Severity.OK and obs.finding is not None:
         return Assessment(obs.finding_severity, obs.finding, None, None, obs.detail)
     if found.severity is Severity.OK and rate_dropped(target, obs, settings, found.silent_for_s, dropping=dropping):
-        return Assessment(Severity.WARNING, Condition.RATE_DROP, None, None, drop_text(target.label, obs))
+        words = drop_sentence(target.label, obs.recent or 0, obs.baseline or 0.0, obs.rate_window_s or 0.0)
+        return Assessment(Severity.WARNING, Condition.RATE_DROP, None, None, words)
     return found
 
 
@@ -118,42 +120,6 @@ def rate_dropped(
     window = obs.rate_window_s or 0.0
     arriving = obs.recent > 0 and silent_for_s is not None and silent_for_s <= window / 2
     return arriving and obs.recent < ratio * obs.baseline
-
-
-def drop_text(label: str, obs: Observation) -> str:
-    """The drop in numbers, as people read it.
-
-    "fw-alpha: 312 events in the last 15m, normally 41,870 (median of the same 15 minutes on the last 7 days), 0.7%"
-    """
-    recent = obs.recent or 0
-    baseline = obs.baseline or 0.0
-    window = obs.rate_window_s or 0.0
-    share = 100.0 * recent / baseline if baseline > 0 else 0.0
-    percent = f"{share:.1f}%" if share < 10 else f"{share:.0f}%"
-    return (
-        f"{label}: {recent:,} events in the last {short_span(window)}, normally {baseline:,.0f} "
-        f"(median of the same {long_span(window)} on the last 7 days), {percent}"
-    )
-
-
-def short_span(seconds: float) -> str:
-    """15m, 1h, 90s: the window as DEFAULT_CHECK_INTERVAL is usually written."""
-    whole = int(seconds)
-    if whole % 3600 == 0 and whole:
-        return f"{whole // 3600}h"
-    if whole % 60 == 0 and whole:
-        return f"{whole // 60}m"
-    return f"{whole}s"
-
-
-def long_span(seconds: float) -> str:
-    """15 minutes, 1 hour, 90 seconds."""
-    whole = int(seconds)
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if whole % size == 0 and whole:
-            count = whole // size
-            return f"{count} {unit}" + ("s" if count != 1 else "")
-    return f"{whole} seconds"
 
 
 def _severity(silent_for: float, target: Target, settings: PolicySettings) -> Severity:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,6 +126,22 @@ def test_a_drop_below_the_usual_level_for_this_hour_raises_low_traffic_before_si
     assert [e.change for e in events] == [TrafficChange.LOW]
     assert events[0].rate > 0  # fired before total silence
     back = feed(stats, rules, [(s, 10) for s in range(T0 + 86400 + 900, T0 + 86400 + 1200)])
+    assert [e.change for e in back] == [TrafficChange.LOW_OVER]
+
+
+def test_low_traffic_follows_the_rate_drop_rule_and_words_back_only_at_half_the_usual_level() -> None:
+    stats, rules = TrafficStats(), TrafficRules(low_fraction=0.1)
+    assert feed(stats, rules, [(s, 10) for s in range(T0, T0 + 3630)]) == []
+    assert feed(stats, rules, [(s, 100) for s in range(T0 + 3630, T0 + 86400, 10)]) == []
+    assert feed(stats, rules, [(s, 10) for s in range(T0 + 86400, T0 + 86400 + 600)]) == []
+    low = feed(stats, rules, [(s, 1 if s % 2 else 0) for s in range(T0 + 86400 + 600, T0 + 86400 + 900)])
+    assert [e.change for e in low] == [TrafficChange.LOW]
+    words = r"nginx: (\d+) events in the last 2m, normally 1,200 \(usual level of this hour on past days\), (\d\.\d)%"
+    said = re.fullmatch(words, low[0].message("nginx"))
+    assert said is not None and int(said.group(1)) < 120, low[0].message("nginx")
+    # 30% of the usual level: above the ratio, but not yet half of it: still low.
+    assert feed(stats, rules, [(s, 3) for s in range(T0 + 86400 + 900, T0 + 86400 + 1200)]) == []
+    back = feed(stats, rules, [(s, 5) for s in range(T0 + 86400 + 1200, T0 + 86400 + 1500)])
     assert [e.change for e in back] == [TrafficChange.LOW_OVER]
 
 

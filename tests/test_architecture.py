@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 
 # Lower layers never import higher ones; a module may import its own layer or any lower one.
 LAYERS: list[set[str]] = [
-    {"models", "errors", "clock", "printable"},
+    {"models", "errors", "clock", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"},
     {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"cli"},
 ]
 # Pure modules import nothing from outside the standard library.
-PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable"}
+PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable", "dropwords"}
 
 
 def _modules() -> dict[str, Path]:

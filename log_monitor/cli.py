@@ -340,6 +340,8 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
         counts[row.state.severity.name] = counts.get(row.state.severity.name, 0) + 1
     summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
     print(f"\n{len(result.rows)} targets: {summary or 'none'}; {len(result.notifications)} notification(s)", file=out)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
 
 
 def _check_config(settings: Settings, targets: list[Target], connect: bool, out: TextIO, err: TextIO) -> int:

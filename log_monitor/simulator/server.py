@@ -73,6 +73,7 @@ class SimStats:
     indexer_searches: int = 0
     indexer_counts: int = 0
     indexer_errors: int = 0
+    indexer_empty_patterns: int = 0  # searches on a pattern that matched no index
     last_search_body: JSON | None = None
     last_count_body: JSON | None = None
     last_api_path: str | None = None

@@ -323,3 +323,19 @@ def test_once_with_the_api_alone_prints_that_events_are_not_counted(tmp_path: Pa
         code = main(["once", "--env-file", str(env)], stdout=out, stderr=err)
     assert code == 0, out.getvalue() + err.getvalue()
     assert "events are not counted" in out.getvalue()
+
+
+# -- a source that fails is its backend's alert, never a silent UNKNOWN ------------------------------------
+
+
+def test_an_api_user_denied_logcollector_statistics_is_one_api_alert_not_a_quiet_unknown(world: World) -> None:
+    world.fleet.add_agent("001", "web-1", started=NOW - timedelta(hours=1))
+    world.sim.faults.api_stats_denied = True  # RBAC: agent listing allowed, statistics refused (403, error 4000)
+    targets = [agent("001", "web-1"), location("001", "web-1", SYSLOG)]
+    with world.app(targets, wazuh_indexer_url=None) as app:
+        result = app.monitor.run_once()
+    assert "logcollector statistics of agent 001" in result.backend_errors["api"]
+    assert [(n.kind, n.target_key) for n in result.notifications] == [(NotificationKind.BACKEND_DOWN, "backend:api")]
+    rows = {row.target.key: row.state.severity for row in result.rows}
+    assert rows == {"agent:001": Severity.OK, "agent:001:/var/log/syslog": Severity.UNKNOWN}
+    assert result.exit_code == 3

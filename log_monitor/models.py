@@ -207,6 +207,10 @@ class TargetState:
     next_reminder_at: datetime | None = None
     agent_status: str | None = None
     agent_name: str | None = None
+    # The latest rate against baseline (see Observation): events in the window, the 7-day median, the window.
+    recent: int | None = None
+    baseline: float | None = None
+    rate_window_s: float | None = None
 
 
 @dataclass(frozen=True)

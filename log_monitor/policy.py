@@ -200,6 +200,9 @@ def step(
         last_event=obs.last_event if obs.last_event is not None else state.last_event,
         agent_status=obs.agent_status if obs.agent_status is not None else state.agent_status,
         agent_name=obs.agent_name if obs.agent_name is not None else state.agent_name,
+        recent=obs.recent,
+        baseline=obs.baseline,
+        rate_window_s=obs.rate_window_s,
     )
     if found.severity is Severity.UNKNOWN:
         # Keep the episode as it was: when the backend returns, reminders and recoveries carry on.
@@ -218,6 +221,9 @@ def _recover(state: TargetState, target: Target, obs: Observation, now: datetime
         last_checked=now,
         agent_status=state.agent_status,
         agent_name=state.agent_name,
+        recent=state.recent,
+        baseline=state.baseline,
+        rate_window_s=state.rate_window_s,
     )
     if state.alerted is Severity.OK:
         return Decision(fresh, ())

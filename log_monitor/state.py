@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -102,6 +102,16 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE silences ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
     """,
+    """
+    CREATE TABLE IF NOT EXISTS rate_hourly (
+        target_key TEXT NOT NULL,
+        hour TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        baseline REAL NOT NULL,
+        window_s REAL NOT NULL,
+        PRIMARY KEY (target_key, hour)
+    );
+    """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -120,6 +130,21 @@ class Transition:
     from_severity: Severity | None
     to_severity: Severity
     condition: Condition
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One hour of a target's rate: the last check's events in its window then, against that check's baseline."""
+
+    target_key: str
+    hour: datetime  # the UTC hour's start
+    events: int
+    baseline: float
+    window_s: float
+
+
+# Rate points older than this are deleted: the page shows the last 24 hours.
+RATE_KEPT_S = 48 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -193,6 +218,7 @@ class StateStore:
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
         self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
+        self._pruned_hour: str | None = None  # the hour old rate points were last deleted in
         # The file this connection has open, as (st_dev, st_ino): a different one at the path means it was deleted
         # or replaced under us. `on_reset` makes the notice that tells the team (app.build sets it).
         self._identity: tuple[int, int] | None = None
@@ -317,6 +343,7 @@ class StateStore:
                     "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
                     ((s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in states),
                 )
+                self._record_rates(db, states)
             db.executemany(
                 "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
                 (
@@ -328,6 +355,38 @@ class StateStore:
         with self._lock:
             if states and self._states is not None:
                 self._states.update((s.target_key, s) for s in states)
+
+    def _record_rates(self, db: sqlite3.Connection, states: list[TargetState]) -> None:
+        """Each checked target's rate into its hour (the page's 24-hour chart); old hours pruned once an hour."""
+        rows = [
+            (s.target_key, _hour_text(s.last_checked), s.recent, s.baseline, s.rate_window_s or 0.0)
+            for s in states
+            if s.recent is not None and s.baseline is not None and s.last_checked is not None
+        ]
+        if not rows:
+            return
+        db.executemany(
+            "INSERT INTO rate_hourly (target_key, hour, events, baseline, window_s) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (target_key, hour) DO UPDATE SET events = excluded.events, baseline = excluded.baseline, "
+            "window_s = excluded.window_s",
+            rows,
+        )
+        hour = max(row[1] for row in rows)
+        if hour != self._pruned_hour:
+            self._pruned_hour = hour
+            cutoff = datetime.fromisoformat(hour) - timedelta(seconds=RATE_KEPT_S)
+            db.execute("DELETE FROM rate_hourly WHERE hour < ?", (cutoff.isoformat(),))
+
+    def rate_points(self, target_key: str, since: datetime) -> list[RatePoint]:
+        """A target's hourly rate points from `since` on, oldest first."""
+        rows = self._query(
+            "SELECT hour, events, baseline, window_s FROM rate_hourly WHERE target_key = ? AND hour >= ? ORDER BY hour",
+            (target_key, _hour_text(since)),
+        )
+        return [
+            RatePoint(target_key, _aware(datetime.fromisoformat(hour)), int(events), float(baseline), float(window))
+            for hour, events, baseline, window in rows
+        ]
 
     def _reopen_if_replaced(self) -> bool:
         """Whether the file at the path is no longer the one open (deleted, or another put there); then open that.
@@ -843,6 +902,11 @@ def _record_transition(db: sqlite3.Connection, state: TargetState, stored: dict[
     )
     if cursor.lastrowid is not None and cursor.lastrowid % 1000 == 0:
         db.execute("DELETE FROM transitions WHERE id <= ?", (cursor.lastrowid - TRANSITIONS_KEPT,))
+
+
+def _hour_text(at: datetime) -> str:
+    """The UTC hour's start, as stored (ISO text sorts as time does)."""
+    return _aware(at).astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
 
 
 def _utc_text(at: datetime) -> str:

@@ -11,7 +11,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -24,7 +24,8 @@ from prometheus_client.registry import Collector
 
 from log_monitor import __version__
 from log_monitor.app import App
-from log_monitor.models import Secret, Severity, Silence
+from log_monitor.models import Condition, Secret, Severity, Silence
+from log_monitor.ratechart import Mark, Point, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
 from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
 from log_monitor.view import views as all_views
@@ -36,6 +37,7 @@ HEALTH_GRACE_S = 60.0  # /healthz: the loop must have turned within 2 x the smal
 # Health score weights: a target's share of "fine"; MAINTENANCE, PENDING and REMOVED targets are left out.
 SCORE_WEIGHTS = {Severity.OK: 1.0, Severity.WARNING: 0.5, Severity.UNKNOWN: 0.5, Severity.CRITICAL: 0.0}
 MAX_ALERTS = 500
+MAX_CHARTS = 200  # each chart costs two small queries: the page asks for the few that matter
 
 
 class StatusServer:
@@ -181,6 +183,44 @@ class StatusServer:
         ]
         return document
 
+    def charts_document(self, limit: int) -> dict[str, Any]:
+        """The targets whose rate is counted, drops first then by lowest share of baseline, each with its 24 h chart."""
+        now = self.app.monitor.clock.now()
+        rated = [v for v in self.views() if not v.system and v.state is not None and v.state.baseline is not None]
+        rated.sort(key=lambda v: (v.state is None or v.state.condition is not Condition.RATE_DROP, _share(v), v.key))
+        since = now - timedelta(hours=25)
+        charts = []
+        for view in rated[:limit]:
+            assert view.state is not None
+            points = [Point(p.hour, p.events, p.baseline) for p in self.app.store.rate_points(view.key, since)]
+            marks = [
+                Mark(t.at, t.to_severity is not Severity.OK, f"{t.at:%H:%M} UTC {t.to_severity.name} ({t.condition})")
+                for t in self.app.store.transitions(view.key)
+                if t.at >= since
+                and t.to_severity in (Severity.OK, Severity.WARNING, Severity.CRITICAL)
+                and t.from_severity is not None
+            ]
+            ratio = self._drop_ratio(view)
+            charts.append(
+                {
+                    "key": view.key,
+                    "label": view.label,
+                    "state": view.shown,
+                    "condition": view.state.condition.value,
+                    "recent": view.state.recent,
+                    "baseline": view.state.baseline,
+                    "drop_ratio": ratio,
+                    "svg": chart(view.label, points, marks, ratio, now),
+                }
+            )
+        return {"generated_at": now.isoformat(), "charts": charts}
+
+    def _drop_ratio(self, view: TargetView) -> float:
+        target = view.target
+        if target is not None and target.drop_ratio is not None:
+            return target.drop_ratio
+        return self.app.settings.drop_ratio
+
     def alerts_document(self, limit: int) -> dict[str, Any]:
         return {
             "outbox_depth": self.app.store.outbox_depth(),
@@ -198,6 +238,14 @@ def health_score(views: list[TargetView]) -> int:
     if not weights:
         return 100
     return round(100 * sum(weights) / len(weights))
+
+
+def _share(view: TargetView) -> float:
+    """Events in the window as a share of the baseline (1.0 when there is no baseline to compare with)."""
+    state = view.state
+    if state is None or state.recent is None or not state.baseline:
+        return 1.0
+    return state.recent / state.baseline
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -221,6 +269,9 @@ def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
         "silent_for_s": silent_for,
         "last_checked": _iso(state.last_checked) if state is not None else None,
         "alerts_sent": state.alerts_sent if state is not None else 0,
+        "recent": state.recent if state is not None else None,
+        "baseline": state.baseline if state is not None else None,
+        "rate_share": _share(view) if state is not None and state.baseline else None,
         "agent_status": state.agent_status if state is not None else None,
         "interval_s": target.interval_s if target is not None else None,
         "threshold_s": target.threshold_s if target is not None else None,
@@ -478,10 +529,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": f"limit must be a whole number from 1 to {MAX_ALERTS}"})
                 return
             self._json(200, status.alerts_document(int(text)))
+        elif path == "/api/charts":
+            text = query.get("limit", ["24"])[0]
+            if not text.isdigit() or not 1 <= int(text) <= MAX_CHARTS:
+                self._json(400, {"error": f"limit must be a whole number from 1 to {MAX_CHARTS}"})
+                return
+            self._json(200, status.charts_document(int(text)))
         else:
-            self._json(
-                404, {"error": "not found", "endpoints": ["/", "/healthz", "/metrics", "/api/targets", "/api/alerts"]}
-            )
+            endpoints = ["/", "/healthz", "/metrics", "/api/targets", "/api/alerts", "/api/charts"]
+            self._json(404, {"error": "not found", "endpoints": endpoints})
 
     def _json(self, code: int, body: object) -> None:
         self._send(code, json.dumps(body).encode(), "application/json")

@@ -12,8 +12,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 
 # Lower layers never import higher ones; a module may import its own layer or any lower one.
 LAYERS: list[set[str]] = [
-    {"models", "errors", "clock", "printable", "dropwords"},
-    {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"},
+    {"models", "errors", "clock", "printable", "dropwords", "ratechart"},
+    {
+        "policy",
+        "judge",
+        "view",
+        "scheduler",
+        "logsetup",
+        "config",
+        "simulator",
+        "accesslog",
+        "patterns",
+        "linecount",
+        "ratechart",
+    },
     {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
     {"monitor", "liveness"},

@@ -31,6 +31,7 @@ from log_monitor.config import (
 )
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup, simulated_fleet
+from log_monitor.dropwords import rate_against
 from log_monitor.errors import (
     BackendError,
     ConfigError,
@@ -330,10 +331,21 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
                 _when(obs.last_event),
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
+                rate_against(obs.recent, obs.baseline),
                 obs.agent_status or obs.problem,
             ]
         )
-    headers = ["TARGET", "LABEL", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR", "EVENTS", "AGENT STATUS"]
+    headers = [
+        "TARGET",
+        "LABEL",
+        "STATE",
+        "CONDITION",
+        "LAST EVENT (UTC)",
+        "SILENT FOR",
+        "EVENTS",
+        "RATE VS BASELINE",
+        "AGENT STATUS",
+    ]
     _table(headers, rows, out)
     counts: dict[str, int] = {}
     for row in result.rows:
@@ -492,6 +504,7 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
                 s.condition.value,
                 _when(s.last_event),
                 silent,
+                rate_against(s.recent, s.baseline),
                 _when(s.last_checked),
                 str(s.alerts_sent),
                 _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
@@ -505,6 +518,7 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
         "CONDITION",
         "LAST EVENT (UTC)",
         "SILENT FOR",
+        "RATE VS BASELINE",
         "CHECKED",
         "ALERTS",
         "NEXT REMINDER",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -13,14 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Error, expect, sync_playwright
+from rich.console import Console
 
 from log_monitor.app import App, build
+from log_monitor.cli import _status as cli_status
 from log_monitor.demo import simulator_settings
 from log_monitor.models import Condition, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.status_server import StatusServer, start_status_server
+from log_monitor.top import TopModel, render
 from tests.test_dashboard import ARTIFACTS, CHROMIUM_FLAGS
 
 WINDOW = 60.0  # the check interval, so the rate window: 600 events a minute is a baseline of 600
@@ -158,3 +162,17 @@ def test_the_page_draws_a_dropping_targets_line_below_its_band_and_marks_the_ale
     steady_floor, steady_top = floor_and_top(steady_band, sx)
     assert steady_top - 1 <= sy <= steady_floor  # the steady one stays in its band
     assert alerts >= 1  # the drop's alert is on the timeline
+
+
+def test_status_and_top_show_the_rate_against_the_baseline(page: Page) -> None:
+    out = io.StringIO()
+    assert cli_status(page.app.settings, list(page.app.monitor.targets), out) == 0
+    table = out.getvalue()
+    assert "RATE VS BASELINE" in table
+    row = next(line for line in table.splitlines() if line.startswith("agent:001"))
+    assert "rate_drop" in row and re.search(r"\b\d+ / 600 \(\d\.\d%\)", row), row
+    rows = {r.key: r for r in TopModel(list(page.app.monitor.targets), page.app.store).refresh(datetime.now(UTC))}
+    assert rows["agent:001"].rate.endswith("/ 600 (2.0%)")
+    console = Console(width=160, record=True)
+    console.print(render(list(rows.values()), datetime.now(UTC)))
+    assert "vs baseline" in console.export_text()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from log_monitor.clock import FakeClock
-from log_monitor.errors import AuthError, ResponseError, TransportError
+from log_monitor.errors import AuthError, ResponseError, UnreachableError
 from log_monitor.models import Secret
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -119,5 +119,5 @@ def test_wrong_credentials_are_an_auth_error(sim: SimulatorServer, clock: FakeCl
 
 def test_an_unreachable_indexer_is_a_transport_error(clock: FakeClock) -> None:
     client = WazuhIndexer("http://127.0.0.1:9", "admin", Secret("admin"), sleep=clock.advance)
-    with client, pytest.raises(TransportError):
+    with client, pytest.raises(UnreachableError):
         client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)

@@ -14,12 +14,11 @@ import httpx
 import pytest
 
 from log_monitor.clock import SystemClock
-from log_monitor.errors import BackendError, NotifierError
+from log_monitor.errors import BackendError, NotifierError, describe_network_error
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.wazuh.api import WazuhAPIHandler
-from log_monitor.wazuh.retry import describe_transport_error
 from tests.slack_server import SlackServer
 
 HIDDEN = "SECRET-PART-42"
@@ -71,7 +70,7 @@ def _transport_errors() -> list[type[httpx.TransportError]]:
 def test_every_httpx_transport_error_is_described_in_our_words_without_its_text(
     cls: type[httpx.TransportError],
 ) -> None:
-    described = describe_transport_error(cls(f"Illegal header value b'Bearer {HIDDEN}'"))
+    described = describe_network_error(cls(f"Illegal header value b'Bearer {HIDDEN}'"))
     assert HIDDEN not in described
     assert described.startswith(f"{cls.__name__}: ")
     if cls is not httpx.TransportError:

@@ -112,10 +112,12 @@ def describe_network_error(exc: BaseException) -> str:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
-            reason = seen.reason or "CERTIFICATE_VERIFY_FAILED"
-            return f"{kind}: TLS certificate not trusted ({reason}: {seen.verify_message or 'verification failed'})"
+            # getattr: ssl sets these on the errors it raises, not on every instance of the class.
+            reason = getattr(seen, "reason", None) or "CERTIFICATE_VERIFY_FAILED"
+            verdict = getattr(seen, "verify_message", None) or "verification failed"
+            return f"{kind}: TLS certificate not trusted ({reason}: {verdict})"
         if isinstance(seen, ssl.SSLError):
-            return f"{kind}: TLS error ({seen.reason or type(seen).__name__})"
+            return f"{kind}: TLS error ({getattr(seen, 'reason', None) or type(seen).__name__})"
         if isinstance(seen, OSError) and seen.strerror:
             return f"{kind}: {seen.strerror}"
         if isinstance(seen, TimeoutError):

@@ -19,8 +19,8 @@ import httpx
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.errors import AuthError, RateLimitedError, ResponseError
+from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
-from log_monitor.wazuh.boundary import MAX_RESPONSE_BYTES
 from log_monitor.wazuh.client import BackendClient
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from log_monitor.errors import BackendError, ResponseError, UnreachableError
-from log_monitor.wazuh.boundary import fetch, json_object
+from log_monitor.httpboundary import fetch, json_object
 from log_monitor.wazuh.retry import with_retries
 
 T = TypeVar("T")

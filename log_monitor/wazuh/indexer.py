@@ -14,8 +14,8 @@ from urllib.parse import quote
 import httpx
 
 from log_monitor.errors import AuthError, ResponseError
+from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
-from log_monitor.wazuh.boundary import MAX_RESPONSE_BYTES
 from log_monitor.wazuh.client import BackendClient
 
 log = logging.getLogger(__name__)

@@ -17,11 +17,11 @@ import pytest
 
 from log_monitor.clock import SystemClock
 from log_monitor.errors import BackendError, NotifierError, describe_network_error
+from log_monitor.httpboundary import httpx_errors
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.wazuh.api import WazuhAPIHandler
-from log_monitor.wazuh.boundary import httpx_errors
 from tests.slack_server import SlackServer
 
 HIDDEN = "SECRET-PART-42"

@@ -69,16 +69,7 @@ class WazuhAPIHandler(BackendClient):
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         deadline_s: float | None = None,
     ) -> None:
-        super().__init__(
-            base_url,
-            verify=verify,
-            timeout=timeout,
-            transport=transport,
-            sleep=sleep,
-            retries=retries,
-            max_response_bytes=max_response_bytes,
-            deadline_s=deadline_s,
-        )
+        super().__init__(base_url, verify, timeout, transport, sleep, retries, max_response_bytes, deadline_s)
         self._user = user
         self._password = password
         self._clock = clock or SystemClock()
@@ -189,7 +180,7 @@ class WazuhAPIHandler(BackendClient):
     ) -> httpx.Response:
         """One request under the budget, retried on connection errors and 5xx, waiting out 429s."""
         for _ in range(MAX_RATE_LIMIT_WAITS + 1):
-            response = self._send_retrying(method, path, params=params, token=token, auth=auth)
+            response = self._retrying(lambda: self._send_once(method, path, params=params, token=token, auth=auth))
             if response.status_code != 429:
                 return response
             # The API sends no Retry-After: its counter resets each minute, so wait for the window to roll.
@@ -197,17 +188,6 @@ class WazuhAPIHandler(BackendClient):
             log.warning("Wazuh API request budget exhausted (429, error %s); waiting %.0f s", RATE_LIMIT_CODE, wait)
             self._sleep(wait)
         raise RateLimitedError(BACKEND, f"still rate limited after {MAX_RATE_LIMIT_WAITS} waits")
-
-    def _send_retrying(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None,
-        token: Secret | None,
-        auth: tuple[str, str] | None,
-    ) -> httpx.Response:
-        return self._retrying(lambda: self._send_once(method, path, params=params, token=token, auth=auth))
 
     def _send_once(
         self,

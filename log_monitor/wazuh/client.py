@@ -28,7 +28,6 @@ class BackendClient:
     def __init__(
         self,
         base_url: str,
-        *,
         verify: bool | ssl.SSLContext,
         timeout: float,
         transport: httpx.BaseTransport | None,

@@ -71,17 +71,8 @@ class WazuhIndexer(BackendClient):
         max_pages: int | None = None,
         deadline_s: float | None = None,
     ) -> None:
-        super().__init__(
-            base_url,
-            verify=verify,
-            timeout=timeout,
-            transport=transport,
-            sleep=sleep,
-            retries=retries,
-            max_response_bytes=max_response_bytes,
-            deadline_s=deadline_s,
-            auth=(user, password.reveal()),
-        )
+        auth = (user, password.reveal())
+        super().__init__(base_url, verify, timeout, transport, sleep, retries, max_response_bytes, deadline_s, auth)
         self._pattern = index_pattern
         self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
         self._index = quote(index_pattern, safe="*,-_.")

@@ -248,13 +248,13 @@ def _agent(item: Mapping[str, Any]) -> AgentInfo:
         id=str(item.get("id", "")),
         name=str(item.get("name", "")),
         status=str(item.get("status", "unknown")),
-        last_keepalive=_parse_time(item.get("lastKeepAlive")),
+        last_keepalive=parse_time(item.get("lastKeepAlive")),
         ip=str(item["ip"]) if item.get("ip") else None,
     )
 
 
-def _parse_time(value: object) -> datetime | None:
-    """The API's timestamps; never_connected agents carry none (or the 9999 placeholder)."""
+def parse_time(value: object) -> datetime | None:
+    """The API's timestamps (`Z`, `+00:00` or none, read as UTC); never_connected agents carry none (or 9999)."""
     if not isinstance(value, str) or not value or value.startswith("9999"):
         return None
     try:

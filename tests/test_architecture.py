@@ -23,7 +23,8 @@ LAYERS: list[set[str]] = [
     {"cli"},
 ]
 # Pure modules import nothing from outside the standard library.
-PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable"} | {"dropwords", "ratechart"}
+PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable"}
+PURE |= {"dropwords", "ratechart"}
 
 
 def _modules() -> dict[str, Path]:

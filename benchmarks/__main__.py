@@ -56,6 +56,7 @@ class PassFigures:
     naive_wall_s: float
     naive_requests: int
     naive_note: str
+    baselines: bool = True  # the rate-drop baseline (8 windows per bucket) asked in the same aggregation
 
 
 def _fleet(agents: int) -> Fleet:
@@ -79,8 +80,11 @@ def _serve(agents: int, pipe: Connection) -> None:
             pipe.send({"api_requests": sim.stats.api_requests, "indexer_requests": sim.stats.indexer_requests})
 
 
-def one_pass(agents: int) -> PassFigures:
-    """One full pass of the real monitor (app.build) over `agents` agents, the simulator in a child process."""
+def one_pass(agents: int, baselines: bool = True) -> PassFigures:
+    """One full pass of the real monitor (app.build) over `agents` agents, the simulator in a child process.
+
+    `baselines=False` sets DROP_RATIO=0, so the aggregation asks no rate windows: the pass as it was before them.
+    """
     context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
     child = context.Process(target=_serve, args=(agents, theirs), daemon=True)
@@ -99,7 +103,9 @@ def one_pass(agents: int) -> PassFigures:
         for agent_id in ids
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = simulator_settings(api_url, indexer_url, Path(tmp), wazuh_api_max_rpm=300)
+        settings = simulator_settings(
+            api_url, indexer_url, Path(tmp), wazuh_api_max_rpm=300, drop_ratio=0.1 if baselines else 0.0
+        )
         with open(os.devnull, "w") as sink:
             app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
             with app:
@@ -124,6 +130,7 @@ def one_pass(agents: int) -> PassFigures:
         naive_wall_s=round(naive_wall, 2),
         naive_requests=len(ids),
         naive_note=naive_note,
+        baselines=baselines,
     )
 
 
@@ -304,10 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="fleet sizes, comma-separated")
     parser.add_argument("--file-mb", type=int, default=1024, help="size of the file for line counting")
     parser.add_argument("--one-pass", type=int, help=argparse.SUPPRESS)  # internal: one size, in a fresh process
+    parser.add_argument("--no-baselines", action="store_true", help=argparse.SUPPRESS)  # internal, with --one-pass
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
     args = parser.parse_args(argv)
     if args.one_pass:
-        print(json.dumps(asdict(one_pass(args.one_pass))))
+        print(json.dumps(asdict(one_pass(args.one_pass, baselines=not args.no_baselines))))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results: dict[str, object] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
@@ -315,10 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'agents':>8} {'pairs':>8} {'wall s':>7} {'cpu s':>7} {'rss MB':>7} {'idx req':>7} {'api req':>7}"
     print(f"{header} {'naive s':>8} {'ratio':>6}")
     passes = []
-    for size in sizes:
+    # Each size with the rate-drop baselines (the default) and without them (DROP_RATIO=0), side by side.
+    for size, baselines in ((size, baselines) for size in sizes for baselines in (True, False)):
         # A fresh process per size, so peak RSS belongs to that size alone.
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks", "--one-pass", str(size)],
+            [sys.executable, "-m", "benchmarks", "--one-pass", str(size), *([] if baselines else ["--no-baselines"])],
             check=True,
             capture_output=True,
             text=True,
@@ -331,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{figures['agents']:>8} {figures['pairs']:>8} {figures['wall_s']:>7.2f} {figures['cpu_s']:>7.2f} "
             f"{figures['rss_mb']:>7.0f} {figures['indexer_requests']:>7} {figures['api_requests']:>7} "
             f"{figures['naive_wall_s']:>8.1f} {ratio:>5.0f}x  (indexer bound {bound}) {figures['naive_note']}"
+            f"{'' if baselines else ' [no baselines]'}"
         )
         passes.append(figures | {"indexer_request_bound": bound})
     results["passes"] = passes

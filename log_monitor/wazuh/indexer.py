@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
+from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, ResponseError, TransportError
 from log_monitor.models import Secret
 from log_monitor.wazuh.body import MAX_RESPONSE_BYTES, read_capped
@@ -55,10 +56,10 @@ class WazuhIndexer:
         user: str,
         password: Secret,
         *,
-        index_pattern: str = "wazuh-alerts-4.x-*",
-        agent_id_field: str = "agent.id",
-        timestamp_field: str = "timestamp",
-        location_field: str = "location",
+        index_pattern: str = DEFAULTS["WAZUH_INDEX_PATTERN"],
+        agent_id_field: str = DEFAULTS["WAZUH_AGENT_ID_FIELD"],
+        timestamp_field: str = DEFAULTS["WAZUH_TIMESTAMP_FIELD"],
+        location_field: str = DEFAULTS["WAZUH_LOCATION_FIELD"],
         non_log_locations: Sequence[str] = (),
         verify: bool | ssl.SSLContext = True,
         timeout: float = 30.0,

@@ -387,7 +387,7 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
         # A typo in agents.csv would otherwise be a "never seen, silent for 7d" alert.
         unknown: dict[str, str] = {}
         for target in targets:
-            if target.agent_id is not None and target.expected and target.agent_id not in known_agents[0]:
+            if target.agent_id is not None and target.agent_id not in known_agents[0]:
                 unknown.setdefault(target.agent_id, target.origin or target.label)
         if unknown:
             failed += 1

@@ -16,10 +16,6 @@ class Severity(enum.IntEnum):
     UNKNOWN = 3
     MAINTENANCE = 4
 
-    @property
-    def exit_code(self) -> int:
-        return 0 if self is Severity.MAINTENANCE else int(self)
-
 
 class TargetKind(enum.StrEnum):
     """What a target is."""
@@ -125,7 +121,6 @@ class Target:
     location: str | None = None
     path: str | None = None
     maintenance: tuple[MaintenanceWindow, ...] = ()
-    expected: bool = True  # listed in a file (reported if never seen) vs discovered
     origin: str = ""  # "config/agents.csv:4", for messages
     log_format: str = ""  # local files: "combined" (Apache/Nginx access log) adds traffic statistics
     traffic_high_margin: float = 1.0  # high traffic above baseline x (1 + margin)

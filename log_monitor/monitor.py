@@ -203,7 +203,6 @@ class LogCounter:
                 interval_s=self._discovery_interval_s,
                 threshold_s=self._discovery_interval_s,
                 agent_id=agent.id,
-                expected=False,
                 origin="discovered (AGENT_DISCOVERY=active)",
             )
             for agent in agents.values()

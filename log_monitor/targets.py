@@ -208,7 +208,6 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
             threshold_s=threshold,
             agent_id=agent_id,
             maintenance=windows,
-            expected=True,
             origin=origin,
         )
         targets.append(agent)
@@ -263,7 +262,6 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
                 threshold_s=threshold,
                 path=file_path,
                 maintenance=_maintenance(path, row.line, maintenance_text, problems),
-                expected=True,
                 origin=f"{path}:{row.line}",
                 log_format="combined" if log_format == "combined" else "",
                 traffic_high_margin=high,

@@ -181,6 +181,6 @@ def learned(targets: list[Target], states: Mapping[str, TargetState], *, discove
         elif not location and discovery and agent_id not in listed:
             name = states[key].agent_name or key
             found.append(
-                Target(key, TargetKind.AGENT, name, 0.0, 0.0, agent_id=agent_id, expected=False, origin="discovered")
+                Target(key, TargetKind.AGENT, name, 0.0, 0.0, agent_id=agent_id, origin="discovered")
             )
     return found

@@ -89,7 +89,7 @@ def test_the_notifier_speaks_the_datagram_protocol_to_a_path_and_to_an_abstract_
 
 def test_without_notify_socket_nothing_is_sent_and_nothing_fails() -> None:
     notifier = SdNotifier(*service_manager({}))
-    assert not notifier.enabled
+    assert not notifier.notify("STATUS=x")
     assert not notifier.ready("x")
     assert notifier.watchdog_s is None
 

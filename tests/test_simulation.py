@@ -1,4 +1,4 @@
-"""24 hours of a 1,000-agent fleet in accelerated time: the daemon's notifications are exactly the expected ones."""
+"""24 hours of a 400-agent fleet in accelerated time: the daemon's notifications are exactly the expected ones."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from log_monitor.simulator.server import SimulatorServer
 
 MIDNIGHT = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 INTERVAL = 900.0  # 15 min: check period and threshold
-AGENTS = 1000
+AGENTS = 400
 A, R, W, E, B, U = (
     NotificationKind.ALERT,
     NotificationKind.REMINDER,

@@ -11,7 +11,7 @@ from typing import Any
 
 from log_monitor.clock import SystemClock
 from log_monitor.config import Settings
-from log_monitor.models import Secret, Target, TargetKind
+from log_monitor.models import Secret, Target
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 
@@ -57,26 +57,9 @@ def simulated_fleet(agents: int, silent: int, start: datetime) -> Fleet:
 
 def _targets() -> list[Target]:
     def agent(agent_id: str, label: str) -> Target:
-        return Target(
-            key=Target.agent_key(agent_id),
-            kind=TargetKind.AGENT,
-            label=label,
-            interval_s=INTERVAL_S,
-            threshold_s=THRESHOLD_S,
-            agent_id=agent_id,
-            origin="demo",
-        )
+        return Target.agent(agent_id, label, INTERVAL_S, THRESHOLD_S, origin="demo")
 
-    auth = Target(
-        key=Target.location_key("001", AUTH_LOG),
-        kind=TargetKind.LOCATION,
-        label="web-frontend",
-        interval_s=INTERVAL_S,
-        threshold_s=THRESHOLD_S,
-        agent_id="001",
-        location=AUTH_LOG,
-        origin="demo",
-    )
+    auth = Target.agent_location("001", AUTH_LOG, "web-frontend", INTERVAL_S, THRESHOLD_S, origin="demo")
     return [
         agent("001", "web-frontend"),
         auth,

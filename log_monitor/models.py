@@ -128,6 +128,54 @@ class Target:
     patterns_file: str | None = None  # local files: pattern rules (log_monitor.patterns)
     service: str = ""  # local files: the files.csv service name, which people type as a TARGET
 
+    @classmethod
+    def agent(
+        cls,
+        agent_id: str,
+        label: str,
+        interval_s: float,
+        threshold_s: float | None = None,
+        *,
+        maintenance: tuple[MaintenanceWindow, ...] = (),
+        origin: str = "",
+    ) -> Target:
+        """A Wazuh agent watched as a whole; the threshold defaults to the interval."""
+        return cls(
+            key=cls.agent_key(agent_id),
+            kind=TargetKind.AGENT,
+            label=label,
+            interval_s=interval_s,
+            threshold_s=interval_s if threshold_s is None else threshold_s,
+            agent_id=agent_id,
+            maintenance=maintenance,
+            origin=origin,
+        )
+
+    @classmethod
+    def agent_location(
+        cls,
+        agent_id: str,
+        location: str,
+        label: str,
+        interval_s: float,
+        threshold_s: float | None = None,
+        *,
+        maintenance: tuple[MaintenanceWindow, ...] = (),
+        origin: str = "",
+    ) -> Target:
+        """One log file (location, or `*` for each) on a Wazuh agent; the threshold defaults to the interval."""
+        return cls(
+            key=cls.location_key(agent_id, location),
+            kind=TargetKind.LOCATION,
+            label=label,
+            interval_s=interval_s,
+            threshold_s=interval_s if threshold_s is None else threshold_s,
+            agent_id=agent_id,
+            location=location,
+            maintenance=maintenance,
+            origin=origin,
+        )
+
     @staticmethod
     def agent_key(agent_id: str) -> str:
         return f"agent:{agent_id}"

@@ -25,7 +25,7 @@ from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
 from log_monitor.daemon import Daemon
-from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target, TargetKind
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.dispatch import DeliveryWorker, Dispatcher
 from log_monitor.notifiers.slack import SlackNotifier
@@ -485,9 +485,7 @@ def test_a_daemon_tick_only_wakes_the_worker_so_a_hanging_slack_never_delays_the
     fleet = Fleet()
     fleet.add_agent("001", "web", rate_per_min=12, started=T0 - timedelta(hours=2))
     fleet.silence("001", since=T0 - timedelta(minutes=40))
-    target = Target(
-        key="agent:001", kind=TargetKind.AGENT, label="web", interval_s=300, threshold_s=300, agent_id="001"
-    )
+    target = Target.agent("001", "web", 300)
     with SimulatorServer(fleet, clock=rig.clock) as sim:
         settings = Settings(
             env_file=tmp_path / "test.env",

@@ -15,7 +15,7 @@ from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import simulator_settings
-from log_monitor.models import MaintenanceWindow, NotificationKind, Severity, Target, TargetKind
+from log_monitor.models import MaintenanceWindow, NotificationKind, Severity, Target
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -24,16 +24,8 @@ NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 INTERVAL = 300.0
 
 
-def agent(agent_id: str, label: str, **kwargs: object) -> Target:
-    return Target(
-        key=Target.agent_key(agent_id),
-        kind=TargetKind.AGENT,
-        label=label,
-        interval_s=INTERVAL,
-        threshold_s=INTERVAL,
-        agent_id=agent_id,
-        **kwargs,  # type: ignore[arg-type]
-    )
+def agent(agent_id: str, label: str, maintenance: tuple[MaintenanceWindow, ...] = ()) -> Target:
+    return Target.agent(agent_id, label, INTERVAL, maintenance=maintenance)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from log_monitor.daemon import Daemon as DaemonLoop
 from log_monitor.daemon import Signals
 from log_monitor.demo import simulator_settings
 from log_monitor.logsetup import setup_logging
-from log_monitor.models import Condition, Secret, Severity, Silence, Target, TargetKind, TargetState
+from log_monitor.models import Condition, Secret, Severity, Silence, Target, TargetState
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.slack import SlackNotifier
@@ -38,7 +38,7 @@ TOKEN = "status-token-for-tests"
 
 
 def agent(agent_id: str, label: str) -> Target:
-    return Target(Target.agent_key(agent_id), TargetKind.AGENT, label, 1.0, 60.0, agent_id=agent_id)
+    return Target.agent(agent_id, label, 1.0, 60.0)
 
 
 @dataclass

@@ -18,7 +18,6 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from log_monitor.app import build
 from log_monitor.cli import main
@@ -33,35 +32,12 @@ from log_monitor.notifiers.smtp import SmtpNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
+from tests.mail import MailServer
 from tests.slack_server import SlackServer
-from tests.test_smtp import Mailbox, free_port
 
 TOKEN = "xoxb-delivery-secret-token"
 SMTP_PASSWORD = "smtp-Pa55word-secret"
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-class MailServer:
-    """An aiosmtpd server on a fixed loopback port that can go down and come back on the same port."""
-
-    def __init__(self) -> None:
-        self.mailbox = Mailbox()
-        self.port = free_port()
-        self._controller: Controller | None = None
-
-    @property
-    def received(self) -> list[Message]:
-        return self.mailbox.received
-
-    def up(self) -> None:
-        if self._controller is None:
-            self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
-            self._controller.start()
-
-    def down(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
 
 
 @dataclass

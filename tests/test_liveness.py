@@ -21,9 +21,10 @@ from log_monitor.sdnotify import SdNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
+from tests.daemon_process import Daemon
 from tests.heartbeat_receiver import HeartbeatReceiver
+from tests.helpers import wait_for
 from tests.slack_server import SlackServer
-from tests.test_daemon import Daemon, wait_for
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ from log_monitor.models import Condition, Severity, TargetState
 from log_monitor.state import StateStore
 from tests import test_once as once_tests
 from tests.conftest import REPO
+from tests.helpers import free_port
 from tests.test_once import Rig
-from tests.test_slack import closed_port
 
 rig = once_tests.rig  # the simulator, fake Slack and env file of the one-off pass tests
 
@@ -130,7 +130,7 @@ def test_a_new_target_is_logged_as_new_not_as_a_change_from_ok(rig: Rig) -> None
 
 def test_a_failing_slack_is_logged_once_by_us_not_again_by_slack_sdk(rig: Rig) -> None:
     rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
-    env = rig.env(SLACK_API_URL=f"http://127.0.0.1:{closed_port()}/api/", LOGGING_LEVEL="INFO")
+    env = rig.env(SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/", LOGGING_LEVEL="INFO")
     result = rig.run(env=env)
     assert result.code == 2
     log_text = (rig.folder / "monitor.log").read_text()

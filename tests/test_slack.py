@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ import pytest
 from log_monitor.errors import NotifierError
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
 from log_monitor.notifiers.slack import SlackNotifier
+from tests.helpers import free_port
 from tests.slack_server import SlackServer
 
 TOKEN = "xoxb-test-token"
@@ -37,13 +37,6 @@ def alert(label: str = "db-primary", detail: str = "") -> Notification:
 
 def bot(server: SlackServer, token: str = TOKEN, channel: str = "#soc") -> SlackNotifier:
     return SlackNotifier(token=Secret(token), channel=channel, api_url=server.api_url, timeout=2.0)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def assert_no_secret(exc: NotifierError, *secrets: str) -> None:
@@ -169,7 +162,7 @@ def test_a_slack_server_error_is_transient() -> None:
 
 def test_a_refused_connection_is_transient() -> None:
     notifier = SlackNotifier(
-        token=Secret(TOKEN), channel="#soc", api_url=f"http://127.0.0.1:{closed_port()}/api/", connect_retry_s=0.01
+        token=Secret(TOKEN), channel="#soc", api_url=f"http://127.0.0.1:{free_port()}/api/", connect_retry_s=0.01
     )
     with pytest.raises(NotifierError) as caught:
         notifier.send(alert())
@@ -216,7 +209,7 @@ def test_a_webhook_rate_limit_with_a_long_retry_after_carries_the_wait_for_the_d
 
 
 def test_an_unreachable_webhook_is_transient_and_its_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/services/T000/B000/SECRETPATHPART"
+    url = f"http://127.0.0.1:{free_port()}/services/T000/B000/SECRETPATHPART"
     with caplog.at_level(logging.DEBUG), pytest.raises(NotifierError) as caught:
         SlackNotifier(webhook_url=Secret(url), connect_retry_s=0.01).send(alert())
     assert not caught.value.permanent

@@ -22,8 +22,8 @@ from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from tests.envfile import write_env
+from tests.mail import MailServer
 from tests.slack_server import SlackServer
-from tests.test_delivery import MailServer
 
 TOKEN = "xoxb-channel-fault-token"
 

@@ -11,12 +11,12 @@ import pytest
 
 from log_monitor.models import Condition, Severity, TargetState
 from log_monitor.state import StateStore
-from tests import test_once as once_tests
+from tests import cli_rig
+from tests.cli_rig import AGENTS, Rig
 from tests.conftest import REPO
 from tests.helpers import free_port
-from tests.test_once import Rig
 
-rig = once_tests.rig  # the simulator, fake Slack and env file of the one-off pass tests
+rig = cli_rig.rig  # the simulator, fake Slack and env file of the one-off pass tests
 
 
 def _row(text: str, key: str) -> str:
@@ -53,7 +53,7 @@ def test_silences_lists_each_active_silence_with_until_reason_and_who_set_it(
 
 def test_an_agent_silence_covers_its_log_files(rig: Rig) -> None:
     # A short threshold: logcollector's counters date the location's last event up to a minute back.
-    (rig.folder / "agents.csv").write_text(once_tests.AGENTS + "004,app-server,1m,10s,/var/log/syslog\n")
+    (rig.folder / "agents.csv").write_text(AGENTS + "004,app-server,1m,10s,/var/log/syslog\n")
     rig.fleet.add_agent("004", "app-server", rate_per_min=12, started=rig.now - timedelta(hours=2))
     rig.fleet.silence("004", since=rig.now - timedelta(minutes=40))
     env = rig.env(INDEXING_DELAY="0s")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
@@ -60,6 +61,31 @@ class App:
         self.close()
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How long what build() makes waits and how often it retries; None keeps each part's own default.
+
+    Production never sets these; tests shorten them (a hanging backend, a locked DB) instead of patching.
+    """
+
+    backend_timeout_s: float | None = None  # the Wazuh API's and the indexer's per-read timeout
+    backend_retries: int | None = None
+    backend_deadline_s: float | None = None  # a whole request, body included
+    api_page_size: int | None = None  # agents per page of the API's listing
+    store_timeout_s: float | None = None  # how long the state DB waits for another writer's lock
+    delivery_attempts: int | None = None  # attempts per channel before the next one gets the notification
+    channel_timeout_s: float | None = None
+    channel_retry_s: float | None = None  # Slack: the wait before a reconnect and the longest Retry-After honoured
+
+    def backend(self) -> dict[str, Any]:
+        return _given(timeout=self.backend_timeout_s, retries=self.backend_retries, deadline_s=self.backend_deadline_s)
+
+
+def _given(**values: object) -> dict[str, Any]:
+    """The keyword arguments that were set: the others keep the callee's defaults (written once, there)."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def tls_verify(settings: Settings) -> bool | ssl.SSLContext:
     """What httpx's `verify` gets: a context trusting VERIFICATION_FILE when given, else on/off."""
     if not settings.verify_tls:
@@ -81,7 +107,9 @@ def policy_settings(settings: Settings, host: str | None = None) -> PolicySettin
     )
 
 
-def build_api(settings: Settings, *, clock: Clock, sleep: Callable[[float], None]) -> WazuhAPIHandler | None:
+def build_api(
+    settings: Settings, *, clock: Clock, sleep: Callable[[float], None], tuning: Tuning = Tuning()
+) -> WazuhAPIHandler | None:
     if not settings.wazuh_api_url or not settings.wazuh_api_user or settings.wazuh_api_password is None:
         return None
     return WazuhAPIHandler(
@@ -92,10 +120,14 @@ def build_api(settings: Settings, *, clock: Clock, sleep: Callable[[float], None
         max_rpm=settings.wazuh_api_max_rpm,
         clock=clock,
         sleep=sleep,
+        **tuning.backend(),
+        **_given(page_size=tuning.api_page_size),
     )
 
 
-def build_indexer(settings: Settings, *, sleep: Callable[[float], None]) -> WazuhIndexer | None:
+def build_indexer(
+    settings: Settings, *, sleep: Callable[[float], None], tuning: Tuning = Tuning()
+) -> WazuhIndexer | None:
     if not settings.wazuh_indexer_url or not settings.wazuh_indexer_user or settings.wazuh_indexer_password is None:
         return None
     return WazuhIndexer(
@@ -109,10 +141,13 @@ def build_indexer(settings: Settings, *, sleep: Callable[[float], None]) -> Wazu
         non_log_locations=settings.non_log_locations,
         verify=tls_verify(settings),
         sleep=sleep,
+        **tuning.backend(),
     )
 
 
-def build_channels(settings: Settings) -> list[Notifier]:
+def build_channels(
+    settings: Settings, *, sleep: Callable[[float], None] = time.sleep, tuning: Tuning = Tuning()
+) -> list[Notifier]:
     """The fallback chain in order; the console when nothing is configured, so a first run shows something."""
     channels: list[Notifier] = []
     if (settings.slack_bot_token and settings.slack_channel) or settings.slack_webhook_url:
@@ -122,6 +157,12 @@ def build_channels(settings: Settings) -> list[Notifier]:
                 channel=settings.slack_channel,
                 webhook_url=settings.slack_webhook_url,
                 api_url=settings.slack_api_url,
+                sleep=sleep,
+                **_given(
+                    timeout=tuning.channel_timeout_s,
+                    connect_retry_s=tuning.channel_retry_s,
+                    max_retry_after_s=tuning.channel_retry_s,
+                ),
             )
         )
     if settings.smtp_host and settings.smtp_from and settings.smtp_to:
@@ -134,10 +175,13 @@ def build_channels(settings: Settings) -> list[Notifier]:
                 password=settings.smtp_password,
                 sender=settings.smtp_from,
                 recipients=settings.smtp_to,
+                **_given(timeout=tuning.channel_timeout_s),
             )
         )
     if settings.teams_webhook_url:
-        channels.append(TeamsNotifier(webhook_url=settings.teams_webhook_url))
+        channels.append(
+            TeamsNotifier(webhook_url=settings.teams_webhook_url, **_given(timeout=tuning.channel_timeout_s))
+        )
     if not channels:
         channels.append(ConsoleNotifier())
     return channels
@@ -189,21 +233,22 @@ def build(
     sleep: Callable[[float], None] = time.sleep,
     channels: list[Notifier] | None = None,
     host: str | None = None,
+    tuning: Tuning = Tuning(),
 ) -> App:
     clock = clock or SystemClock()
     stack = ExitStack()
     try:
-        store = stack.enter_context(StateStore(settings.state_db))
+        store = stack.enter_context(StateStore(settings.state_db, **_given(timeout=tuning.store_timeout_s)))
         if store.quarantined is not None:
             store.queue([state_reset_notice(store.quarantined, settings.state_db, clock, host)])
         store.on_reset = lambda: state_reset_notice(None, settings.state_db, clock, host)
-        api = build_api(settings, clock=clock, sleep=sleep)
+        api = build_api(settings, clock=clock, sleep=sleep, tuning=tuning)
         if api is not None:
             stack.callback(api.close)
-        indexer = build_indexer(settings, sleep=sleep)
+        indexer = build_indexer(settings, sleep=sleep, tuning=tuning)
         if indexer is not None:
             stack.callback(indexer.close)
-        channels = channels if channels is not None else build_channels(settings)
+        channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)
         listed = list(targets)
         if indexer is not None:
             targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
@@ -229,7 +274,7 @@ def build(
         monitor = LogCounter(
             targets=targets,
             store=store,
-            dispatcher=Dispatcher(store, channels, clock, sleep=sleep),
+            dispatcher=Dispatcher(store, channels, clock, sleep=sleep, **_given(attempts=tuning.delivery_attempts)),
             clock=clock,
             policy=policy_settings(settings, host),
             sources=sources,

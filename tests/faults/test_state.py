@@ -5,7 +5,6 @@ In each case nothing is half-written and, once the fault is gone, every alert go
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import logging
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from log_monitor import app as app_module
+from log_monitor.app import Tuning
 from log_monitor.cli import main
 from log_monitor.clock import SystemClock
 from log_monitor.errors import StateError
@@ -183,9 +183,9 @@ class Cli:
     folder: Path
     slack: SlackServer
 
-    def run(self) -> tuple[int, str]:
+    def run(self, tuning: Tuning | None = None) -> tuple[int, str]:
         out, err = io.StringIO(), io.StringIO()
-        code = main(["--env-file", str(self.folder / "log_monitor.env"), "once"], stdout=out, stderr=err)
+        code = main(["--env-file", str(self.folder / "log_monitor.env"), "once"], stdout=out, stderr=err, tuning=tuning)
         return code, err.getvalue()
 
     @property
@@ -209,16 +209,13 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         yield Cli(tmp_path, slack)
 
 
-def test_the_cli_on_a_locked_state_db_exits_3_with_one_clear_line_then_alerts_once_when_freed(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(app_module, "StateStore", functools.partial(StateStore, timeout=0.2))
+def test_the_cli_on_a_locked_state_db_exits_3_with_one_clear_line_then_alerts_once_when_freed(cli: Cli) -> None:
     with StateStore(cli.db):
         pass  # the DB exists (WAL) before the other process locks it
     holder = sqlite3.connect(cli.db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        code, err = cli.run()
+        code, err = cli.run(Tuning(store_timeout_s=0.2))
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,10 +53,8 @@ def test_sigterm_stops_the_daemon_with_exit_0_within_10_seconds(
     daemon = daemon_factory(sim, slack)
     process = daemon.start()
     assert wait_for(lambda: len(slack.messages) == 1), daemon.log_text()
-    started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=10) == 0
-    assert time.monotonic() - started < 10
+    assert process.wait(timeout=10) == 0  # raises TimeoutExpired past 10 s
     assert "db" in str(slack.messages[0])
 
 

@@ -38,6 +38,24 @@ from log_monitor.wazuh.indexer import WazuhIndexer
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BackendMetrics:
+    """One backend client's counters since start."""
+
+    requests: int
+    request_seconds: float  # total time waiting for answers
+    responses_by_status: dict[int, int]
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The process's own counters at one moment, for the status server (which reaches no further into the app)."""
+
+    channels: list[str]  # the configured channels, in the order they are tried
+    delivery_failures: dict[str, int]  # channel -> delivery attempts it refused since start
+    backends: dict[str, BackendMetrics]  # "api" / "indexer" -> its client's counters, for those configured
+
+
 @dataclass
 class App:
     """The wired-up product; closing it closes every client and the store."""
@@ -50,6 +68,15 @@ class App:
     indexer: WazuhIndexer | None = None
     heartbeat: Heartbeat | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
+
+    def metrics(self) -> MetricsSnapshot:
+        dispatcher = self.monitor.dispatcher
+        backends = {
+            name: BackendMetrics(client.requests_made, client.request_seconds, dict(client.responses_by_status))
+            for name, client in (("api", self.api), ("indexer", self.indexer))
+            if client is not None
+        }
+        return MetricsSnapshot(list(dispatcher.channel_names), dict(dispatcher.failures), backends)
 
     def close(self) -> None:
         self._stack.close()

@@ -156,3 +156,15 @@ def test_an_unexpected_error_in_a_pass_is_logged_with_its_traceback_once_and_the
     tracebacks = [t for t in tracebacks if t]
     assert len(tracebacks) == 2 and "KeyError" in tracebacks[0] and "RuntimeError: another bug" in tracebacks[1]
     assert any("again" in r.getMessage() and "DISASTER" in r.getMessage() for r in caplog.records)
+
+
+def test_the_metrics_snapshot_has_each_channel_and_each_backends_requests_and_answers(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        app.monitor.run_once()
+        metrics = app.metrics()
+    assert metrics.channels == ["console"]
+    assert metrics.delivery_failures == {}
+    assert set(metrics.backends) == {"api", "indexer"}
+    assert metrics.backends["indexer"].requests >= 1
+    assert metrics.backends["api"].responses_by_status.get(200, 0) >= 1
+    assert sum(metrics.backends["api"].responses_by_status.values()) == metrics.backends["api"].requests

@@ -1,10 +1,34 @@
-"""Small test helpers shared by many test files: waiting for a condition, a free loopback port."""
+"""Small test helpers shared by many test files: a notification, waiting for a condition, a free loopback port."""
 
 from __future__ import annotations
 
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from log_monitor.models import Condition, Notification, NotificationKind, Severity
+
+_ALERT = Notification(
+    id="n1",
+    created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
+    kind=NotificationKind.ALERT,
+    severity=Severity.CRITICAL,
+    target_key="agent:002",
+    label="db-primary",
+    condition=Condition.DISCONNECTED,
+    host="soc-monitor",
+    agent_id="002",
+    last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
+    silent_for_s=3900.0,
+)
+
+
+def notification(**changes: Any) -> Notification:
+    """An ALERT: agent 002 db-primary, CRITICAL, disconnected for 65 min; `changes` replace any field."""
+    return replace(_ALERT, **changes)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:

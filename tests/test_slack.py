@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 
 import pytest
 
 from log_monitor.errors import NotifierError
-from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.models import Notification, Secret
 from log_monitor.notifiers.slack import SlackNotifier
-from tests.helpers import free_port
+from tests.helpers import free_port, notification
 from tests.slack_server import SlackServer
 
 TOKEN = "xoxb-test-token"
 
 
 def alert(label: str = "db-primary", detail: str = "") -> Notification:
-    return Notification(
-        id="n1",
-        created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
-        kind=NotificationKind.ALERT,
-        severity=Severity.CRITICAL,
-        target_key="agent:002",
-        label=label,
-        condition=Condition.DISCONNECTED,
-        host="soc-monitor",
-        agent_id="002",
-        last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
-        silent_for_s=3900.0,
-        detail=detail,
-    )
+    return notification(label=label, detail=detail)
 
 
 def bot(server: SlackServer, token: str = TOKEN, channel: str = "#soc") -> SlackNotifier:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.headerregistry import Address, AddressHeader
 from email.message import Message
@@ -19,23 +18,13 @@ from log_monitor.errors import NotifierError
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
 from log_monitor.notifiers.render import title
 from log_monitor.notifiers.smtp import SmtpNotifier
-from tests.helpers import free_port
+from tests.helpers import free_port, notification
 from tests.mail import Mailbox
 
 
 def alert(label: str = "db-primary") -> Notification:
-    return Notification(
-        id="a1b2c3",
-        created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
-        kind=NotificationKind.ALERT,
-        severity=Severity.WARNING,
-        target_key="agent:002",
-        label=label,
-        condition=Condition.SILENT,
-        host="soc-monitor",
-        agent_id="002",
-        last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
-        silent_for_s=840.0,
+    return notification(
+        id="a1b2c3", severity=Severity.WARNING, label=label, condition=Condition.SILENT, silent_for_s=840.0
     )
 
 

@@ -9,18 +9,17 @@ from pathlib import Path
 import pytest
 
 from log_monitor.errors import StateError
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
+from log_monitor.models import Condition, Notification, Severity, TargetState
 from log_monitor.state import SCHEMA_VERSION, StateStore
+from tests.helpers import notification
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def note(n: int = 1) -> Notification:
-    return Notification(
+    return notification(
         id=f"n{n}",
         created_at=T0 + timedelta(seconds=n),
-        kind=NotificationKind.ALERT,
-        severity=Severity.CRITICAL,
         target_key="agent:001",
         label="web-1",
         condition=Condition.SILENT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,20 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith(_ENV_PREFIXES) or key in _ENV_KEYS:
             monkeypatch.delenv(key, raising=False)
     yield
+
+
+@pytest.fixture
+def root_logger() -> Iterator[None]:
+    """The root logger's handlers and level put back after the test (`main` and setup_logging change them)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
 
 
 def spec_dir() -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from log_monitor.simulator.server import SimulatorServer
 from tests.envfile import write_env
+from tests.helpers import wait_for
 from tests.slack_server import SlackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +24,7 @@ class Daemon:
 
     def __init__(self, folder: Path, sim: SimulatorServer, slack: SlackServer, **extra: str) -> None:
         self.folder = folder
+        self.slack = slack
         self.log = folder / "monitor.log"
         (folder / "agents.csv").write_text("agent_id,label,interval,threshold\n001,web,1s,60s\n002,db,1s,60s\n")
         options = {"DEFAULT_CHECK_INTERVAL": "1s", "INDEXING_DELAY": "0s"} | extra
@@ -37,6 +40,18 @@ class Daemon:
             env={k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)},
         )
         return self.process
+
+    def start_until_alerted(self) -> subprocess.Popen[bytes]:
+        """Start it and wait for its first Slack message (the alert about the silent agent)."""
+        process = self.start()
+        assert wait_for(lambda: len(self.slack.messages) == 1), self.log_text()
+        return process
+
+    def terminate(self) -> int:
+        """SIGTERM, then its exit code; TimeoutExpired if it has not stopped within 10 s."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=10)
 
     def undelivered(self) -> int:
         with contextlib.closing(sqlite3.connect(self.folder / "state.sqlite3")) as db:

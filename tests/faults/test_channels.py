@@ -9,16 +9,15 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from log_monitor.app import Tuning
 from log_monitor.cli import main
-from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from tests.envfile import write_env
+from tests.faults.common import three_hosts_one_silent
 from tests.mail import MailServer
 from tests.slack_server import SlackServer
 
@@ -47,12 +46,7 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    now = datetime.now(UTC)
-    fleet = Fleet()
-    for agent_id in ("001", "002", "003"):
-        fleet.add_agent(agent_id, f"host-{agent_id}", rate_per_min=12, started=now - timedelta(hours=2))
-    fleet.silence("002", since=now - timedelta(minutes=40))
-    (tmp_path / "agents.csv").write_text("agent_id,label,interval\n001,host-001,5m\n002,host-002,5m\n003,host-003,5m\n")
+    fleet = three_hosts_one_silent(tmp_path)
     mail = MailServer()
     mail.up()
     try:

@@ -12,7 +12,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,10 +25,10 @@ from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
 from log_monitor.notifiers import render
 from log_monitor.notifiers.dispatch import Dispatcher
-from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
 from tests.envfile import write_env
+from tests.faults.common import three_hosts_one_silent
 from tests.slack_server import SlackServer
 
 TOKEN = "xoxb-state-fault-token"
@@ -198,12 +198,7 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    now = datetime.now(UTC)
-    fleet = Fleet()
-    for agent_id in ("001", "002", "003"):
-        fleet.add_agent(agent_id, f"host-{agent_id}", rate_per_min=12, started=now - timedelta(hours=2))
-    fleet.silence("002", since=now - timedelta(minutes=40))
-    (tmp_path / "agents.csv").write_text("agent_id,label,interval\n001,host-001,5m\n002,host-002,5m\n003,host-003,5m\n")
+    fleet = three_hosts_one_silent(tmp_path)
     with SimulatorServer(fleet) as sim, SlackServer(token=TOKEN, channels=("#soc",)) as slack:
         write_env(tmp_path, sim, slack, TOKEN)
         yield Cli(tmp_path, slack)

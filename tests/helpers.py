@@ -11,6 +11,8 @@ from typing import Any
 
 from log_monitor.models import Condition, Notification, NotificationKind, Severity
 
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)  # the fake clock's start (the `clock` fixture)
+
 _ALERT = Notification(
     id="n1",
     created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),

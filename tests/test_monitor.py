@@ -17,11 +17,6 @@ from tests.monitor_rig import INTERVAL, NOW, Rig, agent
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
-
-
-@pytest.fixture
 def rig(clock: FakeClock, tmp_path: Path) -> Iterator[Rig]:
     fleet = Fleet(now=clock.now)
     for number in range(1, 4):

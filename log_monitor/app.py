@@ -221,34 +221,29 @@ def state_reset_notice(quarantined: Path | None, state_db: Path, clock: Clock, h
     """
     now = clock.now()
     if quarantined is None:
-        return Notification(
-            id=f"state-reset:deleted:{now.isoformat()}",
-            created_at=now,
-            kind=NotificationKind.STATE_RESET,
-            severity=Severity.WARNING,
-            target_key="state:db",
-            label=str(state_db),
-            condition=Condition.MISSING,
-            host=host or socket.gethostname(),
-            detail=(
-                "The state DB file was deleted or replaced while the monitor ran; a fresh one was started at the "
-                "same path. Open alerts may be sent once more; silences set with `silence` and notifications "
-                "still queued in the old file are gone."
-            ),
+        note_id, condition = f"state-reset:deleted:{now.isoformat()}", Condition.MISSING
+        detail = (
+            "The state DB file was deleted or replaced while the monitor ran; a fresh one was started at the "
+            "same path. Open alerts may be sent once more; silences set with `silence` and notifications "
+            "still queued in the old file are gone."
+        )
+    else:
+        # One per quarantined file, however often it is queued.
+        note_id, condition = f"state-reset:{quarantined.name}", Condition.UNKNOWN
+        detail = (
+            f"The corrupt file was kept as {quarantined}. Open alerts will be sent once more; "
+            "silences set with `silence` are gone and must be set again."
         )
     return Notification(
-        id=f"state-reset:{quarantined.name}",  # one per quarantined file, however often it is queued
+        id=note_id,
         created_at=now,
         kind=NotificationKind.STATE_RESET,
         severity=Severity.WARNING,
         target_key="state:db",
         label=str(state_db),
-        condition=Condition.UNKNOWN,
+        condition=condition,
         host=host or socket.gethostname(),
-        detail=(
-            f"The corrupt file was kept as {quarantined}. Open alerts will be sent once more; "
-            "silences set with `silence` are gone and must be set again."
-        ),
+        detail=detail,
     )
 
 

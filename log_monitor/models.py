@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 
@@ -164,17 +164,8 @@ class Target:
         origin: str = "",
     ) -> Target:
         """One log file (location, or `*` for each) on a Wazuh agent; the threshold defaults to the interval."""
-        return cls(
-            key=cls.location_key(agent_id, location),
-            kind=TargetKind.LOCATION,
-            label=label,
-            interval_s=interval_s,
-            threshold_s=interval_s if threshold_s is None else threshold_s,
-            agent_id=agent_id,
-            location=location,
-            maintenance=maintenance,
-            origin=origin,
-        )
+        agent = cls.agent(agent_id, label, interval_s, threshold_s, maintenance=maintenance, origin=origin)
+        return replace(agent, key=cls.location_key(agent_id, location), kind=TargetKind.LOCATION, location=location)
 
     @staticmethod
     def agent_key(agent_id: str) -> str:

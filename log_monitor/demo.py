@@ -59,7 +59,7 @@ def _targets() -> list[Target]:
     def agent(agent_id: str, label: str) -> Target:
         return Target.agent(agent_id, label, INTERVAL_S, THRESHOLD_S, origin="demo")
 
-    auth = Target.agent_location("001", AUTH_LOG, "web-frontend", INTERVAL_S, THRESHOLD_S, origin="demo")
+    auth = Target.agent("001", "web-frontend", INTERVAL_S, THRESHOLD_S, location=AUTH_LOG, origin="demo")
     return [
         agent("001", "web-frontend"),
         auth,

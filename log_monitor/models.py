@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -136,36 +136,25 @@ class Target:
         interval_s: float,
         threshold_s: float | None = None,
         *,
+        location: str | None = None,
         maintenance: tuple[MaintenanceWindow, ...] = (),
         origin: str = "",
     ) -> Target:
-        """A Wazuh agent watched as a whole; the threshold defaults to the interval."""
+        """A Wazuh agent watched as a whole, or with `location` one of its log files (`*`: each one it has).
+
+        The threshold defaults to the interval.
+        """
         return cls(
-            key=cls.agent_key(agent_id),
-            kind=TargetKind.AGENT,
+            key=cls.agent_key(agent_id) if location is None else cls.location_key(agent_id, location),
+            kind=TargetKind.AGENT if location is None else TargetKind.LOCATION,
             label=label,
             interval_s=interval_s,
             threshold_s=interval_s if threshold_s is None else threshold_s,
             agent_id=agent_id,
+            location=location,
             maintenance=maintenance,
             origin=origin,
         )
-
-    @classmethod
-    def agent_location(
-        cls,
-        agent_id: str,
-        location: str,
-        label: str,
-        interval_s: float,
-        threshold_s: float | None = None,
-        *,
-        maintenance: tuple[MaintenanceWindow, ...] = (),
-        origin: str = "",
-    ) -> Target:
-        """One log file (location, or `*` for each) on a Wazuh agent; the threshold defaults to the interval."""
-        agent = cls.agent(agent_id, label, interval_s, threshold_s, maintenance=maintenance, origin=origin)
-        return replace(agent, key=cls.location_key(agent_id, location), kind=TargetKind.LOCATION, location=location)
 
     @staticmethod
     def agent_key(agent_id: str) -> str:

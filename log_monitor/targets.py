@@ -204,7 +204,7 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
         locations = list(dict.fromkeys(loc.strip() for loc in files_text.split("|") if loc.strip()))
         # A location is watched like its agent; messages add the location to the agent's label themselves.
         targets.extend(
-            Target.agent_location(agent_id, location, label, interval, threshold, maintenance=windows, origin=origin)
+            Target.agent(agent_id, label, interval, threshold, location=location, maintenance=windows, origin=origin)
             for location in locations
         )
     return targets

@@ -29,7 +29,7 @@ SYSLOG = "/var/log/syslog"
 
 
 def location(agent_id: str, where: str, interval: float = INTERVAL) -> Target:
-    return Target.agent_location(agent_id, where, "web-1", interval)
+    return Target.agent(agent_id, "web-1", interval, location=where)
 
 
 def agent(agent_id: str) -> Target:

@@ -92,7 +92,7 @@ def test_views_list_configured_targets_then_the_stored_rest() -> None:
 
 
 def test_learned_locations_and_discovered_agents_are_not_taken_for_removed_ones() -> None:
-    learner = Target.agent_location("001", "*", "web-01", 60.0, 300.0)
+    learner = Target.agent("001", "web-01", 60.0, 300.0, location="*")
     states = {
         "agent:001:/var/log/x": TargetState("agent:001:/var/log/x"),
         "agent:007": TargetState("agent:007", agent_name="found-07"),

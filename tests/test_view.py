@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from log_monitor.models import Condition, MaintenanceWindow, Severity, Silence, Target, TargetKind, TargetState
+from log_monitor.models import Condition, MaintenanceWindow, Severity, Silence, Target, TargetState
 from log_monitor.view import REMOVED_KEPT, learned, removed_by, repeated_labels, shown, silence_for, views
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 AGENT = Target.agent("001", "web-01", 60.0, 300.0)
-AUTH = Target(
-    "agent:001:/var/log/auth.log",
-    TargetKind.LOCATION,
-    "web-01",
-    60.0,
-    300.0,
-    agent_id="001",
-    location="/var/log/auth.log",
-)
+AUTH = Target.agent("001", "web-01", 60.0, 300.0, location="/var/log/auth.log")
 CRITICAL = TargetState("agent:001", Severity.CRITICAL, Condition.SILENT, last_checked=NOW)
 
 

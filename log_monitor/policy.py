@@ -30,17 +30,17 @@ RECOVERY_SHARE = 0.5
 
 @dataclass(frozen=True)
 class PolicySettings:
-    """The knobs of the policy, in seconds."""
+    """The knobs of the policy, in seconds; no defaults here: config's KEYS table has them."""
 
-    critical_multiplier: float = 2.0
-    indexing_delay_s: float = 30.0
-    lookback_s: float = 7 * 86400.0
-    reminder_initial_s: float = 1800.0
-    reminder_factor: float = 2.0
-    reminder_max_s: float = 86400.0
-    drop_ratio: float = 0.1  # DROP_RATIO: a rate drop below this share of the baseline; 0 turns it off
-    drop_min_baseline: float = 20.0  # DROP_MIN_BASELINE: sparser targets are judged by silence only
-    host: str = "log-monitor"
+    critical_multiplier: float
+    indexing_delay_s: float
+    lookback_s: float
+    reminder_initial_s: float
+    reminder_factor: float
+    reminder_max_s: float
+    drop_ratio: float  # DROP_RATIO: a rate drop below this share of the baseline; 0 turns it off
+    drop_min_baseline: float  # DROP_MIN_BASELINE: sparser targets are judged by silence only
+    host: str
 
 
 @dataclass(frozen=True)

@@ -201,21 +201,11 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
         windows = _maintenance(path, row.line, maintenance_text, problems)
         drop_ratio = _drop_ratio(path, row.line, drop_text, problems)
         origin = f"{path}:{row.line}"
-        agent = Target(
-            key=Target.agent_key(agent_id),
-            kind=TargetKind.AGENT,
-            label=label,
-            interval_s=interval,
-            threshold_s=threshold,
-            agent_id=agent_id,
-            maintenance=windows,
-            expected=True,
-            origin=origin,
-            drop_ratio=drop_ratio,
-        )
+        agent = Target.agent(agent_id, label, interval, threshold, maintenance=windows, origin=origin)
+        agent = replace(agent, drop_ratio=drop_ratio)
         targets.append(agent)
         locations = list(dict.fromkeys(loc.strip() for loc in files_text.split("|") if loc.strip()))
-        # A location is watched like its agent; messages add the location to the agent's label themselves.
+        # A location is watched like its agent (its drop_ratio too); messages add the location to the label.
         targets.extend(
             replace(agent, key=Target.location_key(agent_id, location), kind=TargetKind.LOCATION, location=location)
             for location in locations
@@ -265,7 +255,6 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
                 threshold_s=threshold,
                 path=file_path,
                 maintenance=_maintenance(path, row.line, maintenance_text, problems),
-                expected=True,
                 origin=f"{path}:{row.line}",
                 log_format="combined" if log_format == "combined" else "",
                 traffic_high_margin=high,

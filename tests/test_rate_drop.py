@@ -24,7 +24,17 @@ from log_monitor.wazuh.indexer import WazuhIndexer
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 FW = Target("agent:001", TargetKind.AGENT, "fw-alpha", 900.0, 900.0, agent_id="001")
-SETTINGS = PolicySettings()
+SETTINGS = PolicySettings(
+    critical_multiplier=2.0,
+    indexing_delay_s=30.0,
+    lookback_s=7 * 86400.0,
+    reminder_initial_s=1800.0,
+    reminder_factor=2.0,
+    reminder_max_s=86400.0,
+    drop_ratio=0.1,
+    drop_min_baseline=20.0,
+    host="soc-monitor",
+)
 
 
 def rate(

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, ResponseError
 from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
@@ -42,7 +43,6 @@ class EventStats:
 
     last_event: datetime | None
     count_in_window: int
-    count_in_range: int = 0
     day_counts: tuple[int, ...] = ()  # events in each rate window: today's first, then 1..7 days back
 
 
@@ -57,10 +57,10 @@ class WazuhIndexer(BackendClient):
         user: str,
         password: Secret,
         *,
-        index_pattern: str = "wazuh-alerts-4.x-*",
-        agent_id_field: str = "agent.id",
-        timestamp_field: str = "timestamp",
-        location_field: str = "location",
+        index_pattern: str = DEFAULTS["WAZUH_INDEX_PATTERN"],
+        agent_id_field: str = DEFAULTS["WAZUH_AGENT_ID_FIELD"],
+        timestamp_field: str = DEFAULTS["WAZUH_TIMESTAMP_FIELD"],
+        location_field: str = DEFAULTS["WAZUH_LOCATION_FIELD"],
         non_log_locations: Sequence[str] = (),
         verify: bool | ssl.SSLContext = True,
         timeout: float = 30.0,
@@ -293,11 +293,9 @@ def _bucket(bucket: object, names: Iterable[str], days: int = 0) -> tuple[tuple[
     except (OverflowError, OSError, ValueError) as exc:  # a NaN, infinite or out-of-range epoch
         raise ResponseError(BACKEND, f"aggregation bucket has an impossible last_event {value!r}") from exc
     in_window = window.get("doc_count") if isinstance(window, dict) else None
-    doc_count = bucket.get("doc_count")
     return key, EventStats(
         last_event=last_event,
         count_in_window=in_window if isinstance(in_window, int) else 0,
-        count_in_range=doc_count if isinstance(doc_count, int) else 0,
         day_counts=_day_counts(bucket.get("rate"), days) if days else (),
     )
 
@@ -339,7 +337,6 @@ def _merge_stats(seen: EventStats | None, value: EventStats) -> EventStats:
     return EventStats(
         last_event=max(moments) if moments else None,
         count_in_window=seen.count_in_window + value.count_in_window,
-        count_in_range=seen.count_in_range + value.count_in_range,
         day_counts=add_counts(seen.day_counts, value.day_counts),
     )
 

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 # Lower layers never import higher ones; a module may import its own layer or any lower one.
 LAYERS: list[set[str]] = [
     {"models", "errors", "clock"},
-    {"policy", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"},
+    {"policy", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount", "httpserve"},
     {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
     {"monitor"},

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # pause the accept loop would spin on them.
 _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _HEAD_END = (b"\r\n\r\n", b"\n\n")
+ACCEPTS_PER_WAKE = 64
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ServerLimits:
     workers: int = 4  # threads that answer complete requests; waiting for bytes takes none
     max_head_bytes: int = 16 * 1024
     send_timeout_s: float = 10.0  # per write of the answer: a client that stops reading is dropped
-    backlog: int = 16  # the kernel's queue of connections not yet accepted
+    backlog: int = 64  # the kernel's queue of connections not yet accepted (no descriptor of ours each)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class BoundedHTTPServer(socketserver.TCPServer):
         self._stopped = threading.Event()
         self._workers: list[threading.Thread] = []
         self._exhausted_logged = False
+        self._refused = 0  # connections closed at once since the server was last below its cap
 
     # -- the serving thread ---------------------------------------------------------------
 
@@ -83,13 +85,14 @@ class BoundedHTTPServer(socketserver.TCPServer):
         for worker in self._workers:
             worker.start()
         waiting: dict[socket.socket, _Waiting] = {}
+        self.socket.setblocking(False)
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(self.socket, selectors.EVENT_READ)
                 while not self._stop.is_set():
                     for key, _ in selector.select(poll_interval):
                         if key.fileobj is self.socket:
-                            self._accept(selector, waiting)
+                            self._accept_all(selector, waiting)
                         else:
                             conn = key.fileobj
                             assert isinstance(conn, socket.socket)
@@ -100,28 +103,46 @@ class BoundedHTTPServer(socketserver.TCPServer):
         finally:
             self._stopped.set()
 
-    def _accept(self, selector: selectors.BaseSelector, waiting: dict[socket.socket, _Waiting]) -> None:
+    def _accept_all(self, selector: selectors.BaseSelector, waiting: dict[socket.socket, _Waiting]) -> None:
+        # Drain the backlog in one go: a flood fills a small backlog faster than one accept per wake-up empties it.
+        for _ in range(ACCEPTS_PER_WAKE):
+            if not self._accept(selector, waiting):
+                return
+
+    def _accept(self, selector: selectors.BaseSelector, waiting: dict[socket.socket, _Waiting]) -> bool:
+        """Accept one connection (True), or find none waiting (False)."""
         try:
             conn, address = self.socket.accept()
+        except BlockingIOError:
+            return False
         except OSError as exc:
             if exc.errno in _EXHAUSTED:
                 if not self._exhausted_logged:
                     log.warning("status server: cannot accept a connection: %s; pausing accepts", exc.strerror)
                     self._exhausted_logged = True
                 time.sleep(0.1)
-            return
+            return False
         self._exhausted_logged = False
         with self._open_lock:
             full = self._open >= self.limits.max_connections
             if not full:
                 self._open += 1
         if full:
-            log.debug("status server: %d connections open, closed one from %s at once", self._open, address[0])
+            if not self._refused:
+                log.warning(
+                    "status server: %d connections open, closing new ones at once (a client flooding the port?)",
+                    self.limits.max_connections,
+                )
+            self._refused += 1
             conn.close()
-            return
+            return True
+        if self._refused:
+            log.info("status server: accepting again, after closing %d connection(s) at once", self._refused)
+            self._refused = 0
         conn.setblocking(False)
         waiting[conn] = _Waiting(address, time.monotonic() + self.limits.head_deadline_s)
         selector.register(conn, selectors.EVENT_READ)
+        return True
 
     def _read(
         self, selector: selectors.BaseSelector, waiting: dict[socket.socket, _Waiting], conn: socket.socket

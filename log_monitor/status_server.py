@@ -223,9 +223,7 @@ class StatusServer:
             }
             for t in self.app.store.transitions(key)
         ]
-        document["alerts"] = [
-            _alert_json(e) for e in self.app.store.recent(MAX_ALERTS) if e.notification.target_key == key
-        ]
+        document["alerts"] = [_alert_json(e) for e in self.app.store.recent(MAX_ALERTS, target_key=key)]
         return document
 
     def alerts_document(self, limit: int) -> dict[str, Any]:

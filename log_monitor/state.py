@@ -113,6 +113,7 @@ TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an arc
 OUTBOX_DELIVERED_KEPT_S = 30 * 86400.0
 OUTBOX_DELIVERED_KEPT = 10_000
 OUTBOX_PRUNE_EVERY_S = 600.0  # a commit prunes at most this often (the first commit after opening always does)
+OUTBOX_PRUNE_BATCH = 20_000  # rows one commit deletes at most
 
 
 @dataclass(frozen=True)
@@ -316,8 +317,11 @@ class StateStore:
                 ),
             )
             if self._pruned_mono is None or time.monotonic() - self._pruned_mono >= OUTBOX_PRUNE_EVERY_S:
-                _prune_outbox(db, datetime.now(UTC), OUTBOX_DELIVERED_KEPT_S, OUTBOX_DELIVERED_KEPT)
-                self._pruned_mono = time.monotonic()
+                pruned = _prune_outbox(
+                    db, datetime.now(UTC), OUTBOX_DELIVERED_KEPT_S, OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH
+                )
+                # A full batch means more is waiting: the next commit goes on with it.
+                self._pruned_mono = None if pruned >= OUTBOX_PRUNE_BATCH else time.monotonic()
         # Only once committed: a failed commit raised above and left the copy as the DB is, rolled back.
         with self._lock:
             if states and self._states is not None:
@@ -394,9 +398,17 @@ class StateStore:
     def prune_outbox(
         self, now: datetime, *, keep_s: float = OUTBOX_DELIVERED_KEPT_S, keep: int = OUTBOX_DELIVERED_KEPT
     ) -> int:
-        """Delete delivered notifications older than `keep_s` or beyond the newest `keep`; returns how many went."""
-        with self._transaction() as db:
-            return _prune_outbox(db, now, keep_s, keep)
+        """Delete delivered notifications older than `keep_s` or beyond the newest `keep`; returns how many went.
+
+        One transaction per batch, so the checks sharing the lock wait for one batch at most.
+        """
+        total = 0
+        while True:
+            with self._transaction() as db:
+                pruned = _prune_outbox(db, now, keep_s, keep, OUTBOX_PRUNE_BATCH)
+            total += pruned
+            if pruned < OUTBOX_PRUNE_BATCH:
+                return total
 
     def mark_delivered(self, note_id: str, channel: str, at: datetime) -> None:
         with self._transaction() as db:
@@ -643,7 +655,7 @@ def _record_transition(db: sqlite3.Connection, state: TargetState, stored: dict[
         db.execute("DELETE FROM transitions WHERE id <= ?", (cursor.lastrowid - TRANSITIONS_KEPT,))
 
 
-def _prune_outbox(db: sqlite3.Connection, now: datetime, keep_s: float, keep: int) -> int:
+def _prune_outbox(db: sqlite3.Connection, now: datetime, keep_s: float, keep: int, batch: int) -> int:
     """Delete delivered rows past either bound (inside the caller's transaction), counting them per channel first."""
     cutoff = _utc_text(now - timedelta(seconds=keep_s))
     # The newest `keep` delivered rows end at this delivery time: older ones go too (ties at it stay).
@@ -653,13 +665,19 @@ def _prune_outbox(db: sqlite3.Connection, now: datetime, keep_s: float, keep: in
     ).fetchone()
     if row is not None:
         cutoff = max(cutoff, str(row[0]))
+    # The oldest `batch` of them: a long-unpruned outbox is drained over several commits, none holding the lock long.
     db.execute(
         "INSERT INTO outbox_pruned (channel, delivered) SELECT COALESCE(channel, 'unknown'), COUNT(*) FROM outbox "
-        "WHERE delivered_at IS NOT NULL AND delivered_at < ? GROUP BY 1 "
+        "WHERE rowid IN (SELECT rowid FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ? "
+        "ORDER BY delivered_at, rowid LIMIT ?) GROUP BY 1 "
         "ON CONFLICT (channel) DO UPDATE SET delivered = delivered + excluded.delivered",
-        (cutoff,),
+        (cutoff, batch),
     )
-    return db.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,)).rowcount
+    return db.execute(
+        "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox "
+        "WHERE delivered_at IS NOT NULL AND delivered_at < ? ORDER BY delivered_at, rowid LIMIT ?)",
+        (cutoff, batch),
+    ).rowcount
 
 
 def _utc_text(at: datetime) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
-from log_monitor.state import OUTBOX_DELIVERED_KEPT, SCHEMA_VERSION, StateStore, note_to_json
+from log_monitor.state import OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH, SCHEMA_VERSION, StateStore, note_to_json
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -194,6 +194,9 @@ def test_a_commit_prunes_delivered_rows_to_the_newest_10000_and_keeps_every_unde
     with StateStore(path) as store:
         before = store.delivered_by_channel()
         store.commit([TargetState("agent:001", last_checked=now)], [])  # the first commit after opening prunes
+        assert _delivered(path)[0] == 200_000 - OUTBOX_PRUNE_BATCH  # one batch: the lock is never held long
+        for _ in range(200_000 // OUTBOX_PRUNE_BATCH):  # a full batch: the next commit goes on
+            store.commit([TargetState("agent:001", last_checked=now)], [])
         assert _delivered(path) == (OUTBOX_DELIVERED_KEPT, _at(now, OUTBOX_DELIVERED_KEPT - 1))  # the newest ones
         assert store.outbox_depth() == 50  # undelivered, 90 days old: never pruned
         assert store.delivered_by_channel() == before == {"slack": 150_000, "smtp": 50_000}  # the metric never drops

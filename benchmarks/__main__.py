@@ -21,11 +21,14 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import httpx
+
 from benchmarks.accesslog import parse_rate
 from log_monitor.app import build
 from log_monitor.clock import FakeClock
+from log_monitor.daemon import Daemon
 from log_monitor.demo import simulator_settings
-from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target, TargetKind
+from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target, TargetKind
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import Dispatcher
 from log_monitor.notifiers.smtp import SmtpNotifier
@@ -34,7 +37,7 @@ from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.state import OUTBOX_DELIVERED_KEPT, StateStore, note_to_json
-from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE, WazuhIndexer
+from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 INTERVAL = 900.0
@@ -129,10 +132,16 @@ def one_pass(agents: int) -> PassFigures:
 def _naive(indexer_url: str, ids: list[str]) -> tuple[float, str]:
     """The original tool: one `_count` request per agent, on a sample, scaled to the fleet."""
     sample = ids[:NAIVE_SAMPLE]
-    with WazuhIndexer(indexer_url, "admin", Secret("admin")) as indexer:
+    since = (NOW - timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with httpx.Client(base_url=indexer_url, auth=("admin", "admin")) as client:
         started = time.perf_counter()
         for agent_id in sample:
-            indexer.count(agent_id, 15, now=NOW)
+            query = {
+                "query": {
+                    "bool": {"filter": [{"term": {"agent.id": agent_id}}, {"range": {"timestamp": {"gte": since}}}]}
+                }
+            }
+            client.post("/wazuh-alerts-4.x-*/_count", json=query).raise_for_status()
         elapsed = time.perf_counter() - started
     if len(sample) == len(ids):
         return elapsed, ""
@@ -186,11 +195,12 @@ def detection_latency(agents: int = 200, interval: float = 60.0, threshold: floa
         with open(os.devnull, "w") as sink:
             app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
             with app:
-                app.monitor.set_targets(targets)
+                daemon = Daemon(app.monitor)
+                daemon.set_targets(targets)
                 end = NOW + timedelta(seconds=600 + agents * 7.3 + 3 * threshold)
                 while clock.now() < end:
-                    app.monitor.tick()
-                    wait = (app.monitor.scheduler.next_due() or 0.0) - clock.monotonic()
+                    daemon.tick()
+                    wait = (daemon.scheduler.next_due() or 0.0) - clock.monotonic()
                     clock.advance(max(wait, 1.0))
                 delivered = {e.notification.target_key: e for e in app.store.recent(10 * agents)}
     worst = 0.0

@@ -12,9 +12,11 @@ from typing import Any
 
 # host ident user [time] "request" status bytes ["referer" "agent"]: the common and combined formats. Groups:
 # host, time, request, bytes. One findall over a whole buffer (MULTILINE) hands back every line's fields from C,
-# which is what keeps parsing above 300,000 lines/s.
+# which is what keeps parsing above 300,000 lines/s. Apache writes a `"` inside the request as `\"` and a backslash
+# as `\\` (ap_escape_logitem), so the request is runs of plain bytes joined by escaped pairs, kept as written; the
+# unrolled form costs nothing on lines without a backslash. nginx writes `\x22`, which needs nothing special.
 _LINE = re.compile(
-    rb'^(\S+) \S+ \S+ \[([^\]]+)\] "([^"]*)" \d{3} (\d+|-)[^\n]*$',
+    rb'^(\S+) \S+ \S+ \[([^\]]+)\] "([^"\\\n]*(?:\\.[^"\\\n]*)*)" \d{3} (\d+|-)[^\n]*$',
     re.MULTILINE,
 )
 _MONTHS = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
@@ -42,6 +44,13 @@ def section(request: bytes) -> str:
     parts = request.split(b" ")
     path = parts[1] if len(parts) > 1 else b"/"
     path = path.split(b"?", 1)[0]
+    if not path.startswith(b"/"):
+        # Absolute form (`GET http://host/a/b`, sent to proxies and by scanners): the path follows the authority.
+        # Authority form (`CONNECT host:443`) and `*` have no path at all.
+        scheme_end = path.find(b"://")
+        path = path[scheme_end + 3 :] if scheme_end > 0 else b""
+        slash = path.find(b"/")
+        path = path[slash:] if slash >= 0 else b"/"
     pieces = path.split(b"/")
     # "/a/b/c" splits into ["", "a", "b", "c"]: the last piece is a file (or empty), the ones before are folders.
     folders = [p for p in pieces[1:-1] if p][:2]

@@ -23,11 +23,13 @@ from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.notifiers.smtp import SmtpNotifier
 from log_monitor.notifiers.teams import TeamsNotifier
 from log_monitor.policy import PolicySettings
+from log_monitor.sources import EventSource
 from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.sources.logcollector import LogcollectorSource, plan_polls
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource, learn_locations
 from log_monitor.state import StateStore
+from log_monitor.view import REMOVED_KEPT, learned
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.indexer import WazuhIndexer
 
@@ -102,6 +104,7 @@ def build_indexer(settings: Settings, *, sleep: Callable[[float], None]) -> Wazu
         agent_id_field=settings.agent_id_field,
         timestamp_field=settings.timestamp_field,
         location_field=settings.location_field,
+        non_log_locations=settings.non_log_locations,
         verify=tls_verify(settings),
         sleep=sleep,
     )
@@ -179,28 +182,42 @@ def build(
         if indexer is not None:
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings)
+        listed = list(targets)
         if indexer is not None:
             targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
         if api is not None:
             targets, budget_warning = plan_polls(targets, settings.wazuh_api_max_rpm)
             if budget_warning:
                 log.warning("%s", budget_warning)
+        # Learned locations count as configured even when learning failed this time (the indexer was down).
+        configured = learned([*listed, *targets], store.load_states(), discovery=False)
+        dropped = store.drop_removed([t.key for t in configured], clock.now() - REMOVED_KEPT)
+        if dropped:
+            # Shown as REMOVED until now; a week without a check means the removal was meant.
+            log.info(
+                "forgot %d target(s) removed from the configuration a week ago: %s", len(dropped), ", ".join(dropped)
+            )
+        sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
+        if indexer is not None:
+            window = settings.default_check_interval_s
+            sources.append(IndexerSource(indexer, lookback_s=settings.lookback_s, window_s=window))
+        if api is not None:
+            # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
+            sources.append(LogcollectorSource(api, store))
         monitor = LogCounter(
             targets=targets,
             store=store,
             dispatcher=Dispatcher(store, channels, clock, sleep=sleep),
             clock=clock,
             policy=policy_settings(settings, host),
-            indexer=IndexerSource(indexer, lookback_s=settings.lookback_s, window_s=settings.default_check_interval_s)
-            if indexer
-            else None,
+            sources=sources,
             api=ApiStatusSource(api) if api else None,
+            backends=[name for name, client in (("api", api), ("indexer", indexer)) if client is not None],
+            server_time=(lambda: api.server_time) if api is not None else None,
             discovery=settings.agent_discovery,
             discovery_interval_s=settings.default_check_interval_s,
             pipeline_ratio=settings.pipeline_silence_ratio,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
-            files=LocalFilesSource(store, sleep=sleep),
-            logcollector=LogcollectorSource(api, store) if api else None,
         )
     except BaseException:
         stack.close()

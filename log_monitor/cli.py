@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import socket
@@ -14,52 +15,91 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TextIO
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from log_monitor import __version__, top
 from log_monitor.app import App, build, build_channels
-from log_monitor.config import DEFAULT_ENV_FILE, Settings, load_settings, parse_duration
-from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup
+from log_monitor.config import (
+    DEFAULT_ENV_FILE,
+    LEGACY_ENV_FILE,
+    Settings,
+    invoking_user,
+    load_settings,
+    parse_duration,
+)
+from log_monitor.daemon import Daemon, Outcome, Signals
+from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup, simulated_fleet
 from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
 from log_monitor.logsetup import RedactingFilter, setup_logging
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
-from log_monitor.monitor import Outcome, PassResult, Signals
+from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
+from log_monitor.monitor import PassResult
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
+from log_monitor.printable import printable
+from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
+from log_monitor.view import REMOVED, TargetView, learned, removed_by, views
+from log_monitor.wazuh.api import MANAGER_ID
 
 EXIT_OK = 0
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
 STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
+# Before a re-exec, how long a send in flight may take to finish (a slow Slack, a failing one's retries and
+# the next channel): replaced mid-send, the process would never mark it delivered and the new one resends it.
+REEXEC_DRAIN_S = 60.0
 
 log = logging.getLogger("log_monitor")
 
 
+DEMO_MAX_S = 86400.0  # a day: longer is a typo, and far beyond what threading.Timer is good for
+SIM_MAX_AGENTS = 10_000
+
+
 class UsageError(Exception):
-    """The command line itself is wrong."""
+    """The command line itself is wrong; the message ends with the usage of the command concerned."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _bounded(kind: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], float]:
+    """An argparse type: `kind` of the text, finite and within [low, high], else a usage error naming the range."""
+
+    def convert(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return convert
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each command's own (for a usage error that shows the command's usage)."""
     parser = _Parser(prog="log_monitor.py", description="Detects Wazuh agents and log files that fall silent.")
     parser.add_argument("--version", action="version", version=f"log_monitor {__version__}")
-    env_help = f"env file to read (default {DEFAULT_ENV_FILE})"
+    env_help = f"env file to read (default {DEFAULT_ENV_FILE}, else the original tool's {LEGACY_ENV_FILE})"
     parser.add_argument("--env-file", type=Path, default=None, help=env_help)
     parser.add_argument("--daemon", action="store_true", help="same as the `run` command")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    subparsers: dict[str, argparse.ArgumentParser] = {}
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         # Accepted after the command too; SUPPRESS keeps the main parser's value when absent here.
         sub.add_argument("--env-file", type=Path, default=argparse.SUPPRESS, help=env_help)
+        subparsers[name] = sub
         return sub
 
     command("once", "one pass over every target; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
@@ -68,33 +108,63 @@ def _parser() -> argparse.ArgumentParser:
     command("run", "the daemon: check each target at its interval until SIGTERM; SIGHUP reloads")
     command("status", "the targets table from the state store")
     silence = command("silence", "hold back alerts for a target for a while (ad-hoc maintenance)")
-    silence.add_argument("target", help="target key (agent:001, file:/path, ...), agent id or label")
+    target_help = "target key (agent:001, file:/path, ...), agent id, label or files.csv service"
+    silence.add_argument("target", help=target_help + "; an agent's silence covers its log files")
     silence.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
-    silence.add_argument("--reason", default="", help="why, shown in status")
+    silence.add_argument("--reason", default="", help="why, shown in status, silences and the dashboard")
     unsilence = command("unsilence", "end an ad-hoc silence")
-    unsilence.add_argument("target")
+    unsilence.add_argument("target", help=target_help)
+    command("silences", "the active silences: target, until, reason, who set it")
     command("test-alert", "send a test notification through each configured channel")
     command("top", "live view of every target: state, events/s over 10 s and 2 min, access-log tops; q quits")
     demo = command("demo", "run the daemon against the bundled Wazuh simulator with a small scripted fleet")
-    demo.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
-    return parser
+    demo.add_argument(
+        "--seconds",
+        type=_bounded(float, 1.0, DEMO_MAX_S, f"a number of seconds from 1 to {DEMO_MAX_S:.0f}"),
+        default=60.0,
+        help="how long to run (default 60)",
+    )
+    simulate = command(
+        "simulate", "run the bundled Wazuh simulator on its own and print the env file lines to point at it"
+    )
+    count = _bounded(int, 0, SIM_MAX_AGENTS, f"a whole number from 0 to {SIM_MAX_AGENTS}")
+    port = _bounded(int, 0, 65535, "a port number from 0 (any free port) to 65535")
+    simulate.add_argument("--agents", type=count, default=5, help="how many agents (default 5)")
+    simulate.add_argument("--silent", type=count, default=1, help="how many of them have gone silent (default 1)")
+    simulate.add_argument("--api-port", type=port, default=55000, help="server API port (default 55000; 0: any)")
+    simulate.add_argument("--indexer-port", type=port, default=9200, help="indexer port (default 9200; 0: any)")
+    return parser, subparsers
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser, subparsers = _parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # An unknown word after a command belongs to that command: show its usage, not the top-level one.
+        owner = subparsers.get(args.command or "", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extras)}")
+    if args.command == "simulate" and args.silent > args.agents:
+        subparsers["simulate"].error(f"--silent {args.silent} is more than --agents {args.agents}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
-        args = _parser().parse_args(argv)
+        args = _parse(argv)
     except UsageError as exc:
-        print(f"{exc}\nusage: see `log_monitor.py --help`", file=err)
+        print(exc, file=err)
         return EXIT_USAGE
     command = "run" if args.daemon else (args.command or "once")
-    env_file: Path = args.env_file or DEFAULT_ENV_FILE
     if command == "demo":
         return _demo(args.seconds, out)
+    if command == "simulate":
+        return _simulate(args, out, err)
     try:
-        settings = load_settings(env_file)
-        targets = load_targets(settings) if command in ("once", "check-config", "run", "silence", "top") else []
+        settings = load_settings(args.env_file)
+        needs_targets = ("once", "check-config", "run", "silence", "top", "status", "silences")
+        targets = load_targets(settings) if command in needs_targets else []
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -106,25 +176,14 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         file=settings.log_file_path,
         secrets=settings.secrets(),
     )
-    for warning in settings.warnings:
-        log.warning("%s", warning)
+    _log_warnings(settings, command)
     try:
-        if command == "once":
-            return _once(settings, targets, out, err)
-        if command == "check-config":
-            return _check_config(settings, targets, args.connect, out, err)
-        if command == "run":
-            return _run(settings, targets, env_file, err)
-        if command == "status":
-            return _status(settings, out)
-        if command in ("silence", "unsilence"):
-            return _silence(settings, args, out, err)
-        if command == "test-alert":
-            return _test_alert(settings, out, redactor)
-        if command == "top":
-            return _top(settings, targets)
-        print(f"log_monitor.py: command {command!r} is not available in this version", file=err)
-        return EXIT_USAGE
+        code = _command(command, args, settings, targets, args.env_file, out, err, redactor)
+        out.flush()  # here, not at exit: a reader gone away (`status | head -1`) is then caught below
+        return code
+    except BrokenPipeError:
+        _drop_output(out)
+        return EXIT_OK
     except StateError as exc:
         print(f"state error: {redactor.redact(str(exc))}", file=err)
         return EXIT_UNKNOWN
@@ -133,10 +192,63 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return EXIT_UNKNOWN
 
 
+def _log_warnings(settings: Settings, command: str) -> None:
+    """Each warning once per start; the original tool's keys are not worth a line in every cron pass."""
+    if command == "check-config":
+        return  # printed in its report
+    deprecations = set(settings.deprecations)
+    for warning in settings.warnings:
+        quiet = warning in deprecations and command != "run"
+        log.log(logging.DEBUG if quiet else logging.WARNING, "%s", warning)
+
+
+def _command(
+    command: str,
+    args: argparse.Namespace,
+    settings: Settings,
+    targets: list[Target],
+    env_file: Path | None,
+    out: TextIO,
+    err: TextIO,
+    redactor: RedactingFilter,
+) -> int:
+    if command == "once":
+        return _once(settings, targets, out, err)
+    if command == "check-config":
+        return _check_config(settings, targets, args.connect, out, err)
+    if command == "run":
+        # The argument, not settings.env_file: a reload must choose the default file the same way.
+        return _run(settings, targets, env_file, err)
+    if command == "status":
+        return _status(settings, targets, out)
+    if command == "silences":
+        return _silences(settings, targets, out)
+    if command in ("silence", "unsilence"):
+        return _silence(settings, args, out, err)
+    if command == "test-alert":
+        return _test_alert(settings, out, redactor)
+    if command == "top":
+        return _top(settings, targets)
+    print(f"log_monitor.py: command {command!r} is not available in this version", file=err)
+    return EXIT_USAGE
+
+
+def _drop_output(out: TextIO) -> None:
+    """The reader closed the pipe: what it did not read is not an error (the Python docs' BrokenPipeError recipe).
+
+    Standard output is pointed at /dev/null, so the interpreter's final flush of what is still buffered
+    does not fail a second time with "Exception ignored ... BrokenPipeError".
+    """
+    if out is sys.stdout or out is sys.__stdout__:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _top(settings: Settings, targets: list[Target]) -> int:
     store = StateStore(settings.state_db) if settings.state_db.exists() else None
     try:
-        return top.run(top.watched(targets), store)
+        return top.run(top.watched(targets), store, zone=_zone(settings))
     finally:
         if store is not None:
             store.close()
@@ -145,7 +257,11 @@ def _top(settings: Settings, targets: list[Target]) -> int:
 def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
     with build(settings, targets) as app:
         result = app.monitor.run_once()
-    _print_pass(result, out)
+    try:
+        _print_pass(result, out)
+        out.flush()
+    except BrokenPipeError:
+        _drop_output(out)  # the pass is done and its exit code stands, read or not
     for backend, error in sorted(result.backend_errors.items()):
         print(f"{backend} unreadable: {error}", file=err)
     if result.delivery and result.delivery.still_queued:
@@ -158,6 +274,8 @@ def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    # Labels, names and locations come from outside: a control character in one must not break the table.
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
     for row in rows:
@@ -184,7 +302,7 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
                 _when(obs.last_event),
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
-                obs.agent_status or "",
+                obs.agent_status or obs.problem,
             ]
         )
     headers = ["TARGET", "LABEL", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR", "EVENTS", "AGENT STATUS"]
@@ -198,14 +316,30 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
 
 def _check_config(settings: Settings, targets: list[Target], connect: bool, out: TextIO, err: TextIO) -> int:
     print(f"configuration OK: {settings.env_file}", file=out)
+    api = _public_url(settings.wazuh_api_url) if settings.wazuh_api_url else "not configured"
+    print(f"  Wazuh API: {api}", file=out)
+    indexer = "not configured"
+    if settings.wazuh_indexer_url:
+        indexer = f"{_public_url(settings.wazuh_indexer_url)} (index pattern {settings.wazuh_index_pattern})"
+    print(f"  Wazuh indexer: {indexer}", file=out)
     print(f"  targets: {len(targets)} from {settings.agent_list_file}", file=out)
+    channels = build_channels(settings)
+    print(f"  alerts go to: {' -> '.join(_describe_channel(c.name, settings) for c in channels)}", file=out)
+    if [c.name for c in channels] == ["console"]:
+        print(
+            "  warning: the console is the only alert channel: alerts are printed on stdout and recorded as "
+            "delivered, but under cron (stdout to /dev/null) or systemd nobody sees them; set SLACK_BOT_TOKEN "
+            "and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
+            file=out,
+        )
     for warning in settings.warnings:
         print(f"  warning: {warning}", file=out)
     if not connect:
         return EXIT_OK
     failed = 0
+    known_agents: list[set[str]] = []  # filled by the API probe when it succeeds
     with build(settings, targets) as app:
-        for name, probe in _probes(app):
+        for name, probe in _probes(app, known_agents):
             try:
                 detail = probe()
             except (BackendError, NotifierError) as exc:
@@ -221,19 +355,53 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
                     f"UTC: {health.last_error}",
                     file=out,
                 )
+    if known_agents:
+        # A typo in agents.csv would otherwise be a "never seen, silent for 7d" alert.
+        unknown: dict[str, str] = {}
+        for target in targets:
+            if target.agent_id is not None and target.expected and target.agent_id not in known_agents[0]:
+                unknown.setdefault(target.agent_id, target.origin or target.label)
+        if unknown:
+            failed += 1
+            listed = ", ".join(f"{agent_id} ({origin})" for agent_id, origin in unknown.items())
+            print(f"  warning: agent id(s) not known to the Wazuh API (a typo?): {listed}", file=out)
     if failed:
         print(f"{failed} connection check(s) failed", file=err)
         return EXIT_UNKNOWN
     return EXIT_OK
 
 
-def _probes(app: App) -> list[tuple[str, Callable[[], str]]]:
+def _public_url(url: str) -> str:
+    """A URL fit for printing: without any `user:password@`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _describe_channel(name: str, settings: Settings) -> str:
+    """A channel of the fallback chain as an operator recognises it; never a secret (tokens, webhook URLs)."""
+    if name == "slack":
+        if settings.slack_bot_token and settings.slack_channel:
+            return f"slack (bot, channel {settings.slack_channel})"
+        return "slack (incoming webhook)"
+    if name == "email":
+        return f"email (SMTP {settings.smtp_host}:{settings.smtp_port}, to {', '.join(settings.smtp_to)})"
+    if name == "teams":
+        return "teams (Workflows webhook)"
+    if name == "console":
+        return "console (stdout)"
+    return name
+
+
+def _probes(app: App, known_agents: list[set[str]]) -> list[tuple[str, Callable[[], str]]]:
     probes: list[tuple[str, Callable[[], str]]] = []
     api, indexer = app.api, app.indexer
     if api is not None:
 
         def probe_api() -> str:
             agents = api.list_agents(exclude_manager=True)
+            known_agents.append({a.id for a in agents} | {MANAGER_ID})  # the manager's own logs may be watched
             return f"{len(agents)} agents"
 
         probes.append(("Wazuh API", probe_api))
@@ -256,31 +424,63 @@ def _channel_probe(check: Callable[[], object]) -> Callable[[], str]:
     return lambda: str(check() or "")
 
 
-def _status(settings: Settings, out: TextIO) -> int:
+def _views(settings: Settings, targets: list[Target], store: StateStore) -> list[TargetView]:
+    """Every target as `once`, `top` and the dashboard show it (log_monitor.view)."""
+    now = datetime.now(UTC)
+    states = store.load_states()
+    every = learned(targets, states, discovery=settings.agent_discovery)
+    return views(every, states, store.silences(now), now, _zone(settings))
+
+
+def _zone(settings: Settings) -> ZoneInfo | None:
+    return ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None
+
+
+def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
     with StateStore(settings.state_db) as store:
-        states = store.load_states()
+        shown = [v for v in _views(settings, targets, store) if v.state is not None]
         queued = store.outbox_depth()
         channels = store.channel_health()
     now = datetime.now(UTC)
     rows = []
-    for key in sorted(states):
-        s = states[key]
+    for view in sorted(shown, key=lambda v: v.key):
+        s = view.state
+        assert s is not None  # filtered above: `status` lists what the store holds
         silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
+        note = view.note()
+        dropped = removed_by(view)
+        if dropped is not None:
+            note = f"{note}; forgotten after {_when(dropped)} UTC"
         rows.append(
             [
-                key,
-                s.severity.name,
+                view.key,
+                view.label if view.label != view.key else "",
+                view.shown,
                 s.condition.value,
                 _when(s.last_event),
                 silent,
                 _when(s.last_checked),
                 str(s.alerts_sent),
-                _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value else "",
+                _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
+                note,
             ]
         )
-    headers = ["TARGET", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR", "CHECKED", "ALERTS", "NEXT REMINDER"]
+    headers = [
+        "TARGET",
+        "LABEL",
+        "STATE",
+        "CONDITION",
+        "LAST EVENT (UTC)",
+        "SILENT FOR",
+        "CHECKED",
+        "ALERTS",
+        "NEXT REMINDER",
+        "NOTE",
+    ]
     _table(headers, rows, out)
-    print(f"\n{len(states)} targets; {queued} notification(s) queued for delivery", file=out)
+    removed = sum(1 for v in shown if v.shown == REMOVED)
+    gone = f" ({removed} removed from the configuration)" if removed else ""
+    print(f"\n{len(shown)} targets{gone}; {queued} notification(s) queued for delivery", file=out)
     if channels:
         print("\nchannels:", file=out)
         channel_rows = [
@@ -295,6 +495,31 @@ def _status(settings: Settings, out: TextIO) -> int:
             for h in channels
         ]
         _table(["CHANNEL", "STATE", "LAST ATTEMPT", "LAST OK", "FAILING SINCE", "LAST ERROR"], channel_rows, out)
+    return EXIT_OK
+
+
+def _silences(settings: Settings, targets: list[Target], out: TextIO) -> int:
+    now = datetime.now(UTC)
+    with StateStore(settings.state_db) as store:
+        active = store.silences(now)
+        states = store.load_states()
+    labels = {t.key: t.label for t in learned(targets, states, discovery=settings.agent_discovery)}
+    if not active:
+        print("no active silences", file=out)
+        return EXIT_OK
+    rows = [
+        [
+            s.target_key,
+            labels.get(s.target_key, ""),
+            _when(s.until),
+            humanize_duration((s.until - now).total_seconds()),
+            s.created_by,
+            _when(s.created_at),
+            s.reason,
+        ]
+        for s in sorted(active.values(), key=lambda s: (s.until, s.target_key))
+    ]
+    _table(["TARGET", "LABEL", "UNTIL (UTC)", "LEFT", "BY", "SET AT (UTC)", "REASON"], rows, out)
     return EXIT_OK
 
 
@@ -323,7 +548,7 @@ def _test_alert(settings: Settings, out: TextIO, redactor: RedactingFilter) -> i
     return 1 if failed else EXIT_OK
 
 
-def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO) -> int:
+def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: TextIO) -> int:
     signals = Signals()
     signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
@@ -335,11 +560,13 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
     log.info("daemon started: %d targets, re-exec every %s", len(targets), every)
     # Delivery runs in its own thread: a hanging Slack must not hold up the checks.
     worker = DeliveryWorker(app.monitor.dispatcher)
-    app.monitor.worker = worker
+    daemon = Daemon(app.monitor)
+    daemon.worker = worker
     worker.start()
+    drain_s = STOP_DRAIN_S
     try:
         while True:
-            outcome = app.monitor.run(signals, restart_at=restart_at)
+            outcome = daemon.run(signals, restart_at=restart_at)
             if outcome is Outcome.STOP:
                 deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
                 worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
@@ -348,6 +575,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
                 log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
                 return EXIT_OK
             if outcome is Outcome.RESTART:
+                drain_s = REEXEC_DRAIN_S
                 break
             try:
                 fresh = load_settings(env_file)
@@ -358,11 +586,12 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
                 continue
             if fresh != settings:
                 log.info("configuration changed: re-executing to apply it")
+                drain_s = REEXEC_DRAIN_S
                 break
-            app.monitor.set_targets(fresh_targets)
+            daemon.set_targets(fresh_targets)
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
-        worker.stop(STOP_DRAIN_S)
+        worker.stop(drain_s)
         if status_server is not None:
             status_server.close()
         app.close()
@@ -372,33 +601,51 @@ def _run(settings: Settings, targets: list[Target], env_file: Path, err: TextIO)
     return EXIT_OK  # not reached
 
 
-def _resolve_target(text: str, settings: Settings) -> str | None:
-    """A target key from what a person types: the key itself, an agent id, or a unique label."""
-    try:
-        targets = load_targets(settings)
-    except ConfigError:
-        targets = []
+def _resolve_target(text: str, targets: list[Target], known: set[str]) -> tuple[str | None, list[Target]]:
+    """The target key a person means: a key, an agent id, a label or a files.csv service.
+
+    Returns (key, []) for one match, (None, candidates) when a label or service names several targets,
+    (None, []) for none. `known` are keys the store holds (a removed target can still be unsilenced).
+    """
     keys = {t.key for t in targets}
-    if text in keys:
-        return text
+    if text in keys or text in known:
+        return text, []
     if text.isdigit():
         key = Target.agent_key(text.zfill(3))
-        return key if key in keys or not keys else None
-    labelled = [t.key for t in targets if t.label == text]
-    if len(labelled) == 1:
-        return labelled[0]
+        return (key, []) if key in keys or not keys else (None, [])
+    # A location carries its agent's label: the agent (whose silence covers its locations) is the one meant.
+    named = [
+        t
+        for t in targets
+        if t.kind in (TargetKind.AGENT, TargetKind.LOCAL_FILE) and text in (t.label, t.service or None)
+    ]
+    if len(named) == 1:
+        return named[0].key, []
+    if named:
+        return None, named
     if ":" in text and not keys:
-        return text
-    return None
+        return text, []
+    return None, []
 
 
 def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    key = _resolve_target(args.target, settings)
-    if key is None:
-        print(f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", file=err)
-        return EXIT_USAGE
+    try:
+        targets = load_targets(settings)
+    except ConfigError:
+        targets = []  # a broken list must not stop anyone ending a silence: keys still work
     now = datetime.now(UTC)
     with StateStore(settings.state_db) as store:
+        targets = learned(targets, store.load_states(), discovery=settings.agent_discovery)
+        known = set(store.silences(now)) if args.command == "unsilence" else set()
+        key, candidates = _resolve_target(args.target, targets, known)
+        if candidates:
+            print(f"log_monitor.py: {args.target!r} names {len(candidates)} targets; give one of their keys:", file=err)
+            for target in candidates:
+                print(f"  {target.key}  ({target.label}, {target.origin or 'configured'})", file=err)
+            return EXIT_USAGE
+        if key is None:
+            print(f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", file=err)
+            return EXIT_USAGE
         if args.command == "unsilence":
             removed = store.remove_silence(key)
             print(f"{key}: {'silence ended' if removed else 'was not silenced'}", file=out)
@@ -409,8 +656,11 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
             print(f"log_monitor.py: --for: {exc}", file=err)
             return EXIT_USAGE
         until = now + timedelta(seconds=seconds)
-        store.add_silence(key, until, args.reason, now)
-    print(f"{key}: silenced until {_when(until)} UTC{(' (' + args.reason + ')') if args.reason else ''}", file=out)
+        store.add_silence(Silence(key, until, args.reason, now, invoking_user()))
+    covered = [t for t in targets if t.kind is TargetKind.LOCATION and t.key.startswith(key + ":")]
+    also = f"; covers its {len(covered)} log file(s)" if covered else ""
+    why = f" ({args.reason})" if args.reason else ""
+    print(f"{key}: silenced until {_when(until)} UTC{why}{also}", file=out)
     return EXIT_OK
 
 
@@ -434,10 +684,56 @@ def _demo(seconds: float, out: TextIO) -> int:
         timer.start()
         try:
             with build(settings, targets, channels=[ConsoleNotifier(out)]) as app:
-                app.monitor.run(signals, restart_at=app.monitor.clock.monotonic() + seconds + 60)
+                Daemon(app.monitor).run(signals, restart_at=app.monitor.clock.monotonic() + seconds + 60)
                 app.monitor.dispatcher.deliver_pending()
         finally:
             timer.cancel()
         print("\ndemo finished; the state the daemon kept:\n", file=out)
-        _status(settings, out)
+        _status(settings, targets, out)
+    return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    setup_logging(level=logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    fleet = simulated_fleet(args.agents, args.silent, datetime.now(UTC))
+    sim = SimulatorServer(fleet, ports=(args.api_port, args.indexer_port))
+    try:
+        sim.start()
+    except OSError as exc:
+        print(
+            f"log_monitor.py simulate: cannot listen on 127.0.0.1 port {args.api_port} or {args.indexer_port}: "
+            f"{exc.strerror or exc}; choose others with --api-port/--indexer-port (0 picks a free one)",
+            file=err,
+        )
+        return EXIT_USAGE
+    try:
+        (api_user, api_password), (indexer_user, indexer_password) = (
+            next(iter(sim.api_users.items())),
+            next(iter(sim.indexer_users.items())),
+        )
+        agents = [f"{n:03d},sim-{n:03d}" for n in range(1, args.agents + 1)]
+        print(
+            f"Wazuh simulator: server API at {sim.api_url}, indexer at {sim.indexer_url}; "
+            f"{args.agents} agent(s), {args.silent} of them silent for 40 minutes.\n"
+            "Put these lines in your env file (e.g. env-files/log_monitor.env):\n\n"
+            f"WAZUH_API_URL={sim.api_url}\n"
+            f"WAZUH_API_USER={api_user}\n"
+            f"WAZUH_API_PASSWORD={api_password}\n"
+            f"WAZUH_INDEXER_URL={sim.indexer_url}\n"
+            f"WAZUH_INDEXER_USER={indexer_user}\n"
+            f"WAZUH_INDEXER_PASSWORD={indexer_password}\n"
+            "# plain HTTP on loopback: no VERIFICATION_FILE or VERIFY_TLS needed\n\n"
+            "and these in your agents file (e.g. config/agents.csv):\n\n"
+            "agent_id,label\n" + "\n".join(agents) + "\n\n"
+            "Running until Ctrl-C or SIGTERM.",
+            file=out,
+            flush=True,
+        )
+        stop.wait()
+    finally:
+        sim.stop()
+    print("simulator stopped", file=out, flush=True)
     return EXIT_OK

@@ -6,10 +6,11 @@ Rules (docs/configuration.md is the user-facing version):
   environment only fills keys the file leaves unset or empty. The original tool's `WAZUH_URL`,
   `USERNAME` and `PASSWORD` are read from the file only: `USERNAME` is set in many shells.
 - A secret key `K` may be given as `K_FILE` instead; the file that gives `K` or `K_FILE` decides.
-- A relative path written by the user is relative to the env file's folder. The built-in defaults
-  (`config/agents.csv`, `config/files.csv`, `state/log_monitor.sqlite3`) are relative to
-  `base_dir`: the parent of the env file's folder when that folder is named `env-files`, else the
-  env file's folder.
+- Every relative path (written by the user or a built-in default such as `config/agents.csv`) is
+  relative to `base_dir`: the parent of the env file's folder when that folder is named `env-files`
+  (the project root, as the original tool's `extra-files/...` paths meant), else the env file's folder.
+- With no env file named, `env-files/log_monitor.env` is read, or the original tool's
+  `env-files/log_counter.env` when only that one exists.
 - Every problem is collected and raised at once as ConfigError; each names the env file and the
   key, and never contains a secret value.
 """
@@ -17,6 +18,7 @@ Rules (docs/configuration.md is the user-facing version):
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
 import math
 import os
@@ -35,6 +37,7 @@ from log_monitor.errors import ConfigError
 from log_monitor.models import Secret
 
 DEFAULT_ENV_FILE = Path("env-files/log_monitor.env")
+LEGACY_ENV_FILE = Path("env-files/log_counter.env")  # the original tool's, read when DEFAULT_ENV_FILE is absent
 ENV_FOLDER_NAME = "env-files"  # an env file in a folder of this name takes defaults from the folder above
 
 SECRET_KEYS = (
@@ -58,6 +61,7 @@ PLAIN_KEYS = (
     "WAZUH_AGENT_ID_FIELD",
     "WAZUH_TIMESTAMP_FIELD",
     "WAZUH_LOCATION_FIELD",
+    "NON_LOG_LOCATIONS",
     "WAZUH_URL",
     "USERNAME",
     "VERIFICATION_FILE",
@@ -96,6 +100,32 @@ KNOWN_KEYS = frozenset(PLAIN_KEYS + SECRET_KEYS + tuple(f"{k}_FILE" for k in SEC
 LOGGING_LEVELS_BY_NUMBER = {0: 10, 1: 20, 2: 30, 3: 40}  # DEBUG, INFO, WARNING, ERROR
 LOGGING_LEVELS_BY_NAME = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
 
+# Alert locations that carry an agent's id but are not its logs (REALITY.md §2): FIM, SCA, rootcheck, the
+# manager's own 503/504/506 alerts, wodles, and outputs Wazuh itself writes. `command_*` is a prefix.
+DEFAULT_NON_LOG_LOCATIONS = (
+    "wazuh-monitord",
+    "wazuh-remoted",
+    "wazuh-agent",
+    "vulnerability-detector",
+    "syscheck",
+    "rootcheck",
+    "sca",
+    "syscollector",
+    "wodle_cis-cat",
+    "osquery",
+    "command_*",
+    "Wazuh-Docker",
+    "Wazuh-AWS",
+    "aws-s3",
+    "upgrade_module",
+    "logcollector",
+    "/var/ossec/logs/active-responses.log",
+    "active-response\\active-responses.log",
+    "df -P",
+    "netstat listening ports",
+    "last -n 20",
+)
+
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 60.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -121,6 +151,7 @@ class Settings:
     agent_id_field: str = "agent.id"
     timestamp_field: str = "timestamp"
     location_field: str = "location"
+    non_log_locations: tuple[str, ...] = DEFAULT_NON_LOG_LOCATIONS
     verification_file: Path | None = None
     verify_tls: bool = True
     agent_list_file: Path = Path("config/agents.csv")
@@ -156,6 +187,9 @@ class Settings:
     logging_level: int = 20  # logging.INFO
     log_format: str = "text"  # text, json
     warnings: tuple[str, ...] = ()  # legacy keys and risky settings, logged at every start
+    # The subset of `warnings` about the original tool's keys and files: shown by check-config and at a
+    # daemon start, but not on every cron `once` pass, where nobody reads them and they would only fill mail.
+    deprecations: tuple[str, ...] = ()
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings, for redaction."""
@@ -199,16 +233,34 @@ def resolve_path(folder: Path, text: str) -> Path:
     return Path(os.path.abspath(folder / path))
 
 
-def load_settings(env_file: Path, environ: Mapping[str, str] | None = None) -> Settings:
+def default_env_file(cwd: Path | None = None) -> tuple[Path, str | None]:
+    """The env file read when none is named, and a note when it is the original tool's one."""
+    folder = cwd or Path.cwd()
+    if not (folder / DEFAULT_ENV_FILE).exists() and (folder / LEGACY_ENV_FILE).is_file():
+        return LEGACY_ENV_FILE, (
+            f"{LEGACY_ENV_FILE}: read because {DEFAULT_ENV_FILE} does not exist (the original tool's file; "
+            f"rename it to {DEFAULT_ENV_FILE.name} to silence this)"
+        )
+    return DEFAULT_ENV_FILE, None
+
+
+def load_settings(env_file: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the env file; raise ConfigError listing every problem at once.
 
-    `environ` None means the process environment; it only fills keys the file does not set.
+    `env_file` None means the default one (see `default_env_file`). `environ` None means the process
+    environment; it only fills keys the file does not set.
     """
+    note = None
+    if env_file is None:
+        env_file, note = default_env_file()
     env_file = Path(env_file)
     if environ is None:
         environ = os.environ
     file_values = _read_env_file(env_file)
-    return _Loader(env_file, file_values, environ).load()
+    loader = _Loader(env_file, file_values, environ)
+    if note is not None:
+        loader.deprecated(note)
+    return loader.load()
 
 
 def _read_env_file(env_file: Path) -> dict[str, str]:
@@ -243,10 +295,16 @@ class _Loader:
         self.environ = environ
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        self.deprecations: list[str] = []
 
     # --- raw access -------------------------------------------------------------------------
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{self.env_file}: {key}: {message}")
+
+    def deprecated(self, message: str) -> None:
+        """A warning about the original tool's keys or files (see Settings.deprecations)."""
+        self.warnings.append(message)
+        self.deprecations.append(message)
 
     def raw(self, key: str) -> str | None:
         """The key's value: the file's unless unset or empty there, then the environment's."""
@@ -267,6 +325,17 @@ class _Loader:
         except ValueError:
             self.problem(key, f"expected {expected}, got {value!r}")
             return default
+
+    def _non_log_locations(self) -> tuple[str, ...]:
+        """NON_LOG_LOCATIONS: the default list when the key is absent; set but empty counts every location."""
+        key = "NON_LOG_LOCATIONS"
+        if key in self.file_values:
+            value: str | None = self.file_values[key]
+        else:
+            value = self.environ.get(key)
+        if value is None:
+            return DEFAULT_NON_LOG_LOCATIONS
+        return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
     def text(self, key: str, default: str | None = None) -> str | None:
         value = self.raw(key)
@@ -304,15 +373,26 @@ class _Loader:
         return Secret(value)
 
     def user_path(self, text: str) -> Path:
-        """A path the user wrote: relative to the env file's folder."""
-        return resolve_path(self.folder, text)
+        """A path the user wrote: relative to base_dir, like the defaults."""
+        return resolve_path(self.base_dir, text)
 
     def path(self, key: str) -> Path | None:
         value = self.raw(key)
-        return None if value is None else self.user_path(value)
+        if value is None:
+            return None
+        path = self.user_path(value)
+        if self.base_dir != self.folder and Path(value).parts[:1] == ("..",):
+            # Until relative paths followed the original tool's rule, `../x` from env-files/ meant the
+            # project's `x`; now it leaves the project: say so rather than quietly use another file.
+            self.warnings.append(
+                f"{self.env_file}: {key}={value} is relative to the project folder {self.base_dir} "
+                f"(the folder above {ENV_FOLDER_NAME}/), so it means {path}; drop the '../' if you meant "
+                f"{resolve_path(self.folder, value)}"
+            )
+        return path
 
     def path_or_default(self, key: str, default: str) -> Path:
-        """A user's path (relative to the env file's folder), else the default relative to base_dir."""
+        """A user's path, else the default; both relative to base_dir."""
         return self.path(key) or Path(os.path.abspath(self.base_dir / default))
 
     # --- typed accessors --------------------------------------------------------------------
@@ -407,29 +487,35 @@ class _Loader:
                 shown = _shown(legacy_url)
                 self.problem("WAZUH_URL", f"expected an http:// or https:// URL with a host, got {shown!r}")
             elif legacy.is_indexer:
-                self.warnings.append(
-                    f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_INDEXER_URL (and WAZUH_INDEX_PATTERN)"
+                pattern_note = f", index pattern {legacy.pattern}" if legacy.pattern else ""
+                self.deprecated(
+                    f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_INDEXER_URL (and WAZUH_INDEX_PATTERN); "
+                    f"taken for the Wazuh indexer at {_shown(legacy.base)}{pattern_note} "
+                    "(it ends in /_count or is on port 9200)"
                 )
                 if indexer_url is None:
                     indexer_url = legacy.base
                     if index_pattern is None and legacy.pattern:
                         index_pattern = legacy.pattern
                 else:
-                    self.warnings.append(f"{self.env_file}: WAZUH_URL ignored: WAZUH_INDEXER_URL is set")
+                    self.deprecated(f"{self.env_file}: WAZUH_URL ignored: WAZUH_INDEXER_URL is set")
                 indexer_user, indexer_password = self._legacy_credentials(
                     "WAZUH_INDEXER", indexer_user, indexer_password, legacy_user, legacy_password
                 )
             else:
-                self.warnings.append(f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_API_URL")
+                self.deprecated(
+                    f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_API_URL; taken for the Wazuh server API "
+                    f"at {_shown(legacy.base)} (it neither ends in /_count nor is on port 9200)"
+                )
                 if api_url is None:
                     api_url = legacy.base
                 else:
-                    self.warnings.append(f"{self.env_file}: WAZUH_URL ignored: WAZUH_API_URL is set")
+                    self.deprecated(f"{self.env_file}: WAZUH_URL ignored: WAZUH_API_URL is set")
                 api_user, api_password = self._legacy_credentials(
                     "WAZUH_API", api_user, api_password, legacy_user, legacy_password
                 )
         elif legacy_user is not None or legacy_password is not None:
-            self.warnings.append(
+            self.deprecated(
                 f"{self.env_file}: USERNAME/PASSWORD ignored: they belong to WAZUH_URL, which is not set; "
                 "use WAZUH_API_USER/WAZUH_API_PASSWORD or WAZUH_INDEXER_USER/WAZUH_INDEXER_PASSWORD"
             )
@@ -440,6 +526,13 @@ class _Loader:
             self.warnings.append(
                 f"{self.env_file}: neither WAZUH_INDEXER_URL nor WAZUH_API_URL is set: agents cannot be checked "
                 "and are reported UNKNOWN"
+            )
+        elif indexer_url is None:
+            # The API alone gives each agent's connection status, not its events: a bare legacy WAZUH_URL
+            # (a host, no `_count`) lands here, and every agent would be UNKNOWN with no word why.
+            self.warnings.append(
+                f"{self.env_file}: no indexer configured: events are not counted and agents are reported "
+                "UNKNOWN; set WAZUH_INDEXER_URL, WAZUH_INDEXER_USER and WAZUH_INDEXER_PASSWORD"
             )
 
         verification_file = self.path("VERIFICATION_FILE")
@@ -511,6 +604,7 @@ class _Loader:
             agent_id_field=self.text("WAZUH_AGENT_ID_FIELD") or "agent.id",
             timestamp_field=self.text("WAZUH_TIMESTAMP_FIELD") or "timestamp",
             location_field=self.text("WAZUH_LOCATION_FIELD") or "location",
+            non_log_locations=self._non_log_locations(),
             verification_file=verification_file,
             verify_tls=verify_tls,
             agent_list_file=self.path_or_default("AGENT_LIST_FILE", "config/agents.csv"),
@@ -557,7 +651,7 @@ class _Loader:
         )
         if self.problems:
             raise ConfigError(self.problems)
-        return replace(settings, warnings=tuple(self.warnings))
+        return replace(settings, warnings=tuple(self.warnings), deprecations=tuple(self.deprecations))
 
     def _legacy_credentials(
         self,
@@ -570,15 +664,15 @@ class _Loader:
         if legacy_user is not None:
             if user is None:
                 user = legacy_user
-                self.warnings.append(f"{self.env_file}: USERNAME is deprecated: use {prefix}_USER")
+                self.deprecated(f"{self.env_file}: USERNAME is deprecated: use {prefix}_USER")
             else:
-                self.warnings.append(f"{self.env_file}: USERNAME ignored: {prefix}_USER is set")
+                self.deprecated(f"{self.env_file}: USERNAME ignored: {prefix}_USER is set")
         if legacy_password is not None:
             if password is None:
                 password = legacy_password
-                self.warnings.append(f"{self.env_file}: PASSWORD is deprecated: use {prefix}_PASSWORD")
+                self.deprecated(f"{self.env_file}: PASSWORD is deprecated: use {prefix}_PASSWORD")
             else:
-                self.warnings.append(f"{self.env_file}: PASSWORD ignored: {prefix}_PASSWORD is set")
+                self.deprecated(f"{self.env_file}: PASSWORD ignored: {prefix}_PASSWORD is set")
         return user, password
 
     def _require_together(self, prefix: str, url: str | None, user: str | None, password: Secret | None) -> None:
@@ -593,7 +687,7 @@ class _Loader:
         value = self.raw("AGENT_CHECK_INTERVALS")
         if value is None:
             return {}
-        self.warnings.append(
+        self.deprecated(
             f"{self.env_file}: AGENT_CHECK_INTERVALS is deprecated: use the interval column of AGENT_LIST_FILE"
         )
         intervals: dict[str, float] = {}
@@ -709,3 +803,14 @@ def _parse_logging_level(text: str) -> int:
 
 def _bad(text: str) -> int:
     raise ValueError(text)
+
+
+def invoking_user(environ: Mapping[str, str] | None = None) -> str:
+    """Who runs a command, for the record (`silences` lists it): the sudo caller, else the login; "" if unknown."""
+    env = os.environ if environ is None else environ
+    if env.get("SUDO_USER"):
+        return env["SUDO_USER"]  # under sudo the login is root: the person is who called sudo
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a container's random uid)
+        return ""

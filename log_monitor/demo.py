@@ -1,4 +1,4 @@
-"""The demo: the bundled simulator with a small scripted fleet, and the daemon run against it."""
+"""The demo and `simulate`: the bundled simulator with a scripted fleet, and the demo's daemon run against it."""
 
 from __future__ import annotations
 
@@ -37,6 +37,21 @@ def _fleet(start: datetime) -> Fleet:
     # fw-edge loses its connection to the manager altogether.
     fleet.silence("004", since=start - timedelta(seconds=10))
     fleet.set_status("004", "disconnected")
+    return fleet
+
+
+def simulated_fleet(agents: int, silent: int, start: datetime) -> Fleet:
+    """`agents` agents sending syslog for an hour already; the last `silent` of them quiet for 40 minutes.
+
+    Forty minutes is past the default threshold x multiplier (15m x 2), so a first `once` shows CRITICAL.
+    """
+    fleet = Fleet(now=SystemClock().now)
+    older = start - timedelta(hours=1)
+    for number in range(1, agents + 1):
+        agent_id = f"{number:03d}"
+        fleet.add_agent(agent_id, f"sim-{agent_id}", locations=("/var/log/syslog",), rate_per_min=30, started=older)
+        if number > agents - silent:
+            fleet.silence(agent_id, since=start - timedelta(minutes=40))
     return fleet
 
 

@@ -56,8 +56,12 @@ class StateError(LogMonitorError):
 
 
 class NotifierError(LogMonitorError):
-    """A notification channel failed; `permanent` says whether retrying can help."""
+    """A notification channel failed; `permanent` says whether retrying can help.
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    `retry_after_s`: the channel asked not to be called again for this long (HTTP 429 Retry-After).
+    """
+
+    def __init__(self, message: str, *, permanent: bool, retry_after_s: float | None = None) -> None:
         self.permanent = permanent
+        self.retry_after_s = retry_after_s
         super().__init__(message)

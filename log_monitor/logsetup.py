@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from log_monitor.printable import printable
+
 MASK = "***"
 
 
@@ -32,6 +34,20 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger: message`, one line per record: control characters in the message are shown escaped.
+
+    Agent names, labels and locations come from outside; `web\\n2026-12-02 ERROR forged` must not write a
+    line of its own, and ESC must not recolour the terminal. A traceback keeps its own lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return printable(super().formatMessage(record))
 
 
 # Attributes every LogRecord has; anything else came in through `extra=` and is shown under "fields".
@@ -92,7 +108,7 @@ def setup_logging(
     if fmt == "json":
         handler.setFormatter(JsonFormatter(redactor))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -100,6 +116,9 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party clients log request details (URLs, bodies) at DEBUG; keep them at WARNING.
-    for noisy in ("httpx", "httpcore", "slack_sdk", "urllib3"):
+    for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # slack_sdk logs an ERROR line for each failure it then raises; the dispatcher reports that failure once,
+    # with the channel and whether it is permanent. Its own lines are kept for LOGGING_LEVEL=DEBUG only.
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING if level <= logging.DEBUG else logging.CRITICAL)
     return redactor

@@ -127,6 +127,7 @@ class Target:
     traffic_high_margin: float = 1.0  # high traffic above baseline x (1 + margin)
     traffic_low_fraction: float = 0.2  # low traffic below usual level x fraction
     patterns_file: str | None = None  # local files: pattern rules (log_monitor.patterns)
+    service: str = ""  # local files: the files.csv service name, which people type as a TARGET
 
     @staticmethod
     def agent_key(agent_id: str) -> str:
@@ -142,6 +143,17 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Silence:
+    """An ad-hoc maintenance (`silence TARGET --for 2h`): alerts held back until `until`."""
+
+    target_key: str
+    until: datetime
+    reason: str
+    created_at: datetime
+    created_by: str = ""  # the login that set it (the sudo caller's, under sudo)
+
+
+@dataclass(frozen=True)
 class Observation:
     """What a source saw of one target at one time; `error` set means the backend could not be read."""
 
@@ -150,10 +162,13 @@ class Observation:
     last_event: datetime | None = None
     events_in_window: int | None = None
     agent_status: str | None = None  # the API's status: active, disconnected, never_connected, pending
-    last_keepalive: datetime | None = None
+    last_keepalive: datetime | None = None  # the manager's record of the agent's last keepalive (manager UTC)
     agent_name: str | None = None
     drops: int | None = None
     error: str | None = None  # which backend failed and how, already free of secrets
+    problem: str = ""  # a local file missing or unreadable: its own alert, not a silence
+    counts_events: bool = True  # False: no source counted this target's events (API only: keepalives judged)
+    incomplete: str | None = None  # an event source failed: a silence is not proven, only recency is
     detail: str = ""  # what the source adds for people ("12 events dropped since the last check")
     finding: Condition | None = None  # a source's own finding (high/low traffic, a pattern rule), if not silent
     finding_severity: Severity = Severity.WARNING

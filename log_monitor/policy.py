@@ -59,17 +59,20 @@ def assess(target: Target, obs: Observation, now: datetime, settings: PolicySett
     """Severity from silence: WARNING at the threshold, CRITICAL at threshold x multiplier.
 
     A missing local file and a location dropping events are alerts of their own (at least WARNING),
-    named as such: neither waits for the silence threshold.
+    named as such: neither waits for the silence threshold. A silence is only called when every source
+    that could have seen the target's events answered: with one unreadable, recency is still proven
+    (OK) but silence is not (UNKNOWN).
     """
     if obs.unknown:
-        return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None)
-    if target.kind is TargetKind.LOCAL_FILE and obs.agent_status is not None:
-        # The files source sets a status only when the file cannot be read ("file missing", a reason).
+        return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, obs.error or "")
+    if obs.problem:
         silent = _silence(target, obs, now, settings)
         return Assessment(
             max(silent.severity, Severity.WARNING), Condition.MISSING, obs.last_event, silent.silent_for_s, obs.detail
         )
-    found = _silence(target, obs, now, settings)
+    found = _silence(target, obs, now, settings) if obs.counts_events else _keepalive(target, obs, now, settings)
+    if found.severity is not Severity.OK and obs.incomplete:
+        return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, obs.incomplete)
     if found.severity is Severity.OK and obs.drops:
         return Assessment(Severity.WARNING, Condition.DROPPING, None, None, obs.detail)
     if found.severity is Severity.OK and obs.finding is not None:
@@ -77,21 +80,46 @@ def assess(target: Target, obs: Observation, now: datetime, settings: PolicySett
     return found
 
 
+def _severity(silent_for: float, target: Target, settings: PolicySettings) -> Severity:
+    if silent_for >= target.threshold_s * settings.critical_multiplier:
+        return Severity.CRITICAL
+    if silent_for >= target.threshold_s:
+        return Severity.WARNING
+    return Severity.OK
+
+
 def _silence(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
     if obs.last_event is None:
         # Expected but nothing in the whole lookback: at least that long, so as bad as it gets.
-        return Assessment(Severity.CRITICAL, Condition.NEVER_SEEN, None, settings.lookback_s)
-    # Events become searchable late; measuring from (now - delay) keeps late indexing from alerting.
-    silent_for = (now - obs.last_event).total_seconds() - settings.indexing_delay_s
+        return Assessment(Severity.CRITICAL, Condition.NEVER_SEEN, None, settings.lookback_s, obs.detail)
+    silent_for = (now - obs.last_event).total_seconds()
+    if target.kind is not TargetKind.LOCAL_FILE:
+        # Events become searchable late; measuring from (now - delay) keeps late indexing from alerting.
+        # A local file has no indexing: its delay would only postpone a real silence.
+        silent_for -= settings.indexing_delay_s
     silent_for = max(0.0, silent_for)
-    if silent_for >= target.threshold_s * settings.critical_multiplier:
-        severity = Severity.CRITICAL
-    elif silent_for >= target.threshold_s:
-        severity = Severity.WARNING
-    else:
+    severity = _severity(silent_for, target, settings)
+    if severity is Severity.OK:
         return Assessment(Severity.OK, Condition.OK, None, silent_for)
     condition = Condition.DISCONNECTED if obs.agent_status in _DISCONNECTED else Condition.SILENT
     return Assessment(severity, condition, obs.last_event, silent_for, obs.detail)
+
+
+def _keepalive(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
+    """No source counts this agent's events (no indexer): its keepalives are all that can be judged."""
+    if obs.agent_status == "active":
+        return Assessment(Severity.OK, Condition.OK, None, None)
+    if obs.agent_status == "never_connected":
+        return Assessment(Severity.CRITICAL, Condition.NEVER_SEEN, None, settings.lookback_s, "never connected")
+    if obs.agent_status in _DISCONNECTED:
+        since = obs.last_keepalive
+        # The manager wrote lastKeepAlive on its own clock, which the clock check holds to ours.
+        silent_for = max(0.0, (now - since).total_seconds()) if since is not None else settings.lookback_s
+        severity = max(_severity(silent_for, target, settings), Severity.WARNING)
+        return Assessment(severity, Condition.DISCONNECTED, since, silent_for, obs.detail)
+    # pending, not registered, or no status at all: nothing proves the agent alive or dead.
+    why = f"agent status {obs.agent_status}" if obs.agent_status else "agent status unknown"
+    return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, f"{why}; events are not counted")
 
 
 def in_maintenance(windows: Sequence[MaintenanceWindow], now: datetime, zone: tzinfo | None) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from log_monitor.errors import StateError
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
+from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, TargetState
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE file_position ADD COLUMN missing_since TEXT;
     ALTER TABLE file_position ADD COLUMN analysis TEXT;
     ALTER TABLE file_position ADD COLUMN head BLOB NOT NULL DEFAULT x'';
+    """,
+    """
+    ALTER TABLE silences ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
     """,
     """
     CREATE INDEX IF NOT EXISTS outbox_by_created ON outbox (created_at);
@@ -353,7 +356,12 @@ class StateStore:
     # -- outbox ----------------------------------------------------------------------
 
     def pending(self, limit: int = 100, *, due: datetime | None = None) -> list[OutboxEntry]:
-        """Undelivered notifications, oldest first; with `due`, only those whose retry time has come."""
+        """Undelivered notifications, oldest first; with `due`, only those whose retry time has come.
+
+        With `due`, a notification also waits while an older one of the same target is in backoff: a
+        target's notifications are never delivered out of order (a recovery before its alert would leave
+        CRITICAL as the channel's last word about a healthy agent). Other targets are not held up.
+        """
         if due is None:
             rows = self._query(
                 "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
@@ -363,16 +371,25 @@ class StateStore:
         else:
             # ISO texts of UTC datetimes compare in time order, so SQLite can compare them as strings.
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
-                "WHERE delivered_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox AS o "
+                "WHERE delivered_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox AS p "
+                "WHERE p.target_key = o.target_key AND p.delivered_at IS NULL AND p.next_attempt_at > ? "
+                "AND (p.created_at, p.rowid) <= (o.created_at, o.rowid)) "
                 "ORDER BY created_at, rowid LIMIT ?",
                 (_utc_text(due), limit),
             )
         return [_entry(row) for row in rows]
 
     def next_attempt_at(self) -> datetime | None:
-        """The earliest time a queued notification is due again (None: nothing queued)."""
-        row = self._query("SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox WHERE delivered_at IS NULL")[0]
+        """The earliest time a queued notification is due again (None: nothing queued).
+
+        Only each target's oldest queued notification counts: the ones behind it wait for it.
+        """
+        row = self._query(
+            "SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox AS o WHERE delivered_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.target_key = o.target_key "
+            "AND p.delivered_at IS NULL AND (p.created_at, p.rowid) < (o.created_at, o.rowid))"
+        )[0]
         return datetime.fromisoformat(row[0]) if row[0] else None
 
     def queue(self, notifications: Iterable[Notification]) -> None:
@@ -588,24 +605,52 @@ class StateStore:
 
     # -- ad-hoc silences ---------------------------------------------------------------
 
-    def add_silence(self, target_key: str, until: datetime, reason: str, at: datetime) -> None:
+    def add_silence(self, silence: Silence) -> None:
+        """Set (or replace) the silence on its target."""
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO silences (target_key, until, reason, created_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO silences (target_key, until, reason, created_at, created_by) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (target_key) DO UPDATE SET until = excluded.until, reason = excluded.reason, "
-                "created_at = excluded.created_at",
-                (target_key, until.isoformat(), reason, at.isoformat()),
+                "created_at = excluded.created_at, created_by = excluded.created_by",
+                (
+                    silence.target_key,
+                    _utc_text(silence.until),
+                    silence.reason,
+                    _utc_text(silence.created_at),
+                    silence.created_by,
+                ),
             )
 
     def remove_silence(self, target_key: str) -> bool:
         with self._transaction() as db:
             return db.execute("DELETE FROM silences WHERE target_key = ?", (target_key,)).rowcount > 0
 
-    def silences(self, now: datetime) -> dict[str, tuple[datetime, str]]:
-        """Active silences: target key -> (until, reason)."""
-        rows = self._query("SELECT target_key, until, reason FROM silences")
-        active = {key: (datetime.fromisoformat(until), reason) for key, until, reason in rows}
-        return {key: value for key, value in active.items() if value[0] > now}
+    def silences(self, now: datetime) -> dict[str, Silence]:
+        """Active silences by target key (an ended one is kept in the table but never returned)."""
+        rows = self._query("SELECT target_key, until, reason, created_at, created_by FROM silences")
+        found = (
+            Silence(row[0], datetime.fromisoformat(row[1]), row[2], datetime.fromisoformat(row[3]), row[4])
+            for row in rows
+        )
+        return {s.target_key: s for s in found if s.until > now}
+
+    # -- removed targets -------------------------------------------------------------------
+
+    def drop_removed(self, configured: Iterable[str], checked_before: datetime) -> list[str]:
+        """Forget the states of targets no longer configured and not checked since `checked_before`.
+
+        A removed target is never checked again, so its last check is when it left the configuration
+        (or the last time discovery found it): no column of its own is needed to know how long ago.
+        """
+        keep = set(configured)
+        gone = [
+            key
+            for key, state in self.load_states().items()
+            if key not in keep and (state.last_checked is None or state.last_checked < checked_before)
+        ]
+        if gone:
+            self.forget(gone)
+        return sorted(gone)
 
 
 class _CorruptError(sqlite3.DatabaseError):

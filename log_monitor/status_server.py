@@ -11,7 +11,6 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -26,28 +25,18 @@ from log_monitor import __version__
 from log_monitor.app import App
 from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
 from log_monitor.logsetup import RedactingFilter
-from log_monitor.models import Secret, Severity, Target, TargetState
-from log_monitor.policy import in_maintenance
-from log_monitor.state import OutboxEntry
+from log_monitor.models import Secret, Severity, Silence
+from log_monitor.state import ChannelHealth, OutboxEntry
+from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
+from log_monitor.view import views as all_views
 
 log = logging.getLogger(__name__)
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HEALTH_GRACE_S = 60.0  # /healthz: a pass must have completed within 2 x the smallest interval + this
-PENDING = "PENDING"  # a target not checked yet (just added): not counted in the health score
-# Health score weights: a target's share of "fine"; MAINTENANCE and PENDING targets are left out.
+# Health score weights: a target's share of "fine"; MAINTENANCE, PENDING and REMOVED targets are left out.
 SCORE_WEIGHTS = {Severity.OK: 1.0, Severity.WARNING: 0.5, Severity.UNKNOWN: 0.5, Severity.CRITICAL: 0.0}
 MAX_ALERTS = 500
-
-
-@dataclass(frozen=True)
-class TargetView:
-    """One target as the status server shows it: the configuration, the stored state, the shown state."""
-
-    target: Target | None  # None: a state without a configured target (a backend, the pipeline)
-    state: TargetState | None
-    shown: str  # OK, WARNING, CRITICAL, UNKNOWN, MAINTENANCE or PENDING
-    silenced_until: datetime | None
 
 
 class StatusServer:
@@ -161,58 +150,48 @@ class StatusServer:
         return not reasons, body
 
     def views(self) -> list[TargetView]:
-        """Every configured target (and every stored backend or pipeline state), with the state to show."""
+        """Every configured target, each removed one still stored, each backend or pipeline state (log_monitor.view)."""
         now = self.app.monitor.clock.now()
-        states = self.app.store.load_states()
-        silences = self.app.store.silences(now)
-        views: list[TargetView] = []
-        seen: set[str] = set()
-        for target in list(self.app.monitor.targets):
-            if target.key in seen:
-                continue
-            seen.add(target.key)
-            state = states.get(target.key)
-            silence = silences.get(target.key)
-            if state is None:
-                shown = PENDING
-            elif state.severity in (Severity.WARNING, Severity.CRITICAL) and (
-                silence is not None or in_maintenance(target.maintenance, now, self._zone)
-            ):
-                shown = Severity.MAINTENANCE.name  # as the pass table shows it: held back, not forgotten
-            else:
-                shown = state.severity.name
-            views.append(TargetView(target, state, shown, silence[0] if silence else None))
-        for key, state in sorted(states.items()):
-            if key not in seen and key.startswith(("backend:", "pipeline:")):
-                views.append(TargetView(None, state, state.severity.name, None))
-        return views
+        return all_views(
+            list(self.app.monitor.targets), self.app.store.load_states(), self.app.store.silences(now), now, self._zone
+        )
 
     def targets_document(self, wanted: set[str] | None) -> dict[str, Any]:
         now = self.app.monitor.clock.now()
-        views = self.views()
+        every = self.views()
         counts: dict[str, int] = {}
-        for view in views:
-            if view.target is not None:
+        for view in every:
+            if not view.system:
                 counts[view.shown] = counts.get(view.shown, 0) + 1
-        shown = [v for v in views if wanted is None or v.shown in wanted]
+        chosen = [v for v in every if wanted is None or v.shown in wanted]
         return {
             "generated_at": now.isoformat(),
-            "health_score": health_score(views),
+            "health_score": health_score(every),
             "counts": counts,
-            "targets": [_view_json(v, now) for v in shown if v.target is not None],
-            "backends": [_view_json(v, now) for v in shown if v.target is None],
+            "targets": [_view_json(v, now) for v in chosen if not v.system],
+            "backends": [self._backend_json(v, now) for v in every if v.system],
+            "channels": self.channels_document(),
+            "silences": [_silence_json(s) for s in sorted(self.app.store.silences(now).values(), key=_by_until)],
         }
+
+    def _backend_json(self, view: TargetView, now: datetime) -> dict[str, Any]:
+        """A backend's (or the pipeline's) view, plus the latest pass's error for it: ok, or failing since when."""
+        document = _view_json(view, now)
+        name = view.key.partition(":")[2]
+        document["error"] = self.app.monitor.health.backend_errors.get(name)
+        return document
+
+    def channels_document(self) -> list[dict[str, Any]]:
+        """Each configured channel's delivery health, as the dispatcher recorded it in the store."""
+        recorded = {h.channel: h for h in self.app.store.channel_health()}
+        names = list(dict.fromkeys([*self.app.monitor.dispatcher.channel_names, *recorded]))
+        return [_channel_json(name, recorded.get(name)) for name in names]
 
     def target_document(self, key: str) -> dict[str, Any] | None:
         now = self.app.monitor.clock.now()
-        view = next(
-            (v for v in self.views() if (v.target.key if v.target else v.state and v.state.target_key) == key), None
-        )
+        view = next((v for v in self.views() if v.key == key), None)
         if view is None:
-            state = self.app.store.load_states().get(key)
-            if state is None:
-                return None
-            view = TargetView(None, state, state.severity.name, None)  # no longer configured, still remembered
+            return None
         document = _view_json(view, now)
         document["transitions"] = [
             {
@@ -234,11 +213,11 @@ class StatusServer:
 
 
 def health_score(views: list[TargetView]) -> int:
-    """0-100: the targets' mean weight (OK 1, WARNING 0.5, UNKNOWN 0.5, CRITICAL 0); maintenance, pending left out."""
+    """0-100: mean weight of the targets (OK 1, WARNING and UNKNOWN 0.5, CRITICAL 0); held, pending, removed: out."""
     weights = [
         SCORE_WEIGHTS[Severity[v.shown]]
         for v in views
-        if v.target is not None and v.shown not in (PENDING, Severity.MAINTENANCE.name)
+        if not v.system and v.shown not in (PENDING, REMOVED, Severity.MAINTENANCE.name)
     ]
     if not weights:
         return 100
@@ -251,14 +230,13 @@ def _iso(at: datetime | None) -> str | None:
 
 def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
     target, state = view.target, view.state
-    key = target.key if target is not None else state.target_key if state is not None else ""
     silent_for = None
     if state is not None and state.last_event is not None:
         silent_for = max(0.0, (now - state.last_event).total_seconds())
     return {
-        "key": key,
-        "kind": str(target.kind) if target is not None else key.partition(":")[0],
-        "label": target.label if target is not None else key,
+        "key": view.key,
+        "kind": str(target.kind) if target is not None else view.key.partition(":")[0],
+        "label": view.label,
         "state": view.shown,
         "severity": state.severity.name if state is not None else None,
         "condition": state.condition.value if state is not None else None,
@@ -270,7 +248,42 @@ def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
         "agent_status": state.agent_status if state is not None else None,
         "interval_s": target.interval_s if target is not None else None,
         "threshold_s": target.threshold_s if target is not None else None,
-        "silenced_until": _iso(view.silenced_until),
+        "silenced_until": _iso(view.silence.until) if view.silence is not None else None,
+        "silence": _silence_json(view.silence) if view.silence is not None else None,
+        "maintenance_window": view.window.text if view.window is not None else None,
+        "removed": view.removed,
+        "forgotten_after": _iso(removed_by(view)),
+        "note": view.note(),
+    }
+
+
+def _silence_json(silence: Silence) -> dict[str, Any]:
+    return {
+        "target_key": silence.target_key,
+        "until": silence.until.isoformat(),
+        "reason": silence.reason,
+        "created_at": silence.created_at.isoformat(),
+        "created_by": silence.created_by,
+    }
+
+
+def _by_until(silence: Silence) -> tuple[datetime, str]:
+    return silence.until, silence.target_key
+
+
+def _channel_json(name: str, health: ChannelHealth | None) -> dict[str, Any]:
+    if health is None:
+        return {"channel": name, "state": "unused", "failing_since": None, "last_ok": None, "last_error": None}
+    state = "ok" if health.ok else ("failed" if health.permanent else "failing")
+    return {
+        "channel": name,
+        "state": state,  # ok; failing (transient, retried); failed (permanent: fix the configuration); unused
+        "last_attempt": _iso(health.last_attempt_at),
+        "last_ok": _iso(health.last_ok_at),
+        "failing_since": _iso(health.failing_since),
+        "last_error": health.last_error,
+        "attempts": health.attempts,
+        "failures": health.failures,
     }
 
 
@@ -310,9 +323,9 @@ class _Collector(Collector):
         views = self._status.views()
 
         by_state = GaugeMetricFamily("log_monitor_targets", "Targets by the state shown", labels=["state"])
-        counts = {name: 0 for name in [*(s.name for s in Severity), PENDING]}
+        counts = dict.fromkeys(SHOWN, 0)
         for view in views:
-            if view.target is not None:
+            if not view.system:
                 counts[view.shown] += 1
         for name, count in counts.items():
             by_state.add_metric([name], count)
@@ -468,7 +481,7 @@ class _Handler(PrefetchedRequestHandler):
             wanted = None
             if "state" in query:
                 wanted = {s.strip().upper() for value in query["state"] for s in value.split(",") if s.strip()}
-                known = {s.name for s in Severity} | {PENDING}
+                known = set(SHOWN)
                 if not wanted <= known:
                     self._json(400, {"error": f"unknown state {sorted(wanted - known)}; one of {sorted(known)}"})
                     return

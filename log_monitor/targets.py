@@ -269,6 +269,7 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
                 traffic_high_margin=high,
                 traffic_low_fraction=low,
                 patterns_file=patterns_file,
+                service=service,
             )
         )
     return targets

@@ -11,7 +11,7 @@ import time
 import tty
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TextIO
 
 from rich.console import Console, Group
@@ -24,6 +24,7 @@ from log_monitor.models import Target, TargetKind, TargetState
 from log_monitor.notifiers.render import format_utc, humanize_duration
 from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.state import StateStore
+from log_monitor.view import repeated_labels, shown
 
 REFRESH_S = 1.0
 
@@ -44,20 +45,25 @@ class Row:
 class TopModel:
     """What the view shows, refreshed once per second: local files read in memory (never the daemon's offsets)."""
 
-    def __init__(self, targets: Sequence[Target], store: StateStore | None) -> None:
+    def __init__(self, targets: Sequence[Target], store: StateStore | None, zone: tzinfo | None = None) -> None:
         self.targets = list(targets)
         self._store = store
+        self._zone = zone
+        # Where labels repeat (two agents called "web", an agent and its log files) the key tells the rows apart.
+        self._repeated = repeated_labels(self.targets)
         self._files = LocalFilesSource(None)
         self._lines: dict[str, TrafficStats] = {}  # per file: new lines per second, for the rates of any file
 
     def refresh(self, now: datetime) -> list[Row]:
         states: dict[str, TargetState] = self._store.load_states() if self._store is not None else {}
+        silences = self._store.silences(now) if self._store is not None else {}
         seen = self._files.observe(self.targets, now)
         moment = now.timestamp()
         rows: list[Row] = []
         for target in self.targets:
             state = states.get(target.key)
-            name = state.severity.name if state is not None else "-"
+            view = shown(state, target, silences, now, self._zone)
+            name = view.shown if state is not None else "-"
             last = state.last_event if state is not None else None
             short = medium = None
             tops = ""
@@ -67,14 +73,15 @@ class TopModel:
                 counter.add_hits(int(moment), observation.events_in_window or 0, moment)
                 short, medium = counter.rate(moment, SHORT_S), counter.rate(moment, MEDIUM_S)
                 last = observation.last_event or last
-                if observation.agent_status:
-                    name = observation.agent_status.upper()
+                if observation.problem:
+                    name = observation.problem.upper()
                 elif state is None:
                     name = "OK"
                 watch = self._files.watches.get(target.path)
                 if watch is not None and watch.traffic is not None:
                     tops = _tops(watch.traffic)
-            rows.append(Row(target.key, target.label, name, short, medium, last, tops))
+            label = f"{target.label} ({target.key})" if target.label in self._repeated else target.label
+            rows.append(Row(target.key, label, name, short, medium, last, tops))
         return rows
 
 
@@ -145,12 +152,13 @@ def run(
     targets: Sequence[Target],
     store: StateStore | None,
     *,
+    zone: tzinfo | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     stdin: TextIO | None = None,
     console: Console | None = None,
 ) -> int:
     """Show the view until q or Ctrl-C; returns the exit code (0)."""
-    model = TopModel(targets, store)
+    model = TopModel(targets, store, zone)
     console = console or Console()
     try:
         with _keys(stdin or sys.stdin) as read, Live(console=console, auto_refresh=False, screen=False) as live:

@@ -32,6 +32,7 @@ class SlackServer:
     Retry-After: `retry_after`); `status` answers every call with that HTTP status (e.g. 503). Messages
     accepted are in `messages` (dicts with channel, text, blocks); every request path, failed or not, is
     in `requests`. `failures_left` limits the failures to the first N requests (then it answers ok).
+    `delay_s` makes a slow Slack: an accepted message is recorded at once and answered that much later.
 
     `set_mode()` switches at run time between MODES: ok, 500, 429 (Retry-After), invalid_auth, hang (the
     connection is accepted and never answered, until the mode changes or the server stops) and down (the
@@ -52,6 +53,7 @@ class SlackServer:
         self.status = status
         self.retry_after = retry_after
         self.failures_left: int | None = None
+        self.delay_s = 0.0
         self.hanging = False
         self.release = threading.Event()  # set: hanging requests end (without an answer)
         self._lock = threading.Lock()
@@ -215,6 +217,8 @@ def _handler_for(slack: SlackServer) -> type[BaseHTTPRequestHandler]:
                 blocks = json.loads(blocks)
             message = {"channel": channel, "text": payload.get("text"), "blocks": blocks}
             slack.record(path, message)
+            if slack.delay_s:
+                time.sleep(slack.delay_s)  # posted, not yet acknowledged: a client dying now never hears of it
             ts = f"{time.time():.6f}"
             self._json(200, {"ok": True, "channel": "C123", "ts": ts, "message": {**message, "ts": ts}})
 

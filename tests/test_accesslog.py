@@ -56,6 +56,32 @@ def test_sections_are_the_first_two_folders_of_the_path() -> None:
     assert section(b"-") == "/"
 
 
+def test_a_request_with_a_quote_escaped_by_apache_or_nginx_is_parsed_with_the_escape_kept() -> None:
+    # Apache writes a `"` in the request line as `\"` and a backslash as `\\` (ap_escape_logitem), nginx as `\x22`.
+    # The request here is `/api/us"ers/x\" or 1=1 --`: what a scanner sends, and what a SOC wants counted.
+    apache = LINE.replace(b"/api/users/42?x=1", b'/api/us\\"ers/x\\\\\\" or 1=1 --')
+    nginx = LINE.replace(b"/api/users/42?x=1", b"/api/us\\x22ers/x")
+    batch = parse(apache + nginx)
+    assert (batch.lines, batch.malformed) == (2, 0)
+    assert batch.hits_by_section == {'/api/us\\"ers/': 1, "/api/us\\x22ers/": 1}
+    assert batch.bytes_by_host["10.0.0.1"] == 2 * 2326
+
+
+def test_an_unescaped_quote_inside_the_request_is_still_malformed() -> None:
+    assert parse(LINE.replace(b"/api/users/42?x=1", b'/a"b')).malformed == 1
+
+
+def test_an_absolute_form_request_is_counted_under_its_path_not_its_host() -> None:
+    assert section(b"GET http://evil.example/a/b/c HTTP/1.1") == "/a/b/"
+    assert section(b"GET https://evil.example:8443/a/ HTTP/1.1") == "/a/"
+    assert section(b"GET HTTP://evil.example?x=/a/b/c HTTP/1.1") == "/"
+    assert section(b"GET http://evil.example HTTP/1.1") == "/"
+    assert section(b"CONNECT evil.example:443 HTTP/1.1") == "/"
+    assert section(b"OPTIONS * HTTP/1.1") == "/"
+    batch = parse(LINE.replace(b"/api/users/42?x=1", b"http://evil.example/api/users/42"))
+    assert batch.hits_by_section == {"/api/users/": 1}
+
+
 def test_rates_over_ten_seconds_two_minutes_and_lifetime() -> None:
     stats = TrafficStats()
     for second in range(T0, T0 + 120):
@@ -163,19 +189,21 @@ def _logged(epoch: int) -> str:
             st.integers(0, 3599),
             st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::7", "host.example"]),
             st.integers(0, 10**7),
+            # Paths as servers write them: plain, with Apache's escaped quote and backslash, nginx's \x22, absolute.
+            st.sampled_from(["/a/b/c", '/a/b/c\\" or 1=1 --', "/a/b/c\\\\", "/a/b/\\x22", "https://h.example/a/b/c"]),
         ),
         max_size=40,
     )
 )
 def test_every_well_formed_line_is_parsed_and_every_other_is_malformed(
-    rows: list[tuple[bool, int, str, int]],
+    rows: list[tuple[bool, int, str, int, str]],
 ) -> None:
     lines: list[str] = []
     hosts: collections.Counter[str] = collections.Counter()
     seconds: collections.Counter[int] = collections.Counter()
-    for valid, offset, host, size in rows:
+    for valid, offset, host, size, path in rows:
         if valid:
-            lines.append(f'{host} - - [{_logged(T0 + offset)}] "GET /a/b/c HTTP/1.1" 200 {size} "-" "x"\n')
+            lines.append(f'{host} - - [{_logged(T0 + offset)}] "GET {path} HTTP/1.1" 200 {size} "-" "x"\n')
             hosts[host] += size
             seconds[T0 + offset] += 1
         else:

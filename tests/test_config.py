@@ -120,7 +120,7 @@ def test_an_empty_env_file_gives_the_documented_defaults(tmp_path: Path) -> None
 
 
 def test_every_key_is_parsed_into_typed_settings(tmp_path: Path) -> None:
-    ca = tmp_path / "env-files" / "ca.pem"
+    ca = tmp_path / "extra-files" / "ca.pem"
     ca.parent.mkdir(parents=True)
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     settings = load(
@@ -137,9 +137,9 @@ WAZUH_INDEX_PATTERN=wazuh-archives-4.x-*
 WAZUH_AGENT_ID_FIELD=wazuh.agent.id
 WAZUH_TIMESTAMP_FIELD=@timestamp
 WAZUH_LOCATION_FIELD=wazuh.protocol.location
-VERIFICATION_FILE=ca.pem
+VERIFICATION_FILE=extra-files/ca.pem
 VERIFY_TLS=true
-AGENT_LIST_FILE=../lists/agents.csv
+AGENT_LIST_FILE=lists/agents.csv
 AGENT_DISCOVERY=active
 DEFAULT_CHECK_INTERVAL=5m
 CRITICAL_MULTIPLIER=3
@@ -171,7 +171,6 @@ LOGGING_LEVEL=0
 LOG_FORMAT=json
 """,
     )
-    folder = tmp_path / "env-files"
     assert settings.wazuh_api_url == "https://manager:55000"
     assert settings.wazuh_api_user == "monitor"
     assert settings.wazuh_api_password == Secret("api-pass")
@@ -210,7 +209,7 @@ LOG_FORMAT=json
     assert settings.smtp_security == "ssl"
     assert settings.teams_webhook_url == Secret("https://example.webhook.office.com/x")
     assert settings.status_addr == ("127.0.0.1", 9108)
-    assert settings.log_file_path == folder / "logs" / "monitor.log"
+    assert settings.log_file_path == tmp_path / "logs" / "monitor.log"
     assert settings.logging_level == 10
     assert settings.log_format == "json"
     assert settings.warnings == ()
@@ -243,6 +242,50 @@ def test_defaults_are_relative_to_the_env_files_own_folder_when_it_is_not_named_
     assert settings.base_dir == tmp_path / "etc"
     assert settings.agent_list_file == tmp_path / "etc" / "config" / "agents.csv"
     assert settings.state_db == tmp_path / "etc" / "state.db"
+
+
+def test_paths_in_an_env_files_folder_are_relative_to_the_project_root_like_the_original_tool(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "extra-files").mkdir()
+    (tmp_path / "extra-files" / "root-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = load(
+        tmp_path,
+        "VERIFICATION_FILE=extra-files/root-ca.pem\nAGENT_LIST_FILE=extra-files/agents.txt\n"
+        "LOG_FILE_PATH=logs/monitor.log\nSTATE_DB=state/x.db\n",
+    )
+    assert settings.verification_file == tmp_path / "extra-files" / "root-ca.pem"
+    assert settings.agent_list_file == tmp_path / "extra-files" / "agents.txt"
+    assert settings.log_file_path == tmp_path / "logs" / "monitor.log"
+    assert settings.state_db == tmp_path / "state" / "x.db"
+
+
+def test_a_path_climbing_out_of_the_project_folder_is_warned_about_naming_both_readings(tmp_path: Path) -> None:
+    settings = load(tmp_path, "STATE_DB=../state/x.db\n")
+    assert settings.state_db == tmp_path.parent / "state" / "x.db"
+    [warning] = [w for w in settings.warnings if "STATE_DB" in w]
+    assert str(tmp_path / "state" / "x.db") in warning
+    assert "drop the '../'" in warning
+    elsewhere = load_settings(write_env(tmp_path / "etc", "STATE_DB=../x.db\n"), {})
+    assert not [w for w in elsewhere.warnings if "STATE_DB" in w]
+
+
+def test_without_an_env_file_named_the_original_tools_log_counter_env_is_read_and_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_env(tmp_path / "env-files", "DEFAULT_CHECK_INTERVAL=10\n", name="log_counter.env")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None, {})
+    assert settings.env_file == Path("env-files/log_counter.env")
+    assert settings.default_check_interval_s == 600.0
+    notes = [w for w in settings.deprecations if "log_counter.env" in w]
+    assert len(notes) == 1
+    assert notes[0] in settings.warnings
+    write_env(tmp_path / "env-files", "DEFAULT_CHECK_INTERVAL=20\n")
+    modern = load_settings(None, {})
+    assert modern.env_file == Path("env-files/log_monitor.env")
+    assert modern.default_check_interval_s == 1200.0
+    assert modern.deprecations == ()
 
 
 def test_local_files_list_defaults_to_config_files_csv_only_when_it_exists(tmp_path: Path) -> None:
@@ -305,8 +348,7 @@ def test_legacy_username_and_password_are_never_taken_from_the_environment(tmp_p
 
 
 def test_a_secret_can_come_from_a_file_without_its_trailing_newline(tmp_path: Path) -> None:
-    secret = tmp_path / "env-files" / "api.secret"
-    secret.parent.mkdir(parents=True)
+    secret = tmp_path / "api.secret"
     secret.write_text("s3cret value\n")
     text = "WAZUH_API_URL=https://m:55000\nWAZUH_API_USER=u\nWAZUH_API_PASSWORD_FILE=api.secret\n"
     assert load(tmp_path, text).wazuh_api_password == Secret("s3cret value")
@@ -331,7 +373,7 @@ def test_an_unreadable_secret_file_is_an_error_naming_key_and_path(tmp_path: Pat
     problems = problems_of(tmp_path, "TEAMS_WEBHOOK_URL_FILE=missing.txt\n")
     assert len(problems) == 1
     assert "TEAMS_WEBHOOK_URL_FILE" in problems[0]
-    assert str(tmp_path / "env-files" / "missing.txt") in problems[0]
+    assert str(tmp_path / "missing.txt") in problems[0]
 
 
 # --- legacy keys ------------------------------------------------------------------------------
@@ -351,7 +393,9 @@ def test_the_original_tools_env_file_still_works_with_warnings(tmp_path: Path) -
     assert settings.default_check_interval_s == 600.0
     assert settings.agent_check_intervals == {"001": 600.0, "002": 1800.0}
     joined = "\n".join(settings.warnings)
+    assert settings.deprecations == settings.warnings  # every one of them is about a legacy key
     assert "WAZUH_URL is deprecated: use WAZUH_INDEXER_URL" in joined
+    assert "taken for the Wazuh indexer at https://indexer:9200, index pattern wazuh-alerts-*" in joined
     assert "WAZUH_INDEXER_USER" in joined
     assert "WAZUH_INDEXER_PASSWORD" in joined
     assert "AGENT_CHECK_INTERVALS is deprecated" in joined
@@ -365,6 +409,17 @@ def test_a_legacy_url_on_another_port_is_the_api(tmp_path: Path) -> None:
     assert settings.wazuh_api_password == Secret("pw")
     assert settings.wazuh_indexer_url is None
     assert any("use WAZUH_API_URL" in w for w in settings.warnings)
+    assert any("taken for the Wazuh server API at https://manager:55000" in w for w in settings.deprecations)
+
+
+@pytest.mark.parametrize("url", ["https://wazuh:55000", "https://10.0.0.5"])
+def test_a_bare_legacy_host_is_the_api_and_the_missing_indexer_is_said(tmp_path: Path, url: str) -> None:
+    settings = load(tmp_path, f"WAZUH_URL={url}\nUSERNAME=wazuh\nPASSWORD=pw\n")
+    assert settings.wazuh_api_url == url
+    missing = [w for w in settings.warnings if "no indexer configured" in w]
+    assert len(missing) == 1
+    assert "set WAZUH_INDEXER_URL" in missing[0]
+    assert missing[0] not in settings.deprecations  # a real gap, said at every start
 
 
 def test_a_legacy_count_url_on_a_proxy_port_is_still_the_indexer(tmp_path: Path) -> None:

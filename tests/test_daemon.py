@@ -153,3 +153,21 @@ def test_sighup_picks_up_a_new_agent_without_restarting(
     assert process.poll() is None
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
+
+
+def test_a_re_exec_while_a_slow_slack_is_answering_waits_for_the_answer_and_sends_no_duplicate(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    slack.delay_s = 6.0  # longer than the 5 s a SIGTERM drain waits, within Slack's 10 s timeout
+    daemon = daemon_factory(sim, slack, RESTART_INTERVAL="1s")
+    process = daemon.start()
+    assert wait_for(lambda: len(slack.messages) == 1), daemon.log_text()
+    # The re-exec falls due while Slack holds its answer: the in-flight post is finished and marked first.
+    assert wait_for(lambda: daemon.log_text().count("daemon started") >= 2, timeout=30), daemon.log_text()
+    assert daemon.undelivered() == 0
+    slack.delay_s = 0.0
+    assert wait_for(lambda: daemon.log_text().count("daemon started") >= 3, timeout=30), daemon.log_text()
+    assert len(slack.messages) == 1
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import ConsoleMessage, Error, sync_playwright
 
+from log_monitor.models import Silence
 from tests import test_status_server as status_tests
 from tests.test_status_server import TOKEN, Running
 
@@ -69,6 +71,21 @@ def test_the_page_loads_without_console_errors_and_shows_the_silent_agent(
             assert page.locator("#targets tbody tr").first.get_attribute("data-key") == "agent:001"
             page.locator("#alerts tbody tr").first.wait_for(timeout=10_000)
             assert "agent:002" in page.locator("#alerts").inner_text()
+            assert "ok" in page.locator('#channels tr[data-channel="console"]').inner_text()
+            assert "ok" in page.locator('#backends tr[data-key="backend:indexer"]').inner_text()
+            # A silence shows on the page as in `status` and the API: MAINTENANCE, until when, why, who.
+            now = datetime.now(UTC)
+            running.app.store.add_silence(Silence("agent:002", now + timedelta(hours=2), "db migration", now, "alice"))
+            page.goto(f"{running.server.url}/?token={TOKEN}")  # the page itself asks for the token again
+            page.wait_for_function(
+                "document.querySelector('#targets tr[data-key=\"agent:002\"]')?.textContent.includes('MAINTENANCE')",
+                timeout=10_000,
+            )
+            assert "db migration" in silent.inner_text()
+            silences = page.locator('#silences tr[data-key="agent:002"]').inner_text()
+            assert "db migration" in silences
+            assert "alice" in silences
+            assert page.locator("#score").inner_text() == "100"
             screenshot = page.screenshot(full_page=True)
         finally:
             browser.close()

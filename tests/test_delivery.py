@@ -24,6 +24,7 @@ from log_monitor.app import build
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
+from log_monitor.daemon import Daemon
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target, TargetKind
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.dispatch import DeliveryWorker, Dispatcher
@@ -500,12 +501,13 @@ def test_a_daemon_tick_only_wakes_the_worker_so_a_hanging_slack_never_delays_the
             # One try per channel: this test is about the tick not waiting, not about the retries.
             app.monitor.dispatcher = Dispatcher(app.store, rig.channels(), rig.clock, attempts=1)
             worker = DeliveryWorker(app.monitor.dispatcher, idle_s=5.0, min_wait_s=0.01)
-            app.monitor.worker = worker
+            daemon = Daemon(app.monitor)
+            daemon.worker = worker
             worker.start()
             try:
-                app.monitor.set_targets([target])
+                daemon.set_targets([target])
                 started = time.monotonic()
-                result = app.monitor.tick()
+                result = daemon.tick()
                 tick_time = time.monotonic() - started
                 deadline = time.monotonic() + 10
                 while app.store.outbox_depth() and time.monotonic() < deadline:
@@ -529,3 +531,81 @@ def test_after_one_timeout_past_the_retry_budget_the_next_channel_gets_the_alert
     assert rig.slack.requests == ["/api/chat.postMessage"]
     assert rig.sleeps == []
     assert len(rig.mail.received) == 1
+
+
+# -- order per target and Slack's Retry-After -------------------------------------------------------
+
+
+def recovery(number: int, at: datetime) -> Notification:
+    agent = f"{number:03d}"
+    return Notification(
+        id=f"recovery-{number}",
+        created_at=at,
+        kind=NotificationKind.RECOVERY,
+        severity=Severity.OK,
+        target_key=f"agent:{agent}",
+        label=f"host-{agent}",
+        condition=Condition.OK,
+        host="soc-monitor",
+        agent_id=agent,
+    )
+
+
+def slack_only(rig: Rig, store: StateStore) -> Dispatcher:
+    slack = rig.channels()[0]
+    return Dispatcher(store, [slack], rig.clock, sleep=rig.sleeps.append, attempts=1, group_min=100)
+
+
+def test_a_recovery_never_overtakes_its_alert_in_backoff_while_other_targets_go_on(rig: Rig) -> None:
+    rig.slack.set_mode("500", failures=1)  # Slack fails the first attempt only
+    with StateStore(rig.db) as store:
+        dispatcher = slack_only(rig, store)
+        store.queue([alert(1)])
+        assert dispatcher.deliver_pending().failed == 1  # the alert waits 60 s in backoff
+        rig.clock.advance(10)
+        store.queue([recovery(1, rig.clock.now()), alert(2)])
+        worker_drain = dispatcher.deliver_pending()
+        assert worker_drain.delivered == 1  # agent 002's alert: another target is not held up
+        assert dispatcher.seconds_until_due() == 50.0  # the worker sleeps until the alert's retry, not 0
+        rig.clock.advance(51)
+        assert dispatcher.deliver_pending().delivered == 2
+        assert store.outbox_depth() == 0
+    texts = [m["text"] for m in rig.slack.messages]
+    assert [("002" in t, "001" in t) for t in texts] == [(True, False), (False, True), (False, True)]
+    assert "CRITICAL" in texts[1] and "Delayed" in texts[1]
+    assert "CRITICAL" not in texts[2]  # the channel's last word on agent 001 is its recovery
+
+
+def test_a_recovery_queued_with_its_failing_alert_in_one_drain_waits_for_it(rig: Rig) -> None:
+    rig.slack.set_mode("500", failures=1)
+    with StateStore(rig.db) as store:
+        dispatcher = slack_only(rig, store)
+        store.queue([alert(1), recovery(1, T0 + timedelta(seconds=5))])
+        report = dispatcher.deliver_pending(force=True)  # `once` tries everything queued
+        assert (report.delivered, report.failed) == (0, 1)
+        rig.clock.advance(61)
+        assert dispatcher.deliver_pending().delivered == 2
+    first, second = (m["text"] for m in rig.slack.messages)
+    assert "CRITICAL" in first and "CRITICAL" not in second
+
+
+@pytest.mark.parametrize(("retry_after", "deferred_s"), [(120, 120), (7200, 900)])
+def test_a_long_slack_retry_after_defers_the_notification_that_long_without_blocking_the_worker(
+    rig: Rig, retry_after: int, deferred_s: int
+) -> None:
+    rig.slack.set_mode("429", failures=1)
+    rig.slack.retry_after = retry_after
+    with StateStore(rig.db) as store:
+        dispatcher = Dispatcher(store, rig.channels()[:1], rig.clock, sleep=rig.sleeps.append)  # 3 tries allowed
+        store.queue([alert(1)])
+        assert dispatcher.deliver_pending().failed == 1
+        assert rig.sleeps == []  # neither slack_sdk nor tenacity waited: the worker thread is free
+        assert rig.slack.requests == ["/api/chat.postMessage"]  # and Slack was not asked again in the drain
+        assert dispatcher.seconds_until_due() == deferred_s  # Retry-After (capped at 15 min), not the 60 s backoff
+        rig.clock.advance(61)
+        store.queue([alert(3)])  # a new alert meanwhile: Slack is resting, it is not called before its time
+        assert dispatcher.deliver_pending().delivered == 0
+        assert rig.slack.requests == ["/api/chat.postMessage"]
+        rig.clock.advance(deferred_s - 60)
+        assert dispatcher.deliver_pending().delivered == 2
+    assert len(rig.slack.messages) == 2

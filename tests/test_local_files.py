@@ -65,7 +65,7 @@ def observe(
     found = LocalFilesSource(store, sleep=sleep).observe([target(path)], at)[Target.file_key(str(path))]
     assert not found.unknown
     assert pauses in ([], [MISSING_RECHECK_S])
-    return found.events_in_window, found.last_event, found.agent_status
+    return found.events_in_window, found.last_event, found.problem or None
 
 
 def seen(store: StateStore, path: Path, content: bytes) -> Path:

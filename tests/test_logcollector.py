@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_drops_raise_a_dropping_events_alert_and_a_recovery(rig: Rig) -> None:
         app.monitor.run_once()
         rig.clock.advance(30)
         rig.fleet.add_drops("001", AUTH, 42)
-        rig.clock.advance(10)
+        rig.clock.advance(40)  # past the agent's next regeneration of its statistics (every 60 s)
         first = app.monitor.run_once()
         assert [(n.kind, n.condition, n.target_key) for n in first.notifications] == [
             (NotificationKind.ALERT, Condition.DROPPING, Target.location_key("001", AUTH))
@@ -185,12 +186,92 @@ def test_an_agent_that_is_not_active_gives_no_statistics() -> None:
 
 def test_the_first_poll_never_claims_an_event_newer_than_the_counters_prove() -> None:
     target = location("001", "/var/log/auth.log")
-    interval_start = (NOW - timedelta(seconds=60)).isoformat()
-    # Events in the total, none in the last interval: the last one is older than the interval's start.
-    quiet = Stats("2026-11-01T00:00:00+00:00", {"/var/log/auth.log": FileCounters(500, 0, 0, 0)}, interval_start)
+    # Events in the total, none in the last interval: when the last one was is not known, so nothing is claimed.
+    quiet = Stats("2026-11-01 08:00:00", {"/var/log/auth.log": FileCounters(500, 0, 0, 0)}, 60.0)
     observation, _ = step_counter(target, None, quiet, NOW)
-    assert observation.last_event == NOW - timedelta(seconds=60)
-    # Events in the last interval: at least as recent as its start, not "now".
-    busy = Stats("2026-11-01T00:00:00+00:00", {"/var/log/auth.log": FileCounters(500, 0, 3, 0)}, interval_start)
+    assert observation.last_event is None
+    # Events in the last completed interval: at most two intervals old (it ended at the last regeneration).
+    busy = Stats("2026-11-01 08:00:00", {"/var/log/auth.log": FileCounters(500, 0, 3, 0)}, 60.0)
     observation, _ = step_counter(target, None, busy, NOW)
-    assert observation.last_event == NOW - timedelta(seconds=60)
+    assert observation.last_event == NOW - timedelta(seconds=120)
+
+
+def test_counter_growth_between_polls_is_timed_by_our_clock_not_the_agents() -> None:
+    target = location("001", SYSLOG)
+    # The agent's times are 8 hours ahead (UTC+8 labelled UTC): only the growth matters.
+    before = LogcollectorCounter("001", SYSLOG, "2026-11-22T17:00:00Z", 500, 0, NOW - timedelta(minutes=5))
+    grown = Stats("2026-11-22T17:00:00Z", {SYSLOG: FileCounters(510, 0, 0, 0)}, 60.0)
+    observation, _ = step_counter(target, before, grown, NOW)
+    assert observation.last_event == NOW and observation.events_in_window == 10
+    still = Stats("2026-11-22T17:00:00Z", {SYSLOG: FileCounters(510, 0, 4, 0)}, 60.0)
+    later = NOW + timedelta(minutes=5)
+    observation, _ = step_counter(target, LogcollectorCounter("001", SYSLOG, still.start, 510, 0, NOW), still, later)
+    # A stale interval count (a hung logcollector keeps its last interval) proves nothing new.
+    assert observation.last_event == NOW and observation.events_in_window == 0
+
+
+def test_the_simulator_writes_logcollector_times_in_the_agents_zone_at_its_last_regeneration(rig: Rig) -> None:
+    rig.fleet.add_agent("009", "east", started=NOW - timedelta(hours=1), utc_offset_h=8)
+    rig.clock.advance(90)
+    stats = rig.fleet.logcollector_stats("009")
+    overall = stats["global"]
+    assert isinstance(overall, dict)
+    # 10:01:30 UTC on the monitor's clock: regenerated at 10:01:00, written as 18:01:00 labelled Z.
+    assert overall["end"] == "2026-11-22T18:01:00Z"
+
+
+@pytest.mark.parametrize("offset_h", [8, -5])
+def test_a_location_silent_for_two_hours_alerts_at_once_whatever_the_agents_zone(
+    tmp_path: Path, offset_h: float
+) -> None:
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=clock.now)
+    fleet.add_agent(
+        "001",
+        "web-1",
+        locations=(SYSLOG, AUTH),
+        rate_per_min=12,
+        started=NOW - timedelta(hours=6),
+        utc_offset_h=offset_h,
+    )
+    fleet.silence("001", AUTH, since=NOW - timedelta(hours=2))
+    with SimulatorServer(fleet, clock=clock) as sim:
+        rig = Rig(clock, tmp_path, fleet, sim)
+        with rig.app(TARGETS, indexer=True) as app:
+            first = app.monitor.run_once()
+            rows = {row.target.key: row for row in first.rows}
+            auth = rows[Target.location_key("001", AUTH)]
+            # The indexer proves 2 hours of silence; the first logcollector poll proves nothing newer.
+            assert auth.state.severity is Severity.CRITICAL
+            assert auth.observation.last_event is not None
+            assert NOW - auth.observation.last_event >= timedelta(hours=2)
+            assert rows[Target.location_key("001", SYSLOG)].state.severity is Severity.OK
+            alerts = [n for n in first.notifications if n.kind is NotificationKind.ALERT]
+            assert [n.target_key for n in alerts] == [Target.location_key("001", AUTH)]
+            assert alerts[0].silent_for_s is not None and alerts[0].silent_for_s >= 7000
+            for _ in range(3):
+                clock.advance(INTERVAL)
+                later = app.monitor.run_once()
+                assert all(n.kind is not NotificationKind.RECOVERY for n in later.notifications)
+                assert {r.target.key: r.state.severity for r in later.rows}[
+                    Target.location_key("001", SYSLOG)
+                ] is Severity.OK
+
+
+def test_an_indexer_only_pass_then_one_with_the_api_sends_no_false_recovery(tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=clock.now)
+    fleet.add_agent("001", "web-1", locations=(SYSLOG, AUTH), rate_per_min=12, started=NOW - timedelta(hours=6))
+    fleet.silence("001", AUTH, since=NOW - timedelta(hours=2))
+    with SimulatorServer(fleet, clock=clock) as sim:
+        rig = Rig(clock, tmp_path, fleet, sim)
+        settings = rig.app(TARGETS, indexer=True).settings
+        only_indexer = replace(settings, wazuh_api_url=None)
+        channels: list[Notifier] = [ConsoleNotifier(rig.out)]
+        with build(only_indexer, TARGETS, clock=clock, channels=channels, host="m") as app:
+            first = app.monitor.run_once()
+        assert [n.kind for n in first.notifications] == [NotificationKind.ALERT]
+        clock.advance(60)
+        with rig.app(TARGETS, indexer=True) as app:
+            second = app.monitor.run_once()
+    assert [n.kind for n in second.notifications if n.target_key.endswith(AUTH)] == []

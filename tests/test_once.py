@@ -95,6 +95,18 @@ def test_silent_agent_sends_exactly_one_slack_message_naming_it_and_exits_2(rig:
     assert "CRITICAL" in text
 
 
+def test_control_characters_in_a_label_are_shown_escaped_and_cannot_break_the_summary_table(rig: Rig) -> None:
+    hostile = "web\x1b[31mred\x85forged\u2028x\tz"  # (a \r would end the CSV line: files are read as text)
+    (rig.folder / "agents.csv").write_text(AGENTS.replace("web-frontend", hostile))
+    result = rig.run()
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out and "\t" not in result.out
+    lines = result.out.splitlines()  # splits at \r, \x85 and \u2028 too: a forged line would show here
+    [row] = [line for line in lines if "web" in line]
+    assert row.startswith("agent:001") and "web\\x1b[31mred\\x85forged\\u2028x\\tz" in row
+    assert len(lines) == 1 + 3 + 2  # header, one row per agent, blank line, summary
+
+
 def test_second_pass_sends_no_duplicate(rig: Rig) -> None:
     rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
     assert rig.run().code == 2
@@ -160,7 +172,8 @@ def test_the_original_tools_env_file_still_works(rig: Rig) -> None:
     assert len(rig.slack.messages) == 1
     assert "002" in str(rig.slack.messages)
     log_text = (rig.folder / "monitor.log").read_text()
-    assert "WAZUH_INDEXER_URL" in log_text  # the warning names the modern key
+    assert "deprecated" not in log_text  # a cron pass is no place for it; check-config and the daemon say it
+    assert "WAZUH_INDEXER_URL" in rig.run("check-config", env=legacy).out  # the warning names the modern key
 
 
 def test_a_username_in_the_shell_does_not_override_the_file(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:

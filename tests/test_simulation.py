@@ -8,6 +8,7 @@ from pathlib import Path
 
 from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
+from log_monitor.daemon import Daemon
 from log_monitor.demo import simulator_settings
 from log_monitor.models import Notification, NotificationKind, Target, TargetKind
 from log_monitor.notifiers.console import ConsoleNotifier
@@ -59,7 +60,7 @@ def script(fleet: Fleet) -> None:
     fleet.resume("200", at=at("13:50"))
 
 
-def make_app(sim: SimulatorServer, clock: FakeClock, folder: Path, targets: list[Target]) -> App:
+def make_app(sim: SimulatorServer, clock: FakeClock, folder: Path, targets: list[Target]) -> tuple[App, Daemon]:
     settings = simulator_settings(
         sim.api_url,
         sim.indexer_url,
@@ -70,8 +71,9 @@ def make_app(sim: SimulatorServer, clock: FakeClock, folder: Path, targets: list
         reminder_max_s=4 * 3600.0,
     )
     app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(io.StringIO())])
-    app.monitor.set_targets(targets)
-    return app
+    daemon = Daemon(app.monitor)
+    daemon.set_targets(targets)
+    return app, daemon
 
 
 def test_a_day_of_silences_an_outage_and_a_re_exec_yields_exactly_the_expected_notifications(tmp_path: Path) -> None:
@@ -92,18 +94,18 @@ def test_a_day_of_silences_an_outage_and_a_re_exec_yields_exactly_the_expected_n
     ]
     sent: list[Notification] = []
     with SimulatorServer(fleet, clock=clock, max_rpm=100_000) as sim:
-        app = make_app(sim, clock, tmp_path, targets)
+        app, daemon = make_app(sim, clock, tmp_path, targets)
         try:
             while clock.now() < at("23:50"):
                 if clock.now() >= at("18:00") and clock.now() < at("18:01"):
                     # The hourly re-exec: a new process with nothing but the state DB.
                     app.close()
-                    app = make_app(sim, clock, tmp_path, targets)
+                    app, daemon = make_app(sim, clock, tmp_path, targets)
                 sim.faults.indexer_mode = "down" if at("12:00") <= clock.now() < at("12:20") else "ok"
-                result = app.monitor.tick()
+                result = daemon.tick()
                 if result is not None:
                     sent.extend(result.notifications)
-                wait = (app.monitor.scheduler.next_due() or 0.0) - clock.monotonic()
+                wait = (daemon.scheduler.next_due() or 0.0) - clock.monotonic()
                 clock.advance(max(wait, 1.0))
         finally:
             app.close()

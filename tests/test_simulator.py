@@ -335,7 +335,7 @@ def test_agents_items_carry_the_example_fields(api: httpx.Client, clock: FakeClo
     item = agents(api, login(api), agents_list="001")["affected_items"][0]
     assert {"id", "name", "ip", "status", "status_code", "os", "version", "manager", "node_name"} <= set(item)
     assert {"dateAdd", "lastKeepAlive", "group", "registerIP", "configSum", "mergedSum"} <= set(item)
-    assert item["lastKeepAlive"] == "2026-11-22T10:00:00Z"
+    assert item["lastKeepAlive"] == "2026-11-22T10:00:00+00:00"  # the real API writes +00:00, not Z (REALITY.md §6)
     assert item["version"] == "Wazuh v4.14.7"
 
 
@@ -479,7 +479,7 @@ def test_field_names_come_from_the_query(indexer: httpx.Client, fleet: Fleet, si
         ts_field="@timestamp",
         location_field="wazuh.protocol.location",
     )
-    buckets = search(indexer, query, "wazuh-events-5.x-*")["aggregations"]["agents"]["buckets"]
+    buckets = search(indexer, query, "wazuh-events-v5*")["aggregations"]["agents"]["buckets"]
     assert buckets[0]["doc_count"] == fleet.count("001", AUTH_LOG, HOUR_AGO, NOW)
     assert "wazuh.agent.id" in str(sim.stats.last_search_body)
 

@@ -128,6 +128,7 @@ def test_a_long_retry_after_is_not_waited_for_inside_send() -> None:
     assert not caught.value.permanent
     assert waits == []  # the next channel and the outbox take over instead of blocking for two minutes
     assert server.requests == ["/api/chat.postMessage"]
+    assert caught.value.retry_after_s == 120  # for the dispatcher, which defers the message that long
 
 
 def test_a_hanging_slack_times_out_as_a_transient_error_without_retrying_the_post() -> None:
@@ -203,6 +204,15 @@ def test_a_rate_limited_webhook_is_retried_once_then_transient() -> None:
     assert not caught.value.permanent
     assert waits == [1.0]
     assert server.requests == ["/services/T000/B000/XXXXXXXXXXXXXXXX"] * 2
+    assert caught.value.retry_after_s == 1.0
+
+
+def test_a_webhook_rate_limit_with_a_long_retry_after_carries_the_wait_for_the_dispatcher() -> None:
+    waits: list[float] = []
+    with SlackServer(fail_with="ratelimited", retry_after=300) as server, pytest.raises(NotifierError) as caught:
+        SlackNotifier(webhook_url=Secret(server.webhook_url), sleep=waits.append).send(alert())
+    assert waits == []
+    assert caught.value.retry_after_s == 300
 
 
 def test_an_unreachable_webhook_is_transient_and_its_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
@@ -242,3 +252,15 @@ def test_the_notifier_repr_shows_no_token() -> None:
 def test_a_notifier_without_token_and_channel_or_webhook_is_refused() -> None:
     with pytest.raises(ValueError, match="bot token"):
         SlackNotifier(token=Secret(TOKEN))
+
+
+def test_hostile_names_show_as_text_in_single_and_grouped_messages() -> None:
+    # Slack mrkdwn has no `[text](url)` links; its links and mentions are `<...>`, which escaping makes text.
+    hostile = "[Click to fix](https://evil.example) <!channel> <https://evil.example|fix> *bold* `code`"
+    with SlackServer() as server:
+        bot(server).send(alert(label=hostile, detail=hostile))
+        bot(server).send_group([alert(label=hostile) for _ in range(5)])
+    for message in server.messages:
+        everything = message["text"] + json.dumps(message["blocks"])
+        assert "<!channel>" not in everything and "<https://" not in everything
+        assert "[Click to fix](https://evil.example) &lt;!channel&gt; &lt;https://evil.example|fix&gt;" in everything

@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email import message_from_bytes
+from email import message_from_bytes, policy
+from email.headerregistry import Address, AddressHeader
 from email.message import Message
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiosmtpd.controller import Controller
 
 from log_monitor.errors import NotifierError
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.notifiers.render import title
 from log_monitor.notifiers.smtp import SmtpNotifier
 
 
@@ -43,6 +45,7 @@ class Mailbox:
     rcpt_reply: str | None = None
     data_reply: str | None = None
     received: list[Message] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # each message as it came over the wire
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
@@ -55,6 +58,7 @@ class Mailbox:
         if self.data_reply:
             return self.data_reply
         self.received.append(message_from_bytes(envelope.content))
+        self.raw.append(envelope.content)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted"
 
@@ -248,3 +252,78 @@ def test_a_server_that_requires_auth_refuses_mail_without_login(mailbox: Mailbox
     with pytest.raises(NotifierError):
         plain(auth_port).send(alert())
     assert mailbox.received == []
+
+
+HOSTILE = "wéb-ü [Click](https://evil.example) <!channel> *bold* `x` \x1b[31m\x00 \u202e"
+# Ids as the dispatcher and the app make them for CHANNEL_DOWN and STATE_RESET: colons, a plus, a space.
+KIND_IDS = {
+    NotificationKind.CHANNEL_DOWN: "channel-down:slack:2026-11-22T10:15:00+00:00",
+    NotificationKind.STATE_RESET: "state-reset:log monitor.sqlite3.corrupt-20261122",
+    NotificationKind.TEST: "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+}
+
+
+def every_kind(host: str) -> list[Notification]:
+    return [
+        replace(
+            alert(label=HOSTILE),
+            id=KIND_IDS.get(kind, f"id-{kind.value}"),
+            kind=kind,
+            host=host,
+            agent_name="ägent\r\nBcc: victim@example.org",
+            location="C:\\Logs\\wéb.log",
+            related=("agent:001", HOSTILE),
+            detail=HOSTILE,
+        )
+        for kind in NotificationKind
+    ]
+
+
+def strictly_parsed(raw: bytes) -> Message:
+    """The message as a strict parser reads it: any defect in a header raises or is listed, and none may be."""
+    msg = message_from_bytes(raw, policy=policy.strict)
+    for name, value in msg.items():
+        assert not value.defects, f"{name}: {value.defects}"
+    assert not msg.defects
+    return msg
+
+
+@pytest.mark.parametrize("host", ["soc-monitor", "mönitor", "mönitor.exämple.org", "bad host_名\n", "", ".."])
+def test_every_kind_of_email_and_a_group_parse_strictly_even_with_hostile_and_non_ascii_names(
+    mailbox: Mailbox, smtp_port: int, host: str
+) -> None:
+    notes = every_kind(host)
+    notifier = plain(smtp_port, sender="Mönitor <monitor@example.org>")
+    for one in notes:
+        notifier.send(one)
+    notifier.send_group(notes)
+    assert len(mailbox.raw) == len(notes) + 1
+    message_ids = set()
+    subjects: list[Notification | None] = [*notes, None]  # the group's subject is its headline
+    for raw, note in zip(mailbox.raw, subjects, strict=True):
+        headers = raw.split(b"\r\n\r\n", 1)[0]
+        assert headers.isascii()  # no SMTPUTF8 needed: names are RFC 2047 encoded, the domain IDNA
+        msg = strictly_parsed(raw)
+        assert msg["Bcc"] is None
+        sender = msg["From"]
+        assert isinstance(sender, AddressHeader) and sender.addresses == (Address("Mönitor", "monitor", "example.org"),)
+        [message_id] = msg["Message-ID"].split()
+        left, at, right = message_id.strip("<>").partition("@")
+        assert left and at and right.isascii() and right.strip(".") == right
+        message_ids.add(message_id)
+        if note is not None:
+            assert str(msg["Subject"]) == " ".join(title(note).split())
+    assert len(message_ids) == len(notes) + 1
+
+
+def test_a_non_ascii_monitor_host_gives_an_idna_message_id_domain(mailbox: Mailbox, smtp_port: int) -> None:
+    plain(smtp_port).send(replace(alert(), host="mönitor.exämple.org"))
+    assert strictly_parsed(mailbox.raw[0])["Message-ID"] == "<a1b2c3@xn--mnitor-wxa.xn--exmple-cua.org>"
+
+
+def test_resending_a_notification_gives_the_same_message_id(mailbox: Mailbox, smtp_port: int) -> None:
+    down = every_kind("soc-monitor")[list(NotificationKind).index(NotificationKind.CHANNEL_DOWN)]
+    plain(smtp_port).send(down)
+    plain(smtp_port).send(down)
+    first, second = (strictly_parsed(raw)["Message-ID"] for raw in mailbox.raw)
+    assert first == second

@@ -21,12 +21,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from log_monitor.app import App, build
 from log_monitor.config import load_settings
+from log_monitor.daemon import Daemon as DaemonLoop
+from log_monitor.daemon import Signals
 from log_monitor.demo import simulator_settings
 from log_monitor.httpserve import ServerLimits
 from log_monitor.logsetup import setup_logging
-from log_monitor.models import Secret, Severity, Target, TargetKind, TargetState
-from log_monitor.monitor import Signals
+from log_monitor.models import Condition, Secret, Severity, Silence, Target, TargetKind, TargetState
+from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
@@ -66,7 +69,11 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
     stops: list[Callable[[], None]] = []
 
     def factory(
-        token: str | None = None, *, limits: ServerLimits | None = None, health_grace_s: float = HEALTH_GRACE_S
+        token: str | None = None,
+        channels: list[Notifier] | None = None,
+        *,
+        limits: ServerLimits | None = None,
+        health_grace_s: float = HEALTH_GRACE_S,
     ) -> Running:
         sim = SimulatorServer(fleet).__enter__()
         stops.append(lambda: sim.__exit__(None, None, None))
@@ -83,7 +90,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
         app = build(
             settings,
             [agent("001", "web"), agent("002", "db")],
-            channels=[ConsoleNotifier(io.StringIO())],
+            channels=channels or [ConsoleNotifier(io.StringIO())],
             sleep=lambda s: time.sleep(min(s, 0.01)),
         )
         assert settings.status_addr is not None
@@ -92,7 +99,10 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
         ).start()
         signals = Signals()
         loop = threading.Thread(
-            target=app.monitor.run, args=(signals,), kwargs={"restart_at": time.monotonic() + 600}, daemon=True
+            target=DaemonLoop(app.monitor).run,
+            args=(signals,),
+            kwargs={"restart_at": time.monotonic() + 600},
+            daemon=True,
         )
         loop.start()
 
@@ -279,7 +289,7 @@ def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start
     running = start()
     assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
     body = running.get("/api/targets").json()
-    assert set(body) == {"generated_at", "health_score", "counts", "targets", "backends"}
+    assert set(body) == {"generated_at", "health_score", "counts", "targets", "backends", "channels", "silences"}
     by_key = {t["key"]: t for t in body["targets"]}
     assert by_key["agent:002"]["state"] == "CRITICAL"
     assert by_key["agent:002"]["label"] == "db"
@@ -314,6 +324,63 @@ def test_api_alerts_lists_recent_notifications_with_their_delivery(start: Callab
     assert {"id", "created_at", "kind", "severity", "label", "attempts", "last_error"} <= set(alert)
     assert body["outbox_depth"] == 0
     assert running.get("/api/alerts?limit=0").status_code == 400
+
+
+def test_a_silenced_target_shows_maintenance_with_its_silence_in_the_api(start: Callable[..., Running]) -> None:
+    running = start()
+    assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
+    now = datetime.now(UTC)
+    running.app.store.add_silence(Silence("agent:002", now + timedelta(hours=2), "db migration", now, "alice"))
+    body = running.get("/api/targets").json()
+    db = next(t for t in body["targets"] if t["key"] == "agent:002")
+    assert db["state"] == "MAINTENANCE"
+    assert db["severity"] == "CRITICAL"  # stored as it is: the alert goes out when the silence ends
+    assert db["silence"]["reason"] == "db migration"
+    assert db["silence"]["created_by"] == "alice"
+    assert db["silenced_until"] == (now + timedelta(hours=2)).isoformat()
+    assert [s["target_key"] for s in body["silences"]] == ["agent:002"]
+    assert body["health_score"] == 100  # held back: left out of the score
+    assert running.get("/api/targets/agent:002").json()["state"] == "MAINTENANCE"
+
+
+def test_a_removed_target_is_listed_as_removed_and_left_out_of_the_score(start: Callable[..., Running]) -> None:
+    running = start()
+    gone = TargetState("agent:009", Severity.CRITICAL, Condition.SILENT, last_checked=datetime.now(UTC))
+    running.app.store.commit([gone], [])
+    body = running.get("/api/targets").json()
+    removed = next(t for t in body["targets"] if t["key"] == "agent:009")
+    assert removed["state"] == "REMOVED"
+    assert removed["removed"] is True
+    assert removed["forgotten_after"] is not None
+    assert body["counts"]["REMOVED"] == 1
+    assert running.get("/api/targets?state=REMOVED").json()["targets"][0]["key"] == "agent:009"
+    metrics = _metrics(running.get("/metrics").text)
+    assert metrics[("log_monitor_targets", (("state", "REMOVED"),))] == 1
+
+
+def test_a_failing_slack_and_a_failing_backend_show_in_the_api(start: Callable[..., Running]) -> None:
+    with SlackServer(token="xoxb-the-right-token", channels=("#soc",)) as slack:
+        wrong = SlackNotifier(token=Secret("xoxb-a-wrong-token"), channel="#soc", api_url=slack.api_url)
+        running = start(channels=[wrong, ConsoleNotifier(io.StringIO())])
+
+        def slack_failed() -> bool:
+            channels = running.get("/api/targets").json()["channels"]
+            return any(c["channel"] == "slack" and c["state"] == "failed" for c in channels)
+
+        assert wait_for(slack_failed)
+        channels = {c["channel"]: c for c in running.get("/api/targets").json()["channels"]}
+        assert channels["slack"]["failing_since"] is not None
+        assert "invalid_auth" in channels["slack"]["last_error"]
+        assert channels["console"]["state"] == "ok"
+        running.sim.faults.indexer_mode = "down"
+
+        def indexer_failing() -> bool:
+            backends = running.get("/api/targets").json()["backends"]
+            return any(b["key"] == "backend:indexer" and b["error"] for b in backends)
+
+        assert wait_for(indexer_failing)
+        backends = {b["key"]: b for b in running.get("/api/targets").json()["backends"]}
+        assert backends["backend:api"]["error"] is None
 
 
 def _metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

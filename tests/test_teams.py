@@ -15,7 +15,7 @@ import pytest
 
 from log_monitor.errors import NotifierError
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
-from log_monitor.notifiers.teams import TeamsNotifier
+from log_monitor.notifiers.teams import MAX_CARD_BYTES, TeamsNotifier
 
 HOOK_PATH = "/workflows/abc/triggers/manual/paths/invoke?sig=SECRETSIG"
 
@@ -42,15 +42,24 @@ class Hook:
     def __init__(self) -> None:
         self.status = 202
         self.bodies: list[dict[str, Any]] = []
+        self.sizes: list[int] = []  # bytes of each body as received
+        self.heads: list[str] = []  # paths asked with HEAD
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def do_HEAD(self) -> None:
+                hook.heads.append(self.path)
+                self.send_response(405)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 hook.bodies.append(json.loads(raw))
+                hook.sizes.append(len(raw))
                 self.send_response(hook.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -128,3 +137,72 @@ def test_a_group_is_posted_as_one_card_listing_every_notification(hook: Hook) ->
     assert "5 notifications at once: 5 CRITICAL" in text
     for i in range(1, 6):
         assert f"agent 00{i} host-{i} is DISCONNECTED" in text
+
+
+HOSTILE = "[Click to fix](https://evil.example) <!channel> *bold* `code` _it_"
+
+
+def texts(card: dict[str, Any]) -> list[str]:
+    """Every string Teams renders as Markdown: TextBlock text, Fact titles and values."""
+    found: list[str] = []
+    for block in card["attachments"][0]["content"]["body"]:
+        if block["type"] == "TextBlock":
+            found.append(block["text"])
+        for fact in block.get("facts", []):
+            found += [fact["title"], fact["value"]]
+    return found
+
+
+def test_hostile_names_and_locations_show_as_text_not_as_links_or_formatting(hook: Hook) -> None:
+    note = replace(alert(), label=HOSTILE, agent_name="*boss*", location="- [x](https://evil.example)", detail=HOSTILE)
+    notifier = TeamsNotifier(webhook_url=Secret(hook.url))
+    notifier.send(note)
+    notifier.send_group([replace(note, id=f"n{i}") for i in range(5)])
+    for body in hook.bodies:
+        shown = "\n".join(texts(body))
+        assert "[Click to fix](" not in shown.replace("\\[Click to fix\\](", "")
+        assert "\\[Click to fix\\](https://evil.example) <!channel> \\*bold\\* \\`code\\` \\_it\\_" in shown
+        assert "*bold*" not in shown and "`code`" not in shown
+    facts = dict((f["title"], f["value"]) for f in hook.bodies[0]["attachments"][0]["content"]["body"][1]["facts"])
+    assert facts["Location"] == "\\- \\[x\\](https://evil.example)"  # not a list item, not a link
+    assert "(name \\*boss\\*)" in facts["Agent"]
+
+
+def test_a_windows_path_keeps_its_backslashes_as_they_are(hook: Hook) -> None:
+    TeamsNotifier(webhook_url=Secret(hook.url)).send(replace(alert(), location="C:\\Windows\\System32\\x.log"))
+    assert any(value == "C:\\Windows\\System32\\x.log" for value in texts(hook.bodies[0]))
+
+
+def test_a_grouped_card_stays_under_the_teams_size_limit_and_says_how_many_more(hook: Hook) -> None:
+    notes = [
+        replace(alert(), id=f"n{i}", agent_id=f"{i:03d}", label="*" * 1500, severity=Severity.WARNING)
+        for i in range(39)
+    ]
+    notes.append(replace(alert(), id="worst", agent_id="999", label="the critical one"))
+    TeamsNotifier(webhook_url=Secret(hook.url)).send_group(notes)
+    [size] = hook.sizes
+    assert size <= MAX_CARD_BYTES < 28_000
+    lines = texts(hook.bodies[0])
+    assert "the critical one" in lines[1]  # worst first: what is cut is the least urgent
+    [more] = [line for line in lines if line.startswith("… and ")]
+    shown = sum(1 for line in lines if line.startswith("WARNING") or line.startswith("CRITICAL"))
+    assert 1 < shown < 40 and more == f"… and {40 - shown} more"
+
+
+def test_the_connection_check_reaches_the_host_without_calling_the_webhook(hook: Hook) -> None:
+    detail = TeamsNotifier(webhook_url=Secret(hook.url)).check()
+    assert hook.heads == ["/"]
+    assert hook.bodies == []
+    assert "not called" in detail
+    assert "SECRETSIG" not in detail
+
+
+def test_the_connection_check_fails_transiently_on_a_closed_port_without_showing_the_url() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    notifier = TeamsNotifier(webhook_url=Secret(f"http://127.0.0.1:{port}{HOOK_PATH}"), timeout=2.0)
+    with pytest.raises(NotifierError) as caught:
+        notifier.check()
+    assert not caught.value.permanent
+    assert "SECRETSIG" not in str(caught.value)

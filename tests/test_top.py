@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from log_monitor.models import Target, TargetKind
+from log_monitor.models import Condition, Severity, Silence, Target, TargetKind, TargetState
+from log_monitor.state import StateStore
 from log_monitor.top import Row, TopModel, render
 from tests.conftest import REPO
 
@@ -97,3 +98,16 @@ def test_render_names_each_target_and_its_state() -> None:
     rows = [Row("file:/a", "svc /a", "WARNING", 1.5, 0.5, NOW - timedelta(minutes=3))]
     table = render(rows, NOW)
     assert table is not None
+
+
+def test_the_model_shows_a_silenced_agent_as_maintenance_and_keys_where_labels_repeat(tmp_path: Path) -> None:
+    web = [Target(Target.agent_key(n), TargetKind.AGENT, "web", 60, 60, agent_id=n) for n in ("001", "002")]
+    db = Target(Target.agent_key("003"), TargetKind.AGENT, "db", 60, 60, agent_id="003")
+    with StateStore(tmp_path / "state.db") as store:
+        store.commit([TargetState(t.key, Severity.CRITICAL, Condition.SILENT) for t in (*web, db)], [])
+        store.add_silence(Silence("agent:003", NOW + timedelta(hours=1), "backup", NOW, "bob"))
+        rows = {row.key: row for row in TopModel([*web, db], store).refresh(NOW)}
+    assert rows["agent:003"].state == "MAINTENANCE"
+    assert rows["agent:003"].label == "db"
+    assert rows["agent:001"].label == "web (agent:001)"
+    assert rows["agent:002"].label == "web (agent:002)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,6 +75,34 @@ def test_reuses_its_token_until_it_nears_expiry(sim: SimulatorServer, clock: Fak
         assert api.logins == 1
         clock.advance(300)  # past the 900 s lifetime: a fresh login, not a failure
         api.list_agents()
+        assert api.logins == 2
+
+
+def test_a_token_lifetime_shorter_than_the_renewal_margin_still_serves_many_requests(
+    fleet: Fleet, clock: FakeClock
+) -> None:
+    # 20 s tokens (the API's auth_token_exp_timeout set low): the 30 s margin must shrink to fit them.
+    with SimulatorServer(fleet, clock=clock, token_ttl_s=20) as sim, client(sim, clock) as api:
+        for _ in range(40):
+            api.list_agents()
+            clock.advance(1)
+        logins = api.logins
+    assert logins == 3  # one per 18 s of a 20 s token (renewed 2 s early), not one before every request
+
+
+def test_a_token_is_timed_by_its_own_lifetime_when_the_api_clock_is_an_hour_behind_ours(
+    fleet: Fleet, clock: FakeClock
+) -> None:
+    api_clock = FakeClock(START - timedelta(hours=1))  # by our clock, every token the API issues expired long ago
+    with SimulatorServer(fleet, clock=api_clock) as sim, client(sim, clock) as api:
+        for _ in range(10):
+            api.list_agents()
+            clock.advance(60)
+            api_clock.advance(60)
+        assert api.logins == 1  # 600 s of a 900 s token
+        clock.advance(300)
+        api_clock.advance(300)
+        api.list_agents()  # 900 s since the login: renewed
         assert api.logins == 2
 
 

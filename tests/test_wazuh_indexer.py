@@ -97,11 +97,6 @@ def test_filters_to_the_asked_agents(sim: SimulatorServer, clock: FakeClock) -> 
     assert set(stats) == {("002",)}
 
 
-def test_counts_one_agent_like_the_original_tool(sim: SimulatorServer, clock: FakeClock, fleet: Fleet) -> None:
-    with indexer(sim, clock) as client:
-        assert client.count("001", 10, now=NOW) == fleet.count("001", None, NOW - timedelta(minutes=10), NOW)
-
-
 def test_shard_failures_make_the_answer_unusable_not_zero(sim: SimulatorServer, clock: FakeClock) -> None:
     sim.faults.indexer_mode = "shard_failure"
     with indexer(sim, clock) as client, pytest.raises(ResponseError, match="shards failed"):

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from log_monitor.models import Notification
 from log_monitor.notifiers.render import group_plain_text, plain_text
+from log_monitor.printable import printable
 
 
 class ConsoleNotifier:
@@ -27,7 +28,8 @@ class ConsoleNotifier:
     def _write(self, text: str) -> None:
         # sys.stdout is looked up now, not at construction, so a redirected or captured stdout is honoured.
         stream = self._stream if self._stream is not None else sys.stdout
-        stream.write(text + "\n\n")
+        # The message's own lines stay lines; a control character from a name or detail is shown escaped.
+        stream.write("\n".join(printable(line) for line in text.split("\n")) + "\n\n")
         stream.flush()
 
     def __repr__(self) -> str:

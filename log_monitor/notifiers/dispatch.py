@@ -1,8 +1,9 @@
 """Delivery: drains the outbox through the channel chain (first channel that takes it wins), and the worker thread.
 
-At-least-once: a notification is marked delivered only after a channel accepted it, so a crash between
+At-least-once: a notification is marked delivered right after a channel accepted it, so a crash between
 the two sends it again on the next start. Each message carries the notification's stable id where the
 channel can use it (email Message-ID); Slack and Teams cannot deduplicate (see docs/notifiers.md).
+Per target, notifications go out in the order they were raised: one in backoff holds the later ones.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 GROUP_MIN = 4  # this many due at once are sent as grouped messages, not one message each
 GROUP_SIZE = 40  # notifications per grouped message: keeps a Slack message within 50 blocks / 3000 chars a section
+MAX_RETRY_AFTER_S = 900.0  # a channel's Retry-After is honoured up to this; a longer one is not believed
 
 
 @dataclass
@@ -43,7 +45,8 @@ class DeliveryReport:
 
 
 def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, NotifierError) and not exc.permanent
+    # A rate limit that named its wait is not retried within the drain: the message is deferred that long.
+    return isinstance(exc, NotifierError) and not exc.permanent and exc.retry_after_s is None
 
 
 class Dispatcher:
@@ -52,9 +55,12 @@ class Dispatcher:
     Within one drain a transient failure is retried with tenacity (capped exponential backoff, `sleep`
     injectable); a channel still failing after that is skipped for the rest of the drain, so a hanging
     Slack costs one timeout per drain, not one per notification. What no channel took stays queued
-    until `next_attempt_at` (backoff from `retry_base_s` up to `retry_max_s`) and is then marked as
-    delayed in its message. Drains never overlap (a lock), so the worker and a synchronous caller
-    cannot send the same notification twice.
+    until `next_attempt_at` (backoff from `retry_base_s` up to `retry_max_s`, or longer when a channel
+    answered 429 with a Retry-After, honoured up to `max_retry_after_s`: that channel then rests that
+    long) and is then marked as delayed in its message. A target whose notification failed waits: its
+    later notifications are not sent before it (the outbox query holds them across drains, `held` within
+    one). Drains never overlap (a lock), so the worker and a synchronous caller cannot send the same
+    notification twice.
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class Dispatcher:
         retry_budget_s: float = 15.0,
         retry_base_s: float = 60.0,
         retry_max_s: float = 1800.0,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
         group_min: int = GROUP_MIN,
         group_size: int = GROUP_SIZE,
         host: str | None = None,
@@ -86,6 +93,8 @@ class Dispatcher:
         self._retry_budget_s = retry_budget_s
         self._retry_base_s = retry_base_s
         self._retry_max_s = retry_max_s
+        self._max_retry_after_s = max_retry_after_s
+        self._resting: dict[str, datetime] = {}  # channel -> the time its Retry-After ends
         self._group_min = max(2, group_min)
         self._group_size = max(1, group_size)
         self._host = host or socket.gethostname()
@@ -127,12 +136,15 @@ class Dispatcher:
             return report
         try:
             down: set[str] = set()  # channels that failed transiently in this drain: skipped until the next
+            held: set[str] = set()  # targets with a notification that failed in this drain: the rest waits for it
             raised: list[Notification] = []
             entries = self._store.pending(limit, due=None if force else self._clock.now())
             for batch in self._batches(entries):
                 if (deadline is not None and self._clock.monotonic() >= deadline) or (cancelled and cancelled()):
                     break
-                self._deliver(batch, report, down, raised)
+                ready = [e for e in batch if e.notification.target_key not in held]
+                if ready and not self._deliver(ready, report, down, raised):
+                    held.update(e.notification.target_key for e in ready)
             # A channel that failed permanently in this drain raised one alert: send it now, through the others.
             for note in raised:
                 self._deliver([OutboxEntry(note, 0, None, None, None)], report, down, [])
@@ -152,12 +164,19 @@ class Dispatcher:
 
     def _deliver(
         self, batch: list[OutboxEntry], report: DeliveryReport, down: set[str], raised: list[Notification]
-    ) -> None:
+    ) -> bool:
+        """One message through the first channel that takes it; False (and the batch deferred) when none did."""
         # Something a previous drain could not deliver says so: the reader must know the alert is late.
         notes = [mark_delayed(e.notification) if e.attempts > 0 else e.notification for e in batch]
         ids = [n.id for n in notes]
         errors: list[str] = []
+        not_before: datetime | None = None  # the latest Retry-After among the channels that refused
         for channel in self._channels:
+            resting = self._resting.get(channel.name)
+            if resting is not None and resting > self._clock.now():
+                errors.append(f"{channel.name}: skipped (rate limited until {resting:%H:%M:%S} UTC)")
+                not_before = max(not_before or resting, resting)
+                continue
             if channel.name in down:
                 errors.append(f"{channel.name}: skipped (failed earlier in this drain)")
                 continue
@@ -174,23 +193,32 @@ class Dispatcher:
                 if not exc.permanent:
                     down.add(channel.name)
                 now = self._clock.now()
+                if exc.retry_after_s is not None and not exc.permanent:
+                    # Slack's 429 says when to come back: calling before that only earns more 429s.
+                    until = now + timedelta(seconds=min(max(exc.retry_after_s, 0.0), self._max_retry_after_s))
+                    self._resting[channel.name] = until
+                    not_before = max(not_before or until, until)
                 if self._store.record_channel_attempt(channel.name, now, error=str(exc), permanent=exc.permanent):
                     raised.append(self._channel_down(channel.name, str(exc)))
                 continue
             now = self._clock.now()
-            self._store.record_channel_attempt(channel.name, now)
+            # Marked the moment the channel said yes: a crash can resend only what is in this short window.
             self._store.mark_all_delivered(ids, channel.name, now)
+            self._store.record_channel_attempt(channel.name, now)
             report.delivered += len(ids)
             report.messages += 1
-            return
+            return True
         # No channel took it: it stays queued, and comes back after a backoff that grows with its attempts.
         now = self._clock.now()
         attempts = max(e.attempts for e in batch)
-        delay = min(self._retry_max_s, self._retry_base_s * 2**attempts)
+        retry_at = now + timedelta(seconds=min(self._retry_max_s, self._retry_base_s * 2**attempts))
+        if not_before is not None and not_before > retry_at:
+            retry_at = not_before
         error = "; ".join(errors) or "no channel could take it"
-        self._store.mark_all_failed(ids, error, now, retry_at=now + timedelta(seconds=delay))
+        self._store.mark_all_failed(ids, error, now, retry_at=retry_at)
         report.failed += len(ids)
         report.errors.extend(e for e in errors if e not in report.errors)
+        return False
 
     def _send(self, channel: Notifier, notes: list[Notification]) -> None:
         """One message on one channel; transient errors retried with capped exponential backoff."""

@@ -1,8 +1,9 @@
-"""Message text shared by every channel: titles, field lines, durations and Slack escaping; pure."""
+"""Message text shared by every channel: titles, field lines, durations and Slack/Teams escaping; pure."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -271,6 +272,18 @@ def group_plain_text(notes: Sequence[Notification]) -> str:
     ordered = group_order(notes)
     host = one_line(ordered[0].host) if ordered else ""
     return "\n".join([group_title(notes), *(f"- {group_line(n)}" for n in ordered), f"Monitor host: {host}"])
+
+
+# What Adaptive Card Markdown acts on (emphasis, strike, code, links) and a backslash that would escape the next
+# character; a backslash before anything else is shown as it is, so Windows paths stay readable.
+_TEAMS_MARKUP = re.compile(r"[*_~`\[\]]|\\(?=[!-/:-@\[-`{-~])")
+# A list marker counts only at the start of a line: `- x`, `+ x`, `1. x`, `1) x`.
+_TEAMS_LIST = re.compile(r"^(\s*\d*)([-+.)])(?=\s|$)", re.MULTILINE)
+
+
+def teams_escape(text: str) -> str:
+    """Backslash-escape the Markdown that Teams renders in card text, so `[Click](https://evil)` shows as text."""
+    return _TEAMS_LIST.sub(r"\1\\\2", _TEAMS_MARKUP.sub(r"\\\g<0>", text))
 
 
 def slack_escape(text: str) -> str:

@@ -8,7 +8,7 @@ import re
 import ssl
 import time
 import urllib.error
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from slack_sdk import WebClient
@@ -197,7 +197,8 @@ class RateLimitRetryHandler(RateLimitErrorRetryHandler):
     """slack_sdk's rate-limit retry, honouring Retry-After, but only when the wait is short.
 
     A long Retry-After would hold the delivery worker (and the next channel) for that long; then the
-    error goes up as transient, the next channel takes the alert, and the outbox retries later. The
+    error goes up as transient with its `retry_after_s`, the next channel takes the alert, and the
+    dispatcher defers the message (and rests the channel) that long. The
     sleep is injectable so tests check the wait without taking it, and has no jitter added.
     """
 
@@ -216,7 +217,7 @@ class RateLimitRetryHandler(RateLimitErrorRetryHandler):
     ) -> bool:
         if response is None or response.status_code != 429:
             return False
-        wait = _retry_after(response)
+        wait = _retry_after(response.headers)
         return wait is not None and wait <= self._max_wait_s
 
     def prepare_for_next_attempt(
@@ -228,13 +229,13 @@ class RateLimitRetryHandler(RateLimitErrorRetryHandler):
         error: Exception | None = None,
     ) -> None:
         state.next_attempt_requested = True
-        self._sleep((_retry_after(response) if response is not None else None) or 1.0)
+        self._sleep((_retry_after(response.headers) if response is not None else None) or 1.0)
         state.increment_current_attempt()
 
 
-def _retry_after(response: HttpResponse) -> float | None:
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     """Retry-After in seconds; None when missing or not a number (then we do not guess: no retry here)."""
-    for key, values in response.headers.items():
+    for key, values in (headers or {}).items():
         if key.lower() == "retry-after":
             value = values[0] if isinstance(values, list) and values else values
             try:
@@ -325,7 +326,9 @@ class SlackNotifier:
         code = _clean_code(response.body)
         status = response.status_code
         raise NotifierError(
-            f"Slack webhook refused the message: {code} (HTTP {status})", permanent=_is_permanent(code, status)
+            f"Slack webhook refused the message: {code} (HTTP {status})",
+            permanent=_is_permanent(code, status),
+            retry_after_s=_retry_after(response.headers) if status == 429 else None,
         )
 
     def check(self) -> str:
@@ -344,8 +347,12 @@ class SlackNotifier:
             response = exc.response
             status = getattr(response, "status_code", None)
             code = _clean_code(response.get("error") if response is not None else None)
+            # A longer Retry-After than slack_sdk waited for: the dispatcher defers the message that long.
+            wait = _retry_after(getattr(response, "headers", None)) if status == 429 else None
             raise NotifierError(
-                self._scrub(f"Slack API error: {code} (HTTP {status})"), permanent=_is_permanent(code, status)
+                self._scrub(f"Slack API error: {code} (HTTP {status})"),
+                permanent=_is_permanent(code, status),
+                retry_after_s=wait,
             ) from exc
         except SlackRequestError as exc:
             # The library refused to build the request (bad URL or proxy): configuration, not luck.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses, parseaddr
 from typing import TypeVar
 
 from log_monitor.errors import NotifierError
@@ -65,7 +66,7 @@ class SmtpNotifier:
         msg["From"] = self._sender
         msg["To"] = ", ".join(self._recipients)
         msg["Date"] = format_datetime(n.created_at)
-        msg["Message-ID"] = f"<{n.id}@{_domain(n.host)}>"
+        msg["Message-ID"] = _message_id(n.id, n.host)
         msg["X-Log-Monitor-Kind"] = n.kind.value
         msg["X-Log-Monitor-Severity"] = n.severity.name
         msg.set_content(plain_text(n) + "\n")
@@ -83,7 +84,7 @@ class SmtpNotifier:
         msg["To"] = ", ".join(self._recipients)
         msg["Date"] = format_datetime(max(n.created_at for n in notes))
         digest = hashlib.sha256("\n".join(sorted(n.id for n in notes)).encode()).hexdigest()[:32]
-        msg["Message-ID"] = f"<group-{digest}@{_domain(ordered[0].host)}>"
+        msg["Message-ID"] = _message_id(f"group-{digest}", ordered[0].host)
         msg["X-Log-Monitor-Kind"] = "group"
         msg["X-Log-Monitor-Severity"] = ordered[0].severity.name
         details = "\n\n".join(plain_text(n) for n in ordered)
@@ -98,8 +99,13 @@ class SmtpNotifier:
 
     def _deliver(self, msg: EmailMessage) -> None:
 
+        # The envelope takes bare addresses: a display name (`Mönitor <m@example.org>`) belongs in the header only,
+        # and a non-ASCII one there would make smtplib ask the server for SMTPUTF8.
+        sender = parseaddr(self._sender)[1] or self._sender
+        recipients = [address for _, address in getaddresses(self._recipients) if address] or self._recipients
+
         def deliver(smtp: smtplib.SMTP) -> None:
-            refused = smtp.send_message(msg, from_addr=self._sender, to_addrs=self._recipients)
+            refused = smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
             if refused:
                 # Some recipients took it: the notification is delivered; the others are a configuration problem.
                 log.warning("email: %d recipient(s) refused: %s", len(refused), ", ".join(sorted(refused)))
@@ -175,9 +181,37 @@ class SmtpNotifier:
         return text.replace(secret, "***") if len(secret) >= 4 else text
 
 
+# RFC 5322 dot-atom text: what the left side of a Message-ID may hold without quoting.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+def _message_id(key: str, host: str) -> str:
+    """`<key@domain>` that a strict parser accepts, the same for the same key and host (resends are recognisable).
+
+    A key that is not dot-atom text (`channel-down:slack:2026-...+00:00`) keeps its letters and digits, with a
+    digest of the whole key so two keys never meet.
+    """
+    left = key
+    if not _DOT_ATOM.fullmatch(key) or len(key) > 64:
+        readable = re.sub(r"[^A-Za-z0-9-]+", ".", key).strip(".")[:40].strip(".")
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        left = f"{readable}.{digest}" if readable else digest
+    return f"<{left}@{_domain(host)}>"
+
+
 def _domain(host: str) -> str:
-    """The host name as a Message-ID domain: only letters, digits, dots and dashes (no header injection)."""
-    return "".join(c for c in one_line(host) if c.isalnum() or c in ".-") or "log-monitor.invalid"
+    """The host name as a Message-ID domain: ASCII labels of letters, digits and dashes, IDNA for the others."""
+    labels = []
+    for raw in host.lower().split("."):
+        label = "".join(c for c in raw if c.isalnum() or c == "-").strip("-")
+        if not label.isascii():
+            try:
+                label = label.encode("idna").decode("ascii")
+            except UnicodeError:  # not a name IDNA can write (too long, odd characters): its ASCII part
+                label = "".join(c for c in label if c.isascii())
+        if label:
+            labels.append(label[:63].strip("-"))
+    return ".".join(label for label in labels if label) or "log-monitor.invalid"
 
 
 def _server_text(raw: bytes | str) -> str:

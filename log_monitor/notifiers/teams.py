@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,16 @@ import httpx
 
 from log_monitor.errors import NotifierError
 from log_monitor.models import Notification, Secret, Severity
-from log_monitor.notifiers.render import fields, format_utc, group_line, group_order, group_title, one_line, title
+from log_monitor.notifiers.render import (
+    fields,
+    format_utc,
+    group_line,
+    group_order,
+    group_title,
+    one_line,
+    teams_escape,
+    title,
+)
 
 # Adaptive Card text colours for the headline.
 _COLOUR = {
@@ -20,17 +30,33 @@ _COLOUR = {
     Severity.MAINTENANCE: "Accent",
 }
 
+# Teams refuses a message over about 28 KB (HTTP 413); a grouped card stops short of it with room to spare.
+MAX_CARD_BYTES = 27_000
+_MAX_TEXT = 2000  # one title, fact or group line; the detail may be longer
+_MAX_DETAIL = 8000
+
+
+def _text(raw: str, limit: int = _MAX_TEXT) -> str:
+    """Card text from raw text: cut to `limit` characters, then Markdown-escaped (see render.teams_escape)."""
+    return teams_escape(raw if len(raw) <= limit else raw[: limit - 1] + "…")
+
+
+def payload_size(payload: dict[str, Any]) -> int:
+    """The bytes of the JSON body as httpx sends it (UTF-8, compact separators)."""
+    return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
+
 
 def card(n: Notification) -> dict[str, Any]:
     """The message payload: one Adaptive Card 1.4 with the title, a fact set, the detail and the host.
 
-    Adaptive Card TextBlocks render a subset of Markdown, so user-controlled strings go into FactSet
-    values and plain TextBlocks; Teams does not turn `<at>` text into mentions without an entity.
+    TextBlock text and Fact titles and values render a subset of Markdown (emphasis, links, lists), so every
+    string is escaped: a label like `[Click to fix](https://evil.example)` shows as text, not as a link.
+    Teams does not turn `<at>` text into mentions without an entity.
     """
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": title(n),
+            "text": _text(title(n)),
             "weight": "Bolder",
             "size": "Medium",
             "wrap": True,
@@ -38,15 +64,17 @@ def card(n: Notification) -> dict[str, Any]:
         },
         {
             "type": "FactSet",
-            "facts": [{"title": name, "value": value} for name, value in fields(n) if name != "Monitor host"],
+            "facts": [
+                {"title": _text(name), "value": _text(value)} for name, value in fields(n) if name != "Monitor host"
+            ],
         },
     ]
     if n.detail.strip():
-        body.append({"type": "TextBlock", "text": n.detail.strip(), "wrap": True})
+        body.append({"type": "TextBlock", "text": _text(n.detail.strip(), _MAX_DETAIL), "wrap": True})
     body.append(
         {
             "type": "TextBlock",
-            "text": f"log_monitor on {one_line(n.host)} · {format_utc(n.created_at)} · {n.kind.value}",
+            "text": _text(f"log_monitor on {one_line(n.host)} · {format_utc(n.created_at)} · {n.kind.value}"),
             "isSubtle": True,
             "size": "Small",
             "wrap": True,
@@ -56,27 +84,43 @@ def card(n: Notification) -> dict[str, Any]:
 
 
 def group_card(notes: Sequence[Notification]) -> dict[str, Any]:
-    """Several notifications in one card: the headline, then one plain TextBlock per notification."""
+    """Several notifications in one card: the headline, then one plain TextBlock per notification.
+
+    The card stays under MAX_CARD_BYTES: lines that do not fit are counted in a last "… and N more" line
+    (worst first, so what is cut is the least urgent).
+    """
     ordered = group_order(notes)
-    body: list[dict[str, Any]] = [
-        {
-            "type": "TextBlock",
-            "text": group_title(notes),
-            "weight": "Bolder",
-            "size": "Medium",
-            "wrap": True,
-            "color": _COLOUR.get(ordered[0].severity, "Default"),
-        },
-        *({"type": "TextBlock", "text": group_line(n), "wrap": True, "spacing": "None"} for n in ordered),
-        {
-            "type": "TextBlock",
-            "text": f"log_monitor on {one_line(ordered[0].host)}",
-            "isSubtle": True,
-            "size": "Small",
-            "wrap": True,
-        },
-    ]
-    return _message(body)
+    head = {
+        "type": "TextBlock",
+        "text": _text(group_title(notes)),
+        "weight": "Bolder",
+        "size": "Medium",
+        "wrap": True,
+        "color": _COLOUR.get(ordered[0].severity, "Default"),
+    }
+    foot = {
+        "type": "TextBlock",
+        "text": _text(f"log_monitor on {one_line(ordered[0].host)}"),
+        "isSubtle": True,
+        "size": "Small",
+        "wrap": True,
+    }
+    lines = [{"type": "TextBlock", "text": _text(group_line(n)), "wrap": True, "spacing": "None"} for n in ordered]
+    # Sizes add up block by block (each one more comma in the body list); the room for the "more" line is kept.
+    room = MAX_CARD_BYTES - payload_size(_message([head, _more(len(ordered)), foot]))
+    shown = 0
+    for line in lines:
+        room -= payload_size(line) + 1
+        if room < 0:
+            break
+        shown += 1
+    if shown == len(lines):
+        return _message([head, *lines, foot])
+    return _message([head, *lines[:shown], _more(len(lines) - shown), foot])
+
+
+def _more(count: int) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": f"… and {count} more", "wrap": True, "spacing": "None"}
 
 
 def _message(body: list[dict[str, Any]]) -> dict[str, Any]:
@@ -120,10 +164,38 @@ class TeamsNotifier:
     def send_group(self, notifications: Sequence[Notification]) -> None:
         self._post(group_card(notifications))
 
+    def check(self) -> str:
+        """Reach the webhook's host (DNS, TCP, TLS, proxy) with a HEAD on `/`, never on the webhook itself.
+
+        A Workflows webhook has no way to be checked without running the flow: any request to its URL may
+        post a message, and an operator running `check-config --connect` expects none. `test-alert` posts.
+        """
+        try:
+            url = httpx.URL(self._url.reveal())
+            root = httpx.URL(scheme=url.scheme, host=url.host, port=url.port, path="/")
+        except httpx.InvalidURL as exc:
+            raise NotifierError("Teams webhook URL is not a valid URL", permanent=True) from exc
+        response = self._request("HEAD", root)
+        return (
+            f"webhook host reachable (HTTP {response.status_code} on /); the webhook itself was not called, "
+            "since any call posts a message: `test-alert` sends one"
+        )
+
     def _post(self, payload: dict[str, Any]) -> None:
+        response = self._request("POST", self._url.reveal(), json=payload)
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        # 429 (throttled) and 5xx are Teams' temporary trouble; any other 4xx means the URL was deleted or
+        # revoked or the payload was refused, and sending the same request again will fail the same way.
+        permanent = 400 <= status < 500 and status != 429
+        raise NotifierError(f"Teams webhook answered HTTP {status}", permanent=permanent)
+
+    def _request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        """The one place where httpx errors become NotifierError, free of the secret URL."""
         try:
             with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
-                response = client.post(self._url.reveal(), json=payload)
+                return client.request(method, url, **kwargs)
         except httpx.InvalidURL as exc:
             raise NotifierError("Teams webhook URL is not a valid URL", permanent=True) from exc
         except httpx.UnsupportedProtocol as exc:
@@ -134,10 +206,3 @@ class TeamsNotifier:
             # Connection refused or reset, DNS, TLS, proxy trouble: the network may come back. The message is
             # built from the class name only, since httpx messages and requests carry the secret URL.
             raise NotifierError(f"Teams webhook unreachable: {type(exc).__name__}", permanent=False) from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        # 429 (throttled) and 5xx are Teams' temporary trouble; any other 4xx means the URL was deleted or
-        # revoked or the payload was refused, and sending the same request again will fail the same way.
-        permanent = 400 <= status < 500 and status != 429
-        raise NotifierError(f"Teams webhook answered HTTP {status}", permanent=permanent)

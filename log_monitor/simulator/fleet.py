@@ -14,6 +14,8 @@ NODE_NAME = "node01"
 STATUSES = ("active", "disconnected", "never_connected", "pending")
 BYTES_PER_EVENT = 120  # a typical syslog line; only feeds the logcollector byte counters
 LOGCOLLECTOR_INTERVAL_S = 60  # logcollector's state_interval default
+# Windows channels are indexed under one of these locations, the channel in data.win.system.channel (REALITY.md §3).
+EVENT_CHANNEL = "EventChannel"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -65,6 +67,7 @@ class _Stream:
     started_ms: int
     period_ms: int
     silences: list[tuple[int, int | None]] = field(default_factory=list)
+    is_log: bool = True  # False: FIM, SCA, the manager's 504... alerts under the agent's id, not read by logcollector
 
     def active_pieces(self, lo: int, hi: int) -> Iterator[tuple[int, int]]:
         """Inclusive millisecond ranges inside [lo, hi] where the stream is not silenced, in time order."""
@@ -130,6 +133,8 @@ class _Agent:
     streams: dict[str, _Stream]
     logcollector_start: datetime | None = None  # None: since date_add; set by restart_logcollector()
     drops: list[tuple[str, int, int]] = field(default_factory=list)  # (location, epoch ms, count) since start
+    utc_offset: timedelta = timedelta(0)  # the agent's zone: its logcollector statistics are written in it
+    windows: bool = False  # its locations are event channels (Security, System...)
 
 
 class Fleet:
@@ -160,7 +165,12 @@ class Fleet:
         started: datetime | None = None,
         ip: str | None = None,
         os_name: str = "Ubuntu",
+        utc_offset_h: float = 0.0,
+        windows: bool = False,
+        non_log: Sequence[str] = (),
     ) -> None:
+        """An agent with log `locations` (channel names on a Windows agent) and `non_log` alert sources
+        (`syscheck`, `sca`...) that keep firing under its id while its logs are silenced."""
         if agent_id == MANAGER_ID:
             raise ValueError("agent 000 is the manager and always exists")
         if status not in STATUSES:
@@ -181,14 +191,21 @@ class Fleet:
                 date_add=start,
                 last_keepalive=None if status == "never_connected" else (None if status == "active" else start),
                 streams={loc: _Stream(started_ms=ceil_ms(start), period_ms=period_ms) for loc in locations},
+                utc_offset=timedelta(hours=utc_offset_h),
+                windows=windows or os_name.lower().startswith("windows"),
             )
+            for source in non_log:
+                # FIM and SCA fire far less often than logs; every 10 minutes is plenty to hide a silence.
+                self._agents[agent_id].streams[source] = _Stream(ceil_ms(start), 600_000, is_log=False)
 
     def silence(self, agent_id: str, location: str | None = None, *, since: datetime | None = None) -> None:
+        """The agent's logs (or one location) stop; its non-log alerts (FIM, SCA...) go on unless named."""
         at = ceil_ms(since or self._now())
         with self._lock:
             self.version += 1
             for stream in self._streams(agent_id, location):
-                stream.silences.append((at, None))
+                if stream.is_log or location is not None:
+                    stream.silences.append((at, None))
 
     def resume(self, agent_id: str, location: str | None = None, *, at: datetime | None = None) -> None:
         """Ends the open silence of each stream at `at`; a stream that is not silenced is left alone."""
@@ -267,10 +284,20 @@ class Fleet:
             return list(self._agents)
 
     def locations(self, agent_id: str) -> list[str]:
+        """The agent's event sources as it names them: paths, channel names, and non-log sources."""
         if agent_id == MANAGER_ID:
             return []
         with self._lock:
             return sorted(self._agent(agent_id).streams)
+
+    def indexed_as(self, agent_id: str, location: str) -> tuple[str, str | None]:
+        """(location, channel) of the source's alerts in the index: a Windows channel is `EventChannel` + its name."""
+        with self._lock:
+            agent = self._agent(agent_id)
+            stream = agent.streams.get(location)
+            if agent.windows and stream is not None and stream.is_log:
+                return EVENT_CHANNEL, location
+            return location, None
 
     def count(self, agent_id: str, location: str | None, start: datetime, end: datetime) -> int:
         """Events with start <= t <= end (and t <= now: the future has not happened)."""
@@ -294,26 +321,40 @@ class Fleet:
         return max(moments) if moments else None
 
     def logcollector_stats(self, agent_id: str) -> dict[str, object]:
-        """The agent's logcollector counters, shaped like GET /agents/{id}/stats/logcollector's item."""
+        """The agent's logcollector counters, shaped like GET /agents/{id}/stats/logcollector's item.
+
+        As a real 4.14 agent writes them (REALITY.md §1): regenerated every LOGCOLLECTOR_INTERVAL_S (`end` is
+        the last regeneration, not now), `interval` the last completed window, and every time in the
+        agent's local zone labelled UTC. Only log locations: FIM and SCA are not read by logcollector.
+        """
         now = self._now()
-        now_ms = to_ms(now)
-        interval_start = now - timedelta(seconds=LOGCOLLECTOR_INTERVAL_S)
         with self._lock:
             agent = self._agent(agent_id)
             start = agent.logcollector_start or agent.date_add
+            step = timedelta(seconds=LOGCOLLECTOR_INTERVAL_S)
+            regenerated = start + ((now - start) // step) * step
+            interval_start = max(start, regenerated - step)
+            end_ms = to_ms(regenerated)
             global_files: list[dict[str, object]] = []
             interval_files: list[dict[str, object]] = []
             for location, stream in sorted(agent.streams.items()):
-                events = stream.count(max(stream.started_ms, ceil_ms(start)), now_ms)
-                recent = stream.count(max(ceil_ms(interval_start), ceil_ms(start)), now_ms)
-                mine = [(ms, n) for loc, ms, n in agent.drops if loc == location and ms <= now_ms]
+                if not stream.is_log:
+                    continue
+                events = stream.count(max(stream.started_ms, ceil_ms(start)), end_ms)
+                recent = stream.count(max(ceil_ms(interval_start), ceil_ms(start)), end_ms)
+                mine = [(ms, n) for loc, ms, n in agent.drops if loc == location and ms <= end_ms]
                 drops = sum(n for _, n in mine)
                 recent_drops = sum(n for ms, n in mine if ms >= to_ms(interval_start))
                 global_files.append(_file_stats(location, events, drops))
                 interval_files.append(_file_stats(location, recent, recent_drops))
+            local = agent.utc_offset
         return {
-            "global": {"start": _iso(start), "end": _iso(now), "files": global_files},
-            "interval": {"start": _iso(interval_start), "end": _iso(now), "files": interval_files},
+            "global": {"start": _iso(start + local), "end": _iso(regenerated + local), "files": global_files},
+            "interval": {
+                "start": _iso(interval_start + local),
+                "end": _iso(regenerated + local),
+                "files": interval_files,
+            },
         }
 
     @classmethod

@@ -9,6 +9,7 @@ import bisect
 import collections
 import contextlib
 import email.utils
+import fnmatch
 import hashlib
 import hmac
 import itertools
@@ -135,6 +136,7 @@ def _json_reply(status: int, body: object, headers: Mapping[str, str] | None = N
 
 
 class _App(abc.ABC):
+    sends_date = True
     """One simulated service (the API or the indexer) of a SimulatorServer."""
 
     def __init__(self, owner: SimulatorServer) -> None:
@@ -196,6 +198,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("simulator: " + format, *args)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        # OpenSearch sends no Date on REST answers (REALITY.md §5); the Wazuh API (uvicorn) does.
+        if keyword.lower() == "date" and not self.server.app.sends_date:
+            return
+        super().send_header(keyword, value)
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         # The Date header tells the time of the simulated world, as a real server tells its own.
@@ -312,6 +320,10 @@ def _b64url_decode(text: str) -> bytes:
 
 def _wazuh_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _offset_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
 def _opensearch_time(millis: int) -> str:
@@ -682,7 +694,8 @@ def _agent_item(agent: SimAgent) -> JSON:
     }
     if agent.last_keepalive is not None:
         # The real API shows the manager's keepalive as the far future: it never stops talking to itself.
-        item["lastKeepAlive"] = "9999-12-31T23:59:59Z" if is_manager else _wazuh_time(agent.last_keepalive)
+        # Written with an explicit +00:00 offset, not Z (REALITY.md §6).
+        item["lastKeepAlive"] = "9999-12-31T23:59:59Z" if is_manager else _offset_time(agent.last_keepalive)
     if not is_manager and agent.status != "never_connected":
         item["configSum"] = "ab73af41699f13fdd81903b5f23d8d00"
         item["mergedSum"] = "9a016508cea1e997ab8569f5cfab30f5"
@@ -839,6 +852,9 @@ class _DocFilter:
     agents: frozenset[str] | None = None
     names: frozenset[str] | None = None
     locations: frozenset[str] | None = None
+    channels: frozenset[str] | None = None
+    not_locations: frozenset[str] = frozenset()  # bool must_not: exact locations
+    not_prefixes: tuple[str, ...] = ()  # bool must_not: location prefixes
 
     def narrowed(self, other: _DocFilter) -> _DocFilter:
         return _DocFilter(
@@ -847,7 +863,18 @@ class _DocFilter:
             agents=_meet(self.agents, other.agents),
             names=_meet(self.names, other.names),
             locations=_meet(self.locations, other.locations),
+            channels=_meet(self.channels, other.channels),
+            not_locations=self.not_locations | other.not_locations,
+            not_prefixes=self.not_prefixes + other.not_prefixes,
         )
+
+    def admits(self, location: str, channel: str | None) -> bool:
+        """Whether documents indexed with this location (and Windows channel) match."""
+        if self.locations is not None and location not in self.locations:
+            return False
+        if self.channels is not None and channel not in self.channels:
+            return False
+        return location not in self.not_locations and not location.startswith(self.not_prefixes or ("\0",))
 
 
 def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
@@ -868,6 +895,8 @@ def _field_kind(name: object) -> str:
         return "name"
     if name.endswith("location"):
         return "location"
+    if name.endswith("win.system.channel"):
+        return "channel"
     if name.endswith("timestamp") or name.endswith("@timestamp"):
         return "time"
     raise _SearchError("illegal_argument_exception", f"the simulator does not index field [{name}]")
@@ -877,12 +906,21 @@ _DATE_MATH = re.compile(r"^now(?:([+-])(\d+)([smhd]))?$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+_Key = tuple[str | None, ...]  # composite key values; None is the missing bucket (a non-Windows event's channel)
+_Order = tuple[tuple[bool, str], ...]
+
+
+def _order(values: _Key) -> _Order:
+    """Composite order: ascending, the missing bucket first (OpenSearch's default for missing_bucket)."""
+    return tuple((value is not None, value or "") for value in values)
+
+
 class _Indexer(_App):
+    sends_date = False
+
     def __init__(self, owner: SimulatorServer) -> None:
         super().__init__(owner)
-        self._keys_cache: tuple[object, list[tuple[tuple[str, ...], str, str | None]], list[tuple[str, ...]]] | None = (
-            None
-        )
+        self._keys_cache: tuple[object, list[tuple[_Key, str, str | None]], list[_Order]] | None = None
 
     def transport_fault(self) -> str:
         return self._owner.faults.indexer_transport
@@ -921,8 +959,17 @@ class _Indexer(_App):
         parts = path.lstrip("/").split("/")
         if len(parts) != 2 or parts[1] not in ("_count", "_search") or method not in ("GET", "POST"):
             raise _SearchError("illegal_argument_exception", f"no handler found for uri [{path}] and method [{method}]")
-        self._check_index(unquote(parts[0]))
+        pattern = unquote(parts[0])
+        self._check_index(pattern)
         payload = self._json_body(body)
+        if not any(fnmatch.fnmatchcase(index, part) for part in pattern.split(",") for index in owner.indices):
+            # A wildcard matching no index: success, no shard, no hit and no aggregations (REALITY.md §4).
+            owner.stats.bump("indexer_empty_patterns")
+            shards = {"total": 0, "successful": 0, "skipped": 0, "failed": 0}
+            if parts[1] == "_count":
+                return _json_reply(200, {"count": 0, "_shards": shards})
+            empty: JSON = {"total": {"value": 0, "relation": "eq"}, "max_score": None, "hits": []}
+            return _json_reply(200, {"took": 0, "timed_out": False, "_shards": shards, "hits": empty})
         if parts[1] == "_count":
             owner.stats.bump("indexer_counts")
             owner.stats.record("last_count_body", payload)
@@ -1036,37 +1083,41 @@ class _Indexer(_App):
 
     def _sorted_keys(
         self, kinds: list[str], selection: _DocFilter
-    ) -> tuple[list[tuple[tuple[str, ...], str, str | None]], list[tuple[str, ...]]]:
+    ) -> tuple[list[tuple[_Key, str, str | None]], list[_Order]]:
         """The bucket keys in composite order; cached while the fleet is unchanged, as paging re-asks them."""
         cache_key = (tuple(kinds), selection.agents, selection.names, self._owner.fleet.version)
         cached = self._keys_cache
         if cached is not None and cached[0] == cache_key:
             return cached[1], cached[2]
-        candidates = sorted(self._keys(kinds, selection), key=lambda entry: entry[0])
-        values_only = [entry[0] for entry in candidates]
+        candidates = sorted(self._keys(kinds, selection), key=lambda entry: _order(entry[0]))
+        values_only = [_order(entry[0]) for entry in candidates]
         self._keys_cache = (cache_key, candidates, values_only)
         return candidates, values_only
 
-    def _keys(self, kinds: list[str], selection: _DocFilter) -> list[tuple[tuple[str, ...], str, str | None]]:
+    def _keys(self, kinds: list[str], selection: _DocFilter) -> list[tuple[_Key, str, str | None]]:
         """Every (key values, agent id, location or None) whose documents a bucket would hold."""
         fleet = self._owner.fleet
         names = {agent.id: agent.name for agent in fleet.agents()}
-        keys: list[tuple[tuple[str, ...], str, str | None]] = []
+        keys: list[tuple[_Key, str, str | None]] = []
         for agent_id in fleet.agent_ids():
             if selection.agents is not None and agent_id not in selection.agents:
                 continue
             if selection.names is not None and names.get(agent_id) not in selection.names:
                 continue
-            locations: list[str | None] = list(fleet.locations(agent_id)) if "location" in kinds else [None]
+            per_source = "location" in kinds or "channel" in kinds
+            locations: list[str | None] = list(fleet.locations(agent_id)) if per_source else [None]
             for location in locations:
-                values: list[str] = []
+                indexed, channel = fleet.indexed_as(agent_id, location) if location is not None else ("", None)
+                values: list[str | None] = []
                 for kind in kinds:
                     if kind == "agent":
                         values.append(agent_id)
                     elif kind == "name":
                         values.append(names.get(agent_id, ""))
                     elif kind == "location" and location is not None:
-                        values.append(location)
+                        values.append(indexed)
+                    elif kind == "channel":
+                        values.append(channel)
                     else:
                         raise _SearchError("illegal_argument_exception", f"cannot bucket by a [{kind}] field")
                 keys.append((tuple(values), agent_id, location))
@@ -1097,10 +1148,9 @@ class _Indexer(_App):
         return max(moments) if moments else None
 
     def _locations(self, agent_id: str, location: str | None, selection: _DocFilter) -> list[str]:
-        candidates = [location] if location is not None else self._owner.fleet.locations(agent_id)
-        if selection.locations is not None:
-            candidates = [loc for loc in candidates if loc in selection.locations]
-        return candidates
+        fleet = self._owner.fleet
+        candidates = [location] if location is not None else fleet.locations(agent_id)
+        return [loc for loc in candidates if selection.admits(*fleet.indexed_as(agent_id, loc))]
 
     def _bucket(self, key: object, agent_id: str, location: str | None, selection: _DocFilter, subs: JSON) -> JSON:
         bucket: JSON = {"key": key, "doc_count": self._doc_count(agent_id, location, selection)}
@@ -1138,6 +1188,7 @@ class _Indexer(_App):
             raise _SearchError("parsing_exception", f"[{name}]: composite needs sources and a positive size")
         source_names: list[str] = []
         kinds: list[str] = []
+        allow_missing: list[bool] = []
         for source in sources:
             if not isinstance(source, dict) or len(source) != 1:
                 raise _SearchError("parsing_exception", "each composite source must have exactly one name")
@@ -1149,20 +1200,23 @@ class _Indexer(_App):
                 raise _SearchError("illegal_argument_exception", "only ascending composite sources are simulated")
             source_names.append(source_name)
             kinds.append(_field_kind(terms.get("field")))
+            allow_missing.append(terms.get("missing_bucket") is True)
         after = body.get("after")
-        after_key: tuple[str, ...] | None = None
+        after_key: _Key | None = None
         if after is not None:
             if not isinstance(after, dict) or set(after) != set(source_names):
                 raise _SearchError(
                     "illegal_argument_exception", f"[after] must name exactly the sources {source_names}"
                 )
-            after_key = tuple(str(after[n]) for n in source_names)
+            after_key = tuple(None if after[n] is None else str(after[n]) for n in source_names)
         candidates, values_only = self._sorted_keys(kinds, selection)
-        start = bisect.bisect_right(values_only, after_key) if after_key is not None else 0
+        start = bisect.bisect_right(values_only, _order(after_key)) if after_key is not None else 0
         buckets: list[JSON] = []
         for values, agent_id, location in itertools.islice(candidates, start, None):
             if self._doc_count(agent_id, location, selection) == 0:
                 continue
+            if any(v is None and not ok for v, ok in zip(values, allow_missing, strict=True)):
+                continue  # without missing_bucket, documents lacking the field are left out
             key = dict(zip(source_names, values, strict=True))
             buckets.append(self._bucket(key, agent_id, location, selection, subs))
             if len(buckets) >= size:
@@ -1183,7 +1237,7 @@ class _Indexer(_App):
             raise _SearchError("illegal_argument_exception", f"[{name}]: only min_doc_count 1 is simulated")
         kind = _field_kind(body.get("field"))
         counted = [
-            (values[0], agent_id, location, self._doc_count(agent_id, location, selection))
+            (values[0] or "", agent_id, location, self._doc_count(agent_id, location, selection))
             for values, agent_id, location in self._keys([kind], selection)
         ]
         if kind == "location":
@@ -1248,7 +1302,7 @@ class _Indexer(_App):
     def _bool(self, body: object) -> _DocFilter:
         if not isinstance(body, dict):
             raise _SearchError("parsing_exception", "[bool] query must be an object")
-        unsupported = set(body) - {"filter", "must", "boost"}
+        unsupported = set(body) - {"filter", "must", "must_not", "boost"}
         if unsupported:
             raise _SearchError("parsing_exception", f"[bool] clause [{sorted(unsupported)[0]}] is not simulated")
         result = _DocFilter()
@@ -1256,7 +1310,29 @@ class _Indexer(_App):
             parts = body.get(clause, [])
             for part in parts if isinstance(parts, list) else [parts]:
                 result = result.narrowed(self._query(part))
+        excluded = body.get("must_not", [])
+        for part in excluded if isinstance(excluded, list) else [excluded]:
+            result = result.narrowed(self._excluded(part))
         return result
+
+    def _excluded(self, query: object) -> _DocFilter:
+        """A must_not clause: the simulator excludes by location (terms, term or prefix), as NON_LOG_LOCATIONS does."""
+        if not isinstance(query, dict) or len(query) != 1:
+            raise _SearchError("parsing_exception", "a query must be an object with exactly one clause")
+        kind, body = next(iter(query.items()))
+        if not isinstance(body, dict) or len(body) != 1:
+            raise _SearchError("parsing_exception", f"[{kind}] query must name exactly one field")
+        field_name, value = next(iter(body.items()))
+        if _field_kind(field_name) != "location" or kind not in ("terms", "term", "prefix"):
+            raise _SearchError("parsing_exception", f"must_not [{kind}] on [{field_name}] is not simulated")
+        if isinstance(value, dict):
+            value = value.get("value")
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) for v in values):
+            raise _SearchError("parsing_exception", f"[{kind}] values must be strings")
+        if kind == "prefix":
+            return _DocFilter(not_prefixes=tuple(str(v) for v in values))
+        return _DocFilter(not_locations=frozenset(str(v) for v in values))
 
     def _values(self, field_name: object, values: list[object]) -> _DocFilter:
         kind = _field_kind(field_name)
@@ -1267,6 +1343,8 @@ class _Indexer(_App):
             return _DocFilter(agents=texts)
         if kind == "name":
             return _DocFilter(names=texts)
+        if kind == "channel":
+            return _DocFilter(channels=texts)
         return _DocFilter(locations=texts)
 
     def _range(self, body: object) -> _DocFilter:
@@ -1332,8 +1410,16 @@ class SimulatorServer:
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock | None = None,
         host: str = "127.0.0.1",
+        indices: tuple[str, ...] = (
+            "wazuh-alerts-4.x-2026.12.01",
+            "wazuh-alerts-4.x-2026.12.02",
+            "wazuh-events-v5-system",
+        ),
+        ports: tuple[int, int] = (0, 0),  # API, indexer; 0 = any free port
     ) -> None:
         self.fleet = fleet
+        # The indices the indexer holds: archives are off by default, so wazuh-archives-* matches none.
+        self.indices = indices
         self.api_users: dict[str, str] = dict(api_users if api_users is not None else {"wazuh": "wazuh"})
         self.indexer_users: dict[str, str] = dict(indexer_users if indexer_users is not None else {"admin": "admin"})
         self.token_ttl_s = token_ttl_s
@@ -1343,6 +1429,7 @@ class SimulatorServer:
         self.faults = Faults()
         self._ssl_context = ssl_context
         self._host = host
+        self._ports = ports
         self._key = secrets.token_bytes(32)
         self._key_lock = threading.Lock()
         self._servers: list[_HttpServer] = []
@@ -1357,8 +1444,12 @@ class SimulatorServer:
             return self
         scheme = "https" if self._ssl_context is not None else "http"
         urls: list[str] = []
-        for app in (_ApiApp(self), _Indexer(self)):
-            server = _HttpServer((self._host, 0), app)
+        for app, port in zip((_ApiApp(self), _Indexer(self)), self._ports, strict=True):
+            try:
+                server = _HttpServer((self._host, port), app)
+            except BaseException:
+                self.stop()  # the API may already listen when the indexer's port is taken
+                raise
             if self._ssl_context is not None:
                 server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
             thread = threading.Thread(

@@ -1,4 +1,4 @@
-"""Event sources: each turns a batch of due targets into Observations; the EventSource protocol."""
+"""Event sources: the EventSource protocol, and the one rule that merges several sources' views of a target."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from log_monitor.models import Observation, Target
+from log_monitor.models import Observation, Severity, Target
 
 
 class EventSource(Protocol):
-    """Observes targets; raises BackendError when its backend cannot be read (never returns zeros)."""
+    """Observes targets; raises BackendError when its backend cannot be read (never returns zeros).
+
+    An observation with `error` set says the same for one target (a partial failure). Either way the
+    failure is the backend's (`backend`), with its own state and alert, never a silence.
+    """
 
     name: str
+    backend: str  # whose failure it is: "api", "indexer", "files"
+    counts_events: bool  # False: it tells an agent's status, not whether it sends events
 
     def handles(self, target: Target) -> bool:
         """Whether this source can observe the target."""
@@ -21,3 +27,40 @@ class EventSource(Protocol):
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
         """One Observation per target key it handles."""
         ...
+
+
+def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation]]) -> Observation:
+    """One target's observations from several sources, as (counts_events, observation), into one.
+
+    The rule: the last event is the newest one that some source proves (each source only ever reports
+    what it proves). A source that failed cannot prove silence: when another one answered, its
+    recency still counts, but a silence is marked `incomplete`; when none answered, the target is unknown.
+    The agent's status comes from the source that tells it.
+    """
+    counting = [obs for counts, obs in seen if counts]
+    status = next((obs for counts, obs in seen if not counts and not obs.unknown), None)
+    known = [obs for obs in counting if not obs.unknown]
+    failed = [obs.error or "" for obs in counting if obs.unknown]
+    failed += [obs.error or "" for counts, obs in seen if not counts and obs.unknown and not counting]
+    if not known and (failed or not seen):
+        return Observation(target_key, now, error="; ".join(sorted(set(failed))) or "not observed by any source")
+    moments = [obs.last_event for obs in known if obs.last_event is not None]
+    window = [obs.events_in_window for obs in known if obs.events_in_window is not None]
+    drops = [obs.drops for obs in known if obs.drops is not None]
+    found = next((obs for obs in known if obs.finding is not None), None)
+    return Observation(
+        target_key,
+        now,
+        last_event=max(moments) if moments else None,
+        events_in_window=window[0] if window else None,
+        drops=max(drops) if drops else None,
+        agent_status=status.agent_status if status else None,
+        last_keepalive=status.last_keepalive if status else None,
+        agent_name=status.agent_name if status else None,
+        detail="; ".join(dict.fromkeys(obs.detail for obs in [*known, *([status] if status else [])] if obs.detail)),
+        finding=found.finding if found else None,
+        finding_severity=found.finding_severity if found else Severity.WARNING,
+        problem=next((obs.problem for obs in known if obs.problem), ""),
+        counts_events=bool(counting),
+        incomplete="; ".join(sorted(set(failed))) if known and failed else None,
+    )

@@ -72,6 +72,8 @@ class LocalFilesSource:
     """
 
     name = "files"
+    backend = "files"  # never fails as a whole: a missing or unreadable file is its own problem
+    counts_events = True
 
     def __init__(self, store: StateStore | None, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._store = store
@@ -100,7 +102,7 @@ class LocalFilesSource:
             observations[target.key] = observation
             if position is not None:
                 updated[target.path] = replace(position, analysis=watch.snapshot())
-            return observation.agent_status == MISSING and before is not None and before.missing_since is None
+            return observation.problem == MISSING and before is not None and before.missing_since is None
 
         vanished = [target for target in mine if check(target)]
         if vanished:
@@ -189,16 +191,12 @@ def _observe_file(
         else:
             gone = FilePosition(target.path, -1, 0, None, missing_since=now)
         detail = f"{target.label}: {target.path} is missing"
-        observation = Observation(
-            target.key, now, last_event=last, events_in_window=0, agent_status=MISSING, detail=detail
-        )
+        observation = Observation(target.key, now, last_event=last, events_in_window=0, problem=MISSING, detail=detail)
         return observation, gone
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         detail = f"{target.label}: {target.path} is unreadable: {reason}"
-        observation = Observation(
-            target.key, now, last_event=last, events_in_window=0, agent_status=reason, detail=detail
-        )
+        observation = Observation(target.key, now, last_event=last, events_in_window=0, problem=reason, detail=detail)
         return observation, before
     if offset > start or (rotated and offset > 0):
         grown = datetime.fromtimestamp(stat.st_mtime, UTC)

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from log_monitor.errors import BackendError
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 # Logcollector polls may use this share of WAZUH_API_MAX_RPM; the rest stays free for the agent
 # listing (one paged call per pass) and logins, so the status read never waits behind the polls.
 POLL_SHARE = 0.8
+# logcollector's state_interval default: how often the agent regenerates its statistics.
+LOGCOLLECTOR_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ class FileCounters:
 class Stats:
     """An agent's logcollector statistics, parsed: when logcollector started and each location's counters."""
 
-    start: str
+    start: str  # an identity only: the agent's local time labelled UTC (REALITY.md §1), never compared with ours
     files: dict[str, FileCounters]
-    interval_start: str = ""  # the `interval` section covers events since then (the last state_interval)
+    interval_s: float | None = None  # length of the last completed `interval` window (a duration is sound)
 
 
 def parse_stats(item: Mapping[str, Any]) -> Stats | None:
@@ -56,8 +58,15 @@ def parse_stats(item: Mapping[str, Any]) -> Stats | None:
         location = str(entry.get("location", ""))
         last_events, last_drops = recent.get(location, (0, 0))
         files[location] = FileCounters(_int(entry.get("events")), _drops(entry), last_events, last_drops)
-    interval_start = str(interval.get("start") or "") if isinstance(interval, dict) else ""
-    return Stats(str(overall["start"]), files, interval_start)
+    return Stats(str(overall["start"]), files, _duration(interval) if isinstance(interval, dict) else None)
+
+
+def _duration(section: Mapping[str, Any]) -> float | None:
+    """end - start of a section: both on the agent's clock, so their difference is right even when the zone is not."""
+    start, end = _agent_time(section.get("start")), _agent_time(section.get("end"))
+    if start is None or end is None or end <= start:
+        return None
+    return (end - start).total_seconds()
 
 
 def _files(section: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -76,16 +85,14 @@ def _drops(entry: Mapping[str, Any]) -> int:
     return sum(_int(t.get("drops")) for t in targets if isinstance(t, dict))
 
 
-def _latest(a: datetime | None, b: datetime) -> datetime:
-    return max(a, b) if a is not None else b
-
-
-def _start_time(start: str) -> datetime | None:
+def _agent_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
     try:
-        parsed = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def step_counter(
@@ -93,45 +100,41 @@ def step_counter(
 ) -> tuple[Observation, LogcollectorCounter | None]:
     """One location's observation from the counters now and at the previous poll; pure.
 
-    Events are the growth of `global.events` since the previous poll. A different `global.start` means
-    logcollector restarted and its counters began again: the poll becomes the new baseline (events since
-    the restart still count as a sign of life), never a silence or a negative count.
+    The agent writes its statistics' times on its own clock, labelled UTC (REALITY.md §1), so none of
+    them is ever compared with ours. What is proven is counter growth between two polls, timed by our
+    clock: events grew since the previous poll, so the last event is at most `now` old (the silence
+    clock restarts). A first poll proves nothing about when the last event was, except that events in
+    the last completed interval make it at most two intervals old. A different `global.start`
+    (logcollector restarted, counters from zero) with events counted means events since the restart,
+    which came after the previous poll.
     """
     assert target.agent_id is not None and target.location is not None
     last = before.last_event if before else None
-    recent_since = (_start_time(stats.interval_start) if stats and stats.interval_start else None) or now
     found = stats.files.get(target.location) if stats else None
     if stats is None or found is None:
         # Agent not active, or logcollector does not read this location: no new event, the silence clock runs.
         why = "" if stats is None else f"logcollector on agent {target.agent_id} does not read {target.location}"
         return Observation(target.key, now, last_event=last, events_in_window=0, detail=why), before
-    comparable = before is not None and before.start == stats.start and found.events >= before.events
-    if comparable:
-        assert before is not None
+    new_events = new_drops = 0
+    if before is not None and before.start == stats.start and found.events >= before.events:
         new_events = found.events - before.events
         new_drops = max(0, found.drops - before.drops)
         if new_events > 0:
             last = now
-        elif found.interval_events > 0:
-            last = _latest(last, recent_since)
-    else:
-        # First sight or a restart: totals since logcollector's start say "alive since then", not "now".
-        new_events = 0
-        new_drops = 0
-        started = _start_time(stats.start)
-        if found.interval_events > 0:
-            # Events in the last interval: at least that recent, and no more is known (the indexer may know better).
-            last = _latest(last, recent_since)
-        elif before is None:
-            # Events before the last interval only: the last one is older than that interval's start.
-            last = (recent_since or now) if found.events > 0 else (started or now)
-        else:
-            log.info("logcollector on agent %s restarted (start %s): counters re-based", target.agent_id, stats.start)
-            if found.events > 0 and started is not None:
-                last = max(last, started) if last else started
-            elif last is None:
-                last = started or now
-    dropped = max(new_drops, found.interval_drops)
+    elif before is not None and before.start != stats.start:
+        log.info("logcollector on agent %s restarted: counters re-based", target.agent_id)
+        new_events, new_drops = found.events, found.drops
+        if found.events > 0:
+            last = now
+    elif before is not None:
+        # Counters went back under the same start: re-based, but they prove nothing.
+        log.info("logcollector counters of agent %s went backwards: re-based", target.agent_id)
+    elif found.interval_events > 0:
+        window = stats.interval_s or LOGCOLLECTOR_INTERVAL_S
+        # The interval ended at the agent's last regeneration, at most one interval before our request.
+        proven = now - timedelta(seconds=2 * window)
+        last = max(last, proven) if last is not None else proven
+    dropped = max(new_drops, found.interval_drops if before is None else 0)
     detail = f"dropping events: logcollector dropped {dropped} events of {target.location}" if dropped else ""
     counter = LogcollectorCounter(target.agent_id, target.location, stats.start, found.events, found.drops, last)
     observation = Observation(
@@ -144,6 +147,8 @@ class LogcollectorSource:
     """One `GET /agents/{id}/stats/logcollector` per agent with location targets per check; counters in the state DB."""
 
     name = "logcollector"
+    backend = "api"  # the statistics come from the server API: its failure is the API's
+    counts_events = True
 
     def __init__(self, api: WazuhAPIHandler, store: StateStore) -> None:
         self._api = api
@@ -170,7 +175,7 @@ class LogcollectorSource:
                 except BackendError as exc:
                     # The client already retried: the API is down, so the other agents are not asked in vain.
                     log.warning("logcollector statistics unreadable: %s", exc)
-                    failure = str(exc)
+                    failure = f"logcollector statistics of agent {agent_id}: {exc.message}"
             if failure is not None:
                 # Not read is UNKNOWN, never silent.
                 for target in mine:
@@ -184,21 +189,6 @@ class LogcollectorSource:
                     updated.append(counter)
         self._store.save_logcollector_counters(updated)
         return observations
-
-
-def combine(indexed: Observation, collected: Observation) -> Observation:
-    """The indexer's view of a location completed by logcollector's: the later last event, its drops."""
-    if indexed.unknown:
-        return collected
-    if collected.unknown:
-        return indexed
-    moments = [m for m in (indexed.last_event, collected.last_event) if m is not None]
-    return replace(
-        indexed,
-        last_event=max(moments) if moments else None,
-        drops=collected.drops,
-        detail=collected.detail or indexed.detail,
-    )
 
 
 def plan_polls(targets: Sequence[Target], max_rpm: int) -> tuple[list[Target], str | None]:

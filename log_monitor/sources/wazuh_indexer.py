@@ -13,37 +13,18 @@ from log_monitor.wazuh.indexer import EventStats, WazuhIndexer
 
 log = logging.getLogger(__name__)
 
-# The Date header has 1 s resolution and a pass takes seconds; 5 minutes apart is a wrong clock.
-MAX_CLOCK_SKEW_S = 300.0
-
 
 class IndexerSource:
     """Last event and count in the window for agent and location targets."""
 
     name = "indexer"
+    backend = "indexer"
+    counts_events = True
 
     def __init__(self, indexer: WazuhIndexer, *, lookback_s: float, window_s: float) -> None:
         self._indexer = indexer
         self._lookback = timedelta(seconds=lookback_s)
         self._window = timedelta(seconds=window_s)
-
-    def _check_clock(self, now: datetime) -> None:
-        """Refuse to judge silence when our clock and the indexer's disagree.
-
-        Events are asked for up to our `now`: with our clock behind, a silent agent's last events
-        look recent (a false recovery); ahead, every agent looks silent. Unreadable, not silent.
-        """
-        server = self._indexer.server_time
-        if server is None:
-            return
-        skew = (now - server).total_seconds()
-        if abs(skew) > MAX_CLOCK_SKEW_S:
-            side = "ahead of" if skew > 0 else "behind"
-            raise BackendError(
-                "Wazuh indexer",
-                f"this host's clock is {abs(skew):.0f} s {side} the indexer's: silence cannot be judged "
-                "until the clocks agree (check NTP)",
-            )
 
     def handles(self, target: Target) -> bool:
         # A location "*" is learned, not observed as such.
@@ -62,7 +43,6 @@ class IndexerSource:
             by_location=by_location,
             agent_ids=agent_ids,
         )
-        self._check_clock(now)
         per_agent = _per_agent(stats) if by_location else {key[0]: value for key, value in stats.items()}
         observations: dict[str, Observation] = {}
         for target in mine:

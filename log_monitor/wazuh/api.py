@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import email.utils
 import json
 import logging
 import ssl
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 BACKEND = "Wazuh API"
 DEFAULT_TOKEN_TTL_S = 900.0  # the API's default auth_token_exp_timeout
 TOKEN_MARGIN_S = 30.0  # renew this long before expiry, so a token never dies mid-request
+# ...but never more than this share of the token's lifetime: an API configured with 20 s tokens would
+# otherwise be asked for a login before every request.
+TOKEN_MARGIN_SHARE = 0.1
 RATE_LIMIT_CODE = 6001
 MAX_RATE_LIMIT_WAITS = 3
 MANAGER_ID = "000"
@@ -61,9 +65,13 @@ class WazuhAPIHandler:
         page_size: int = 500,
         retries: int = 4,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        deadline_s: float | None = None,
     ) -> None:
         self._user = user
         self._max_response_bytes = max_response_bytes
+        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
+        # request, body included (overshoot: at most one read timeout past it).
+        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
         self._password = password
         self._clock = clock or SystemClock()
         self._sleep = sleep
@@ -72,8 +80,10 @@ class WazuhAPIHandler:
         self._retries = max(1, retries)
         self._token: Secret | None = None
         self._token_expires: datetime | None = None
+        self._token_renew_at: datetime | None = None
         self._sent: collections.deque[float] = collections.deque()  # monotonic times of our recent requests
         self.requests_made = 0
+        self.server_time: datetime | None = None  # the manager's clock at the last answer (its Date header)
         self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
         self.responses_by_status: collections.Counter[int] = collections.Counter()
         self.logins = 0
@@ -132,17 +142,19 @@ class WazuhAPIHandler:
             raise ResponseError(BACKEND, "login answer holds no token") from exc
         self.logins += 1
         self._token = Secret(token)
-        self._token_expires = _token_expiry(token) or (self._clock.now() + timedelta(seconds=DEFAULT_TOKEN_TTL_S))
+        now = self._clock.now()
+        lifetime = _token_lifetime(token, now) or DEFAULT_TOKEN_TTL_S
+        # Timed by our clock from the token's own lifetime (exp - nbf, both the API's clock), so a clock
+        # skew between us and the API neither expires a fresh token nor keeps a dead one.
+        self._token_expires = now + timedelta(seconds=lifetime)
+        self._token_renew_at = self._token_expires - timedelta(
+            seconds=min(TOKEN_MARGIN_S, lifetime * TOKEN_MARGIN_SHARE)
+        )
         log.debug("logged in to the Wazuh API as %s; token valid until %s", self._user, self._token_expires)
         return self._token
 
     def _valid_token(self) -> Secret:
-        now = self._clock.now()
-        if (
-            self._token is None
-            or self._token_expires is None
-            or now >= self._token_expires - timedelta(seconds=TOKEN_MARGIN_S)
-        ):
+        if self._token is None or self._token_renew_at is None or self._clock.now() >= self._token_renew_at:
             return self._login()
         return self._token
 
@@ -231,12 +243,17 @@ class WazuhAPIHandler:
     ) -> httpx.Response:
         self._spend_budget()
         headers = {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
-        started = time.perf_counter()
+        started = time.monotonic()
         try:
             # Streamed, so an answer above the cap is refused before it is held in memory.
             with self._client.stream(method, path, params=params, headers=headers, auth=auth) as streamed:
                 response = read_capped(
-                    streamed, limit=self._max_response_bytes, backend=BACKEND, what=f"{method} {path}"
+                    streamed,
+                    limit=self._max_response_bytes,
+                    backend=BACKEND,
+                    what=f"{method} {path}",
+                    deadline_s=self._deadline_s,
+                    started=started,
                 )
         except httpx.TimeoutException as exc:
             raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
@@ -246,8 +263,9 @@ class WazuhAPIHandler:
                 raise error from exc
             raise RetryableError(error) from exc
         self.requests_made += 1
-        self.request_seconds += time.perf_counter() - started
+        self.request_seconds += time.monotonic() - started
         self.responses_by_status[response.status_code] += 1
+        self.server_time = _server_time(response) or self.server_time
         if response.status_code >= 500:
             raise RetryableError(ResponseError(BACKEND, f"{method} {path}: HTTP {response.status_code}"))
         return response
@@ -272,6 +290,15 @@ class WazuhAPIHandler:
         if self._sent:
             return max(1.0, 60.0 - (now - self._sent[0]) + 1.0)
         return 60.0
+
+
+def _server_time(response: httpx.Response) -> datetime | None:
+    """The manager's clock from the Date header (uvicorn sends it; the indexer does not: REALITY.md §5)."""
+    try:
+        stamp = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _data(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,14 +329,21 @@ def _parse_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _token_expiry(token: str) -> datetime | None:
-    """The `exp` claim of a JWT, read without verifying it (the API verifies; we only plan renewal)."""
+def _token_lifetime(token: str, now: datetime) -> float | None:
+    """Seconds a JWT lives, from its claims read without verifying them (the API verifies; we only plan renewal).
+
+    `exp - nbf` (or `iat`) when the token has them, else `exp` against our clock; None when unreadable
+    or not positive.
+    """
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return datetime.fromtimestamp(float(claims["exp"]), UTC)
-    except (IndexError, ValueError, KeyError, TypeError, OverflowError, OSError, binascii.Error):
+        expires = float(claims["exp"])
+        issued = claims.get("nbf", claims.get("iat"))
+        lifetime = expires - float(issued) if issued is not None else expires - now.timestamp()
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error):
         return None
+    return lifetime if 0 < lifetime < 10 * 365 * 86400 else None
 
 
 def _detail(response: httpx.Response) -> str:

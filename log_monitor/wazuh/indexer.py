@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import collections
-import email.utils
 import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +23,18 @@ log = logging.getLogger(__name__)
 
 BACKEND = "Wazuh indexer"
 DEFAULT_PAGE_SIZE = 5000  # composite buckets per request: 5,000 agents in one request, more by after_key
+# Windows events carry one of these as their location; the channel is in its own field (REALITY.md §3).
+WINDOWS_LOCATIONS = frozenset({"EventChannel", "WinEvtLog"})
+CHANNEL_FIELD = "data.win.system.channel"
+
+
+class NoIndexError(ResponseError):
+    """The index pattern matches no index: a configuration problem, not an outage and not silence."""
+
+
+# Buckets one pass may page through: 1,000 pages of 5,000. No fleet comes near it; an indexer (or proxy)
+# that keeps answering full pages with new keys is a runaway, reported rather than followed forever.
+MAX_BUCKETS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class WazuhIndexer:
         agent_id_field: str = "agent.id",
         timestamp_field: str = "timestamp",
         location_field: str = "location",
+        non_log_locations: Sequence[str] = (),
         verify: bool | ssl.SSLContext = True,
         timeout: float = 30.0,
         page_size: int = DEFAULT_PAGE_SIZE,
@@ -55,9 +67,17 @@ class WazuhIndexer:
         sleep: Callable[[float], None] = time.sleep,
         retries: int = 3,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_pages: int | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         self._max_response_bytes = max_response_bytes
+        self._pattern = index_pattern
+        self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
+        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
+        # request, body included (overshoot: at most one read timeout past it).
+        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
         self._index = quote(index_pattern, safe="*,-_.")
+        self._not_logs = _location_clauses(location_field, non_log_locations)
         self._agent_field = agent_id_field
         self._ts_field = timestamp_field
         self._location_field = location_field
@@ -65,7 +85,6 @@ class WazuhIndexer:
         self._sleep = sleep
         self._retries = max(1, retries)
         self.requests_made = 0
-        self.server_time: datetime | None = None  # the Date of the last answer
         self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
         self.responses_by_status: collections.Counter[int] = collections.Counter()
         self._client = httpx.Client(
@@ -116,11 +135,17 @@ class WazuhIndexer:
         sources: list[dict[str, Any]] = [{"agent": {"terms": {"field": self._agent_field}}}]
         if by_location:
             sources.append({"location": {"terms": {"field": self._location_field}}})
+            # Only Windows events have a channel; the others land in its null bucket, costing nothing more.
+            sources.append({"channel": {"terms": {"field": CHANNEL_FIELD, "missing_bucket": True}}})
         composite: dict[str, Any] = {"size": self._page_size, "sources": sources}
+        boolean: dict[str, Any] = {"filter": filters}
+        if self._not_logs:
+            # FIM, SCA, the manager's own 504/506... carry the agent's id but prove nothing of its logs.
+            boolean["must_not"] = self._not_logs
         query = {
             "size": 0,
             "track_total_hits": False,
-            "query": {"bool": {"filter": filters}},
+            "query": {"bool": boolean},
             "aggs": {
                 "agents": {
                     "composite": composite,
@@ -131,41 +156,50 @@ class WazuhIndexer:
                 }
             },
         }
-        names = ("agent", "location") if by_location else ("agent",)
+        names = ("agent", "location", "channel") if by_location else ("agent",)
         stats: dict[tuple[str, ...], EventStats] = {}
-        while True:
+        previous: tuple[object, ...] | None = None
+        for _ in range(self._max_pages):
             body = self._request("POST", f"/{self._index}/_search", query)
+            self._check_matched(body)
             agg = _aggregation(body, "agents")
             buckets = agg.get("buckets")
             if not isinstance(buckets, list):
                 raise ResponseError(BACKEND, "aggregation answer lacks buckets")
             for bucket in buckets:
                 key, value = _bucket(bucket, names)
+                if by_location:
+                    key = _log_key(key)
+                    value = _merge_stats(stats.get(key), value)
                 stats[key] = value
             after = agg.get("after_key")
             if not buckets or not isinstance(after, dict) or len(buckets) < self._page_size:
                 return stats
+            previous = _advanced(after, previous, names)
             composite["after"] = after
+        raise ResponseError(
+            BACKEND, f"aggregation still had full pages after {self._max_pages} pages: the after_key runs away"
+        )
 
-    def count(self, agent_id: str, minutes: float, *, now: datetime | None = None) -> int:
-        """Events of one agent in the last `minutes` (the original tool's `_count` query)."""
-        end = now or datetime.now(UTC)
-        start = end - timedelta(minutes=minutes)
-        query = {
-            "query": {
-                "bool": {
-                    "filter": [
-                        {"term": {self._agent_field: agent_id}},
-                        {"range": {self._ts_field: _range(start, end)}},
-                    ]
-                }
-            }
-        }
-        body = self._request("POST", f"/{self._index}/_count", query)
-        count = body.get("count")
-        if not isinstance(count, int):
-            raise ResponseError(BACKEND, "_count answer lacks count")
-        return count
+    def probe(self) -> int:
+        """Documents the index pattern holds, for `check-config --connect`; NoIndexError when it matches none."""
+        body = self._request("POST", f"/{self._index}/_search", {"size": 0, "track_total_hits": True})
+        self._check_matched(body)
+        hits = body.get("hits")
+        total = hits.get("total") if isinstance(hits, dict) else None
+        value = total.get("value") if isinstance(total, dict) else total
+        return value if isinstance(value, int) else 0
+
+    def _check_matched(self, body: Mapping[str, Any]) -> None:
+        """OpenSearch answers a pattern that matches no index with 200, no shard and no aggregation (REALITY.md §4)."""
+        shards = body.get("_shards")
+        if isinstance(shards, dict) and shards.get("total") == 0:
+            hint = (
+                " (wazuh-archives-* is only written with <logall_json>yes</logall_json> in ossec.conf)"
+                if "archives" in self._pattern
+                else " (check WAZUH_INDEX_PATTERN against the indices the indexer holds)"
+            )
+            raise NoIndexError(BACKEND, f"the index pattern {self._pattern!r} matches no index{hint}")
 
     # -- transport ----------------------------------------------------------------
 
@@ -173,12 +207,17 @@ class WazuhIndexer:
         return with_retries(lambda: self._request_once(method, path, body), attempts=self._retries, sleep=self._sleep)
 
     def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = time.monotonic()
         try:
             # Streamed, so an answer above the cap is refused before it is held in memory.
             with self._client.stream(method, path, json=body) as streamed:
                 response = read_capped(
-                    streamed, limit=self._max_response_bytes, backend=BACKEND, what=f"{method} {path}"
+                    streamed,
+                    limit=self._max_response_bytes,
+                    backend=BACKEND,
+                    what=f"{method} {path}",
+                    deadline_s=self._deadline_s,
+                    started=started,
                 )
         except httpx.TimeoutException as exc:
             raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
@@ -190,7 +229,7 @@ class WazuhIndexer:
             raise RetryableError(error) from exc
         self.requests_made += 1
         self.request_seconds += time.perf_counter() - started
-        self.server_time = _server_time(response)
+        self.request_seconds += time.monotonic() - started
         status = response.status_code
         self.responses_by_status[status] += 1
         if status in (401, 403):
@@ -209,13 +248,28 @@ class WazuhIndexer:
         return data
 
 
-def _server_time(response: httpx.Response) -> datetime | None:
-    """The indexer's own clock, from the Date header: the reference the monitor's clock is checked against."""
+def _advanced(
+    after: Mapping[str, Any], previous: tuple[object, ...] | None, names: Sequence[str]
+) -> tuple[object, ...]:
+    """The after_key as a tuple, checked to be past the previous one: a key that does not move would loop forever."""
+    # The missing bucket (a non-Windows event's channel) sorts first, as OpenSearch orders it.
+    current = tuple((after.get(name) is not None, after.get(name)) for name in names)
+    if previous is None:
+        return current
     try:
-        stamp = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        moved = current > previous
+    except TypeError:  # keys of mixed types: all that can be said is whether they changed
+        moved = current != previous
+    if not moved:
+        raise ResponseError(
+            BACKEND, f"aggregation after_key did not advance ({_short(after)} after {_short(previous)})"
+        )
+    return current
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _range(start: datetime, end: datetime) -> dict[str, str]:
@@ -262,7 +316,7 @@ def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], Even
     if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
         raise ResponseError(BACKEND, "malformed aggregation bucket")
     key_data = bucket["key"]
-    key = tuple(str(key_data.get(name, "")) for name in names)
+    key = tuple("" if key_data.get(name) is None else str(key_data.get(name)) for name in names)
     last = bucket.get("last_event")
     window = bucket.get("in_window")
     value = last.get("value") if isinstance(last, dict) else None
@@ -276,6 +330,32 @@ def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], Even
         last_event=last_event,
         count_in_window=in_window if isinstance(in_window, int) else 0,
         count_in_range=doc_count if isinstance(doc_count, int) else 0,
+    )
+
+
+def _location_clauses(field: str, locations: Sequence[str]) -> list[dict[str, Any]]:
+    """must_not clauses for NON_LOG_LOCATIONS: exact names in one terms query, `prefix*` names as prefix queries."""
+    exact = sorted({loc for loc in locations if loc and not loc.endswith("*")})
+    clauses: list[dict[str, Any]] = [{"terms": {field: exact}}] if exact else []
+    clauses += [{"prefix": {field: loc[:-1]}} for loc in sorted(set(locations)) if loc.endswith("*") and loc[:-1]]
+    return clauses
+
+
+def _log_key(key: tuple[str, ...]) -> tuple[str, str]:
+    """(agent, location, channel) as the targets name it: a Windows channel by its own name (`Security`)."""
+    agent, location, channel = key
+    return (agent, channel) if location in WINDOWS_LOCATIONS and channel else (agent, location)
+
+
+def _merge_stats(seen: EventStats | None, value: EventStats) -> EventStats:
+    """EventChannel and WinEvtLog buckets of one channel are one location."""
+    if seen is None:
+        return value
+    moments = [m for m in (seen.last_event, value.last_event) if m is not None]
+    return EventStats(
+        last_event=max(moments) if moments else None,
+        count_in_window=seen.count_in_window + value.count_in_window,
+        count_in_range=seen.count_in_range + value.count_in_range,
     )
 
 

@@ -24,7 +24,7 @@ import pytest
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from tests.envfile import write_env
-from tests.faults.common import REPEATS
+from tests.faults.common import FULL, REPEATS
 from tests.slack_server import SlackServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +114,75 @@ def test_kill_9_at_random_points_of_a_pass_then_a_clean_pass_alerts_every_silent
         assert undelivered_alerts(env.parent / "state.sqlite3") == set()
     # The window is a few milliseconds of a pass: it may be hit, but rarely.
     assert window_hits <= max(1, REPEATS // 5)
+
+
+# -- the daemon ---------------------------------------------------------------------------------------------
+
+# `make test` kills the daemon a couple of times; `make faults` FAULT_REPEATS times.
+DAEMON_KILLS = REPEATS if FULL else min(REPEATS, 2)
+
+
+def start_daemon(env: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "log_monitor.py"), "run", "--env-file", str(env)],
+        cwd=env.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)},
+    )
+
+
+def wait_until_delivered(slack: SlackServer, before: int, db: Path, timeout: float = 60.0) -> bool:
+    """Every silent agent named at Slack since message `before`, and nothing left in the outbox."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = sends(slack.messages[before:])
+        if all(counts[a] for a in SILENT) and db.exists() and not undelivered_alerts(db):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def stop(daemon: subprocess.Popen[bytes]) -> None:
+    daemon.terminate()
+    daemon.wait(timeout=30)
+
+
+def test_kill_9_of_the_daemon_with_its_delivery_worker_running_loses_no_alert_and_duplicates_are_bounded(
+    services: tuple[SimulatorServer, SlackServer], tmp_path: Path
+) -> None:
+    sim, slack = services
+    slack.delay_s = 0.3  # a slow Slack: each post is in flight long enough for a kill to land inside it
+    rng = random.Random(os.environ.get("FAULT_SEED", "9"))
+    # Calibrate: from start to every alert acknowledged, so the kills spread over start-up, pass and delivery.
+    calibration = env_file(tmp_path / "calibration", sim, slack)
+    started = time.monotonic()
+    daemon = start_daemon(calibration)
+    assert wait_until_delivered(slack, 0, calibration.parent / "state.sqlite3")
+    full = time.monotonic() - started
+    stop(daemon)
+    duplicates = 0
+    for kill in range(DAEMON_KILLS):
+        env = env_file(tmp_path / f"daemon-{kill}", sim, slack)
+        db = env.parent / "state.sqlite3"
+        before = len(slack.messages)
+        victim = start_daemon(env)
+        delay = rng.uniform(0.0, full * 1.1)
+        time.sleep(delay)
+        victim.kill()
+        victim.wait(timeout=10)
+        survivor = start_daemon(env)
+        try:
+            delivered = wait_until_delivered(slack, before, db)
+        finally:
+            stop(survivor)
+        counts = sends(slack.messages[before:])
+        where = f"kill {kill}: killed after {delay:.3f} s of a {full:.3f} s start"
+        assert delivered, where
+        assert {a: counts[a] >= 1 for a in SILENT} == dict.fromkeys(SILENT, True), where  # no first alert lost
+        assert all(counts[a] == 0 for a in AGENTS if a not in SILENT), where  # no false alert
+        # A resend is the same message again (a grouped one names several agents but is one duplicate).
+        texts = [str(m["text"]) for m in slack.messages[before:]]
+        duplicates += len(texts) - len(set(texts))
+    # At-least-once: a kill between Slack's answer and the outbox update resends what was in flight, no more.
+    assert duplicates <= DAEMON_KILLS

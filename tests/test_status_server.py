@@ -279,10 +279,12 @@ def test_a_client_that_hangs_up_before_the_answer_is_one_debug_line_not_a_traceb
         conn.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
         conn.close()
-    assert wait_for(lambda: sum("hung up" in r.getMessage() for r in caplog.records) >= 3)
-    assert running.get("/healthz").status_code == 200
+    wait_for(lambda: sum("hung up" in r.getMessage() for r in caplog.records) >= 3)
     server_records = [r for r in caplog.records if r.name.startswith(("log_monitor.httpserve", "log_monitor.status"))]
-    assert not [r for r in server_records if r.exc_info or r.levelno >= logging.WARNING]
+    said = [f"{r.levelname} {r.getMessage()}" for r in server_records]
+    assert sum("hung up" in line for line in said) == 3, said
+    assert not [r for r in server_records if r.exc_info or r.levelno >= logging.WARNING], said
+    assert running.get("/healthz").status_code == 200
 
 
 def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start: Callable[..., Running]) -> None:

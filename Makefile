@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# `make install`: the runtime only (no test tools), e.g. `sudo make install PREFIX=/opt/log-monitor`.
+PREFIX ?= .venv-runtime
 
-.PHONY: run test lint bench faults setup clean
+.PHONY: run test lint bench faults setup clean install
 
 setup: $(STAMP)
 
@@ -32,5 +34,13 @@ faults: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+# A venv with the pinned runtime requirements and this package: `$(PREFIX)/bin/log-monitor`.
+install:
+	$(PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/python -m pip install --quiet --upgrade pip
+	$(PREFIX)/bin/python -m pip install --quiet -r requirements.txt .
+	rm -rf build log_monitor.egg-info  # setuptools' leftovers in the checkout
+	@echo "installed: $(PREFIX)/bin/log-monitor"
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-runtime build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config import Settings
+from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
 from log_monitor.monitor import LogCounter
 from log_monitor.notifiers.base import Notifier
@@ -46,6 +47,7 @@ class App:
     channels: list[Notifier]
     api: WazuhAPIHandler | None = None
     indexer: WazuhIndexer | None = None
+    heartbeat: Heartbeat | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def close(self) -> None:
@@ -141,9 +143,28 @@ def build_channels(settings: Settings) -> list[Notifier]:
     return channels
 
 
-def state_reset_notice(quarantined: Path, state_db: Path, clock: Clock, host: str | None) -> Notification:
-    """The one message saying the state DB was corrupt: without it, lost history would go unnoticed."""
+def state_reset_notice(quarantined: Path | None, state_db: Path, clock: Clock, host: str | None) -> Notification:
+    """The one message saying the state DB was corrupt (kept as `quarantined`) or, with None, deleted under us.
+
+    Without it, lost history would go unnoticed.
+    """
     now = clock.now()
+    if quarantined is None:
+        return Notification(
+            id=f"state-reset:deleted:{now.isoformat()}",
+            created_at=now,
+            kind=NotificationKind.STATE_RESET,
+            severity=Severity.WARNING,
+            target_key="state:db",
+            label=str(state_db),
+            condition=Condition.MISSING,
+            host=host or socket.gethostname(),
+            detail=(
+                "The state DB file was deleted or replaced while the monitor ran; a fresh one was started at the "
+                "same path. Open alerts may be sent once more; silences set with `silence` and notifications "
+                "still queued in the old file are gone."
+            ),
+        )
     return Notification(
         id=f"state-reset:{quarantined.name}",  # one per quarantined file, however often it is queued
         created_at=now,
@@ -175,6 +196,7 @@ def build(
         store = stack.enter_context(StateStore(settings.state_db))
         if store.quarantined is not None:
             store.queue([state_reset_notice(store.quarantined, settings.state_db, clock, host)])
+        store.on_reset = lambda: state_reset_notice(None, settings.state_db, clock, host)
         api = build_api(settings, clock=clock, sleep=sleep)
         if api is not None:
             stack.callback(api.close)
@@ -219,7 +241,10 @@ def build(
             pipeline_ratio=settings.pipeline_silence_ratio,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
         )
+        heartbeat = Heartbeat(settings.heartbeat_url.reveal()) if settings.heartbeat_url else None
+        if heartbeat is not None:
+            stack.callback(heartbeat.close)  # a one-off pass waits for its ping, up to the timeout
     except BaseException:
         stack.close()
         raise
-    return App(settings, monitor, store, channels, api, indexer, stack)
+    return App(settings, monitor, store, channels, api, indexer, heartbeat, stack)

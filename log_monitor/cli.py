@@ -27,10 +27,19 @@ from log_monitor.config import (
     invoking_user,
     load_settings,
     parse_duration,
+    service_manager,
 )
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup, simulated_fleet
-from log_monitor.errors import BackendError, ConfigError, LogMonitorError, NotifierError, StateError
+from log_monitor.errors import (
+    BackendError,
+    ConfigError,
+    InstanceLockedError,
+    LogMonitorError,
+    NotifierError,
+    StateError,
+)
+from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
 from log_monitor.monitor import PassResult
@@ -38,8 +47,9 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
+from log_monitor.sdnotify import SdNotifier
 from log_monitor.simulator.server import SimulatorServer
-from log_monitor.state import StateStore
+from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
 from log_monitor.view import REMOVED, TargetView, learned, removed_by, views
@@ -48,6 +58,7 @@ from log_monitor.wazuh.api import MANAGER_ID
 EXIT_OK = 0
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another instance holds the state DB's lock
 EXIT_CONFIG = 78
 STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
 # Before a re-exec, how long a send in flight may take to finish (a slow Slack, a failing one's retries and
@@ -170,12 +181,18 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         for problem in exc.problems:
             print(f"  {problem}", file=err)
         return EXIT_CONFIG
-    redactor = setup_logging(
-        level=settings.logging_level,
-        fmt=settings.log_format,
-        file=settings.log_file_path,
-        secrets=settings.secrets(),
-    )
+    try:
+        redactor = setup_logging(
+            level=settings.logging_level,
+            fmt=settings.log_format,
+            file=settings.log_file_path,
+            secrets=settings.secrets(),
+        )
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        print("configuration error:", file=err)
+        print(f"  {settings.env_file}: LOG_FILE_PATH: cannot open {settings.log_file_path}: {reason}", file=err)
+        return EXIT_CONFIG
     _log_warnings(settings, command)
     try:
         code = _command(command, args, settings, targets, args.env_file, out, err, redactor)
@@ -184,6 +201,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except BrokenPipeError:
         _drop_output(out)
         return EXIT_OK
+    except InstanceLockedError as exc:
+        print(f"log_monitor.py: {exc}", file=err)
+        return EXIT_LOCKED
     except StateError as exc:
         print(f"state error: {redactor.redact(str(exc))}", file=err)
         return EXIT_UNKNOWN
@@ -255,8 +275,16 @@ def _top(settings: Settings, targets: list[Target]) -> int:
 
 
 def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
-    with build(settings, targets) as app:
-        result = app.monitor.run_once()
+    # Beside a running daemon a cron `once` would send every alert a second time: refuse, so the cron line is noticed.
+    with InstanceLock(settings.state_db), build(settings, targets) as app:
+        try:
+            result = app.monitor.run_once()
+        except LogMonitorError:
+            if app.heartbeat is not None:
+                app.heartbeat.ping(False, "pass failed")
+            raise
+        if app.heartbeat is not None:
+            app.heartbeat.ping(not result.backend_errors, ", ".join(sorted(result.backend_errors)) + " unreadable")
     try:
         _print_pass(result, out)
         out.flush()
@@ -553,6 +581,10 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
     signal.signal(signal.SIGHUP, lambda *_: signals.request_reload())
+    # Held for the process's life (the kernel drops it at exit, however the process ends) and across the re-exec.
+    lock = InstanceLock(settings.state_db)
+    lock.acquire()
+    keep_lock = True
     app = build(settings, targets)
     status_server = start_status_server(app)
     restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
@@ -564,10 +596,15 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     daemon.worker = worker
     worker.start()
     drain_s = STOP_DRAIN_S
+    liveness = Liveness(
+        store=app.store, clock=app.monitor.clock, heartbeat=app.heartbeat, notifier=SdNotifier(*service_manager())
+    )
+    daemon.liveness = liveness
     try:
         while True:
             outcome = daemon.run(signals, restart_at=restart_at)
             if outcome is Outcome.STOP:
+                liveness.stopping()
                 deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
                 worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
                 # One last try for what is queued, within what is left of the drain time.
@@ -587,15 +624,21 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
             if fresh != settings:
                 log.info("configuration changed: re-executing to apply it")
                 drain_s = REEXEC_DRAIN_S
+                keep_lock = fresh.state_db == settings.state_db  # a new STATE_DB is locked afresh by the new program
                 break
             daemon.set_targets(fresh_targets)
             log.info("reloaded: %d targets", len(fresh_targets))
     finally:
         worker.stop(drain_s)
+        liveness.close()
         if status_server is not None:
             status_server.close()
         app.close()
     log.info("re-executing (RESTART_INTERVAL or new configuration)")
+    if keep_lock:
+        lock.keep_across_exec()
+    else:
+        lock.release()
     err.flush()
     os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
     return EXIT_OK  # not reached

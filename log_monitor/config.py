@@ -34,7 +34,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from log_monitor.errors import ConfigError
-from log_monitor.models import Secret
+from log_monitor.models import MAX_DURATION_S, Secret
 
 DEFAULT_ENV_FILE = Path("env-files/log_monitor.env")
 LEGACY_ENV_FILE = Path("env-files/log_counter.env")  # the original tool's, read when DEFAULT_ENV_FILE is absent
@@ -49,8 +49,12 @@ SECRET_KEYS = (
     "SMTP_PASSWORD",
     "TEAMS_WEBHOOK_URL",
     "STATUS_TOKEN",
+    "HEARTBEAT_URL",  # carries the check's token
 )
 LEGACY_FILE_ONLY_KEYS = ("WAZUH_URL", "USERNAME", "PASSWORD")  # never taken from the process environment
+# Secrets sent in an HTTP header as they are (a bearer token) or compared with one: printable ASCII, no space. A
+# line break there makes the HTTP library refuse the request with the whole value in its error text.
+TOKEN_KEYS = frozenset({"SLACK_BOT_TOKEN", "STATUS_TOKEN"})
 PLAIN_KEYS = (
     "WAZUH_API_URL",
     "WAZUH_API_USER",
@@ -183,6 +187,7 @@ class Settings:
     teams_webhook_url: Secret | None = None
     status_addr: tuple[str, int] | None = None
     status_token: Secret | None = None  # bearer token for every status endpoint but /healthz
+    heartbeat_url: Secret | None = None  # dead man's switch pinged after each pass
     log_file_path: Path | None = None
     logging_level: int = 20  # logging.INFO
     log_format: str = "text"  # text, json
@@ -201,19 +206,28 @@ class Settings:
             self.smtp_password,
             self.teams_webhook_url,
             self.status_token,
+            self.heartbeat_url,
         ]
         return [v.reveal() for v in values if v is not None and v.reveal()]
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in `30s`, `15m`, `1h`, `1d`, or a bare number of minutes (`10`, `1.5`); ValueError otherwise."""
+    """Seconds in `30s`, `15m`, `1h`, `1d`, or a bare number of minutes (`10`, `1.5`), at most 365 days.
+
+    ValueError (with a message fit for a person) otherwise: every caller turns it into a ConfigError or a usage error.
+    """
     match = _DURATION.match(text.strip())
     if match is None:
-        raise ValueError(f"expected a duration like 30s, 15m, 1h, 1d or a number of minutes, got {text!r}")
+        raise ValueError(f"expected a duration like 30s, 15m, 1h, 1d or a number of minutes, got {_clip(text)!r}")
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-    if not math.isfinite(seconds):
-        raise ValueError(f"duration too large: {text!r}")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        raise ValueError(f"expected a duration of at most 365d, got {_clip(text)!r}")
     return seconds
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    """A value shown in a message, cut short: 400 nines say nothing more than 40."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def normalize_agent_id(text: str) -> str:
@@ -222,6 +236,18 @@ def normalize_agent_id(text: str) -> str:
     if not stripped or not stripped.isascii() or not stripped.isdigit() or len(stripped) > 12:
         raise ValueError(f"expected an agent id of digits like 001, got {text!r}")
     return str(int(stripped)).zfill(3)
+
+
+def service_manager(environ: Mapping[str, str] | None = None) -> tuple[str | None, float | None]:
+    """systemd's NOTIFY_SOCKET and watchdog interval in seconds (WATCHDOG_USEC), each None when not meant for us."""
+    environ = os.environ if environ is None else environ
+    socket_path = environ.get("NOTIFY_SOCKET") or None
+    usec = environ.get("WATCHDOG_USEC", "")
+    pid = environ.get("WATCHDOG_PID", "")
+    # WATCHDOG_PID names the process the watchdog is for; a child that inherited the variables is not it.
+    mine = not pid or pid == str(os.getpid())
+    watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and mine else None
+    return socket_path, watchdog_s
 
 
 def resolve_path(folder: Path, text: str) -> Path:
@@ -354,13 +380,17 @@ class _Loader:
                 self.problem(key, f"both {key} and {file_key} are set in {where}: give only one")
                 return None
             if direct:
-                return Secret(direct)
+                return self._sendable(key, Secret(direct))
             if path_text:
-                return self._secret_from_file(key, file_key, path_text)
+                return self._sendable(key, self._secret_from_file(key, file_key, path_text))
         return None
 
     def _secret_from_file(self, key: str, file_key: str, path_text: str) -> Secret | None:
         path = self.user_path(path_text)
+        if not path.exists():
+            # Not the path: a secret written into the _FILE key by mistake would be printed here.
+            self.problem(file_key, f"the file it names does not exist (value not shown: it may be the {key} itself)")
+            return None
         try:
             content = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
@@ -371,6 +401,23 @@ class _Loader:
             self.problem(file_key, f"the secret file for {key} is empty: {path}")
             return None
         return Secret(value)
+
+    def _sendable(self, key: str, secret: Secret | None) -> Secret | None:
+        """The secret if an HTTP request (or SMTP login) can carry it; else a problem naming the key, not the value."""
+        if secret is None:
+            return None
+        value = secret.reveal()
+        if key in TOKEN_KEYS or key.endswith("_URL"):
+            bad = next((i for i, c in enumerate(value) if not 33 <= ord(c) <= 126), None)
+            allowed = "printable ASCII without spaces"
+        else:
+            bad = next((i for i, c in enumerate(value) if ord(c) < 32 or ord(c) == 127), None)
+            allowed = "no control characters"
+        if bad is None:
+            return secret
+        what = "a line break" if value[bad] in "\r\n" else f"character U+{ord(value[bad]):04X}"
+        self.problem(key, f"holds {what} at position {bad + 1}, which HTTP cannot carry ({allowed}; value not shown)")
+        return None
 
     def user_path(self, text: str) -> Path:
         """A path the user wrote: relative to base_dir, like the defaults."""
@@ -642,6 +689,7 @@ class _Loader:
             teams_webhook_url=self.secret_url("TEAMS_WEBHOOK_URL"),
             status_addr=self.parsed("STATUS_ADDR", None, _parse_host_port, "HOST:PORT like 127.0.0.1:9108"),
             status_token=self.secret("STATUS_TOKEN"),
+            heartbeat_url=self.secret_url("HEARTBEAT_URL"),
             log_file_path=self.path("LOG_FILE_PATH"),
             logging_level=self.parsed(
                 "LOGGING_LEVEL", 20, _parse_logging_level, "0-3 (0 DEBUG, 1 INFO, 2 WARNING, 3 ERROR) or a level name"

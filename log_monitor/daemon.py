@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from log_monitor.errors import LogMonitorError
+from log_monitor.liveness import Liveness
 from log_monitor.models import Target
 from log_monitor.monitor import LogCounter, PassResult
 from log_monitor.notifiers.dispatch import DeliveryReport, DeliveryWorker
@@ -50,6 +51,8 @@ class Daemon:
         self.scheduler = scheduler or Scheduler()
         # Set by the daemon: then a tick only wakes it, so a slow channel never delays the checks.
         self.worker: DeliveryWorker | None = None
+        # Set by the daemon: heartbeat, systemd notifications and the hourly line after each pass.
+        self.liveness: Liveness | None = None
 
     def set_targets(self, targets: Sequence[Target]) -> None:
         """Take a new target list (a reload): new targets are due at once, vanished ones leave the schedule."""
@@ -95,6 +98,7 @@ class Daemon:
         clock, health = self.monitor.clock, self.monitor.health
         self.set_targets(self.monitor.targets)
         health.started_mono = clock.monotonic()
+        errors_seen: set[tuple[str, str]] = set()
         while True:
             health.last_tick_mono = clock.monotonic()
             health.last_tick_at = clock.now()
@@ -106,15 +110,36 @@ class Daemon:
             if clock.monotonic() >= restart_at:
                 return Outcome.RESTART
             try:
-                self.tick()
+                result = self.tick()
             except LogMonitorError as exc:
                 # A broken pass (state DB locked, ...) is logged and retried; the daemon stays up.
                 log.error("check failed: %s", exc)
                 health.last_failure = str(exc)
+                if self.liveness is not None:
+                    self.liveness.pass_failed(len(self.monitor.targets), str(exc))
+            except Exception as exc:
+                # A bug must not take monitoring down either: the traceback once per distinct error, then a line.
+                seen = (type(exc).__name__, str(exc))
+                if seen in errors_seen:
+                    log.error("check failed again: %s: %s (traceback logged before)", *seen)
+                else:
+                    errors_seen.add(seen)
+                    log.exception("check failed unexpectedly; the daemon keeps running")
+                health.last_failure = f"{type(exc).__name__}: {exc}"
+                if self.liveness is not None:
+                    self.liveness.pass_failed(len(self.monitor.targets), f"{type(exc).__name__}: {exc}")
+            else:
+                if result is not None and self.liveness is not None:
+                    self.liveness.pass_done(len(self.monitor.targets), result.backend_errors)
+            if self.liveness is not None:
+                self.liveness.turn()
             next_due = self.scheduler.next_due()
             now = clock.monotonic()
             wait = (next_due - now) if next_due is not None else restart_at - now
             wait = max(0.0, min(wait, restart_at - now))
+            limit = self.liveness.max_sleep() if self.liveness is not None else None
+            if limit is not None:
+                wait = min(wait, limit)
             if wait > 0:
                 signals.wake.wait(wait)
                 signals.wake.clear()

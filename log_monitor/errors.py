@@ -8,6 +8,7 @@ LogMonitorError
 │   ├── TransportError     connection refused, reset, timeout, TLS failure
 │   └── ResponseError      5xx, malformed or partial answer (shard failures)
 ├── StateError             the SQLite state store cannot be used
+│   └── InstanceLockedError  another monitor holds the state DB's lock (exit 75)
 └── NotifierError          a channel refused or failed a notification (notifiers/base.py)
 """
 
@@ -53,6 +54,10 @@ class ResponseError(BackendError):
 
 class StateError(LogMonitorError):
     """The state store could not be opened, read or written."""
+
+
+class InstanceLockedError(StateError):
+    """Another process (a daemon, or a `once` run) holds `<STATE_DB>.lock`: two monitors must not share a DB."""
 
 
 class NotifierError(LogMonitorError):

@@ -12,15 +12,18 @@ from pathlib import Path
 from log_monitor.printable import printable
 
 MASK = "***"
+# Shorter secrets are not masked: `wazuh` would mask `wazuh-alerts-4.x-*`. Our own messages never hold a secret
+# (configuration errors name the key, library errors are put in our words); masking only backs that up.
+MIN_MASKED_LENGTH = 8
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces any known secret in a record's final message (and exception text) with ***."""
+    """Replaces any known secret (MIN_MASKED_LENGTH characters or more) in a message and traceback with ***."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._secrets = sorted({s for s in secrets if len(s) >= MIN_MASKED_LENGTH}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -102,6 +105,8 @@ def setup_logging(
     *, level: int, fmt: str = "text", file: Path | None = None, secrets: Iterable[str] = ()
 ) -> RedactingFilter:
     """Configure the root logger once; returns the redacting filter so late secrets can be added."""
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)  # OSError when it cannot be: the caller names the key
     handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
     redactor = RedactingFilter(secrets)
     handler.addFilter(redactor)
@@ -121,4 +126,8 @@ def setup_logging(
     # slack_sdk logs an ERROR line for each failure it then raises; the dispatcher reports that failure once,
     # with the channel and whether it is permanent. Its own lines are kept for LOGGING_LEVEL=DEBUG only.
     logging.getLogger("slack_sdk").setLevel(logging.WARNING if level <= logging.DEBUG else logging.CRITICAL)
+    # Not even at DEBUG for these two: their ERROR line on a failed request quotes the request headers (the
+    # token, escaped, so masking misses it); the Slack channel reports every failure itself, without secrets.
+    logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
+    logging.getLogger("slack_sdk.webhook.client").setLevel(logging.CRITICAL)
     return redactor

@@ -61,6 +61,10 @@ class NotificationKind(enum.StrEnum):
     STATE_RESET = "state_reset"  # the state DB was corrupt: quarantined, monitoring restarted from an empty one
 
 
+# The longest duration any setting accepts: longer ones are typos, and datetime arithmetic overflows near 10^4 years.
+MAX_DURATION_S = 365 * 86400.0
+
+
 class Secret:
     """A string that never shows itself in repr, str, logs or tracebacks; `.reveal()` gives the value."""
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from log_monitor.models import Severity
+from log_monitor.models import MAX_DURATION_S, Severity
 
 KINDS = ("max", "heartbeat")
 _SEVERITIES = {"warning": Severity.WARNING, "critical": Severity.CRITICAL}
@@ -51,8 +51,9 @@ def parse_rules(text: str, origin: str) -> tuple[list[PatternRule], list[str]]:
             problems.append(f"{where}: severity: expected warning or critical, got {severity!r}")
             continue
         seconds = _seconds(window)
-        if seconds is None or seconds <= 0:
-            problems.append(f"{where}: window: expected a duration like 30s, 5m, 1h, got {window!r}")
+        if seconds is None or not 0 < seconds <= MAX_DURATION_S:
+            shown = window if len(window) <= 40 else window[:40] + "..."
+            problems.append(f"{where}: window: expected a duration like 30s, 5m, 1h of at most 365d, got {shown!r}")
             continue
         if not limit.isdigit():
             problems.append(f"{where}: limit: expected a whole number, got {limit!r}")

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from log_monitor.errors import StateError
+from log_monitor.errors import InstanceLockedError, StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, TargetState
 
 log = logging.getLogger(__name__)
@@ -117,6 +120,9 @@ OUTBOX_DELIVERED_KEPT_S = 30 * 86400.0
 OUTBOX_DELIVERED_KEPT = 10_000
 OUTBOX_PRUNE_EVERY_S = 600.0  # a commit prunes at most this often (the first commit after opening always does)
 OUTBOX_PRUNE_BATCH = 20_000  # rows one commit deletes at most
+# What decoding a row written by another version (or by hand) raises; json.JSONDecodeError is a ValueError.
+_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,11 @@ class StateStore:
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
         self._pruned_mono: float | None = None  # when a commit last pruned the outbox (monotonic)
+        self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
+        # The file this connection has open, as (st_dev, st_ino): a different one at the path means it was deleted
+        # or replaced under us. `on_reset` makes the notice that tells the team (app.build sets it).
+        self._identity: tuple[int, int] | None = None
+        self.on_reset: Callable[[], Notification] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -232,6 +243,7 @@ class StateStore:
             problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)").fetchall()]
             if problems != ["ok"]:
                 raise _CorruptError("; ".join(problems))
+            self._identity = _identity(self.path)
         except BaseException:
             db.close()
             raise
@@ -293,18 +305,26 @@ class StateStore:
         with self._lock:
             version = int(self._rows("PRAGMA data_version")[0][0])
             if self._states is None or version != self._states_version:
-                rows = self._rows("SELECT data FROM target_state")
-                self._states = {s.target_key: s for s in (state_from_json(row[0]) for row in rows)}
+                rows = self._rows("SELECT target_key, data FROM target_state")
+                decoded = self._readable(rows, lambda row: state_from_json(row[1]), "target_state", "a fresh state")
+                self._states = {s.target_key: s for s in decoded}
                 self._states_version = version
             return dict(self._states)
 
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
         """Store new states and queue their notifications in one transaction: both or neither."""
         states = list(states)
+        if self._reopen_if_replaced() and self.on_reset is not None:
+            notifications = [*notifications, self.on_reset()]
         with self._transaction() as db:
             if states:
                 # One query for every stored severity: a pass over 100,000 targets must not cost 100,000 lookups.
-                stored = dict(db.execute("SELECT target_key, json_extract(data, '$.severity') FROM target_state"))
+                stored = dict(
+                    db.execute(
+                        "SELECT target_key, CASE WHEN json_valid(data) THEN json_extract(data, '$.severity') END "
+                        "FROM target_state"
+                    )
+                )
                 for state in states:
                     _record_transition(db, state, stored)
                 db.executemany(
@@ -330,6 +350,35 @@ class StateStore:
             if states and self._states is not None:
                 self._states.update((s.target_key, s) for s in states)
 
+    def _reopen_if_replaced(self) -> bool:
+        """Whether the file at the path is no longer the one open (deleted, or another put there); then open that.
+
+        Writing on into a deleted file would lose every later state and alert without a word.
+        """
+        try:
+            found = _identity(self.path)
+        except OSError:
+            return False  # the folder cannot be read for a moment: the commit itself says what is wrong
+        if found == self._identity:
+            return False
+        with self._lock:
+            self._db.close()  # the last connection to the deleted file: SQLite checkpoints and removes its WAL
+            if found is None:
+                for suffix in ("-wal", "-shm"):  # what is left belongs to the deleted file: never replay it
+                    self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+            try:
+                self._db = self._open()
+            except (sqlite3.Error, OSError) as exc:
+                raise StateError(_describe(self.path, exc, self.timeout)) from exc
+            self._states = None
+        log.warning(
+            "state DB %s was %s while the monitor ran: opened a fresh one there; the history, silences and queued "
+            "notifications in the old file are gone",
+            self.path,
+            "deleted" if found is None else "replaced by another file",
+        )
+        return True
+
     def transitions(self, target_key: str, limit: int = 100) -> list[Transition]:
         """A target's severity changes, newest first."""
         rows = self._query(
@@ -337,16 +386,18 @@ class StateStore:
             "WHERE target_key = ? ORDER BY id DESC LIMIT ?",
             (target_key, limit),
         )
-        return [
-            Transition(
+        return self._readable(
+            rows,
+            lambda row: Transition(
                 row[0],
                 datetime.fromisoformat(row[1]),
                 Severity[row[2]] if row[2] else None,
                 Severity[row[3]],
                 Condition(row[4]),
-            )
-            for row in rows
-        ]
+            ),
+            "transitions",
+            "left out of the history",
+        )
 
     def forget(self, target_keys: Iterable[str]) -> None:
         with self._transaction() as db:
@@ -364,21 +415,21 @@ class StateStore:
         """
         if due is None:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
                 "WHERE delivered_at IS NULL ORDER BY created_at, rowid LIMIT ?",
                 (limit,),
             )
         else:
             # ISO texts of UTC datetimes compare in time order, so SQLite can compare them as strings.
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox AS o "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox AS o "
                 "WHERE delivered_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox AS p "
                 "WHERE p.target_key = o.target_key AND p.delivered_at IS NULL AND p.next_attempt_at > ? "
                 "AND (p.created_at, p.rowid) <= (o.created_at, o.rowid)) "
                 "ORDER BY created_at, rowid LIMIT ?",
                 (_utc_text(due), limit),
             )
-        return [_entry(row) for row in rows]
+        return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
 
     def next_attempt_at(self) -> datetime | None:
         """The earliest time a queued notification is due again (None: nothing queued).
@@ -390,7 +441,11 @@ class StateStore:
             "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.target_key = o.target_key "
             "AND p.delivered_at IS NULL AND (p.created_at, p.rowid) < (o.created_at, o.rowid))"
         )[0]
-        return datetime.fromisoformat(row[0]) if row[0] else None
+        try:
+            return datetime.fromisoformat(row[0]) if row[0] else None
+        except ValueError:
+            # A time no version writes: the row is reported by pending(); the rest are due at once, not never.
+            return datetime.now(UTC)
 
     def queue(self, notifications: Iterable[Notification]) -> None:
         """Add notifications to the outbox (an id already there is kept, not doubled)."""
@@ -400,17 +455,17 @@ class StateStore:
         """The newest notifications, delivered or not (of one target when given); read through an index."""
         if target_key is None:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (limit,),
             )
         else:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel FROM outbox WHERE target_key = ? "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox WHERE target_key = ? "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (target_key, limit),
             )
-        return [_entry(row) for row in rows]
+        return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
 
     def prune_outbox(
         self, now: datetime, *, keep_s: float = OUTBOX_DELIVERED_KEPT_S, keep: int = OUTBOX_DELIVERED_KEPT
@@ -502,8 +557,9 @@ class StateStore:
             "SELECT channel, last_attempt_at, last_ok_at, last_error, permanent, failing_since, attempts, failures, "
             "alerted_at FROM channel_health ORDER BY channel"
         )
-        return [
-            ChannelHealth(
+        return self._readable(
+            rows,
+            lambda row: ChannelHealth(
                 channel=row[0],
                 last_attempt_at=datetime.fromisoformat(row[1]),
                 last_ok_at=_parse_time(row[2]),
@@ -513,9 +569,10 @@ class StateStore:
                 attempts=int(row[6]),
                 failures=int(row[7]),
                 alerted_at=_parse_time(row[8]),
-            )
-            for row in rows
-        ]
+            ),
+            "channel_health",
+            "not shown",
+        )
 
     def outbox_depth(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")[0][0])
@@ -628,9 +685,13 @@ class StateStore:
     def silences(self, now: datetime) -> dict[str, Silence]:
         """Active silences by target key (an ended one is kept in the table but never returned)."""
         rows = self._query("SELECT target_key, until, reason, created_at, created_by FROM silences")
-        found = (
-            Silence(row[0], datetime.fromisoformat(row[1]), row[2], datetime.fromisoformat(row[3]), row[4])
-            for row in rows
+        found = self._readable(
+            rows,
+            lambda row: Silence(
+                row[0], _aware(datetime.fromisoformat(row[1])), row[2], _aware(datetime.fromisoformat(row[3])), row[4]
+            ),
+            "silences",
+            "ignored",
         )
         return {s.target_key: s for s in found if s.until > now}
 
@@ -651,6 +712,141 @@ class StateStore:
         if gone:
             self.forget(gone)
         return sorted(gone)
+
+    # -- rows this version cannot read ----------------------------------------------------
+
+    def _readable(
+        self,
+        rows: Iterable[tuple[Any, ...]],
+        decode: Callable[[tuple[Any, ...]], T],
+        table: str,
+        outcome: str,
+        *,
+        key: int = 0,
+    ) -> list[T]:
+        """Rows decoded; one that cannot be (an older version's severity, a bad time) is logged once and left out.
+
+        A single such row must not stop every command and crash-loop the daemon (a downgrade, a hand edit).
+        """
+        decoded: list[T] = []
+        for row in rows:
+            try:
+                decoded.append(decode(row))
+            except _UNREADABLE as exc:
+                name = str(row[key])
+                if (table, name) not in self._reported:
+                    self._reported.add((table, name))
+                    log.error(
+                        "state DB %s: %s row %r cannot be read by this version (%s: %s): %s",
+                        self.path,
+                        table,
+                        name,
+                        type(exc).__name__,
+                        exc,
+                        outcome,
+                    )
+        return decoded
+
+
+class InstanceLock:
+    """An exclusive flock on `<STATE_DB>.lock`, held for the process's life: two monitors on one DB would both alert.
+
+    The daemon keeps it across its periodic re-exec: the descriptor is made inheritable just before `execv`, and
+    the new program finds it again (same file, no close-on-exec) instead of leaving a moment where a cron `once`
+    could take the lock and make the re-executed daemon exit.
+    """
+
+    def __init__(self, state_db: Path) -> None:
+        self.state_db = state_db
+        self.path = state_db.with_name(state_db.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise InstanceLockedError (another holds it) or StateError (cannot create the file)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StateError(f"cannot create the instance lock {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            inherited = _inherited_lock(fd)
+            if inherited is None:
+                holder = _lock_holder(fd)
+                os.close(fd)
+                raise InstanceLockedError(
+                    f"another instance{holder} holds the lock {self.path}: a daemon or another `once` already "
+                    f"uses STATE_DB {self.state_db}; two monitors on one state DB would both alert"
+                ) from None
+            os.close(fd)
+            fd = inherited
+            os.set_inheritable(fd, False)
+        except OSError as exc:
+            os.close(fd)
+            raise StateError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+        with contextlib.suppress(OSError):  # the pid is for people reading the file, not for the lock
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def keep_across_exec(self) -> None:
+        """Let the descriptor (and so the lock) survive the daemon's `execv`."""
+        if self._fd is not None:
+            os.set_inheritable(self._fd, True)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> InstanceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _inherited_lock(fd: int) -> int | None:
+    """A descriptor of the same lock file this program inherited through `execv`, already holding the lock."""
+    mine = os.fstat(fd)
+    try:
+        candidates = sorted(int(name) for name in os.listdir("/proc/self/fd"))
+    except OSError:
+        candidates = list(range(3, 1024))
+    for other in candidates:
+        if other == fd:
+            continue
+        try:
+            if not os.get_inheritable(other):
+                continue  # opened by this program (close-on-exec), not handed over by the one before
+            found = os.fstat(other)
+            if (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino):
+                continue
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # succeeds only if this descriptor holds it
+        except OSError:
+            continue
+        return other
+    return None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at `path`, None when there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
+def _lock_holder(fd: int) -> str:
+    """` (pid N)` from the lock file, when the holder wrote it."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""
 
 
 class _CorruptError(sqlite3.DatabaseError):
@@ -730,6 +926,11 @@ def _utc_text(at: datetime) -> str:
     return (at if at.tzinfo is None else at.astimezone(UTC)).isoformat()
 
 
+def _aware(at: datetime) -> datetime:
+    """A time from a row: one without a zone (a hand edit) is taken as UTC, as every version writes it."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def _parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -782,7 +983,7 @@ def state_from_json(text: str) -> TargetState:
     raw = json.loads(text)
     data = {k: v for k, v in raw.items() if k in _STATE_FIELDS}
     for key in _STATE_TIMES:
-        data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+        data[key] = _aware(datetime.fromisoformat(data[key])) if data.get(key) else None
     for key in _STATE_SEVERITIES:
         data[key] = Severity[data.get(key, "OK")]
     data["condition"] = Condition(data.get("condition", "ok"))

@@ -12,7 +12,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Keys our configuration reads; a developer's shell must never leak into a test.
 _ENV_PREFIXES = ("WAZUH_", "SLACK_", "SMTP_", "TEAMS_", "LOG_", "AGENT_", "STATUS_")
-_ENV_KEYS = {"USERNAME", "PASSWORD", "VERIFICATION_FILE", "VERIFY_TLS", "STATE_DB", "LOOKBACK"}
+_ENV_KEYS = {"USERNAME", "PASSWORD", "VERIFICATION_FILE", "VERIFY_TLS", "STATE_DB", "LOOKBACK", "HEARTBEAT_URL"}
+# A test run started by systemd must not hand its own notify socket to the daemons the tests start.
+_ENV_KEYS |= {"HEARTBEAT_URL_FILE", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}
 
 
 @pytest.fixture(autouse=True)

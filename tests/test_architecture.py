@@ -26,9 +26,9 @@ LAYERS: list[set[str]] = [
         "linecount",
         "httpserve",
     },
-    {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render"},
+    {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
-    {"monitor"},
+    {"monitor", "liveness"},
     {"app", "daemon", "demo", "status_server", "top"},
     {"cli"},
 ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from log_monitor.config import Settings, load_settings, normalize_agent_id, parse_duration
 from log_monitor.errors import ConfigError
-from log_monitor.models import Secret
+from log_monitor.models import MAX_DURATION_S, Secret
 
 
 def write_env(folder: Path, text: str, name: str = "log_monitor.env") -> Path:
@@ -63,16 +65,76 @@ def test_a_malformed_duration_raises_value_error_quoting_it(text: str) -> None:
 )
 def test_generated_durations_parse_back_to_their_seconds(number: int, unit: str, pad: str) -> None:
     factor = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 60}[unit.lower()]
-    assert parse_duration(f"{pad}{number}{unit}{pad}") == number * factor
+    if number * factor > MAX_DURATION_S:
+        with pytest.raises(ValueError, match="at most 365d"):
+            parse_duration(f"{pad}{number}{unit}{pad}")
+    else:
+        assert parse_duration(f"{pad}{number}{unit}{pad}") == number * factor
 
 
-@given(st.text(max_size=20))
-def test_parse_duration_raises_only_value_error_on_any_text(text: str) -> None:
+# Text in general, and the texts that look like durations: long digit runs, decimals and units.
+_DURATION_LIKE = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        lambda digits, frac, unit, pad: f"{pad}{digits}{frac}{unit}{pad}",
+        st.text(alphabet="0123456789", min_size=1, max_size=500),
+        st.sampled_from(["", ".", ".5", ".000001"]),
+        st.sampled_from(["", "s", "m", "h", "d", "D"]),
+        st.sampled_from(["", " "]),
+    ),
+)
+
+
+@given(_DURATION_LIKE)
+def test_parse_duration_gives_a_value_within_365_days_or_raises_value_error(text: str) -> None:
     try:
         seconds = parse_duration(text)
-    except ValueError:
+    except ValueError as exc:
+        assert "duration" in str(exc)
         return
-    assert seconds >= 0
+    assert 0 <= seconds <= MAX_DURATION_S
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(_DURATION_LIKE)
+def test_any_text_as_a_duration_key_loads_within_bounds_or_is_a_config_error_naming_the_key(text: str) -> None:
+    if "\n" in text or "\r" in text or "#" in text or "'" in text or '"' in text:
+        text = "x"  # dotenv syntax, not durations, is what such text would test
+    with tempfile.TemporaryDirectory() as tmp:
+        env_file = write_env(Path(tmp), f"LOOKBACK={text}\nREMINDER_INITIAL={text}\nREMINDER_MAX=365d\n")
+        try:
+            loaded = load_settings(env_file, {})
+        except ConfigError as exc:
+            assert all(": LOOKBACK: " in p or ": REMINDER_INITIAL: " in p for p in exc.problems), exc.problems
+            return
+    assert 0 < loaded.lookback_s <= MAX_DURATION_S
+    assert 0 < loaded.reminder_initial_s <= MAX_DURATION_S
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("REMINDER_INITIAL", "9999999d"),
+        ("LOOKBACK", "9999999999d"),
+        ("DEFAULT_CHECK_INTERVAL", "99999999999999999999"),
+        ("RESTART_INTERVAL", "366d"),
+        ("INDEXING_DELAY", "9" * 400),
+    ],
+)
+def test_a_duration_over_365_days_is_a_config_error_naming_the_key(tmp_path: Path, key: str, value: str) -> None:
+    problems = problems_of(tmp_path, f"{key}={value}\n")
+    assert any(f": {key}: " in p and "at most 365d" in p for p in problems), problems
+    assert all(len(p) < 300 for p in problems)  # a value of 400 digits is cut short, not echoed whole
+
+
+def test_a_duration_of_exactly_365_days_is_accepted(tmp_path: Path) -> None:
+    settings = load(tmp_path, "LOOKBACK=365d\nREMINDER_MAX=8760h\n")
+    assert settings.lookback_s == settings.reminder_max_s == MAX_DURATION_S
+
+
+def test_a_legacy_agent_interval_over_365_days_is_a_config_error(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "AGENT_CHECK_INTERVALS=001:99999999999d\n")
+    assert any("AGENT_CHECK_INTERVALS" in p for p in problems)
 
 
 @pytest.mark.parametrize(("text", "normal"), [("1", "001"), ("001", "001"), (" 42 ", "042"), ("1234", "1234")])
@@ -370,10 +432,57 @@ def test_a_secret_given_both_directly_and_as_file_is_an_error_that_hides_it(tmp_
 
 
 def test_an_unreadable_secret_file_is_an_error_naming_key_and_path(tmp_path: Path) -> None:
-    problems = problems_of(tmp_path, "TEAMS_WEBHOOK_URL_FILE=missing.txt\n")
+    (tmp_path / "a-folder").mkdir(parents=True)
+    problems = problems_of(tmp_path, "TEAMS_WEBHOOK_URL_FILE=a-folder\n")
     assert len(problems) == 1
     assert "TEAMS_WEBHOOK_URL_FILE" in problems[0]
-    assert str(tmp_path / "missing.txt") in problems[0]
+    assert str(tmp_path / "a-folder") in problems[0]
+
+
+def test_a_secret_written_into_a_file_key_by_mistake_is_not_echoed(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "WAZUH_API_PASSWORD_FILE=hunter2\nSLACK_BOT_TOKEN_FILE=xoxb-123-456-abcdef\n")
+    assert len(problems) == 2
+    assert any(
+        p.startswith(f"{tmp_path / 'env-files' / 'log_monitor.env'}: WAZUH_API_PASSWORD_FILE: ") for p in problems
+    )
+    assert all("does not exist" in p and "not shown" in p for p in problems)
+    assert not any("hunter2" in p or "xoxb-123" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("SLACK_BOT_TOKEN", "xoxb-123\\nSECRET-PART"),
+        ("SLACK_BOT_TOKEN", "xoxb-123\x7fSECRET-PART"),
+        ("SLACK_BOT_TOKEN", "xoxb-123 SECRET-PART"),
+        ("STATUS_TOKEN", "tok\\tSECRET-PART"),
+        ("WAZUH_API_PASSWORD", "pw\\nSECRET-PART"),
+        ("WAZUH_INDEXER_PASSWORD", "pw\x00SECRET-PART"),
+        ("SMTP_PASSWORD", "pw\\rSECRET-PART"),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0\\nSECRET-PART"),
+        ("TEAMS_WEBHOOK_URL", "https://example.webhook.office.com/x\\tSECRET-PART"),
+    ],
+)
+def test_a_secret_http_cannot_carry_is_a_config_error_naming_the_key_not_the_value(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    problems = problems_of(tmp_path, f'{key}="{value}"\n')
+    assert any(f": {key}: " in p and "value not shown" in p for p in problems), problems
+    assert not any("SECRET-PART" in p for p in problems)
+
+
+def test_a_secret_file_with_a_second_line_is_a_config_error_naming_the_file_key(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("xoxb-123-456\nSECRET-PART\n")
+    problems = problems_of(tmp_path, "SLACK_BOT_TOKEN_FILE=token\nSLACK_CHANNEL=#soc\n")
+    assert any(": SLACK_BOT_TOKEN: " in p and "line break" in p for p in problems), problems
+    assert not any("SECRET-PART" in p for p in problems)
+
+
+def test_a_password_with_spaces_and_letters_beyond_ascii_is_accepted(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path, 'WAZUH_API_URL=https://m:55000\nWAZUH_API_USER=u\nWAZUH_API_PASSWORD="pässwort mit Leerzeichen"\n'
+    )
+    assert settings.wazuh_api_password == Secret("pässwort mit Leerzeichen")
 
 
 # --- legacy keys ------------------------------------------------------------------------------

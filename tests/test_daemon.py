@@ -171,3 +171,83 @@ def test_a_re_exec_while_a_slow_slack_is_answering_waits_for_the_answer_and_send
     assert len(slack.messages) == 1
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
+
+
+def run_cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    """`log_monitor.py ARGS --env-file ...` as its own process, as cron or a person would run it."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "log_monitor.py"), *args, "--env-file", str(daemon.env_file)],
+        cwd=daemon.folder,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_a_second_daemon_or_a_once_beside_a_running_daemon_exits_75_naming_the_lock(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    daemon = daemon_factory(sim, slack)
+    first = daemon.start()
+    assert wait_for(lambda: len(slack.messages) == 1), daemon.log_text()
+    lock_file = daemon.folder / "state.sqlite3.lock"
+    second = run_cli(daemon, "run")
+    assert second.returncode == 75, second.stderr
+    assert str(lock_file) in second.stderr and "another instance" in second.stderr
+    assert f"pid {first.pid}" in second.stderr
+    once = run_cli(daemon, "once")
+    assert once.returncode == 75 and str(lock_file) in once.stderr, once.stderr
+    assert "Traceback" not in second.stderr + once.stderr
+    # Reading commands need no lock: they work beside the daemon.
+    assert run_cli(daemon, "status").returncode == 0
+    assert len(slack.messages) == 1  # neither the second daemon nor the `once` sent the alert again
+    assert first.poll() is None
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=10) == 0
+    after = run_cli(daemon, "once")  # the lock went with the daemon
+    assert after.returncode == 2, after.stderr
+
+
+def test_the_re_executed_daemon_still_holds_the_lock(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    daemon = daemon_factory(sim, slack, RESTART_INTERVAL="2s")
+    process = daemon.start()
+    assert wait_for(lambda: daemon.log_text().count("daemon started") >= 3, timeout=20), daemon.log_text()
+    once = run_cli(daemon, "once")
+    assert once.returncode == 75, once.stderr
+    assert f"pid {process.pid}" in once.stderr  # the same process, re-executed, holds it
+    lock_file = str(daemon.folder / "state.sqlite3.lock")
+    descriptors = Path(f"/proc/{process.pid}/fd")
+    held = [fd for fd in descriptors.iterdir() if os.path.realpath(fd) == lock_file]
+    assert len(held) == 1  # taken over at each re-exec, not opened once more
+    assert process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+
+
+def test_deleting_the_state_db_under_the_daemon_is_noticed_announced_and_a_fresh_one_used(
+    services: tuple[Fleet, SimulatorServer, SlackServer], daemon_factory: Callable[..., Daemon]
+) -> None:
+    _, sim, slack = services
+    daemon = daemon_factory(sim, slack)
+    process = daemon.start()
+    assert wait_for(lambda: len(slack.messages) == 1), daemon.log_text()
+    db = daemon.folder / "state.sqlite3"
+    db.unlink()
+    assert wait_for(lambda: any("state DB was deleted" in str(m) for m in slack.messages)), daemon.log_text()
+    assert "was deleted while the monitor ran" in daemon.log_text()
+    assert wait_for(lambda: daemon.undelivered() == 0)  # the notice was queued in, and delivered from, the new file
+    with contextlib.closing(sqlite3.connect(db)) as fresh:
+
+        def keys() -> set[str]:
+            return {row[0] for row in fresh.execute("SELECT target_key FROM target_state")}
+
+        assert wait_for(lambda: {"agent:001", "agent:002"} <= keys()), keys()
+    assert process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0

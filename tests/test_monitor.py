@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
+from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import simulator_settings
 from log_monitor.models import MaintenanceWindow, NotificationKind, Severity, Target, TargetKind
 from log_monitor.notifiers.console import ConsoleNotifier
@@ -171,3 +173,30 @@ def test_discovery_adds_every_active_agent_the_api_lists(rig: Rig) -> None:
     with rig.app([agent("001", "host-1")], agent_discovery=True) as app:
         result = app.monitor.run_once()
     assert {row.target.key for row in result.rows} == {"agent:001", "agent:002", "agent:003"}
+
+
+def test_an_unexpected_error_in_a_pass_is_logged_with_its_traceback_once_and_the_loop_goes_on(
+    rig: Rig, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signals = Signals()
+    calls: list[int] = []
+
+    def broken_tick() -> None:
+        calls.append(1)
+        if len(calls) == 4:
+            signals.request_stop()
+            return
+        raise (KeyError("DISASTER") if len(calls) < 3 else RuntimeError("another bug"))
+
+    with rig.app(TARGETS) as app, caplog.at_level(logging.ERROR, logger="log_monitor.daemon"):
+        daemon = Daemon(app.monitor)
+        monkeypatch.setattr(daemon, "tick", broken_tick)
+        outcome = daemon.run(signals, restart_at=rig.clock.monotonic() + 3600)
+    assert outcome is Outcome.STOP and len(calls) == 4
+    # The log's redacting filter may already have turned exc_info into exc_text: either carries the traceback.
+    tracebacks = [
+        r.exc_text or (logging.Formatter().formatException(r.exc_info) if r.exc_info else "") for r in caplog.records
+    ]
+    tracebacks = [t for t in tracebacks if t]
+    assert len(tracebacks) == 2 and "KeyError" in tracebacks[0] and "RuntimeError: another bug" in tracebacks[1]
+    assert any("again" in r.getMessage() and "DISASTER" in r.getMessage() for r in caplog.records)

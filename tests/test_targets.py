@@ -220,7 +220,7 @@ rows = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=99999),
         st.text(alphabet="abcdefghij -_.", max_size=12),
-        st.integers(min_value=1, max_value=1000),
+        st.integers(min_value=1, max_value=365),
         st.sampled_from(sorted(UNITS)),
     ),
     max_size=12,
@@ -261,3 +261,28 @@ def test_a_bad_pattern_rule_is_a_configuration_error_naming_its_file_and_line(tm
     with pytest.raises(ConfigError) as caught:
         load_targets(make_settings(tmp_path, None, files))
     assert any("rules.txt:3" in problem and "kind" in problem for problem in caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("agents", "files", "where"),
+    [
+        ("001,web,9999999d\n", None, "agents.csv:1: interval"),
+        ("agent_id,label,interval,threshold\n001,web,15m,99999999999999999999\n", None, "agents.csv:2: threshold"),
+        (None, "/var/log/app.log,app,366d\n", "files.csv:1: threshold"),
+    ],
+)
+def test_a_target_duration_over_365_days_is_a_config_error_naming_file_and_line(
+    tmp_path: Path, agents: str | None, files: str | None, where: str
+) -> None:
+    problems = problems_of(make_settings(tmp_path, agents, files))
+    assert any(where in p and "at most 365d" in p for p in problems), problems
+
+
+def test_a_pattern_window_of_400_nines_is_a_config_error_naming_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "rules.txt").write_text(f"huge,heartbeat,warning,{'9' * 400},0,BEAT\nyear,max,warning,366d,1,x\n")
+    header = "path,service,threshold,maintenance,format,high_margin,low_fraction,patterns\n"
+    with pytest.raises(ConfigError) as caught:
+        load_targets(make_settings(tmp_path, None, header + "/var/log/app.log,app,,,,,,rules.txt\n"))
+    problems = caught.value.problems
+    assert any("rules.txt:1" in p and "window" in p for p in problems), problems
+    assert any("rules.txt:2" in p and "window" in p for p in problems), problems

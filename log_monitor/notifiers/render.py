@@ -135,6 +135,8 @@ def title(n: Notification) -> str:
         return f"TEST: {what} from {one_line(n.host)}"
     if kind is NotificationKind.CHANNEL_DOWN:
         return f"{severity}: notification channel {what} failed permanently; alerts go through the other channels"
+    if kind is NotificationKind.STATE_RESET and n.condition is Condition.MISSING:
+        return f"{severity}: the state DB was deleted while running; monitoring restarted from an empty state"
     if kind is NotificationKind.STATE_RESET:
         return f"{severity}: the state DB was corrupt and was moved aside; monitoring restarted from an empty state"
     if n.condition is Condition.NEVER_SEEN:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import re
 import ssl
@@ -362,6 +363,14 @@ class SlackNotifier:
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             # Connection refused or reset, DNS failure, TLS handshake, timeout: the network may come back.
             raise NotifierError(self._scrub(f"Slack unreachable: {_describe(exc)}"), permanent=False) from exc
+        except json.JSONDecodeError as exc:
+            raise NotifierError("Slack answered with something that is not JSON", permanent=False) from exc
+        except ValueError as exc:
+            # http.client refusing a header or URL character quotes the whole token or webhook URL: never show it.
+            raise NotifierError(
+                "Slack request could not be built: the token or URL holds a character HTTP does not allow",
+                permanent=True,
+            ) from exc
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:

@@ -178,7 +178,8 @@ class SmtpNotifier:
 
     def _scrub(self, text: str) -> str:
         secret = self._password.reveal() if self._password else ""
-        return text.replace(secret, "***") if len(secret) >= 4 else text
+        # A short password would mask ordinary words of the server's answer; our texts never hold it anyway.
+        return text.replace(secret, "***") if len(secret) >= 8 else text
 
 
 # RFC 5322 dot-atom text: what the left side of a Message-ID may hold without quoting.

@@ -21,7 +21,7 @@ from log_monitor.clock import Clock, SystemClock
 from log_monitor.errors import AuthError, RateLimitedError, ResponseError, TransportError
 from log_monitor.models import Secret
 from log_monitor.wazuh.body import MAX_RESPONSE_BYTES, read_capped
-from log_monitor.wazuh.retry import RetryableError, is_tls_failure, with_retries
+from log_monitor.wazuh.retry import RetryableError, describe_transport_error, is_tls_failure, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,5 @@ def _raise_for_status(response: httpx.Response) -> None:
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:
-    """A short reason without URLs' credentials (httpx messages carry no auth headers)."""
-    kind = type(exc).__name__
-    text = str(exc).split("\n")[0]
-    return f"{kind}: {text}" if text else kind
+    """A short reason in our words: httpx's own text can quote a header (the token) or the URL."""
+    return describe_transport_error(exc)

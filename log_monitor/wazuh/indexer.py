@@ -17,7 +17,7 @@ import httpx
 from log_monitor.errors import AuthError, ResponseError, TransportError
 from log_monitor.models import Secret
 from log_monitor.wazuh.body import MAX_RESPONSE_BYTES, read_capped
-from log_monitor.wazuh.retry import RetryableError, is_tls_failure, with_retries
+from log_monitor.wazuh.retry import RetryableError, describe_transport_error, is_tls_failure, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +222,7 @@ class WazuhIndexer:
         except httpx.TimeoutException as exc:
             raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
         except httpx.TransportError as exc:
-            reason = str(exc).split("\n")[0] or type(exc).__name__
-            error = TransportError(BACKEND, f"{method} {path}: {type(exc).__name__}: {reason}")
+            error = TransportError(BACKEND, f"{method} {path}: {describe_transport_error(exc)}")
             if is_tls_failure(exc):
                 raise error from exc
             raise RetryableError(error) from exc

@@ -44,3 +44,41 @@ def is_tls_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+# Our words for httpx's failures whose own text may quote a header (a token) or a URL.
+_TRANSPORT_WORDS = {
+    "ConnectError": "connection failed",
+    "ReadError": "connection broken while reading the answer",
+    "WriteError": "connection broken while sending the request",
+    "CloseError": "connection broken while closing",
+    "RemoteProtocolError": "the server closed the connection or broke the HTTP protocol",
+    "LocalProtocolError": "the request could not be sent (a header holds a character HTTP does not allow)",
+    "ProxyError": "the proxy refused the connection",
+    "UnsupportedProtocol": "the URL's scheme is not http or https",
+    "NetworkError": "network error",
+    "ProtocolError": "HTTP protocol error",
+    "TimeoutException": "timed out",
+    "ConnectTimeout": "timed out while connecting",
+    "ReadTimeout": "timed out waiting for the answer",
+    "WriteTimeout": "timed out sending the request",
+    "PoolTimeout": "timed out waiting for a free connection",
+}
+
+
+def describe_transport_error(exc: BaseException) -> str:
+    """`Kind: reason` for a failed request, from the OS's or TLS's reason or our words, never the library's text."""
+    kind = type(exc).__name__
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            reason = seen.reason or "CERTIFICATE_VERIFY_FAILED"
+            return f"{kind}: TLS certificate not trusted ({reason}: {seen.verify_message or 'verification failed'})"
+        if isinstance(seen, ssl.SSLError):
+            return f"{kind}: TLS error ({seen.reason or type(seen).__name__})"
+        if isinstance(seen, OSError) and seen.strerror:
+            return f"{kind}: {seen.strerror}"
+        seen = seen.__cause__ or seen.__context__
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return f"{kind}: TLS certificate not trusted (CERTIFICATE_VERIFY_FAILED)"
+    return f"{kind}: {_TRANSPORT_WORDS.get(kind, 'request failed')}"

@@ -20,9 +20,11 @@ import pytest
 
 from log_monitor import app as app_module
 from log_monitor.cli import main
+from log_monitor.clock import SystemClock
 from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
 from log_monitor.notifiers import render
+from log_monitor.notifiers.dispatch import Dispatcher
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
@@ -267,3 +269,119 @@ def test_the_cli_on_a_corrupt_state_db_quarantines_it_sends_one_notice_and_goes_
     assert len([m for m in cli.slack.messages if "state DB was corrupt" in str(m)]) == 1
     assert cli.alerts_for("002") == 2
     assert "is corrupt" in (cli.folder / "monitor.log").read_text()
+
+
+# -- rows this version cannot read (a downgrade, a hand edit) ------------------------------------
+
+
+def spoil_state(db: Path, key: str, **changes: object) -> None:
+    with sqlite3.connect(db) as raw:
+        data = json.loads(raw.execute("SELECT data FROM target_state WHERE target_key = ?", (key,)).fetchone()[0])
+        raw.execute("UPDATE target_state SET data = ? WHERE target_key = ?", (json.dumps(data | changes), key))
+    raw.close()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"severity": "DISASTER"}, {"condition": "haunted"}, {"since": "yesterday-ish"}, {"alerted": 7}],
+    ids=["severity", "condition", "timestamp", "alerted"],
+)
+def test_an_unreadable_state_row_is_logged_once_naming_its_target_and_starts_afresh(
+    db: Path, changes: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    spoil_state(db, "agent:007", **changes)
+    with StateStore(db) as store, caplog.at_level(logging.ERROR, logger="log_monitor.state"):
+        loaded = store.load_states()
+        store.commit([TargetState("agent:008", severity=Severity.WARNING, last_checked=T0)], [])
+        again = store.load_states()
+        store.commit([TargetState("agent:007", severity=Severity.CRITICAL, last_checked=T0)], [])
+        mended = store.load_states()
+    assert "agent:007" not in loaded and "agent:007" not in again and len(loaded) == 49
+    assert mended["agent:007"].severity is Severity.CRITICAL  # the next pass writes a readable row over it
+    reports = [r.getMessage() for r in caplog.records if "agent:007" in r.getMessage()]
+    assert len(reports) == 1 and "cannot be read" in reports[0], reports
+
+
+def test_a_non_json_state_row_does_not_stop_the_next_commit(db: Path) -> None:
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE target_state SET data = '{not json' WHERE target_key = 'agent:003'")
+    raw.close()
+    with StateStore(db) as store:
+        store.commit([TargetState("agent:003", severity=Severity.WARNING, last_checked=T0)], [])
+        assert store.load_states()["agent:003"].severity is Severity.WARNING
+
+
+def test_an_unreadable_outbox_row_is_left_queued_and_the_others_are_delivered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as store:
+        store.commit([], [note(1), note(2), note(3)])
+    with sqlite3.connect(path) as raw:
+        payload = json.loads(raw.execute("SELECT payload FROM outbox WHERE id = 'n-2'").fetchone()[0])
+        raw.execute(
+            "UPDATE outbox SET payload = ? WHERE id = 'n-2'", (json.dumps(payload | {"kind": "from_the_future"}),)
+        )
+    raw.close()
+    sent: list[str] = []
+
+    class Channel:
+        name = "fake"
+
+        def send(self, notification: Notification) -> None:
+            sent.append(notification.id)
+
+    with StateStore(path) as store, caplog.at_level(logging.ERROR, logger="log_monitor.state"):
+        dispatcher = Dispatcher(store, [Channel()], SystemClock(), sleep=lambda _: None)
+        dispatcher.deliver_pending()
+        dispatcher.deliver_pending()
+        assert sorted(sent) == ["n-1", "n-3"]
+        assert store.outbox_depth() == 1  # left where it is, for a newer version or a person to look at
+        assert [e.notification.id for e in store.recent()] == ["n-3", "n-1"]
+    reports = [r.getMessage() for r in caplog.records if "'n-2'" in r.getMessage()]
+    assert len(reports) == 1 and "outbox" in reports[0], reports
+
+
+def test_once_and_status_go_on_past_an_unreadable_state_row_without_a_traceback(cli: Cli) -> None:
+    assert cli.run()[0] == 2
+    spoil_state(cli.db, "agent:002", severity="DISASTER")
+    code, err = cli.run()
+    assert code == 2 and "Traceback" not in err, err
+    out, err_status = io.StringIO(), io.StringIO()
+    status = main(["--env-file", str(cli.folder / "log_monitor.env"), "status"], stdout=out, stderr=err_status)
+    assert status == 0 and "Traceback" not in err_status.getvalue()
+    assert "agent:002" in out.getvalue()
+    assert "agent:002" in (cli.folder / "monitor.log").read_text()
+
+
+# -- the state DB deleted (or replaced) under a running monitor ---------------------------------
+
+
+def test_a_state_db_deleted_under_the_store_is_noticed_at_the_next_commit_and_started_afresh(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with StateStore(db) as store, caplog.at_level(logging.WARNING, logger="log_monitor.state"):
+        store.on_reset = lambda: note(99)
+        assert len(store.load_states()) == 50
+        db.unlink()
+        store.commit([TargetState("agent:100", severity=Severity.WARNING, last_checked=T0)], [note(100)])
+        assert db.exists()
+        assert list(store.load_states()) == ["agent:100"]
+        assert sorted(e.notification.id for e in store.pending()) == ["n-100", "n-99"]
+        store.commit([TargetState("agent:101", last_checked=T0)], [])  # the same file from now on: no second notice
+        assert store.outbox_depth() == 2
+    with StateStore(db) as reopened:  # what was written after the deletion is in the file at the path
+        assert sorted(reopened.load_states()) == ["agent:100", "agent:101"]
+        assert reopened.outbox_depth() == 2
+    warnings = [r.getMessage() for r in caplog.records if "was deleted" in r.getMessage()]
+    assert len(warnings) == 1 and str(db) in warnings[0]
+
+
+def test_a_state_db_replaced_by_a_new_file_is_written_to_not_the_old_one(db: Path) -> None:
+    with StateStore(db) as daemon_store:
+        db.unlink()
+        with StateStore(db) as status_store:  # `status` after the deletion creates an empty file
+            assert status_store.load_states() == {}
+        daemon_store.commit([TargetState("agent:100", severity=Severity.WARNING, last_checked=T0)], [])
+        with StateStore(db) as status_store:
+            assert list(status_store.load_states()) == ["agent:100"]

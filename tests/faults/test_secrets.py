@@ -1,0 +1,136 @@
+"""Secrets never leak through a library's error text: the Slack and Wazuh boundaries map it to our words."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from log_monitor.clock import SystemClock
+from log_monitor.errors import BackendError, NotifierError
+from log_monitor.logsetup import RedactingFilter, setup_logging
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.notifiers.slack import SlackNotifier
+from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.retry import describe_transport_error
+from tests.slack_server import SlackServer
+
+HIDDEN = "SECRET-PART-42"
+
+
+def a_note() -> Notification:
+    return Notification(
+        id="n-1",
+        created_at=datetime(2026, 11, 22, tzinfo=UTC),
+        kind=NotificationKind.TEST,
+        severity=Severity.OK,
+        target_key="test",
+        label="test",
+        condition=Condition.OK,
+        host="monitor-1",
+    )
+
+
+@pytest.mark.parametrize("token", [f"xoxb-1\n{HIDDEN}", f"xoxb-1\r{HIDDEN}"])
+def test_a_slack_token_http_refuses_is_a_permanent_error_that_never_shows_it(token: str) -> None:
+    with SlackServer(token="xoxb-1", channels=("#soc",)) as slack:
+        notifier = SlackNotifier(token=Secret(token), channel="#soc", webhook_url=None, api_url=slack.api_url)
+        with pytest.raises(NotifierError) as caught:
+            notifier.send(a_note())
+    assert caught.value.permanent
+    assert HIDDEN not in str(caught.value) and "character HTTP does not allow" in str(caught.value)
+
+
+def test_a_slack_webhook_url_http_refuses_never_shows_it() -> None:
+    notifier = SlackNotifier(
+        token=None, channel=None, webhook_url=Secret(f"http://127.0.0.1:9/hook\x7f{HIDDEN}"), api_url=""
+    )
+    with pytest.raises(NotifierError) as caught:
+        notifier.send(a_note())
+    assert HIDDEN not in str(caught.value)
+
+
+def _transport_errors() -> list[type[httpx.TransportError]]:
+    found: list[type[httpx.TransportError]] = []
+    pending: list[type[httpx.TransportError]] = [httpx.TransportError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+@pytest.mark.parametrize("cls", _transport_errors(), ids=lambda cls: cls.__name__)
+def test_every_httpx_transport_error_is_described_in_our_words_without_its_text(
+    cls: type[httpx.TransportError],
+) -> None:
+    described = describe_transport_error(cls(f"Illegal header value b'Bearer {HIDDEN}'"))
+    assert HIDDEN not in described
+    assert described.startswith(f"{cls.__name__}: ")
+    if cls is not httpx.TransportError:
+        assert not described.endswith("request failed"), "give this error its own words"
+
+
+class _LeakyAPI(BaseHTTPRequestHandler):
+    """A Wazuh API whose login hands out a token no HTTP header may carry."""
+
+    def do_POST(self) -> None:
+        body = json.dumps({"data": {"token": f"jwt\n{HIDDEN}"}, "error": 0}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def leaky_api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LeakyAPI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_api_token_http_refuses_becomes_a_backend_error_in_our_words(leaky_api: str) -> None:
+    api = WazuhAPIHandler(
+        leaky_api, "wazuh", Secret("wazuh-pass"), verify=False, max_rpm=100, clock=SystemClock(), sleep=lambda _: None
+    )
+    with pytest.raises(BackendError) as caught:
+        api.list_agents(exclude_manager=True)
+    assert HIDDEN not in str(caught.value), str(caught.value)
+    api.close()
+
+
+def test_masking_leaves_short_secrets_alone_so_an_index_pattern_stays_readable() -> None:
+    redactor = RedactingFilter(["wazuh", "hunter2", "a-long-token-1234"])
+    text = "indexer wazuh-alerts-4.x-* as wazuh; token a-long-token-1234; hunter2"
+    assert redactor.redact(text) == "indexer wazuh-alerts-4.x-* as wazuh; token ***; hunter2"
+
+
+def test_slack_sdks_own_error_line_quoting_the_token_never_reaches_the_log(tmp_path: Path) -> None:
+    log_file = tmp_path / "monitor.log"
+    setup_logging(level=logging.DEBUG, file=log_file, secrets=[f"xoxb-1\n{HIDDEN}"])
+    try:
+        with SlackServer(token="xoxb-1", channels=("#soc",)) as slack:
+            notifier = SlackNotifier(
+                token=Secret(f"xoxb-1\n{HIDDEN}"), channel="#soc", webhook_url=None, api_url=slack.api_url
+            )
+            with pytest.raises(NotifierError):
+                notifier.send(a_note())
+    finally:
+        setup_logging(level=logging.WARNING)
+    assert HIDDEN not in log_file.read_text()

@@ -340,6 +340,8 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
         counts[row.state.severity.name] = counts.get(row.state.severity.name, 0) + 1
     summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
     print(f"\n{len(result.rows)} targets: {summary or 'none'}; {len(result.notifications)} notification(s)", file=out)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
 
 
 def _check_config(settings: Settings, targets: list[Target], connect: bool, out: TextIO, err: TextIO) -> int:
@@ -350,6 +352,9 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
     if settings.wazuh_indexer_url:
         indexer = f"{_public_url(settings.wazuh_indexer_url)} (index pattern {settings.wazuh_index_pattern})"
     print(f"  Wazuh indexer: {indexer}", file=out)
+    if settings.wazuh_indexer_url and not settings.wazuh_api_url:
+        # OpenSearch sends no Date header: only the API can tell the manager's time (REALITY.md §5).
+        print("  clock: not checked against the manager's (needs WAZUH_API_URL; the indexer sends no Date)", file=out)
     print(f"  targets: {len(targets)} from {settings.agent_list_file}", file=out)
     channels = build_channels(settings)
     print(f"  alerts go to: {' -> '.join(_describe_channel(c.name, settings) for c in channels)}", file=out)
@@ -719,8 +724,9 @@ def _demo(seconds: float, out: TextIO) -> int:
             f"      {len(targets)} targets checked every {humanize_duration(INTERVAL_S)}; WARNING after "
             f"{humanize_duration(THRESHOLD_S)} of silence, CRITICAL after {humanize_duration(THRESHOLD_S * 2)}; "
             f"running for {humanize_duration(seconds)} (Ctrl-C stops)\n"
-            "      db-primary goes silent, web-frontend's auth.log goes quiet, fw-edge disconnects, "
-            "mail-relay recovers\n",
+            "      db-primary's logs stop while its FIM and SCA alerts go on, web-frontend's auth.log goes quiet,\n"
+            "      dc-01's Security channel stops while System goes on, fw-edge disconnects, mail-relay (UTC+8)\n"
+            "      recovers\n",
             file=out,
             flush=True,
         )

@@ -168,6 +168,7 @@ class Fleet:
         utc_offset_h: float = 0.0,
         windows: bool = False,
         non_log: Sequence[str] = (),
+        non_log_every_s: float = 600.0,
     ) -> None:
         """An agent with log `locations` (channel names on a Windows agent) and `non_log` alert sources
         (`syscheck`, `sca`...) that keep firing under its id while its logs are silenced."""
@@ -196,7 +197,8 @@ class Fleet:
             )
             for source in non_log:
                 # FIM and SCA fire far less often than logs; every 10 minutes is plenty to hide a silence.
-                self._agents[agent_id].streams[source] = _Stream(ceil_ms(start), 600_000, is_log=False)
+                every_ms = max(1, round(non_log_every_s * 1000))
+                self._agents[agent_id].streams[source] = _Stream(ceil_ms(start), every_ms, is_log=False)
 
     def silence(self, agent_id: str, location: str | None = None, *, since: datetime | None = None) -> None:
         """The agent's logs (or one location) stop; its non-log alerts (FIM, SCA...) go on unless named."""

@@ -73,6 +73,7 @@ class SimStats:
     indexer_searches: int = 0
     indexer_counts: int = 0
     indexer_errors: int = 0
+    indexer_empty_patterns: int = 0  # searches on a pattern that matched no index
     last_search_body: JSON | None = None
     last_count_body: JSON | None = None
     last_api_path: str | None = None
@@ -94,6 +95,8 @@ class Faults:
 
     indexer_mode: str = "ok"  # ok, down, shard_failure, timed_out (partial search results), unauthorized
     api_mode: str = "ok"  # ok, down
+    # RBAC: the user may list agents but not read their statistics (4000 Permission Denied on /agents/*/stats).
+    api_stats_denied: bool = False
     fail_next_api: int = 0  # the next N API requests get 500
     # Failures below HTTP, one of TRANSPORT_FAULTS, for every request to that service while set:
     api_transport: str = "ok"
@@ -392,6 +395,18 @@ _OS_DETAILS = {
 }
 
 
+# As the spec's PermissionDeniedResponse example (shared/wazuh/examples/error_403_permission_denied.json).
+_PERMISSION_DENIED: JSON = {
+    "title": "Permission Denied",
+    "detail": "Permission denied: Resource type: *:*",
+    "remediation": "Please, make sure you have permissions to execute the current request. For more information "
+    "on how to set up permissions, please visit "
+    "https://documentation.wazuh.com/4.14/user-manual/api/rbac/configuration.html",
+    "error": 4000,
+    "dapi_errors": {"unknown-node": {"error": "Permission denied: Resource type: *:*"}},
+}
+
+
 def _bad_request(detail: str, code: int | None = None) -> _HttpError:
     body: JSON = {"title": "Bad Request", "detail": detail}
     if code is not None:
@@ -481,6 +496,8 @@ class _ApiApp(_App):
         if len(parts) == 4 and parts[0] == "agents" and parts[2] == "stats":
             self._allow(method, ("GET",))
             self._authorize(headers)
+            if self._owner.faults.api_stats_denied:
+                raise _HttpError(403, _PERMISSION_DENIED)
             return _json_reply(200, self._component_stats(parts[1], parts[3], params))
         raise _HttpError(404, {"title": "Not Found", "detail": "404: Not Found"})
 

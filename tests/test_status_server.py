@@ -267,17 +267,33 @@ def test_a_head_trickled_byte_by_byte_is_closed_at_the_deadline_for_the_whole_he
         assert _closed_by_server(conn)
 
 
+def _connected(server_port: int, client_port: int) -> bool:
+    """Whether the kernel still holds the server's end of this loopback connection (a reset unhashes it)."""
+    wanted = (f":{server_port:04X}", f":{client_port:04X}")
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote = line.split()[1:3]
+        if (local[-5:], remote[-5:]) == wanted:
+            return True
+    return False
+
+
 def test_a_client_that_hangs_up_before_the_answer_is_one_debug_line_not_a_traceback(
     start: Callable[..., Running], caplog: pytest.LogCaptureFixture
 ) -> None:
     running = start()
+    running.signals.request_stop()
+    running.loop.join(timeout=10)
     host, port = running.server.url.removeprefix("http://").split(":")
     caplog.set_level(logging.DEBUG)
-    for _ in range(3):
-        conn = socket.create_connection((host, int(port)), timeout=5)
-        conn.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
-        conn.close()
+    # /metrics reads the store: holding its lock keeps the answers back until every client has reset.
+    with running.app.store._lock:
+        for _ in range(3):
+            conn = socket.create_connection((host, int(port)), timeout=5)
+            conn.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            client_port = conn.getsockname()[1]
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+            conn.close()
+            assert wait_for(lambda: not _connected(int(port), client_port))  # noqa: B023 - used at once
     wait_for(lambda: sum("hung up" in r.getMessage() for r in caplog.records) >= 3)
     server_records = [r for r in caplog.records if r.name.startswith(("log_monitor.httpserve", "log_monitor.status"))]
     said = [f"{r.levelname} {r.getMessage()}" for r in server_records]

@@ -43,6 +43,7 @@ from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
 from log_monitor.monitor import PassResult
+from log_monitor.notifiers.base import Checkable
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
@@ -446,15 +447,8 @@ def _probes(app: App, known_agents: list[set[str]]) -> list[tuple[str, Callable[
             return f"{len(stats)} agents with events in the last hour"
 
         probes.append(("Wazuh indexer", probe_indexer))
-    for channel in app.channels:
-        check = getattr(channel, "check", None)
-        if callable(check):
-            probes.append((f"channel {channel.name}", _channel_probe(check)))
+    probes += [(f"channel {channel.name}", channel.check) for channel in app.channels if isinstance(channel, Checkable)]
     return probes
-
-
-def _channel_probe(check: Callable[[], object]) -> Callable[[], str]:
-    return lambda: str(check() or "")
 
 
 def _views(settings: Settings, targets: list[Target], store: StateStore) -> list[TargetView]:

@@ -11,7 +11,7 @@ import pytest
 import trustme
 
 from log_monitor.clock import FakeClock
-from log_monitor.errors import AuthError, ResponseError, TransportError
+from log_monitor.errors import AuthError, ResponseError, UnreachableError
 from log_monitor.models import Secret
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -158,7 +158,7 @@ def test_gives_up_after_repeated_server_errors_with_a_response_error(sim: Simula
 
 def test_connection_refused_is_a_transport_error(clock: FakeClock) -> None:
     api = WazuhAPIHandler("http://127.0.0.1:9", "wazuh", Secret("wazuh"), clock=clock, sleep=clock.advance)
-    with api, pytest.raises(TransportError):
+    with api, pytest.raises(UnreachableError):
         api.list_agents()
 
 
@@ -180,5 +180,5 @@ def test_verifies_tls_against_the_given_ca_and_refuses_without_it(
         assert sim.api_url.startswith("https://")
         with client(sim, clock, verify=ssl.create_default_context(cafile=str(bundle))) as api:
             assert len(api.list_agents()) == 3
-        with client(sim, clock, retries=1) as api, pytest.raises(TransportError):
+        with client(sim, clock, retries=1) as api, pytest.raises(UnreachableError):
             api.list_agents()

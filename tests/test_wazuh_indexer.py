@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from log_monitor.clock import FakeClock
-from log_monitor.errors import AuthError, ResponseError, TransportError
+from log_monitor.errors import AuthError, ResponseError, UnreachableError
 from log_monitor.models import Secret
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -117,7 +118,17 @@ def test_wrong_credentials_are_an_auth_error(sim: SimulatorServer, clock: FakeCl
     assert "wrong-secret" not in str(caught.value)
 
 
-def test_an_unreachable_indexer_is_a_transport_error(clock: FakeClock) -> None:
+def test_an_unreachable_indexer_is_an_unreachable_error(clock: FakeClock) -> None:
     client = WazuhIndexer("http://127.0.0.1:9", "admin", Secret("admin"), sleep=clock.advance)
-    with client, pytest.raises(TransportError):
+    with client, pytest.raises(UnreachableError):
         client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)
+
+
+def test_the_time_spent_waiting_for_answers_is_counted_once(sim: SimulatorServer, clock: FakeClock) -> None:
+    with indexer(sim, clock) as client:
+        started = time.monotonic()
+        for _ in range(5):
+            client.info()
+        around = time.monotonic() - started
+    # Measured inside the calls, so it can never exceed the time measured around them (it was counted twice).
+    assert 0 < client.request_seconds <= around

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import logging
 import ssl
 import time
@@ -14,10 +13,10 @@ from urllib.parse import quote
 
 import httpx
 
-from log_monitor.errors import AuthError, ResponseError, TransportError
+from log_monitor.errors import AuthError, ResponseError
+from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
-from log_monitor.wazuh.body import MAX_RESPONSE_BYTES, read_capped
-from log_monitor.wazuh.retry import RetryableError, describe_transport_error, is_tls_failure, with_retries
+from log_monitor.wazuh.client import BackendClient
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,10 @@ class EventStats:
     count_in_range: int = 0
 
 
-class WazuhIndexer:
+class WazuhIndexer(BackendClient):
     """Read-only queries against the indexer (OpenSearch) on one shared httpx.Client."""
+
+    backend = BACKEND
 
     def __init__(
         self,
@@ -70,40 +71,16 @@ class WazuhIndexer:
         max_pages: int | None = None,
         deadline_s: float | None = None,
     ) -> None:
-        self._max_response_bytes = max_response_bytes
+        auth = (user, password.reveal())
+        super().__init__(base_url, verify, timeout, transport, sleep, retries, max_response_bytes, deadline_s, auth)
         self._pattern = index_pattern
         self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
-        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
-        # request, body included (overshoot: at most one read timeout past it).
-        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
         self._index = quote(index_pattern, safe="*,-_.")
         self._not_logs = _location_clauses(location_field, non_log_locations)
         self._agent_field = agent_id_field
         self._ts_field = timestamp_field
         self._location_field = location_field
         self._page_size = page_size
-        self._sleep = sleep
-        self._retries = max(1, retries)
-        self.requests_made = 0
-        self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
-        self.responses_by_status: collections.Counter[int] = collections.Counter()
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            verify=verify,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            auth=(user, password.reveal()),
-            headers={"Accept": "application/json", "User-Agent": "log_monitor"},
-        )
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> WazuhIndexer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def info(self) -> str:
         """Cluster name and version, for `check-config --connect`."""
@@ -204,47 +181,23 @@ class WazuhIndexer:
     # -- transport ----------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        return with_retries(lambda: self._request_once(method, path, body), attempts=self._retries, sleep=self._sleep)
+        return self._retrying(lambda: self._request_once(method, path, body))
 
     def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        started = time.monotonic()
-        try:
-            # Streamed, so an answer above the cap is refused before it is held in memory.
-            with self._client.stream(method, path, json=body) as streamed:
-                response = read_capped(
-                    streamed,
-                    limit=self._max_response_bytes,
-                    backend=BACKEND,
-                    what=f"{method} {path}",
-                    deadline_s=self._deadline_s,
-                    started=started,
-                )
-        except httpx.TimeoutException as exc:
-            raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
-        except httpx.TransportError as exc:
-            error = TransportError(BACKEND, f"{method} {path}: {describe_transport_error(exc)}")
-            if is_tls_failure(exc):
-                raise error from exc
-            raise RetryableError(error) from exc
-        self.requests_made += 1
-        self.request_seconds += time.perf_counter() - started
-        self.request_seconds += time.monotonic() - started
+        response = self._exchange(method, path, json=body)
         status = response.status_code
-        self.responses_by_status[status] += 1
+        what = f"{method} {path}"
         if status in (401, 403):
-            raise AuthError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})")
-        if status == 429 or status >= 500:
-            raise RetryableError(ResponseError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})"))
+            raise AuthError(BACKEND, f"{what}: HTTP {self._explain(response)}")
         if status >= 400:
-            raise ResponseError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})")
-        try:
-            data = response.json()
-        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
-            raise ResponseError(BACKEND, f"{method} {path}: answer is not JSON") from exc
-        if not isinstance(data, dict):
-            raise ResponseError(BACKEND, f"{method} {path}: answer is not a JSON object")
+            # A 429 is the indexer shedding load: worth another attempt after the backoff.
+            raise ResponseError(BACKEND, f"{what}: HTTP {self._explain(response)}", retryable=status == 429)
+        data = self._json(response, what)
         _check_complete(data)
         return data
+
+    def _explain(self, response: httpx.Response) -> str:
+        return f"{response.status_code} ({_reason(response)})"
 
 
 def _advanced(

@@ -20,7 +20,7 @@ import trustme
 
 from log_monitor import app as app_module
 from log_monitor.clock import FakeClock
-from log_monitor.errors import ResponseError, TransportError
+from log_monitor.errors import ResponseError, UnreachableError
 from log_monitor.models import NotificationKind, Secret, Severity
 from log_monitor.monitor import PassResult
 from log_monitor.simulator.fleet import Fleet
@@ -227,7 +227,7 @@ def test_a_hanging_backend_times_out_on_every_attempt_then_is_a_transport_error(
     with rig.sim:
         rig.sim.faults.hang_s = 0.5
         rig.sim.faults.api_transport = rig.sim.faults.indexer_transport = "hang"
-        with pytest.raises(TransportError, match="timed out"):
+        with pytest.raises(UnreachableError, match="timed out"):
             if client == "api":
                 with WazuhAPIHandler(
                     rig.sim.api_url, "wazuh", Secret("wazuh"), timeout=0.1, retries=3, sleep=sleeps.append

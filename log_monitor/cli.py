@@ -24,6 +24,7 @@ from log_monitor.config import (
     DEFAULT_ENV_FILE,
     LEGACY_ENV_FILE,
     Settings,
+    describe,
     invoking_user,
     load_settings,
     parse_duration,
@@ -366,6 +367,8 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
             "and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
             file=out,
         )
+    for line in describe(settings):
+        print(f"  setting: {line}", file=out)
     for warning in settings.warnings:
         print(f"  warning: {warning}", file=out)
     if not connect:

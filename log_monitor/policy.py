@@ -25,15 +25,15 @@ _DISCONNECTED = frozenset({"disconnected"})
 
 @dataclass(frozen=True)
 class PolicySettings:
-    """The knobs of the policy, in seconds."""
+    """The knobs of the policy, in seconds; no defaults here: config's KEYS table has them."""
 
-    critical_multiplier: float = 2.0
-    indexing_delay_s: float = 30.0
-    lookback_s: float = 7 * 86400.0
-    reminder_initial_s: float = 1800.0
-    reminder_factor: float = 2.0
-    reminder_max_s: float = 86400.0
-    host: str = "log-monitor"
+    critical_multiplier: float
+    indexing_delay_s: float
+    lookback_s: float
+    reminder_initial_s: float
+    reminder_factor: float
+    reminder_max_s: float
+    host: str
 
 
 @dataclass(frozen=True)

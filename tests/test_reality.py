@@ -13,15 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from log_monitor.app import App, build
+from log_monitor.app import App, build, policy_settings
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
-from log_monitor.config import DEFAULT_NON_LOG_LOCATIONS
+from log_monitor.config import DEFAULT_NON_LOG_LOCATIONS, Settings
 from log_monitor.demo import simulator_settings
 from log_monitor.models import Condition, NotificationKind, Observation, Severity, Target, TargetKind
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
-from log_monitor.policy import PolicySettings, assess
+from log_monitor.policy import assess
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 
@@ -253,7 +253,8 @@ def test_indexing_delay_does_not_postpone_a_local_files_silence() -> None:
     written = NOW - timedelta(seconds=5)
     path = "/var/log/app.log"
     target = Target(Target.file_key(path), TargetKind.LOCAL_FILE, "app", 1.0, 2.0, path=path)
-    settings = PolicySettings(indexing_delay_s=30.0)
+    # The table's defaults but for the delay: PolicySettings has none of its own.
+    settings = policy_settings(Settings(env_file=Path("x.env"), base_dir=Path("."), indexing_delay_s=30.0), "soc")
     found = assess(target, Observation(target.key, NOW, last_event=written), NOW, settings)
     assert found.severity is Severity.CRITICAL  # 5 s silent >= 2 x a 2 s threshold: the 30 s delay is not subtracted
     assert found.silent_for_s == 5.0

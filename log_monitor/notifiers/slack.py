@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_API_URL = "https://slack.com/api/"
 
 # Slack errors that say "not now": its own overload, rate limits, timeouts on its side.
 TRANSIENT_ERRORS = frozenset(
@@ -193,7 +192,7 @@ class SlackNotifier:
         token: Secret | None = None,
         channel: str | None = None,
         webhook_url: Secret | None = None,
-        api_url: str = DEFAULT_API_URL,
+        api_url: str | None = None,  # None: slack_sdk's own (settings give SLACK_API_URL's)
         timeout: float = 10.0,
         retries: int = 1,
         connect_retry_s: float = 0.5,
@@ -218,7 +217,8 @@ class SlackNotifier:
         self._client: WebClient | None = None
         self._webhook: WebhookClient | None = None
         if token and channel:
-            base = api_url if api_url.endswith("/") else api_url + "/"
+            base = api_url or WebClient.BASE_URL
+            base = base if base.endswith("/") else base + "/"
             self._client = WebClient(token=token.reveal(), base_url=base, timeout=seconds, retry_handlers=handlers)
         elif webhook_url:
             self._webhook = WebhookClient(webhook_url.reveal(), timeout=seconds, retry_handlers=handlers)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from log_monitor.clock import Clock, SystemClock
+from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, RateLimitedError, ResponseError
 from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
@@ -59,7 +60,7 @@ class WazuhAPIHandler(BackendClient):
         password: Secret,
         *,
         verify: bool | ssl.SSLContext = True,
-        max_rpm: int = 200,
+        max_rpm: int = DEFAULTS["WAZUH_API_MAX_RPM"],
         timeout: float = 10.0,
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,

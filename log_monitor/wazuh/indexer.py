@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, ResponseError
 from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
@@ -56,10 +57,10 @@ class WazuhIndexer(BackendClient):
         user: str,
         password: Secret,
         *,
-        index_pattern: str = "wazuh-alerts-4.x-*",
-        agent_id_field: str = "agent.id",
-        timestamp_field: str = "timestamp",
-        location_field: str = "location",
+        index_pattern: str = DEFAULTS["WAZUH_INDEX_PATTERN"],
+        agent_id_field: str = DEFAULTS["WAZUH_AGENT_ID_FIELD"],
+        timestamp_field: str = DEFAULTS["WAZUH_TIMESTAMP_FIELD"],
+        location_field: str = DEFAULTS["WAZUH_LOCATION_FIELD"],
         non_log_locations: Sequence[str] = (),
         verify: bool | ssl.SSLContext = True,
         timeout: float = 30.0,

@@ -89,17 +89,7 @@ def one_pass(agents: int) -> PassFigures:
     child.start()
     api_url, indexer_url, ids = ours.recv()
     clock = FakeClock(NOW)
-    targets = [
-        Target(
-            key=Target.agent_key(agent_id),
-            kind=TargetKind.AGENT,
-            label=f"agent-{agent_id}",
-            interval_s=INTERVAL,
-            threshold_s=INTERVAL,
-            agent_id=agent_id,
-        )
-        for agent_id in ids
-    ]
+    targets = [Target.agent(agent_id, f"agent-{agent_id}", INTERVAL) for agent_id in ids]
     with tempfile.TemporaryDirectory() as tmp:
         settings = simulator_settings(api_url, indexer_url, Path(tmp), wazuh_api_max_rpm=300)
         with open(os.devnull, "w") as sink:
@@ -173,16 +163,7 @@ def detection_latency(agents: int = 200, interval: float = 60.0, threshold: floa
         fleet.add_agent(agent_id, f"a{agent_id}", rate_per_min=6, started=NOW - timedelta(hours=1))
         # Silences start at scattered moments so the checks catch them at every phase of the interval.
         fleet.silence(agent_id, since=NOW + timedelta(seconds=600 + number * 7.3))
-        targets.append(
-            Target(
-                key=Target.agent_key(agent_id),
-                kind=TargetKind.AGENT,
-                label=f"a{agent_id}",
-                interval_s=interval,
-                threshold_s=threshold,
-                agent_id=agent_id,
-            )
-        )
+        targets.append(Target.agent(agent_id, f"a{agent_id}", interval, threshold))
     with tempfile.TemporaryDirectory() as tmp, SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim:
         settings = simulator_settings(
             sim.api_url,

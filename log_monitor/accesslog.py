@@ -176,11 +176,6 @@ class TrafficStats:
                 total += self._seconds[second]
         return total / window_s
 
-    def lifetime_rate(self, now: float) -> float:
-        if self.first is None or now <= self.first:
-            return 0.0
-        return self.total / (now - self.first)
-
     def baseline(self, now: float) -> float | None:
         """The usual rate for this hour when a past day has shown it, else the long-run level; None while warming up."""
         hour = int(now // 3600) % 24

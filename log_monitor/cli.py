@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from log_monitor import __version__, top
-from log_monitor.app import App, build, build_channels
+from log_monitor.app import App, Tuning, build, build_channels
 from log_monitor.config import (
     DEFAULT_ENV_FILE,
     LEGACY_ENV_FILE,
@@ -161,7 +161,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    tuning: Tuning | None = None,
+) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
@@ -197,7 +203,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return EXIT_CONFIG
     _log_warnings(settings, command)
     try:
-        code = _command(command, args, settings, targets, args.env_file, out, err, redactor)
+        code = _command(command, args, settings, targets, args.env_file, out, err, redactor, tuning or Tuning())
         out.flush()  # here, not at exit: a reader gone away (`status | head -1`) is then caught below
         return code
     except BrokenPipeError:
@@ -233,9 +239,10 @@ def _command(
     out: TextIO,
     err: TextIO,
     redactor: RedactingFilter,
+    tuning: Tuning,
 ) -> int:
     if command == "once":
-        return _once(settings, targets, out, err)
+        return _once(settings, targets, out, err, tuning)
     if command == "check-config":
         return _check_config(settings, targets, args.connect, out, err)
     if command == "run":
@@ -276,9 +283,9 @@ def _top(settings: Settings, targets: list[Target]) -> int:
             store.close()
 
 
-def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
+def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO, tuning: Tuning) -> int:
     # Beside a running daemon a cron `once` would send every alert a second time: refuse, so the cron line is noticed.
-    with InstanceLock(settings.state_db), build(settings, targets) as app:
+    with InstanceLock(settings.state_db), build(settings, targets, tuning=tuning) as app:
         try:
             result = app.monitor.run_once()
         except LogMonitorError:
@@ -396,7 +403,7 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
         # A typo in agents.csv would otherwise be a "never seen, silent for 7d" alert.
         unknown: dict[str, str] = {}
         for target in targets:
-            if target.agent_id is not None and target.expected and target.agent_id not in known_agents[0]:
+            if target.agent_id is not None and target.agent_id not in known_agents[0]:
                 unknown.setdefault(target.agent_id, target.origin or target.label)
         if unknown:
             failed += 1

@@ -5,14 +5,13 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from log_monitor.clock import SystemClock
 from log_monitor.config import Settings
-from log_monitor.models import Secret, Target, TargetKind
+from log_monitor.models import Secret, Target
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 
@@ -74,19 +73,10 @@ def simulated_fleet(agents: int, silent: int, start: datetime) -> Fleet:
 
 def _targets() -> list[Target]:
     def agent(agent_id: str, label: str) -> Target:
-        return Target(
-            key=Target.agent_key(agent_id),
-            kind=TargetKind.AGENT,
-            label=label,
-            interval_s=INTERVAL_S,
-            threshold_s=THRESHOLD_S,
-            agent_id=agent_id,
-            origin="demo",
-        )
+        return Target.agent(agent_id, label, INTERVAL_S, THRESHOLD_S, origin="demo")
 
     def location(agent_id: str, label: str, where: str) -> Target:
-        key = Target.location_key(agent_id, where)
-        return replace(agent(agent_id, label), key=key, kind=TargetKind.LOCATION, location=where)
+        return Target.agent(agent_id, label, INTERVAL_S, THRESHOLD_S, location=where, origin="demo")
 
     return [
         agent("001", "web-frontend"),

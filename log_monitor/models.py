@@ -16,10 +16,6 @@ class Severity(enum.IntEnum):
     UNKNOWN = 3
     MAINTENANCE = 4
 
-    @property
-    def exit_code(self) -> int:
-        return 0 if self is Severity.MAINTENANCE else int(self)
-
 
 class TargetKind(enum.StrEnum):
     """What a target is."""
@@ -125,13 +121,40 @@ class Target:
     location: str | None = None
     path: str | None = None
     maintenance: tuple[MaintenanceWindow, ...] = ()
-    expected: bool = True  # listed in a file (reported if never seen) vs discovered
     origin: str = ""  # "config/agents.csv:4", for messages
     log_format: str = ""  # local files: "combined" (Apache/Nginx access log) adds traffic statistics
     traffic_high_margin: float = 1.0  # high traffic above baseline x (1 + margin)
     traffic_low_fraction: float = 0.2  # low traffic below usual level x fraction
     patterns_file: str | None = None  # local files: pattern rules (log_monitor.patterns)
     service: str = ""  # local files: the files.csv service name, which people type as a TARGET
+
+    @classmethod
+    def agent(
+        cls,
+        agent_id: str,
+        label: str,
+        interval_s: float,
+        threshold_s: float | None = None,
+        *,
+        location: str | None = None,
+        maintenance: tuple[MaintenanceWindow, ...] = (),
+        origin: str = "",
+    ) -> Target:
+        """A Wazuh agent watched as a whole, or with `location` one of its log files (`*`: each one it has).
+
+        The threshold defaults to the interval.
+        """
+        return cls(
+            key=cls.agent_key(agent_id) if location is None else cls.location_key(agent_id, location),
+            kind=TargetKind.AGENT if location is None else TargetKind.LOCATION,
+            label=label,
+            interval_s=interval_s,
+            threshold_s=interval_s if threshold_s is None else threshold_s,
+            agent_id=agent_id,
+            location=location,
+            maintenance=maintenance,
+            origin=origin,
+        )
 
     @staticmethod
     def agent_key(agent_id: str) -> str:

@@ -200,16 +200,7 @@ class LogCounter:
         listed = {t.agent_id for t in self.targets if t.kind is TargetKind.AGENT}
         listed |= {t.agent_id for t in batch if t.kind is TargetKind.AGENT}
         found = [
-            Target(
-                key=Target.agent_key(agent.id),
-                kind=TargetKind.AGENT,
-                label=agent.name,
-                interval_s=self._discovery_interval_s,
-                threshold_s=self._discovery_interval_s,
-                agent_id=agent.id,
-                expected=False,
-                origin="discovered (AGENT_DISCOVERY=active)",
-            )
+            Target.agent(agent.id, agent.name, self._discovery_interval_s, origin="discovered (AGENT_DISCOVERY=active)")
             for agent in agents.values()
             if agent.status == "active" and agent.id not in listed and agent.id != "000"
         ]

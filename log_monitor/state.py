@@ -399,11 +399,6 @@ class StateStore:
             "left out of the history",
         )
 
-    def forget(self, target_keys: Iterable[str]) -> None:
-        with self._transaction() as db:
-            db.executemany("DELETE FROM target_state WHERE target_key = ?", [(k,) for k in target_keys])
-            self._states = None
-
     # -- outbox ----------------------------------------------------------------------
 
     def pending(self, limit: int = 100, *, due: datetime | None = None) -> list[OutboxEntry]:
@@ -482,13 +477,6 @@ class StateStore:
             if pruned < OUTBOX_PRUNE_BATCH:
                 return total
 
-    def mark_delivered(self, note_id: str, channel: str, at: datetime) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE outbox SET delivered_at = ?, channel = ?, attempts = attempts + 1 WHERE id = ?",
-                (_utc_text(at), channel, note_id),
-            )
-
     def mark_all_delivered(self, note_ids: Iterable[str], channel: str, at: datetime) -> None:
         """Mark a group delivered in one transaction: one message carried them all."""
         with self._transaction() as db:
@@ -504,14 +492,6 @@ class StateStore:
             db.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                 [(error, _utc_text(retry_at), note_id) for note_id in note_ids],
-            )
-
-    def mark_failed(self, note_id: str, error: str, at: datetime, *, retry_at: datetime | None = None) -> None:
-        """No channel took it: count the attempt and keep it queued until `retry_at` (default: at once)."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                (error, _utc_text(retry_at or at), note_id),
             )
 
     # -- channel health ------------------------------------------------------------------
@@ -710,7 +690,9 @@ class StateStore:
             if key not in keep and (state.last_checked is None or state.last_checked < checked_before)
         ]
         if gone:
-            self.forget(gone)
+            with self._transaction() as db:
+                db.executemany("DELETE FROM target_state WHERE target_key = ?", [(k,) for k in gone])
+                self._states = None
         return sorted(gone)
 
     # -- rows this version cannot read ----------------------------------------------------

@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from log_monitor import __version__
-from log_monitor.app import App
+from log_monitor.app import App, BackendMetrics
 from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
 from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Secret, Severity, Silence
@@ -184,7 +184,7 @@ class StatusServer:
     def channels_document(self) -> list[dict[str, Any]]:
         """Each configured channel's delivery health, as the dispatcher recorded it in the store."""
         recorded = {h.channel: h for h in self.app.store.channel_health()}
-        names = list(dict.fromkeys([*self.app.monitor.dispatcher.channel_names, *recorded]))
+        names = list(dict.fromkeys([*self.app.metrics().channels, *recorded]))
         return [_channel_json(name, recorded.get(name)) for name in names]
 
     def target_document(self, key: str) -> dict[str, Any] | None:
@@ -321,6 +321,7 @@ class _Collector(Collector):
         health = monitor.health
         now = monitor.clock.now()
         views = self._status.views()
+        metrics = app.metrics()
 
         by_state = GaugeMetricFamily("log_monitor_targets", "Targets by the state shown", labels=["state"])
         counts = dict.fromkeys(SHOWN, 0)
@@ -365,7 +366,7 @@ class _Collector(Collector):
             last_tick.add_metric([], health.last_tick_at.timestamp())
         yield last_tick
 
-        yield from self._backends()
+        yield from self._backends(metrics.backends)
 
         sent = CounterMetricFamily("log_monitor_alerts_sent", "Notifications delivered, by channel", labels=["channel"])
         for channel, count in sorted(app.store.delivered_by_channel().items()):
@@ -374,9 +375,8 @@ class _Collector(Collector):
         failed = CounterMetricFamily(
             "log_monitor_alert_failures", "Delivery attempts a channel refused, since start", labels=["channel"]
         )
-        failures = monitor.dispatcher.failures
-        for channel in monitor.dispatcher.channel_names:
-            failed.add_metric([channel], failures.get(channel, 0))
+        for channel in metrics.channels:
+            failed.add_metric([channel], metrics.delivery_failures.get(channel, 0))
         yield failed
         yield GaugeMetricFamily("log_monitor_outbox_depth", "Notifications queued", value=app.store.outbox_depth())
         yield GaugeMetricFamily(
@@ -385,7 +385,7 @@ class _Collector(Collector):
             value=app.store.undeliverable(),
         )
 
-    def _backends(self) -> Iterator[Metric]:
+    def _backends(self, clients: dict[str, BackendMetrics]) -> Iterator[Metric]:
         app = self._status.app
         requests = CounterMetricFamily("log_monitor_backend_requests", "HTTP requests answered", labels=["backend"])
         latency = SummaryMetricFamily("log_monitor_backend_request_seconds", "Time to an answer", labels=["backend"])
@@ -396,12 +396,10 @@ class _Collector(Collector):
             "log_monitor_backend_up", "1 when the latest pass could read the backend", labels=["backend"]
         )
         errors = app.monitor.health.backend_errors
-        for name, client in (("api", app.api), ("indexer", app.indexer)):
-            if client is None:
-                continue
-            requests.add_metric([name], client.requests_made)
-            latency.add_metric([name], count_value=client.requests_made, sum_value=client.request_seconds)
-            for code, count in sorted(dict(client.responses_by_status).items()):
+        for name, client in clients.items():
+            requests.add_metric([name], client.requests)
+            latency.add_metric([name], count_value=client.requests, sum_value=client.request_seconds)
+            for code, count in sorted(client.responses_by_status.items()):
                 responses.add_metric([name, str(code)], count)
             up.add_metric([name], 0.0 if name in errors else 1.0)
         yield requests

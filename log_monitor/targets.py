@@ -14,7 +14,7 @@ import csv
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from log_monitor.config import Settings, normalize_agent_id, parse_duration, resolve_path
@@ -200,22 +200,11 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
         threshold = _duration(path, row.line, "threshold", threshold_text, interval, problems)
         windows = _maintenance(path, row.line, maintenance_text, problems)
         origin = f"{path}:{row.line}"
-        agent = Target(
-            key=Target.agent_key(agent_id),
-            kind=TargetKind.AGENT,
-            label=label,
-            interval_s=interval,
-            threshold_s=threshold,
-            agent_id=agent_id,
-            maintenance=windows,
-            expected=True,
-            origin=origin,
-        )
-        targets.append(agent)
+        targets.append(Target.agent(agent_id, label, interval, threshold, maintenance=windows, origin=origin))
         locations = list(dict.fromkeys(loc.strip() for loc in files_text.split("|") if loc.strip()))
         # A location is watched like its agent; messages add the location to the agent's label themselves.
         targets.extend(
-            replace(agent, key=Target.location_key(agent_id, location), kind=TargetKind.LOCATION, location=location)
+            Target.agent(agent_id, label, interval, threshold, location=location, maintenance=windows, origin=origin)
             for location in locations
         )
     return targets
@@ -263,7 +252,6 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
                 threshold_s=threshold,
                 path=file_path,
                 maintenance=_maintenance(path, row.line, maintenance_text, problems),
-                expected=True,
                 origin=f"{path}:{row.line}",
                 log_format="combined" if log_format == "combined" else "",
                 traffic_high_margin=high,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,13 +30,11 @@ SYSLOG = "/var/log/syslog"
 
 
 def agent(agent_id: str, label: str) -> Target:
-    return Target(Target.agent_key(agent_id), TargetKind.AGENT, label, INTERVAL, INTERVAL, agent_id=agent_id)
+    return Target.agent(agent_id, label, INTERVAL)
 
 
 def location(agent_id: str, label: str, where: str) -> Target:
-    return replace(
-        agent(agent_id, label), key=Target.location_key(agent_id, where), kind=TargetKind.LOCATION, location=where
-    )
+    return Target.agent(agent_id, label, INTERVAL, location=where)
 
 
 def write_env(folder: Path, **values: str) -> Path:
@@ -258,7 +255,7 @@ def test_indexing_delay_does_not_postpone_a_local_files_silence() -> None:
     found = assess(target, Observation(target.key, NOW, last_event=written), NOW, settings)
     assert found.severity is Severity.CRITICAL  # 5 s silent >= 2 x a 2 s threshold: the 30 s delay is not subtracted
     assert found.silent_for_s == 5.0
-    indexed = replace(target, key=Target.agent_key("001"), kind=TargetKind.AGENT, agent_id="001", path=None)
+    indexed = Target.agent("001", target.label, target.interval_s, target.threshold_s)
     assert assess(indexed, Observation(indexed.key, NOW, last_event=written), NOW, settings).severity is Severity.OK
 
 

@@ -10,18 +10,17 @@ from pathlib import Path
 import pytest
 
 from log_monitor.errors import StateError
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
+from log_monitor.models import Condition, Notification, Severity, TargetState
 from log_monitor.state import OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH, SCHEMA_VERSION, StateStore, note_to_json
+from tests.helpers import notification
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def note(n: int = 1) -> Notification:
-    return Notification(
+    return notification(
         id=f"n{n}",
         created_at=T0 + timedelta(seconds=n),
-        kind=NotificationKind.ALERT,
-        severity=Severity.CRITICAL,
         target_key="agent:001",
         label="web-1",
         condition=Condition.SILENT,
@@ -58,8 +57,8 @@ def test_states_and_outbox_survive_reopening(tmp_path: Path) -> None:
 def test_a_delivered_notification_leaves_the_queue(tmp_path: Path) -> None:
     with StateStore(tmp_path / "s.db") as store:
         store.commit([], [note(1), note(2)])
-        store.mark_failed("n1", "slack: down", T0)
-        store.mark_delivered("n2", "slack", T0)
+        store.mark_all_failed(["n1"], "slack: down", T0, retry_at=T0)
+        store.mark_all_delivered(["n2"], "slack", T0)
         pending = store.pending()
         assert [e.notification.id for e in pending] == ["n1"]
         assert pending[0].attempts == 1
@@ -130,11 +129,11 @@ def test_states_written_by_another_connection_are_seen_at_the_next_load(tmp_path
         daemon.commit([TargetState("agent:001", severity=Severity.WARNING, since=T0)], [])
         assert daemon.load_states()["agent:001"].severity is Severity.WARNING
         other.commit([TargetState("agent:001", severity=Severity.CRITICAL, since=T0)], [])
-        other.forget(["agent:002"])
+        other.drop_removed(["agent:001"], checked_before=T0 + timedelta(days=1))
         assert daemon.load_states()["agent:001"].severity is Severity.CRITICAL
         daemon.commit([TargetState("agent:003")], [])
         assert set(daemon.load_states()) == {"agent:001", "agent:003"} == set(other.load_states())
-        daemon.forget(["agent:001"])
+        daemon.drop_removed(["agent:003"], checked_before=T0 + timedelta(days=1))
         assert set(daemon.load_states()) == {"agent:003"} == set(other.load_states())
 
 

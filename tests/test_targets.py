@@ -61,7 +61,6 @@ def test_agents_with_header_comments_and_defaults(tmp_path: Path) -> None:
         900.0,
         900.0,
     )
-    assert web.expected is True
     assert web.origin == f"{tmp_path / 'agents.csv'}:4"
     assert (db.interval_s, db.threshold_s) == (300.0, 1200.0)
     assert (third.label, third.interval_s, third.threshold_s) == ("agent 003", 600.0, 600.0)

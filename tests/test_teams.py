@@ -7,33 +7,20 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from log_monitor.errors import NotifierError
-from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.models import Secret, Severity
 from log_monitor.notifiers.teams import MAX_CARD_BYTES, TeamsNotifier
+from tests.helpers import notification
 
 HOOK_PATH = "/workflows/abc/triggers/manual/paths/invoke?sig=SECRETSIG"
 
 
-def alert() -> Notification:
-    return Notification(
-        id="n1",
-        created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
-        kind=NotificationKind.ALERT,
-        severity=Severity.CRITICAL,
-        target_key="agent:002",
-        label="db-primary",
-        condition=Condition.DISCONNECTED,
-        host="soc-monitor",
-        agent_id="002",
-        last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
-        silent_for_s=3900.0,
-    )
+alert = notification  # the shared ALERT about agent 002 db-primary
 
 
 class Hook:

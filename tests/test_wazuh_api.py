@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,11 +20,6 @@ START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
 def fleet(clock: FakeClock) -> Fleet:
     fleet = Fleet(now=clock.now)
     fleet.add_agent("001", "web", started=START)
@@ -33,12 +27,6 @@ def fleet(clock: FakeClock) -> Fleet:
     fleet.add_agent("003", "fw", started=START)
     fleet.set_status("003", "disconnected")
     return fleet
-
-
-@pytest.fixture
-def sim(fleet: Fleet, clock: FakeClock) -> Iterator[SimulatorServer]:
-    with SimulatorServer(fleet, clock=clock) as server:
-        yield server
 
 
 def client(sim: SimulatorServer, clock: FakeClock, **kwargs: object) -> WazuhAPIHandler:

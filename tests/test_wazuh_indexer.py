@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,11 +19,6 @@ HOUR_AGO = NOW - timedelta(hours=1)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
-
-
-@pytest.fixture
 def fleet(clock: FakeClock) -> Fleet:
     fleet = Fleet(now=clock.now)
     fleet.add_agent("001", "web", locations=("/var/log/syslog", "/var/log/auth.log"), rate_per_min=6, started=HOUR_AGO)
@@ -34,12 +28,6 @@ def fleet(clock: FakeClock) -> Fleet:
     fleet.silence("001", "/var/log/auth.log", since=NOW - timedelta(minutes=30))
     fleet.silence("003", since=HOUR_AGO)  # never sent anything
     return fleet
-
-
-@pytest.fixture
-def sim(fleet: Fleet, clock: FakeClock) -> Iterator[SimulatorServer]:
-    with SimulatorServer(fleet, clock=clock) as server:
-        yield server
 
 
 def indexer(sim: SimulatorServer, clock: FakeClock, **kwargs: object) -> WazuhIndexer:

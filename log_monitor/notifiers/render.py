@@ -32,14 +32,6 @@ _EMOJI: dict[Severity, str] = {
     Severity.MAINTENANCE: ":wrench:",
 }
 
-_COLOUR: dict[Severity, str] = {
-    Severity.OK: "#2eb67d",
-    Severity.WARNING: "#ecb22e",
-    Severity.CRITICAL: "#e01e5a",
-    Severity.UNKNOWN: "#868686",
-    Severity.MAINTENANCE: "#1d9bd1",
-}
-
 _RELATED_SHOWN = 10
 
 
@@ -80,11 +72,6 @@ def format_utc(when: datetime | None) -> str:
 def severity_emoji(severity: Severity) -> str:
     """A Slack emoji code for a severity."""
     return _EMOJI.get(severity, ":grey_question:")
-
-
-def severity_colour(severity: Severity) -> str:
-    """A hex colour (`#rrggbb`) for a severity, for channels that colour their messages."""
-    return _COLOUR.get(severity, "#868686")
 
 
 def one_line(text: str) -> str:

@@ -43,7 +43,6 @@ class EventStats:
 
     last_event: datetime | None
     count_in_window: int
-    count_in_range: int = 0
 
 
 class WazuhIndexer(BackendClient):
@@ -278,11 +277,9 @@ def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], Even
     except (OverflowError, OSError, ValueError) as exc:  # a NaN, infinite or out-of-range epoch
         raise ResponseError(BACKEND, f"aggregation bucket has an impossible last_event {value!r}") from exc
     in_window = window.get("doc_count") if isinstance(window, dict) else None
-    doc_count = bucket.get("doc_count")
     return key, EventStats(
         last_event=last_event,
         count_in_window=in_window if isinstance(in_window, int) else 0,
-        count_in_range=doc_count if isinstance(doc_count, int) else 0,
     )
 
 
@@ -308,7 +305,6 @@ def _merge_stats(seen: EventStats | None, value: EventStats) -> EventStats:
     return EventStats(
         last_event=max(moments) if moments else None,
         count_in_window=seen.count_in_window + value.count_in_window,
-        count_in_range=seen.count_in_range + value.count_in_range,
     )
 
 

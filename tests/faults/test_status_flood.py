@@ -28,9 +28,10 @@ import pytest
 
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from tests.daemon_process import ROOT, TOKEN, Daemon
 from tests.faults.common import FULL
+from tests.helpers import free_port, wait_for
 from tests.slack_server import SlackServer
-from tests.test_daemon import ROOT, TOKEN, Daemon, wait_for
 
 FILE_LIMIT = 256
 FLOOD = 1100 if FULL else 300
@@ -155,12 +156,6 @@ def enough_files_for_the_flood() -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _healthz(port: int) -> int | None:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
@@ -195,7 +190,7 @@ def test_a_slowloris_flood_on_the_status_port_does_not_blind_the_checks(
     services: tuple[Fleet, SimulatorServer, SlackServer], tmp_path: Path, enough_files_for_the_flood: None
 ) -> None:
     fleet, sim, slack = services
-    port = _free_port()
+    port = free_port()
     daemon = LimitedDaemon(tmp_path, sim, slack, STATUS_ADDR=f"127.0.0.1:{port}")
     process = daemon.start()
     try:

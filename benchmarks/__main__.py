@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
@@ -10,6 +11,7 @@ import os
 import resource
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,7 +36,7 @@ from log_monitor.scheduler import Scheduler
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources.local_files import LocalFilesSource
-from log_monitor.state import StateStore
+from log_monitor.state import OUTBOX_DELIVERED_KEPT, StateStore, note_to_json
 from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -287,6 +289,46 @@ def outbox_throughput(alerts: int = 300) -> float:
     return alerts / elapsed
 
 
+def outbox_history(rows: int = 1_000_000) -> tuple[float, float, float]:
+    """`recent(50)` over `rows` delivered notifications (ms), pruning them to the bound (s), `recent(50)` after (ms)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "o.sqlite3"
+        StateStore(path).close()
+        payload = note_to_json(
+            Notification(
+                id="bench",
+                created_at=NOW,
+                kind=NotificationKind.ALERT,
+                severity=Severity.CRITICAL,
+                target_key="agent:00001",
+                label="agent-00001",
+                condition=Condition.SILENT,
+                host="bench",
+            )
+        )
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
+            db.executemany(
+                "INSERT INTO outbox (id, created_at, target_key, kind, payload, delivered_at, channel) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'slack')",
+                (
+                    (f"n{n}", at, f"agent:{n % 1000:05d}", "alert", payload, at)
+                    for n in range(rows)
+                    for at in [(NOW - timedelta(seconds=n)).isoformat()]
+                ),
+            )
+        with StateStore(path) as store:
+            started = time.perf_counter()
+            store.recent(50)
+            before = time.perf_counter() - started
+            started = time.perf_counter()
+            store.prune_outbox(NOW)
+            prune = time.perf_counter() - started
+            started = time.perf_counter()
+            store.recent(50)
+            after = time.perf_counter() - started
+    return before * 1000, prune, after * 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--sizes", default="1000,10000,100000", help="fleet sizes, comma-separated")
@@ -337,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"combined-format parsing: {results['parse_lines_per_s']:,} lines/s (target 300,000)")
     results["outbox_alerts_per_s"] = round(outbox_throughput(), 1)
     print(f"outbox into a local SMTP server: {results['outbox_alerts_per_s']:,} alerts/s (one at a time, no grouping)")
+    before, prune, after = outbox_history()
+    results["outbox_recent_1m_ms"], results["outbox_prune_1m_s"] = round(before, 2), round(prune, 2)
+    results["outbox_recent_pruned_ms"] = round(after, 2)
+    print(
+        f"status page history: recent(50) over 1,000,000 delivered rows {before:.1f} ms; pruning them to "
+        f"{OUTBOX_DELIVERED_KEPT:,} {prune:.1f} s (once); recent(50) after {after:.1f} ms"
+    )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.out}")
     return 0

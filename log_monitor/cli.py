@@ -607,7 +607,6 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     # Held for the process's life (the kernel drops it at exit, however the process ends) and across the re-exec.
     lock = InstanceLock(settings.state_db)
     lock.acquire()
-    keep_lock = True
     app = build(settings, targets)
     status_server = start_status_server(app)
     restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
@@ -618,39 +617,22 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     daemon = Daemon(app.monitor)
     daemon.worker = worker
     worker.start()
-    drain_s = STOP_DRAIN_S
     liveness = Liveness(
         store=app.store, clock=app.monitor.clock, heartbeat=app.heartbeat, notifier=SdNotifier(*service_manager())
     )
     daemon.liveness = liveness
+    drain_s = STOP_DRAIN_S
     try:
-        while True:
-            outcome = daemon.run(signals, restart_at=restart_at)
-            if outcome is Outcome.STOP:
-                liveness.stopping()
-                deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
-                worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
-                # One last try for what is queued, within what is left of the drain time.
-                report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
-                log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
-                return EXIT_OK
-            if outcome is Outcome.RESTART:
-                drain_s = REEXEC_DRAIN_S
-                break
-            try:
-                fresh = load_settings(env_file)
-                fresh_targets = load_targets(fresh)
-            except ConfigError as exc:
-                # A broken edit must not take monitoring down: keep running on the last good configuration.
-                log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
-                continue
-            if fresh != settings:
-                log.info("configuration changed: re-executing to apply it")
-                drain_s = REEXEC_DRAIN_S
-                keep_lock = fresh.state_db == settings.state_db  # a new STATE_DB is locked afresh by the new program
-                break
-            daemon.set_targets(fresh_targets)
-            log.info("reloaded: %d targets", len(fresh_targets))
+        outcome, keep_lock = _serve(daemon, signals, settings, env_file, restart_at)
+        if outcome is Outcome.STOP:
+            liveness.stopping()
+            deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
+            worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
+            # One last try for what is queued, within what is left of the drain time.
+            report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
+            log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
+            return EXIT_OK
+        drain_s = REEXEC_DRAIN_S
     finally:
         worker.stop(drain_s)
         liveness.close()
@@ -665,6 +647,32 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     err.flush()
     os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
     return EXIT_OK  # not reached
+
+
+def _serve(
+    daemon: Daemon, signals: Signals, settings: Settings, env_file: Path | None, restart_at: float
+) -> tuple[Outcome, bool]:
+    """The daemon until a stop or a re-exec (RESTART_INTERVAL, a changed configuration).
+
+    Returns the outcome and whether the state DB stays the same (then the lock is kept across the re-exec).
+    """
+    while True:
+        outcome = daemon.run(signals, restart_at=restart_at)
+        if outcome is not Outcome.RELOAD:
+            return outcome, True
+        try:
+            fresh = load_settings(env_file)
+            fresh_targets = load_targets(fresh)
+        except ConfigError as exc:
+            # A broken edit must not take monitoring down: keep running on the last good configuration.
+            log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
+            continue
+        if fresh != settings:
+            log.info("configuration changed: re-executing to apply it")
+            # A new STATE_DB is locked afresh by the new program.
+            return Outcome.RESTART, fresh.state_db == settings.state_db
+        daemon.set_targets(fresh_targets)
+        log.info("reloaded: %d targets", len(fresh_targets))
 
 
 def _resolve_target(text: str, targets: list[Target], known: set[str]) -> tuple[str | None, list[Target]]:

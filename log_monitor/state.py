@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -103,6 +104,14 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE silences ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
     """,
     """
+    CREATE INDEX IF NOT EXISTS outbox_by_created ON outbox (created_at);
+    CREATE INDEX IF NOT EXISTS outbox_by_target ON outbox (target_key, created_at);
+    CREATE TABLE IF NOT EXISTS outbox_pruned (
+        channel TEXT PRIMARY KEY,
+        delivered INTEGER NOT NULL
+    );
+    """,
+    """
     CREATE TABLE IF NOT EXISTS rate_hourly (
         target_key TEXT NOT NULL,
         hour TEXT NOT NULL,
@@ -116,6 +125,11 @@ _MIGRATIONS: tuple[str, ...] = (
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
 TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an archive: the oldest rows go
+# Delivered notifications are kept for the status page's history, within both bounds; undelivered ones always stay.
+OUTBOX_DELIVERED_KEPT_S = 30 * 86400.0
+OUTBOX_DELIVERED_KEPT = 10_000
+OUTBOX_PRUNE_EVERY_S = 600.0  # a commit prunes at most this often (the first commit after opening always does)
+OUTBOX_PRUNE_BATCH = 20_000  # rows one commit deletes at most
 # What decoding a row written by another version (or by hand) raises; json.JSONDecodeError is a ValueError.
 _UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
 T = TypeVar("T")
@@ -217,6 +231,7 @@ class StateStore:
         # command, another process) can make the copy stale, which data_version tells.
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
+        self._pruned_mono: float | None = None  # when a commit last pruned the outbox (monotonic)
         self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
         self._pruned_hour: str | None = None  # the hour old rate points were last deleted in
         # The file this connection has open, as (st_dev, st_ino): a different one at the path means it was deleted
@@ -351,6 +366,12 @@ class StateStore:
                     for note in notifications
                 ),
             )
+            if self._pruned_mono is None or time.monotonic() - self._pruned_mono >= OUTBOX_PRUNE_EVERY_S:
+                pruned = _prune_outbox(
+                    db, datetime.now(UTC), OUTBOX_DELIVERED_KEPT_S, OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH
+                )
+                # A full batch means more is waiting: the next commit goes on with it.
+                self._pruned_mono = None if pruned >= OUTBOX_PRUNE_BATCH else time.monotonic()
         # Only once committed: a failed commit raised above and left the copy as the DB is, rolled back.
         with self._lock:
             if states and self._states is not None:
@@ -484,13 +505,36 @@ class StateStore:
         """Add notifications to the outbox (an id already there is kept, not doubled)."""
         self.commit([], notifications)
 
-    def recent(self, limit: int = 50) -> list[OutboxEntry]:
-        rows = self._query(
-            "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
-            "ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (limit,),
-        )
+    def recent(self, limit: int = 50, *, target_key: str | None = None) -> list[OutboxEntry]:
+        """The newest notifications, delivered or not (of one target when given); read through an index."""
+        if target_key is None:
+            rows = self._query(
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = self._query(
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox WHERE target_key = ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (target_key, limit),
+            )
         return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
+
+    def prune_outbox(
+        self, now: datetime, *, keep_s: float = OUTBOX_DELIVERED_KEPT_S, keep: int = OUTBOX_DELIVERED_KEPT
+    ) -> int:
+        """Delete delivered notifications older than `keep_s` or beyond the newest `keep`; returns how many went.
+
+        One transaction per batch, so the checks sharing the lock wait for one batch at most.
+        """
+        total = 0
+        while True:
+            with self._transaction() as db:
+                pruned = _prune_outbox(db, now, keep_s, keep, OUTBOX_PRUNE_BATCH)
+            total += pruned
+            if pruned < OUTBOX_PRUNE_BATCH:
+                return total
 
     def mark_all_delivered(self, note_ids: Iterable[str], channel: str, at: datetime) -> None:
         """Mark a group delivered in one transaction: one message carried them all."""
@@ -498,7 +542,7 @@ class StateStore:
             db.executemany(
                 "UPDATE outbox SET delivered_at = ?, channel = ?, attempts = attempts + 1 "
                 "WHERE id = ? AND delivered_at IS NULL",
-                [(at.isoformat(), channel, note_id) for note_id in note_ids],
+                [(_utc_text(at), channel, note_id) for note_id in note_ids],
             )
 
     def mark_all_failed(self, note_ids: Iterable[str], error: str, at: datetime, *, retry_at: datetime) -> None:
@@ -573,9 +617,16 @@ class StateStore:
         return int(self._query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")[0][0])
 
     def delivered_by_channel(self) -> dict[str, int]:
-        """Notifications each channel delivered, over the whole outbox (for the metrics)."""
-        rows = self._query("SELECT channel, COUNT(*) FROM outbox WHERE delivered_at IS NOT NULL GROUP BY channel")
-        return {str(row[0] or "unknown"): int(row[1]) for row in rows}
+        """Notifications each channel ever delivered, pruned ones included, so the metric never goes down."""
+        rows = self._query(
+            "SELECT channel, SUM(n) FROM (SELECT channel, COUNT(*) AS n FROM outbox WHERE delivered_at IS NOT NULL "
+            "GROUP BY channel UNION ALL SELECT channel, delivered FROM outbox_pruned) GROUP BY channel"
+        )
+        totals: dict[str, int] = {}
+        for channel, count in rows:
+            name = str(channel or "unknown")
+            totals[name] = totals.get(name, 0) + int(count)
+        return totals
 
     def undeliverable(self) -> int:
         """Queued notifications that every channel has already refused at least once."""
@@ -889,6 +940,31 @@ def _record_transition(db: sqlite3.Connection, state: TargetState, stored: dict[
 def _hour_text(at: datetime) -> str:
     """The UTC hour's start, as stored (ISO text sorts as time does)."""
     return _aware(at).astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+
+
+def _prune_outbox(db: sqlite3.Connection, now: datetime, keep_s: float, keep: int, batch: int) -> int:
+    """Delete delivered rows past either bound (inside the caller's transaction), counting them per channel first."""
+    cutoff = _utc_text(now - timedelta(seconds=keep_s))
+    # The newest `keep` delivered rows end at this delivery time: older ones go too (ties at it stay).
+    row = db.execute(
+        "SELECT delivered_at FROM outbox WHERE delivered_at IS NOT NULL ORDER BY delivered_at DESC LIMIT 1 OFFSET ?",
+        (max(0, keep - 1),),
+    ).fetchone()
+    if row is not None:
+        cutoff = max(cutoff, str(row[0]))
+    # The oldest `batch` of them: a long-unpruned outbox is drained over several commits, none holding the lock long.
+    db.execute(
+        "INSERT INTO outbox_pruned (channel, delivered) SELECT COALESCE(channel, 'unknown'), COUNT(*) FROM outbox "
+        "WHERE rowid IN (SELECT rowid FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ? "
+        "ORDER BY delivered_at, rowid LIMIT ?) GROUP BY 1 "
+        "ON CONFLICT (channel) DO UPDATE SET delivered = delivered + excluded.delivered",
+        (cutoff, batch),
+    )
+    return db.execute(
+        "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox "
+        "WHERE delivered_at IS NOT NULL AND delivered_at < ? ORDER BY delivered_at, rowid LIMIT ?)",
+        (cutoff, batch),
+    ).rowcount
 
 
 def _utc_text(at: datetime) -> str:

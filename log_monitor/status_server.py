@@ -12,7 +12,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -24,6 +23,8 @@ from prometheus_client.registry import Collector
 
 from log_monitor import __version__
 from log_monitor.app import App, BackendMetrics
+from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
+from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
 from log_monitor.ratechart import Mark, Point, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
@@ -33,7 +34,7 @@ from log_monitor.view import views as all_views
 log = logging.getLogger(__name__)
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-HEALTH_GRACE_S = 60.0  # /healthz: the loop must have turned within 2 x the smallest interval + this
+HEALTH_GRACE_S = 60.0  # /healthz: a pass must have completed within 2 x the smallest interval + this
 # Health score weights: a target's share of "fine"; MAINTENANCE, PENDING and REMOVED targets are left out.
 SCORE_WEIGHTS = {Severity.OK: 1.0, Severity.WARNING: 0.5, Severity.UNKNOWN: 0.5, Severity.CRITICAL: 0.0}
 MAX_ALERTS = 500
@@ -41,21 +42,29 @@ MAX_CHARTS = 200  # each chart costs two small queries: the page asks for the fe
 
 
 class StatusServer:
-    """A ThreadingHTTPServer on a daemon thread; reads the state store and the monitor's counters, never writes."""
+    """A bounded HTTP server on a daemon thread; reads the state store and the monitor's counters, never writes."""
 
-    def __init__(self, app: App, address: tuple[str, int], token: Secret | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        address: tuple[str, int],
+        token: Secret | None = None,
+        *,
+        limits: ServerLimits | None = None,
+        health_grace_s: float = HEALTH_GRACE_S,
+    ) -> None:
         self.app = app
         self._token = token.reveal().encode() if token else None
+        self._health_grace_s = health_grace_s
+        self._redactor = RedactingFilter(app.settings.secrets())
         self._zone = ZoneInfo(app.settings.maintenance_tz) if app.settings.maintenance_tz else None
         self._started_mono = app.monitor.clock.monotonic()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         server_class = _V6Server if ":" in address[0] else _V4Server
-        self._server = server_class(address, _Handler)
+        self._server = server_class(address, _Handler, limits)
         self._server.status = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="status-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="status-server", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -66,6 +75,11 @@ class StatusServer:
     def url(self) -> str:
         host, port = self.address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed (at most the limits' max_connections)."""
+        return self._server.open_connections
 
     def start(self) -> StatusServer:
         self._thread.start()
@@ -98,29 +112,41 @@ class StatusServer:
 
     # -- what the endpoints show -----------------------------------------------------------
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy while the loop turned recently and the latest pass read every backend."""
+    def health(self, *, detailed: bool = True) -> tuple[bool, dict[str, Any]]:
+        """Healthy while a pass completed within 2 x the smallest interval (+ grace) and read every backend.
+
+        A loop that turns but whose every pass fails (state DB full or locked) is not healthy. Without
+        `detailed` (a caller without the token) only the status is given: errors can name users and hosts.
+        """
         monitor = self.app.monitor
         health = monitor.health
         now_mono = monitor.clock.monotonic()
-        intervals = [t.interval_s for t in list(monitor.targets)] or [self.app.settings.default_check_interval_s]
-        max_age = 2 * min(intervals) + HEALTH_GRACE_S
+        targets = list(monitor.targets)
+        intervals = [t.interval_s for t in targets] or [self.app.settings.default_check_interval_s]
+        max_age = 2 * min(intervals) + self._health_grace_s
+        # With no target nothing is ever due, so no pass runs: then the loop turning is all there is to ask.
+        last = health.last_pass_mono if targets else health.last_tick_mono
+        age = now_mono - (last if last is not None else health.started_mono or self._started_mono)
         reasons: list[str] = []
-        last = health.last_tick_mono
-        age = now_mono - (last if last is not None else self._started_mono)
         if age > max_age:
-            what = "the loop has not run yet" if last is None else "the loop has not turned"
+            what = "no pass has completed" if targets else "the loop has not turned"
             reasons.append(f"{what} for {age:.0f} s (limit {max_age:.0f} s)")
+            if health.last_failure:
+                reasons.append(f"the latest pass failed: {health.last_failure}")
         errors = dict(health.backend_errors)
         reasons.extend(f"{backend} unreadable: {error}" for backend, error in sorted(errors.items()))
+        status = "failing" if reasons else "ok"
+        if not detailed:
+            return not reasons, {"status": status}
+        redact = self._redactor.redact
         body: dict[str, Any] = {
-            "status": "unhealthy" if reasons else "ok",
-            "reasons": reasons,
-            "loop_age_s": round(age, 3),
-            "loop_age_limit_s": max_age,
+            "status": status,
+            "reasons": [redact(reason) for reason in reasons],
+            "pass_age_s": round(age, 3),
+            "pass_age_limit_s": max_age,
             "last_pass": _iso(health.last_pass_at),
             "last_successful_pass": _iso(health.last_good_pass_at),
-            "backend_errors": errors,
+            "backend_errors": {backend: redact(error) for backend, error in errors.items()},
             "version": __version__,
         }
         return not reasons, body
@@ -178,9 +204,7 @@ class StatusServer:
             }
             for t in self.app.store.transitions(key)
         ]
-        document["alerts"] = [
-            _alert_json(e) for e in self.app.store.recent(MAX_ALERTS) if e.notification.target_key == key
-        ]
+        document["alerts"] = [_alert_json(e) for e in self.app.store.recent(MAX_ALERTS, target_key=key)]
         return document
 
     def charts_document(self, limit: int) -> dict[str, Any]:
@@ -438,13 +462,8 @@ class _Collector(Collector):
 # -- HTTP -------------------------------------------------------------------------------
 
 
-class _V4Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _V4Server(BoundedHTTPServer):
     status: StatusServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A browser closing a connection early is not worth a traceback on stderr.
-        log.debug("status server: connection from %s failed", client_address, exc_info=True)
 
 
 class _V6Server(_V4Server):
@@ -468,7 +487,7 @@ def _page() -> tuple[bytes, str]:
     return text.encode(), policy
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PrefetchedRequestHandler):
     server: _V4Server
     server_version = "log_monitor-status"
     sys_version = ""
@@ -477,14 +496,14 @@ class _Handler(BaseHTTPRequestHandler):
         # Path only, never the query: `?token=` must not reach the log.
         log.debug("status %s %s", self.command, urlsplit(self.path).path)
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         status = self.server.status
         parts = urlsplit(self.path)
         path = parts.path
         query = parse_qs(parts.query)
         try:
             if path == "/healthz":
-                healthy, body = status.health()
+                healthy, body = status.health(detailed=status.authorized(self.headers.get("Authorization")))
                 self._json(200 if healthy else 503, body)
                 return
             if path == "/favicon.ico":
@@ -495,6 +514,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(401, {"error": "a bearer token is required: Authorization: Bearer <STATUS_TOKEN>"})
                 return
             self._route(status, path, query)
+        except (ConnectionError, TimeoutError):
+            raise  # the client hung up: the server says so in one debug line
         except Exception:
             log.exception("status server: %s failed", path)
             self._json(500, {"error": "internal error; see the monitor's log"})

@@ -17,12 +17,13 @@ from log_monitor.app import App, build
 from log_monitor.daemon import Daemon as DaemonLoop
 from log_monitor.daemon import Signals
 from log_monitor.demo import simulator_settings
+from log_monitor.httpserve import ServerLimits
 from log_monitor.models import Secret, Target
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
-from log_monitor.status_server import StatusServer, start_status_server
+from log_monitor.status_server import HEALTH_GRACE_S, StatusServer
 from tests.helpers import wait_for
 
 TOKEN = "status-token-for-tests"
@@ -56,7 +57,13 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
     fleet.silence("002", since=now - timedelta(hours=1))
     stops: list[Callable[[], None]] = []
 
-    def factory(token: str | None = None, channels: list[Notifier] | None = None) -> Running:
+    def factory(
+        token: str | None = None,
+        channels: list[Notifier] | None = None,
+        *,
+        limits: ServerLimits | None = None,
+        health_grace_s: float = HEALTH_GRACE_S,
+    ) -> Running:
         sim = SimulatorServer(fleet).__enter__()
         stops.append(lambda: sim.__exit__(None, None, None))
         settings = simulator_settings(
@@ -75,8 +82,10 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
             channels=channels or [ConsoleNotifier(io.StringIO())],
             sleep=lambda s: time.sleep(min(s, 0.01)),
         )
-        server = start_status_server(app)
-        assert server is not None
+        assert settings.status_addr is not None
+        server = StatusServer(
+            app, settings.status_addr, settings.status_token, limits=limits, health_grace_s=health_grace_s
+        ).start()
         signals = Signals()
         loop = threading.Thread(
             target=DaemonLoop(app.monitor).run,

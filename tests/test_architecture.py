@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 LAYERS: list[set[str]] = [
     {"models", "errors", "clock", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
-    | {"httpboundary", "ratechart"},
+    | {"httpboundary", "httpserve", "ratechart"},
     {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
     | {"notifiers.http"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},

@@ -10,7 +10,7 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -367,13 +367,15 @@ class _Collector(Collector):
         self._status = status
 
     def collect(self) -> Iterator[Metric]:
-        app = self._status.app
-        monitor = app.monitor
-        health = monitor.health
-        now = monitor.clock.now()
-        views = self._status.views()
-        metrics = app.metrics()
+        metrics = self._status.app.metrics()
+        yield from self._targets()
+        yield from self._loop()
+        yield from self._backends(metrics.backends)
+        yield from self._deliveries(metrics.channels, metrics.delivery_failures)
 
+    def _targets(self) -> Iterator[Metric]:
+        now = self._status.app.monitor.clock.now()
+        views = self._status.views()
         by_state = GaugeMetricFamily("log_monitor_targets", "Targets by the state shown", labels=["state"])
         counts = dict.fromkeys(SHOWN, 0)
         for view in views:
@@ -385,7 +387,6 @@ class _Collector(Collector):
         yield GaugeMetricFamily(
             "log_monitor_health_score", "Health score 0-100 (docs/status.md)", value=health_score(views)
         )
-
         silence = GaugeMetricFamily(
             "log_monitor_target_silence_seconds", "Seconds since the target's last event", labels=["target", "kind"]
         )
@@ -402,6 +403,8 @@ class _Collector(Collector):
         yield silence
         yield severity
 
+    def _loop(self) -> Iterator[Metric]:
+        health = self._status.app.monitor.health
         yield CounterMetricFamily(
             "log_monitor_checks", "Target checks done since the process started", value=health.checks
         )
@@ -417,23 +420,23 @@ class _Collector(Collector):
             last_tick.add_metric([], health.last_tick_at.timestamp())
         yield last_tick
 
-        yield from self._backends(metrics.backends)
-
+    def _deliveries(self, channels: Sequence[str], failures: Mapping[str, int]) -> Iterator[Metric]:
+        store = self._status.app.store
         sent = CounterMetricFamily("log_monitor_alerts_sent", "Notifications delivered, by channel", labels=["channel"])
-        for channel, count in sorted(app.store.delivered_by_channel().items()):
+        for channel, count in sorted(store.delivered_by_channel().items()):
             sent.add_metric([channel], count)
         yield sent
         failed = CounterMetricFamily(
             "log_monitor_alert_failures", "Delivery attempts a channel refused, since start", labels=["channel"]
         )
-        for channel in metrics.channels:
-            failed.add_metric([channel], metrics.delivery_failures.get(channel, 0))
+        for channel in channels:
+            failed.add_metric([channel], failures.get(channel, 0))
         yield failed
-        yield GaugeMetricFamily("log_monitor_outbox_depth", "Notifications queued", value=app.store.outbox_depth())
+        yield GaugeMetricFamily("log_monitor_outbox_depth", "Notifications queued", value=store.outbox_depth())
         yield GaugeMetricFamily(
             "log_monitor_outbox_undeliverable",
             "Queued notifications every channel has refused at least once",
-            value=app.store.undeliverable(),
+            value=store.undeliverable(),
         )
 
     def _backends(self, clients: dict[str, BackendMetrics]) -> Iterator[Metric]:

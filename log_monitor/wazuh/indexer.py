@@ -112,6 +112,18 @@ class WazuhIndexer(BackendClient):
         if rate_windows:
             # The oldest baseline window (7 days and a window back) may lie before LOOKBACK.
             since = min(since, *(start for start, _ in rate_windows))
+        query = self._query(since, window_start, until, by_location, agent_ids, rate_windows)
+        return self._pages(query, by_location, len(rate_windows))
+
+    def _query(
+        self,
+        since: datetime,
+        window_start: datetime,
+        until: datetime,
+        by_location: bool,
+        agent_ids: Sequence[str] | None,
+        rate_windows: Sequence[tuple[datetime, datetime]],
+    ) -> dict[str, Any]:
         filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(since, until)}}]
         if agent_ids:
             filters.append({"terms": {self._agent_field: sorted(set(agent_ids))}})
@@ -120,7 +132,6 @@ class WazuhIndexer(BackendClient):
             sources.append({"location": {"terms": {"field": self._location_field}}})
             # Only Windows events have a channel; the others land in its null bucket, costing nothing more.
             sources.append({"channel": {"terms": {"field": CHANNEL_FIELD, "missing_bucket": True}}})
-        composite: dict[str, Any] = {"size": self._page_size, "sources": sources}
         boolean: dict[str, Any] = {"filter": filters}
         if self._not_logs:
             # FIM, SCA, the manager's own 504/506... carry the agent's id but prove nothing of its logs.
@@ -130,20 +141,22 @@ class WazuhIndexer(BackendClient):
             "in_window": {"filter": {"range": {self._ts_field: _range(window_start, until)}}},
         }
         if rate_windows:
-            per_bucket["rate"] = {
-                "filters": {
-                    "filters": {
-                        f"d{day}": {"range": {self._ts_field: _half_open(start, end)}}
-                        for day, (start, end) in enumerate(rate_windows)
-                    }
-                }
+            windows = {
+                f"d{day}": {"range": {self._ts_field: _half_open(start, end)}}
+                for day, (start, end) in enumerate(rate_windows)
             }
-        query = {
+            per_bucket["rate"] = {"filters": {"filters": windows}}
+        composite = {"size": self._page_size, "sources": sources}
+        return {
             "size": 0,
             "track_total_hits": False,
             "query": {"bool": boolean},
             "aggs": {"agents": {"composite": composite, "aggs": per_bucket}},
         }
+
+    def _pages(self, query: dict[str, Any], by_location: bool, rates: int) -> dict[tuple[str, ...], EventStats]:
+        """The composite aggregation page by page (`after_key`), which must advance, up to the page cap."""
+        composite: dict[str, Any] = query["aggs"]["agents"]["composite"]
         names = ("agent", "location", "channel") if by_location else ("agent",)
         stats: dict[tuple[str, ...], EventStats] = {}
         previous: tuple[object, ...] | None = None
@@ -155,7 +168,7 @@ class WazuhIndexer(BackendClient):
             if not isinstance(buckets, list):
                 raise ResponseError(BACKEND, "aggregation answer lacks buckets")
             for bucket in buckets:
-                key, value = _bucket(bucket, names, len(rate_windows))
+                key, value = _bucket(bucket, names, rates)
                 if by_location:
                     key = _log_key(key)
                     value = _merge_stats(stats.get(key), value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
@@ -35,7 +36,7 @@ from log_monitor.scheduler import Scheduler
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources.local_files import LocalFilesSource
-from log_monitor.state import StateStore
+from log_monitor.state import OUTBOX_DELIVERED_KEPT, StateStore, note_to_json
 from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -62,6 +63,7 @@ class PassFigures:
     naive_wall_s: float
     naive_requests: int
     naive_note: str
+    baselines: bool = True  # the rate-drop baseline (8 windows per bucket) asked in the same aggregation
 
 
 def _fleet(agents: int) -> Fleet:
@@ -87,27 +89,9 @@ def _serve(agents: int, pipe: Connection) -> None:
 
 def _targets(ids: list[str], by_location: bool) -> list[Target]:
     if not by_location:
-        return [
-            Target(
-                key=Target.agent_key(agent_id),
-                kind=TargetKind.AGENT,
-                label=f"agent-{agent_id}",
-                interval_s=INTERVAL,
-                threshold_s=INTERVAL,
-                agent_id=agent_id,
-            )
-            for agent_id in ids
-        ]
+        return [Target.agent(agent_id, f"agent-{agent_id}", INTERVAL) for agent_id in ids]
     return [
-        Target(
-            key=Target.location_key(agent_id, location),
-            kind=TargetKind.LOCATION,
-            label=f"agent-{agent_id} {location}",
-            interval_s=INTERVAL,
-            threshold_s=INTERVAL,
-            agent_id=agent_id,
-            location=location,
-        )
+        Target.agent(agent_id, f"agent-{agent_id} {location}", INTERVAL, location=location)
         for agent_id in ids
         for location in LOCATIONS
     ]
@@ -127,10 +111,11 @@ def _rows_written(db: Path) -> int:
         )
 
 
-def one_pass(agents: int, by_location: bool = False) -> PassFigures:
+def one_pass(agents: int, baselines: bool = True, by_location: bool = False) -> PassFigures:
     """Two passes of the real monitor (app.build) over `agents` agents, the simulator in a child process.
 
     The first starts from an empty state DB; the second, a minute later, is the steady one a daemon runs.
+    `baselines=False` sets DROP_RATIO=0, so the aggregation asks no rate windows: the pass as it was before them.
     """
     context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
@@ -143,7 +128,9 @@ def one_pass(agents: int, by_location: bool = False) -> PassFigures:
     timed: list[tuple[float, float]] = []
     requests: list[dict[str, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        settings = simulator_settings(api_url, indexer_url, Path(tmp), wazuh_api_max_rpm=300)
+        settings = simulator_settings(
+            api_url, indexer_url, Path(tmp), wazuh_api_max_rpm=300, drop_ratio=0.1 if baselines else 0.0
+        )
         with open(os.devnull, "w") as sink:
             app = build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
             with app:
@@ -184,6 +171,7 @@ def one_pass(agents: int, by_location: bool = False) -> PassFigures:
         naive_wall_s=round(naive_wall, 2),
         naive_requests=len(ids),
         naive_note=naive_note,
+        baselines=baselines,
     )
 
 
@@ -231,16 +219,7 @@ def detection_latency(agents: int = 200, interval: float = 60.0, threshold: floa
         fleet.add_agent(agent_id, f"a{agent_id}", rate_per_min=6, started=NOW - timedelta(hours=1))
         # Silences start at scattered moments so the checks catch them at every phase of the interval.
         fleet.silence(agent_id, since=NOW + timedelta(seconds=600 + number * 7.3))
-        targets.append(
-            Target(
-                key=Target.agent_key(agent_id),
-                kind=TargetKind.AGENT,
-                label=f"a{agent_id}",
-                interval_s=interval,
-                threshold_s=threshold,
-                agent_id=agent_id,
-            )
-        )
+        targets.append(Target.agent(agent_id, f"a{agent_id}", interval, threshold))
     with tempfile.TemporaryDirectory() as tmp, SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim:
         settings = simulator_settings(
             sim.api_url,
@@ -359,6 +338,46 @@ def outbox_throughput(alerts: int = 300) -> float:
     return alerts / elapsed
 
 
+def outbox_history(rows: int = 1_000_000) -> tuple[float, float, float]:
+    """`recent(50)` over `rows` delivered notifications (ms), pruning them to the bound (s), `recent(50)` after (ms)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "o.sqlite3"
+        StateStore(path).close()
+        payload = note_to_json(
+            Notification(
+                id="bench",
+                created_at=NOW,
+                kind=NotificationKind.ALERT,
+                severity=Severity.CRITICAL,
+                target_key="agent:00001",
+                label="agent-00001",
+                condition=Condition.SILENT,
+                host="bench",
+            )
+        )
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
+            db.executemany(
+                "INSERT INTO outbox (id, created_at, target_key, kind, payload, delivered_at, channel) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'slack')",
+                (
+                    (f"n{n}", at, f"agent:{n % 1000:05d}", "alert", payload, at)
+                    for n in range(rows)
+                    for at in [(NOW - timedelta(seconds=n)).isoformat()]
+                ),
+            )
+        with StateStore(path) as store:
+            started = time.perf_counter()
+            store.recent(50)
+            before = time.perf_counter() - started
+            started = time.perf_counter()
+            store.prune_outbox(NOW)
+            prune = time.perf_counter() - started
+            started = time.perf_counter()
+            store.recent(50)
+            after = time.perf_counter() - started
+    return before * 1000, prune, after * 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--sizes", default="1000,10000,100000", help="fleet sizes, comma-separated")
@@ -366,10 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--location-agents", type=int, default=10_000, help="agents of the per-location pass")
     parser.add_argument("--one-pass", type=int, help=argparse.SUPPRESS)  # internal: one size, in a fresh process
     parser.add_argument("--by-location", action="store_true", help=argparse.SUPPRESS)  # with --one-pass
+    parser.add_argument("--no-baselines", action="store_true", help=argparse.SUPPRESS)  # internal, with --one-pass
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
     args = parser.parse_args(argv)
     if args.one_pass:
-        print(json.dumps(asdict(one_pass(args.one_pass, args.by_location))))
+        print(json.dumps(asdict(one_pass(args.one_pass, not args.no_baselines, args.by_location))))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results: dict[str, object] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
@@ -378,11 +398,15 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'agents':>8} {'targets':>8} {'wall s':>7} {'cpu s':>7} {'(first)':>7} {'rss MB':>7} {'idx req':>7}"
     print(f"{header} {'api req':>7} {'(first)':>7} {'written':>7} {'naive s':>8} {'ratio':>6}")
     passes = []
-    runs = [(size, False) for size in sizes] + ([(args.location_agents, True)] if args.location_agents else [])
-    for size, by_location in runs:
+    # Each size with the rate-drop baselines (the default) and without them (DROP_RATIO=0), side by side,
+    # then the per-location pass.
+    runs = [(size, baselines, False) for size in sizes for baselines in (True, False)]
+    runs += [(args.location_agents, True, True)] if args.location_agents else []
+    for size, baselines, by_location in runs:
         # A fresh process per size, so peak RSS belongs to that size alone.
+        extra = ([] if baselines else ["--no-baselines"]) + (["--by-location"] if by_location else [])
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks", "--one-pass", str(size), *(["--by-location"] if by_location else [])],
+            [sys.executable, "-m", "benchmarks", "--one-pass", str(size), *extra],
             check=True,
             capture_output=True,
             text=True,
@@ -396,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{figures['first_cpu_s']:>7.2f} {figures['rss_mb']:>7.0f} {figures['indexer_requests']:>7} "
             f"{figures['api_requests']:>7} {figures['first_api_requests']:>7} {figures['states_written']:>7} "
             f"{figures['naive_wall_s']:>8.1f} {ratio:>5.0f}x  (indexer bound {bound}) {figures['naive_note']}"
+            f"{'' if baselines else ' [no baselines]'}"
         )
         passes.append(figures | {"by_location": by_location, "indexer_request_bound": bound})
     results["passes"] = passes
@@ -411,6 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"combined-format parsing: {results['parse_lines_per_s']:,} lines/s (target 300,000)")
     results["outbox_alerts_per_s"] = round(outbox_throughput(), 1)
     print(f"outbox into a local SMTP server: {results['outbox_alerts_per_s']:,} alerts/s (one at a time, no grouping)")
+    before, prune, after = outbox_history()
+    results["outbox_recent_1m_ms"], results["outbox_prune_1m_s"] = round(before, 2), round(prune, 2)
+    results["outbox_recent_pruned_ms"] = round(after, 2)
+    print(
+        f"status page history: recent(50) over 1,000,000 delivered rows {before:.1f} ms; pruning them to "
+        f"{OUTBOX_DELIVERED_KEPT:,} {prune:.1f} s (once); recent(50) after {after:.1f} ms"
+    )
     previous = json.loads(args.out.read_text()) if args.out.exists() else None
     if isinstance(previous, dict):
         previous.pop("previous", None)  # one run back is enough to compare with

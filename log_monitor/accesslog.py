@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from log_monitor.dropwords import drop_sentence
+
 # host ident user [time] "request" status bytes ["referer" "agent"]: the common and combined formats. Groups:
 # host, time, request, bytes. One findall over a whole buffer (MULTILINE) hands back every line's fields from C,
 # which is what keeps parsing above 300,000 lines/s. Apache writes a `"` inside the request as `\"` and a backslash
@@ -22,6 +24,9 @@ _LINE = re.compile(
 _MONTHS = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
 SHORT_S = 10
 MEDIUM_S = 120
+# Low traffic ends when the rate is back to this share of the usual level, as a rate drop does (no flapping).
+LOW_RECOVERY_SHARE = 0.5
+USUAL_BASIS = "usual level of this hour on past days"
 # Hosts and sections beyond this many are trimmed to the busiest half: a scan from a million addresses must not
 # grow the daemon without bound. Top-N stays right for anything busy enough to matter.
 KEYS_KEPT = 10_000
@@ -176,11 +181,6 @@ class TrafficStats:
                 total += self._seconds[second]
         return total / window_s
 
-    def lifetime_rate(self, now: float) -> float:
-        if self.first is None or now <= self.first:
-            return 0.0
-        return self.total / (now - self.first)
-
     def baseline(self, now: float) -> float | None:
         """The usual rate for this hour when a past day has shown it, else the long-run level; None while warming up."""
         hour = int(now // 3600) % 24
@@ -288,6 +288,8 @@ class TrafficEvent:
     baseline: float
 
     def message(self, service: str) -> str:
+        if self.change is TrafficChange.LOW:
+            return low_traffic_words(service, self.rate, self.baseline)
         words = {
             TrafficChange.HIGH: "high traffic",
             TrafficChange.HIGH_OVER: "traffic back to normal after high traffic",
@@ -317,7 +319,9 @@ class TrafficRules:
             stats.learn(now)
             return events
         over = rate > base * (1 + self.high_margin) and rate >= self.min_rate
-        under = rate < base * self.low_fraction and base >= self.min_rate
+        # The rate-drop rule: below the fraction to start, back to half the usual level to end.
+        share = max(self.low_fraction, LOW_RECOVERY_SHARE) if self.low else self.low_fraction
+        under = rate < base * share and base >= self.min_rate
         if over != self.high:
             self.high = over
             events.append(TrafficEvent(TrafficChange.HIGH if over else TrafficChange.HIGH_OVER, now, rate, base))
@@ -327,6 +331,11 @@ class TrafficRules:
         if not (self.high or self.low):
             stats.learn(now)
         return events
+
+
+def low_traffic_words(service: str, rate: float, baseline: float) -> str:
+    """Low traffic in a rate drop's words: "nginx: 24 events in the last 2m, normally 1,200 (usual level ...), 2.0%"."""
+    return drop_sentence(service, rate * MEDIUM_S, baseline * MEDIUM_S, MEDIUM_S, USUAL_BASIS)
 
 
 def feed(stats: TrafficStats, rules: TrafficRules, seconds: Iterable[tuple[int, int]]) -> list[TrafficEvent]:

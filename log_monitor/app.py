@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
@@ -37,6 +38,24 @@ from log_monitor.wazuh.indexer import WazuhIndexer
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BackendMetrics:
+    """One backend client's counters since start."""
+
+    requests: int
+    request_seconds: float  # total time waiting for answers
+    responses_by_status: dict[int, int]
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The process's own counters at one moment, for the status server (which reaches no further into the app)."""
+
+    channels: list[str]  # the configured channels, in the order they are tried
+    delivery_failures: dict[str, int]  # channel -> delivery attempts it refused since start
+    backends: dict[str, BackendMetrics]  # "api" / "indexer" -> its client's counters, for those configured
+
+
 @dataclass
 class App:
     """The wired-up product; closing it closes every client and the store."""
@@ -50,6 +69,15 @@ class App:
     heartbeat: Heartbeat | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
 
+    def metrics(self) -> MetricsSnapshot:
+        dispatcher = self.monitor.dispatcher
+        backends = {
+            name: BackendMetrics(client.requests_made, client.request_seconds, dict(client.responses_by_status))
+            for name, client in (("api", self.api), ("indexer", self.indexer))
+            if client is not None
+        }
+        return MetricsSnapshot(list(dispatcher.channel_names), dict(dispatcher.failures), backends)
+
     def close(self) -> None:
         self._stack.close()
 
@@ -58,6 +86,31 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How long what build() makes waits and how often it retries; None keeps each part's own default.
+
+    Production never sets these; tests shorten them (a hanging backend, a locked DB) instead of patching.
+    """
+
+    backend_timeout_s: float | None = None  # the Wazuh API's and the indexer's per-read timeout
+    backend_retries: int | None = None
+    backend_deadline_s: float | None = None  # a whole request, body included
+    api_page_size: int | None = None  # agents per page of the API's listing
+    store_timeout_s: float | None = None  # how long the state DB waits for another writer's lock
+    delivery_attempts: int | None = None  # attempts per channel before the next one gets the notification
+    channel_timeout_s: float | None = None
+    channel_retry_s: float | None = None  # Slack: the wait before a reconnect and the longest Retry-After honoured
+
+    def backend(self) -> dict[str, Any]:
+        return _given(timeout=self.backend_timeout_s, retries=self.backend_retries, deadline_s=self.backend_deadline_s)
+
+
+def _given(**values: object) -> dict[str, Any]:
+    """The keyword arguments that were set: the others keep the callee's defaults (written once, there)."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def tls_verify(settings: Settings) -> bool | ssl.SSLContext:
@@ -77,11 +130,15 @@ def policy_settings(settings: Settings, host: str | None = None) -> PolicySettin
         reminder_initial_s=settings.reminder_initial_s,
         reminder_factor=settings.reminder_factor,
         reminder_max_s=settings.reminder_max_s,
+        drop_ratio=settings.drop_ratio,
+        drop_min_baseline=settings.drop_min_baseline,
         host=host or socket.gethostname(),
     )
 
 
-def build_api(settings: Settings, *, clock: Clock, sleep: Callable[[float], None]) -> WazuhAPIHandler | None:
+def build_api(
+    settings: Settings, *, clock: Clock, sleep: Callable[[float], None], tuning: Tuning = Tuning()
+) -> WazuhAPIHandler | None:
     if not settings.wazuh_api_url or not settings.wazuh_api_user or settings.wazuh_api_password is None:
         return None
     return WazuhAPIHandler(
@@ -92,10 +149,14 @@ def build_api(settings: Settings, *, clock: Clock, sleep: Callable[[float], None
         max_rpm=settings.wazuh_api_max_rpm,
         clock=clock,
         sleep=sleep,
+        **tuning.backend(),
+        **_given(page_size=tuning.api_page_size),
     )
 
 
-def build_indexer(settings: Settings, *, sleep: Callable[[float], None]) -> WazuhIndexer | None:
+def build_indexer(
+    settings: Settings, *, sleep: Callable[[float], None], tuning: Tuning = Tuning()
+) -> WazuhIndexer | None:
     if not settings.wazuh_indexer_url or not settings.wazuh_indexer_user or settings.wazuh_indexer_password is None:
         return None
     return WazuhIndexer(
@@ -109,10 +170,13 @@ def build_indexer(settings: Settings, *, sleep: Callable[[float], None]) -> Wazu
         non_log_locations=settings.non_log_locations,
         verify=tls_verify(settings),
         sleep=sleep,
+        **tuning.backend(),
     )
 
 
-def build_channels(settings: Settings) -> list[Notifier]:
+def build_channels(
+    settings: Settings, *, sleep: Callable[[float], None] = time.sleep, tuning: Tuning = Tuning()
+) -> list[Notifier]:
     """The fallback chain in order; the console when nothing is configured, so a first run shows something."""
     channels: list[Notifier] = []
     if (settings.slack_bot_token and settings.slack_channel) or settings.slack_webhook_url:
@@ -122,6 +186,12 @@ def build_channels(settings: Settings) -> list[Notifier]:
                 channel=settings.slack_channel,
                 webhook_url=settings.slack_webhook_url,
                 api_url=settings.slack_api_url,
+                sleep=sleep,
+                **_given(
+                    timeout=tuning.channel_timeout_s,
+                    connect_retry_s=tuning.channel_retry_s,
+                    max_retry_after_s=tuning.channel_retry_s,
+                ),
             )
         )
     if settings.smtp_host and settings.smtp_from and settings.smtp_to:
@@ -134,10 +204,13 @@ def build_channels(settings: Settings) -> list[Notifier]:
                 password=settings.smtp_password,
                 sender=settings.smtp_from,
                 recipients=settings.smtp_to,
+                **_given(timeout=tuning.channel_timeout_s),
             )
         )
     if settings.teams_webhook_url:
-        channels.append(TeamsNotifier(webhook_url=settings.teams_webhook_url))
+        channels.append(
+            TeamsNotifier(webhook_url=settings.teams_webhook_url, **_given(timeout=tuning.channel_timeout_s))
+        )
     if not channels:
         channels.append(ConsoleNotifier())
     return channels
@@ -150,34 +223,29 @@ def state_reset_notice(quarantined: Path | None, state_db: Path, clock: Clock, h
     """
     now = clock.now()
     if quarantined is None:
-        return Notification(
-            id=f"state-reset:deleted:{now.isoformat()}",
-            created_at=now,
-            kind=NotificationKind.STATE_RESET,
-            severity=Severity.WARNING,
-            target_key="state:db",
-            label=str(state_db),
-            condition=Condition.MISSING,
-            host=host or socket.gethostname(),
-            detail=(
-                "The state DB file was deleted or replaced while the monitor ran; a fresh one was started at the "
-                "same path. Open alerts may be sent once more; silences set with `silence` and notifications "
-                "still queued in the old file are gone."
-            ),
+        note_id, condition = f"state-reset:deleted:{now.isoformat()}", Condition.MISSING
+        detail = (
+            "The state DB file was deleted or replaced while the monitor ran; a fresh one was started at the "
+            "same path. Open alerts may be sent once more; silences set with `silence` and notifications "
+            "still queued in the old file are gone."
+        )
+    else:
+        # One per quarantined file, however often it is queued.
+        note_id, condition = f"state-reset:{quarantined.name}", Condition.UNKNOWN
+        detail = (
+            f"The corrupt file was kept as {quarantined}. Open alerts will be sent once more; "
+            "silences set with `silence` are gone and must be set again."
         )
     return Notification(
-        id=f"state-reset:{quarantined.name}",  # one per quarantined file, however often it is queued
+        id=note_id,
         created_at=now,
         kind=NotificationKind.STATE_RESET,
         severity=Severity.WARNING,
         target_key="state:db",
         label=str(state_db),
-        condition=Condition.UNKNOWN,
+        condition=condition,
         host=host or socket.gethostname(),
-        detail=(
-            f"The corrupt file was kept as {quarantined}. Open alerts will be sent once more; "
-            "silences set with `silence` are gone and must be set again."
-        ),
+        detail=detail,
     )
 
 
@@ -189,21 +257,22 @@ def build(
     sleep: Callable[[float], None] = time.sleep,
     channels: list[Notifier] | None = None,
     host: str | None = None,
+    tuning: Tuning = Tuning(),
 ) -> App:
     clock = clock or SystemClock()
     stack = ExitStack()
     try:
-        store = stack.enter_context(StateStore(settings.state_db))
+        store = stack.enter_context(StateStore(settings.state_db, **_given(timeout=tuning.store_timeout_s)))
         if store.quarantined is not None:
             store.queue([state_reset_notice(store.quarantined, settings.state_db, clock, host)])
         store.on_reset = lambda: state_reset_notice(None, settings.state_db, clock, host)
-        api = build_api(settings, clock=clock, sleep=sleep)
+        api = build_api(settings, clock=clock, sleep=sleep, tuning=tuning)
         if api is not None:
             stack.callback(api.close)
-        indexer = build_indexer(settings, sleep=sleep)
+        indexer = build_indexer(settings, sleep=sleep, tuning=tuning)
         if indexer is not None:
             stack.callback(indexer.close)
-        channels = channels if channels is not None else build_channels(settings)
+        channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)
         listed = list(targets)
         if indexer is not None:
             targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
@@ -222,14 +291,24 @@ def build(
         sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
         if indexer is not None:
             window = settings.default_check_interval_s
-            sources.append(IndexerSource(indexer, lookback_s=settings.lookback_s, window_s=window))
+            # Baselines cost one sub-aggregation per bucket, asked only when some target can be judged by them.
+            baselines = settings.drop_ratio > 0 or any(t.drop_ratio for t in targets)
+            sources.append(
+                IndexerSource(
+                    indexer,
+                    lookback_s=settings.lookback_s,
+                    window_s=window,
+                    baselines=baselines,
+                    indexing_delay_s=settings.indexing_delay_s,
+                )
+            )
         if api is not None:
             # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
             sources.append(LogcollectorSource(api, store))
         monitor = LogCounter(
             targets=targets,
             store=store,
-            dispatcher=Dispatcher(store, channels, clock, sleep=sleep),
+            dispatcher=Dispatcher(store, channels, clock, sleep=sleep, **_given(attempts=tuning.delivery_attempts)),
             clock=clock,
             policy=policy_settings(settings, host),
             sources=sources,

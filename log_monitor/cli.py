@@ -19,11 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from log_monitor import __version__, top
-from log_monitor.app import App, build, build_channels
+from log_monitor.app import App, Tuning, build, build_channels
 from log_monitor.config import (
     DEFAULT_ENV_FILE,
     LEGACY_ENV_FILE,
     Settings,
+    describe,
     invoking_user,
     load_settings,
     parse_duration,
@@ -31,6 +32,7 @@ from log_monitor.config import (
 )
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup, simulated_fleet
+from log_monitor.dropwords import rate_against
 from log_monitor.errors import (
     BackendError,
     ConfigError,
@@ -43,6 +45,7 @@ from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
 from log_monitor.monitor import PassResult
+from log_monitor.notifiers.base import Checkable
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
@@ -159,7 +162,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    tuning: Tuning | None = None,
+) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
@@ -195,7 +204,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return EXIT_CONFIG
     _log_warnings(settings, command)
     try:
-        code = _command(command, args, settings, targets, args.env_file, out, err, redactor)
+        code = _command(command, args, settings, targets, args.env_file, out, err, redactor, tuning or Tuning())
         out.flush()  # here, not at exit: a reader gone away (`status | head -1`) is then caught below
         return code
     except BrokenPipeError:
@@ -231,9 +240,10 @@ def _command(
     out: TextIO,
     err: TextIO,
     redactor: RedactingFilter,
+    tuning: Tuning,
 ) -> int:
     if command == "once":
-        return _once(settings, targets, out, err)
+        return _once(settings, targets, out, err, tuning)
     if command == "check-config":
         return _check_config(settings, targets, args.connect, out, err)
     if command == "run":
@@ -274,9 +284,9 @@ def _top(settings: Settings, targets: list[Target]) -> int:
             store.close()
 
 
-def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
+def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO, tuning: Tuning) -> int:
     # Beside a running daemon a cron `once` would send every alert a second time: refuse, so the cron line is noticed.
-    with InstanceLock(settings.state_db), build(settings, targets) as app:
+    with InstanceLock(settings.state_db), build(settings, targets, tuning=tuning) as app:
         try:
             result = app.monitor.run_once()
         except LogMonitorError:
@@ -330,16 +340,29 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
                 _when(obs.last_event),
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
+                rate_against(obs.recent, obs.baseline),
                 obs.agent_status or obs.problem,
             ]
         )
-    headers = ["TARGET", "LABEL", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR", "EVENTS", "AGENT STATUS"]
+    headers = [
+        "TARGET",
+        "LABEL",
+        "STATE",
+        "CONDITION",
+        "LAST EVENT (UTC)",
+        "SILENT FOR",
+        "EVENTS",
+        "RATE VS BASELINE",
+        "AGENT STATUS",
+    ]
     _table(headers, rows, out)
     counts: dict[str, int] = {}
     for row in result.rows:
         counts[row.state.severity.name] = counts.get(row.state.severity.name, 0) + 1
     summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
     print(f"\n{len(result.rows)} targets: {summary or 'none'}; {len(result.notifications)} notification(s)", file=out)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
 
 
 def _check_config(settings: Settings, targets: list[Target], connect: bool, out: TextIO, err: TextIO) -> int:
@@ -350,6 +373,9 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
     if settings.wazuh_indexer_url:
         indexer = f"{_public_url(settings.wazuh_indexer_url)} (index pattern {settings.wazuh_index_pattern})"
     print(f"  Wazuh indexer: {indexer}", file=out)
+    if settings.wazuh_indexer_url and not settings.wazuh_api_url:
+        # OpenSearch sends no Date header: only the API can tell the manager's time (REALITY.md §5).
+        print("  clock: not checked against the manager's (needs WAZUH_API_URL; the indexer sends no Date)", file=out)
     print(f"  targets: {len(targets)} from {settings.agent_list_file}", file=out)
     channels = build_channels(settings)
     print(f"  alerts go to: {' -> '.join(_describe_channel(c.name, settings) for c in channels)}", file=out)
@@ -360,6 +386,8 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
             "and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
             file=out,
         )
+    for line in describe(settings):
+        print(f"  setting: {line}", file=out)
     for warning in settings.warnings:
         print(f"  warning: {warning}", file=out)
     if not connect:
@@ -387,7 +415,7 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
         # A typo in agents.csv would otherwise be a "never seen, silent for 7d" alert.
         unknown: dict[str, str] = {}
         for target in targets:
-            if target.agent_id is not None and target.expected and target.agent_id not in known_agents[0]:
+            if target.agent_id is not None and target.agent_id not in known_agents[0]:
                 unknown.setdefault(target.agent_id, target.origin or target.label)
         if unknown:
             failed += 1
@@ -441,15 +469,8 @@ def _probes(app: App, known_agents: list[set[str]]) -> list[tuple[str, Callable[
             return f"{len(stats)} agents with events in the last hour"
 
         probes.append(("Wazuh indexer", probe_indexer))
-    for channel in app.channels:
-        check = getattr(channel, "check", None)
-        if callable(check):
-            probes.append((f"channel {channel.name}", _channel_probe(check)))
+    probes += [(f"channel {channel.name}", channel.check) for channel in app.channels if isinstance(channel, Checkable)]
     return probes
-
-
-def _channel_probe(check: Callable[[], object]) -> Callable[[], str]:
-    return lambda: str(check() or "")
 
 
 def _views(settings: Settings, targets: list[Target], store: StateStore) -> list[TargetView]:
@@ -487,6 +508,7 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
                 s.condition.value,
                 _when(s.last_event),
                 silent,
+                rate_against(s.recent, s.baseline),
                 _when(s.last_checked),
                 str(s.alerts_sent),
                 _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
@@ -500,6 +522,7 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
         "CONDITION",
         "LAST EVENT (UTC)",
         "SILENT FOR",
+        "RATE VS BASELINE",
         "CHECKED",
         "ALERTS",
         "NEXT REMINDER",
@@ -584,7 +607,6 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     # Held for the process's life (the kernel drops it at exit, however the process ends) and across the re-exec.
     lock = InstanceLock(settings.state_db)
     lock.acquire()
-    keep_lock = True
     app = build(settings, targets)
     status_server = start_status_server(app)
     restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
@@ -595,39 +617,22 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     daemon = Daemon(app.monitor)
     daemon.worker = worker
     worker.start()
-    drain_s = STOP_DRAIN_S
     liveness = Liveness(
         store=app.store, clock=app.monitor.clock, heartbeat=app.heartbeat, notifier=SdNotifier(*service_manager())
     )
     daemon.liveness = liveness
+    drain_s = STOP_DRAIN_S
     try:
-        while True:
-            outcome = daemon.run(signals, restart_at=restart_at)
-            if outcome is Outcome.STOP:
-                liveness.stopping()
-                deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
-                worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
-                # One last try for what is queued, within what is left of the drain time.
-                report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
-                log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
-                return EXIT_OK
-            if outcome is Outcome.RESTART:
-                drain_s = REEXEC_DRAIN_S
-                break
-            try:
-                fresh = load_settings(env_file)
-                fresh_targets = load_targets(fresh)
-            except ConfigError as exc:
-                # A broken edit must not take monitoring down: keep running on the last good configuration.
-                log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
-                continue
-            if fresh != settings:
-                log.info("configuration changed: re-executing to apply it")
-                drain_s = REEXEC_DRAIN_S
-                keep_lock = fresh.state_db == settings.state_db  # a new STATE_DB is locked afresh by the new program
-                break
-            daemon.set_targets(fresh_targets)
-            log.info("reloaded: %d targets", len(fresh_targets))
+        outcome, keep_lock = _serve(daemon, signals, settings, env_file, restart_at)
+        if outcome is Outcome.STOP:
+            liveness.stopping()
+            deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
+            worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
+            # One last try for what is queued, within what is left of the drain time.
+            report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
+            log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
+            return EXIT_OK
+        drain_s = REEXEC_DRAIN_S
     finally:
         worker.stop(drain_s)
         liveness.close()
@@ -642,6 +647,32 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     err.flush()
     os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
     return EXIT_OK  # not reached
+
+
+def _serve(
+    daemon: Daemon, signals: Signals, settings: Settings, env_file: Path | None, restart_at: float
+) -> tuple[Outcome, bool]:
+    """The daemon until a stop or a re-exec (RESTART_INTERVAL, a changed configuration).
+
+    Returns the outcome and whether the state DB stays the same (then the lock is kept across the re-exec).
+    """
+    while True:
+        outcome = daemon.run(signals, restart_at=restart_at)
+        if outcome is not Outcome.RELOAD:
+            return outcome, True
+        try:
+            fresh = load_settings(env_file)
+            fresh_targets = load_targets(fresh)
+        except ConfigError as exc:
+            # A broken edit must not take monitoring down: keep running on the last good configuration.
+            log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
+            continue
+        if fresh != settings:
+            log.info("configuration changed: re-executing to apply it")
+            # A new STATE_DB is locked afresh by the new program.
+            return Outcome.RESTART, fresh.state_db == settings.state_db
+        daemon.set_targets(fresh_targets)
+        log.info("reloaded: %d targets", len(fresh_targets))
 
 
 def _resolve_target(text: str, targets: list[Target], known: set[str]) -> tuple[str | None, list[Target]]:
@@ -719,8 +750,9 @@ def _demo(seconds: float, out: TextIO) -> int:
             f"      {len(targets)} targets checked every {humanize_duration(INTERVAL_S)}; WARNING after "
             f"{humanize_duration(THRESHOLD_S)} of silence, CRITICAL after {humanize_duration(THRESHOLD_S * 2)}; "
             f"running for {humanize_duration(seconds)} (Ctrl-C stops)\n"
-            "      db-primary goes silent, web-frontend's auth.log goes quiet, fw-edge disconnects, "
-            "mail-relay recovers\n",
+            "      db-primary's logs stop while its FIM and SCA alerts go on, web-frontend's auth.log goes quiet,\n"
+            "      dc-01's Security channel stops while System goes on, fw-edge disconnects, mail-relay (UTC+8)\n"
+            "      recovers\n",
             file=out,
             flush=True,
         )

@@ -13,6 +13,10 @@ Rules (docs/configuration.md is the user-facing version):
   `env-files/log_counter.env` when only that one exists.
 - Every problem is collected and raised at once as ConfigError; each names the env file and the
   key, and never contains a secret value.
+- KEYS is the one table of keys (name, Settings field, reader, default, meaning, secret?): it drives the
+  reading, `Settings`' defaults (DEFAULTS, also the clients' keyword defaults), check-config's listing
+  (`describe`), and the tests of docs/configuration.md and of the fuzzer. Rules between keys (legacy keys,
+  backends given whole, SMTP and Slack partners) run after every key is read.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,69 +44,15 @@ DEFAULT_ENV_FILE = Path("env-files/log_monitor.env")
 LEGACY_ENV_FILE = Path("env-files/log_counter.env")  # the original tool's, read when DEFAULT_ENV_FILE is absent
 ENV_FOLDER_NAME = "env-files"  # an env file in a folder of this name takes defaults from the folder above
 
-SECRET_KEYS = (
-    "WAZUH_API_PASSWORD",
-    "WAZUH_INDEXER_PASSWORD",
-    "PASSWORD",
-    "SLACK_BOT_TOKEN",
-    "SLACK_WEBHOOK_URL",
-    "SMTP_PASSWORD",
-    "TEAMS_WEBHOOK_URL",
-    "STATUS_TOKEN",
-    "HEARTBEAT_URL",  # carries the check's token
-)
 LEGACY_FILE_ONLY_KEYS = ("WAZUH_URL", "USERNAME", "PASSWORD")  # never taken from the process environment
 # Secrets sent in an HTTP header as they are (a bearer token) or compared with one: printable ASCII, no space. A
 # line break there makes the HTTP library refuse the request with the whole value in its error text.
 TOKEN_KEYS = frozenset({"SLACK_BOT_TOKEN", "STATUS_TOKEN"})
-PLAIN_KEYS = (
-    "WAZUH_API_URL",
-    "WAZUH_API_USER",
-    "WAZUH_API_MAX_RPM",
-    "WAZUH_INDEXER_URL",
-    "WAZUH_INDEXER_USER",
-    "WAZUH_INDEX_PATTERN",
-    "WAZUH_AGENT_ID_FIELD",
-    "WAZUH_TIMESTAMP_FIELD",
-    "WAZUH_LOCATION_FIELD",
-    "NON_LOG_LOCATIONS",
-    "WAZUH_URL",
-    "USERNAME",
-    "VERIFICATION_FILE",
-    "VERIFY_TLS",
-    "AGENT_LIST_FILE",
-    "AGENT_DISCOVERY",
-    "DEFAULT_CHECK_INTERVAL",
-    "AGENT_CHECK_INTERVALS",
-    "CRITICAL_MULTIPLIER",
-    "INDEXING_DELAY",
-    "LOOKBACK",
-    "PIPELINE_SILENCE_RATIO",
-    "MAINTENANCE_TZ",
-    "REMINDER_INITIAL",
-    "REMINDER_FACTOR",
-    "REMINDER_MAX",
-    "LOCAL_FILES_LIST",
-    "STATE_DB",
-    "RESTART_INTERVAL",
-    "SLACK_CHANNEL",
-    "SLACK_API_URL",
-    "SMTP_HOST",
-    "SMTP_PORT",
-    "SMTP_USER",
-    "SMTP_FROM",
-    "SMTP_TO",
-    "SMTP_SECURITY",
-    "STATUS_ADDR",
-    "LOG_FILE_PATH",
-    "LOGGING_LEVEL",
-    "LOG_FORMAT",
-)
-KNOWN_KEYS = frozenset(PLAIN_KEYS + SECRET_KEYS + tuple(f"{k}_FILE" for k in SECRET_KEYS))
 
 # LOGGING_LEVEL 0-3, the original tool's scale: 0 most verbose.
 LOGGING_LEVELS_BY_NUMBER = {0: 10, 1: 20, 2: 30, 3: 40}  # DEBUG, INFO, WARNING, ERROR
 LOGGING_LEVELS_BY_NAME = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+LOGGING_LEVEL_NAMES = {level: name for name, level in LOGGING_LEVELS_BY_NAME.items() if name != "WARN"}
 
 # Alert locations that carry an agent's id but are not its logs (REALITY.md §2): FIM, SCA, rootcheck, the
 # manager's own 503/504/506 alerts, wodles, and outputs Wazuh itself writes. `command_*` is a prefix.
@@ -138,79 +88,6 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every key of DESIGN.md section 3, typed; durations in seconds, paths absolute."""
-
-    env_file: Path
-    base_dir: Path  # folder the built-in default paths are relative to (see the module docstring)
-    wazuh_api_url: str | None = None
-    wazuh_api_user: str | None = None
-    wazuh_api_password: Secret | None = None
-    wazuh_api_max_rpm: int = 200
-    wazuh_indexer_url: str | None = None
-    wazuh_indexer_user: str | None = None
-    wazuh_indexer_password: Secret | None = None
-    wazuh_index_pattern: str = "wazuh-alerts-4.x-*"
-    agent_id_field: str = "agent.id"
-    timestamp_field: str = "timestamp"
-    location_field: str = "location"
-    non_log_locations: tuple[str, ...] = DEFAULT_NON_LOG_LOCATIONS
-    verification_file: Path | None = None
-    verify_tls: bool = True
-    agent_list_file: Path = Path("config/agents.csv")
-    agent_discovery: bool = False  # AGENT_DISCOVERY=active
-    default_check_interval_s: float = 900.0
-    agent_check_intervals: Mapping[str, float] = field(default_factory=dict)  # agent id -> seconds
-    critical_multiplier: float = 2.0
-    indexing_delay_s: float = 30.0
-    lookback_s: float = 7 * 86400.0
-    pipeline_silence_ratio: float = 0.5
-    maintenance_tz: str | None = None  # IANA zone name; None = the host's zone
-    reminder_initial_s: float = 1800.0
-    reminder_factor: float = 2.0
-    reminder_max_s: float = 86400.0
-    local_files_list: Path | None = None
-    state_db: Path = Path("state/log_monitor.sqlite3")
-    restart_interval_s: float = 3600.0
-    slack_bot_token: Secret | None = None
-    slack_channel: str | None = None
-    slack_webhook_url: Secret | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_user: str | None = None
-    smtp_password: Secret | None = None
-    smtp_from: str | None = None
-    smtp_to: tuple[str, ...] = ()
-    smtp_security: str = "starttls"  # starttls, ssl, none
-    teams_webhook_url: Secret | None = None
-    status_addr: tuple[str, int] | None = None
-    status_token: Secret | None = None  # bearer token for every status endpoint but /healthz
-    heartbeat_url: Secret | None = None  # dead man's switch pinged after each pass
-    log_file_path: Path | None = None
-    logging_level: int = 20  # logging.INFO
-    log_format: str = "text"  # text, json
-    warnings: tuple[str, ...] = ()  # legacy keys and risky settings, logged at every start
-    # The subset of `warnings` about the original tool's keys and files: shown by check-config and at a
-    # daemon start, but not on every cron `once` pass, where nobody reads them and they would only fill mail.
-    deprecations: tuple[str, ...] = ()
-
-    def secrets(self) -> list[str]:
-        """Every secret value in these settings, for redaction."""
-        values = [
-            self.wazuh_api_password,
-            self.wazuh_indexer_password,
-            self.slack_bot_token,
-            self.slack_webhook_url,
-            self.smtp_password,
-            self.teams_webhook_url,
-            self.status_token,
-            self.heartbeat_url,
-        ]
-        return [v.reveal() for v in values if v is not None and v.reveal()]
-
-
 def parse_duration(text: str) -> float:
     """Seconds in `30s`, `15m`, `1h`, `1d`, or a bare number of minutes (`10`, `1.5`), at most 365 days.
 
@@ -236,6 +113,354 @@ def normalize_agent_id(text: str) -> str:
     if not stripped or not stripped.isascii() or not stripped.isdigit() or len(stripped) > 12:
         raise ValueError(f"expected an agent id of digits like 001, got {text!r}")
     return str(int(stripped)).zfill(3)
+
+
+def _parse_host_port(text: str) -> tuple[str, int]:
+    if text.strip().startswith(":"):
+        text = "127.0.0.1" + text.strip()  # `:PORT` stays on loopback: exposing the status is a choice to write out
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.strip().isdigit():
+        raise ValueError(text)
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(text)
+    return host, port
+
+
+def _parse_logging_level(text: str) -> int:
+    if text.isdigit():
+        return LOGGING_LEVELS_BY_NUMBER[int(text)] if int(text) in LOGGING_LEVELS_BY_NUMBER else _bad(text)
+    level = LOGGING_LEVELS_BY_NAME.get(text.upper())
+    return level if level is not None else _bad(text)
+
+
+def _bad(text: str) -> int:
+    raise ValueError(text)
+
+
+Reader = Callable[["EnvHandler", "Key"], Any]
+
+
+def _plain(value: Any) -> str:
+    """A setting's value as check-config shows it; a URL with its `user:password@` masked."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, str) and "://" in value:
+        return _shown(value)
+    return str(value)
+
+
+def _show_duration(seconds: Any) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _show_intervals(intervals: Any) -> str:
+    return ",".join(f"{agent}:{_show_duration(seconds)}" for agent, seconds in intervals.items())
+
+
+def _show_addr(addr: Any) -> str:
+    host, port = addr
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One env key: the Settings field it fills, how it is read, its default, and what it means."""
+
+    name: str
+    field: str | None  # None: the original tool's keys, folded into the modern ones by `EnvHandler._fold_legacy`
+    read: Reader  # the key's value, or its default; records a problem instead of raising
+    default: Any
+    doc: str  # one line: what check-config says the key is for
+    secret: bool = False  # may be given as KEY_FILE; never shown
+    show: Callable[[Any], str] = _plain
+
+
+def _text(handler: EnvHandler, key: Key) -> str | None:
+    return handler.text(key.name)  # None when unset: the table's default fills in once cross-key rules ran
+
+
+def _url(handler: EnvHandler, key: Key) -> str | None:
+    return handler.url(key.name)
+
+
+def _secret(handler: EnvHandler, key: Key) -> Secret | None:
+    return handler.secret(key.name)
+
+
+def _secret_url(handler: EnvHandler, key: Key) -> Secret | None:
+    return handler.secret_url(key.name)
+
+
+def _raw(handler: EnvHandler, key: Key) -> str | None:
+    return handler.raw(key.name)
+
+
+def _project_path(handler: EnvHandler, key: Key) -> Path:
+    return handler.path_or_default(key.name, str(key.default))
+
+
+def _boolean(handler: EnvHandler, key: Key) -> bool:
+    return handler.boolean(key.name, key.default)
+
+
+def _duration(*, positive: bool = True) -> Reader:
+    return lambda handler, key: handler.duration(key.name, key.default, positive=positive)
+
+
+def _number(low: float, high: float, *, low_open: bool, expected: str) -> Reader:
+    return lambda handler, key: handler.number(key.name, key.default, low, high, low_open=low_open, expected=expected)
+
+
+def _whole(low: int, high: int, expected: str) -> Reader:
+    return lambda handler, key: handler.whole(key.name, key.default, low, high, expected)
+
+
+def _choice(*choices: str) -> Reader:
+    return lambda handler, key: handler.choice(key.name, key.default, choices)
+
+
+def _parsed(convert: Callable[[str], Any], expected: str) -> Reader:
+    return lambda handler, key: handler.parsed(key.name, key.default, convert, expected)
+
+
+def _seconds(name: str, field: str, default: float, doc: str, *, positive: bool = True) -> Key:
+    """A duration key: read as seconds, shown in its largest whole unit."""
+    return Key(name, field, _duration(positive=positive), default, doc, show=_show_duration)
+
+
+def _discovery(handler: EnvHandler, key: Key) -> bool:
+    return handler.choice(key.name, "off", ("off", "active")) == "active"
+
+
+def _smtp_port(handler: EnvHandler, key: Key) -> int:
+    default = SMTP_SSL_PORT if handler.values.get("SMTP_SECURITY") == "ssl" else key.default
+    return handler.whole(key.name, default, 1, 65535, "a port number (1-65535)")
+
+
+def _ca_bundle(handler: EnvHandler, key: Key) -> Path | None:
+    path = handler.path(key.name)
+    if path is not None and not path.is_file():
+        handler.problem(key.name, f"CA bundle not found: {path}")
+        return None
+    return path
+
+
+def _files_list(handler: EnvHandler, key: Key) -> Path | None:
+    path = handler.path(key.name)
+    if path is None:
+        candidate = resolve_path(handler.base_dir, DEFAULT_FILES_LIST)
+        path = candidate if candidate.is_file() else None
+    return path
+
+
+def _zone(handler: EnvHandler, key: Key) -> str | None:
+    name = handler.text(key.name)
+    if name is not None and not _valid_zone(name):
+        handler.problem(key.name, f"expected a time zone name like Europe/Berlin, got {name!r}")
+        return None
+    return name
+
+
+SMTP_SSL_PORT = 465  # SMTP_PORT's default with SMTP_SECURITY=ssl
+DEFAULT_FILES_LIST = "config/files.csv"  # LOCAL_FILES_LIST when that file exists
+_AT_LEAST_1 = _number(1.0, 1e6, low_open=False, expected="a number of at least 1")
+_SHARE = _number(0.0, 1.0, low_open=True, expected="a share above 0 and at most 1")
+_RATIO = _number(0.0, 1.0, low_open=False, expected="a share from 0 (off) to 1, like 0.1")
+_LEVELS = "0-3 (0 DEBUG, 1 INFO, 2 WARNING, 3 ERROR) or a level name"
+
+# Every key log_monitor reads (docs/configuration.md's table lists the same ones: a test compares them).
+# A key is read after the ones above it: SMTP_PORT's default depends on SMTP_SECURITY.
+KEYS: tuple[Key, ...] = (
+    Key("WAZUH_API_URL", "wazuh_api_url", _url, None, "Wazuh server API"),
+    Key("WAZUH_API_USER", "wazuh_api_user", _text, None, "API user"),
+    Key("WAZUH_API_PASSWORD", "wazuh_api_password", _secret, None, "API user's password", secret=True),
+    Key(
+        "WAZUH_API_MAX_RPM",
+        "wazuh_api_max_rpm",
+        _whole(1, 300, "a whole number of requests per minute (1-300)"),
+        200,
+        "our share of the API's 300 requests/minute",
+    ),
+    Key("WAZUH_INDEXER_URL", "wazuh_indexer_url", _url, None, "Wazuh indexer"),
+    Key("WAZUH_INDEXER_USER", "wazuh_indexer_user", _text, None, "indexer user"),
+    Key("WAZUH_INDEXER_PASSWORD", "wazuh_indexer_password", _secret, None, "indexer user's password", secret=True),
+    Key("WAZUH_INDEX_PATTERN", "wazuh_index_pattern", _text, "wazuh-alerts-4.x-*", "index pattern"),
+    Key("WAZUH_AGENT_ID_FIELD", "agent_id_field", _text, "agent.id", "agent id field"),
+    Key("WAZUH_TIMESTAMP_FIELD", "timestamp_field", _text, "timestamp", "event time field"),
+    Key("WAZUH_LOCATION_FIELD", "location_field", _text, "location", "log location field"),
+    Key(
+        "NON_LOG_LOCATIONS",
+        "non_log_locations",
+        lambda handler, key: handler.non_log_locations(key.default),
+        DEFAULT_NON_LOG_LOCATIONS,
+        "locations that are not logs",
+    ),
+    Key("WAZUH_URL", None, _raw, None, "the original tool's URL"),
+    Key("USERNAME", None, _raw, None, "the original tool's user"),
+    Key("PASSWORD", None, _secret, None, "the original tool's password", secret=True),
+    Key("VERIFICATION_FILE", "verification_file", _ca_bundle, None, "CA bundle for both TLS connections"),
+    Key("VERIFY_TLS", "verify_tls", _boolean, True, "TLS certificate verification"),
+    Key("AGENT_LIST_FILE", "agent_list_file", _project_path, Path("config/agents.csv"), "agents CSV"),
+    Key("AGENT_DISCOVERY", "agent_discovery", _discovery, False, "also monitor every active agent (active)"),
+    _seconds("DEFAULT_CHECK_INTERVAL", "default_check_interval_s", 900.0, "check period"),
+    Key(
+        "AGENT_CHECK_INTERVALS",
+        "agent_check_intervals",
+        lambda handler, key: handler.agent_intervals(),
+        {},
+        "legacy per-agent periods",
+        show=_show_intervals,
+    ),
+    Key("CRITICAL_MULTIPLIER", "critical_multiplier", _AT_LEAST_1, 2.0, "CRITICAL when silent for threshold x this"),
+    _seconds("INDEXING_DELAY", "indexing_delay_s", 30.0, "margin for late events", positive=False),
+    _seconds("LOOKBACK", "lookback_s", 7 * 86400.0, "how far back events are looked for"),
+    Key("PIPELINE_SILENCE_RATIO", "pipeline_silence_ratio", _SHARE, 0.5, "share of silent agents: pipeline silent"),
+    Key("DROP_RATIO", "drop_ratio", _RATIO, 0.1, "rate drop below this share of the 7-day median; 0 off"),
+    Key(
+        "DROP_MIN_BASELINE",
+        "drop_min_baseline",
+        _number(0.0, 1e12, low_open=False, expected="a number of events, like 20"),
+        20.0,
+        "sparser baselines are judged by silence only",
+    ),
+    Key("MAINTENANCE_TZ", "maintenance_tz", _zone, None, "time zone of maintenance windows"),
+    _seconds("REMINDER_INITIAL", "reminder_initial_s", 1800.0, "first repeat of an unresolved alert"),
+    Key("REMINDER_FACTOR", "reminder_factor", _AT_LEAST_1, 2.0, "each repeat waits this much longer"),
+    _seconds("REMINDER_MAX", "reminder_max_s", 86400.0, "longest wait between repeats"),
+    Key("LOCAL_FILES_LIST", "local_files_list", _files_list, None, "local files CSV"),
+    Key("STATE_DB", "state_db", _project_path, Path("state/log_monitor.sqlite3"), "SQLite state file"),
+    _seconds("RESTART_INTERVAL", "restart_interval_s", 3600.0, "daemon re-exec period"),
+    Key("SLACK_BOT_TOKEN", "slack_bot_token", _secret, None, "Slack bot token", secret=True),
+    Key("SLACK_CHANNEL", "slack_channel", _text, None, "Slack channel"),
+    Key("SLACK_WEBHOOK_URL", "slack_webhook_url", _secret_url, None, "Slack incoming webhook", secret=True),
+    Key("SLACK_API_URL", "slack_api_url", _url, "https://slack.com/api/", "Slack Web API base"),
+    Key("SMTP_HOST", "smtp_host", _text, None, "email fallback's server"),
+    Key("SMTP_SECURITY", "smtp_security", _choice("starttls", "ssl", "none"), "starttls", "SMTP security"),
+    Key("SMTP_PORT", "smtp_port", _smtp_port, 587, "SMTP port"),
+    Key("SMTP_USER", "smtp_user", _text, None, "SMTP login"),
+    Key("SMTP_PASSWORD", "smtp_password", _secret, None, "SMTP password", secret=True),
+    Key("SMTP_FROM", "smtp_from", _text, None, "sender address"),
+    Key("SMTP_TO", "smtp_to", lambda handler, key: handler.addresses(), (), "recipients"),
+    Key("TEAMS_WEBHOOK_URL", "teams_webhook_url", _secret_url, None, "Teams Workflows webhook", secret=True),
+    Key(
+        "STATUS_ADDR",
+        "status_addr",
+        _parsed(_parse_host_port, "HOST:PORT like 127.0.0.1:9108"),
+        None,
+        "status server address",
+        show=_show_addr,
+    ),
+    Key("STATUS_TOKEN", "status_token", _secret, None, "status server's bearer token", secret=True),
+    Key("HEARTBEAT_URL", "heartbeat_url", _secret_url, None, "dead man's switch", secret=True),
+    Key("LOG_FILE_PATH", "log_file_path", lambda handler, key: handler.path(key.name), None, "own log file"),
+    Key(
+        "LOGGING_LEVEL",
+        "logging_level",
+        _parsed(_parse_logging_level, _LEVELS),
+        20,
+        "own log level",
+        show=lambda level: LOGGING_LEVEL_NAMES.get(level, str(level)),
+    ),
+    Key("LOG_FORMAT", "log_format", _choice("text", "json"), "text", "own log format"),
+)
+SECRET_KEYS = tuple(key.name for key in KEYS if key.secret)
+KNOWN_KEYS = frozenset([key.name for key in KEYS] + [f"{name}_FILE" for name in SECRET_KEYS])
+
+
+# The table's default of each key: Settings' field defaults and the clients' keyword defaults are these.
+DEFAULTS: Mapping[str, Any] = {key.name: key.default for key in KEYS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every key of DESIGN.md section 3, typed; durations in seconds, paths absolute. Defaults: the KEYS table."""
+
+    env_file: Path
+    base_dir: Path  # folder the built-in default paths are relative to (see the module docstring)
+    wazuh_api_url: str | None = None
+    wazuh_api_user: str | None = None
+    wazuh_api_password: Secret | None = None
+    wazuh_api_max_rpm: int = DEFAULTS["WAZUH_API_MAX_RPM"]
+    wazuh_indexer_url: str | None = None
+    wazuh_indexer_user: str | None = None
+    wazuh_indexer_password: Secret | None = None
+    wazuh_index_pattern: str = DEFAULTS["WAZUH_INDEX_PATTERN"]
+    agent_id_field: str = DEFAULTS["WAZUH_AGENT_ID_FIELD"]
+    timestamp_field: str = DEFAULTS["WAZUH_TIMESTAMP_FIELD"]
+    location_field: str = DEFAULTS["WAZUH_LOCATION_FIELD"]
+    non_log_locations: tuple[str, ...] = DEFAULTS["NON_LOG_LOCATIONS"]
+    verification_file: Path | None = None
+    verify_tls: bool = DEFAULTS["VERIFY_TLS"]
+    agent_list_file: Path = DEFAULTS["AGENT_LIST_FILE"]
+    agent_discovery: bool = DEFAULTS["AGENT_DISCOVERY"]  # AGENT_DISCOVERY=active
+    default_check_interval_s: float = DEFAULTS["DEFAULT_CHECK_INTERVAL"]
+    agent_check_intervals: Mapping[str, float] = field(default_factory=dict)  # agent id -> seconds
+    critical_multiplier: float = DEFAULTS["CRITICAL_MULTIPLIER"]
+    indexing_delay_s: float = DEFAULTS["INDEXING_DELAY"]
+    lookback_s: float = DEFAULTS["LOOKBACK"]
+    pipeline_silence_ratio: float = DEFAULTS["PIPELINE_SILENCE_RATIO"]
+    drop_ratio: float = DEFAULTS["DROP_RATIO"]  # rate drop: events in the window below this share of the baseline
+    drop_min_baseline: float = DEFAULTS["DROP_MIN_BASELINE"]  # a sparser baseline is judged by silence only
+    maintenance_tz: str | None = None  # IANA zone name; None = the host's zone
+    reminder_initial_s: float = DEFAULTS["REMINDER_INITIAL"]
+    reminder_factor: float = DEFAULTS["REMINDER_FACTOR"]
+    reminder_max_s: float = DEFAULTS["REMINDER_MAX"]
+    local_files_list: Path | None = None
+    state_db: Path = DEFAULTS["STATE_DB"]
+    restart_interval_s: float = DEFAULTS["RESTART_INTERVAL"]
+    slack_bot_token: Secret | None = None
+    slack_channel: str | None = None
+    slack_webhook_url: Secret | None = None
+    slack_api_url: str = DEFAULTS["SLACK_API_URL"]
+    smtp_host: str | None = None
+    smtp_port: int = DEFAULTS["SMTP_PORT"]
+    smtp_user: str | None = None
+    smtp_password: Secret | None = None
+    smtp_from: str | None = None
+    smtp_to: tuple[str, ...] = ()
+    smtp_security: str = DEFAULTS["SMTP_SECURITY"]  # starttls, ssl, none
+    teams_webhook_url: Secret | None = None
+    status_addr: tuple[str, int] | None = None
+    status_token: Secret | None = None  # bearer token for every status endpoint but /healthz
+    heartbeat_url: Secret | None = None  # dead man's switch pinged after each pass
+    log_file_path: Path | None = None
+    logging_level: int = DEFAULTS["LOGGING_LEVEL"]  # logging.INFO
+    log_format: str = DEFAULTS["LOG_FORMAT"]  # text, json
+    warnings: tuple[str, ...] = ()  # legacy keys and risky settings, logged at every start
+    # The subset of `warnings` about the original tool's keys and files: shown by check-config and at a
+    # daemon start, but not on every cron `once` pass, where nobody reads them and they would only fill mail.
+    deprecations: tuple[str, ...] = ()
+
+    def secrets(self) -> list[str]:
+        """Every secret value in these settings, for redaction."""
+        values: list[Secret | None] = [getattr(self, key.field) for key in KEYS if key.secret and key.field]
+        return [v.reveal() for v in values if v is not None and v.reveal()]
+
+
+def describe(settings: Settings) -> list[str]:
+    """`KEY=value (meaning)` for each key off its default, a secret as `(set, not shown)`: check-config lists them."""
+    lines = []
+    for key in KEYS:
+        if key.field is None:
+            continue
+        value = getattr(settings, key.field)
+        default = key.default
+        if isinstance(default, Path):
+            default = resolve_path(settings.base_dir, str(default))
+        if value is None or value == default:
+            continue
+        shown = "(set, not shown)" if key.secret else key.show(value)
+        lines.append(f"{key.name}={shown} ({key.doc})")
+    return lines
 
 
 def service_manager(environ: Mapping[str, str] | None = None) -> tuple[str | None, float | None]:
@@ -283,10 +508,10 @@ def load_settings(env_file: Path | None, environ: Mapping[str, str] | None = Non
     if environ is None:
         environ = os.environ
     file_values = _read_env_file(env_file)
-    loader = _Loader(env_file, file_values, environ)
+    handler = EnvHandler(env_file, file_values, environ)
     if note is not None:
-        loader.deprecated(note)
-    return loader.load()
+        handler.deprecated(note)
+    return handler.load()
 
 
 def _read_env_file(env_file: Path) -> dict[str, str]:
@@ -310,8 +535,8 @@ def _read_env_file(env_file: Path) -> dict[str, str]:
     return {key: value for key, value in raw.items() if value is not None}
 
 
-class _Loader:
-    """One validation pass: every accessor records problems instead of raising."""
+class EnvHandler:
+    """One env file turned into Settings by the KEYS table: every accessor records problems instead of raising."""
 
     def __init__(self, env_file: Path, file_values: Mapping[str, str], environ: Mapping[str, str]) -> None:
         self.env_file = env_file
@@ -319,6 +544,7 @@ class _Loader:
         self.base_dir = self.folder.parent if self.folder.name == ENV_FOLDER_NAME else self.folder
         self.file_values = {k: v.strip() for k, v in file_values.items()}
         self.environ = environ
+        self.values: dict[str, Any] = {}  # key name -> value, filled in the order of KEYS
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.deprecations: list[str] = []
@@ -352,7 +578,7 @@ class _Loader:
             self.problem(key, f"expected {expected}, got {value!r}")
             return default
 
-    def _non_log_locations(self) -> tuple[str, ...]:
+    def non_log_locations(self, default: tuple[str, ...]) -> tuple[str, ...]:
         """NON_LOG_LOCATIONS: the default list when the key is absent; set but empty counts every location."""
         key = "NON_LOG_LOCATIONS"
         if key in self.file_values:
@@ -360,7 +586,7 @@ class _Loader:
         else:
             value = self.environ.get(key)
         if value is None:
-            return DEFAULT_NON_LOG_LOCATIONS
+            return default
         return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
     def text(self, key: str, default: str | None = None) -> str | None:
@@ -512,106 +738,95 @@ class _Loader:
 
     # --- the whole pass ---------------------------------------------------------------------
     def load(self) -> Settings:
-        for key in self.file_values:
-            if key not in KNOWN_KEYS:
-                self.warnings.append(f"{self.env_file}: {key}: unknown key, ignored (a typo?)")
+        for name in self.file_values:
+            if name not in KNOWN_KEYS:
+                self.warnings.append(f"{self.env_file}: {name}: unknown key, ignored (a typo?)")
+        for key in KEYS:
+            self.values[key.name] = key.read(self, key)
+        self._fold_legacy()
+        self._check_backends()
+        self._check_alerting()
+        fields = {
+            key.field: key.default if self.values[key.name] is None else self.values[key.name]
+            for key in KEYS
+            if key.field is not None
+        }
+        if self.problems:
+            raise ConfigError(self.problems)
+        return Settings(
+            env_file=self.env_file,
+            base_dir=self.base_dir,
+            warnings=tuple(self.warnings),
+            deprecations=tuple(self.deprecations),
+            **fields,
+        )
 
-        api_url = self.url("WAZUH_API_URL")
-        api_user = self.text("WAZUH_API_USER")
-        api_password = self.secret("WAZUH_API_PASSWORD")
-        indexer_url = self.url("WAZUH_INDEXER_URL")
-        indexer_user = self.text("WAZUH_INDEXER_USER")
-        indexer_password = self.secret("WAZUH_INDEXER_PASSWORD")
-        index_pattern = self.text("WAZUH_INDEX_PATTERN")
-
-        # The original tool's keys: one URL and one set of credentials, for whichever backend it is.
-        legacy_url = self.raw("WAZUH_URL")
-        legacy_user = self.raw("USERNAME")
-        legacy_password = self.secret("PASSWORD")
-        if legacy_url is not None:
-            legacy = _split_legacy_url(legacy_url)
-            if legacy is None:
-                shown = _shown(legacy_url)
-                self.problem("WAZUH_URL", f"expected an http:// or https:// URL with a host, got {shown!r}")
-            elif legacy.is_indexer:
-                pattern_note = f", index pattern {legacy.pattern}" if legacy.pattern else ""
+    def _fold_legacy(self) -> None:
+        """The original tool's keys: one URL and one set of credentials, for whichever backend it is."""
+        values = self.values
+        legacy_url, legacy_user, legacy_password = values["WAZUH_URL"], values["USERNAME"], values["PASSWORD"]
+        if legacy_url is None:
+            if legacy_user is not None or legacy_password is not None:
                 self.deprecated(
-                    f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_INDEXER_URL (and WAZUH_INDEX_PATTERN); "
-                    f"taken for the Wazuh indexer at {_shown(legacy.base)}{pattern_note} "
-                    "(it ends in /_count or is on port 9200)"
+                    f"{self.env_file}: USERNAME/PASSWORD ignored: they belong to WAZUH_URL, which is not set; "
+                    "use WAZUH_API_USER/WAZUH_API_PASSWORD or WAZUH_INDEXER_USER/WAZUH_INDEXER_PASSWORD"
                 )
-                if indexer_url is None:
-                    indexer_url = legacy.base
-                    if index_pattern is None and legacy.pattern:
-                        index_pattern = legacy.pattern
-                else:
-                    self.deprecated(f"{self.env_file}: WAZUH_URL ignored: WAZUH_INDEXER_URL is set")
-                indexer_user, indexer_password = self._legacy_credentials(
-                    "WAZUH_INDEXER", indexer_user, indexer_password, legacy_user, legacy_password
-                )
-            else:
-                self.deprecated(
-                    f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_API_URL; taken for the Wazuh server API "
-                    f"at {_shown(legacy.base)} (it neither ends in /_count nor is on port 9200)"
-                )
-                if api_url is None:
-                    api_url = legacy.base
-                else:
-                    self.deprecated(f"{self.env_file}: WAZUH_URL ignored: WAZUH_API_URL is set")
-                api_user, api_password = self._legacy_credentials(
-                    "WAZUH_API", api_user, api_password, legacy_user, legacy_password
-                )
-        elif legacy_user is not None or legacy_password is not None:
+            return
+        legacy = _split_legacy_url(legacy_url)
+        if legacy is None:
+            shown = _shown(legacy_url)
+            self.problem("WAZUH_URL", f"expected an http:// or https:// URL with a host, got {shown!r}")
+            return
+        if legacy.is_indexer:
+            prefix = "WAZUH_INDEXER"
+            pattern_note = f", index pattern {legacy.pattern}" if legacy.pattern else ""
             self.deprecated(
-                f"{self.env_file}: USERNAME/PASSWORD ignored: they belong to WAZUH_URL, which is not set; "
-                "use WAZUH_API_USER/WAZUH_API_PASSWORD or WAZUH_INDEXER_USER/WAZUH_INDEXER_PASSWORD"
+                f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_INDEXER_URL (and WAZUH_INDEX_PATTERN); "
+                f"taken for the Wazuh indexer at {_shown(legacy.base)}{pattern_note} "
+                "(it ends in /_count or is on port 9200)"
             )
+            if values["WAZUH_INDEXER_URL"] is None and values["WAZUH_INDEX_PATTERN"] is None and legacy.pattern:
+                values["WAZUH_INDEX_PATTERN"] = legacy.pattern
+        else:
+            prefix = "WAZUH_API"
+            self.deprecated(
+                f"{self.env_file}: WAZUH_URL is deprecated: use WAZUH_API_URL; taken for the Wazuh server API "
+                f"at {_shown(legacy.base)} (it neither ends in /_count nor is on port 9200)"
+            )
+        if values[f"{prefix}_URL"] is None:
+            values[f"{prefix}_URL"] = legacy.base
+        else:
+            self.deprecated(f"{self.env_file}: WAZUH_URL ignored: {prefix}_URL is set")
+        self._legacy_credentials(prefix, legacy_user, legacy_password)
 
-        self._require_together("WAZUH_API", api_url, api_user, api_password)
-        self._require_together("WAZUH_INDEXER", indexer_url, indexer_user, indexer_password)
-        if api_url is None and indexer_url is None:
+    def _check_backends(self) -> None:
+        values = self.values
+        self._require_together("WAZUH_API")
+        self._require_together("WAZUH_INDEXER")
+        if values["WAZUH_API_URL"] is None and values["WAZUH_INDEXER_URL"] is None:
             self.warnings.append(
                 f"{self.env_file}: neither WAZUH_INDEXER_URL nor WAZUH_API_URL is set: agents cannot be checked "
                 "and are reported UNKNOWN"
             )
-        elif indexer_url is None:
+        elif values["WAZUH_INDEXER_URL"] is None:
             # The API alone gives each agent's connection status, not its events: a bare legacy WAZUH_URL
             # (a host, no `_count`) lands here, and every agent would be UNKNOWN with no word why.
             self.warnings.append(
                 f"{self.env_file}: no indexer configured: events are not counted and agents are reported "
                 "UNKNOWN; set WAZUH_INDEXER_URL, WAZUH_INDEXER_USER and WAZUH_INDEXER_PASSWORD"
             )
-
-        verification_file = self.path("VERIFICATION_FILE")
-        if verification_file is not None and not verification_file.is_file():
-            self.problem("VERIFICATION_FILE", f"CA bundle not found: {verification_file}")
-            verification_file = None
-        verify_tls = self.boolean("VERIFY_TLS", True)
-        if not verify_tls:
+        if not values["VERIFY_TLS"]:
             self.warnings.append(
                 f"{self.env_file}: VERIFY_TLS=false: TLS certificates are NOT verified; anyone on the network "
                 "path can read the Wazuh credentials. Use VERIFICATION_FILE with the CA bundle instead."
             )
 
-        default_interval = self.duration("DEFAULT_CHECK_INTERVAL", 900.0)
-        agent_intervals = self._agent_intervals()
-        reminder_initial = self.duration("REMINDER_INITIAL", 1800.0)
-        reminder_max = self.duration("REMINDER_MAX", 86400.0)
-        if reminder_max < reminder_initial:
+    def _check_alerting(self) -> None:
+        """Keys that only make sense together: reminders, the SMTP fallback, the Slack bot."""
+        values = self.values
+        if values["REMINDER_MAX"] < values["REMINDER_INITIAL"]:
             self.problem("REMINDER_MAX", "must not be shorter than REMINDER_INITIAL")
-
-        local_files = self.path("LOCAL_FILES_LIST")
-        if local_files is None:
-            candidate = Path(os.path.abspath(self.base_dir / "config/files.csv"))
-            local_files = candidate if candidate.is_file() else None
-
-        smtp_security = self.choice("SMTP_SECURITY", "starttls", ("starttls", "ssl", "none"))
-        smtp_default_port = 465 if smtp_security == "ssl" else 587
-        smtp_host = self.text("SMTP_HOST")
-        smtp_from = self.text("SMTP_FROM")
-        smtp_to = self._addresses()
-        smtp_user = self.text("SMTP_USER")
-        smtp_password = self.secret("SMTP_PASSWORD")
+        smtp_host, smtp_from, smtp_to = values["SMTP_HOST"], values["SMTP_FROM"], values["SMTP_TO"]
         if smtp_from is not None and "@" not in smtp_from:
             self.problem("SMTP_FROM", f"expected an email address, got {smtp_from!r}")
         if smtp_host is not None:
@@ -620,118 +835,37 @@ class _Loader:
                 self.problem("SMTP_HOST", f"is set, so {' and '.join(missing)} must be set too")
         elif smtp_from or smtp_to:
             self.problem("SMTP_HOST", "SMTP_FROM/SMTP_TO are set but SMTP_HOST is not")
-        if (smtp_user is None) != (smtp_password is None):
+        if (values["SMTP_USER"] is None) != (values["SMTP_PASSWORD"] is None):
             self.problem("SMTP_USER", "SMTP_USER and SMTP_PASSWORD must be given together")
-
-        slack_token = self.secret("SLACK_BOT_TOKEN")
-        slack_channel = self.text("SLACK_CHANNEL")
+        slack_token, slack_channel = values["SLACK_BOT_TOKEN"], values["SLACK_CHANNEL"]
         if slack_token is not None and slack_channel is None:
             self.problem("SLACK_CHANNEL", "SLACK_BOT_TOKEN is set, so SLACK_CHANNEL must be set too")
         if slack_channel is not None and slack_token is None:
             self.problem("SLACK_BOT_TOKEN", "SLACK_CHANNEL is set, so SLACK_BOT_TOKEN must be set too")
 
-        maintenance_tz = self.text("MAINTENANCE_TZ")
-        if maintenance_tz is not None and not _valid_zone(maintenance_tz):
-            self.problem("MAINTENANCE_TZ", f"expected a time zone name like Europe/Berlin, got {maintenance_tz!r}")
-            maintenance_tz = None
-
-        settings = Settings(
-            env_file=self.env_file,
-            base_dir=self.base_dir,
-            wazuh_api_url=api_url,
-            wazuh_api_user=api_user,
-            wazuh_api_password=api_password,
-            wazuh_api_max_rpm=self.whole(
-                "WAZUH_API_MAX_RPM", 200, 1, 300, "a whole number of requests per minute (1-300)"
-            ),
-            wazuh_indexer_url=indexer_url,
-            wazuh_indexer_user=indexer_user,
-            wazuh_indexer_password=indexer_password,
-            wazuh_index_pattern=index_pattern or "wazuh-alerts-4.x-*",
-            agent_id_field=self.text("WAZUH_AGENT_ID_FIELD") or "agent.id",
-            timestamp_field=self.text("WAZUH_TIMESTAMP_FIELD") or "timestamp",
-            location_field=self.text("WAZUH_LOCATION_FIELD") or "location",
-            non_log_locations=self._non_log_locations(),
-            verification_file=verification_file,
-            verify_tls=verify_tls,
-            agent_list_file=self.path_or_default("AGENT_LIST_FILE", "config/agents.csv"),
-            agent_discovery=self.choice("AGENT_DISCOVERY", "off", ("off", "active")) == "active",
-            default_check_interval_s=default_interval,
-            agent_check_intervals=agent_intervals,
-            critical_multiplier=self.number(
-                "CRITICAL_MULTIPLIER", 2.0, 1.0, 1e6, low_open=False, expected="a number of at least 1"
-            ),
-            indexing_delay_s=self.duration("INDEXING_DELAY", 30.0, positive=False),
-            lookback_s=self.duration("LOOKBACK", 7 * 86400.0),
-            pipeline_silence_ratio=self.number(
-                "PIPELINE_SILENCE_RATIO", 0.5, 0.0, 1.0, low_open=True, expected="a share above 0 and at most 1"
-            ),
-            maintenance_tz=maintenance_tz,
-            reminder_initial_s=reminder_initial,
-            reminder_factor=self.number(
-                "REMINDER_FACTOR", 2.0, 1.0, 1e6, low_open=False, expected="a number of at least 1"
-            ),
-            reminder_max_s=reminder_max,
-            local_files_list=local_files,
-            state_db=self.path_or_default("STATE_DB", "state/log_monitor.sqlite3"),
-            restart_interval_s=self.duration("RESTART_INTERVAL", 3600.0),
-            slack_bot_token=slack_token,
-            slack_channel=slack_channel,
-            slack_webhook_url=self.secret_url("SLACK_WEBHOOK_URL"),
-            slack_api_url=self.url("SLACK_API_URL") or "https://slack.com/api/",
-            smtp_host=smtp_host,
-            smtp_port=self.whole("SMTP_PORT", smtp_default_port, 1, 65535, "a port number (1-65535)"),
-            smtp_user=smtp_user,
-            smtp_password=smtp_password,
-            smtp_from=smtp_from,
-            smtp_to=smtp_to,
-            smtp_security=smtp_security,
-            teams_webhook_url=self.secret_url("TEAMS_WEBHOOK_URL"),
-            status_addr=self.parsed("STATUS_ADDR", None, _parse_host_port, "HOST:PORT like 127.0.0.1:9108"),
-            status_token=self.secret("STATUS_TOKEN"),
-            heartbeat_url=self.secret_url("HEARTBEAT_URL"),
-            log_file_path=self.path("LOG_FILE_PATH"),
-            logging_level=self.parsed(
-                "LOGGING_LEVEL", 20, _parse_logging_level, "0-3 (0 DEBUG, 1 INFO, 2 WARNING, 3 ERROR) or a level name"
-            ),
-            log_format=self.choice("LOG_FORMAT", "text", ("text", "json")),
-            warnings=(),
-        )
-        if self.problems:
-            raise ConfigError(self.problems)
-        return replace(settings, warnings=tuple(self.warnings), deprecations=tuple(self.deprecations))
-
-    def _legacy_credentials(
-        self,
-        prefix: str,
-        user: str | None,
-        password: Secret | None,
-        legacy_user: str | None,
-        legacy_password: Secret | None,
-    ) -> tuple[str | None, Secret | None]:
+    def _legacy_credentials(self, prefix: str, legacy_user: str | None, legacy_password: Secret | None) -> None:
         if legacy_user is not None:
-            if user is None:
-                user = legacy_user
+            if self.values[f"{prefix}_USER"] is None:
+                self.values[f"{prefix}_USER"] = legacy_user
                 self.deprecated(f"{self.env_file}: USERNAME is deprecated: use {prefix}_USER")
             else:
                 self.deprecated(f"{self.env_file}: USERNAME ignored: {prefix}_USER is set")
         if legacy_password is not None:
-            if password is None:
-                password = legacy_password
+            if self.values[f"{prefix}_PASSWORD"] is None:
+                self.values[f"{prefix}_PASSWORD"] = legacy_password
                 self.deprecated(f"{self.env_file}: PASSWORD is deprecated: use {prefix}_PASSWORD")
             else:
                 self.deprecated(f"{self.env_file}: PASSWORD ignored: {prefix}_PASSWORD is set")
-        return user, password
 
-    def _require_together(self, prefix: str, url: str | None, user: str | None, password: Secret | None) -> None:
-        given = {f"{prefix}_URL": url is not None, f"{prefix}_USER": user is not None}
-        given[f"{prefix}_PASSWORD"] = password is not None
+    def _require_together(self, prefix: str) -> None:
+        given = {name: self.values[name] is not None for name in (f"{prefix}_URL", f"{prefix}_USER")}
+        given[f"{prefix}_PASSWORD"] = self.values[f"{prefix}_PASSWORD"] is not None
         if any(given.values()) and not all(given.values()):
             missing = [k for k, v in given.items() if not v]
             present = [k for k, v in given.items() if v]
             self.problem(missing[0], f"{', '.join(present)} set but {', '.join(missing)} missing; give all three")
 
-    def _agent_intervals(self) -> dict[str, float]:
+    def agent_intervals(self) -> dict[str, float]:
         value = self.raw("AGENT_CHECK_INTERVALS")
         if value is None:
             return {}
@@ -759,7 +893,7 @@ class _Loader:
             intervals[agent_id] = seconds
         return intervals
 
-    def _addresses(self) -> tuple[str, ...]:
+    def addresses(self) -> tuple[str, ...]:
         value = self.raw("SMTP_TO")
         if value is None:
             return ()
@@ -825,32 +959,6 @@ def _valid_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
-
-
-def _parse_host_port(text: str) -> tuple[str, int]:
-    if text.strip().startswith(":"):
-        text = "127.0.0.1" + text.strip()  # `:PORT` stays on loopback: exposing the status is a choice to write out
-    host, sep, port_text = text.rpartition(":")
-    host = host.strip()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port_text.strip().isdigit():
-        raise ValueError(text)
-    port = int(port_text)
-    if port > 65535:
-        raise ValueError(text)
-    return host, port
-
-
-def _parse_logging_level(text: str) -> int:
-    if text.isdigit():
-        return LOGGING_LEVELS_BY_NUMBER[int(text)] if int(text) in LOGGING_LEVELS_BY_NUMBER else _bad(text)
-    level = LOGGING_LEVELS_BY_NAME.get(text.upper())
-    return level if level is not None else _bad(text)
-
-
-def _bad(text: str) -> int:
-    raise ValueError(text)
 
 
 def invoking_user(environ: Mapping[str, str] | None = None) -> str:

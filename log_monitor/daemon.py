@@ -114,6 +114,7 @@ class Daemon:
             except LogMonitorError as exc:
                 # A broken pass (state DB locked, ...) is logged and retried; the daemon stays up.
                 log.error("check failed: %s", exc)
+                health.last_failure = str(exc)
                 if self.liveness is not None:
                     self.liveness.pass_failed(len(self.monitor.targets), str(exc))
             except Exception as exc:
@@ -124,6 +125,7 @@ class Daemon:
                 else:
                     errors_seen.add(seen)
                     log.exception("check failed unexpectedly; the daemon keeps running")
+                health.last_failure = f"{type(exc).__name__}: {exc}"
                 if self.liveness is not None:
                     self.liveness.pass_failed(len(self.monitor.targets), f"{type(exc).__name__}: {exc}")
             else:

@@ -11,7 +11,7 @@ from typing import Any
 
 from log_monitor.clock import SystemClock
 from log_monitor.config import Settings
-from log_monitor.models import Secret, Target, TargetKind
+from log_monitor.models import Secret, Target
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 
@@ -24,11 +24,27 @@ def _fleet(start: datetime) -> Fleet:
     fleet = Fleet(now=SystemClock().now)
     older = start - timedelta(hours=1)
     fleet.add_agent("001", "web-frontend", locations=("/var/log/syslog", AUTH_LOG), rate_per_min=30, started=older)
-    fleet.add_agent("002", "db-primary", locations=("/var/log/syslog",), rate_per_min=30, started=older)
-    fleet.add_agent("003", "mail-relay", locations=("/var/log/maillog",), rate_per_min=30, started=older)
+    # db-primary's file integrity monitoring and SCA scans keep raising alerts under its id (every 3 s here).
+    fleet.add_agent(
+        "002",
+        "db-primary",
+        locations=("/var/log/syslog",),
+        rate_per_min=30,
+        started=older,
+        non_log=("syscheck", "sca"),
+        non_log_every_s=3.0,
+    )
+    # mail-relay is at UTC+8: its logcollector statistics are written in its local time (REALITY.md §1).
+    fleet.add_agent(
+        "003", "mail-relay", locations=("/var/log/maillog",), rate_per_min=30, started=older, utc_offset_h=8
+    )
     fleet.add_agent("004", "fw-edge", locations=("/var/log/syslog",), rate_per_min=30, started=older)
-    # db-primary stays connected but its logs stop: the blind spot log_monitor exists for.
+    # A domain controller: its Security and System event channels, indexed as EventChannel (REALITY.md §3).
+    fleet.add_agent("005", "dc-01", locations=("Security", "System"), rate_per_min=30, started=older, os_name="Windows")
+    # db-primary stays connected but its logs stop, while FIM and SCA go on: still the blind spot.
     fleet.silence("002", since=start)
+    # dc-01's Security channel stops (a stuck channel) while System goes on.
+    fleet.silence("005", "Security", since=start - timedelta(seconds=5))
     # web-frontend keeps sending syslog while its auth.log goes quiet.
     fleet.silence("001", AUTH_LOG, since=start - timedelta(seconds=5))
     # mail-relay was already quiet and comes back half-way through.
@@ -57,32 +73,21 @@ def simulated_fleet(agents: int, silent: int, start: datetime) -> Fleet:
 
 def _targets() -> list[Target]:
     def agent(agent_id: str, label: str) -> Target:
-        return Target(
-            key=Target.agent_key(agent_id),
-            kind=TargetKind.AGENT,
-            label=label,
-            interval_s=INTERVAL_S,
-            threshold_s=THRESHOLD_S,
-            agent_id=agent_id,
-            origin="demo",
-        )
+        return Target.agent(agent_id, label, INTERVAL_S, THRESHOLD_S, origin="demo")
 
-    auth = Target(
-        key=Target.location_key("001", AUTH_LOG),
-        kind=TargetKind.LOCATION,
-        label="web-frontend",
-        interval_s=INTERVAL_S,
-        threshold_s=THRESHOLD_S,
-        agent_id="001",
-        location=AUTH_LOG,
-        origin="demo",
-    )
+    def location(agent_id: str, label: str, where: str) -> Target:
+        return Target.agent(agent_id, label, INTERVAL_S, THRESHOLD_S, location=where, origin="demo")
+
     return [
         agent("001", "web-frontend"),
-        auth,
+        location("001", "web-frontend", AUTH_LOG),
         agent("002", "db-primary"),
         agent("003", "mail-relay"),
+        location("003", "mail-relay", "/var/log/maillog"),
         agent("004", "fw-edge"),
+        agent("005", "dc-01"),
+        location("005", "dc-01", "Security"),
+        location("005", "dc-01", "System"),
     ]
 
 

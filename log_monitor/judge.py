@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from log_monitor.models import (
+    Condition,
     Notification,
     NotificationKind,
     Observation,
@@ -69,8 +70,8 @@ def judge(
     """
     verdict = Verdict()
     policy = settings.policy
-    assessed = {t.key: assess(t, observations[t.key], now, policy) for t in targets}
-    pipeline_problem, pipeline_keys = _pipeline(targets, observations, assessed, settings)
+    assessed = {t.key: _assess(t, observations[t.key], states.get(t.key), now, policy) for t in targets}
+    pipeline_problem, pipeline_keys = _pipeline(targets, observations, assessed, states, now, settings)
     for target in targets:
         quiet = bool(silenced or target.maintenance) and held(target, silenced, now, settings.zone)
         inhibited = pipeline_problem is not None and target.kind is not TargetKind.LOCAL_FILE
@@ -116,14 +117,34 @@ def judge(
     return verdict
 
 
+def _assess(
+    target: Target, obs: Observation, previous: TargetState | None, now: datetime, policy: PolicySettings
+) -> Assessment:
+    """The observation's assessment, as `step` makes it (a rate-drop episode holds until the count is back)."""
+    return assess(target, obs, now, policy, dropping=previous is not None and previous.condition is Condition.RATE_DROP)
+
+
 def _pipeline(
     targets: Sequence[Target],
     observations: Mapping[str, Observation],
     assessed: Mapping[str, Assessment],
+    states: Mapping[str, TargetState],
+    now: datetime,
     settings: JudgeSettings,
 ) -> tuple[str | None, tuple[str, ...]]:
     agents = [t for t in targets if t.kind is TargetKind.AGENT and not observations[t.key].unknown]
-    silent = tuple(t.key for t in agents if assessed[t.key].severity in (Severity.WARNING, Severity.CRITICAL))
+    bad = []
+    for target in agents:
+        found = assessed[target.key]
+        previous = states.get(target.key)
+        if previous is not None and previous.condition is Condition.RATE_DROP:
+            found = assess(target, observations[target.key], now, settings.policy)  # as a fresh drop is judged
+        if found.severity in (Severity.WARNING, Severity.CRITICAL):
+            bad.append((target.key, found.condition))
+    silent = tuple(key for key, _ in bad)
     if len(silent) >= PIPELINE_MIN_AGENTS and len(silent) >= settings.pipeline_ratio * len(agents):
-        return f"{len(silent)} of {len(agents)} agents silent in one pass", silent
+        # Most agents dropping together is a pipeline fault too (a full queue, a broken filter upstream).
+        drops = sum(1 for _, condition in bad if condition is Condition.RATE_DROP)
+        how = "silent" if not drops else "dropping" if drops == len(bad) else "silent or dropping"
+        return f"{len(silent)} of {len(agents)} agents {how} in one pass", silent
     return None, ()

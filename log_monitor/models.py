@@ -16,10 +16,6 @@ class Severity(enum.IntEnum):
     UNKNOWN = 3
     MAINTENANCE = 4
 
-    @property
-    def exit_code(self) -> int:
-        return 0 if self is Severity.MAINTENANCE else int(self)
-
 
 class TargetKind(enum.StrEnum):
     """What a target is."""
@@ -42,6 +38,7 @@ class Condition(enum.StrEnum):
     MISSING = "missing"  # a local file is missing or unreadable: its own alert, not a silence
     HIGH_TRAFFIC = "high_traffic"  # an access log's 2-minute rate is above its baseline by the margin
     LOW_TRAFFIC = "low_traffic"  # an access log's rate fell below a fraction of its usual level for this hour
+    RATE_DROP = "rate_drop"  # events still arrive, but far fewer than the median of the same window on past days
     PATTERN = "pattern"  # a pattern rule fired: too many matching lines, or a heartbeat line missing
 
 
@@ -125,13 +122,41 @@ class Target:
     location: str | None = None
     path: str | None = None
     maintenance: tuple[MaintenanceWindow, ...] = ()
-    expected: bool = True  # listed in a file (reported if never seen) vs discovered
     origin: str = ""  # "config/agents.csv:4", for messages
     log_format: str = ""  # local files: "combined" (Apache/Nginx access log) adds traffic statistics
     traffic_high_margin: float = 1.0  # high traffic above baseline x (1 + margin)
     traffic_low_fraction: float = 0.2  # low traffic below usual level x fraction
     patterns_file: str | None = None  # local files: pattern rules (log_monitor.patterns)
     service: str = ""  # local files: the files.csv service name, which people type as a TARGET
+    drop_ratio: float | None = None  # rate drop below this share of the baseline; None: DROP_RATIO, 0: off
+
+    @classmethod
+    def agent(
+        cls,
+        agent_id: str,
+        label: str,
+        interval_s: float,
+        threshold_s: float | None = None,
+        *,
+        location: str | None = None,
+        maintenance: tuple[MaintenanceWindow, ...] = (),
+        origin: str = "",
+    ) -> Target:
+        """A Wazuh agent watched as a whole, or with `location` one of its log files (`*`: each one it has).
+
+        The threshold defaults to the interval.
+        """
+        return cls(
+            key=cls.agent_key(agent_id) if location is None else cls.location_key(agent_id, location),
+            kind=TargetKind.AGENT if location is None else TargetKind.LOCATION,
+            label=label,
+            interval_s=interval_s,
+            threshold_s=interval_s if threshold_s is None else threshold_s,
+            agent_id=agent_id,
+            location=location,
+            maintenance=maintenance,
+            origin=origin,
+        )
 
     @staticmethod
     def agent_key(agent_id: str) -> str:
@@ -176,6 +201,12 @@ class Observation:
     detail: str = ""  # what the source adds for people ("12 events dropped since the last check")
     finding: Condition | None = None  # a source's own finding (high/low traffic, a pattern rule), if not silent
     finding_severity: Severity = Severity.WARNING
+    # Rate against baseline: events in the drop window (ending INDEXING_DELAY ago), the median of the same window
+    # on each of the previous 7 days, and how many of those days had events; None when not counted.
+    recent: int | None = None
+    baseline: float | None = None
+    history_days: int = 0
+    rate_window_s: float | None = None
 
     @property
     def unknown(self) -> bool:
@@ -199,6 +230,10 @@ class TargetState:
     next_reminder_at: datetime | None = None
     agent_status: str | None = None
     agent_name: str | None = None
+    # The latest rate against baseline (see Observation): events in the window, the 7-day median, the window.
+    recent: int | None = None
+    baseline: float | None = None
+    rate_window_s: float | None = None
 
 
 @dataclass(frozen=True)

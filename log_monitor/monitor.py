@@ -58,7 +58,9 @@ class LoopHealth:
     started_mono: float | None = None  # when run() began (monotonic)
     last_tick_mono: float | None = None  # the loop's latest turn (monotonic): the daemon is alive
     last_tick_at: datetime | None = None
-    last_pass_at: datetime | None = None
+    last_pass_at: datetime | None = None  # latest pass that completed (its states committed)
+    last_pass_mono: float | None = None
+    last_failure: str | None = None  # why the latest pass failed; None once one completes again
     last_good_pass_at: datetime | None = None  # latest pass in which every backend answered
     backend_errors: dict[str, str] = field(default_factory=dict)  # of the latest pass
     passes: int = 0
@@ -194,6 +196,8 @@ class LogCounter:
         health.checks += len(result.rows)
         health.passes += 1
         health.last_pass_at = now
+        health.last_pass_mono = self.clock.monotonic()
+        health.last_failure = None
         if not result.backend_errors:
             health.last_good_pass_at = now
 
@@ -209,16 +213,7 @@ class LogCounter:
         listed = {t.agent_id for t in self.targets if t.kind is TargetKind.AGENT}
         listed |= {t.agent_id for t in batch if t.kind is TargetKind.AGENT}
         found = [
-            Target(
-                key=Target.agent_key(agent.id),
-                kind=TargetKind.AGENT,
-                label=agent.name,
-                interval_s=self._discovery_interval_s,
-                threshold_s=self._discovery_interval_s,
-                agent_id=agent.id,
-                expected=False,
-                origin="discovered (AGENT_DISCOVERY=active)",
-            )
+            Target.agent(agent.id, agent.name, self._discovery_interval_s, origin="discovered (AGENT_DISCOVERY=active)")
             for agent in agents.values()
             if agent.status == "active" and agent.id not in listed and agent.id != "000"
         ]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 
+from log_monitor.dropwords import drop_sentence
 from log_monitor.models import (
     Condition,
     MaintenanceWindow,
@@ -21,19 +22,25 @@ from log_monitor.models import (
 
 # The API's status for an agent whose keepalives stopped: the message must say so, not "silent".
 _DISCONNECTED = frozenset({"disconnected"})
+# A rate drop needs this many of the baseline days to have had events: a new source has no normal yet.
+MIN_HISTORY_DAYS = 3
+# A rate drop ends when the count is back to this share of the baseline (hysteresis: no flapping at the ratio).
+RECOVERY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
 class PolicySettings:
-    """The knobs of the policy, in seconds."""
+    """The knobs of the policy, in seconds; no defaults here: config's KEYS table has them."""
 
-    critical_multiplier: float = 2.0
-    indexing_delay_s: float = 30.0
-    lookback_s: float = 7 * 86400.0
-    reminder_initial_s: float = 1800.0
-    reminder_factor: float = 2.0
-    reminder_max_s: float = 86400.0
-    host: str = "log-monitor"
+    critical_multiplier: float
+    indexing_delay_s: float
+    lookback_s: float
+    reminder_initial_s: float
+    reminder_factor: float
+    reminder_max_s: float
+    drop_ratio: float  # DROP_RATIO: a rate drop below this share of the baseline; 0 turns it off
+    drop_min_baseline: float  # DROP_MIN_BASELINE: sparser targets are judged by silence only
+    host: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +62,14 @@ class Decision:
     notifications: tuple[Notification, ...]
 
 
-def assess(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
+def assess(
+    target: Target, obs: Observation, now: datetime, settings: PolicySettings, *, dropping: bool = False
+) -> Assessment:
     """Severity from silence: WARNING at the threshold, CRITICAL at threshold x multiplier.
+
+    A target that is not silent may still be a rate drop (WARNING): far fewer events than the median of the
+    same window on the last 7 days. Silence wins over a drop; `dropping` (already in a rate-drop episode)
+    keeps the drop until the count is back to half the baseline.
 
     A missing local file and a location dropping events are alerts of their own (at least WARNING),
     named as such: neither waits for the silence threshold. A silence is only called when every source
@@ -77,7 +90,36 @@ def assess(target: Target, obs: Observation, now: datetime, settings: PolicySett
         return Assessment(Severity.WARNING, Condition.DROPPING, None, None, obs.detail)
     if found.severity is Severity.OK and obs.finding is not None:
         return Assessment(obs.finding_severity, obs.finding, None, None, obs.detail)
+    if found.severity is Severity.OK and rate_dropped(target, obs, settings, found.silent_for_s, dropping=dropping):
+        words = drop_sentence(target.label, obs.recent or 0, obs.baseline or 0.0, obs.rate_window_s or 0.0)
+        return Assessment(Severity.WARNING, Condition.RATE_DROP, None, None, words)
     return found
+
+
+def drop_ratio(target: Target, settings: PolicySettings) -> float:
+    """The target's own drop_ratio (agents.csv) or DROP_RATIO."""
+    return target.drop_ratio if target.drop_ratio is not None else settings.drop_ratio
+
+
+def rate_dropped(
+    target: Target, obs: Observation, settings: PolicySettings, silent_for_s: float | None, *, dropping: bool = False
+) -> bool:
+    """Whether the events in the window fell below the ratio of the baseline.
+
+    A new drop needs a judgeable baseline (at least DROP_MIN_BASELINE, events on 3 of the 7 days) and events
+    still arriving (one within the last half window): a source that just stopped is a silence in the making,
+    which the silence rule names. An ongoing drop lasts until the count is back to half the baseline.
+    """
+    ratio = drop_ratio(target, settings)
+    if ratio <= 0 or obs.recent is None or obs.baseline is None:
+        return False
+    if dropping:
+        return obs.recent < max(ratio, RECOVERY_SHARE) * obs.baseline
+    if obs.history_days < MIN_HISTORY_DAYS or obs.baseline < settings.drop_min_baseline or obs.baseline <= 0:
+        return False
+    window = obs.rate_window_s or 0.0
+    arriving = obs.recent > 0 and silent_for_s is not None and silent_for_s <= window / 2
+    return arriving and obs.recent < ratio * obs.baseline
 
 
 def _severity(silent_for: float, target: Target, settings: PolicySettings) -> Severity:
@@ -155,7 +197,7 @@ def step(
 
     `found` is the observation's assessment when the caller has made it already (the judge has, for the pipeline).
     """
-    found = found or assess(target, obs, now, settings)
+    found = found or assess(target, obs, now, settings, dropping=state.condition is Condition.RATE_DROP)
     if found.severity is Severity.OK and state.alerted is Severity.OK:
         # Most targets on most passes: nothing to tell, so the fresh state is built directly (no copy of the old).
         fresh = TargetState(
@@ -164,6 +206,9 @@ def step(
             last_checked=now,
             agent_status=obs.agent_status if obs.agent_status is not None else state.agent_status,
             agent_name=obs.agent_name if obs.agent_name is not None else state.agent_name,
+            recent=obs.recent,
+            baseline=obs.baseline,
+            rate_window_s=obs.rate_window_s,
         )
         return Decision(fresh, ())
     observed = replace(
@@ -172,6 +217,9 @@ def step(
         last_event=obs.last_event if obs.last_event is not None else state.last_event,
         agent_status=obs.agent_status if obs.agent_status is not None else state.agent_status,
         agent_name=obs.agent_name if obs.agent_name is not None else state.agent_name,
+        recent=obs.recent,
+        baseline=obs.baseline,
+        rate_window_s=obs.rate_window_s,
     )
     if found.severity is Severity.UNKNOWN:
         # Keep the episode as it was: when the backend returns, reminders and recoveries carry on.
@@ -190,6 +238,9 @@ def _recover(state: TargetState, target: Target, obs: Observation, now: datetime
         last_checked=now,
         agent_status=state.agent_status,
         agent_name=state.agent_name,
+        recent=state.recent,
+        baseline=state.baseline,
+        rate_window_s=state.rate_window_s,
     )
     if state.alerted is Severity.OK:
         return Decision(fresh, ())

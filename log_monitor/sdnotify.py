@@ -26,10 +26,6 @@ class SdNotifier:
         self._socket: socket.socket | None = None
         self._warned = False
 
-    @property
-    def enabled(self) -> bool:
-        return self._address is not None
-
     def notify(self, *fields: str) -> bool:
         """Send one message of `KEY=value` fields; True when it went out."""
         if self._address is None:

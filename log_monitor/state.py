@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -103,6 +104,24 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE silences ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
     """,
+    """
+    CREATE INDEX IF NOT EXISTS outbox_by_created ON outbox (created_at);
+    CREATE INDEX IF NOT EXISTS outbox_by_target ON outbox (target_key, created_at);
+    CREATE TABLE IF NOT EXISTS outbox_pruned (
+        channel TEXT PRIMARY KEY,
+        delivered INTEGER NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS rate_hourly (
+        target_key TEXT NOT NULL,
+        hour TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        baseline REAL NOT NULL,
+        window_s REAL NOT NULL,
+        PRIMARY KEY (target_key, hour)
+    );
+    """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -110,6 +129,11 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 # stored last check is this old: `status` and the forgetting of removed targets read it from the file.
 CHECKED_WRITTEN_EVERY = timedelta(hours=1)
 TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an archive: the oldest rows go
+# Delivered notifications are kept for the status page's history, within both bounds; undelivered ones always stay.
+OUTBOX_DELIVERED_KEPT_S = 30 * 86400.0
+OUTBOX_DELIVERED_KEPT = 10_000
+OUTBOX_PRUNE_EVERY_S = 600.0  # a commit prunes at most this often (the first commit after opening always does)
+OUTBOX_PRUNE_BATCH = 20_000  # rows one commit deletes at most
 # What decoding a row written by another version (or by hand) raises; json.JSONDecodeError is a ValueError.
 _UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
 T = TypeVar("T")
@@ -124,6 +148,21 @@ class Transition:
     from_severity: Severity | None
     to_severity: Severity
     condition: Condition
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One hour of a target's rate: the last check's events in its window then, against that check's baseline."""
+
+    target_key: str
+    hour: datetime  # the UTC hour's start
+    events: int
+    baseline: float
+    window_s: float
+
+
+# Rate points older than this are deleted: the page shows the last 24 hours.
+RATE_KEPT_S = 48 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -197,7 +236,9 @@ class StateStore:
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
         self._written: dict[str, datetime | None] = {}  # each state's last_checked as the file holds it
+        self._pruned_mono: float | None = None  # when a commit last pruned the outbox (monotonic)
         self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
+        self._pruned_hour: str | None = None  # the hour old rate points were last deleted in
         # The file this connection has open, as (st_dev, st_ino): a different one at the path means it was deleted
         # or replaced under us. `on_reset` makes the notice that tells the team (app.build sets it).
         self._identity: tuple[int, int] | None = None
@@ -328,6 +369,7 @@ class StateStore:
                     "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
                     ((s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in written),
                 )
+                self._record_rates(db, states)
             db.executemany(
                 "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
                 (
@@ -335,6 +377,12 @@ class StateStore:
                     for note in notifications
                 ),
             )
+            if self._pruned_mono is None or time.monotonic() - self._pruned_mono >= OUTBOX_PRUNE_EVERY_S:
+                pruned = _prune_outbox(
+                    db, datetime.now(UTC), OUTBOX_DELIVERED_KEPT_S, OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH
+                )
+                # A full batch means more is waiting: the next commit goes on with it.
+                self._pruned_mono = None if pruned >= OUTBOX_PRUNE_BATCH else time.monotonic()
         # Only once committed: a failed commit raised above and left the copy as the DB is, rolled back.
         with self._lock:
             if states and self._states is not None:
@@ -354,6 +402,38 @@ class StateStore:
             if on_file is None or state.last_checked is None or state.last_checked - on_file >= CHECKED_WRITTEN_EVERY:
                 changed.append(state)
         return changed
+
+    def _record_rates(self, db: sqlite3.Connection, states: list[TargetState]) -> None:
+        """Each checked target's rate into its hour (the page's 24-hour chart); old hours pruned once an hour."""
+        rows = [
+            (s.target_key, _hour_text(s.last_checked), s.recent, s.baseline, s.rate_window_s or 0.0)
+            for s in states
+            if s.recent is not None and s.baseline is not None and s.last_checked is not None
+        ]
+        if not rows:
+            return
+        db.executemany(
+            "INSERT INTO rate_hourly (target_key, hour, events, baseline, window_s) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (target_key, hour) DO UPDATE SET events = excluded.events, baseline = excluded.baseline, "
+            "window_s = excluded.window_s",
+            rows,
+        )
+        hour = max(row[1] for row in rows)
+        if hour != self._pruned_hour:
+            self._pruned_hour = hour
+            cutoff = datetime.fromisoformat(hour) - timedelta(seconds=RATE_KEPT_S)
+            db.execute("DELETE FROM rate_hourly WHERE hour < ?", (cutoff.isoformat(),))
+
+    def rate_points(self, target_key: str, since: datetime) -> list[RatePoint]:
+        """A target's hourly rate points from `since` on, oldest first."""
+        rows = self._query(
+            "SELECT hour, events, baseline, window_s FROM rate_hourly WHERE target_key = ? AND hour >= ? ORDER BY hour",
+            (target_key, _hour_text(since)),
+        )
+        return [
+            RatePoint(target_key, _aware(datetime.fromisoformat(hour)), int(events), float(baseline), float(window))
+            for hour, events, baseline, window in rows
+        ]
 
     def _reopen_if_replaced(self) -> bool:
         """Whether the file at the path is no longer the one open (deleted, or another put there); then open that.
@@ -404,11 +484,6 @@ class StateStore:
             "left out of the history",
         )
 
-    def forget(self, target_keys: Iterable[str]) -> None:
-        with self._transaction() as db:
-            db.executemany("DELETE FROM target_state WHERE target_key = ?", [(k,) for k in target_keys])
-            self._states = None
-
     # -- outbox ----------------------------------------------------------------------
 
     def pending(self, limit: int = 100, *, due: datetime | None = None) -> list[OutboxEntry]:
@@ -456,20 +531,36 @@ class StateStore:
         """Add notifications to the outbox (an id already there is kept, not doubled)."""
         self.commit([], notifications)
 
-    def recent(self, limit: int = 50) -> list[OutboxEntry]:
-        rows = self._query(
-            "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
-            "ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (limit,),
-        )
+    def recent(self, limit: int = 50, *, target_key: str | None = None) -> list[OutboxEntry]:
+        """The newest notifications, delivered or not (of one target when given); read through an index."""
+        if target_key is None:
+            rows = self._query(
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = self._query(
+                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox WHERE target_key = ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (target_key, limit),
+            )
         return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
 
-    def mark_delivered(self, note_id: str, channel: str, at: datetime) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE outbox SET delivered_at = ?, channel = ?, attempts = attempts + 1 WHERE id = ?",
-                (at.isoformat(), channel, note_id),
-            )
+    def prune_outbox(
+        self, now: datetime, *, keep_s: float = OUTBOX_DELIVERED_KEPT_S, keep: int = OUTBOX_DELIVERED_KEPT
+    ) -> int:
+        """Delete delivered notifications older than `keep_s` or beyond the newest `keep`; returns how many went.
+
+        One transaction per batch, so the checks sharing the lock wait for one batch at most.
+        """
+        total = 0
+        while True:
+            with self._transaction() as db:
+                pruned = _prune_outbox(db, now, keep_s, keep, OUTBOX_PRUNE_BATCH)
+            total += pruned
+            if pruned < OUTBOX_PRUNE_BATCH:
+                return total
 
     def mark_all_delivered(self, note_ids: Iterable[str], channel: str, at: datetime) -> None:
         """Mark a group delivered in one transaction: one message carried them all."""
@@ -477,7 +568,7 @@ class StateStore:
             db.executemany(
                 "UPDATE outbox SET delivered_at = ?, channel = ?, attempts = attempts + 1 "
                 "WHERE id = ? AND delivered_at IS NULL",
-                [(at.isoformat(), channel, note_id) for note_id in note_ids],
+                [(_utc_text(at), channel, note_id) for note_id in note_ids],
             )
 
     def mark_all_failed(self, note_ids: Iterable[str], error: str, at: datetime, *, retry_at: datetime) -> None:
@@ -486,14 +577,6 @@ class StateStore:
             db.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                 [(error, _utc_text(retry_at), note_id) for note_id in note_ids],
-            )
-
-    def mark_failed(self, note_id: str, error: str, at: datetime, *, retry_at: datetime | None = None) -> None:
-        """No channel took it: count the attempt and keep it queued until `retry_at` (default: at once)."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                (error, _utc_text(retry_at or at), note_id),
             )
 
     # -- channel health ------------------------------------------------------------------
@@ -560,9 +643,16 @@ class StateStore:
         return int(self._query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")[0][0])
 
     def delivered_by_channel(self) -> dict[str, int]:
-        """Notifications each channel delivered, over the whole outbox (for the metrics)."""
-        rows = self._query("SELECT channel, COUNT(*) FROM outbox WHERE delivered_at IS NOT NULL GROUP BY channel")
-        return {str(row[0] or "unknown"): int(row[1]) for row in rows}
+        """Notifications each channel ever delivered, pruned ones included, so the metric never goes down."""
+        rows = self._query(
+            "SELECT channel, SUM(n) FROM (SELECT channel, COUNT(*) AS n FROM outbox WHERE delivered_at IS NOT NULL "
+            "GROUP BY channel UNION ALL SELECT channel, delivered FROM outbox_pruned) GROUP BY channel"
+        )
+        totals: dict[str, int] = {}
+        for channel, count in rows:
+            name = str(channel or "unknown")
+            totals[name] = totals.get(name, 0) + int(count)
+        return totals
 
     def undeliverable(self) -> int:
         """Queued notifications that every channel has already refused at least once."""
@@ -685,7 +775,9 @@ class StateStore:
             if key not in keep and (state.last_checked is None or state.last_checked < checked_before)
         ]
         if gone:
-            self.forget(gone)
+            with self._transaction() as db:
+                db.executemany("DELETE FROM target_state WHERE target_key = ?", [(k,) for k in gone])
+                self._states = None
         return sorted(gone)
 
     # -- rows this version cannot read ----------------------------------------------------
@@ -879,6 +971,36 @@ def _with_newer_checks(read: dict[str, TargetState], kept: dict[str, TargetState
         if found is not None and newer is not None and (found.last_checked is None or found.last_checked < newer):
             read[key] = replace(found, last_checked=state.last_checked)
     return read
+
+
+def _hour_text(at: datetime) -> str:
+    """The UTC hour's start, as stored (ISO text sorts as time does)."""
+    return _aware(at).astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+
+
+def _prune_outbox(db: sqlite3.Connection, now: datetime, keep_s: float, keep: int, batch: int) -> int:
+    """Delete delivered rows past either bound (inside the caller's transaction), counting them per channel first."""
+    cutoff = _utc_text(now - timedelta(seconds=keep_s))
+    # The newest `keep` delivered rows end at this delivery time: older ones go too (ties at it stay).
+    row = db.execute(
+        "SELECT delivered_at FROM outbox WHERE delivered_at IS NOT NULL ORDER BY delivered_at DESC LIMIT 1 OFFSET ?",
+        (max(0, keep - 1),),
+    ).fetchone()
+    if row is not None:
+        cutoff = max(cutoff, str(row[0]))
+    # The oldest `batch` of them: a long-unpruned outbox is drained over several commits, none holding the lock long.
+    db.execute(
+        "INSERT INTO outbox_pruned (channel, delivered) SELECT COALESCE(channel, 'unknown'), COUNT(*) FROM outbox "
+        "WHERE rowid IN (SELECT rowid FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ? "
+        "ORDER BY delivered_at, rowid LIMIT ?) GROUP BY 1 "
+        "ON CONFLICT (channel) DO UPDATE SET delivered = delivered + excluded.delivered",
+        (cutoff, batch),
+    )
+    return db.execute(
+        "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox "
+        "WHERE delivered_at IS NOT NULL AND delivered_at < ? ORDER BY delivered_at, rowid LIMIT ?)",
+        (cutoff, batch),
+    ).rowcount
 
 
 def _utc_text(at: datetime) -> str:

@@ -10,9 +10,8 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Iterator
-from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -23,8 +22,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from log_monitor import __version__
-from log_monitor.app import App
-from log_monitor.models import Secret, Severity, Silence
+from log_monitor.app import App, BackendMetrics
+from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
+from log_monitor.logsetup import RedactingFilter
+from log_monitor.models import Condition, Secret, Severity, Silence
+from log_monitor.ratechart import Mark, Point, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
 from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
 from log_monitor.view import views as all_views
@@ -32,28 +34,37 @@ from log_monitor.view import views as all_views
 log = logging.getLogger(__name__)
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-HEALTH_GRACE_S = 60.0  # /healthz: the loop must have turned within 2 x the smallest interval + this
+HEALTH_GRACE_S = 60.0  # /healthz: a pass must have completed within 2 x the smallest interval + this
 # Health score weights: a target's share of "fine"; MAINTENANCE, PENDING and REMOVED targets are left out.
 SCORE_WEIGHTS = {Severity.OK: 1.0, Severity.WARNING: 0.5, Severity.UNKNOWN: 0.5, Severity.CRITICAL: 0.0}
 MAX_ALERTS = 500
+MAX_CHARTS = 200  # each chart costs two small queries: the page asks for the few that matter
 
 
 class StatusServer:
-    """A ThreadingHTTPServer on a daemon thread; reads the state store and the monitor's counters, never writes."""
+    """A bounded HTTP server on a daemon thread; reads the state store and the monitor's counters, never writes."""
 
-    def __init__(self, app: App, address: tuple[str, int], token: Secret | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        address: tuple[str, int],
+        token: Secret | None = None,
+        *,
+        limits: ServerLimits | None = None,
+        health_grace_s: float = HEALTH_GRACE_S,
+    ) -> None:
         self.app = app
         self._token = token.reveal().encode() if token else None
+        self._health_grace_s = health_grace_s
+        self._redactor = RedactingFilter(app.settings.secrets())
         self._zone = ZoneInfo(app.settings.maintenance_tz) if app.settings.maintenance_tz else None
         self._started_mono = app.monitor.clock.monotonic()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         server_class = _V6Server if ":" in address[0] else _V4Server
-        self._server = server_class(address, _Handler)
+        self._server = server_class(address, _Handler, limits)
         self._server.status = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="status-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="status-server", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -64,6 +75,11 @@ class StatusServer:
     def url(self) -> str:
         host, port = self.address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed (at most the limits' max_connections)."""
+        return self._server.open_connections
 
     def start(self) -> StatusServer:
         self._thread.start()
@@ -96,29 +112,41 @@ class StatusServer:
 
     # -- what the endpoints show -----------------------------------------------------------
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy while the loop turned recently and the latest pass read every backend."""
+    def health(self, *, detailed: bool = True) -> tuple[bool, dict[str, Any]]:
+        """Healthy while a pass completed within 2 x the smallest interval (+ grace) and read every backend.
+
+        A loop that turns but whose every pass fails (state DB full or locked) is not healthy. Without
+        `detailed` (a caller without the token) only the status is given: errors can name users and hosts.
+        """
         monitor = self.app.monitor
         health = monitor.health
         now_mono = monitor.clock.monotonic()
-        intervals = [t.interval_s for t in list(monitor.targets)] or [self.app.settings.default_check_interval_s]
-        max_age = 2 * min(intervals) + HEALTH_GRACE_S
+        targets = list(monitor.targets)
+        intervals = [t.interval_s for t in targets] or [self.app.settings.default_check_interval_s]
+        max_age = 2 * min(intervals) + self._health_grace_s
+        # With no target nothing is ever due, so no pass runs: then the loop turning is all there is to ask.
+        last = health.last_pass_mono if targets else health.last_tick_mono
+        age = now_mono - (last if last is not None else health.started_mono or self._started_mono)
         reasons: list[str] = []
-        last = health.last_tick_mono
-        age = now_mono - (last if last is not None else self._started_mono)
         if age > max_age:
-            what = "the loop has not run yet" if last is None else "the loop has not turned"
+            what = "no pass has completed" if targets else "the loop has not turned"
             reasons.append(f"{what} for {age:.0f} s (limit {max_age:.0f} s)")
+            if health.last_failure:
+                reasons.append(f"the latest pass failed: {health.last_failure}")
         errors = dict(health.backend_errors)
         reasons.extend(f"{backend} unreadable: {error}" for backend, error in sorted(errors.items()))
+        status = "failing" if reasons else "ok"
+        if not detailed:
+            return not reasons, {"status": status}
+        redact = self._redactor.redact
         body: dict[str, Any] = {
-            "status": "unhealthy" if reasons else "ok",
-            "reasons": reasons,
-            "loop_age_s": round(age, 3),
-            "loop_age_limit_s": max_age,
+            "status": status,
+            "reasons": [redact(reason) for reason in reasons],
+            "pass_age_s": round(age, 3),
+            "pass_age_limit_s": max_age,
             "last_pass": _iso(health.last_pass_at),
             "last_successful_pass": _iso(health.last_good_pass_at),
-            "backend_errors": errors,
+            "backend_errors": {backend: redact(error) for backend, error in errors.items()},
             "version": __version__,
         }
         return not reasons, body
@@ -158,7 +186,7 @@ class StatusServer:
     def channels_document(self) -> list[dict[str, Any]]:
         """Each configured channel's delivery health, as the dispatcher recorded it in the store."""
         recorded = {h.channel: h for h in self.app.store.channel_health()}
-        names = list(dict.fromkeys([*self.app.monitor.dispatcher.channel_names, *recorded]))
+        names = list(dict.fromkeys([*self.app.metrics().channels, *recorded]))
         return [_channel_json(name, recorded.get(name)) for name in names]
 
     def target_document(self, key: str) -> dict[str, Any] | None:
@@ -176,10 +204,46 @@ class StatusServer:
             }
             for t in self.app.store.transitions(key)
         ]
-        document["alerts"] = [
-            _alert_json(e) for e in self.app.store.recent(MAX_ALERTS) if e.notification.target_key == key
-        ]
+        document["alerts"] = [_alert_json(e) for e in self.app.store.recent(MAX_ALERTS, target_key=key)]
         return document
+
+    def charts_document(self, limit: int) -> dict[str, Any]:
+        """The targets whose rate is counted, drops first then by lowest share of baseline, each with its 24 h chart."""
+        now = self.app.monitor.clock.now()
+        rated = [v for v in self.views() if not v.system and v.state is not None and v.state.baseline is not None]
+        rated.sort(key=lambda v: (v.state is None or v.state.condition is not Condition.RATE_DROP, _share(v), v.key))
+        since = now - timedelta(hours=25)
+        charts = []
+        for view in rated[:limit]:
+            assert view.state is not None
+            points = [Point(p.hour, p.events, p.baseline) for p in self.app.store.rate_points(view.key, since)]
+            marks = [
+                Mark(t.at, t.to_severity is not Severity.OK, f"{t.at:%H:%M} UTC {t.to_severity.name} ({t.condition})")
+                for t in self.app.store.transitions(view.key)
+                if t.at >= since
+                and t.to_severity in (Severity.OK, Severity.WARNING, Severity.CRITICAL)
+                and t.from_severity is not None
+            ]
+            ratio = self._drop_ratio(view)
+            charts.append(
+                {
+                    "key": view.key,
+                    "label": view.label,
+                    "state": view.shown,
+                    "condition": view.state.condition.value,
+                    "recent": view.state.recent,
+                    "baseline": view.state.baseline,
+                    "drop_ratio": ratio,
+                    "svg": chart(view.label, points, marks, ratio, now),
+                }
+            )
+        return {"generated_at": now.isoformat(), "charts": charts}
+
+    def _drop_ratio(self, view: TargetView) -> float:
+        target = view.target
+        if target is not None and target.drop_ratio is not None:
+            return target.drop_ratio
+        return self.app.settings.drop_ratio
 
     def alerts_document(self, limit: int) -> dict[str, Any]:
         return {
@@ -198,6 +262,14 @@ def health_score(views: list[TargetView]) -> int:
     if not weights:
         return 100
     return round(100 * sum(weights) / len(weights))
+
+
+def _share(view: TargetView) -> float:
+    """Events in the window as a share of the baseline (1.0 when there is no baseline to compare with)."""
+    state = view.state
+    if state is None or state.recent is None or not state.baseline:
+        return 1.0
+    return state.recent / state.baseline
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -221,6 +293,9 @@ def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
         "silent_for_s": silent_for,
         "last_checked": _iso(state.last_checked) if state is not None else None,
         "alerts_sent": state.alerts_sent if state is not None else 0,
+        "recent": state.recent if state is not None else None,
+        "baseline": state.baseline if state is not None else None,
+        "rate_share": _share(view) if state is not None and state.baseline else None,
         "agent_status": state.agent_status if state is not None else None,
         "interval_s": target.interval_s if target is not None else None,
         "threshold_s": target.threshold_s if target is not None else None,
@@ -292,12 +367,15 @@ class _Collector(Collector):
         self._status = status
 
     def collect(self) -> Iterator[Metric]:
-        app = self._status.app
-        monitor = app.monitor
-        health = monitor.health
-        now = monitor.clock.now()
-        views = self._status.views()
+        metrics = self._status.app.metrics()
+        yield from self._targets()
+        yield from self._loop()
+        yield from self._backends(metrics.backends)
+        yield from self._deliveries(metrics.channels, metrics.delivery_failures)
 
+    def _targets(self) -> Iterator[Metric]:
+        now = self._status.app.monitor.clock.now()
+        views = self._status.views()
         by_state = GaugeMetricFamily("log_monitor_targets", "Targets by the state shown", labels=["state"])
         counts = dict.fromkeys(SHOWN, 0)
         for view in views:
@@ -309,7 +387,6 @@ class _Collector(Collector):
         yield GaugeMetricFamily(
             "log_monitor_health_score", "Health score 0-100 (docs/status.md)", value=health_score(views)
         )
-
         silence = GaugeMetricFamily(
             "log_monitor_target_silence_seconds", "Seconds since the target's last event", labels=["target", "kind"]
         )
@@ -326,6 +403,8 @@ class _Collector(Collector):
         yield silence
         yield severity
 
+    def _loop(self) -> Iterator[Metric]:
+        health = self._status.app.monitor.health
         yield CounterMetricFamily(
             "log_monitor_checks", "Target checks done since the process started", value=health.checks
         )
@@ -341,27 +420,26 @@ class _Collector(Collector):
             last_tick.add_metric([], health.last_tick_at.timestamp())
         yield last_tick
 
-        yield from self._backends()
-
+    def _deliveries(self, channels: Sequence[str], failures: Mapping[str, int]) -> Iterator[Metric]:
+        store = self._status.app.store
         sent = CounterMetricFamily("log_monitor_alerts_sent", "Notifications delivered, by channel", labels=["channel"])
-        for channel, count in sorted(app.store.delivered_by_channel().items()):
+        for channel, count in sorted(store.delivered_by_channel().items()):
             sent.add_metric([channel], count)
         yield sent
         failed = CounterMetricFamily(
             "log_monitor_alert_failures", "Delivery attempts a channel refused, since start", labels=["channel"]
         )
-        failures = monitor.dispatcher.failures
-        for channel in monitor.dispatcher.channel_names:
+        for channel in channels:
             failed.add_metric([channel], failures.get(channel, 0))
         yield failed
-        yield GaugeMetricFamily("log_monitor_outbox_depth", "Notifications queued", value=app.store.outbox_depth())
+        yield GaugeMetricFamily("log_monitor_outbox_depth", "Notifications queued", value=store.outbox_depth())
         yield GaugeMetricFamily(
             "log_monitor_outbox_undeliverable",
             "Queued notifications every channel has refused at least once",
-            value=app.store.undeliverable(),
+            value=store.undeliverable(),
         )
 
-    def _backends(self) -> Iterator[Metric]:
+    def _backends(self, clients: dict[str, BackendMetrics]) -> Iterator[Metric]:
         app = self._status.app
         requests = CounterMetricFamily("log_monitor_backend_requests", "HTTP requests answered", labels=["backend"])
         latency = SummaryMetricFamily("log_monitor_backend_request_seconds", "Time to an answer", labels=["backend"])
@@ -372,12 +450,10 @@ class _Collector(Collector):
             "log_monitor_backend_up", "1 when the latest pass could read the backend", labels=["backend"]
         )
         errors = app.monitor.health.backend_errors
-        for name, client in (("api", app.api), ("indexer", app.indexer)):
-            if client is None:
-                continue
-            requests.add_metric([name], client.requests_made)
-            latency.add_metric([name], count_value=client.requests_made, sum_value=client.request_seconds)
-            for code, count in sorted(dict(client.responses_by_status).items()):
+        for name, client in clients.items():
+            requests.add_metric([name], client.requests)
+            latency.add_metric([name], count_value=client.requests, sum_value=client.request_seconds)
+            for code, count in sorted(client.responses_by_status.items()):
                 responses.add_metric([name, str(code)], count)
             up.add_metric([name], 0.0 if name in errors else 1.0)
         yield requests
@@ -389,13 +465,8 @@ class _Collector(Collector):
 # -- HTTP -------------------------------------------------------------------------------
 
 
-class _V4Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _V4Server(BoundedHTTPServer):
     status: StatusServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A browser closing a connection early is not worth a traceback on stderr.
-        log.debug("status server: connection from %s failed", client_address, exc_info=True)
 
 
 class _V6Server(_V4Server):
@@ -419,7 +490,7 @@ def _page() -> tuple[bytes, str]:
     return text.encode(), policy
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PrefetchedRequestHandler):
     server: _V4Server
     server_version = "log_monitor-status"
     sys_version = ""
@@ -428,14 +499,14 @@ class _Handler(BaseHTTPRequestHandler):
         # Path only, never the query: `?token=` must not reach the log.
         log.debug("status %s %s", self.command, urlsplit(self.path).path)
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         status = self.server.status
         parts = urlsplit(self.path)
         path = parts.path
         query = parse_qs(parts.query)
         try:
             if path == "/healthz":
-                healthy, body = status.health()
+                healthy, body = status.health(detailed=status.authorized(self.headers.get("Authorization")))
                 self._json(200 if healthy else 503, body)
                 return
             if path == "/favicon.ico":
@@ -446,6 +517,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(401, {"error": "a bearer token is required: Authorization: Bearer <STATUS_TOKEN>"})
                 return
             self._route(status, path, query)
+        except (ConnectionError, TimeoutError):
+            raise  # the client hung up: the server says so in one debug line
         except Exception:
             log.exception("status server: %s failed", path)
             self._json(500, {"error": "internal error; see the monitor's log"})
@@ -478,10 +551,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": f"limit must be a whole number from 1 to {MAX_ALERTS}"})
                 return
             self._json(200, status.alerts_document(int(text)))
+        elif path == "/api/charts":
+            text = query.get("limit", ["24"])[0]
+            if not text.isdigit() or not 1 <= int(text) <= MAX_CHARTS:
+                self._json(400, {"error": f"limit must be a whole number from 1 to {MAX_CHARTS}"})
+                return
+            self._json(200, status.charts_document(int(text)))
         else:
-            self._json(
-                404, {"error": "not found", "endpoints": ["/", "/healthz", "/metrics", "/api/targets", "/api/alerts"]}
-            )
+            endpoints = ["/", "/healthz", "/metrics", "/api/targets", "/api/alerts", "/api/charts"]
+            self._json(404, {"error": "not found", "endpoints": endpoints})
 
     def _json(self, code: int, body: object) -> None:
         self._send(code, json.dumps(body).encode(), "application/json")

@@ -1,6 +1,6 @@
 """agents.csv / files.csv -> Targets, with every problem named by file and 1-based physical line.
 
-agents.csv: `agent_id,label[,interval[,threshold[,files[,maintenance]]]]`
+agents.csv: `agent_id,label[,interval[,threshold[,files[,maintenance[,drop_ratio]]]]]]`
 files.csv:  `path,service[,threshold[,maintenance[,format[,high_margin[,low_fraction[,patterns]]]]]]]`
 
 `#` comments and blank lines are allowed; an optional header row is recognised by its first cell
@@ -22,7 +22,7 @@ from log_monitor.errors import ConfigError
 from log_monitor.models import MaintenanceWindow, Target, TargetKind
 from log_monitor.patterns import parse_rules
 
-AGENT_COLUMNS = ("agent_id", "label", "interval", "threshold", "files", "maintenance")
+AGENT_COLUMNS = ("agent_id", "label", "interval", "threshold", "files", "maintenance", "drop_ratio")
 # The DESIGN contract first; the extra columns (docs/configuration.md, "files.csv extensions") after it.
 FILE_COLUMNS = ("path", "service", "threshold", "maintenance", "format", "high_margin", "low_fraction", "patterns")
 LEARN_LOCATIONS = "*"  # in the files column: learn the agent's locations instead of listing them
@@ -182,7 +182,7 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
         cells = _split_columns(path, row, AGENT_COLUMNS, problems)
         if cells is None:
             continue
-        raw_id, label, interval_text, threshold_text, files_text, maintenance_text = cells
+        raw_id, label, interval_text, threshold_text, files_text, maintenance_text, drop_text = cells
         try:
             agent_id = normalize_agent_id(raw_id)
         except ValueError:
@@ -199,21 +199,13 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
         interval = _duration(path, row.line, "interval", interval_text, default_interval, problems)
         threshold = _duration(path, row.line, "threshold", threshold_text, interval, problems)
         windows = _maintenance(path, row.line, maintenance_text, problems)
+        drop_ratio = _drop_ratio(path, row.line, drop_text, problems)
         origin = f"{path}:{row.line}"
-        agent = Target(
-            key=Target.agent_key(agent_id),
-            kind=TargetKind.AGENT,
-            label=label,
-            interval_s=interval,
-            threshold_s=threshold,
-            agent_id=agent_id,
-            maintenance=windows,
-            expected=True,
-            origin=origin,
-        )
+        agent = Target.agent(agent_id, label, interval, threshold, maintenance=windows, origin=origin)
+        agent = replace(agent, drop_ratio=drop_ratio)
         targets.append(agent)
         locations = list(dict.fromkeys(loc.strip() for loc in files_text.split("|") if loc.strip()))
-        # A location is watched like its agent; messages add the location to the agent's label themselves.
+        # A location is watched like its agent (its drop_ratio too); messages add the location to the label.
         targets.extend(
             replace(agent, key=Target.location_key(agent_id, location), kind=TargetKind.LOCATION, location=location)
             for location in locations
@@ -263,7 +255,6 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
                 threshold_s=threshold,
                 path=file_path,
                 maintenance=_maintenance(path, row.line, maintenance_text, problems),
-                expected=True,
                 origin=f"{path}:{row.line}",
                 log_format="combined" if log_format == "combined" else "",
                 traffic_high_margin=high,
@@ -286,6 +277,20 @@ def _fraction(path: Path, line: int, column: str, text: str, default: float, pro
     if not value > 0 or math.isinf(value):  # "not >" also refuses NaN
         problems.append(f"{path}:{line}: {column}: expected a positive number or percentage like 50%, got {text!r}")
         return default
+    return value
+
+
+def _drop_ratio(path: Path, line: int, text: str, problems: list[str]) -> float | None:
+    """`0.1` or `10%`, from 0 (rate-drop alerts off for this target) to 1; empty means DROP_RATIO."""
+    if not text:
+        return None
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:  # also refuses NaN
+        problems.append(f"{path}:{line}: drop_ratio: expected a share from 0 (off) to 1 like 0.1 or 10%, got {text!r}")
+        return None
     return value
 
 

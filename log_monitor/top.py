@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from log_monitor.accesslog import MEDIUM_S, SHORT_S, TrafficStats
+from log_monitor.dropwords import rate_against
 from log_monitor.models import Target, TargetKind, TargetState
 from log_monitor.notifiers.render import format_utc, humanize_duration
 from log_monitor.sources.local_files import LocalFilesSource
@@ -40,6 +41,7 @@ class Row:
     rate_medium: float | None
     last_event: datetime | None
     tops: str = ""
+    rate: str = ""  # events in the window against the baseline, from the daemon's last check
 
 
 class TopModel:
@@ -81,7 +83,8 @@ class TopModel:
                 if watch is not None and watch.traffic is not None:
                     tops = _tops(watch.traffic)
             label = f"{target.label} ({target.key})" if target.label in self._repeated else target.label
-            rows.append(Row(target.key, label, name, short, medium, last, tops))
+            against = rate_against(state.recent, state.baseline) if state is not None else ""
+            rows.append(Row(target.key, label, name, short, medium, last, tops, against))
         return rows
 
 
@@ -107,19 +110,21 @@ def _rate(value: float | None) -> str:
 def render(rows: Sequence[Row], now: datetime) -> Group:
     """The table for one refresh; pure."""
     table = Table(title=f"log_monitor top  {format_utc(now)}  (q quits)", expand=True)
-    for name in ("target", "state", "ev/s 10s", "ev/s 2m", "last event", "top sections / hosts"):
+    # The rate against baseline only where the daemon counts one (indexer targets): a files-only view stays narrow.
+    rated = any(row.rate for row in rows)
+    names = ["target", "state", "ev/s 10s", "ev/s 2m", *(["vs baseline"] if rated else []), "last event"]
+    for name in [*names, "top sections / hosts"]:
         table.add_column(name, justify="right" if name.startswith("ev/s") else "left")
     for row in rows:
         ago = "never" if row.last_event is None else f"{humanize_duration((now - row.last_event).total_seconds())} ago"
         style = {"OK": "green", "WARNING": "yellow", "CRITICAL": "red"}.get(row.state, "")
-        table.add_row(
+        cells: list[str | Text] = [
             row.label,
             Text(row.state, style=style),
             _rate(row.rate_short),
             _rate(row.rate_medium),
-            ago,
-            row.tops,
-        )
+        ]
+        table.add_row(*cells, *([row.rate or "-"] if rated else []), ago, row.tops)
     return Group(table)
 
 

@@ -180,7 +180,5 @@ def learned(targets: list[Target], states: Mapping[str, TargetState], *, discove
             found.append(replace(learner, key=key, location=location, origin=f"{learner.origin} (learned)"))
         elif not location and discovery and agent_id not in listed:
             name = states[key].agent_name or key
-            found.append(
-                Target(key, TargetKind.AGENT, name, 0.0, 0.0, agent_id=agent_id, expected=False, origin="discovered")
-            )
+            found.append(Target.agent(agent_id, name, 0.0, origin="discovered"))
     return found

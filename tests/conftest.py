@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+from log_monitor.clock import FakeClock
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from tests.helpers import NOW
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,6 +31,40 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith(_ENV_PREFIXES) or key in _ENV_KEYS:
             monkeypatch.delenv(key, raising=False)
     yield
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at NOW (2026-11-22 10:00 UTC): time moves only when a test or a `sleep` advances it."""
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def sim(fleet: Fleet, clock: FakeClock) -> Iterator[SimulatorServer]:
+    """The simulator serving the test module's `fleet` on the fake clock."""
+    with SimulatorServer(fleet, clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+def api(sim: SimulatorServer) -> Iterator[httpx.Client]:
+    """A plain HTTP client on the simulator's Wazuh API."""
+    with httpx.Client(base_url=sim.api_url) as client:
+        yield client
+
+
+@pytest.fixture
+def root_logger() -> Iterator[None]:
+    """The root logger's handlers and level put back after the test (`main` and setup_logging change them)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
 
 
 def spec_dir() -> Path:

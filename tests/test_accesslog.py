@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_rates_over_ten_seconds_two_minutes_and_lifetime() -> None:
     now = float(T0 + 119)
     assert stats.rate(now, 10) == 5.0
     assert stats.rate(now, 120) == (110 + 50) / 120
-    assert stats.lifetime_rate(now) > 1.0
+    assert stats.first is not None and stats.total / (now - stats.first) > 1.0
 
 
 def test_top_hosts_are_ranked_by_bytes_and_sections_by_hits(tmp_path: Path) -> None:
@@ -128,6 +129,22 @@ def test_a_drop_below_the_usual_level_for_this_hour_raises_low_traffic_before_si
     assert [e.change for e in back] == [TrafficChange.LOW_OVER]
 
 
+def test_low_traffic_follows_the_rate_drop_rule_and_words_back_only_at_half_the_usual_level() -> None:
+    stats, rules = TrafficStats(), TrafficRules(low_fraction=0.1)
+    assert feed(stats, rules, [(s, 10) for s in range(T0, T0 + 3630)]) == []
+    assert feed(stats, rules, [(s, 100) for s in range(T0 + 3630, T0 + 86400, 10)]) == []
+    assert feed(stats, rules, [(s, 10) for s in range(T0 + 86400, T0 + 86400 + 600)]) == []
+    low = feed(stats, rules, [(s, 1 if s % 2 else 0) for s in range(T0 + 86400 + 600, T0 + 86400 + 900)])
+    assert [e.change for e in low] == [TrafficChange.LOW]
+    words = r"nginx: (\d+) events in the last 2m, normally 1,200 \(usual level of this hour on past days\), (\d\.\d)%"
+    said = re.fullmatch(words, low[0].message("nginx"))
+    assert said is not None and int(said.group(1)) < 120, low[0].message("nginx")
+    # 30% of the usual level: above the ratio, but not yet half of it: still low.
+    assert feed(stats, rules, [(s, 3) for s in range(T0 + 86400 + 900, T0 + 86400 + 1200)]) == []
+    back = feed(stats, rules, [(s, 5) for s in range(T0 + 86400 + 1200, T0 + 86400 + 1500)])
+    assert [e.change for e in back] == [TrafficChange.LOW_OVER]
+
+
 def test_the_generator_writes_lines_the_parser_reads_at_the_asked_rate(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     ticks = iter(float(T0 + n) for n in range(1000))
@@ -161,7 +178,7 @@ def test_a_snapshot_carries_rates_baseline_and_tops_into_a_new_process() -> None
     assert copy.rate(now, 120) == stats.rate(now, 120) and copy.rate(now, 10) == stats.rate(now, 10)
     assert copy.baseline(now) == stats.baseline(now) and copy.usual_by_hour == stats.usual_by_hour == {0: 10.0}
     assert copy.top_hosts() == stats.top_hosts() and copy.top_sections() == stats.top_sections()
-    assert copy.lifetime_rate(now) == stats.lifetime_rate(now) and copy.watching_since == stats.watching_since
+    assert (copy.total, copy.first) == (stats.total, stats.first) and copy.watching_since == stats.watching_since
     spike = [(s, 50) for s in range(T0 + 3701, T0 + 3900)]
     assert feed(copy, TrafficRules(), spike) == feed(stats, rules, spike) != []
 

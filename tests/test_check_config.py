@@ -14,6 +14,12 @@ from typing import Any
 import pytest
 
 from log_monitor.cli import main
+from log_monitor.models import Secret
+from log_monitor.notifiers.base import Checkable
+from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.notifiers.slack import SlackNotifier
+from log_monitor.notifiers.smtp import SmtpNotifier
+from log_monitor.notifiers.teams import TeamsNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from tests.envfile import write_env
@@ -144,3 +150,12 @@ def test_connect_accepts_every_listed_agent_that_wazuh_knows(rig: Rig) -> None:
     result = rig.run("--connect")
     assert result.code == 0, result.out + result.err
     assert "not known to the Wazuh API" not in result.out
+
+
+def test_the_channels_that_can_check_their_connection_say_so_through_one_protocol() -> None:
+    slack = SlackNotifier(webhook_url=Secret("https://hooks.slack.com/services/T/B/secret"))
+    teams = TeamsNotifier(webhook_url=Secret("https://example.invalid/hook"))
+    email = SmtpNotifier(host="127.0.0.1", sender="monitor@example.org", recipients=["soc@example.org"])
+    assert all(isinstance(channel, Checkable) for channel in (slack, teams, email))
+    assert not isinstance(ConsoleNotifier(), Checkable)  # `check-config --connect` skips it
+    teams.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 from pathlib import Path
 
@@ -10,9 +11,25 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from log_monitor.config import Settings, load_settings, normalize_agent_id, parse_duration
+from log_monitor.app import policy_settings
+from log_monitor.config import (
+    DEFAULTS,
+    KEYS,
+    KNOWN_KEYS,
+    EnvHandler,
+    Key,
+    Settings,
+    describe,
+    load_settings,
+    normalize_agent_id,
+    parse_duration,
+    resolve_path,
+)
 from log_monitor.errors import ConfigError
 from log_monitor.models import MAX_DURATION_S, Secret
+from log_monitor.policy import PolicySettings
+from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.indexer import WazuhIndexer
 
 
 def write_env(folder: Path, text: str, name: str = "log_monitor.env") -> Path:
@@ -559,7 +576,8 @@ def test_every_problem_is_reported_at_once_naming_file_and_key(tmp_path: Path) -
         "WAZUH_API_MAX_RPM=abc\nDEFAULT_CHECK_INTERVAL=soon\nCRITICAL_MULTIPLIER=0.5\n"
         "PIPELINE_SILENCE_RATIO=0\nREMINDER_FACTOR=0.9\nMAINTENANCE_TZ=Mars/Olympus\nLOG_FORMAT=xml\n"
         "LOGGING_LEVEL=7\nAGENT_DISCOVERY=maybe\nSMTP_SECURITY=tls\nSTATUS_ADDR=9108\nVERIFY_TLS=perhaps\n"
-        "WAZUH_INDEXER_URL=ftp://indexer\nLOOKBACK=0\nVERIFICATION_FILE=nope.pem\nAGENT_CHECK_INTERVALS=x:1\n",
+        "WAZUH_INDEXER_URL=ftp://indexer\nLOOKBACK=0\nVERIFICATION_FILE=nope.pem\nAGENT_CHECK_INTERVALS=x:1\n"
+        "DROP_RATIO=1.5\nDROP_MIN_BASELINE=-1\n",
     )
     env_file = str(tmp_path / "env-files" / "log_monitor.env")
     keys = [
@@ -579,6 +597,8 @@ def test_every_problem_is_reported_at_once_naming_file_and_key(tmp_path: Path) -
         "LOOKBACK",
         "VERIFICATION_FILE",
         "AGENT_CHECK_INTERVALS",
+        "DROP_RATIO",
+        "DROP_MIN_BASELINE",
     ]
     for key in keys:
         assert any(p.startswith(f"{env_file}: {key}: ") for p in problems), key
@@ -625,3 +645,125 @@ def test_no_secret_value_appears_in_any_config_error(tmp_path: Path) -> None:
 def test_unknown_keys_in_the_file_are_warned_about(tmp_path: Path) -> None:
     settings = load(tmp_path, "WAZUH_API_MAX_RMP=100\n")
     assert any("WAZUH_API_MAX_RMP" in w and "unknown" in w for w in settings.warnings)
+
+
+# --- one table of keys --------------------------------------------------------------------
+
+# A value off the default for every key that fills a Settings field, all of them valid together.
+OFF_DEFAULT = {
+    "WAZUH_API_URL": "https://manager:55000",
+    "WAZUH_API_USER": "monitor",
+    "WAZUH_API_PASSWORD": "pw-api-1",
+    "WAZUH_API_MAX_RPM": "120",
+    "WAZUH_INDEXER_URL": "https://indexer:9200",
+    "WAZUH_INDEXER_USER": "reader",
+    "WAZUH_INDEXER_PASSWORD": "pw-idx-2",
+    "WAZUH_INDEX_PATTERN": "wazuh-archives-4.x-*",
+    "WAZUH_AGENT_ID_FIELD": "wazuh.agent.id",
+    "WAZUH_TIMESTAMP_FIELD": "@timestamp",
+    "WAZUH_LOCATION_FIELD": "wazuh.protocol.location",
+    "NON_LOG_LOCATIONS": "syscheck",
+    "VERIFICATION_FILE": "ca.pem",
+    "VERIFY_TLS": "false",
+    "AGENT_LIST_FILE": "lists/agents.csv",
+    "AGENT_DISCOVERY": "active",
+    "DEFAULT_CHECK_INTERVAL": "10",
+    "AGENT_CHECK_INTERVALS": "001:10",
+    "CRITICAL_MULTIPLIER": "3",
+    "INDEXING_DELAY": "1m",
+    "LOOKBACK": "2d",
+    "PIPELINE_SILENCE_RATIO": "0.8",
+    "DROP_RATIO": "0.05",
+    "DROP_MIN_BASELINE": "100",
+    "MAINTENANCE_TZ": "Europe/Berlin",
+    "REMINDER_INITIAL": "1h",
+    "REMINDER_FACTOR": "1.5",
+    "REMINDER_MAX": "12h",
+    "LOCAL_FILES_LIST": "files.csv",
+    "STATE_DB": "state.db",
+    "RESTART_INTERVAL": "6h",
+    "SLACK_BOT_TOKEN": "xoxb-tok-3",
+    "SLACK_CHANNEL": "#soc",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/hook-4",
+    "SLACK_API_URL": "http://127.0.0.1:1/api/",
+    "SMTP_HOST": "mail.example.org",
+    "SMTP_SECURITY": "ssl",
+    "SMTP_PORT": "2525",
+    "SMTP_USER": "mailer",
+    "SMTP_PASSWORD": "pw-smtp-5",
+    "SMTP_FROM": "monitor@example.org",
+    "SMTP_TO": "soc@example.org",
+    "TEAMS_WEBHOOK_URL": "https://teams.example.org/hook-6",
+    "STATUS_ADDR": ":9108",
+    "STATUS_TOKEN": "status-tok-7",
+    "HEARTBEAT_URL": "https://hc-ping.com/uuid-8",
+    "LOG_FILE_PATH": "monitor.log",
+    "LOGGING_LEVEL": "0",
+    "LOG_FORMAT": "json",
+}
+
+
+def _table_default(key: Key, base_dir: Path) -> object:
+    return resolve_path(base_dir, str(key.default)) if isinstance(key.default, Path) else key.default
+
+
+def test_every_key_of_the_table_that_fills_a_field_reaches_it(tmp_path: Path) -> None:
+    assert set(OFF_DEFAULT) == {key.name for key in KEYS if key.field is not None}, "a key without a sample value"
+    (tmp_path / "ca.pem").write_text("not checked here\n")
+    settings = load(tmp_path, "".join(f"{k}={v}\n" for k, v in OFF_DEFAULT.items()))
+    for key in KEYS:
+        if key.field is not None:
+            assert getattr(settings, key.field) != _table_default(key, tmp_path), key.name
+
+
+def test_an_empty_env_file_and_settings_built_by_hand_both_take_the_tables_defaults(tmp_path: Path) -> None:
+    loaded = load(tmp_path, "")
+    by_hand = Settings(env_file=tmp_path / "x.env", base_dir=tmp_path)
+    for key in KEYS:
+        if key.field is not None:
+            assert getattr(loaded, key.field) == _table_default(key, tmp_path), key.name
+            assert getattr(by_hand, key.field) == key.default, key.name
+    assert DEFAULTS["SMTP_PORT"] == 587 and load(tmp_path, "SMTP_SECURITY=ssl\n").smtp_port == 465
+
+
+def test_the_policy_and_the_clients_take_their_values_from_the_settings(tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        PolicySettings()  # type: ignore[call-arg]  # no defaults of its own: they live in the KEYS table
+    settings = load(tmp_path, "".join(f"{k}={OFF_DEFAULT[k]}\n" for k in OFF_DEFAULT if k != "VERIFICATION_FILE"))
+    policy = policy_settings(settings, host="soc")
+    assert (policy.critical_multiplier, policy.indexing_delay_s, policy.lookback_s) == (3.0, 60.0, 2 * 86400.0)
+    assert (policy.reminder_initial_s, policy.reminder_factor, policy.reminder_max_s) == (3600.0, 1.5, 43200.0)
+    indexer = inspect.signature(WazuhIndexer).parameters
+    assert indexer["index_pattern"].default == DEFAULTS["WAZUH_INDEX_PATTERN"]
+    assert indexer["agent_id_field"].default == DEFAULTS["WAZUH_AGENT_ID_FIELD"]
+    assert inspect.signature(WazuhAPIHandler).parameters["max_rpm"].default == DEFAULTS["WAZUH_API_MAX_RPM"]
+
+
+def test_every_secret_of_the_table_is_redacted_and_every_secret_may_be_a_file(tmp_path: Path) -> None:
+    settings = load(tmp_path, "".join(f"{k}={OFF_DEFAULT[k]}\n" for k in OFF_DEFAULT if k != "VERIFICATION_FILE"))
+    secret_keys = [key for key in KEYS if key.secret and key.field is not None]
+    assert sorted(settings.secrets()) == sorted(OFF_DEFAULT[key.name] for key in secret_keys)
+    assert {f"{key.name}_FILE" for key in KEYS if key.secret} <= KNOWN_KEYS
+
+
+def test_check_config_lists_each_key_off_its_default_with_its_meaning_and_no_secret(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not checked here\n")
+    settings = load(tmp_path, "".join(f"{k}={v}\n" for k, v in OFF_DEFAULT.items()))
+    lines = describe(settings)
+    for key in KEYS:
+        if key.field is not None:
+            assert any(line.startswith(f"{key.name}=") and f"({key.doc})" in line for line in lines), key.name
+    assert "LOOKBACK=2d (how far back events are looked for)" in lines
+    assert "STATUS_ADDR=127.0.0.1:9108 (status server address)" in lines
+    joined = "\n".join(lines)
+    for key in KEYS:
+        if key.secret and key.field is not None:
+            assert OFF_DEFAULT[key.name] not in joined
+            assert f"{key.name}=(set, not shown)" in joined
+    assert describe(load(tmp_path / "empty", "")) == []
+
+
+def test_the_env_handler_turns_an_env_file_into_settings(tmp_path: Path) -> None:
+    handler = EnvHandler(tmp_path / "x.env", {"LOOKBACK": "2d"}, {"LOG_FORMAT": "json"})
+    settings = handler.load()
+    assert (settings.lookback_s, settings.log_format, settings.base_dir) == (2 * 86400.0, "json", tmp_path)

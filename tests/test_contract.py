@@ -28,11 +28,6 @@ def openapi(wazuh_spec_dir: Path) -> Any:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
-
-
-@pytest.fixture
 def sim(clock: FakeClock) -> Iterator[SimulatorServer]:
     fleet = Fleet(now=clock.now)
     fleet.add_agent("001", "web", locations=("/var/log/syslog", "/var/log/auth.log"), started=NOW - timedelta(hours=1))
@@ -40,12 +35,6 @@ def sim(clock: FakeClock) -> Iterator[SimulatorServer]:
     fleet.add_agent("003", "new", status="never_connected")
     with SimulatorServer(fleet, clock=clock, max_rpm=20) as server:
         yield server
-
-
-@pytest.fixture
-def api(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.api_url) as client:
-        yield client
 
 
 def token_of(api: httpx.Client) -> dict[str, str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 from playwright.sync_api import ConsoleMessage, Error, expect, sync_playwright
 
 from log_monitor.models import Silence
-from tests import test_status_server as status_tests
-from tests.test_status_server import TOKEN, Running
+from tests import status_rig
+from tests.status_rig import TOKEN, Running
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # gitignored; CI keeps it for people to look at
@@ -27,7 +27,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 
-start = status_tests.start  # the same running monitor, simulator and status server
+start = status_rig.start  # the same running monitor, simulator and status server
 
 
 def test_the_page_loads_without_console_errors_and_shows_the_silent_agent(

@@ -18,14 +18,13 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from log_monitor.app import build
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
 from log_monitor.daemon import Daemon
-from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target, TargetKind
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.dispatch import DeliveryWorker, Dispatcher
 from log_monitor.notifiers.slack import SlackNotifier
@@ -33,35 +32,12 @@ from log_monitor.notifiers.smtp import SmtpNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
+from tests.mail import MailServer
 from tests.slack_server import SlackServer
-from tests.test_smtp import Mailbox, free_port
 
 TOKEN = "xoxb-delivery-secret-token"
 SMTP_PASSWORD = "smtp-Pa55word-secret"
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-class MailServer:
-    """An aiosmtpd server on a fixed loopback port that can go down and come back on the same port."""
-
-    def __init__(self) -> None:
-        self.mailbox = Mailbox()
-        self.port = free_port()
-        self._controller: Controller | None = None
-
-    @property
-    def received(self) -> list[Message]:
-        return self.mailbox.received
-
-    def up(self) -> None:
-        if self._controller is None:
-            self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
-            self._controller.start()
-
-    def down(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
 
 
 @dataclass
@@ -209,12 +185,10 @@ def test_a_hanging_slack_costs_one_timeout_per_drain_and_email_carries_every_ale
     with StateStore(rig.db) as store:
         store.queue([alert(1), alert(2), alert(3)])
         dispatcher = Dispatcher(store, rig.channels(), rig.clock, sleep=rig.sleeps.append, attempts=1)
-        started = time.monotonic()
         report = dispatcher.deliver_pending()
-        elapsed = time.monotonic() - started
     assert report.delivered == 3
     assert len(rig.mail.received) == 3
-    assert elapsed < 1.5  # one 0.5 s timeout, then Slack is skipped for the rest of the drain
+    assert rig.sleeps == []  # no backoff wait: one timeout, then Slack is skipped for the rest of the drain
     assert rig.slack.requests == ["/api/chat.postMessage"]
 
 
@@ -431,22 +405,41 @@ def test_no_secret_appears_in_any_message_log_line_or_stored_error(rig: Rig, cap
 # -- the worker -------------------------------------------------------------------------------------
 
 
+class Gate:
+    """A channel in front of another that holds each send until opened: whoever waits on delivery is stuck."""
+
+    def __init__(self, inner: Notifier) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self.entered = threading.Event()  # a send is being held
+        self.opened = threading.Event()
+        self.held_too_long = False  # the test never opened it: someone waited on delivery instead
+
+    def send(self, notification: Notification) -> None:
+        self.entered.set()
+        if not self.opened.wait(10):
+            self.held_too_long = True
+        self._inner.send(notification)
+
+
 def test_the_worker_drains_the_outbox_while_the_checking_loop_keeps_going(rig: Rig) -> None:
     rig.slack.set_mode("hang")
+    slack, email = rig.channels()
+    gate = Gate(slack)
     with StateStore(rig.db) as store:
-        dispatcher = Dispatcher(store, rig.channels(), rig.clock, sleep=rig.sleeps.append, attempts=1)
+        dispatcher = Dispatcher(store, [gate, email], rig.clock, sleep=rig.sleeps.append, attempts=1)
         worker = DeliveryWorker(dispatcher, idle_s=5.0, min_wait_s=0.01)
         worker.start()
         try:
             passes = 0
-            started = time.monotonic()
             # The "checking loop": every pass queues an alert and wakes the worker; none may wait for Slack.
             for n in range(1, 11):
                 store.queue([alert(n)])
                 worker.wake()
                 passes += 1
                 time.sleep(0.02)
-            loop_time = time.monotonic() - started
+            loop_finished_while_held = gate.entered.wait(10) and not gate.held_too_long
+            gate.opened.set()
             deadline = time.monotonic() + 10
             while store.outbox_depth() and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -454,7 +447,7 @@ def test_the_worker_drains_the_outbox_while_the_checking_loop_keeps_going(rig: R
         finally:
             assert worker.stop(timeout=5)
     assert passes == 10
-    assert loop_time < 0.45  # shorter than a single Slack timeout: the loop never waited on delivery
+    assert loop_finished_while_held  # the worker was held inside Slack: the loop never waited on delivery
     assert depth == 0
     delivered_ids = "".join(m.as_string() for m in rig.mail.received)
     for n in range(1, 11):
@@ -485,9 +478,7 @@ def test_a_daemon_tick_only_wakes_the_worker_so_a_hanging_slack_never_delays_the
     fleet = Fleet()
     fleet.add_agent("001", "web", rate_per_min=12, started=T0 - timedelta(hours=2))
     fleet.silence("001", since=T0 - timedelta(minutes=40))
-    target = Target(
-        key="agent:001", kind=TargetKind.AGENT, label="web", interval_s=300, threshold_s=300, agent_id="001"
-    )
+    target = Target.agent("001", "web", 300)
     with SimulatorServer(fleet, clock=rig.clock) as sim:
         settings = Settings(
             env_file=tmp_path / "test.env",
@@ -499,16 +490,18 @@ def test_a_daemon_tick_only_wakes_the_worker_so_a_hanging_slack_never_delays_the
         )
         with build(settings, [target], clock=rig.clock, channels=rig.channels(), host="soc-monitor") as app:
             # One try per channel: this test is about the tick not waiting, not about the retries.
-            app.monitor.dispatcher = Dispatcher(app.store, rig.channels(), rig.clock, attempts=1)
+            slack, email = rig.channels()
+            gate = Gate(slack)
+            app.monitor.dispatcher = Dispatcher(app.store, [gate, email], rig.clock, attempts=1)
             worker = DeliveryWorker(app.monitor.dispatcher, idle_s=5.0, min_wait_s=0.01)
             daemon = Daemon(app.monitor)
             daemon.worker = worker
             worker.start()
             try:
                 daemon.set_targets([target])
-                started = time.monotonic()
                 result = daemon.tick()
-                tick_time = time.monotonic() - started
+                tick_finished_while_held = gate.entered.wait(10) and not gate.held_too_long
+                gate.opened.set()
                 deadline = time.monotonic() + 10
                 while app.store.outbox_depth() and time.monotonic() < deadline:
                     time.sleep(0.02)
@@ -516,7 +509,7 @@ def test_a_daemon_tick_only_wakes_the_worker_so_a_hanging_slack_never_delays_the
                 assert worker.stop(timeout=5)
     assert result is not None
     assert result.notifications and result.delivery is None  # handed to the worker, not delivered inline
-    assert tick_time < 0.5  # below Slack's 0.5 s timeout: the check did not wait for it
+    assert tick_finished_while_held  # the worker was held inside Slack: the check did not wait for it
     [msg] = rig.mail.received
     assert "agent 001 web" in str(msg["Subject"])
 

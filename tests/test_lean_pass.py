@@ -72,7 +72,14 @@ class Rig:
 
     def __init__(self, sim: SimulatorServer, fleet: Fleet, folder: Path, clock: FakeClock, *, indexer: bool) -> None:
         self.sim, self.fleet, self.clock = sim, fleet, clock
-        settings = simulator_settings(sim.api_url, sim.indexer_url, folder, wazuh_api_max_rpm=1000)
+        settings = simulator_settings(
+            # No rate baselines: the count in a sliding window moves each pass, which is a change of its own.
+            sim.api_url,
+            sim.indexer_url,
+            folder,
+            wazuh_api_max_rpm=1000,
+            drop_ratio=0.0,
+        )
         if not indexer:  # API-only mode: keepalives are all that is judged
             settings = replace(settings, wazuh_indexer_url=None)
         self.targets = [

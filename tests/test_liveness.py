@@ -21,9 +21,10 @@ from log_monitor.sdnotify import SdNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
+from tests.daemon_process import Daemon
 from tests.heartbeat_receiver import HeartbeatReceiver
+from tests.helpers import wait_for
 from tests.slack_server import SlackServer
-from tests.test_daemon import Daemon, wait_for
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -89,7 +90,7 @@ def test_the_notifier_speaks_the_datagram_protocol_to_a_path_and_to_an_abstract_
 
 def test_without_notify_socket_nothing_is_sent_and_nothing_fails() -> None:
     notifier = SdNotifier(*service_manager({}))
-    assert not notifier.enabled
+    assert not notifier.notify("STATUS=x")
     assert not notifier.ready("x")
     assert notifier.watchdog_s is None
 

@@ -416,4 +416,6 @@ def test_the_traffic_generator_command_drives_spike_and_drop_alerts_on_and_off(t
         (NotificationKind.RECOVERY, Condition.OK),
     ], out.getvalue()
     text = out.getvalue()
-    assert "high traffic" in text and "low traffic" in text and "nginx" in text and "Last event: never" not in text
+    assert "high traffic" in text and "nginx" in text and "Last event: never" not in text
+    # The drop is told in a rate drop's words (docs/detection.md).
+    assert "LOW TRAFFIC" in text and "events in the last 2m, normally" in text

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from log_monitor.cli import main
 
-
-@pytest.fixture(autouse=True)
-def root_logger_restored() -> Iterator[None]:
-    """`main` points the root logger at the log file; later tests must not write into this test's folder."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+# `main` points the root logger at the log file; later tests must not write into this test's folder.
+pytestmark = pytest.mark.usefixtures("root_logger")
 
 
 def check_config(folder: Path, log_file: str) -> tuple[int, str]:

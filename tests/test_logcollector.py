@@ -29,19 +29,11 @@ SYSLOG = "/var/log/syslog"
 
 
 def location(agent_id: str, where: str, interval: float = INTERVAL) -> Target:
-    return Target(
-        key=Target.location_key(agent_id, where),
-        kind=TargetKind.LOCATION,
-        label="web-1",
-        interval_s=interval,
-        threshold_s=interval,
-        agent_id=agent_id,
-        location=where,
-    )
+    return Target.agent(agent_id, "web-1", interval, location=where)
 
 
 def agent(agent_id: str) -> Target:
-    return Target(Target.agent_key(agent_id), TargetKind.AGENT, "web-1", INTERVAL, INTERVAL, agent_id=agent_id)
+    return Target.agent(agent_id, "web-1", INTERVAL)
 
 
 class Rig:

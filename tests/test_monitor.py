@@ -2,67 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
-from log_monitor.config import Settings
 from log_monitor.daemon import Daemon, Outcome, Signals
-from log_monitor.demo import simulator_settings
-from log_monitor.models import MaintenanceWindow, NotificationKind, Severity, Target, TargetKind
-from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.models import MaintenanceWindow, NotificationKind, Severity
 from log_monitor.simulator.fleet import Fleet
-from log_monitor.simulator.server import SimulatorServer
-
-NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-INTERVAL = 300.0
-
-
-def agent(agent_id: str, label: str, **kwargs: object) -> Target:
-    return Target(
-        key=Target.agent_key(agent_id),
-        kind=TargetKind.AGENT,
-        label=label,
-        interval_s=INTERVAL,
-        threshold_s=INTERVAL,
-        agent_id=agent_id,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
-
-
-def settings_for(sim: SimulatorServer, folder: Path, **changes: object) -> Settings:
-    return simulator_settings(sim.api_url, sim.indexer_url, folder, default_check_interval_s=INTERVAL, **changes)
-
-
-class Rig:
-    def __init__(self, clock: FakeClock, folder: Path, fleet: Fleet, **sim_options: object) -> None:
-        self.clock = clock
-        self.folder = folder
-        self.fleet = fleet
-        self.sim = SimulatorServer(fleet, clock=clock, **sim_options)  # type: ignore[arg-type]
-        self.out = io.StringIO()
-
-    def app(self, targets: list[Target], **changes: object) -> App:
-        settings = settings_for(self.sim, self.folder, **changes)
-        return build(
-            settings,
-            targets,
-            clock=self.clock,
-            sleep=self.clock.advance,
-            channels=[ConsoleNotifier(self.out)],
-            host="monitor-1",
-        )
+from tests.monitor_rig import INTERVAL, NOW, Rig, agent
 
 
 @pytest.fixture
@@ -200,3 +151,15 @@ def test_an_unexpected_error_in_a_pass_is_logged_with_its_traceback_once_and_the
     tracebacks = [t for t in tracebacks if t]
     assert len(tracebacks) == 2 and "KeyError" in tracebacks[0] and "RuntimeError: another bug" in tracebacks[1]
     assert any("again" in r.getMessage() and "DISASTER" in r.getMessage() for r in caplog.records)
+
+
+def test_the_metrics_snapshot_has_each_channel_and_each_backends_requests_and_answers(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        app.monitor.run_once()
+        metrics = app.metrics()
+    assert metrics.channels == ["console"]
+    assert metrics.delivery_failures == {}
+    assert set(metrics.backends) == {"api", "indexer"}
+    assert metrics.backends["indexer"].requests >= 1
+    assert metrics.backends["api"].responses_by_status.get(200, 0) >= 1
+    assert sum(metrics.backends["api"].responses_by_status.values()) == metrics.backends["api"].requests

@@ -15,7 +15,6 @@ from log_monitor.models import (
     Observation,
     Severity,
     Target,
-    TargetKind,
     TargetState,
 )
 from log_monitor.policy import PolicySettings, assess, backend_step, reminder_delay, step
@@ -28,16 +27,11 @@ POLICY = PolicySettings(
     reminder_initial_s=1800.0,
     reminder_factor=2.0,
     reminder_max_s=86400.0,
+    drop_ratio=0.1,
+    drop_min_baseline=20.0,
     host="soc-monitor",
 )
-AGENT = Target(
-    key="agent:001",
-    kind=TargetKind.AGENT,
-    label="web-1",
-    interval_s=900.0,
-    threshold_s=900.0,
-    agent_id="001",
-)
+AGENT = Target.agent("001", "web-1", 900.0)
 
 
 def minutes(n: float) -> timedelta:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from log_monitor.logsetup import setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity
@@ -17,19 +14,6 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.printable import printable
 
 FORGED = "web\n2026-12-02 10:00:00,000 ERROR log_monitor: forged\r\x1b[31mred\x85\u2028\u202eevil"
-
-
-@pytest.fixture
-def root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
 
 
 def test_newlines_and_other_controls_become_visible_escapes_and_the_rest_is_kept() -> None:

@@ -10,27 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from log_monitor.models import Condition, Notification, NotificationKind, Severity
+from log_monitor.models import Condition, NotificationKind, Severity
 from log_monitor.notifiers.render import body_lines, humanize_duration, plain_text, slack_escape, title
 from log_monitor.notifiers.slack import blocks, fallback_text
+from tests.helpers import notification
 
 LAST = datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC)
 NOW = datetime(2026, 11, 22, 11, 4, 30, tzinfo=UTC)
 
-ALERT = Notification(
-    id="n1",
-    created_at=NOW,
-    kind=NotificationKind.ALERT,
-    severity=Severity.WARNING,
-    target_key="agent:002",
-    label="db-primary",
-    condition=Condition.SILENT,
-    host="soc-monitor",
-    agent_id="002",
-    agent_name="dbp01",
-    last_event=LAST,
-    silent_for_s=3900.0,
-)
+ALERT = notification(created_at=NOW, severity=Severity.WARNING, condition=Condition.SILENT, agent_name="dbp01")
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,12 @@ import pytest
 
 from log_monitor.models import Condition, Severity, TargetState
 from log_monitor.state import StateStore
-from tests import test_once as once_tests
+from tests import cli_rig
+from tests.cli_rig import AGENTS, Rig
 from tests.conftest import REPO
-from tests.test_once import Rig
-from tests.test_slack import closed_port
+from tests.helpers import free_port
 
-rig = once_tests.rig  # the simulator, fake Slack and env file of the one-off pass tests
+rig = cli_rig.rig  # the simulator, fake Slack and env file of the one-off pass tests
 
 
 def _row(text: str, key: str) -> str:
@@ -53,7 +53,7 @@ def test_silences_lists_each_active_silence_with_until_reason_and_who_set_it(
 
 def test_an_agent_silence_covers_its_log_files(rig: Rig) -> None:
     # A short threshold: logcollector's counters date the location's last event up to a minute back.
-    (rig.folder / "agents.csv").write_text(once_tests.AGENTS + "004,app-server,1m,10s,/var/log/syslog\n")
+    (rig.folder / "agents.csv").write_text(AGENTS + "004,app-server,1m,10s,/var/log/syslog\n")
     rig.fleet.add_agent("004", "app-server", rate_per_min=12, started=rig.now - timedelta(hours=2))
     rig.fleet.silence("004", since=rig.now - timedelta(minutes=40))
     env = rig.env(INDEXING_DELAY="0s")
@@ -130,7 +130,7 @@ def test_a_new_target_is_logged_as_new_not_as_a_change_from_ok(rig: Rig) -> None
 
 def test_a_failing_slack_is_logged_once_by_us_not_again_by_slack_sdk(rig: Rig) -> None:
     rig.fleet.silence("002", since=rig.now - timedelta(minutes=40))
-    env = rig.env(SLACK_API_URL=f"http://127.0.0.1:{closed_port()}/api/", LOGGING_LEVEL="INFO")
+    env = rig.env(SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/", LOGGING_LEVEL="INFO")
     result = rig.run(env=env)
     assert result.code == 2
     log_text = (rig.folder / "monitor.log").read_text()

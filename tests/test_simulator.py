@@ -29,11 +29,6 @@ def iso(moment: datetime) -> str:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
-
-
-@pytest.fixture
 def fleet(clock: FakeClock) -> Fleet:
     fleet = Fleet(now=clock.now)
     fleet.add_agent("001", "web", locations=("/var/log/syslog", AUTH_LOG), started=HOUR_AGO)
@@ -50,12 +45,6 @@ def fleet(clock: FakeClock) -> Fleet:
 def sim(fleet: Fleet, clock: FakeClock) -> Iterator[SimulatorServer]:
     with SimulatorServer(fleet, clock=clock, max_rpm=50) as server:
         yield server
-
-
-@pytest.fixture
-def api(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.api_url) as client:
-        yield client
 
 
 @pytest.fixture

@@ -4,46 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import time
-from datetime import UTC, datetime
 
 import pytest
 
 from log_monitor.errors import NotifierError
-from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.models import Notification, Secret
 from log_monitor.notifiers.slack import SlackNotifier
+from tests.helpers import free_port, notification
 from tests.slack_server import SlackServer
 
 TOKEN = "xoxb-test-token"
 
 
 def alert(label: str = "db-primary", detail: str = "") -> Notification:
-    return Notification(
-        id="n1",
-        created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
-        kind=NotificationKind.ALERT,
-        severity=Severity.CRITICAL,
-        target_key="agent:002",
-        label=label,
-        condition=Condition.DISCONNECTED,
-        host="soc-monitor",
-        agent_id="002",
-        last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
-        silent_for_s=3900.0,
-        detail=detail,
-    )
+    return notification(label=label, detail=detail)
 
 
 def bot(server: SlackServer, token: str = TOKEN, channel: str = "#soc") -> SlackNotifier:
     return SlackNotifier(token=Secret(token), channel=channel, api_url=server.api_url, timeout=2.0)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def assert_no_secret(exc: NotifierError, *secrets: str) -> None:
@@ -111,14 +89,14 @@ def test_a_rate_limit_is_retried_once_after_retry_after_then_reported_as_transie
     assert server.requests == ["/api/chat.postMessage"] * 2
 
 
-def test_a_rate_limit_that_passes_delivers_after_waiting_retry_after_for_real() -> None:
+def test_a_rate_limit_that_passes_delivers_after_waiting_retry_after_once() -> None:
+    waits: list[float] = []
     with SlackServer() as server:
         server.set_mode("429", failures=1)
-        started = time.monotonic()
-        bot(server).send(alert())
-        elapsed = time.monotonic() - started
+        SlackNotifier(token=Secret(TOKEN), channel="#soc", api_url=server.api_url, sleep=waits.append).send(alert())
     assert len(server.messages) == 1
-    assert 0.9 <= elapsed < 3.0  # the real sleep of Retry-After: 1, and only one
+    assert waits == [1.0]  # the sleep of Retry-After: 1, and only one
+    assert server.requests == ["/api/chat.postMessage"] * 2
 
 
 def test_a_long_retry_after_is_not_waited_for_inside_send() -> None:
@@ -134,14 +112,15 @@ def test_a_long_retry_after_is_not_waited_for_inside_send() -> None:
 def test_a_hanging_slack_times_out_as_a_transient_error_without_retrying_the_post() -> None:
     with SlackServer() as server:
         server.set_mode("hang")
-        notifier = SlackNotifier(token=Secret(TOKEN), channel="#soc", api_url=server.api_url, timeout=0.3)
-        started = time.monotonic()
+        waits: list[float] = []
+        notifier = SlackNotifier(
+            token=Secret(TOKEN), channel="#soc", api_url=server.api_url, timeout=0.3, sleep=waits.append
+        )
         with pytest.raises(NotifierError) as caught:
             notifier.send(alert())
-        elapsed = time.monotonic() - started
     assert not caught.value.permanent
     assert "timed out" in str(caught.value)
-    assert elapsed < 1.5
+    assert waits == []  # no wait for a second try
     assert server.requests == ["/api/chat.postMessage"]  # a timed-out post may have landed: never resent here
 
 
@@ -169,7 +148,7 @@ def test_a_slack_server_error_is_transient() -> None:
 
 def test_a_refused_connection_is_transient() -> None:
     notifier = SlackNotifier(
-        token=Secret(TOKEN), channel="#soc", api_url=f"http://127.0.0.1:{closed_port()}/api/", connect_retry_s=0.01
+        token=Secret(TOKEN), channel="#soc", api_url=f"http://127.0.0.1:{free_port()}/api/", connect_retry_s=0.01
     )
     with pytest.raises(NotifierError) as caught:
         notifier.send(alert())
@@ -216,7 +195,7 @@ def test_a_webhook_rate_limit_with_a_long_retry_after_carries_the_wait_for_the_d
 
 
 def test_an_unreachable_webhook_is_transient_and_its_url_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/services/T000/B000/SECRETPATHPART"
+    url = f"http://127.0.0.1:{free_port()}/services/T000/B000/SECRETPATHPART"
     with caplog.at_level(logging.DEBUG), pytest.raises(NotifierError) as caught:
         SlackNotifier(webhook_url=Secret(url), connect_retry_s=0.01).send(alert())
     assert not caught.value.permanent

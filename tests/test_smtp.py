@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from email import message_from_bytes, policy
 from email.headerregistry import Address, AddressHeader
 from email.message import Message
@@ -20,54 +18,14 @@ from log_monitor.errors import NotifierError
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
 from log_monitor.notifiers.render import title
 from log_monitor.notifiers.smtp import SmtpNotifier
+from tests.helpers import free_port, notification
+from tests.mail import Mailbox
 
 
 def alert(label: str = "db-primary") -> Notification:
-    return Notification(
-        id="a1b2c3",
-        created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
-        kind=NotificationKind.ALERT,
-        severity=Severity.WARNING,
-        target_key="agent:002",
-        label=label,
-        condition=Condition.SILENT,
-        host="soc-monitor",
-        agent_id="002",
-        last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
-        silent_for_s=840.0,
+    return notification(
+        id="a1b2c3", severity=Severity.WARNING, label=label, condition=Condition.SILENT, silent_for_s=840.0
     )
-
-
-@dataclass
-class Mailbox:
-    """An aiosmtpd handler that keeps what it receives, or answers RCPT / DATA with a given reply."""
-
-    rcpt_reply: str | None = None
-    data_reply: str | None = None
-    received: list[Message] = field(default_factory=list)
-    raw: list[bytes] = field(default_factory=list)  # each message as it came over the wire
-    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        if self.data_reply:
-            return self.data_reply
-        self.received.append(message_from_bytes(envelope.content))
-        self.raw.append(envelope.content)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,18 +10,17 @@ from pathlib import Path
 import pytest
 
 from log_monitor.errors import StateError
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
-from log_monitor.state import SCHEMA_VERSION, StateStore
+from log_monitor.models import Condition, Notification, Severity, TargetState
+from log_monitor.state import OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH, SCHEMA_VERSION, StateStore, note_to_json
+from tests.helpers import notification
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def note(n: int = 1) -> Notification:
-    return Notification(
+    return notification(
         id=f"n{n}",
         created_at=T0 + timedelta(seconds=n),
-        kind=NotificationKind.ALERT,
-        severity=Severity.CRITICAL,
         target_key="agent:001",
         label="web-1",
         condition=Condition.SILENT,
@@ -57,8 +57,8 @@ def test_states_and_outbox_survive_reopening(tmp_path: Path) -> None:
 def test_a_delivered_notification_leaves_the_queue(tmp_path: Path) -> None:
     with StateStore(tmp_path / "s.db") as store:
         store.commit([], [note(1), note(2)])
-        store.mark_failed("n1", "slack: down", T0)
-        store.mark_delivered("n2", "slack", T0)
+        store.mark_all_failed(["n1"], "slack: down", T0, retry_at=T0)
+        store.mark_all_delivered(["n2"], "slack", T0)
         pending = store.pending()
         assert [e.notification.id for e in pending] == ["n1"]
         assert pending[0].attempts == 1
@@ -129,11 +129,11 @@ def test_states_written_by_another_connection_are_seen_at_the_next_load(tmp_path
         daemon.commit([TargetState("agent:001", severity=Severity.WARNING, since=T0)], [])
         assert daemon.load_states()["agent:001"].severity is Severity.WARNING
         other.commit([TargetState("agent:001", severity=Severity.CRITICAL, since=T0)], [])
-        other.forget(["agent:002"])
+        other.drop_removed(["agent:001"], checked_before=T0 + timedelta(days=1))
         assert daemon.load_states()["agent:001"].severity is Severity.CRITICAL
         daemon.commit([TargetState("agent:003")], [])
         assert set(daemon.load_states()) == {"agent:001", "agent:003"} == set(other.load_states())
-        daemon.forget(["agent:001"])
+        daemon.drop_removed(["agent:003"], checked_before=T0 + timedelta(days=1))
         assert set(daemon.load_states()) == {"agent:003"} == set(other.load_states())
 
 
@@ -146,3 +146,87 @@ def test_a_failed_commit_leaves_the_loaded_states_as_they_were(tmp_path: Path) -
         with pytest.raises(TypeError):
             store.commit([bad], [])
         assert store.load_states()["agent:001"].severity is Severity.WARNING
+
+
+# -- the outbox is pruned -------------------------------------------------------------------------
+
+
+def _fill_outbox(path: Path, now: datetime, delivered: int, undelivered: int) -> None:
+    """`delivered` rows delivered one every 20 s back from `now` (46 days for 200,000), then old undelivered ones."""
+    payload = note_to_json(note(1))
+    delivered_rows = (
+        (f"d{i}", _at(now, i), "agent:001", "alert", payload, _at(now, i), "slack" if i % 4 else "smtp")
+        for i in range(delivered)
+    )
+    queued_rows = (
+        (f"q{i}", _at(now - timedelta(days=90), i), "agent:002", "alert", payload) for i in range(undelivered)
+    )
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executemany(
+            "INSERT INTO outbox (id, created_at, target_key, kind, payload, delivered_at, channel) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            delivered_rows,
+        )
+        db.executemany(
+            "INSERT INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)", queued_rows
+        )
+
+
+def _delivered(path: Path) -> tuple[int, str]:
+    """How many delivered rows the outbox holds, and the oldest delivery time among them."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        count, oldest = db.execute(
+            "SELECT COUNT(*), MIN(delivered_at) FROM outbox WHERE delivered_at IS NOT NULL"
+        ).fetchone()
+    return int(count), str(oldest)
+
+
+def _at(now: datetime, i: int) -> str:
+    return (now - timedelta(seconds=20 * i)).isoformat()
+
+
+def test_a_commit_prunes_delivered_rows_to_the_newest_10000_and_keeps_every_undelivered_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path).close()
+    now = datetime.now(UTC)
+    _fill_outbox(path, now, delivered=200_000, undelivered=50)
+    with StateStore(path) as store:
+        before = store.delivered_by_channel()
+        store.commit([TargetState("agent:001", last_checked=now)], [])  # the first commit after opening prunes
+        assert _delivered(path)[0] == 200_000 - OUTBOX_PRUNE_BATCH  # one batch: the lock is never held long
+        for _ in range(200_000 // OUTBOX_PRUNE_BATCH):  # a full batch: the next commit goes on
+            store.commit([TargetState("agent:001", last_checked=now)], [])
+        assert _delivered(path) == (OUTBOX_DELIVERED_KEPT, _at(now, OUTBOX_DELIVERED_KEPT - 1))  # the newest ones
+        assert store.outbox_depth() == 50  # undelivered, 90 days old: never pruned
+        assert store.delivered_by_channel() == before == {"slack": 150_000, "smtp": 50_000}  # the metric never drops
+
+
+def test_delivered_rows_older_than_30_days_are_pruned_below_the_count_bound(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path).close()
+    now = datetime.now(UTC)
+    _fill_outbox(path, now, delivered=200_000, undelivered=5)
+    with StateStore(path) as store:
+        pruned = store.prune_outbox(now, keep=1_000_000)
+        assert store.outbox_depth() == 5
+    days_30 = 30 * 86400 // 20  # rows are 20 s apart: row 129,600 is exactly 30 days old and stays
+    assert _delivered(path) == (days_30 + 1, _at(now, days_30))
+    assert pruned == 200_000 - (days_30 + 1)
+
+
+def test_the_status_page_reads_of_the_outbox_use_an_index(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        newest = _plan(db, "SELECT payload FROM outbox ORDER BY created_at DESC, rowid DESC LIMIT 50")
+        of_one = _plan(
+            db,
+            "SELECT payload FROM outbox WHERE target_key = 'agent:001' ORDER BY created_at DESC, rowid DESC LIMIT 50",
+        )
+    assert "USING INDEX outbox_by_created" in newest
+    assert "USING INDEX outbox_by_target" in of_one
+    assert "TEMP B-TREE" not in newest + of_one  # no sort of the whole outbox
+
+
+def _plan(db: sqlite3.Connection, sql: str) -> str:
+    return " | ".join(str(row[-1]) for row in db.execute("EXPLAIN QUERY PLAN " + sql))

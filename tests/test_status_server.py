@@ -6,10 +6,11 @@ import io
 import json
 import logging
 import socket
+import sqlite3
+import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,97 +18,22 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from log_monitor.app import App, build
 from log_monitor.config import load_settings
-from log_monitor.daemon import Daemon as DaemonLoop
-from log_monitor.daemon import Signals
-from log_monitor.demo import simulator_settings
+from log_monitor.httpserve import ServerLimits
 from log_monitor.logsetup import setup_logging
-from log_monitor.models import Condition, Secret, Severity, Silence, Target, TargetKind, TargetState
-from log_monitor.notifiers.base import Notifier
+from log_monitor.models import Condition, Secret, Severity, Silence, TargetState
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
-from log_monitor.status_server import StatusServer, start_status_server
+from tests import status_rig
+from tests.daemon_process import Daemon
+from tests.helpers import wait_for
 from tests.slack_server import SlackServer
-from tests.test_daemon import Daemon, wait_for
+from tests.status_rig import TOKEN, Running
 
-TOKEN = "status-token-for-tests"
-
-
-def agent(agent_id: str, label: str) -> Target:
-    return Target(Target.agent_key(agent_id), TargetKind.AGENT, label, 1.0, 60.0, agent_id=agent_id)
-
-
-@dataclass
-class Running:
-    """A monitor loop on a thread, its status server and the simulator it checks."""
-
-    app: App
-    server: StatusServer
-    sim: SimulatorServer
-    signals: Signals
-    loop: threading.Thread
-
-    def get(self, path: str, token: str | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.get(self.server.url + path, headers=headers, timeout=10)
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    now = datetime.now(UTC)
-    fleet = Fleet()
-    fleet.add_agent("001", "web", rate_per_min=60, started=now - timedelta(hours=2))
-    fleet.add_agent("002", "db", rate_per_min=60, started=now - timedelta(hours=2))
-    fleet.silence("002", since=now - timedelta(hours=1))
-    stops: list[Callable[[], None]] = []
-
-    def factory(token: str | None = None, channels: list[Notifier] | None = None) -> Running:
-        sim = SimulatorServer(fleet).__enter__()
-        stops.append(lambda: sim.__exit__(None, None, None))
-        settings = simulator_settings(
-            sim.api_url,
-            sim.indexer_url,
-            tmp_path,
-            default_check_interval_s=1.0,
-            indexing_delay_s=0.0,
-            status_addr=("127.0.0.1", 0),
-            status_token=Secret(token) if token else None,
-        )
-        # Retries wait a few milliseconds, not seconds: the "backend down" test stays quick.
-        app = build(
-            settings,
-            [agent("001", "web"), agent("002", "db")],
-            channels=channels or [ConsoleNotifier(io.StringIO())],
-            sleep=lambda s: time.sleep(min(s, 0.01)),
-        )
-        server = start_status_server(app)
-        assert server is not None
-        signals = Signals()
-        loop = threading.Thread(
-            target=DaemonLoop(app.monitor).run,
-            args=(signals,),
-            kwargs={"restart_at": time.monotonic() + 600},
-            daemon=True,
-        )
-        loop.start()
-
-        def stop() -> None:
-            signals.request_stop()
-            loop.join(timeout=10)
-            server.close()
-            app.close()
-
-        stops.append(stop)
-        assert wait_for(lambda: app.monitor.health.passes >= 1)
-        return Running(app, server, sim, signals, loop)
-
-    yield factory
-    for stop in reversed(stops):
-        stop()
+start = status_rig.start  # the running monitor, simulator and status server
 
 
 def test_healthz_is_200_while_the_loop_ticks_and_the_backends_answer(start: Callable[..., Running]) -> None:
@@ -117,7 +43,7 @@ def test_healthz_is_200_while_the_loop_ticks_and_the_backends_answer(start: Call
     body = response.json()
     assert body["status"] == "ok"
     assert body["reasons"] == []
-    assert body["loop_age_limit_s"] == 2 * 1.0 + 60
+    assert body["pass_age_limit_s"] == 2 * 1.0 + 60
 
 
 def test_healthz_is_503_with_a_reason_when_the_indexer_is_down(start: Callable[..., Running]) -> None:
@@ -136,10 +62,159 @@ def test_healthz_is_503_when_the_loop_has_stopped_turning(start: Callable[..., R
     running.signals.request_stop()
     running.loop.join(timeout=10)
     # As if the loop had hung two minutes ago; the limit is 2 x 1 s + 60 s.
-    running.app.monitor.health.last_tick_mono = running.app.monitor.clock.monotonic() - 120
+    running.app.monitor.health.last_pass_mono = running.app.monitor.clock.monotonic() - 120
     response = running.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["reasons"][0].startswith("the loop has not turned for 120 s")
+    assert response.json()["status"] == "failing"
+    assert response.json()["reasons"][0].startswith("no pass has completed for 120 s")
+
+
+def test_healthz_is_503_when_the_loop_turns_but_every_pass_fails_on_a_locked_state_db(
+    start: Callable[..., Running],
+) -> None:
+    running = start(token=TOKEN, health_grace_s=0.0)  # the limit is 2 x 1 s
+    store = running.app.store
+    with store._lock:
+        store._db.execute("PRAGMA busy_timeout = 100")  # each failing commit gives up quickly
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: every commit fails
+    try:
+        assert wait_for(lambda: running.app.monitor.health.last_failure is not None)
+        assert wait_for(lambda: running.get("/healthz").status_code == 503)
+        ticked = running.app.monitor.health.last_tick_mono
+        assert ticked is not None
+        assert wait_for(lambda: running.app.monitor.health.last_tick_mono != ticked)  # the loop does turn
+        response = running.get("/healthz", token=TOKEN)
+        assert response.status_code == 503
+        reasons = response.json()["reasons"]
+        assert reasons[0].startswith("no pass has completed for")
+        assert reasons[1].startswith("the latest pass failed: state DB")
+        assert "database is locked" in reasons[1]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert wait_for(lambda: running.get("/healthz").status_code == 200)
+
+
+def test_healthz_without_the_token_shows_only_the_status_and_with_it_the_reasons(
+    start: Callable[..., Running],
+) -> None:
+    running = start(token=TOKEN)
+    assert running.get("/healthz").json() == {"status": "ok"}
+    running.sim.faults.indexer_mode = "down"
+    assert wait_for(lambda: "indexer" in running.app.monitor.health.backend_errors)
+    response = running.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "failing"}  # no error text, no version
+    detailed = running.get("/healthz", token=TOKEN).json()
+    assert detailed["status"] == "failing"
+    assert any(reason.startswith("indexer unreadable") for reason in detailed["reasons"])
+    assert "version" in detailed
+
+
+def test_healthz_reasons_never_show_a_secret(start: Callable[..., Running]) -> None:
+    running = start(token=TOKEN)
+    running.signals.request_stop()
+    running.loop.join(timeout=10)
+    health = running.app.monitor.health
+    # Any configured secret (the status token here, as long as a real password) is masked in the reasons.
+    health.last_failure = f"login as api-reader with {TOKEN} refused"
+    health.last_pass_mono = running.app.monitor.clock.monotonic() - 120
+    body = running.get("/healthz", token=TOKEN).json()
+    assert body["reasons"][1] == "the latest pass failed: login as api-reader with *** refused"
+    assert TOKEN not in json.dumps(body)
+
+
+def _half_header(url: str) -> socket.socket:
+    """A slowloris client: connected, half a request head sent, then nothing more."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)), timeout=5)
+    conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: monitor\r\n")
+    return conn
+
+
+def _closed_by_server(conn: socket.socket) -> bool:
+    """True when the server closed the connection without answering (EOF or a reset)."""
+    try:
+        return conn.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_connections_beyond_the_cap_are_closed_at_once_and_take_no_thread(
+    start: Callable[..., Running],
+) -> None:
+    running = start(limits=ServerLimits(max_connections=8, head_deadline_s=60, workers=2))
+    threads = threading.active_count()
+    held = [_half_header(running.server.url) for _ in range(8)]
+    try:
+        assert wait_for(lambda: running.server.open_connections == 8)
+        extra = [_half_header(running.server.url) for _ in range(20)]
+        assert all(_closed_by_server(conn) for conn in extra)  # recv would time out (5 s) if left open
+        for conn in extra:
+            conn.close()
+        assert threading.active_count() <= threads  # waiting for a head costs a descriptor, not a thread
+        assert running.server.open_connections == 8
+    finally:
+        for conn in held:
+            conn.close()
+    assert wait_for(lambda: running.server.open_connections == 0)
+    assert running.get("/healthz").status_code == 200
+
+
+def test_a_head_trickled_byte_by_byte_is_closed_at_the_deadline_for_the_whole_head(
+    start: Callable[..., Running],
+) -> None:
+    running = start(limits=ServerLimits(head_deadline_s=0.5))
+    host, port = running.server.url.removeprefix("http://").split(":")
+    head = b"GET /healthz HTTP/1.0\r\n" + b"X-Slow: " + b"a" * 500 + b"\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        sent = 0
+        try:
+            # Each byte comes well within any per-read timeout; only a deadline on the whole head stops it.
+            for byte in head:
+                conn.sendall(bytes([byte]))
+                sent += 1
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert sent < len(head)
+        assert _closed_by_server(conn)
+
+
+def _connected(server_port: int, client_port: int) -> bool:
+    """Whether the kernel still holds the server's end of this loopback connection (a reset unhashes it)."""
+    wanted = (f":{server_port:04X}", f":{client_port:04X}")
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote = line.split()[1:3]
+        if (local[-5:], remote[-5:]) == wanted:
+            return True
+    return False
+
+
+def test_a_client_that_hangs_up_before_the_answer_is_one_debug_line_not_a_traceback(
+    start: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    running = start()
+    running.signals.request_stop()
+    running.loop.join(timeout=10)
+    host, port = running.server.url.removeprefix("http://").split(":")
+    caplog.set_level(logging.DEBUG)
+    # /metrics reads the store: holding its lock keeps the answers back until every client has reset.
+    with running.app.store._lock:
+        for _ in range(3):
+            conn = socket.create_connection((host, int(port)), timeout=5)
+            conn.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            client_port = conn.getsockname()[1]
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+            conn.close()
+            assert wait_for(lambda: not _connected(int(port), client_port))  # noqa: B023 - used at once
+    wait_for(lambda: sum("hung up" in r.getMessage() for r in caplog.records) >= 3)
+    server_records = [r for r in caplog.records if r.name.startswith(("log_monitor.httpserve", "log_monitor.status"))]
+    said = [f"{r.levelname} {r.getMessage()}" for r in server_records]
+    assert sum("hung up" in line for line in said) == 3, said
+    assert not [r for r in server_records if r.exc_info or r.levelno >= logging.WARNING], said
+    assert running.get("/healthz").status_code == 200
 
 
 def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start: Callable[..., Running]) -> None:

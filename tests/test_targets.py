@@ -61,7 +61,6 @@ def test_agents_with_header_comments_and_defaults(tmp_path: Path) -> None:
         900.0,
         900.0,
     )
-    assert web.expected is True
     assert web.origin == f"{tmp_path / 'agents.csv'}:4"
     assert (db.interval_s, db.threshold_s) == (300.0, 1200.0)
     assert (third.label, third.interval_s, third.threshold_s) == ("agent 003", 600.0, 600.0)
@@ -121,7 +120,7 @@ def test_every_problem_names_the_file_and_physical_line(tmp_path: Path) -> None:
         "001,web\n"  # 5
         "1,web again\n"  # 6
         "002,db,soon\n"  # 7
-        "003,x,,,,,extra\n"  # 8
+        "003,x,,,,,0.1,extra\n"  # 8: drop_ratio is the 7th and last column
         "004,y,,,,Funday 01:00-02:00\n"  # 9
         "005,z,0\n"  # 10
     )
@@ -134,6 +133,20 @@ def test_every_problem_names_the_file_and_physical_line(tmp_path: Path) -> None:
     assert problems[3].startswith(f"{csv_path}:8: too many columns")
     assert problems[4].startswith(f"{csv_path}:9: maintenance")
     assert problems[5].startswith(f"{csv_path}:10: interval")
+
+
+def test_the_seventh_column_sets_a_targets_drop_ratio_and_a_bad_one_is_named_by_line(tmp_path: Path) -> None:
+    targets = {
+        t.key: t for t in load_targets(make_settings(tmp_path, "001,fw,,,/var/log/fw.log,,5%\n002,dc,,,,,0\n003,x\n"))
+    }
+    assert targets["agent:001"].drop_ratio == 0.05
+    assert targets["agent:001:/var/log/fw.log"].drop_ratio == 0.05
+    assert targets["agent:002"].drop_ratio == 0.0  # off for this one
+    assert targets["agent:003"].drop_ratio is None  # DROP_RATIO
+    problems = problems_of(make_settings(tmp_path, "001,fw\n002,dc,,,,,1.5\n"))
+    assert problems == [
+        f"{tmp_path / 'agents.csv'}:2: drop_ratio: expected a share from 0 (off) to 1 like 0.1 or 10%, got '1.5'"
+    ]
 
 
 def test_trailing_empty_cells_are_not_too_many_columns(tmp_path: Path) -> None:

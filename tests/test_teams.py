@@ -7,33 +7,20 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from log_monitor.errors import NotifierError
-from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.models import Secret, Severity
 from log_monitor.notifiers.teams import MAX_CARD_BYTES, TeamsNotifier
+from tests.helpers import notification
 
 HOOK_PATH = "/workflows/abc/triggers/manual/paths/invoke?sig=SECRETSIG"
 
 
-def alert() -> Notification:
-    return Notification(
-        id="n1",
-        created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
-        kind=NotificationKind.ALERT,
-        severity=Severity.CRITICAL,
-        target_key="agent:002",
-        label="db-primary",
-        condition=Condition.DISCONNECTED,
-        host="soc-monitor",
-        agent_id="002",
-        last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
-        silent_for_s=3900.0,
-    )
+alert = notification  # the shared ALERT about agent 002 db-primary
 
 
 class Hook:
@@ -44,9 +31,12 @@ class Hook:
         self.bodies: list[dict[str, Any]] = []
         self.sizes: list[int] = []  # bytes of each body as received
         self.heads: list[str] = []  # paths asked with HEAD
+        self.peers: list[int] = []  # the client's port of each POST: one per connection
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, so a reused connection shows
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -60,6 +50,7 @@ class Hook:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 hook.bodies.append(json.loads(raw))
                 hook.sizes.append(len(raw))
+                hook.peers.append(self.client_address[1])
                 self.send_response(hook.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -107,6 +98,17 @@ def test_an_error_status_is_permanent_for_4xx_and_transient_for_429_and_5xx(
     assert caught.value.permanent is permanent
     assert str(status) in str(caught.value)
     assert "SECRETSIG" not in str(caught.value)
+
+
+def test_one_client_is_reused_so_a_burst_of_alerts_rides_one_connection(hook: Hook) -> None:
+    notifier = TeamsNotifier(webhook_url=Secret(hook.url))
+    try:
+        for _ in range(3):
+            notifier.send(alert())
+    finally:
+        notifier.close()
+    assert len(hook.bodies) == 3
+    assert len(set(hook.peers)) == 1
 
 
 def test_a_closed_port_is_transient_and_the_url_is_never_shown() -> None:

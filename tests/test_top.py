@@ -101,8 +101,8 @@ def test_render_names_each_target_and_its_state() -> None:
 
 
 def test_the_model_shows_a_silenced_agent_as_maintenance_and_keys_where_labels_repeat(tmp_path: Path) -> None:
-    web = [Target(Target.agent_key(n), TargetKind.AGENT, "web", 60, 60, agent_id=n) for n in ("001", "002")]
-    db = Target(Target.agent_key("003"), TargetKind.AGENT, "db", 60, 60, agent_id="003")
+    web = [Target.agent(n, "web", 60) for n in ("001", "002")]
+    db = Target.agent("003", "db", 60)
     with StateStore(tmp_path / "state.db") as store:
         store.commit([TargetState(t.key, Severity.CRITICAL, Condition.SILENT) for t in (*web, db)], [])
         store.add_silence(Silence("agent:003", NOW + timedelta(hours=1), "backup", NOW, "bob"))

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from log_monitor.models import Condition, MaintenanceWindow, Severity, Silence, Target, TargetKind, TargetState
+from log_monitor.models import Condition, MaintenanceWindow, Severity, Silence, Target, TargetState
 from log_monitor.view import REMOVED_KEPT, learned, removed_by, repeated_labels, shown, silence_for, views
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
-AGENT = Target("agent:001", TargetKind.AGENT, "web-01", 60.0, 300.0, agent_id="001")
-AUTH = Target(
-    "agent:001:/var/log/auth.log",
-    TargetKind.LOCATION,
-    "web-01",
-    60.0,
-    300.0,
-    agent_id="001",
-    location="/var/log/auth.log",
-)
+AGENT = Target.agent("001", "web-01", 60.0, 300.0)
+AUTH = Target.agent("001", "web-01", 60.0, 300.0, location="/var/log/auth.log")
 CRITICAL = TargetState("agent:001", Severity.CRITICAL, Condition.SILENT, last_checked=NOW)
 
 
@@ -49,7 +41,7 @@ def test_a_location_silence_does_not_cover_its_agent() -> None:
 
 def test_a_maintenance_window_shows_maintenance_and_names_the_window() -> None:
     window = MaintenanceWindow(frozenset(range(7)), 9 * 60, 11 * 60, "09:00-11:00")
-    target = Target("agent:001", TargetKind.AGENT, "web-01", 60.0, 300.0, agent_id="001", maintenance=(window,))
+    target = Target.agent("001", "web-01", 60.0, 300.0, maintenance=(window,))
     view = shown(CRITICAL, target, {}, NOW, UTC)
     assert view.shown == "MAINTENANCE"
     assert view.note() == "maintenance window 09:00-11:00"
@@ -92,7 +84,7 @@ def test_views_list_configured_targets_then_the_stored_rest() -> None:
 
 
 def test_learned_locations_and_discovered_agents_are_not_taken_for_removed_ones() -> None:
-    learner = Target("agent:001:*", TargetKind.LOCATION, "web-01", 60.0, 300.0, agent_id="001", location="*")
+    learner = Target.agent("001", "web-01", 60.0, 300.0, location="*")
     states = {
         "agent:001:/var/log/x": TargetState("agent:001:/var/log/x"),
         "agent:007": TargetState("agent:007", agent_name="found-07"),
@@ -106,5 +98,5 @@ def test_learned_locations_and_discovered_agents_are_not_taken_for_removed_ones(
 
 
 def test_repeated_labels_are_the_ones_carried_by_more_than_one_target() -> None:
-    other = Target("agent:002", TargetKind.AGENT, "db", 60.0, 300.0, agent_id="002")
+    other = Target.agent("002", "db", 60.0, 300.0)
     assert repeated_labels([AGENT, AUTH, other]) == {"web-01"}

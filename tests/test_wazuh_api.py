@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,18 +10,13 @@ import pytest
 import trustme
 
 from log_monitor.clock import FakeClock
-from log_monitor.errors import AuthError, ResponseError, TransportError
+from log_monitor.errors import AuthError, ResponseError, UnreachableError
 from log_monitor.models import Secret
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.wazuh.api import WazuhAPIHandler
 
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 @pytest.fixture
@@ -33,12 +27,6 @@ def fleet(clock: FakeClock) -> Fleet:
     fleet.add_agent("003", "fw", started=START)
     fleet.set_status("003", "disconnected")
     return fleet
-
-
-@pytest.fixture
-def sim(fleet: Fleet, clock: FakeClock) -> Iterator[SimulatorServer]:
-    with SimulatorServer(fleet, clock=clock) as server:
-        yield server
 
 
 def client(sim: SimulatorServer, clock: FakeClock, **kwargs: object) -> WazuhAPIHandler:
@@ -158,7 +146,7 @@ def test_gives_up_after_repeated_server_errors_with_a_response_error(sim: Simula
 
 def test_connection_refused_is_a_transport_error(clock: FakeClock) -> None:
     api = WazuhAPIHandler("http://127.0.0.1:9", "wazuh", Secret("wazuh"), clock=clock, sleep=clock.advance)
-    with api, pytest.raises(TransportError):
+    with api, pytest.raises(UnreachableError):
         api.list_agents()
 
 
@@ -180,5 +168,5 @@ def test_verifies_tls_against_the_given_ca_and_refuses_without_it(
         assert sim.api_url.startswith("https://")
         with client(sim, clock, verify=ssl.create_default_context(cafile=str(bundle))) as api:
             assert len(api.list_agents()) == 3
-        with client(sim, clock, retries=1) as api, pytest.raises(TransportError):
+        with client(sim, clock, retries=1) as api, pytest.raises(UnreachableError):
             api.list_agents()

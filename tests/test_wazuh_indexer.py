@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from log_monitor.clock import FakeClock
-from log_monitor.errors import AuthError, ResponseError, TransportError
+from log_monitor.errors import AuthError, ResponseError, UnreachableError
 from log_monitor.models import Secret
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -16,11 +16,6 @@ from log_monitor.wazuh.indexer import WazuhIndexer
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 HOUR_AGO = NOW - timedelta(hours=1)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
 
 
 @pytest.fixture
@@ -33,12 +28,6 @@ def fleet(clock: FakeClock) -> Fleet:
     fleet.silence("001", "/var/log/auth.log", since=NOW - timedelta(minutes=30))
     fleet.silence("003", since=HOUR_AGO)  # never sent anything
     return fleet
-
-
-@pytest.fixture
-def sim(fleet: Fleet, clock: FakeClock) -> Iterator[SimulatorServer]:
-    with SimulatorServer(fleet, clock=clock) as server:
-        yield server
 
 
 def indexer(sim: SimulatorServer, clock: FakeClock, **kwargs: object) -> WazuhIndexer:
@@ -117,7 +106,17 @@ def test_wrong_credentials_are_an_auth_error(sim: SimulatorServer, clock: FakeCl
     assert "wrong-secret" not in str(caught.value)
 
 
-def test_an_unreachable_indexer_is_a_transport_error(clock: FakeClock) -> None:
+def test_an_unreachable_indexer_is_an_unreachable_error(clock: FakeClock) -> None:
     client = WazuhIndexer("http://127.0.0.1:9", "admin", Secret("admin"), sleep=clock.advance)
-    with client, pytest.raises(TransportError):
+    with client, pytest.raises(UnreachableError):
         client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)
+
+
+def test_the_time_spent_waiting_for_answers_is_counted_once(sim: SimulatorServer, clock: FakeClock) -> None:
+    with indexer(sim, clock) as client:
+        started = time.monotonic()
+        for _ in range(5):
+            client.info()
+        around = time.monotonic() - started
+    # Measured inside the calls, so it can never exceed the time measured around them (it was counted twice).
+    assert 0 < client.request_seconds <= around

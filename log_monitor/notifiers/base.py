@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 from log_monitor.errors import NotifierError
 from log_monitor.models import Notification
 
-__all__ = ["GroupNotifier", "Notifier", "NotifierError"]
+__all__ = ["Checkable", "GroupNotifier", "Notifier", "NotifierError", "transient_status"]
 
 
 class Notifier(Protocol):
@@ -43,3 +43,22 @@ class GroupNotifier(Protocol):
     def send_group(self, notifications: Sequence[Notification]) -> None:
         """Deliver every notification in one message, or raise NotifierError."""
         ...
+
+
+@runtime_checkable
+class Checkable(Protocol):
+    """Optional: a channel that can test its connection without delivering anything (`check-config --connect`)."""
+
+    name: str
+
+    def check(self) -> str:
+        """What was reached (`authenticated as SOC/log_monitor`), or raise NotifierError."""
+        ...
+
+
+def transient_status(status: int) -> bool:
+    """Whether an HTTP error answer may pass with time: a rate limit (429) or the service's own trouble (5xx).
+
+    Any other 4xx means the URL, token or payload is wrong, and sending the same request fails the same way.
+    """
+    return status == 429 or status >= 500

@@ -105,10 +105,6 @@ class Dispatcher:
     def channel_names(self) -> list[str]:
         return [c.name for c in self._channels]
 
-    @property
-    def store(self) -> StateStore:
-        return self._store
-
     def seconds_until_due(self) -> float | None:
         """How long until a queued notification is due again (0: now; None: nothing queued)."""
         due = self._store.next_attempt_at()

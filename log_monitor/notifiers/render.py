@@ -22,6 +22,7 @@ CONDITION_WORDS: dict[Condition, tuple[str, str]] = {
     Condition.HIGH_TRAFFIC: ("HIGH TRAFFIC", "the 2-minute rate is well above its usual level"),
     Condition.LOW_TRAFFIC: ("LOW TRAFFIC", "the rate fell well below its usual level for this hour"),
     Condition.PATTERN: ("PATTERN", "a pattern rule fired"),
+    Condition.RATE_DROP: ("RATE DROP", "events still arrive, far below the usual rate for this time of day"),
 }
 
 _EMOJI: dict[Severity, str] = {
@@ -30,14 +31,6 @@ _EMOJI: dict[Severity, str] = {
     Severity.CRITICAL: ":rotating_light:",
     Severity.UNKNOWN: ":grey_question:",
     Severity.MAINTENANCE: ":wrench:",
-}
-
-_COLOUR: dict[Severity, str] = {
-    Severity.OK: "#2eb67d",
-    Severity.WARNING: "#ecb22e",
-    Severity.CRITICAL: "#e01e5a",
-    Severity.UNKNOWN: "#868686",
-    Severity.MAINTENANCE: "#1d9bd1",
 }
 
 _RELATED_SHOWN = 10
@@ -80,11 +73,6 @@ def format_utc(when: datetime | None) -> str:
 def severity_emoji(severity: Severity) -> str:
     """A Slack emoji code for a severity."""
     return _EMOJI.get(severity, ":grey_question:")
-
-
-def severity_colour(severity: Severity) -> str:
-    """A hex colour (`#rrggbb`) for a severity, for channels that colour their messages."""
-    return _COLOUR.get(severity, "#868686")
 
 
 def one_line(text: str) -> str:

@@ -6,24 +6,22 @@ import http.client
 import json
 import logging
 import re
-import ssl
 import time
 import urllib.error
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
+import tenacity
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
-from log_monitor.errors import NotifierError
+from log_monitor.errors import NotifierError, describe_network_error
 from log_monitor.models import Notification, Secret
+from log_monitor.notifiers.base import transient_status
 from log_monitor.notifiers.render import (
     body_lines,
     fields,
@@ -41,39 +39,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_API_URL = "https://slack.com/api/"
 
-# Slack errors that no retry can fix: the token, the bot's membership or the channel must change first.
-PERMANENT_ERRORS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "no_permission",
-        "missing_scope",
-        "not_allowed_token_type",
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "restricted_action",
-        "team_access_not_granted",
-        "ekm_access_denied",
-        "invalid_blocks",
-        "invalid_arguments",
-        "msg_too_long",
-        "no_text",
-        # webhook answers
-        "invalid_token",
-        "no_service",
-        "no_team",
-        "channel_is_archived",
-        "action_prohibited",
-        "posting_to_general_channel_denied",
-        "invalid_payload",
-    }
-)
 # Slack errors that say "not now": its own overload, rate limits, timeouts on its side.
 TRANSIENT_ERRORS = frozenset(
     {
@@ -96,11 +62,13 @@ _MAX_GROUP_LINE = 600  # one notification's line in a grouped message; several f
 
 
 def _is_permanent(code: str, status: int | None) -> bool:
-    # Rate limits, Slack's own trouble (5xx) and its transient codes pass with time. A known permanent code,
-    # or any other error Slack answered plainly (status 200 or 4xx), means the request itself is wrong for
-    # Slack (token, channel, payload) and sending it again unchanged would fail the same way.
-    transient = code in TRANSIENT_ERRORS or status == 429 or (status is not None and status >= 500)
-    return not transient
+    """The channel's hook: which answers no resend can fix.
+
+    Rate limits, Slack's own trouble (5xx) and its transient codes pass with time. Any other error Slack
+    answered plainly (status 200 or 4xx: invalid_auth, channel_not_found, invalid_token...) means the request
+    itself is wrong for Slack (token, channel, payload) and sending it again unchanged would fail the same way.
+    """
+    return not (code in TRANSIENT_ERRORS or (status is not None and transient_status(status)))
 
 
 def _clean_code(value: object) -> str:
@@ -194,46 +162,6 @@ def group_fallback_text(notes: Sequence[Notification]) -> str:
     return _truncate(slack_escape("\n".join(lines)), _MAX_FALLBACK)
 
 
-class RateLimitRetryHandler(RateLimitErrorRetryHandler):
-    """slack_sdk's rate-limit retry, honouring Retry-After, but only when the wait is short.
-
-    A long Retry-After would hold the delivery worker (and the next channel) for that long; then the
-    error goes up as transient with its `retry_after_s`, the next channel takes the alert, and the
-    dispatcher defers the message (and rests the channel) that long. The
-    sleep is injectable so tests check the wait without taking it, and has no jitter added.
-    """
-
-    def __init__(self, *, max_retry_count: int = 1, max_wait_s: float = 5.0, sleep: Callable[[float], None]) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self._max_wait_s = max_wait_s
-        self._sleep = sleep
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        wait = _retry_after(response.headers)
-        return wait is not None and wait <= self._max_wait_s
-
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        state.next_attempt_requested = True
-        self._sleep((_retry_after(response.headers) if response is not None else None) or 1.0)
-        state.increment_current_attempt()
-
-
 def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     """Retry-After in seconds; None when missing or not a number (then we do not guess: no retry here)."""
     for key, values in (headers or {}).items():
@@ -246,28 +174,14 @@ def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     return None
 
 
-def retry_handlers(
-    *, retries: int = 1, connect_retry_s: float = 0.5, max_wait_s: float = 5.0, sleep: Callable[[float], None]
-) -> list[RetryHandler]:
-    """slack_sdk's handlers with small counts: a refused/reset connection and a short rate limit.
-
-    Kept small on purpose: the dispatcher retries transient errors with tenacity too, and the outbox
-    retries later; a read timeout is not retried here (the request may have been posted already).
-    """
-    return [
-        ConnectionErrorRetryHandler(
-            max_retry_count=retries, interval_calculator=FixedValueRetryIntervalCalculator(connect_retry_s)
-        ),
-        RateLimitRetryHandler(max_retry_count=retries, max_wait_s=max_wait_s, sleep=sleep),
-    ]
-
-
 class SlackNotifier:
     """Posts to Slack with a bot token and channel (preferred when both are given) or an incoming webhook.
 
-    slack_sdk's retry handlers retry a refused or reset connection and a rate limit (honouring
-    Retry-After) once, within `send`; anything longer is the outbox's job (with backoff, after the next
-    channel had its chance), so `send` returns within about timeout + retry wait.
+    slack_sdk's public connection-error handler retries a refused or reset connection, and a rate limit
+    with a short Retry-After is waited out and tried again (tenacity), `retries` times within `send`; a
+    read timeout is not retried (the message may have been posted already). Anything longer is the outbox's
+    job (with backoff, after the next channel had its chance; a long Retry-After travels as
+    `NotifierError.retry_after_s`), so `send` returns within about timeout + retry wait.
     """
 
     name = "slack"
@@ -278,7 +192,7 @@ class SlackNotifier:
         token: Secret | None = None,
         channel: str | None = None,
         webhook_url: Secret | None = None,
-        api_url: str = DEFAULT_API_URL,
+        api_url: str | None = None,  # None: slack_sdk's own (settings give SLACK_API_URL's)
         timeout: float = 10.0,
         retries: int = 1,
         connect_retry_s: float = 0.5,
@@ -292,13 +206,19 @@ class SlackNotifier:
         # slack_sdk hints its timeout as int but hands it to urllib, which takes float seconds; a short
         # timeout stays short (tests use a fraction of a second), and it never becomes zero (no timeout).
         seconds = cast(int, timeout if timeout > 0 else 10.0)
-        handlers = retry_handlers(
-            retries=retries, connect_retry_s=connect_retry_s, max_wait_s=max_retry_after_s, sleep=sleep
-        )
+        handlers: list[RetryHandler] = [
+            ConnectionErrorRetryHandler(
+                max_retry_count=retries, interval_calculator=FixedValueRetryIntervalCalculator(connect_retry_s)
+            )
+        ]
+        self._retries = max(0, retries)
+        self._max_retry_after_s = max_retry_after_s
+        self._sleep = sleep
         self._client: WebClient | None = None
         self._webhook: WebhookClient | None = None
         if token and channel:
-            base = api_url if api_url.endswith("/") else api_url + "/"
+            base = api_url or WebClient.BASE_URL
+            base = base if base.endswith("/") else base + "/"
             self._client = WebClient(token=token.reveal(), base_url=base, timeout=seconds, retry_handlers=handlers)
         elif webhook_url:
             self._webhook = WebhookClient(webhook_url.reveal(), timeout=seconds, retry_handlers=handlers)
@@ -315,6 +235,9 @@ class SlackNotifier:
         self._post(group_fallback_text(notifications), group_blocks(notifications))
 
     def _post(self, text: str, message_blocks: list[dict[str, Any]]) -> None:
+        self._waiting_out_rate_limits(lambda: self._post_once(text, message_blocks))
+
+    def _post_once(self, text: str, message_blocks: list[dict[str, Any]]) -> None:
         if self._client is not None:
             client, channel = self._client, self._channel
             self._call(lambda: client.chat_postMessage(channel=channel or "", text=text, blocks=message_blocks))
@@ -337,8 +260,24 @@ class SlackNotifier:
         if self._client is None:
             return "webhook configured (not tested: a webhook cannot be checked without posting)"
         client = self._client
-        answer = self._call(client.auth_test)
+        answer = self._waiting_out_rate_limits(lambda: self._call(client.auth_test))
         return f"authenticated as {answer.get('team', '?')}/{answer.get('user', '?')}"
+
+    def _waiting_out_rate_limits(self, attempt: Callable[[], T]) -> T:
+        """`attempt`, tried again after a rate limit whose Retry-After is short; a long one is the dispatcher's."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(self._short_rate_limit),
+            stop=tenacity.stop_after_attempt(self._retries + 1),
+            wait=_retry_after_wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def _short_rate_limit(self, exc: BaseException) -> bool:
+        # Without a Retry-After we do not guess: the error goes up and the dispatcher's backoff decides.
+        wait = exc.retry_after_s if isinstance(exc, NotifierError) else None
+        return wait is not None and wait <= self._max_retry_after_s
 
     def _call(self, request: Callable[[], T]) -> T:
         """The one place where slack_sdk, urllib and socket errors become NotifierError, free of secrets."""
@@ -362,7 +301,8 @@ class SlackNotifier:
             raise NotifierError(f"Slack client error: {type(exc).__name__}", permanent=True) from exc
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             # Connection refused or reset, DNS failure, TLS handshake, timeout: the network may come back.
-            raise NotifierError(self._scrub(f"Slack unreachable: {_describe(exc)}"), permanent=False) from exc
+            message = f"Slack unreachable: {describe_network_error(exc)}"
+            raise NotifierError(self._scrub(message), permanent=False) from exc
         except json.JSONDecodeError as exc:
             raise NotifierError("Slack answered with something that is not JSON", permanent=False) from exc
         except ValueError as exc:
@@ -378,15 +318,6 @@ class SlackNotifier:
         return text
 
 
-def _describe(exc: BaseException) -> str:
-    """A short, URL-free description of a network error."""
-    reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    if isinstance(reason, ssl.SSLError):
-        return f"TLS error ({reason.reason or type(reason).__name__})"
-    if isinstance(reason, OSError) and reason.strerror:
-        return f"{type(reason).__name__}: {reason.strerror}"
-    if isinstance(reason, BaseException):
-        return type(reason).__name__
-    return _clean_code(reason)
+def _retry_after_wait(state: tenacity.RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome is not None else None
+    return (error.retry_after_s if isinstance(error, NotifierError) else None) or 1.0

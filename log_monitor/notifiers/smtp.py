@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 from typing import TypeVar
 
-from log_monitor.errors import NotifierError
+from log_monitor.errors import NotifierError, describe_network_error
 from log_monitor.models import Notification, Secret
 from log_monitor.notifiers.render import group_order, group_plain_text, group_title, one_line, plain_text, title
 
@@ -173,7 +173,7 @@ class SmtpNotifier:
         except (TimeoutError, ssl.SSLError, OSError) as exc:
             # Connection refused or reset, DNS failure, TLS handshake, timeout: the network or server may come back.
             raise NotifierError(
-                f"SMTP server {self._host}:{self._port} unreachable: {_describe(exc)}", permanent=False
+                f"SMTP server {self._host}:{self._port} unreachable: {describe_network_error(exc)}", permanent=False
             ) from exc
 
     def _scrub(self, text: str) -> str:
@@ -219,13 +219,3 @@ def _server_text(raw: bytes | str) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     text = one_line(text)
     return text[:200]
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error ({exc.reason or type(exc).__name__})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{type(exc).__name__}: {exc.strerror}"
-    return type(exc).__name__

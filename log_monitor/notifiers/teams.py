@@ -10,6 +10,7 @@ import httpx
 
 from log_monitor.errors import NotifierError
 from log_monitor.models import Notification, Secret, Severity
+from log_monitor.notifiers.http import HTTPChannel
 from log_monitor.notifiers.render import (
     fields,
     format_utc,
@@ -141,28 +142,32 @@ def _message(body: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class TeamsNotifier:
-    """Posts an Adaptive Card to a Teams Workflows ("When a Teams webhook request is received") URL."""
+class TeamsNotifier(HTTPChannel):
+    """Posts an Adaptive Card to a Teams Workflows ("When a Teams webhook request is received") URL.
+
+    Error answers: 429 (throttled) and 5xx are Teams' temporary trouble; any other 4xx means the URL was
+    deleted or revoked or the card was refused (HTTPChannel.permanent).
+    """
 
     name = "teams"
+    title = "Teams webhook"
 
     def __init__(
         self, *, webhook_url: Secret, timeout: float = 10.0, transport: httpx.BaseTransport | None = None
     ) -> None:
         if not webhook_url:
             raise ValueError("Teams needs a webhook URL")
+        super().__init__(timeout=timeout, transport=transport)
         self._url = webhook_url
-        self._timeout = timeout
-        self._transport = transport  # a seam for tests; None means the network
 
     def __repr__(self) -> str:
         return "TeamsNotifier(webhook_url=***)"
 
     def send(self, notification: Notification) -> None:
-        self._post(card(notification))
+        self._post(self._url.reveal(), card(notification))
 
     def send_group(self, notifications: Sequence[Notification]) -> None:
-        self._post(group_card(notifications))
+        self._post(self._url.reveal(), group_card(notifications))
 
     def check(self) -> str:
         """Reach the webhook's host (DNS, TCP, TLS, proxy) with a HEAD on `/`, never on the webhook itself.
@@ -180,29 +185,3 @@ class TeamsNotifier:
             f"webhook host reachable (HTTP {response.status_code} on /); the webhook itself was not called, "
             "since any call posts a message: `test-alert` sends one"
         )
-
-    def _post(self, payload: dict[str, Any]) -> None:
-        response = self._request("POST", self._url.reveal(), json=payload)
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        # 429 (throttled) and 5xx are Teams' temporary trouble; any other 4xx means the URL was deleted or
-        # revoked or the payload was refused, and sending the same request again will fail the same way.
-        permanent = 400 <= status < 500 and status != 429
-        raise NotifierError(f"Teams webhook answered HTTP {status}", permanent=permanent)
-
-    def _request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
-        """The one place where httpx errors become NotifierError, free of the secret URL."""
-        try:
-            with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
-                return client.request(method, url, **kwargs)
-        except httpx.InvalidURL as exc:
-            raise NotifierError("Teams webhook URL is not a valid URL", permanent=True) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise NotifierError("Teams webhook URL must start with https://", permanent=True) from exc
-        except httpx.TimeoutException as exc:
-            raise NotifierError("Teams webhook timed out", permanent=False) from exc
-        except httpx.HTTPError as exc:
-            # Connection refused or reset, DNS, TLS, proxy trouble: the network may come back. The message is
-            # built from the class name only, since httpx messages and requests carry the secret URL.
-            raise NotifierError(f"Teams webhook unreachable: {type(exc).__name__}", permanent=False) from exc

@@ -60,17 +60,43 @@ class SimAgent:
         return self.last_keepalive if self.status == "disconnected" else None
 
 
+DAY_MS = 86_400_000
+
+
 @dataclass
 class _Stream:
-    """Events of one (agent, location): at started + k * period, except inside silences [since, until)."""
+    """Events of one (agent, location): at started + k * period, except inside silences [since, until).
+
+    `daily` limits the events to the same UTC hours every day (a daily rhythm); `extra` streams add their
+    events to this one's (the rest of a rhythm, or the new rate after a scripted rate change).
+    """
 
     started_ms: int
     period_ms: int
     silences: list[tuple[int, int | None]] = field(default_factory=list)
     is_log: bool = True  # False: FIM, SCA, the manager's 504... alerts under the agent's id, not read by logcollector
+    daily: tuple[int, int] | None = None  # [start, end) in milliseconds after UTC midnight
+    extra: list[_Stream] = field(default_factory=list)
+
+    def all(self) -> list[_Stream]:
+        """This stream and every stream added to it."""
+        return [self, *(s for child in self.extra for s in child.all())]
 
     def active_pieces(self, lo: int, hi: int) -> Iterator[tuple[int, int]]:
-        """Inclusive millisecond ranges inside [lo, hi] where the stream is not silenced, in time order."""
+        """Inclusive millisecond ranges inside [lo, hi] where the stream is active, in time order."""
+        for a, b in self._unsilenced(lo, hi):
+            if self.daily is None:
+                yield a, b
+                continue
+            start, end = self.daily
+            day = a // DAY_MS * DAY_MS
+            while day <= b:
+                x, y = max(a, day + start), min(b, day + end - 1)
+                if x <= y:
+                    yield x, y
+                day += DAY_MS
+
+    def _unsilenced(self, lo: int, hi: int) -> Iterator[tuple[int, int]]:
         lo = max(lo, self.started_ms)
         cursor = lo
         for since, until in _merged(self.silences):
@@ -87,7 +113,7 @@ class _Stream:
             yield cursor, hi
 
     def count(self, lo: int, hi: int) -> int:
-        total = 0
+        total = sum(child.count(lo, hi) for child in self.extra)
         for a, b in self.active_pieces(lo, hi):
             first = -(-(a - self.started_ms) // self.period_ms)
             last = (b - self.started_ms) // self.period_ms
@@ -95,12 +121,14 @@ class _Stream:
         return total
 
     def last(self, lo: int, hi: int) -> int | None:
+        found = [m for m in (child.last(lo, hi) for child in self.extra) if m is not None]
         for a, b in reversed(list(self.active_pieces(lo, hi))):
             k = (b - self.started_ms) // self.period_ms
             moment = self.started_ms + k * self.period_ms
             if moment >= a:
-                return moment
-        return None
+                found.append(moment)
+                break
+        return max(found) if found else None
 
 
 def _merged(silences: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
@@ -168,9 +196,15 @@ class Fleet:
         utc_offset_h: float = 0.0,
         windows: bool = False,
         non_log: Sequence[str] = (),
+        non_log_every_s: float = 600.0,
+        day_hours: tuple[int, int] | None = None,
+        night_share: float = 0.05,
     ) -> None:
         """An agent with log `locations` (channel names on a Windows agent) and `non_log` alert sources
-        (`syscheck`, `sca`...) that keep firing under its id while its logs are silenced."""
+        (`syscheck`, `sca`...) that keep firing under its id while its logs are silenced.
+
+        `day_hours` (UTC, start and end hour) gives it a daily rhythm: `rate_per_min` during those hours,
+        `night_share` of it outside them."""
         if agent_id == MANAGER_ID:
             raise ValueError("agent 000 is the manager and always exists")
         if status not in STATUSES:
@@ -178,7 +212,6 @@ class Fleet:
         if rate_per_min <= 0:
             raise ValueError("rate_per_min must be positive")
         start = started or self._now()
-        period_ms = max(1, round(60_000 / rate_per_min))
         number = int(agent_id) if agent_id.isdigit() else abs(hash(agent_id))
         with self._lock:
             self.version += 1
@@ -190,13 +223,14 @@ class Fleet:
                 os_name=os_name,
                 date_add=start,
                 last_keepalive=None if status == "never_connected" else (None if status == "active" else start),
-                streams={loc: _Stream(started_ms=ceil_ms(start), period_ms=period_ms) for loc in locations},
+                streams={loc: _log_stream(ceil_ms(start), rate_per_min, day_hours, night_share) for loc in locations},
                 utc_offset=timedelta(hours=utc_offset_h),
                 windows=windows or os_name.lower().startswith("windows"),
             )
             for source in non_log:
                 # FIM and SCA fire far less often than logs; every 10 minutes is plenty to hide a silence.
-                self._agents[agent_id].streams[source] = _Stream(ceil_ms(start), 600_000, is_log=False)
+                every_ms = max(1, round(non_log_every_s * 1000))
+                self._agents[agent_id].streams[source] = _Stream(ceil_ms(start), every_ms, is_log=False)
 
     def silence(self, agent_id: str, location: str | None = None, *, since: datetime | None = None) -> None:
         """The agent's logs (or one location) stop; its non-log alerts (FIM, SCA...) go on unless named."""
@@ -205,7 +239,8 @@ class Fleet:
             self.version += 1
             for stream in self._streams(agent_id, location):
                 if stream.is_log or location is not None:
-                    stream.silences.append((at, None))
+                    for part in stream.all():
+                        part.silences.append((at, None))
 
     def resume(self, agent_id: str, location: str | None = None, *, at: datetime | None = None) -> None:
         """Ends the open silence of each stream at `at`; a stream that is not silenced is left alone."""
@@ -213,7 +248,28 @@ class Fleet:
         with self._lock:
             self.version += 1
             for stream in self._streams(agent_id, location):
-                stream.silences = [(s, until if u is None and s <= until else u) for s, u in stream.silences]
+                for part in stream.all():
+                    part.silences = [(s, until if u is None and s <= until else u) for s, u in part.silences]
+
+    def set_rate(
+        self, agent_id: str, fraction: float, location: str | None = None, *, since: datetime | None = None
+    ) -> None:
+        """From `since`, the agent's logs (or one location) come at `fraction` of their current rate (half-dead)."""
+        if not fraction > 0:
+            raise ValueError("fraction must be positive (silence() stops a stream)")
+        at = ceil_ms(since or self._now())
+        with self._lock:
+            self.version += 1
+            for stream in self._streams(agent_id, location):
+                if not stream.is_log and location is None:
+                    continue
+                parts = [p for p in stream.all() if not any(a <= at and (b is None or b > at) for a, b in p.silences)]
+                for part in parts:
+                    part.silences.append((at, None))
+                for part in parts:
+                    # The same rhythm, slower, from `at` on.
+                    period = max(1, round(part.period_ms / fraction))
+                    stream.extra.append(_Stream(started_ms=at, period_ms=period, daily=part.daily))
 
     def restart_logcollector(self, agent_id: str, *, at: datetime | None = None) -> None:
         """Logcollector restarts: a new global.start, its counters (events, drops) begin again from zero."""
@@ -398,6 +454,19 @@ class Fleet:
                 raise KeyError(f"agent {agent_id!r} has no location {location!r}")
             return []
         return [agent.streams[location]]
+
+
+def _log_stream(started_ms: int, rate_per_min: float, day_hours: tuple[int, int] | None, night_share: float) -> _Stream:
+    if day_hours is None:
+        return _Stream(started_ms=started_ms, period_ms=max(1, round(60_000 / rate_per_min)))
+    if not 0 < night_share < 1:
+        raise ValueError("night_share must be between 0 and 1")
+    # All day at the night rate, plus the rest of the day rate during the day hours.
+    night = _Stream(started_ms=started_ms, period_ms=max(1, round(60_000 / (rate_per_min * night_share))))
+    hours = (day_hours[0] * 3_600_000, day_hours[1] * 3_600_000)
+    day_rate = rate_per_min * (1 - night_share)
+    night.extra.append(_Stream(started_ms=started_ms, period_ms=max(1, round(60_000 / day_rate)), daily=hours))
+    return night
 
 
 def _id_order(agent_id: str) -> tuple[int, str]:

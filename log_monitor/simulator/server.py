@@ -73,6 +73,7 @@ class SimStats:
     indexer_searches: int = 0
     indexer_counts: int = 0
     indexer_errors: int = 0
+    indexer_empty_patterns: int = 0  # searches on a pattern that matched no index
     last_search_body: JSON | None = None
     last_count_body: JSON | None = None
     last_api_path: str | None = None
@@ -94,6 +95,8 @@ class Faults:
 
     indexer_mode: str = "ok"  # ok, down, shard_failure, timed_out (partial search results), unauthorized
     api_mode: str = "ok"  # ok, down
+    # RBAC: the user may list agents but not read their statistics (4000 Permission Denied on /agents/*/stats).
+    api_stats_denied: bool = False
     fail_next_api: int = 0  # the next N API requests get 500
     # Failures below HTTP, one of TRANSPORT_FAULTS, for every request to that service while set:
     api_transport: str = "ok"
@@ -392,6 +395,18 @@ _OS_DETAILS = {
 }
 
 
+# As the spec's PermissionDeniedResponse example (shared/wazuh/examples/error_403_permission_denied.json).
+_PERMISSION_DENIED: JSON = {
+    "title": "Permission Denied",
+    "detail": "Permission denied: Resource type: *:*",
+    "remediation": "Please, make sure you have permissions to execute the current request. For more information "
+    "on how to set up permissions, please visit "
+    "https://documentation.wazuh.com/4.14/user-manual/api/rbac/configuration.html",
+    "error": 4000,
+    "dapi_errors": {"unknown-node": {"error": "Permission denied: Resource type: *:*"}},
+}
+
+
 def _bad_request(detail: str, code: int | None = None) -> _HttpError:
     body: JSON = {"title": "Bad Request", "detail": detail}
     if code is not None:
@@ -481,6 +496,8 @@ class _ApiApp(_App):
         if len(parts) == 4 and parts[0] == "agents" and parts[2] == "stats":
             self._allow(method, ("GET",))
             self._authorize(headers)
+            if self._owner.faults.api_stats_denied:
+                raise _HttpError(403, _PERMISSION_DENIED)
             return _json_reply(200, self._component_stats(parts[1], parts[3], params))
         raise _HttpError(404, {"title": "Not Found", "detail": "404: Not Found"})
 
@@ -921,6 +938,7 @@ class _Indexer(_App):
     def __init__(self, owner: SimulatorServer) -> None:
         super().__init__(owner)
         self._keys_cache: tuple[object, list[tuple[_Key, str, str | None]], list[_Order]] | None = None
+        self._parsed_cache: dict[int, tuple[object, _DocFilter]] = {}
 
     def transport_fault(self) -> str:
         return self._owner.faults.indexer_transport
@@ -1172,9 +1190,33 @@ class _Indexer(_App):
                 return {"value": None}
             return {"value": float(last), "value_as_string": _opensearch_time(last)}
         if kind == "filter":
-            narrowed = selection.narrowed(self._query(body))
+            narrowed = selection.narrowed(self._parsed(body))
             return {"doc_count": self._doc_count(agent_id, location, narrowed)}
+        if kind == "filters":
+            return self._filters(name, body, agent_id, location, selection)
         raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
+
+    def _filters(self, name: str, body: object, agent_id: str, location: str | None, selection: _DocFilter) -> JSON:
+        """OpenSearch's `filters` aggregation: named filters answer `{"buckets": {name: {"doc_count": n}}}`,
+        a list of filters answers `{"buckets": [{"doc_count": n}, ...]}` in order."""
+        if not isinstance(body, dict) or set(body) != {"filters"}:
+            raise _SearchError("illegal_argument_exception", f"[{name}]: only a plain filters list or map is simulated")
+        filters = body["filters"]
+        if isinstance(filters, dict):
+            return {
+                "buckets": {
+                    key: {"doc_count": self._doc_count(agent_id, location, selection.narrowed(self._parsed(query)))}
+                    for key, query in filters.items()
+                }
+            }
+        if isinstance(filters, list):
+            return {
+                "buckets": [
+                    {"doc_count": self._doc_count(agent_id, location, selection.narrowed(self._parsed(query)))}
+                    for query in filters
+                ]
+            }
+        raise _SearchError("parsing_exception", f"[{name}]: [filters] must be an object or an array")
 
     def _composite(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:
         if not isinstance(body, dict):
@@ -1272,6 +1314,18 @@ class _Indexer(_App):
         }
 
     # -- query DSL ------------------------------------------------------------------------
+
+    def _parsed(self, query: object) -> _DocFilter:
+        """A sub-aggregation's query, parsed once per request rather than once per bucket (same object each time)."""
+        cached = self._parsed_cache.get(id(query))
+        if cached is not None and cached[0] is query:
+            return cached[1]
+        if len(self._parsed_cache) > 256:
+            self._parsed_cache.clear()
+        parsed = self._query(query)
+        # The query itself is kept, so its id cannot be reused by another object while cached.
+        self._parsed_cache[id(query)] = (query, parsed)
+        return parsed
 
     def _query(self, query: object) -> _DocFilter:
         if not isinstance(query, dict) or len(query) != 1:

@@ -52,6 +52,7 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
     window = [obs.events_in_window for obs in known if obs.events_in_window is not None]
     drops = [obs.drops for obs in known if obs.drops is not None]
     found = next((obs for obs in known if obs.finding is not None), None)
+    rated = next((obs for obs in known if obs.baseline is not None), None)
     return Observation(
         target_key,
         now,
@@ -67,6 +68,10 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
         problem=next((obs.problem for obs in known if obs.problem), ""),
         counts_events=bool(counting),
         incomplete="; ".join(sorted(set(failed))) if known and failed else None,
+        recent=rated.recent if rated else None,
+        baseline=rated.baseline if rated else None,
+        history_days=rated.history_days if rated else 0,
+        rate_window_s=rated.rate_window_s if rated else None,
     )
 
 
@@ -79,6 +84,7 @@ def _merge_pair(target_key: str, now: datetime, seen: Sequence[tuple[bool, Obser
     if counted.unknown or status.unknown:
         return None
     details = [obs.detail for obs in (counted, status) if obs.detail]
+    rated = counted.baseline is not None
     return Observation(
         target_key,
         now,
@@ -93,4 +99,8 @@ def _merge_pair(target_key: str, now: datetime, seen: Sequence[tuple[bool, Obser
         finding_severity=counted.finding_severity if counted.finding is not None else Severity.WARNING,
         problem=counted.problem or "",
         counts_events=True,
+        recent=counted.recent if rated else None,
+        baseline=counted.baseline,
+        history_days=counted.history_days if rated else 0,
+        rate_window_s=counted.rate_window_s if rated else None,
     )

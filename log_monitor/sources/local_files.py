@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from log_monitor.accesslog import TrafficChange, TrafficRules, TrafficStats, parse
+from log_monitor.accesslog import TrafficRules, TrafficStats, low_traffic_words, parse
 from log_monitor.linecount import count_newlines
 from log_monitor.models import Condition, Observation, Target, TargetKind
 from log_monitor.patterns import PatternRule, PatternTracker, parse_rules
@@ -263,12 +263,14 @@ def _finish(target: Target, watch: FileWatch, now: datetime, observation: Observ
         if watch.rules.high or watch.rules.low:
             rate = watch.traffic.rate(moment, 120)
             base = watch.traffic.baseline(moment) or 0.0
-            change = TrafficChange.HIGH if watch.rules.high else TrafficChange.LOW
-            words = "high traffic" if change is TrafficChange.HIGH else "low traffic"
+            if watch.rules.high:
+                detail = f"{target.label}: high traffic: {rate:.1f} hits/s over 2 min, usual {base:.1f} hits/s"
+            else:
+                detail = low_traffic_words(target.label, rate, base)
             return replace(
                 observation,
                 finding=Condition.HIGH_TRAFFIC if watch.rules.high else Condition.LOW_TRAFFIC,
-                detail=f"{target.label}: {words}: {rate:.1f} hits/s over 2 min, usual {base:.1f} hits/s",
+                detail=detail,
             )
     if watch.patterns is not None:
         fired = watch.patterns.firing(moment)

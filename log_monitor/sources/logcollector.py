@@ -7,13 +7,13 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from log_monitor.errors import BackendError
 from log_monitor.models import Observation, Target, TargetKind
 from log_monitor.state import LogcollectorCounter, StateStore
-from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.api import WazuhAPIHandler, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def parse_stats(item: Mapping[str, Any]) -> Stats | None:
 
 def _duration(section: Mapping[str, Any]) -> float | None:
     """end - start of a section: both on the agent's clock, so their difference is right even when the zone is not."""
-    start, end = _agent_time(section.get("start")), _agent_time(section.get("end"))
+    start, end = parse_time(section.get("start")), parse_time(section.get("end"))
     if start is None or end is None or end <= start:
         return None
     return (end - start).total_seconds()
@@ -83,16 +83,6 @@ def _drops(entry: Mapping[str, Any]) -> int:
     if not isinstance(targets, list):
         return 0
     return sum(_int(t.get("drops")) for t in targets if isinstance(t, dict))
-
-
-def _agent_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def step_counter(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from log_monitor.errors import BackendError
 from log_monitor.models import Observation, Target, TargetKind
-from log_monitor.wazuh.indexer import EventStats, WazuhIndexer
+from log_monitor.wazuh.indexer import EventStats, WazuhIndexer, add_counts
 
 log = logging.getLogger(__name__)
+
+BASELINE_DAYS = 7  # the rate baseline: the same window on each of this many previous days
 
 
 class IndexerSource:
@@ -21,10 +24,28 @@ class IndexerSource:
     backend = "indexer"
     counts_events = True
 
-    def __init__(self, indexer: WazuhIndexer, *, lookback_s: float, window_s: float) -> None:
+    def __init__(
+        self,
+        indexer: WazuhIndexer,
+        *,
+        lookback_s: float,
+        window_s: float,
+        baselines: bool = False,
+        indexing_delay_s: float = 0.0,
+    ) -> None:
         self._indexer = indexer
         self._lookback = timedelta(seconds=lookback_s)
         self._window = timedelta(seconds=window_s)
+        self._baselines = baselines
+        self._delay = timedelta(seconds=indexing_delay_s)
+
+    def rate_windows(self, now: datetime) -> list[tuple[datetime, datetime]]:
+        """The rate window (ending INDEXING_DELAY ago, so late indexing does not look like a drop), then the
+        same minutes on each of the previous days: one window length for every target, so one request."""
+        if not self._baselines:
+            return []
+        end = now - self._delay
+        return [(end - timedelta(days=d) - self._window, end - timedelta(days=d)) for d in range(BASELINE_DAYS + 1)]
 
     def handles(self, target: Target) -> bool:
         # A location "*" is learned, not observed as such.
@@ -42,6 +63,7 @@ class IndexerSource:
             until=now,
             by_location=by_location,
             agent_ids=agent_ids,
+            rate_windows=self.rate_windows(now),
         )
         per_agent = _per_agent(stats) if by_location else {key[0]: value for key, value in stats.items()}
         observations: dict[str, Observation] = {}
@@ -51,13 +73,26 @@ class IndexerSource:
                 found = stats.get((target.agent_id, target.location or ""))
             else:
                 found = per_agent.get(target.agent_id)
+            recent, baseline, days = self._rate(found)
             observations[target.key] = Observation(
                 target_key=target.key,
                 at=now,
                 last_event=found.last_event if found else None,
                 events_in_window=found.count_in_window if found else 0,
+                recent=recent,
+                baseline=baseline,
+                history_days=days,
+                rate_window_s=self._window.total_seconds() if self._baselines else None,
             )
         return observations
+
+    def _rate(self, found: EventStats | None) -> tuple[int | None, float | None, int]:
+        """(events in the rate window, median of the previous days' same window, days of those with events)."""
+        if not self._baselines:
+            return None, None, 0
+        counts = found.day_counts if found is not None and found.day_counts else (0,) * (BASELINE_DAYS + 1)
+        history = counts[1:]
+        return counts[0], float(statistics.median(history)), sum(1 for count in history if count > 0)
 
 
 def _per_agent(stats: dict[tuple[str, ...], EventStats]) -> dict[str, EventStats]:
@@ -70,7 +105,11 @@ def _per_agent(stats: dict[tuple[str, ...], EventStats]) -> dict[str, EventStats
             merged[agent] = value
             continue
         last = max((e for e in (seen.last_event, value.last_event) if e is not None), default=None)
-        merged[agent] = EventStats(last_event=last, count_in_window=seen.count_in_window + value.count_in_window)
+        merged[agent] = EventStats(
+            last_event=last,
+            count_in_window=seen.count_in_window + value.count_in_window,
+            day_counts=add_counts(seen.day_counts, value.day_counts),
+        )
     return merged
 
 

@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 
 from log_monitor.clock import Clock, SystemClock
-from log_monitor.errors import AuthError, RateLimitedError, ResponseError, TransportError
+from log_monitor.config import DEFAULTS
+from log_monitor.errors import AuthError, RateLimitedError, ResponseError
+from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
-from log_monitor.wazuh.body import MAX_RESPONSE_BYTES, read_capped
-from log_monitor.wazuh.retry import RetryableError, describe_transport_error, is_tls_failure, with_retries
+from log_monitor.wazuh.client import BackendClient
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,10 @@ class AgentInfo:
     ip: str | None = None
 
 
-class WazuhAPIHandler:
+class WazuhAPIHandler(BackendClient):
     """A logged-in session with the Wazuh server API, on one shared httpx.Client."""
+
+    backend = BACKEND
 
     def __init__(
         self,
@@ -57,7 +60,7 @@ class WazuhAPIHandler:
         password: Secret,
         *,
         verify: bool | ssl.SSLContext = True,
-        max_rpm: int = 200,
+        max_rpm: int = DEFAULTS["WAZUH_API_MAX_RPM"],
         timeout: float = 10.0,
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -67,42 +70,18 @@ class WazuhAPIHandler:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         deadline_s: float | None = None,
     ) -> None:
+        super().__init__(base_url, verify, timeout, transport, sleep, retries, max_response_bytes, deadline_s)
         self._user = user
-        self._max_response_bytes = max_response_bytes
-        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
-        # request, body included (overshoot: at most one read timeout past it).
-        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
         self._password = password
         self._clock = clock or SystemClock()
-        self._sleep = sleep
         self._max_rpm = max(1, max_rpm)
         self._page_size = page_size
-        self._retries = max(1, retries)
         self._token: Secret | None = None
         self._token_expires: datetime | None = None
         self._token_renew_at: datetime | None = None
         self._sent: collections.deque[float] = collections.deque()  # monotonic times of our recent requests
-        self.requests_made = 0
         self.server_time: datetime | None = None  # the manager's clock at the last answer (its Date header)
-        self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
-        self.responses_by_status: collections.Counter[int] = collections.Counter()
         self.logins = 0
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            verify=verify,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"Accept": "application/json", "User-Agent": "log_monitor"},
-        )
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> WazuhAPIHandler:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- public calls ---------------------------------------------------------------
 
@@ -171,13 +150,7 @@ class WazuhAPIHandler:
         if response.status_code == 403:
             raise AuthError(BACKEND, f"permission denied for {path}: {_detail(response)}")
         _raise_for_status(response)
-        try:
-            body = response.json()
-        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
-            raise ResponseError(BACKEND, f"{path}: answer is not JSON") from exc
-        if not isinstance(body, dict):
-            raise ResponseError(BACKEND, f"{path}: answer is not a JSON object")
-        return body
+        return self._json(response, path)
 
     def _paged(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         offset = 0
@@ -208,7 +181,7 @@ class WazuhAPIHandler:
     ) -> httpx.Response:
         """One request under the budget, retried on connection errors and 5xx, waiting out 429s."""
         for _ in range(MAX_RATE_LIMIT_WAITS + 1):
-            response = self._send_retrying(method, path, params=params, token=token, auth=auth)
+            response = self._retrying(lambda: self._send_once(method, path, params=params, token=token, auth=auth))
             if response.status_code != 429:
                 return response
             # The API sends no Retry-After: its counter resets each minute, so wait for the window to roll.
@@ -216,21 +189,6 @@ class WazuhAPIHandler:
             log.warning("Wazuh API request budget exhausted (429, error %s); waiting %.0f s", RATE_LIMIT_CODE, wait)
             self._sleep(wait)
         raise RateLimitedError(BACKEND, f"still rate limited after {MAX_RATE_LIMIT_WAITS} waits")
-
-    def _send_retrying(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None,
-        token: Secret | None,
-        auth: tuple[str, str] | None,
-    ) -> httpx.Response:
-        return with_retries(
-            lambda: self._send_once(method, path, params=params, token=token, auth=auth),
-            attempts=self._retries,
-            sleep=self._sleep,
-        )
 
     def _send_once(
         self,
@@ -243,32 +201,10 @@ class WazuhAPIHandler:
     ) -> httpx.Response:
         self._spend_budget()
         headers = {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
-        started = time.monotonic()
-        try:
-            # Streamed, so an answer above the cap is refused before it is held in memory.
-            with self._client.stream(method, path, params=params, headers=headers, auth=auth) as streamed:
-                response = read_capped(
-                    streamed,
-                    limit=self._max_response_bytes,
-                    backend=BACKEND,
-                    what=f"{method} {path}",
-                    deadline_s=self._deadline_s,
-                    started=started,
-                )
-        except httpx.TimeoutException as exc:
-            raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
-        except httpx.TransportError as exc:
-            error = TransportError(BACKEND, f"{method} {path}: {_transport_reason(exc)}")
-            if is_tls_failure(exc):
-                raise error from exc
-            raise RetryableError(error) from exc
-        self.requests_made += 1
-        self.request_seconds += time.monotonic() - started
-        self.responses_by_status[response.status_code] += 1
+        return self._exchange(method, path, params=params, headers=headers, auth=auth)
+
+    def _observe(self, response: httpx.Response) -> None:
         self.server_time = _server_time(response) or self.server_time
-        if response.status_code >= 500:
-            raise RetryableError(ResponseError(BACKEND, f"{method} {path}: HTTP {response.status_code}"))
-        return response
 
     def _spend_budget(self) -> None:
         """Keep under WAZUH_API_MAX_RPM requests in any 60 s, so other API users keep their share."""
@@ -313,13 +249,13 @@ def _agent(item: Mapping[str, Any]) -> AgentInfo:
         id=str(item.get("id", "")),
         name=str(item.get("name", "")),
         status=str(item.get("status", "unknown")),
-        last_keepalive=_parse_time(item.get("lastKeepAlive")),
+        last_keepalive=parse_time(item.get("lastKeepAlive")),
         ip=str(item["ip"]) if item.get("ip") else None,
     )
 
 
-def _parse_time(value: object) -> datetime | None:
-    """The API's timestamps; never_connected agents carry none (or the 9999 placeholder)."""
+def parse_time(value: object) -> datetime | None:
+    """The API's timestamps (`Z`, `+00:00` or none, read as UTC); never_connected agents carry none (or 9999)."""
     if not isinstance(value, str) or not value or value.startswith("9999"):
         return None
     try:
@@ -359,8 +295,3 @@ def _detail(response: httpx.Response) -> str:
 def _raise_for_status(response: httpx.Response) -> None:
     if response.status_code >= 400:
         raise ResponseError(BACKEND, f"{response.request.method} {response.request.url.path}: {_detail(response)}")
-
-
-def _transport_reason(exc: httpx.TransportError) -> str:
-    """A short reason in our words: httpx's own text can quote a header (the token) or the URL."""
-    return describe_transport_error(exc)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import logging
 import ssl
 import time
@@ -14,10 +13,11 @@ from urllib.parse import quote
 
 import httpx
 
-from log_monitor.errors import AuthError, ResponseError, TransportError
+from log_monitor.config import DEFAULTS
+from log_monitor.errors import AuthError, ResponseError
+from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
-from log_monitor.wazuh.body import MAX_RESPONSE_BYTES, read_capped
-from log_monitor.wazuh.retry import RetryableError, describe_transport_error, is_tls_failure, with_retries
+from log_monitor.wazuh.client import BackendClient
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,13 @@ class EventStats:
 
     last_event: datetime | None
     count_in_window: int
-    count_in_range: int = 0
+    day_counts: tuple[int, ...] = ()  # events in each rate window: today's first, then 1..7 days back
 
 
-class WazuhIndexer:
+class WazuhIndexer(BackendClient):
     """Read-only queries against the indexer (OpenSearch) on one shared httpx.Client."""
+
+    backend = BACKEND
 
     def __init__(
         self,
@@ -55,10 +57,10 @@ class WazuhIndexer:
         user: str,
         password: Secret,
         *,
-        index_pattern: str = "wazuh-alerts-4.x-*",
-        agent_id_field: str = "agent.id",
-        timestamp_field: str = "timestamp",
-        location_field: str = "location",
+        index_pattern: str = DEFAULTS["WAZUH_INDEX_PATTERN"],
+        agent_id_field: str = DEFAULTS["WAZUH_AGENT_ID_FIELD"],
+        timestamp_field: str = DEFAULTS["WAZUH_TIMESTAMP_FIELD"],
+        location_field: str = DEFAULTS["WAZUH_LOCATION_FIELD"],
         non_log_locations: Sequence[str] = (),
         verify: bool | ssl.SSLContext = True,
         timeout: float = 30.0,
@@ -70,40 +72,16 @@ class WazuhIndexer:
         max_pages: int | None = None,
         deadline_s: float | None = None,
     ) -> None:
-        self._max_response_bytes = max_response_bytes
+        auth = (user, password.reveal())
+        super().__init__(base_url, verify, timeout, transport, sleep, retries, max_response_bytes, deadline_s, auth)
         self._pattern = index_pattern
         self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
-        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
-        # request, body included (overshoot: at most one read timeout past it).
-        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
         self._index = quote(index_pattern, safe="*,-_.")
         self._not_logs = _location_clauses(location_field, non_log_locations)
         self._agent_field = agent_id_field
         self._ts_field = timestamp_field
         self._location_field = location_field
         self._page_size = page_size
-        self._sleep = sleep
-        self._retries = max(1, retries)
-        self.requests_made = 0
-        self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
-        self.responses_by_status: collections.Counter[int] = collections.Counter()
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            verify=verify,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            auth=(user, password.reveal()),
-            headers={"Accept": "application/json", "User-Agent": "log_monitor"},
-        )
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> WazuhIndexer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def info(self) -> str:
         """Cluster name and version, for `check-config --connect`."""
@@ -122,13 +100,30 @@ class WazuhIndexer:
         *,
         by_location: bool = False,
         agent_ids: Sequence[str] | None = None,
+        rate_windows: Sequence[tuple[datetime, datetime]] = (),
     ) -> dict[tuple[str, ...], EventStats]:
         """For every agent (or agent, location) with events in [since, until]: last event and count since window_start.
 
         One `_search` with `size: 0` and a composite aggregation, paged by `after_key`, so a fleet of
         any size costs a handful of requests and no agent is cut off by a top-N limit. Keys missing
-        from the answer had no event in [since, until].
+        from the answer had no event in [since, until]. `rate_windows` ([start, end) each) adds a `filters`
+        sub-aggregation per bucket counting each of them (the rate-drop baseline), in the same requests.
         """
+        if rate_windows:
+            # The oldest baseline window (7 days and a window back) may lie before LOOKBACK.
+            since = min(since, *(start for start, _ in rate_windows))
+        query = self._query(since, window_start, until, by_location, agent_ids, rate_windows)
+        return self._pages(query, by_location, len(rate_windows))
+
+    def _query(
+        self,
+        since: datetime,
+        window_start: datetime,
+        until: datetime,
+        by_location: bool,
+        agent_ids: Sequence[str] | None,
+        rate_windows: Sequence[tuple[datetime, datetime]],
+    ) -> dict[str, Any]:
         filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(since, until)}}]
         if agent_ids:
             filters.append({"terms": {self._agent_field: sorted(set(agent_ids))}})
@@ -137,25 +132,31 @@ class WazuhIndexer:
             sources.append({"location": {"terms": {"field": self._location_field}}})
             # Only Windows events have a channel; the others land in its null bucket, costing nothing more.
             sources.append({"channel": {"terms": {"field": CHANNEL_FIELD, "missing_bucket": True}}})
-        composite: dict[str, Any] = {"size": self._page_size, "sources": sources}
         boolean: dict[str, Any] = {"filter": filters}
         if self._not_logs:
             # FIM, SCA, the manager's own 504/506... carry the agent's id but prove nothing of its logs.
             boolean["must_not"] = self._not_logs
-        query = {
+        per_bucket: dict[str, Any] = {
+            "last_event": {"max": {"field": self._ts_field}},
+            "in_window": {"filter": {"range": {self._ts_field: _range(window_start, until)}}},
+        }
+        if rate_windows:
+            windows = {
+                f"d{day}": {"range": {self._ts_field: _half_open(start, end)}}
+                for day, (start, end) in enumerate(rate_windows)
+            }
+            per_bucket["rate"] = {"filters": {"filters": windows}}
+        composite = {"size": self._page_size, "sources": sources}
+        return {
             "size": 0,
             "track_total_hits": False,
             "query": {"bool": boolean},
-            "aggs": {
-                "agents": {
-                    "composite": composite,
-                    "aggs": {
-                        "last_event": {"max": {"field": self._ts_field}},
-                        "in_window": {"filter": {"range": {self._ts_field: _range(window_start, until)}}},
-                    },
-                }
-            },
+            "aggs": {"agents": {"composite": composite, "aggs": per_bucket}},
         }
+
+    def _pages(self, query: dict[str, Any], by_location: bool, rates: int) -> dict[tuple[str, ...], EventStats]:
+        """The composite aggregation page by page (`after_key`), which must advance, up to the page cap."""
+        composite: dict[str, Any] = query["aggs"]["agents"]["composite"]
         names = ("agent", "location", "channel") if by_location else ("agent",)
         stats: dict[tuple[str, ...], EventStats] = {}
         previous: tuple[object, ...] | None = None
@@ -167,7 +168,7 @@ class WazuhIndexer:
             if not isinstance(buckets, list):
                 raise ResponseError(BACKEND, "aggregation answer lacks buckets")
             for bucket in buckets:
-                key, value = _bucket(bucket, names)
+                key, value = _bucket(bucket, names, rates)
                 if by_location:
                     key = _log_key(key)
                     value = _merge_stats(stats.get(key), value)
@@ -204,47 +205,23 @@ class WazuhIndexer:
     # -- transport ----------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        return with_retries(lambda: self._request_once(method, path, body), attempts=self._retries, sleep=self._sleep)
+        return self._retrying(lambda: self._request_once(method, path, body))
 
     def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        started = time.monotonic()
-        try:
-            # Streamed, so an answer above the cap is refused before it is held in memory.
-            with self._client.stream(method, path, json=body) as streamed:
-                response = read_capped(
-                    streamed,
-                    limit=self._max_response_bytes,
-                    backend=BACKEND,
-                    what=f"{method} {path}",
-                    deadline_s=self._deadline_s,
-                    started=started,
-                )
-        except httpx.TimeoutException as exc:
-            raise RetryableError(TransportError(BACKEND, f"{method} {path}: timed out")) from exc
-        except httpx.TransportError as exc:
-            error = TransportError(BACKEND, f"{method} {path}: {describe_transport_error(exc)}")
-            if is_tls_failure(exc):
-                raise error from exc
-            raise RetryableError(error) from exc
-        self.requests_made += 1
-        self.request_seconds += time.perf_counter() - started
-        self.request_seconds += time.monotonic() - started
+        response = self._exchange(method, path, json=body)
         status = response.status_code
-        self.responses_by_status[status] += 1
+        what = f"{method} {path}"
         if status in (401, 403):
-            raise AuthError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})")
-        if status == 429 or status >= 500:
-            raise RetryableError(ResponseError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})"))
+            raise AuthError(BACKEND, f"{what}: HTTP {self._explain(response)}")
         if status >= 400:
-            raise ResponseError(BACKEND, f"{method} {path}: HTTP {status} ({_reason(response)})")
-        try:
-            data = response.json()
-        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
-            raise ResponseError(BACKEND, f"{method} {path}: answer is not JSON") from exc
-        if not isinstance(data, dict):
-            raise ResponseError(BACKEND, f"{method} {path}: answer is not a JSON object")
+            # A 429 is the indexer shedding load: worth another attempt after the backoff.
+            raise ResponseError(BACKEND, f"{what}: HTTP {self._explain(response)}", retryable=status == 429)
+        data = self._json(response, what)
         _check_complete(data)
         return data
+
+    def _explain(self, response: httpx.Response) -> str:
+        return f"{response.status_code} ({_reason(response)})"
 
 
 def _advanced(
@@ -273,6 +250,11 @@ def _short(value: object) -> str:
 
 def _range(start: datetime, end: datetime) -> dict[str, str]:
     return {"gte": _iso(start), "lte": _iso(end), "format": "strict_date_optional_time"}
+
+
+def _half_open(start: datetime, end: datetime) -> dict[str, str]:
+    # Half-open, so consecutive windows never count an event twice.
+    return {"gte": _iso(start), "lt": _iso(end), "format": "strict_date_optional_time"}
 
 
 def _iso(moment: datetime) -> str:
@@ -311,7 +293,7 @@ def _aggregation(body: Mapping[str, Any], name: str) -> dict[str, Any]:
     return agg
 
 
-def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], EventStats]:
+def _bucket(bucket: object, names: Iterable[str], days: int = 0) -> tuple[tuple[str, ...], EventStats]:
     if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
         raise ResponseError(BACKEND, "malformed aggregation bucket")
     key_data = bucket["key"]
@@ -324,12 +306,26 @@ def _bucket(bucket: object, names: Iterable[str]) -> tuple[tuple[str, ...], Even
     except (OverflowError, OSError, ValueError) as exc:  # a NaN, infinite or out-of-range epoch
         raise ResponseError(BACKEND, f"aggregation bucket has an impossible last_event {value!r}") from exc
     in_window = window.get("doc_count") if isinstance(window, dict) else None
-    doc_count = bucket.get("doc_count")
     return key, EventStats(
         last_event=last_event,
         count_in_window=in_window if isinstance(in_window, int) else 0,
-        count_in_range=doc_count if isinstance(doc_count, int) else 0,
+        day_counts=_day_counts(bucket.get("rate"), days) if days else (),
     )
+
+
+def _day_counts(rate: object, days: int) -> tuple[int, ...]:
+    """The keyed `filters` answer (`{"buckets": {"d0": {"doc_count": n}, ...}}`) as counts, today's first."""
+    buckets = rate.get("buckets") if isinstance(rate, dict) else None
+    if not isinstance(buckets, dict):
+        raise ResponseError(BACKEND, "aggregation bucket lacks the rate windows' counts")
+    counts: list[int] = []
+    for day in range(days):
+        entry = buckets.get(f"d{day}")
+        count = entry.get("doc_count") if isinstance(entry, dict) else None
+        if not isinstance(count, int) or count < 0:
+            raise ResponseError(BACKEND, f"aggregation bucket has no count for rate window d{day}")
+        counts.append(count)
+    return tuple(counts)
 
 
 def _location_clauses(field: str, locations: Sequence[str]) -> list[dict[str, Any]]:
@@ -354,8 +350,15 @@ def _merge_stats(seen: EventStats | None, value: EventStats) -> EventStats:
     return EventStats(
         last_event=max(moments) if moments else None,
         count_in_window=seen.count_in_window + value.count_in_window,
-        count_in_range=seen.count_in_range + value.count_in_range,
+        day_counts=add_counts(seen.day_counts, value.day_counts),
     )
+
+
+def add_counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Two buckets' rate-window counts together (an agent's locations, a channel under two names)."""
+    if not a or not b:
+        return a or b
+    return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
 def _reason(response: httpx.Response) -> str:

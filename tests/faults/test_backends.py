@@ -8,48 +8,22 @@ ever called silent.
 
 from __future__ import annotations
 
-import functools
 import ssl
-import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import trustme
 
-from log_monitor import app as app_module
-from log_monitor.clock import FakeClock
-from log_monitor.errors import ResponseError, TransportError
+from log_monitor.errors import ResponseError, UnreachableError
 from log_monitor.models import NotificationKind, Secret, Severity
 from log_monitor.monitor import PassResult
-from log_monitor.simulator.fleet import Fleet
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.indexer import WazuhIndexer
-from tests.test_monitor import NOW, Rig, agent
-
-TIMEOUT = 0.2  # the clients' timeout here: a hang costs attempts x this, not the production 10-30 s
-SILENT = "agent:002"
-TARGETS = [agent(f"00{n}", f"host-{n}") for n in range(1, 7)]
-
-
-@pytest.fixture(autouse=True)
-def fast_clients(monkeypatch: pytest.MonkeyPatch) -> None:
-    """app.build makes the clients; give them a short timeout so a hanging backend fails fast."""
-    monkeypatch.setattr(app_module, "WazuhAPIHandler", functools.partial(WazuhAPIHandler, timeout=TIMEOUT))
-    monkeypatch.setattr(app_module, "WazuhIndexer", functools.partial(WazuhIndexer, timeout=TIMEOUT))
-
-
-def make_rig(tmp_path: Path, **sim_options: object) -> Rig:
-    clock = FakeClock(NOW)
-    fleet = Fleet(now=clock.now)
-    for number in range(1, 7):
-        fleet.add_agent(f"00{number}", f"host-{number}", rate_per_min=6, started=NOW - timedelta(hours=3))
-    # Really silent, past the 5 min threshold but short of CRITICAL: exactly one alert is right.
-    fleet.silence("002", since=NOW - timedelta(seconds=400))
-    rig = Rig(clock, tmp_path, fleet, **sim_options)
-    rig.sim.faults.hang_s = 0.5
-    return rig
+from tests.faults.backend_rig import SILENT, TARGETS, make_rig
+from tests.monitor_rig import NOW, Rig
 
 
 @pytest.fixture
@@ -165,7 +139,7 @@ def test_a_401_in_the_middle_of_a_paged_listing_logs_in_again_and_finishes(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pages of 2 agents: the listing takes 4 requests; the API "restarts" (tokens die) after the first page.
-    monkeypatch.setattr(app_module, "WazuhAPIHandler", functools.partial(WazuhAPIHandler, page_size=2))
+    rig.tuning = replace(rig.tuning, api_page_size=2)
     verify = rig.sim.verify_token
     calls: list[str] = []
 
@@ -190,15 +164,15 @@ def test_an_untrusted_tls_certificate_is_refused_at_once_and_every_agent_is_unkn
     ca.issue_cert("127.0.0.1").configure_cert(context)
     rig = make_rig(tmp_path, ssl_context=context)
     with rig.sim, rig.app(TARGETS) as app:
-        started = time.monotonic()
+        started = rig.clock.monotonic()  # the clients' retry backoff sleeps advance this fake clock
         result = app.monitor.run_once()
-        elapsed = time.monotonic() - started
+        waited = rig.clock.monotonic() - started
     assert set(result.backend_errors) == {"api", "indexer"}
     assert "CERTIFICATE_VERIFY_FAILED" in result.backend_errors["indexer"]
     assert {row.state.severity for row in result.rows} == {Severity.UNKNOWN}
     kinds = sorted((n.kind.value, n.target_key) for n in result.notifications)
     assert kinds == [("backend_down", "backend:api"), ("backend_down", "backend:indexer")]
-    assert elapsed < 2, "a TLS failure is not retried: retrying cannot fix a certificate"
+    assert waited == 0, "a TLS failure is not retried: retrying cannot fix a certificate"
 
 
 @pytest.mark.parametrize("client", ["api", "indexer"])
@@ -227,7 +201,7 @@ def test_a_hanging_backend_times_out_on_every_attempt_then_is_a_transport_error(
     with rig.sim:
         rig.sim.faults.hang_s = 0.5
         rig.sim.faults.api_transport = rig.sim.faults.indexer_transport = "hang"
-        with pytest.raises(TransportError, match="timed out"):
+        with pytest.raises(UnreachableError, match="timed out"):
             if client == "api":
                 with WazuhAPIHandler(
                     rig.sim.api_url, "wazuh", Secret("wazuh"), timeout=0.1, retries=3, sleep=sleeps.append

@@ -6,26 +6,24 @@ hanging channel, grouping) is in tests/test_delivery.py; this is the whole produ
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from log_monitor import app as app_module
+from log_monitor.app import Tuning
 from log_monitor.cli import main
-from log_monitor.notifiers.dispatch import Dispatcher
-from log_monitor.notifiers.slack import SlackNotifier
-from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from tests.envfile import write_env
+from tests.faults.common import three_hosts_one_silent
+from tests.mail import MailServer
 from tests.slack_server import SlackServer
-from tests.test_delivery import MailServer
 
 TOKEN = "xoxb-channel-fault-token"
+# Production backoff waits seconds between attempts; the outcome is the same without the waiting.
+QUICK_DELIVERY = Tuning(delivery_attempts=1, channel_timeout_s=2.0, channel_retry_s=0.0)
 
 
 @dataclass
@@ -36,7 +34,8 @@ class Rig:
 
     def run(self) -> tuple[int, str]:
         out, err = io.StringIO(), io.StringIO()
-        code = main(["--env-file", str(self.folder / "log_monitor.env"), "once"], stdout=out, stderr=err)
+        env_file = str(self.folder / "log_monitor.env")
+        code = main(["--env-file", env_file, "once"], stdout=out, stderr=err, tuning=QUICK_DELIVERY)
         return code, err.getvalue()
 
     def deliveries(self) -> int:
@@ -45,29 +44,9 @@ class Rig:
         return slack + sum("agent 002 " in str(m) for m in self.mail.received)
 
 
-def no_sleep(_seconds: float) -> None:
-    pass
-
-
-@pytest.fixture(autouse=True)
-def no_real_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Production backoff waits seconds between attempts; the outcome is the same without the waiting."""
-    monkeypatch.setattr(app_module, "Dispatcher", functools.partial(Dispatcher, attempts=1))
-    monkeypatch.setattr(
-        app_module,
-        "SlackNotifier",
-        functools.partial(SlackNotifier, timeout=2.0, connect_retry_s=0.0, max_retry_after_s=0.0, sleep=no_sleep),
-    )
-
-
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    now = datetime.now(UTC)
-    fleet = Fleet()
-    for agent_id in ("001", "002", "003"):
-        fleet.add_agent(agent_id, f"host-{agent_id}", rate_per_min=12, started=now - timedelta(hours=2))
-    fleet.silence("002", since=now - timedelta(minutes=40))
-    (tmp_path / "agents.csv").write_text("agent_id,label,interval\n001,host-001,5m\n002,host-002,5m\n003,host-003,5m\n")
+    fleet = three_hosts_one_silent(tmp_path)
     mail = MailServer()
     mail.up()
     try:

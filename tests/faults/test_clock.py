@@ -16,8 +16,8 @@ import pytest
 from log_monitor.clock import FakeClock
 from log_monitor.models import NotificationKind, Severity
 from log_monitor.monitor import PassResult
-from tests.faults.test_backends import SILENT, TARGETS, make_rig
-from tests.test_monitor import Rig
+from tests.faults.backend_rig import SILENT, TARGETS, make_rig
+from tests.monitor_rig import Rig
 
 
 class SkewedClock:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from log_monitor.accesslog import parse as parse_access_log
-from log_monitor.config import Settings, load_settings, parse_duration
+from log_monitor.config import KNOWN_KEYS, Settings, load_settings, parse_duration
 from log_monitor.errors import BackendError, ConfigError
 from log_monitor.models import Secret
 from log_monitor.targets import load_targets, parse_maintenance
@@ -33,38 +33,8 @@ FUZZ = settings(
 )
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
-KEYS = [
-    "WAZUH_API_URL",
-    "WAZUH_API_USER",
-    "WAZUH_API_PASSWORD",
-    "WAZUH_API_MAX_RPM",
-    "WAZUH_INDEXER_URL",
-    "WAZUH_URL",
-    "USERNAME",
-    "PASSWORD",
-    "VERIFY_TLS",
-    "VERIFICATION_FILE",
-    "DEFAULT_CHECK_INTERVAL",
-    "AGENT_CHECK_INTERVALS",
-    "CRITICAL_MULTIPLIER",
-    "INDEXING_DELAY",
-    "LOOKBACK",
-    "PIPELINE_SILENCE_RATIO",
-    "MAINTENANCE_TZ",
-    "REMINDER_INITIAL",
-    "REMINDER_FACTOR",
-    "REMINDER_MAX",
-    "STATE_DB",
-    "RESTART_INTERVAL",
-    "SLACK_WEBHOOK_URL",
-    "SMTP_PORT",
-    "SMTP_SECURITY",
-    "SMTP_TO",
-    "STATUS_ADDR",
-    "LOGGING_LEVEL",
-    "LOG_FORMAT",
-    "AGENT_DISCOVERY",
-]
+# Every key the table knows, and the `_FILE` form of each secret: a new key is fuzzed as soon as it exists.
+KEYS = sorted(KNOWN_KEYS)
 # Values shaped like the real ones, mixed with noise, so the fuzzer reaches the validators, not only the reader.
 VALUES = st.one_of(
     st.sampled_from(["15m", "0", "-1", "1e400", "nan", "10d", "https://h:55000", "true", "off", "001:10,2:x", "50%"]),

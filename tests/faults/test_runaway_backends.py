@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from log_monitor.clock import FakeClock
-from log_monitor.errors import ResponseError, TransportError
+from log_monitor.errors import ResponseError, UnreachableError
 from log_monitor.models import Secret
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.indexer import WazuhIndexer
@@ -174,7 +174,7 @@ def drip() -> Iterator[Drip]:
 
 def test_an_indexer_answer_dripped_a_byte_at_a_time_ends_at_the_request_deadline(drip: Drip) -> None:
     indexer = WazuhIndexer(drip.url, "admin", Secret("admin"), timeout=2.0, deadline_s=0.3)
-    with indexer, pytest.raises(TransportError, match=r"incomplete after the 0.3 s request deadline"):
+    with indexer, pytest.raises(UnreachableError, match=r"incomplete after the 0.3 s request deadline"):
         indexer.info()
     assert drip.finished.wait(10)
     assert drip.wrote_all is False  # the client hung up; it did not read the answer to its end
@@ -187,7 +187,7 @@ def test_an_api_answer_dripped_a_byte_at_a_time_ends_at_the_request_deadline(dri
         WazuhAPIHandler(
             drip.url, "wazuh", Secret("wazuh"), timeout=2.0, deadline_s=0.3, clock=clock, sleep=clock.advance
         ) as api,
-        pytest.raises(TransportError, match=r"incomplete after the 0.3 s request deadline"),
+        pytest.raises(UnreachableError, match=r"incomplete after the 0.3 s request deadline"),
     ):
         api.info()
     assert drip.finished.wait(10)

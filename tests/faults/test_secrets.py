@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 
 from log_monitor.clock import SystemClock
-from log_monitor.errors import BackendError, NotifierError
+from log_monitor.errors import BackendError, NotifierError, describe_network_error
+from log_monitor.httpboundary import httpx_errors
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.wazuh.api import WazuhAPIHandler
-from log_monitor.wazuh.retry import describe_transport_error
 from tests.slack_server import SlackServer
 
 HIDDEN = "SECRET-PART-42"
@@ -71,11 +74,67 @@ def _transport_errors() -> list[type[httpx.TransportError]]:
 def test_every_httpx_transport_error_is_described_in_our_words_without_its_text(
     cls: type[httpx.TransportError],
 ) -> None:
-    described = describe_transport_error(cls(f"Illegal header value b'Bearer {HIDDEN}'"))
+    described = describe_network_error(cls(f"Illegal header value b'Bearer {HIDDEN}'"))
     assert HIDDEN not in described
     assert described.startswith(f"{cls.__name__}: ")
     if cls is not httpx.TransportError:
         assert not described.endswith("request failed"), "give this error its own words"
+
+
+def _httpx_exceptions() -> list[type[Exception]]:
+    """Every exception class httpx exports (InvalidURL, CookieConflict and the stream errors are outside HTTPError)."""
+    return [
+        obj for name in httpx.__all__ if isinstance(obj := getattr(httpx, name), type) and issubclass(obj, Exception)
+    ]
+
+
+def _raised(cls: type[Exception], text: str) -> Exception:
+    if cls is httpx.HTTPStatusError:
+        request = httpx.Request("GET", "http://wazuh.example/")
+        return httpx.HTTPStatusError(text, request=request, response=httpx.Response(500, request=request))
+    if issubclass(cls, httpx.StreamError) and cls is not httpx.StreamError:
+        return cast(Callable[[], Exception], cls)()  # their text is fixed: they take no message
+    return cls(text)
+
+
+@dataclass(frozen=True)
+class _MappedError(Exception):
+    message: str
+    answered: bool
+    retryable: bool
+
+
+def _fail(message: str, *, answered: bool, retryable: bool) -> Exception:
+    return _MappedError(message, answered, retryable)
+
+
+# Errors of our own making or of httpx's API use: no transport-specific words to give them.
+_GENERIC = {"HTTPError", "RequestError", "TransportError", "CookieConflict", "HTTPStatusError"}
+
+
+@pytest.mark.parametrize("cls", _httpx_exceptions(), ids=lambda cls: cls.__name__)
+def test_every_httpx_exception_becomes_ours_at_the_one_boundary_in_our_words(cls: type[Exception]) -> None:
+    with pytest.raises(_MappedError) as caught, httpx_errors("GET /agents", _fail):
+        raise _raised(cls, f"Illegal header value b'Bearer {HIDDEN}' for https://wazuh.example/?t={HIDDEN}")
+    mapped = caught.value
+    assert HIDDEN not in mapped.message
+    assert mapped.message.startswith(f"GET /agents: {cls.__name__}: ") or mapped.message == "GET /agents: timed out"
+    if cls.__name__ not in _GENERIC and not issubclass(cls, httpx.StreamError):
+        assert not mapped.message.endswith("request failed"), "give this error its own words"
+    # Only what the network may heal is retried: a bad URL, header or body fails the same way again.
+    refused = httpx.UnsupportedProtocol | httpx.LocalProtocolError
+    assert mapped.retryable is (issubclass(cls, httpx.TransportError) and not issubclass(cls, refused))
+    assert mapped.answered is issubclass(cls, httpx.DecodingError | httpx.TooManyRedirects | httpx.HTTPStatusError)
+
+
+def test_a_tls_failure_is_not_retried_and_says_why() -> None:
+    with pytest.raises(_MappedError) as caught, httpx_errors("GET /", _fail):
+        try:
+            raise ssl.SSLCertVerificationError(1, "certificate verify failed")
+        except ssl.SSLError as exc:
+            raise httpx.ConnectError(f"[SSL] {HIDDEN}") from exc
+    assert not caught.value.retryable
+    assert "TLS" in caught.value.message and HIDDEN not in caught.value.message
 
 
 class _LeakyAPI(BaseHTTPRequestHandler):

@@ -5,7 +5,6 @@ In each case nothing is half-written and, once the fault is gone, every alert go
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import logging
@@ -13,22 +12,23 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from log_monitor import app as app_module
+from log_monitor.app import Tuning
 from log_monitor.cli import main
 from log_monitor.clock import SystemClock
 from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, TargetState
 from log_monitor.notifiers import render
 from log_monitor.notifiers.dispatch import Dispatcher
-from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
 from tests.envfile import write_env
+from tests.faults.common import three_hosts_one_silent
 from tests.slack_server import SlackServer
 
 TOKEN = "xoxb-state-fault-token"
@@ -183,9 +183,9 @@ class Cli:
     folder: Path
     slack: SlackServer
 
-    def run(self) -> tuple[int, str]:
+    def run(self, tuning: Tuning | None = None) -> tuple[int, str]:
         out, err = io.StringIO(), io.StringIO()
-        code = main(["--env-file", str(self.folder / "log_monitor.env"), "once"], stdout=out, stderr=err)
+        code = main(["--env-file", str(self.folder / "log_monitor.env"), "once"], stdout=out, stderr=err, tuning=tuning)
         return code, err.getvalue()
 
     @property
@@ -198,27 +198,19 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    now = datetime.now(UTC)
-    fleet = Fleet()
-    for agent_id in ("001", "002", "003"):
-        fleet.add_agent(agent_id, f"host-{agent_id}", rate_per_min=12, started=now - timedelta(hours=2))
-    fleet.silence("002", since=now - timedelta(minutes=40))
-    (tmp_path / "agents.csv").write_text("agent_id,label,interval\n001,host-001,5m\n002,host-002,5m\n003,host-003,5m\n")
+    fleet = three_hosts_one_silent(tmp_path)
     with SimulatorServer(fleet) as sim, SlackServer(token=TOKEN, channels=("#soc",)) as slack:
         write_env(tmp_path, sim, slack, TOKEN)
         yield Cli(tmp_path, slack)
 
 
-def test_the_cli_on_a_locked_state_db_exits_3_with_one_clear_line_then_alerts_once_when_freed(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(app_module, "StateStore", functools.partial(StateStore, timeout=0.2))
+def test_the_cli_on_a_locked_state_db_exits_3_with_one_clear_line_then_alerts_once_when_freed(cli: Cli) -> None:
     with StateStore(cli.db):
         pass  # the DB exists (WAL) before the other process locks it
     holder = sqlite3.connect(cli.db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        code, err = cli.run()
+        code, err = cli.run(Tuning(store_timeout_s=0.2))
     finally:
         holder.execute("ROLLBACK")
         holder.close()

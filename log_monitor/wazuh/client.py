@@ -1,0 +1,106 @@
+"""BackendClient: what the Wazuh API and indexer clients share (one httpx.Client, capped timed requests, retries)."""
+
+from __future__ import annotations
+
+import collections
+import ssl
+from collections.abc import Callable
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from log_monitor.errors import BackendError, ResponseError, UnreachableError
+from log_monitor.httpboundary import fetch, json_object
+from log_monitor.wazuh.retry import with_retries
+
+T = TypeVar("T")
+
+
+class BackendClient:
+    """One Wazuh backend on one shared httpx.Client; subclasses add the backend's calls and status rules.
+
+    Every request goes through `_exchange`: streamed within the size cap and the overall deadline, timed
+    and counted for the status server, httpx errors mapped to BackendError (retryable or not) in our words.
+    """
+
+    backend = "Wazuh backend"
+
+    def __init__(
+        self,
+        base_url: str,
+        verify: bool | ssl.SSLContext,
+        timeout: float,
+        transport: httpx.BaseTransport | None,
+        sleep: Callable[[float], None],
+        retries: int,
+        max_response_bytes: int,
+        deadline_s: float | None,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        self._sleep = sleep
+        self._retries = max(1, retries)
+        self._max_response_bytes = max_response_bytes
+        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
+        # request, body included.
+        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
+        self.requests_made = 0
+        self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
+        self.responses_by_status: collections.Counter[int] = collections.Counter()
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            verify=verify,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            auth=auth,
+            headers={"Accept": "application/json", "User-Agent": "log_monitor"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _fail(self, message: str, *, answered: bool, retryable: bool) -> BackendError:
+        """Our error for a failed request: the backend answered unusably, or could not be reached."""
+        kind = ResponseError if answered else UnreachableError
+        return kind(self.backend, message, retryable=retryable)
+
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One attempt, timed and counted; a 5xx answer is a retryable ResponseError."""
+        what = f"{method} {path}"
+        answer = fetch(
+            self._client,
+            method,
+            path,
+            what=what,
+            fail=self._fail,
+            limit=self._max_response_bytes,
+            deadline_s=self._deadline_s,
+            **kwargs,
+        )
+        response = answer.response
+        self.requests_made += 1
+        self.request_seconds += answer.seconds
+        self.responses_by_status[response.status_code] += 1
+        self._observe(response)
+        if response.status_code >= 500:
+            raise ResponseError(self.backend, f"{what}: HTTP {self._explain(response)}", retryable=True)
+        return response
+
+    def _observe(self, response: httpx.Response) -> None:
+        """Called with every answer, an error status included (the API reads the manager's clock from it)."""
+
+    def _explain(self, response: httpx.Response) -> str:
+        """The status of an error answer as shown in messages; subclasses add the backend's own reason."""
+        return str(response.status_code)
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """`call` retried on retryable errors with capped exponential backoff."""
+        return with_retries(call, attempts=self._retries, sleep=self._sleep)
+
+    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        return json_object(response, what=what, fail=self._fail)

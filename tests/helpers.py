@@ -1,0 +1,51 @@
+"""Small test helpers shared by many test files: a notification, waiting for a condition, a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from log_monitor.models import Condition, Notification, NotificationKind, Severity
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)  # the fake clock's start (the `clock` fixture)
+
+_ALERT = Notification(
+    id="n1",
+    created_at=datetime(2026, 11, 22, 10, 15, tzinfo=UTC),
+    kind=NotificationKind.ALERT,
+    severity=Severity.CRITICAL,
+    target_key="agent:002",
+    label="db-primary",
+    condition=Condition.DISCONNECTED,
+    host="soc-monitor",
+    agent_id="002",
+    last_event=datetime(2026, 11, 22, 9, 59, 30, tzinfo=UTC),
+    silent_for_s=3900.0,
+)
+
+
+def notification(**changes: Any) -> Notification:
+    """An ALERT: agent 002 db-primary, CRITICAL, disconnected for 65 min; `changes` replace any field."""
+    return replace(_ALERT, **changes)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    """Poll `condition` until it holds or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -1,0 +1,153 @@
+"""Rate drop: a target far below the median of the same window on the last 7 days is a WARNING of its own."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from log_monitor.judge import JudgeSettings, judge
+from log_monitor.models import (
+    Condition,
+    NotificationKind,
+    Observation,
+    Secret,
+    Severity,
+    Target,
+    TargetKind,
+    TargetState,
+)
+from log_monitor.policy import PolicySettings, assess, step
+from log_monitor.simulator.fleet import Fleet
+from log_monitor.simulator.server import SimulatorServer
+from log_monitor.sources.wazuh_indexer import IndexerSource
+from log_monitor.wazuh.indexer import WazuhIndexer
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+FW = Target("agent:001", TargetKind.AGENT, "fw-alpha", 900.0, 900.0, agent_id="001")
+SETTINGS = PolicySettings(
+    critical_multiplier=2.0,
+    indexing_delay_s=30.0,
+    lookback_s=7 * 86400.0,
+    reminder_initial_s=1800.0,
+    reminder_factor=2.0,
+    reminder_max_s=86400.0,
+    drop_ratio=0.1,
+    drop_min_baseline=20.0,
+    host="soc-monitor",
+)
+
+
+def rate(
+    recent: int, baseline: float, *, days: int = 7, last_event_s_ago: float = 40.0, now: datetime = NOW
+) -> Observation:
+    return Observation(
+        FW.key,
+        now,
+        last_event=now - timedelta(seconds=last_event_s_ago),
+        events_in_window=recent,
+        recent=recent,
+        baseline=baseline,
+        history_days=days,
+        rate_window_s=900.0,
+    )
+
+
+def test_a_firewall_down_to_a_trickle_is_a_rate_drop_whose_message_says_the_numbers() -> None:
+    found = assess(FW, rate(312, 41870), NOW, SETTINGS)
+    assert (found.severity, found.condition) == (Severity.WARNING, Condition.RATE_DROP)
+    assert found.detail == (
+        "fw-alpha: 312 events in the last 15m, normally 41,870 (median of the same 15 minutes on the last 7 days), 0.7%"
+    )
+
+
+def test_a_count_at_the_ratio_a_sparse_baseline_or_a_short_history_is_not_judged_as_a_drop() -> None:
+    assert assess(FW, rate(10, 100), NOW, SETTINGS).severity is Severity.OK  # exactly 10%: not below
+    assert assess(FW, rate(1, 19), NOW, SETTINGS).severity is Severity.OK  # below DROP_MIN_BASELINE
+    assert assess(FW, rate(1, 100, days=2), NOW, SETTINGS).severity is Severity.OK  # 2 days of history
+    assert assess(FW, rate(9, 100, days=3), NOW, SETTINGS).condition is Condition.RATE_DROP
+
+
+def test_drop_ratio_zero_turns_it_off_and_a_targets_own_ratio_wins() -> None:
+    assert assess(FW, rate(1, 100), NOW, replace(SETTINGS, drop_ratio=0.0)).severity is Severity.OK
+    assert assess(replace(FW, drop_ratio=0.0), rate(1, 100), NOW, SETTINGS).severity is Severity.OK
+    strict = replace(FW, drop_ratio=0.3)
+    assert assess(strict, rate(25, 100), NOW, replace(SETTINGS, drop_ratio=0.0)).condition is Condition.RATE_DROP
+
+
+def test_silence_wins_over_a_drop_and_a_source_that_just_stopped_is_left_to_the_silence_rule() -> None:
+    silent = assess(FW, rate(2, 100, last_event_s_ago=1000), NOW, SETTINGS)
+    assert silent.condition is Condition.SILENT
+    # 14 minutes without events, the last ones at the window's start: a silence in the making, not a drop.
+    stopping = assess(FW, rate(2, 100, last_event_s_ago=14 * 60), NOW, SETTINGS)
+    assert stopping.severity is Severity.OK
+
+
+def test_a_drop_alerts_once_and_recovers_only_at_half_the_baseline() -> None:
+    first = step(replace_state(), FW, rate(5, 100), NOW, SETTINGS)
+    assert [n.kind for n in first.notifications] == [NotificationKind.ALERT]
+    assert first.notifications[0].condition is Condition.RATE_DROP
+    later = NOW + timedelta(minutes=15)
+    still = step(first.state, FW, rate(30, 100, now=later), later, SETTINGS)  # 30%: above 10%, below 50%
+    assert still.state.condition is Condition.RATE_DROP and not still.notifications
+    later += timedelta(minutes=15)
+    back = step(still.state, FW, rate(50, 100, now=later), later, SETTINGS)
+    assert [n.kind for n in back.notifications] == [NotificationKind.RECOVERY]
+    assert back.state.severity is Severity.OK
+
+
+def replace_state() -> TargetState:
+    return TargetState(FW.key)
+
+
+def test_most_agents_dropping_together_is_one_pipeline_alert() -> None:
+    targets = [
+        Target(f"agent:{n:03d}", TargetKind.AGENT, f"a{n}", 900.0, 900.0, agent_id=f"{n:03d}") for n in range(1, 9)
+    ]
+    observations = {t.key: replace(rate(3, 100), target_key=t.key) for t in targets}
+    verdict = judge(targets, observations, {}, {}, {}, NOW, JudgeSettings(SETTINGS))
+    kinds = [(n.kind, n.detail) for n in verdict.notifications]
+    assert kinds == [(NotificationKind.PIPELINE_SILENT, "8 of 8 agents dropping in one pass")]
+
+
+def test_the_indexer_counts_the_window_and_the_same_window_on_7_days_in_the_one_aggregation() -> None:
+    now = NOW
+    fleet = Fleet(now=lambda: now)
+    fleet.add_agent("001", "fw-alpha", started=now - timedelta(days=9), rate_per_min=6)
+    fleet.add_agent("002", "dc-1", started=now - timedelta(days=9), rate_per_min=6, day_hours=(7, 19))
+    fleet.add_agent("003", "new", started=now - timedelta(days=2, hours=1), rate_per_min=6)
+    fleet.set_rate("001", 0.05, since=now - timedelta(hours=1))
+    targets = [Target(f"agent:{n}", TargetKind.AGENT, n, 900.0, 900.0, agent_id=n) for n in ("001", "002", "003")]
+    with SimulatorServer(fleet) as sim:
+        indexer = WazuhIndexer(sim.indexer_url, "admin", Secret("admin"), page_size=2)
+        source = IndexerSource(indexer, lookback_s=86400.0, window_s=900.0, baselines=True, indexing_delay_s=30.0)
+        with indexer:
+            seen = source.observe(targets, now)
+        body = sim.stats.last_search_body
+        assert body is not None
+        assert sim.stats.indexer_searches == 2  # ceil(3 buckets / page of 2): no request per target
+    windows = body["aggs"]["agents"]["aggs"]["rate"]["filters"]["filters"]
+    assert sorted(windows) == [f"d{d}" for d in range(8)]
+    assert windows["d7"]["range"]["timestamp"] == {
+        "gte": "2026-11-15T09:44:30.000Z",
+        "lt": "2026-11-15T09:59:30.000Z",
+        "format": "strict_date_optional_time",
+    }
+    fw, dc, new = (seen[t.key] for t in targets)
+    assert (fw.recent, fw.baseline, fw.history_days, fw.rate_window_s) == (4, 90.0, 7, 900.0)
+    assert dc.history_days == 7 and dc.recent is not None and dc.baseline is not None
+    assert abs(dc.recent - dc.baseline) <= 1  # a busy morning, as busy as every morning
+    assert (new.recent, new.baseline, new.history_days) == (90, 0.0, 2)
+    assert assess(targets[0], fw, now, SETTINGS).condition is Condition.RATE_DROP
+
+
+def test_a_rhythmic_agent_is_quiet_at_night_and_a_rate_can_drop_to_a_fraction() -> None:
+    midnight = datetime(2026, 11, 22, tzinfo=UTC)
+    fleet = Fleet(now=lambda: midnight + timedelta(days=1))
+    fleet.add_agent("001", "a", started=midnight, rate_per_min=6, day_hours=(7, 19), night_share=0.05)
+    fleet.add_agent("002", "b", started=midnight, rate_per_min=6)
+    fleet.set_rate("002", 0.5, since=midnight + timedelta(hours=12))
+    hour = timedelta(hours=1)
+    assert fleet.count("001", None, midnight + 2 * hour, midnight + 3 * hour - timedelta(milliseconds=1)) == 18
+    assert fleet.count("001", None, midnight + 10 * hour, midnight + 11 * hour - timedelta(milliseconds=1)) == 360
+    assert fleet.count("002", None, midnight + 11 * hour, midnight + 12 * hour - timedelta(milliseconds=1)) == 360
+    assert fleet.count("002", None, midnight + 13 * hour, midnight + 14 * hour - timedelta(milliseconds=1)) == 180

@@ -350,8 +350,9 @@ class StateStore:
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
         """Store new states and queue their notifications in one transaction: both or neither.
 
-        Only states that changed are written; one whose only news is `last_checked` is kept in memory
-        (load_states returns it) and written with its next change or once CHECKED_WRITTEN_EVERY has passed.
+        Only states that changed are written; one whose only news is `last_checked` and its rate figures
+        (`recent`, `baseline`, `rate_window_s`, which move a little every pass) is kept in memory (load_states
+        returns it) and written with its next change or once CHECKED_WRITTEN_EVERY has passed.
         """
         states = list(states)
         if self._reopen_if_replaced() and self.on_reset is not None:
@@ -369,7 +370,7 @@ class StateStore:
                     "ON CONFLICT (target_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
                     ((s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in written),
                 )
-                self._record_rates(db, states)
+                self._record_rates(db, states, stored)
             db.executemany(
                 "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
                 (
@@ -403,13 +404,34 @@ class StateStore:
                 changed.append(state)
         return changed
 
-    def _record_rates(self, db: sqlite3.Connection, states: list[TargetState]) -> None:
-        """Each checked target's rate into its hour (the page's 24-hour chart); old hours pruned once an hour."""
-        rows = [
-            (s.target_key, _hour_text(s.last_checked), s.recent, s.baseline, s.rate_window_s or 0.0)
-            for s in states
-            if s.recent is not None and s.baseline is not None and s.last_checked is not None
-        ]
+    def _record_rates(self, db: sqlite3.Connection, states: list[TargetState], kept: dict[str, TargetState]) -> None:
+        """Each target's rate into its hour (the page's 24-hour chart); old hours pruned once an hour.
+
+        The figures move a little every pass, so a target's point is written at its first check in an hour and
+        again, with that hour's last figures, at its first check in the next; in between the kept copy has
+        the latest (rate_points adds it). `kept` is that copy before this commit.
+        """
+        hours: dict[datetime, str] = {}
+
+        def hour_of(at: datetime) -> str:
+            text = hours.get(at)
+            if text is None:
+                text = hours[at] = _hour_text(at)
+            return text
+
+        rows = []
+        for state in states:
+            if state.recent is None or state.baseline is None or state.last_checked is None:
+                continue
+            hour = hour_of(state.last_checked)
+            before = kept.get(state.target_key)
+            if before is None or before.recent is None or before.baseline is None or before.last_checked is None:
+                rows.append((state.target_key, hour, state.recent, state.baseline, state.rate_window_s or 0.0))
+                continue
+            before_hour = hour_of(before.last_checked)
+            if before_hour != hour:
+                rows.append((before.target_key, before_hour, before.recent, before.baseline, before.rate_window_s or 0.0))
+                rows.append((state.target_key, hour, state.recent, state.baseline, state.rate_window_s or 0.0))
         if not rows:
             return
         db.executemany(
@@ -425,15 +447,25 @@ class StateStore:
             db.execute("DELETE FROM rate_hourly WHERE hour < ?", (cutoff.isoformat(),))
 
     def rate_points(self, target_key: str, since: datetime) -> list[RatePoint]:
-        """A target's hourly rate points from `since` on, oldest first."""
+        """A target's hourly rate points from `since` on, oldest first; the latest hour as of its last check."""
         rows = self._query(
             "SELECT hour, events, baseline, window_s FROM rate_hourly WHERE target_key = ? AND hour >= ? ORDER BY hour",
             (target_key, _hour_text(since)),
         )
-        return [
+        points = [
             RatePoint(target_key, _aware(datetime.fromisoformat(hour)), int(events), float(baseline), float(window))
             for hour, events, baseline, window in rows
         ]
+        with self._lock:
+            kept = (self._states or {}).get(target_key)
+        if kept is None or kept.recent is None or kept.baseline is None or kept.last_checked is None:
+            return points
+        text = _hour_text(kept.last_checked)
+        if text < _hour_text(since):
+            return points
+        hour = _aware(datetime.fromisoformat(text))
+        latest = RatePoint(target_key, hour, kept.recent, kept.baseline, kept.rate_window_s or 0.0)
+        return sorted([p for p in points if p.hour != hour] + [latest], key=lambda p: p.hour)
 
     def _reopen_if_replaced(self) -> bool:
         """Whether the file at the path is no longer the one open (deleted, or another put there); then open that.
@@ -964,12 +996,18 @@ def _record_transition(db: sqlite3.Connection, state: TargetState, stored: Targe
 
 
 def _with_newer_checks(read: dict[str, TargetState], kept: dict[str, TargetState]) -> dict[str, TargetState]:
-    """States read from the file, with the later last checks this process kept in memory (never written yet)."""
+    """States read from the file, with the later checks (and their rate figures) this process kept in memory."""
     for key, state in kept.items():
         found = read.get(key)
         newer = state.last_checked
         if found is not None and newer is not None and (found.last_checked is None or found.last_checked < newer):
-            read[key] = replace(found, last_checked=state.last_checked)
+            read[key] = replace(
+                found,
+                last_checked=state.last_checked,
+                recent=state.recent,
+                baseline=state.baseline,
+                rate_window_s=state.rate_window_s,
+            )
     return read
 
 
@@ -1047,7 +1085,9 @@ def _encode(value: object) -> object:
 _STATE_FIELDS = tuple(f.name for f in fields(TargetState))
 _STATE_TIMES = ("since", "last_event", "last_checked", "last_alert_at", "next_reminder_at")
 _STATE_SEVERITIES = ("severity", "alerted")
-_STATE_BUT_CHECKED = attrgetter(*(name for name in _STATE_FIELDS if name != "last_checked"))
+# Moved by every pass but news to nobody: kept in memory and written with the state's next change or hourly.
+_STATE_KEPT_IN_MEMORY = ("last_checked", "recent", "baseline", "rate_window_s")
+_STATE_BUT_CHECKED = attrgetter(*(name for name in _STATE_FIELDS if name not in _STATE_KEPT_IN_MEMORY))
 
 
 def state_to_json(state: TargetState) -> str:

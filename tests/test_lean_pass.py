@@ -181,3 +181,70 @@ def test_an_agent_id_never_listed_brings_the_full_listing_at_once(rig: Rig) -> N
     before = rig.agent_pages()
     rig.app.monitor.check([*rig.targets[:10], newcomer])
     assert rig.agent_pages() - before == 1  # asked once: it is not registered, not news
+
+
+def test_a_commit_where_only_the_check_time_and_rate_figures_moved_writes_no_state_row(tmp_path: Path) -> None:
+    ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, recent=590, baseline=600.0, rate_window_s=900.0)
+    later = replace(ok, last_checked=NOW + timedelta(minutes=1), recent=584, baseline=601.5)
+    with StateStore(tmp_path / "s.db") as store:
+        store.commit([ok], [])
+        store.commit([later], [])
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": NOW.isoformat()}
+        # The running monitor shows the latest figures; the file gets them with the next change.
+        assert store.load_states()["agent:001"] == later
+        assert [(p.events, p.baseline) for p in store.rate_points("agent:001", NOW)] == [(584, 601.5)]
+        changed = replace(later, last_checked=NOW + timedelta(minutes=2), last_event=NOW + timedelta(minutes=2))
+        store.commit([changed], [])
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": (NOW + timedelta(minutes=2)).isoformat()}
+    with StateStore(tmp_path / "s.db") as reopened:
+        assert reopened.load_states()["agent:001"] == changed
+
+
+def test_the_kept_rate_figures_survive_another_connection_writing(tmp_path: Path) -> None:
+    ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, recent=590, baseline=600.0, rate_window_s=900.0)
+    later = replace(ok, last_checked=NOW + timedelta(minutes=1), recent=584, baseline=601.5)
+    with StateStore(tmp_path / "s.db") as store, StateStore(tmp_path / "s.db") as other:
+        store.commit([ok], [])
+        store.commit([later], [])
+        other.commit([TargetState("agent:002", last_checked=NOW)], [])
+        assert store.load_states()["agent:001"] == later
+
+
+def test_each_hour_of_the_rate_chart_ends_with_its_last_check(tmp_path: Path) -> None:
+    first = TargetState("agent:001", last_event=NOW, last_checked=NOW, recent=590, baseline=600.0, rate_window_s=900.0)
+    last_of_hour = replace(first, last_checked=NOW + timedelta(minutes=59), recent=500)
+    next_hour = replace(first, last_checked=NOW + timedelta(minutes=61), recent=480)
+    with StateStore(tmp_path / "s.db") as store:
+        for state in (first, last_of_hour, next_hour):
+            store.commit([state], [])
+        assert [(p.hour, p.events) for p in store.rate_points("agent:001", NOW)] == [
+            (NOW, 500),
+            (NOW + timedelta(hours=1), 480),
+        ]
+    with sqlite3.connect(tmp_path / "s.db") as db:  # the file: the latest hour as of its first check so far
+        assert list(db.execute("SELECT hour, events FROM rate_hourly ORDER BY hour")) == [
+            (NOW.isoformat(), 500),
+            ((NOW + timedelta(hours=1)).isoformat(), 480),
+        ]
+
+
+def test_a_steady_pass_with_rate_baselines_writes_no_state_row(tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=FakeClock(NOW).now)  # the fleet's events stop at NOW; the pass's rate window moves on
+    for number in range(1, 21):
+        fleet.add_agent(f"{number:03d}", f"agent-{number:03d}", rate_per_min=60, started=NOW - timedelta(days=9))
+    targets = [Target.agent(agent_id, f"agent-{agent_id}", 900.0) for agent_id in fleet.agent_ids()]
+    with SimulatorServer(fleet, clock=FakeClock(NOW), max_rpm=1_000_000) as sim, open(os.devnull, "w") as sink:
+        settings = simulator_settings(sim.api_url, sim.indexer_url, tmp_path, wazuh_api_max_rpm=1000)
+        assert settings.drop_ratio > 0  # the default: rate baselines on
+        with build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)]) as app:
+            app.monitor.run_once()
+            first = _rows_written(app.store.path)
+            before = app.store.load_states()["agent:001"]
+            clock.advance(60)
+            rows = app.monitor.run_once().rows
+            assert {row.state.severity for row in rows} == {Severity.OK}
+            assert _rows_written(app.store.path) == first
+            after = app.store.load_states()["agent:001"]
+            assert after.baseline is not None and after.recent is not None
+            assert (after.recent, after.baseline) != (before.recent, before.baseline)

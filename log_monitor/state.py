@@ -426,12 +426,12 @@ class StateStore:
             hour = hour_of(state.last_checked)
             before = kept.get(state.target_key)
             if before is None or before.recent is None or before.baseline is None or before.last_checked is None:
-                rows.append((state.target_key, hour, state.recent, state.baseline, state.rate_window_s or 0.0))
+                rows.append(_rate_row(state, hour, state.recent, state.baseline))
                 continue
             before_hour = hour_of(before.last_checked)
             if before_hour != hour:
-                rows.append((before.target_key, before_hour, before.recent, before.baseline, before.rate_window_s or 0.0))
-                rows.append((state.target_key, hour, state.recent, state.baseline, state.rate_window_s or 0.0))
+                rows.append(_rate_row(before, before_hour, before.recent, before.baseline))
+                rows.append(_rate_row(state, hour, state.recent, state.baseline))
         if not rows:
             return
         db.executemany(
@@ -1009,6 +1009,10 @@ def _with_newer_checks(read: dict[str, TargetState], kept: dict[str, TargetState
                 rate_window_s=state.rate_window_s,
             )
     return read
+
+
+def _rate_row(state: TargetState, hour: str, recent: int, baseline: float) -> tuple[str, str, int, float, float]:
+    return (state.target_key, hour, recent, baseline, state.rate_window_s or 0.0)
 
 
 def _hour_text(at: datetime) -> str:

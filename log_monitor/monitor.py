@@ -154,7 +154,7 @@ class LogCounter:
 
     def _observe(self, batch: Sequence[Target], now: datetime, result: PassResult) -> dict[str, Observation]:
         """Each source observes the targets it handles; a failure is its backend's, never a silence."""
-        seen: dict[str, list[tuple[bool, Observation]]] = {t.key: [] for t in batch}
+        answers: list[tuple[bool, dict[str, Observation]]] = []
         for source in self._sources:
             mine = [t for t in batch if source.handles(t)]
             if not mine:
@@ -166,11 +166,22 @@ class LogCounter:
                 result.backend_errors.setdefault(source.backend, str(exc))
                 found = {t.key: Observation(t.key, now, error=str(exc)) for t in mine}
             for target in mine:
-                obs = found.get(target.key) or Observation(target.key, now, error=f"{source.name} gave no answer")
+                obs = found.get(target.key)
+                if obs is None:
+                    found[target.key] = obs = Observation(target.key, now, error=f"{source.name} gave no answer")
                 if obs.unknown and source.backend != "files":
                     result.backend_errors.setdefault(source.backend, obs.error or "")
-                seen[target.key].append((source.counts_events, obs))
-        return {t.key: merge(t.key, now, seen[t.key]) for t in batch}
+            if len(found) > len(mine):  # keys of targets this source was not asked about are not its to judge
+                found = {t.key: found[t.key] for t in mine}
+            answers.append((source.counts_events, found))
+        merged: dict[str, Observation] = {}
+        for target in batch:
+            if target.key in merged:
+                continue
+            # Popped: each source's observation is let go once merged, so the pass never holds all of them twice.
+            seen = [(counts, found.pop(target.key)) for counts, found in answers if target.key in found]
+            merged[target.key] = merge(target.key, now, seen)
+        return merged
 
     def _clock_problem(self, now: datetime) -> str | None:
         """Our clock against the manager's (the API's Date; the indexer sends none, REALITY.md §5).

@@ -18,6 +18,7 @@ from log_monitor.models import Condition, Severity, Target, TargetKind, TargetSt
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from log_monitor.sources import wazuh_indexer
 from log_monitor.state import CHECKED_WRITTEN_EVERY, StateStore
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -248,3 +249,35 @@ def test_a_steady_pass_with_rate_baselines_writes_no_state_row(tmp_path: Path) -
             after = app.store.load_states()["agent:001"]
             assert after.baseline is not None and after.recent is not None
             assert (after.recent, after.baseline) != (before.recent, before.baseline)
+
+
+def _agent_filter(body: object) -> list[str] | None:
+    """The agent ids a search was limited to (None: every agent)."""
+    assert isinstance(body, dict)
+    for clause in body["query"]["bool"]["filter"]:
+        if "terms" in clause:
+            return list(next(iter(clause["terms"].values())))
+    return None
+
+
+def test_a_pass_over_more_agents_than_a_terms_query_should_carry_asks_for_every_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wazuh_indexer, "MAX_FILTERED_AGENTS", 5)
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=clock.now)
+    for number in range(1, 9):
+        fleet.add_agent(f"{number:03d}", f"agent-{number:03d}", started=NOW - timedelta(hours=2))
+    fleet.silence("002", since=NOW - timedelta(hours=1))
+    watched = [Target.agent(f"{n:03d}", f"agent-{n:03d}", 900.0) for n in range(1, 8)]  # 008 is not watched
+    with SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim, open(os.devnull, "w") as sink:
+        settings = simulator_settings(sim.api_url, sim.indexer_url, tmp_path, wazuh_api_max_rpm=1000)
+        with build(settings, watched, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)]) as app:
+            rows = app.monitor.run_once().rows
+            assert _agent_filter(sim.stats.last_search_body) is None  # 7 ids: above the (lowered) limit
+            assert {r.target.key: r.state.severity for r in rows} == {
+                t.key: Severity.CRITICAL if t.agent_id == "002" else Severity.OK for t in watched
+            }
+            assert "agent:008" not in app.store.load_states()
+            app.monitor.check(watched[:3])
+            assert _agent_filter(sim.stats.last_search_body) == ["001", "002", "003"]

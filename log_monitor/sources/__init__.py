@@ -83,7 +83,9 @@ def _merge_pair(target_key: str, now: datetime, seen: Sequence[tuple[bool, Obser
     counted, status = (seen[0][1], seen[1][1]) if seen[0][0] else (seen[1][1], seen[0][1])
     if counted.unknown or status.unknown:
         return None
-    details = [obs.detail for obs in (counted, status) if obs.detail]
+    # As "; ".join(dict.fromkeys(...)) of the non-empty details, without building them for the usual none.
+    mine, theirs = counted.detail, status.detail
+    detail = mine if not theirs or theirs == mine else theirs if not mine else f"{mine}; {theirs}"
     rated = counted.baseline is not None
     return Observation(
         target_key,
@@ -94,7 +96,7 @@ def _merge_pair(target_key: str, now: datetime, seen: Sequence[tuple[bool, Obser
         agent_status=status.agent_status,
         last_keepalive=status.last_keepalive,
         agent_name=status.agent_name,
-        detail="; ".join(dict.fromkeys(details)),
+        detail=detail,
         finding=counted.finding,
         finding_severity=counted.finding_severity if counted.finding is not None else Severity.WARNING,
         problem=counted.problem or "",

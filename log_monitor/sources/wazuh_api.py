@@ -33,7 +33,9 @@ class ApiStatusSource:
         self._listed: dict[str, AgentInfo] | BackendError | None = None  # this pass's view of every agent
         self._full: dict[str, AgentInfo] = {}  # the last full listing
         self._full_at: datetime | None = None
-        self._seen: set[str] = set()  # agent ids a full listing has answered for (listed, or asked and not registered)
+        self._full_not_active: list[str] = []  # ids the last full listing gave a status other than active
+        # Ids a full listing has answered for that the last one does not have (asked and not registered, removed).
+        self._seen: set[str] = set()
         self.full_listings = 0
 
     def new_pass(self) -> None:
@@ -57,24 +59,26 @@ class ApiStatusSource:
 
     def _list(self, now: datetime | None, wanted: Sequence[str]) -> dict[str, AgentInfo]:
         stale = self._full_at is None or now is None or now - self._full_at >= self._full_every or now < self._full_at
-        if stale or not self._seen.issuperset(wanted):
-            self._full = {agent.id: agent for agent in self._api.list_agents(exclude_manager=True)}
+        if stale or not all(agent_id in self._full or agent_id in self._seen for agent_id in wanted):
+            full = {agent.id: agent for agent in self._api.list_agents(exclude_manager=True)}
+            gone = self._full.keys() - full.keys()
+            self._full = full
+            self._full_not_active = [agent.id for agent in self._full.values() if agent.status != "active"]
             self._full_at = now
-            self._seen = set(self._full) | self._seen | set(wanted)
+            # The listing's own ids are not stored twice (100,000 strings): `_seen` keeps the others.
+            self._seen = (self._seen | gone | set(wanted)).difference(full)
             self.full_listings += 1
             return self._full
         not_active = {agent.id: agent for agent in self._api.list_agents(NOT_ACTIVE, exclude_manager=True)}
-        listed: dict[str, AgentInfo] = {}
-        for agent_id, agent in self._full.items():
-            found = not_active.get(agent_id)
-            if found is not None:
-                listed[agent_id] = found
-            elif agent.status == "active":
-                listed[agent_id] = agent
-            else:
+        # The full listing as it stands (copied whole: a loop over 100,000 agents per pass costs more than the
+        # rest of this source), then the agents it had as not active and no longer are, then those now listed.
+        listed = dict(self._full)
+        for agent_id in self._full_not_active:
+            if agent_id not in not_active:
+                agent = self._full[agent_id]
                 listed[agent_id] = AgentInfo(agent.id, agent.name, "active", None, agent.ip)
         # Registered since the full listing and not active yet: known now, named at the next full listing.
-        listed.update((agent_id, agent) for agent_id, agent in not_active.items() if agent_id not in listed)
+        listed.update(not_active)
         return listed
 
     def handles(self, target: Target) -> bool:

@@ -131,6 +131,9 @@ class Daemon:
             else:
                 if result is not None and self.liveness is not None:
                     self.liveness.pass_done(len(self.monitor.targets), result.backend_errors)
+                # Let the pass go now: held through the sleep and the next pass, its rows (a target, an
+                # observation and two states each) would double the memory a pass needs.
+                result = None
             if self.liveness is not None:
                 self.liveness.turn()
             next_due = self.scheduler.next_due()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,10 @@ import pytest
 
 from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
+from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import simulator_settings
 from log_monitor.models import Condition, Severity, Target, TargetKind, TargetState
+from log_monitor.monitor import PassResult
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -281,3 +284,30 @@ def test_a_pass_over_more_agents_than_a_terms_query_should_carry_asks_for_every_
             assert "agent:008" not in app.store.load_states()
             app.monitor.check(watched[:3])
             assert _agent_filter(sim.stats.last_search_body) == ["001", "002", "003"]
+
+
+def test_the_daemon_holds_no_finished_pass_while_the_next_one_runs(tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=clock.now)
+    fleet.add_agent("001", "agent-001", started=NOW - timedelta(hours=2))
+    targets = [Target.agent("001", "agent-001", 60.0)]
+    with SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim, open(os.devnull, "w") as sink:
+        settings = simulator_settings(sim.api_url, sim.indexer_url, tmp_path, wazuh_api_max_rpm=1000)
+        with build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)]) as app:
+            monitor, signals = app.monitor, Signals()
+            passes: list[weakref.ref[PassResult]] = []
+            alive_at_start: list[bool] = []
+            check = monitor.check
+
+            def counted(batch: Sequence[Target]) -> PassResult:
+                alive_at_start.append(any(ref() is not None for ref in passes))
+                result = check(batch)
+                passes.append(weakref.ref(result))
+                clock.advance(60.0)  # the next pass is due at once: the loop does not sleep
+                if len(passes) == 3:
+                    signals.request_stop()
+                return result
+
+            monitor.check = counted  # type: ignore[method-assign]
+            assert Daemon(monitor).run(signals, restart_at=clock.monotonic() + 3600.0) is Outcome.STOP
+            assert alive_at_start == [False, False, False]

@@ -8,7 +8,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -123,17 +123,9 @@ def tls_verify(settings: Settings) -> bool | ssl.SSLContext:
 
 
 def policy_settings(settings: Settings, host: str | None = None) -> PolicySettings:
-    return PolicySettings(
-        critical_multiplier=settings.critical_multiplier,
-        indexing_delay_s=settings.indexing_delay_s,
-        lookback_s=settings.lookback_s,
-        reminder_initial_s=settings.reminder_initial_s,
-        reminder_factor=settings.reminder_factor,
-        reminder_max_s=settings.reminder_max_s,
-        drop_ratio=settings.drop_ratio,
-        drop_min_baseline=settings.drop_min_baseline,
-        host=host or socket.gethostname(),
-    )
+    """The policy's knobs are the settings of the same name; only the host is found here."""
+    knobs = {f.name: getattr(settings, f.name) for f in fields(PolicySettings) if f.name != "host"}
+    return PolicySettings(**knobs, host=host or socket.gethostname())
 
 
 def build_api(
@@ -273,45 +265,14 @@ def build(
         if indexer is not None:
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)
-        listed = list(targets)
-        if indexer is not None:
-            targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
-        if api is not None:
-            targets, budget_warning = plan_polls(targets, settings.wazuh_api_max_rpm)
-            if budget_warning:
-                log.warning("%s", budget_warning)
-        # Learned locations count as configured even when learning failed this time (the indexer was down).
-        configured = learned([*listed, *targets], store.load_states(), discovery=False)
-        dropped = store.drop_removed([t.key for t in configured], clock.now() - REMOVED_KEPT)
-        if dropped:
-            # Shown as REMOVED until now; a week without a check means the removal was meant.
-            log.info(
-                "forgot %d target(s) removed from the configuration a week ago: %s", len(dropped), ", ".join(dropped)
-            )
-        sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
-        if indexer is not None:
-            window = settings.default_check_interval_s
-            # Baselines cost one sub-aggregation per bucket, asked only when some target can be judged by them.
-            baselines = settings.drop_ratio > 0 or any(t.drop_ratio for t in targets)
-            sources.append(
-                IndexerSource(
-                    indexer,
-                    lookback_s=settings.lookback_s,
-                    window_s=window,
-                    baselines=baselines,
-                    indexing_delay_s=settings.indexing_delay_s,
-                )
-            )
-        if api is not None:
-            # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
-            sources.append(LogcollectorSource(api, store))
+        targets = _watched(settings, targets, store, clock, api, indexer)
         monitor = LogCounter(
             targets=targets,
             store=store,
             dispatcher=Dispatcher(store, channels, clock, sleep=sleep, **_given(attempts=tuning.delivery_attempts)),
             clock=clock,
             policy=policy_settings(settings, host),
-            sources=sources,
+            sources=_sources(settings, targets, store, sleep, api, indexer),
             api=ApiStatusSource(api) if api else None,
             backends=[name for name, client in (("api", api), ("indexer", indexer)) if client is not None],
             server_time=(lambda: api.server_time) if api is not None else None,
@@ -327,3 +288,56 @@ def build(
         stack.close()
         raise
     return App(settings, monitor, store, channels, api, indexer, heartbeat, stack)
+
+
+def _watched(
+    settings: Settings,
+    targets: Sequence[Target],
+    store: StateStore,
+    clock: Clock,
+    api: WazuhAPIHandler | None,
+    indexer: WazuhIndexer | None,
+) -> list[Target]:
+    """The targets a pass checks: the indexer's locations learned, API polls planned, week-old removals forgotten."""
+    listed = list(targets)
+    if indexer is not None:
+        targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
+    if api is not None:
+        targets, budget_warning = plan_polls(targets, settings.wazuh_api_max_rpm)
+        if budget_warning:
+            log.warning("%s", budget_warning)
+    # Learned locations count as configured even when learning failed this time (the indexer was down).
+    configured = learned([*listed, *targets], store.load_states(), discovery=False)
+    dropped = store.drop_removed([t.key for t in configured], clock.now() - REMOVED_KEPT)
+    if dropped:
+        # Shown as REMOVED until now; a week without a check means the removal was meant.
+        log.info("forgot %d target(s) removed from the configuration a week ago: %s", len(dropped), ", ".join(dropped))
+    return list(targets)
+
+
+def _sources(
+    settings: Settings,
+    targets: Sequence[Target],
+    store: StateStore,
+    sleep: Callable[[float], None],
+    api: WazuhAPIHandler | None,
+    indexer: WazuhIndexer | None,
+) -> list[EventSource]:
+    """Where a pass counts events: local files always, the indexer and the agents' logcollector when configured."""
+    sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
+    if indexer is not None:
+        # Baselines cost one sub-aggregation per bucket, asked only when some target can be judged by them.
+        baselines = settings.drop_ratio > 0 or any(t.drop_ratio for t in targets)
+        sources.append(
+            IndexerSource(
+                indexer,
+                lookback_s=settings.lookback_s,
+                window_s=settings.default_check_interval_s,
+                baselines=baselines,
+                indexing_delay_s=settings.indexing_delay_s,
+            )
+        )
+    if api is not None:
+        # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
+        sources.append(LogcollectorSource(api, store))
+    return sources

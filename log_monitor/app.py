@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config import Settings
 from log_monitor.heartbeat import Heartbeat
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
 from log_monitor.monitor import LogCounter
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
@@ -33,6 +33,7 @@ from log_monitor.sources.wazuh_indexer import IndexerSource, learn_locations
 from log_monitor.state import StateStore
 from log_monitor.view import REMOVED_KEPT, learned
 from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,20 @@ class Tuning:
     channel_timeout_s: float | None = None
     channel_retry_s: float | None = None  # Slack: the wait before a reconnect and the longest Retry-After honoured
 
-    def backend(self) -> dict[str, Any]:
-        return _given(timeout=self.backend_timeout_s, retries=self.backend_retries, deadline_s=self.backend_deadline_s)
+    def connection(
+        self, url: str, user: str, password: Secret, settings: Settings, sleep: Callable[[float], None]
+    ) -> Connection:
+        """How build()'s clients reach one backend: the settings' TLS, these waits and retries."""
+        return Connection(
+            url,
+            user,
+            password,
+            verify=tls_verify(settings),
+            timeout=self.backend_timeout_s,
+            retries=self.backend_retries,
+            deadline_s=self.backend_deadline_s,
+            sleep=sleep,
+        )
 
 
 def _given(**values: object) -> dict[str, Any]:
@@ -134,14 +147,11 @@ def build_api(
     if not settings.wazuh_api_url or not settings.wazuh_api_user or settings.wazuh_api_password is None:
         return None
     return WazuhAPIHandler(
-        settings.wazuh_api_url,
-        settings.wazuh_api_user,
-        settings.wazuh_api_password,
-        verify=tls_verify(settings),
+        tuning.connection(
+            settings.wazuh_api_url, settings.wazuh_api_user, settings.wazuh_api_password, settings, sleep
+        ),
         max_rpm=settings.wazuh_api_max_rpm,
         clock=clock,
-        sleep=sleep,
-        **tuning.backend(),
         **_given(page_size=tuning.api_page_size),
     )
 
@@ -151,18 +161,14 @@ def build_indexer(
 ) -> WazuhIndexer | None:
     if not settings.wazuh_indexer_url or not settings.wazuh_indexer_user or settings.wazuh_indexer_password is None:
         return None
+    url, user, password = settings.wazuh_indexer_url, settings.wazuh_indexer_user, settings.wazuh_indexer_password
     return WazuhIndexer(
-        settings.wazuh_indexer_url,
-        settings.wazuh_indexer_user,
-        settings.wazuh_indexer_password,
+        tuning.connection(url, user, password, settings, sleep),
         index_pattern=settings.wazuh_index_pattern,
         agent_id_field=settings.agent_id_field,
         timestamp_field=settings.timestamp_field,
         location_field=settings.location_field,
         non_log_locations=settings.non_log_locations,
-        verify=tls_verify(settings),
-        sleep=sleep,
-        **tuning.backend(),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
+from log_monitor.closing import Closing
 from log_monitor.config import Settings
 from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
@@ -58,7 +59,7 @@ class MetricsSnapshot:
 
 
 @dataclass
-class App:
+class App(Closing):
     """The wired-up product; closing it closes every client and the store."""
 
     settings: Settings
@@ -81,12 +82,6 @@ class App:
 
     def close(self) -> None:
         self._stack.close()
-
-    def __enter__(self) -> App:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from log_monitor import __version__
 from log_monitor.app import App, BackendMetrics
+from log_monitor.closing import Closing
 from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
 from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
@@ -41,7 +42,7 @@ MAX_ALERTS = 500
 MAX_CHARTS = 200  # each chart costs two small queries: the page asks for the few that matter
 
 
-class StatusServer:
+class StatusServer(Closing):
     """A bounded HTTP server on a daemon thread; reads the state store and the monitor's counters, never writes."""
 
     def __init__(
@@ -93,9 +94,6 @@ class StatusServer:
 
     def __enter__(self) -> StatusServer:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- access --------------------------------------------------------------------------
 

@@ -7,10 +7,11 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
+from log_monitor.closing import Closing
 from log_monitor.errors import BackendError, ResponseError, UnreachableError
 from log_monitor.httpboundary import MAX_RESPONSE_BYTES, fetch, json_object
 from log_monitor.models import Secret
@@ -35,7 +36,7 @@ class Connection:
     sleep: Callable[[float], None] = time.sleep
 
 
-class BackendClient:
+class BackendClient(Closing):
     """One Wazuh backend on one shared httpx.Client; subclasses add the backend's calls and status rules.
 
     Every request goes through `_exchange`: streamed within the size cap and the overall deadline, timed
@@ -68,12 +69,6 @@ class BackendClient:
 
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _fail(self, message: str, *, answered: bool, retryable: bool) -> BackendError:
         """Our error for a failed request: the backend answered unusably, or could not be reached."""

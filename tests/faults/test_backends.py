@@ -218,3 +218,20 @@ def test_a_hanging_backend_times_out_on_every_attempt_then_is_a_transport_error(
                 ) as indexer:
                     indexer.last_events(NOW - timedelta(days=1), NOW - timedelta(minutes=5), NOW)
     assert sleeps == [0.5, 1.0], "three attempts, with backoff between them"
+
+
+def test_a_connection_that_leaves_the_retries_open_keeps_each_backends_own_count() -> None:
+    api_sleeps: list[float] = []
+    indexer_sleeps: list[float] = []
+    with (
+        WazuhAPIHandler(Connection("http://127.0.0.1:9", "wazuh", Secret("wazuh"), sleep=api_sleeps.append)) as api,
+        pytest.raises(UnreachableError),
+    ):
+        api.list_agents()
+    with (
+        WazuhIndexer(Connection("http://127.0.0.1:9", "admin", Secret("admin"), sleep=indexer_sleeps.append)) as idx,
+        pytest.raises(UnreachableError),
+    ):
+        idx.last_events(NOW - timedelta(days=1), NOW - timedelta(minutes=5), NOW)
+    assert len(api_sleeps) == 3, "the API: four attempts"
+    assert len(indexer_sleeps) == 2, "the indexer: three attempts"

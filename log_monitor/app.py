@@ -8,15 +8,16 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
+from log_monitor.closing import Closing
 from log_monitor.config import Settings
 from log_monitor.heartbeat import Heartbeat
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
 from log_monitor.monitor import LogCounter
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
@@ -33,6 +34,7 @@ from log_monitor.sources.wazuh_indexer import IndexerSource, learn_locations
 from log_monitor.state import StateStore
 from log_monitor.view import REMOVED_KEPT, learned
 from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ class MetricsSnapshot:
 
 
 @dataclass
-class App:
+class App(Closing):
     """The wired-up product; closing it closes every client and the store."""
 
     settings: Settings
@@ -81,12 +83,6 @@ class App:
     def close(self) -> None:
         self._stack.close()
 
-    def __enter__(self) -> App:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 @dataclass(frozen=True)
 class Tuning:
@@ -104,8 +100,20 @@ class Tuning:
     channel_timeout_s: float | None = None
     channel_retry_s: float | None = None  # Slack: the wait before a reconnect and the longest Retry-After honoured
 
-    def backend(self) -> dict[str, Any]:
-        return _given(timeout=self.backend_timeout_s, retries=self.backend_retries, deadline_s=self.backend_deadline_s)
+    def connection(
+        self, url: str, user: str, password: Secret, settings: Settings, sleep: Callable[[float], None]
+    ) -> Connection:
+        """How build()'s clients reach one backend: the settings' TLS, these waits and retries."""
+        return Connection(
+            url,
+            user,
+            password,
+            verify=tls_verify(settings),
+            timeout=self.backend_timeout_s,
+            retries=self.backend_retries,
+            deadline_s=self.backend_deadline_s,
+            sleep=sleep,
+        )
 
 
 def _given(**values: object) -> dict[str, Any]:
@@ -123,17 +131,9 @@ def tls_verify(settings: Settings) -> bool | ssl.SSLContext:
 
 
 def policy_settings(settings: Settings, host: str | None = None) -> PolicySettings:
-    return PolicySettings(
-        critical_multiplier=settings.critical_multiplier,
-        indexing_delay_s=settings.indexing_delay_s,
-        lookback_s=settings.lookback_s,
-        reminder_initial_s=settings.reminder_initial_s,
-        reminder_factor=settings.reminder_factor,
-        reminder_max_s=settings.reminder_max_s,
-        drop_ratio=settings.drop_ratio,
-        drop_min_baseline=settings.drop_min_baseline,
-        host=host or socket.gethostname(),
-    )
+    """The policy's knobs are the settings of the same name; only the host is found here."""
+    knobs = {f.name: getattr(settings, f.name) for f in fields(PolicySettings) if f.name != "host"}
+    return PolicySettings(**knobs, host=host or socket.gethostname())
 
 
 def build_api(
@@ -142,14 +142,11 @@ def build_api(
     if not settings.wazuh_api_url or not settings.wazuh_api_user or settings.wazuh_api_password is None:
         return None
     return WazuhAPIHandler(
-        settings.wazuh_api_url,
-        settings.wazuh_api_user,
-        settings.wazuh_api_password,
-        verify=tls_verify(settings),
+        tuning.connection(
+            settings.wazuh_api_url, settings.wazuh_api_user, settings.wazuh_api_password, settings, sleep
+        ),
         max_rpm=settings.wazuh_api_max_rpm,
         clock=clock,
-        sleep=sleep,
-        **tuning.backend(),
         **_given(page_size=tuning.api_page_size),
     )
 
@@ -159,18 +156,14 @@ def build_indexer(
 ) -> WazuhIndexer | None:
     if not settings.wazuh_indexer_url or not settings.wazuh_indexer_user or settings.wazuh_indexer_password is None:
         return None
+    url, user, password = settings.wazuh_indexer_url, settings.wazuh_indexer_user, settings.wazuh_indexer_password
     return WazuhIndexer(
-        settings.wazuh_indexer_url,
-        settings.wazuh_indexer_user,
-        settings.wazuh_indexer_password,
+        tuning.connection(url, user, password, settings, sleep),
         index_pattern=settings.wazuh_index_pattern,
         agent_id_field=settings.agent_id_field,
         timestamp_field=settings.timestamp_field,
         location_field=settings.location_field,
         non_log_locations=settings.non_log_locations,
-        verify=tls_verify(settings),
-        sleep=sleep,
-        **tuning.backend(),
     )
 
 
@@ -273,45 +266,14 @@ def build(
         if indexer is not None:
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)
-        listed = list(targets)
-        if indexer is not None:
-            targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
-        if api is not None:
-            targets, budget_warning = plan_polls(targets, settings.wazuh_api_max_rpm)
-            if budget_warning:
-                log.warning("%s", budget_warning)
-        # Learned locations count as configured even when learning failed this time (the indexer was down).
-        configured = learned([*listed, *targets], store.load_states(), discovery=False)
-        dropped = store.drop_removed([t.key for t in configured], clock.now() - REMOVED_KEPT)
-        if dropped:
-            # Shown as REMOVED until now; a week without a check means the removal was meant.
-            log.info(
-                "forgot %d target(s) removed from the configuration a week ago: %s", len(dropped), ", ".join(dropped)
-            )
-        sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
-        if indexer is not None:
-            window = settings.default_check_interval_s
-            # Baselines cost one sub-aggregation per bucket, asked only when some target can be judged by them.
-            baselines = settings.drop_ratio > 0 or any(t.drop_ratio for t in targets)
-            sources.append(
-                IndexerSource(
-                    indexer,
-                    lookback_s=settings.lookback_s,
-                    window_s=window,
-                    baselines=baselines,
-                    indexing_delay_s=settings.indexing_delay_s,
-                )
-            )
-        if api is not None:
-            # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
-            sources.append(LogcollectorSource(api, store))
+        targets = _watched(settings, targets, store, clock, api, indexer)
         monitor = LogCounter(
             targets=targets,
             store=store,
             dispatcher=Dispatcher(store, channels, clock, sleep=sleep, **_given(attempts=tuning.delivery_attempts)),
             clock=clock,
             policy=policy_settings(settings, host),
-            sources=sources,
+            sources=_sources(settings, targets, store, sleep, api, indexer),
             api=ApiStatusSource(api) if api else None,
             backends=[name for name, client in (("api", api), ("indexer", indexer)) if client is not None],
             server_time=(lambda: api.server_time) if api is not None else None,
@@ -327,3 +289,56 @@ def build(
         stack.close()
         raise
     return App(settings, monitor, store, channels, api, indexer, heartbeat, stack)
+
+
+def _watched(
+    settings: Settings,
+    targets: Sequence[Target],
+    store: StateStore,
+    clock: Clock,
+    api: WazuhAPIHandler | None,
+    indexer: WazuhIndexer | None,
+) -> list[Target]:
+    """The targets a pass checks: the indexer's locations learned, API polls planned, week-old removals forgotten."""
+    listed = list(targets)
+    if indexer is not None:
+        targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
+    if api is not None:
+        targets, budget_warning = plan_polls(targets, settings.wazuh_api_max_rpm)
+        if budget_warning:
+            log.warning("%s", budget_warning)
+    # Learned locations count as configured even when learning failed this time (the indexer was down).
+    configured = learned([*listed, *targets], store.load_states(), discovery=False)
+    dropped = store.drop_removed([t.key for t in configured], clock.now() - REMOVED_KEPT)
+    if dropped:
+        # Shown as REMOVED until now; a week without a check means the removal was meant.
+        log.info("forgot %d target(s) removed from the configuration a week ago: %s", len(dropped), ", ".join(dropped))
+    return list(targets)
+
+
+def _sources(
+    settings: Settings,
+    targets: Sequence[Target],
+    store: StateStore,
+    sleep: Callable[[float], None],
+    api: WazuhAPIHandler | None,
+    indexer: WazuhIndexer | None,
+) -> list[EventSource]:
+    """Where a pass counts events: local files always, the indexer and the agents' logcollector when configured."""
+    sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
+    if indexer is not None:
+        # Baselines cost one sub-aggregation per bucket, asked only when some target can be judged by them.
+        baselines = settings.drop_ratio > 0 or any(t.drop_ratio for t in targets)
+        sources.append(
+            IndexerSource(
+                indexer,
+                lookback_s=settings.lookback_s,
+                window_s=settings.default_check_interval_s,
+                baselines=baselines,
+                indexing_delay_s=settings.indexing_delay_s,
+            )
+        )
+    if api is not None:
+        # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
+        sources.append(LogcollectorSource(api, store))
+    return sources

@@ -174,8 +174,7 @@ def main(
     try:
         args = _parse(argv)
     except UsageError as exc:
-        print(exc, file=err)
-        return EXIT_USAGE
+        return _fail(err, exc, EXIT_USAGE)
     command = "run" if args.daemon else (args.command or "once")
     if command == "demo":
         return _demo(args.seconds, out)
@@ -200,8 +199,9 @@ def main(
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         print("configuration error:", file=err)
-        print(f"  {settings.env_file}: LOG_FILE_PATH: cannot open {settings.log_file_path}: {reason}", file=err)
-        return EXIT_CONFIG
+        return _fail(
+            err, f"  {settings.env_file}: LOG_FILE_PATH: cannot open {settings.log_file_path}: {reason}", EXIT_CONFIG
+        )
     _log_warnings(settings, command)
     try:
         code = _command(command, args, settings, targets, args.env_file, out, err, redactor, tuning or Tuning())
@@ -211,14 +211,17 @@ def main(
         _drop_output(out)
         return EXIT_OK
     except InstanceLockedError as exc:
-        print(f"log_monitor.py: {exc}", file=err)
-        return EXIT_LOCKED
+        return _fail(err, f"log_monitor.py: {exc}", EXIT_LOCKED)
     except StateError as exc:
-        print(f"state error: {redactor.redact(str(exc))}", file=err)
-        return EXIT_UNKNOWN
+        return _fail(err, f"state error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
     except LogMonitorError as exc:
-        print(f"error: {redactor.redact(str(exc))}", file=err)
-        return EXIT_UNKNOWN
+        return _fail(err, f"error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
+
+
+def _fail(err: TextIO, message: object, code: int) -> int:
+    """Says why on stderr and gives the exit code that goes with it."""
+    print(message, file=err)
+    return code
 
 
 def _log_warnings(settings: Settings, command: str) -> None:
@@ -259,8 +262,7 @@ def _command(
         return _test_alert(settings, out, redactor)
     if command == "top":
         return _top(settings, targets)
-    print(f"log_monitor.py: command {command!r} is not available in this version", file=err)
-    return EXIT_USAGE
+    return _fail(err, f"log_monitor.py: command {command!r} is not available in this version", EXIT_USAGE)
 
 
 def _drop_output(out: TextIO) -> None:
@@ -311,6 +313,10 @@ def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO, t
     return result.exit_code
 
 
+# The columns every table of targets starts with (`once` and `status`), so both read the same way.
+_TARGET_COLUMNS = ("TARGET", "LABEL", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR")
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
     # Labels, names and locations come from outside: a control character in one must not break the table.
     rows = [[printable(cell) for cell in row] for row in rows]
@@ -344,17 +350,7 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
                 obs.agent_status or obs.problem,
             ]
         )
-    headers = [
-        "TARGET",
-        "LABEL",
-        "STATE",
-        "CONDITION",
-        "LAST EVENT (UTC)",
-        "SILENT FOR",
-        "EVENTS",
-        "RATE VS BASELINE",
-        "AGENT STATUS",
-    ]
+    headers = [*_TARGET_COLUMNS, "EVENTS", "RATE VS BASELINE", "AGENT STATUS"]
     _table(headers, rows, out)
     counts: dict[str, int] = {}
     for row in result.rows:
@@ -422,8 +418,7 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
             listed = ", ".join(f"{agent_id} ({origin})" for agent_id, origin in unknown.items())
             print(f"  warning: agent id(s) not known to the Wazuh API (a typo?): {listed}", file=out)
     if failed:
-        print(f"{failed} connection check(s) failed", file=err)
-        return EXIT_UNKNOWN
+        return _fail(err, f"{failed} connection check(s) failed", EXIT_UNKNOWN)
     return EXIT_OK
 
 
@@ -515,19 +510,7 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
                 note,
             ]
         )
-    headers = [
-        "TARGET",
-        "LABEL",
-        "STATE",
-        "CONDITION",
-        "LAST EVENT (UTC)",
-        "SILENT FOR",
-        "RATE VS BASELINE",
-        "CHECKED",
-        "ALERTS",
-        "NEXT REMINDER",
-        "NOTE",
-    ]
+    headers = [*_TARGET_COLUMNS, "RATE VS BASELINE", "CHECKED", "ALERTS", "NEXT REMINDER", "NOTE"]
     _table(headers, rows, out)
     removed = sum(1 for v in shown if v.shown == REMOVED)
     gone = f" ({removed} removed from the configuration)" if removed else ""
@@ -718,8 +701,9 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
                 print(f"  {target.key}  ({target.label}, {target.origin or 'configured'})", file=err)
             return EXIT_USAGE
         if key is None:
-            print(f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", file=err)
-            return EXIT_USAGE
+            return _fail(
+                err, f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", EXIT_USAGE
+            )
         if args.command == "unsilence":
             removed = store.remove_silence(key)
             print(f"{key}: {'silence ended' if removed else 'was not silenced'}", file=out)
@@ -727,8 +711,7 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
         try:
             seconds = parse_duration(args.duration)
         except ValueError as exc:
-            print(f"log_monitor.py: --for: {exc}", file=err)
-            return EXIT_USAGE
+            return _fail(err, f"log_monitor.py: --for: {exc}", EXIT_USAGE)
         until = now + timedelta(seconds=seconds)
         store.add_silence(Silence(key, until, args.reason, now, invoking_user()))
     covered = [t for t in targets if t.kind is TargetKind.LOCATION and t.key.startswith(key + ":")]

@@ -844,18 +844,14 @@ class EnvHandler:
             self.problem("SLACK_BOT_TOKEN", "SLACK_CHANNEL is set, so SLACK_BOT_TOKEN must be set too")
 
     def _legacy_credentials(self, prefix: str, legacy_user: str | None, legacy_password: Secret | None) -> None:
-        if legacy_user is not None:
-            if self.values[f"{prefix}_USER"] is None:
-                self.values[f"{prefix}_USER"] = legacy_user
-                self.deprecated(f"{self.env_file}: USERNAME is deprecated: use {prefix}_USER")
+        for legacy, key, value in (("USERNAME", "USER", legacy_user), ("PASSWORD", "PASSWORD", legacy_password)):
+            if value is None:
+                continue
+            if self.values[f"{prefix}_{key}"] is None:
+                self.values[f"{prefix}_{key}"] = value
+                self.deprecated(f"{self.env_file}: {legacy} is deprecated: use {prefix}_{key}")
             else:
-                self.deprecated(f"{self.env_file}: USERNAME ignored: {prefix}_USER is set")
-        if legacy_password is not None:
-            if self.values[f"{prefix}_PASSWORD"] is None:
-                self.values[f"{prefix}_PASSWORD"] = legacy_password
-                self.deprecated(f"{self.env_file}: PASSWORD is deprecated: use {prefix}_PASSWORD")
-            else:
-                self.deprecated(f"{self.env_file}: PASSWORD ignored: {prefix}_PASSWORD is set")
+                self.deprecated(f"{self.env_file}: {legacy} ignored: {prefix}_{key} is set")
 
     def _require_together(self, prefix: str) -> None:
         given = {name: self.values[name] is not None for name in (f"{prefix}_URL", f"{prefix}_USER")}

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from log_monitor.dropwords import short_span
 from log_monitor.models import MAX_DURATION_S, Severity
 
 KINDS = ("max", "heartbeat")
@@ -145,7 +146,7 @@ class PatternTracker:
                     fired.append(
                         Firing(
                             rule,
-                            f"pattern {rule.name}: {total} matching lines in {_span(rule.window_s)} "
+                            f"pattern {rule.name}: {total} matching lines in {short_span(rule.window_s)} "
                             f"(at most {rule.limit})",
                         )
                     )
@@ -155,17 +156,8 @@ class PatternTracker:
                     fired.append(
                         Firing(
                             rule,
-                            f"pattern {rule.name}: heartbeat line missing for {_span(now - since)} "
-                            f"(expected every {_span(rule.window_s)})",
+                            f"pattern {rule.name}: heartbeat line missing for {short_span(now - since)} "
+                            f"(expected every {short_span(rule.window_s)})",
                         )
                     )
         return sorted(fired, key=lambda f: -int(f.rule.severity))
-
-
-def _span(seconds: float) -> str:
-    whole = int(seconds)
-    if whole % 3600 == 0 and whole:
-        return f"{whole // 3600}h"
-    if whole % 60 == 0 and whole:
-        return f"{whole // 60}m"
-    return f"{whole}s"

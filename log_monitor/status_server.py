@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from log_monitor import __version__
 from log_monitor.app import App, BackendMetrics
+from log_monitor.closing import Closing
 from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
 from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
@@ -41,7 +42,7 @@ MAX_ALERTS = 500
 MAX_CHARTS = 200  # each chart costs two small queries: the page asks for the few that matter
 
 
-class StatusServer:
+class StatusServer(Closing):
     """A bounded HTTP server on a daemon thread; reads the state store and the monitor's counters, never writes."""
 
     def __init__(
@@ -93,9 +94,6 @@ class StatusServer:
 
     def __enter__(self) -> StatusServer:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- access --------------------------------------------------------------------------
 
@@ -546,20 +544,24 @@ class _Handler(PrefetchedRequestHandler):
             else:
                 self._json(200, document)
         elif path == "/api/alerts":
-            text = query.get("limit", ["50"])[0]
-            if not text.isdigit() or not 1 <= int(text) <= MAX_ALERTS:
-                self._json(400, {"error": f"limit must be a whole number from 1 to {MAX_ALERTS}"})
-                return
-            self._json(200, status.alerts_document(int(text)))
+            limit = self._limit(query, 50, MAX_ALERTS)
+            if limit is not None:
+                self._json(200, status.alerts_document(limit))
         elif path == "/api/charts":
-            text = query.get("limit", ["24"])[0]
-            if not text.isdigit() or not 1 <= int(text) <= MAX_CHARTS:
-                self._json(400, {"error": f"limit must be a whole number from 1 to {MAX_CHARTS}"})
-                return
-            self._json(200, status.charts_document(int(text)))
+            limit = self._limit(query, 24, MAX_CHARTS)
+            if limit is not None:
+                self._json(200, status.charts_document(limit))
         else:
             endpoints = ["/", "/healthz", "/metrics", "/api/targets", "/api/alerts", "/api/charts"]
             self._json(404, {"error": "not found", "endpoints": endpoints})
+
+    def _limit(self, query: dict[str, list[str]], default: int, most: int) -> int | None:
+        """The `limit` asked for, or None once a 400 has said why it is refused."""
+        text = query.get("limit", [str(default)])[0]
+        if not text.isdigit() or not 1 <= int(text) <= most:
+            self._json(400, {"error": f"limit must be a whole number from 1 to {most}"})
+            return None
+        return int(text)
 
     def _json(self, code: int, body: object) -> None:
         self._send(code, json.dumps(body).encode(), "application/json")

@@ -266,14 +266,19 @@ def _file_targets(settings: Settings, problems: list[str]) -> list[Target]:
     return targets
 
 
+def _share(text: str) -> float:
+    """`50%` or `0.5` as 0.5; -1.0 when it is no number, which every caller refuses."""
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        return -1.0
+
+
 def _fraction(path: Path, line: int, column: str, text: str, default: float, problems: list[str]) -> float:
     """`50%` or `0.5`; empty means the default."""
     if not text:
         return default
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        value = -1.0
+    value = _share(text)
     if not value > 0 or math.isinf(value):  # "not >" also refuses NaN
         problems.append(f"{path}:{line}: {column}: expected a positive number or percentage like 50%, got {text!r}")
         return default
@@ -284,10 +289,7 @@ def _drop_ratio(path: Path, line: int, text: str, problems: list[str]) -> float 
     """`0.1` or `10%`, from 0 (rate-drop alerts off for this target) to 1; empty means DROP_RATIO."""
     if not text:
         return None
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        value = -1.0
+    value = _share(text)
     if not 0 <= value <= 1:  # also refuses NaN
         problems.append(f"{path}:{line}: drop_ratio: expected a share from 0 (off) to 1 like 0.1 or 10%, got {text!r}")
         return None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from log_monitor.models import Condition, Notification, NotificationKind, Severity
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
+from log_monitor.wazuh.client import Connection
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)  # the fake clock's start (the `clock` fixture)
 
@@ -49,3 +50,9 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def connection(url: str, user: str, password: Secret, options: dict[str, Any]) -> tuple[Connection, dict[str, Any]]:
+    """A backend client's Connection from the options that are its fields; the others are the client's own."""
+    linked = {f.name: options.pop(f.name) for f in fields(Connection) if f.name in options}
+    return Connection(url, user, password, **linked), options

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 
 # Lower layers never import higher ones; a module may import its own layer or any lower one.
 LAYERS: list[set[str]] = [
-    {"models", "errors", "clock", "printable", "dropwords"},
+    {"models", "errors", "clock", "closing", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
     | {"httpboundary", "httpserve", "ratechart"},
     {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
 ]
 # Pure modules import nothing from outside the standard library.
 PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable"}
-PURE |= {"dropwords", "ratechart"}
+PURE |= {"dropwords", "ratechart", "closing"}
 
 
 def _modules() -> dict[str, Path]:

@@ -26,7 +26,7 @@ from log_monitor.config import Settings
 from log_monitor.daemon import Daemon
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
 from log_monitor.notifiers.base import Notifier
-from log_monitor.notifiers.dispatch import DeliveryWorker, Dispatcher
+from log_monitor.notifiers.dispatch import DeliveryWorker, Dispatcher, Pacing
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.notifiers.smtp import SmtpNotifier
 from log_monitor.simulator.fleet import Fleet
@@ -519,7 +519,9 @@ def test_after_one_timeout_past_the_retry_budget_the_next_channel_gets_the_alert
     with StateStore(rig.db) as store:
         store.queue([alert(1)])
         # Three tries allowed, but a hang spends the time budget on the first one.
-        dispatcher = Dispatcher(store, rig.channels(), rig.clock, sleep=rig.sleeps.append, retry_budget_s=0.2)
+        dispatcher = Dispatcher(
+            store, rig.channels(), rig.clock, sleep=rig.sleeps.append, pacing=Pacing(retry_budget_s=0.2)
+        )
         dispatcher.deliver_pending()
     assert rig.slack.requests == ["/api/chat.postMessage"]
     assert rig.sleeps == []

@@ -20,6 +20,7 @@ from log_monitor.policy import PolicySettings, assess, step
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources.wazuh_indexer import IndexerSource
+from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -118,7 +119,7 @@ def test_the_indexer_counts_the_window_and_the_same_window_on_7_days_in_the_one_
     fleet.set_rate("001", 0.05, since=now - timedelta(hours=1))
     targets = [Target(f"agent:{n}", TargetKind.AGENT, n, 900.0, 900.0, agent_id=n) for n in ("001", "002", "003")]
     with SimulatorServer(fleet) as sim:
-        indexer = WazuhIndexer(sim.indexer_url, "admin", Secret("admin"), page_size=2)
+        indexer = WazuhIndexer(Connection(sim.indexer_url, "admin", Secret("admin")), page_size=2)
         source = IndexerSource(indexer, lookback_s=86400.0, window_s=900.0, baselines=True, indexing_delay_s=30.0)
         with indexer:
             seen = source.observe(targets, now)

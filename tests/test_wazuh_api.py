@@ -15,6 +15,8 @@ from log_monitor.models import Secret
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.client import Connection
+from tests.helpers import connection
 
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -34,7 +36,8 @@ def client(sim: SimulatorServer, clock: FakeClock, **kwargs: object) -> WazuhAPI
     options.update(kwargs)
     password = options.pop("password", Secret("wazuh"))
     assert isinstance(password, Secret)
-    return WazuhAPIHandler(sim.api_url, "wazuh", password, **options)  # type: ignore[arg-type]
+    linked, own = connection(sim.api_url, "wazuh", password, options)
+    return WazuhAPIHandler(linked, **own)
 
 
 def test_lists_every_agent_but_the_manager_with_status_and_keepalive(sim: SimulatorServer, clock: FakeClock) -> None:
@@ -145,7 +148,7 @@ def test_gives_up_after_repeated_server_errors_with_a_response_error(sim: Simula
 
 
 def test_connection_refused_is_a_transport_error(clock: FakeClock) -> None:
-    api = WazuhAPIHandler("http://127.0.0.1:9", "wazuh", Secret("wazuh"), clock=clock, sleep=clock.advance)
+    api = WazuhAPIHandler(Connection("http://127.0.0.1:9", "wazuh", Secret("wazuh"), sleep=clock.advance), clock=clock)
     with api, pytest.raises(UnreachableError):
         api.list_agents()
 

@@ -12,7 +12,9 @@ from log_monitor.errors import AuthError, ResponseError, UnreachableError
 from log_monitor.models import Secret
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
+from tests.helpers import connection
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 HOUR_AGO = NOW - timedelta(hours=1)
@@ -33,7 +35,8 @@ def fleet(clock: FakeClock) -> Fleet:
 def indexer(sim: SimulatorServer, clock: FakeClock, **kwargs: object) -> WazuhIndexer:
     options: dict[str, object] = {"sleep": clock.advance}
     options.update(kwargs)
-    return WazuhIndexer(sim.indexer_url, "admin", Secret("admin"), **options)  # type: ignore[arg-type]
+    linked, own = connection(sim.indexer_url, "admin", Secret("admin"), options)
+    return WazuhIndexer(linked, **own)
 
 
 def test_gives_last_event_and_window_count_per_agent_in_one_request(
@@ -100,14 +103,14 @@ def test_an_unavailable_indexer_is_retried_then_reported(sim: SimulatorServer, c
 
 
 def test_wrong_credentials_are_an_auth_error(sim: SimulatorServer, clock: FakeClock) -> None:
-    client = WazuhIndexer(sim.indexer_url, "admin", Secret("wrong-secret"), sleep=clock.advance)
+    client = WazuhIndexer(Connection(sim.indexer_url, "admin", Secret("wrong-secret"), sleep=clock.advance))
     with client, pytest.raises(AuthError) as caught:
         client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)
     assert "wrong-secret" not in str(caught.value)
 
 
 def test_an_unreachable_indexer_is_an_unreachable_error(clock: FakeClock) -> None:
-    client = WazuhIndexer("http://127.0.0.1:9", "admin", Secret("admin"), sleep=clock.advance)
+    client = WazuhIndexer(Connection("http://127.0.0.1:9", "admin", Secret("admin"), sleep=clock.advance))
     with client, pytest.raises(UnreachableError):
         client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)
 

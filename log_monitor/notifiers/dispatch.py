@@ -49,6 +49,18 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, NotifierError) and not exc.permanent and exc.retry_after_s is None
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """How long delivery waits: between attempts in one drain, before a failed notification's next drain."""
+
+    backoff_s: float = 0.5  # the first wait between attempts in one drain, doubling up to backoff_max_s
+    backoff_max_s: float = 5.0
+    retry_budget_s: float = 15.0  # all attempts at one notification in one drain
+    retry_base_s: float = 60.0  # a failed notification's next drain, doubling per failure up to retry_max_s
+    retry_max_s: float = 1800.0
+    max_retry_after_s: float = MAX_RETRY_AFTER_S  # the longest Retry-After a channel is left to rest for
+
+
 class Dispatcher:
     """Tries each queued notification (or group of them) on the channels in order, and marks what got through.
 
@@ -71,12 +83,7 @@ class Dispatcher:
         *,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = 3,
-        backoff_s: float = 0.5,
-        backoff_max_s: float = 5.0,
-        retry_budget_s: float = 15.0,
-        retry_base_s: float = 60.0,
-        retry_max_s: float = 1800.0,
-        max_retry_after_s: float = MAX_RETRY_AFTER_S,
+        pacing: Pacing = Pacing(),
         group_min: int = GROUP_MIN,
         group_size: int = GROUP_SIZE,
         host: str | None = None,
@@ -88,12 +95,7 @@ class Dispatcher:
         self._clock = clock
         self._sleep = sleep
         self._attempts = max(1, attempts)
-        self._backoff_s = backoff_s
-        self._backoff_max_s = backoff_max_s
-        self._retry_budget_s = retry_budget_s
-        self._retry_base_s = retry_base_s
-        self._retry_max_s = retry_max_s
-        self._max_retry_after_s = max_retry_after_s
+        self._pacing = pacing
         self._resting: dict[str, datetime] = {}  # channel -> the time its Retry-After ends
         self._group_min = max(2, group_min)
         self._group_size = max(1, group_size)
@@ -191,7 +193,7 @@ class Dispatcher:
                 now = self._clock.now()
                 if exc.retry_after_s is not None and not exc.permanent:
                     # Slack's 429 says when to come back: calling before that only earns more 429s.
-                    until = now + timedelta(seconds=min(max(exc.retry_after_s, 0.0), self._max_retry_after_s))
+                    until = now + timedelta(seconds=min(max(exc.retry_after_s, 0.0), self._pacing.max_retry_after_s))
                     self._resting[channel.name] = until
                     not_before = max(not_before or until, until)
                 if self._store.record_channel_attempt(channel.name, now, error=str(exc), permanent=exc.permanent):
@@ -207,7 +209,7 @@ class Dispatcher:
         # No channel took it: it stays queued, and comes back after a backoff that grows with its attempts.
         now = self._clock.now()
         attempts = max(e.attempts for e in batch)
-        retry_at = now + timedelta(seconds=min(self._retry_max_s, self._retry_base_s * 2**attempts))
+        retry_at = now + timedelta(seconds=min(self._pacing.retry_max_s, self._pacing.retry_base_s * 2**attempts))
         if not_before is not None and not_before > retry_at:
             retry_at = not_before
         error = "; ".join(errors) or "no channel could take it"
@@ -221,8 +223,8 @@ class Dispatcher:
         retrying = Retrying(
             # Tries, or time spent on this channel: after one 10 s timeout of a hanging Slack, the next
             # channel should get the alert, not two more timeouts.
-            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._retry_budget_s),
-            wait=wait_exponential(multiplier=self._backoff_s, max=self._backoff_max_s),
+            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._pacing.retry_budget_s),
+            wait=wait_exponential(multiplier=self._pacing.backoff_s, max=self._pacing.backoff_max_s),
             retry=retry_if_exception(_transient),
             sleep=self._sleep,
             reraise=True,

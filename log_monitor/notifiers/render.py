@@ -96,8 +96,23 @@ def _status_word(n: Notification) -> str:
     return CONDITION_WORDS.get(n.condition, (n.condition.value.upper(), ""))[0]
 
 
-def _for(n: Notification) -> str:
-    return f" for {humanize_duration(n.silent_for_s)}" if n.silent_for_s is not None else ""
+def _for(n: Notification, word: str = "for") -> str:
+    """' for 2h' while silent, ' after 2h' on the way back; nothing when the length is not known."""
+    return f" {word} {humanize_duration(n.silent_for_s)}" if n.silent_for_s is not None else ""
+
+
+# The headlines that do not depend on the target's condition, as str.format templates (the fields in `title`).
+_HEADLINES = {
+    NotificationKind.RECOVERY: "RECOVERED: {what}: events are back{after}",
+    NotificationKind.BACKEND_DOWN: "{severity}: {what} is unreadable{for_}; its targets are UNKNOWN",
+    NotificationKind.BACKEND_RESTORED: "RESTORED: {what} can be read again{after}",
+    NotificationKind.PIPELINE_SILENT: "{severity}: {what} SILENT: {count} targets without events at once{for_}",
+    NotificationKind.PIPELINE_RESTORED: "RESTORED: {what}: events are back{after}",
+    NotificationKind.TEST: "TEST: {what} from {host}",
+    NotificationKind.CHANNEL_DOWN: (
+        "{severity}: notification channel {what} failed permanently; alerts go through the other channels"
+    ),
+}
 
 
 def title(n: Notification) -> str:
@@ -105,24 +120,16 @@ def title(n: Notification) -> str:
     what = subject(n)
     severity = n.severity.name
     kind = n.kind
-    if kind is NotificationKind.RECOVERY:
-        back = f" after {humanize_duration(n.silent_for_s)}" if n.silent_for_s is not None else ""
-        return f"RECOVERED: {what}: events are back{back}"
-    if kind is NotificationKind.BACKEND_DOWN:
-        return f"{severity}: {what} is unreadable{_for(n)}; its targets are UNKNOWN"
-    if kind is NotificationKind.BACKEND_RESTORED:
-        back = f" after {humanize_duration(n.silent_for_s)}" if n.silent_for_s is not None else ""
-        return f"RESTORED: {what} can be read again{back}"
-    if kind is NotificationKind.PIPELINE_SILENT:
-        count = len(n.related)
-        return f"{severity}: {what} SILENT: {count} targets without events at once{_for(n)}"
-    if kind is NotificationKind.PIPELINE_RESTORED:
-        back = f" after {humanize_duration(n.silent_for_s)}" if n.silent_for_s is not None else ""
-        return f"RESTORED: {what}: events are back{back}"
-    if kind is NotificationKind.TEST:
-        return f"TEST: {what} from {one_line(n.host)}"
-    if kind is NotificationKind.CHANNEL_DOWN:
-        return f"{severity}: notification channel {what} failed permanently; alerts go through the other channels"
+    headline = _HEADLINES.get(kind)
+    if headline is not None:
+        return headline.format(
+            what=what,
+            severity=severity,
+            for_=_for(n),
+            after=_for(n, "after"),
+            count=len(n.related),
+            host=one_line(n.host),
+        )
     if kind is NotificationKind.STATE_RESET and n.condition is Condition.MISSING:
         return f"{severity}: the state DB was deleted while running; monitoring restarted from an empty state"
     if kind is NotificationKind.STATE_RESET:

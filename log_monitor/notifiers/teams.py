@@ -10,17 +10,8 @@ import httpx
 
 from log_monitor.errors import NotifierError
 from log_monitor.models import Notification, Secret, Severity
+from log_monitor.notifiers import render
 from log_monitor.notifiers.http import HTTPChannel
-from log_monitor.notifiers.render import (
-    fields,
-    format_utc,
-    group_line,
-    group_order,
-    group_title,
-    one_line,
-    teams_escape,
-    title,
-)
 
 # Adaptive Card text colours for the headline.
 _COLOUR = {
@@ -39,7 +30,7 @@ _MAX_DETAIL = 8000
 
 def _text(raw: str, limit: int = _MAX_TEXT) -> str:
     """Card text from raw text: cut to `limit` characters, then Markdown-escaped (see render.teams_escape)."""
-    return teams_escape(raw if len(raw) <= limit else raw[: limit - 1] + "…")
+    return render.teams_escape(raw if len(raw) <= limit else raw[: limit - 1] + "…")
 
 
 def payload_size(payload: dict[str, Any]) -> int:
@@ -57,7 +48,7 @@ def card(n: Notification) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": _text(title(n)),
+            "text": _text(render.title(n)),
             "weight": "Bolder",
             "size": "Medium",
             "wrap": True,
@@ -66,7 +57,9 @@ def card(n: Notification) -> dict[str, Any]:
         {
             "type": "FactSet",
             "facts": [
-                {"title": _text(name), "value": _text(value)} for name, value in fields(n) if name != "Monitor host"
+                {"title": _text(name), "value": _text(value)}
+                for name, value in render.fields(n)
+                if name != "Monitor host"
             ],
         },
     ]
@@ -75,7 +68,9 @@ def card(n: Notification) -> dict[str, Any]:
     body.append(
         {
             "type": "TextBlock",
-            "text": _text(f"log_monitor on {one_line(n.host)} · {format_utc(n.created_at)} · {n.kind.value}"),
+            "text": _text(
+                f"log_monitor on {render.one_line(n.host)} · {render.format_utc(n.created_at)} · {n.kind.value}"
+            ),
             "isSubtle": True,
             "size": "Small",
             "wrap": True,
@@ -90,10 +85,10 @@ def group_card(notes: Sequence[Notification]) -> dict[str, Any]:
     The card stays under MAX_CARD_BYTES: lines that do not fit are counted in a last "… and N more" line
     (worst first, so what is cut is the least urgent).
     """
-    ordered = group_order(notes)
+    ordered = render.group_order(notes)
     head = {
         "type": "TextBlock",
-        "text": _text(group_title(notes)),
+        "text": _text(render.group_title(notes)),
         "weight": "Bolder",
         "size": "Medium",
         "wrap": True,
@@ -101,12 +96,14 @@ def group_card(notes: Sequence[Notification]) -> dict[str, Any]:
     }
     foot = {
         "type": "TextBlock",
-        "text": _text(f"log_monitor on {one_line(ordered[0].host)}"),
+        "text": _text(f"log_monitor on {render.one_line(ordered[0].host)}"),
         "isSubtle": True,
         "size": "Small",
         "wrap": True,
     }
-    lines = [{"type": "TextBlock", "text": _text(group_line(n)), "wrap": True, "spacing": "None"} for n in ordered]
+    lines = [
+        {"type": "TextBlock", "text": _text(render.group_line(n)), "wrap": True, "spacing": "None"} for n in ordered
+    ]
     # Sizes add up block by block (each one more comma in the body list); the room for the "more" line is kept.
     room = MAX_CARD_BYTES - payload_size(_message([head, _more(len(ordered)), foot]))
     shown = 0

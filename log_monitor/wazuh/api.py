@@ -8,9 +8,7 @@ import collections
 import email.utils
 import json
 import logging
-import ssl
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,9 +18,8 @@ import httpx
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, RateLimitedError, ResponseError
-from log_monitor.httpboundary import MAX_RESPONSE_BYTES
 from log_monitor.models import Secret
-from log_monitor.wazuh.client import BackendClient
+from log_monitor.wazuh.client import BackendClient, Connection
 
 log = logging.getLogger(__name__)
 
@@ -52,27 +49,19 @@ class WazuhAPIHandler(BackendClient):
     """A logged-in session with the Wazuh server API, on one shared httpx.Client."""
 
     backend = BACKEND
+    default_retries = 4
 
     def __init__(
         self,
-        base_url: str,
-        user: str,
-        password: Secret,
+        connection: Connection,
         *,
-        verify: bool | ssl.SSLContext = True,
         max_rpm: int = DEFAULTS["WAZUH_API_MAX_RPM"],
-        timeout: float = 10.0,
         clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
         page_size: int = 500,
-        retries: int = 4,
-        max_response_bytes: int = MAX_RESPONSE_BYTES,
-        deadline_s: float | None = None,
     ) -> None:
-        super().__init__(base_url, verify, timeout, transport, sleep, retries, max_response_bytes, deadline_s)
-        self._user = user
-        self._password = password
+        super().__init__(connection)  # logs in for a token: no basic auth on every request
+        self._user = connection.user
+        self._password = connection.password
         self._clock = clock or SystemClock()
         self._max_rpm = max(1, max_rpm)
         self._page_size = page_size

@@ -4,19 +4,39 @@ from __future__ import annotations
 
 import collections
 import ssl
+import time
 from collections.abc import Callable
-from typing import Any, Self, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 
+from log_monitor.closing import Closing
 from log_monitor.errors import BackendError, ResponseError, UnreachableError
-from log_monitor.httpboundary import fetch, json_object
+from log_monitor.httpboundary import MAX_RESPONSE_BYTES, fetch, json_object
+from log_monitor.models import Secret
 from log_monitor.wazuh.retry import with_retries
 
 T = TypeVar("T")
 
 
-class BackendClient:
+@dataclass(frozen=True)
+class Connection:
+    """Where a backend is and how its client talks to it: what both clients take, built once by app.build."""
+
+    url: str
+    user: str
+    password: Secret
+    verify: bool | ssl.SSLContext = True
+    timeout: float | None = None  # per read; None keeps the backend's own
+    retries: int | None = None  # attempts per request; None keeps the backend's own
+    deadline_s: float | None = None  # a whole request, body included; None is twice the timeout
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+class BackendClient(Closing):
     """One Wazuh backend on one shared httpx.Client; subclasses add the backend's calls and status rules.
 
     Every request goes through `_exchange`: streamed within the size cap and the overall deadline, timed
@@ -24,45 +44,31 @@ class BackendClient:
     """
 
     backend = "Wazuh backend"
+    default_timeout_s = 10.0  # each backend's own, kept where the Connection leaves them as None
+    default_retries = 3
 
-    def __init__(
-        self,
-        base_url: str,
-        verify: bool | ssl.SSLContext,
-        timeout: float,
-        transport: httpx.BaseTransport | None,
-        sleep: Callable[[float], None],
-        retries: int,
-        max_response_bytes: int,
-        deadline_s: float | None,
-        auth: tuple[str, str] | None = None,
-    ) -> None:
-        self._sleep = sleep
-        self._retries = max(1, retries)
-        self._max_response_bytes = max_response_bytes
+    def __init__(self, connection: Connection, auth: tuple[str, str] | None = None) -> None:
+        timeout = connection.timeout if connection.timeout is not None else self.default_timeout_s
+        self._sleep = connection.sleep
+        self._retries = max(1, connection.retries if connection.retries is not None else self.default_retries)
+        self._max_response_bytes = connection.max_response_bytes
         # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
         # request, body included.
-        self._deadline_s = deadline_s if deadline_s is not None else 2 * timeout
+        self._deadline_s = connection.deadline_s if connection.deadline_s is not None else 2 * timeout
         self.requests_made = 0
         self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
         self.responses_by_status: collections.Counter[int] = collections.Counter()
         self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            verify=verify,
+            base_url=connection.url.rstrip("/"),
+            verify=connection.verify,
             timeout=httpx.Timeout(timeout),
-            transport=transport,
+            transport=connection.transport,
             auth=auth,
             headers={"Accept": "application/json", "User-Agent": "log_monitor"},
         )
 
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _fail(self, message: str, *, answered: bool, retryable: bool) -> BackendError:
         """Our error for a failed request: the backend answered unusably, or could not be reached."""

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import ssl
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +13,7 @@ import httpx
 
 from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, ResponseError
-from log_monitor.httpboundary import MAX_RESPONSE_BYTES
-from log_monitor.models import Secret
-from log_monitor.wazuh.client import BackendClient
+from log_monitor.wazuh.client import BackendClient, Connection
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +46,21 @@ class WazuhIndexer(BackendClient):
     """Read-only queries against the indexer (OpenSearch) on one shared httpx.Client."""
 
     backend = BACKEND
+    default_timeout_s = 30.0  # one aggregation over the whole fleet takes longer than an API page
 
     def __init__(
         self,
-        base_url: str,
-        user: str,
-        password: Secret,
+        connection: Connection,
         *,
         index_pattern: str = DEFAULTS["WAZUH_INDEX_PATTERN"],
         agent_id_field: str = DEFAULTS["WAZUH_AGENT_ID_FIELD"],
         timestamp_field: str = DEFAULTS["WAZUH_TIMESTAMP_FIELD"],
         location_field: str = DEFAULTS["WAZUH_LOCATION_FIELD"],
         non_log_locations: Sequence[str] = (),
-        verify: bool | ssl.SSLContext = True,
-        timeout: float = 30.0,
         page_size: int = DEFAULT_PAGE_SIZE,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        retries: int = 3,
-        max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_pages: int | None = None,
-        deadline_s: float | None = None,
     ) -> None:
-        auth = (user, password.reveal())
-        super().__init__(base_url, verify, timeout, transport, sleep, retries, max_response_bytes, deadline_s, auth)
+        super().__init__(connection, auth=(connection.user, connection.password.reveal()))
         self._pattern = index_pattern
         self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
         self._index = quote(index_pattern, safe="*,-_.")

@@ -21,6 +21,7 @@ from log_monitor.errors import ResponseError, UnreachableError
 from log_monitor.models import NotificationKind, Secret, Severity
 from log_monitor.monitor import PassResult
 from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
 from tests.faults.backend_rig import SILENT, TARGETS, make_rig
 from tests.monitor_rig import NOW, Rig
@@ -184,12 +185,14 @@ def test_an_answer_above_the_size_cap_is_a_response_error_read_no_further(tmp_pa
         with pytest.raises(ResponseError, match="byte cap"):
             if client == "api":
                 with WazuhAPIHandler(
-                    rig.sim.api_url, "wazuh", Secret("wazuh"), max_response_bytes=cap, sleep=lambda _: None
+                    Connection(rig.sim.api_url, "wazuh", Secret("wazuh"), max_response_bytes=cap, sleep=lambda _: None)
                 ) as api:
                     api.list_agents()
             else:
                 with WazuhIndexer(
-                    rig.sim.indexer_url, "admin", Secret("admin"), max_response_bytes=cap, sleep=lambda _: None
+                    Connection(
+                        rig.sim.indexer_url, "admin", Secret("admin"), max_response_bytes=cap, sleep=lambda _: None
+                    )
                 ) as indexer:
                     indexer.last_events(NOW - timedelta(days=1), NOW - timedelta(minutes=5), NOW)
 
@@ -204,12 +207,31 @@ def test_a_hanging_backend_times_out_on_every_attempt_then_is_a_transport_error(
         with pytest.raises(UnreachableError, match="timed out"):
             if client == "api":
                 with WazuhAPIHandler(
-                    rig.sim.api_url, "wazuh", Secret("wazuh"), timeout=0.1, retries=3, sleep=sleeps.append
+                    Connection(rig.sim.api_url, "wazuh", Secret("wazuh"), timeout=0.1, retries=3, sleep=sleeps.append)
                 ) as api:
                     api.list_agents()
             else:
                 with WazuhIndexer(
-                    rig.sim.indexer_url, "admin", Secret("admin"), timeout=0.1, retries=3, sleep=sleeps.append
+                    Connection(
+                        rig.sim.indexer_url, "admin", Secret("admin"), timeout=0.1, retries=3, sleep=sleeps.append
+                    )
                 ) as indexer:
                     indexer.last_events(NOW - timedelta(days=1), NOW - timedelta(minutes=5), NOW)
     assert sleeps == [0.5, 1.0], "three attempts, with backoff between them"
+
+
+def test_a_connection_that_leaves_the_retries_open_keeps_each_backends_own_count() -> None:
+    api_sleeps: list[float] = []
+    indexer_sleeps: list[float] = []
+    with (
+        WazuhAPIHandler(Connection("http://127.0.0.1:9", "wazuh", Secret("wazuh"), sleep=api_sleeps.append)) as api,
+        pytest.raises(UnreachableError),
+    ):
+        api.list_agents()
+    with (
+        WazuhIndexer(Connection("http://127.0.0.1:9", "admin", Secret("admin"), sleep=indexer_sleeps.append)) as idx,
+        pytest.raises(UnreachableError),
+    ):
+        idx.last_events(NOW - timedelta(days=1), NOW - timedelta(minutes=5), NOW)
+    assert len(api_sleeps) == 3, "the API: four attempts"
+    assert len(indexer_sleeps) == 2, "the indexer: three attempts"

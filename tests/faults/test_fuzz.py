@@ -24,6 +24,7 @@ from log_monitor.errors import BackendError, ConfigError
 from log_monitor.models import Secret
 from log_monitor.targets import load_targets, parse_maintenance
 from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
 from tests.faults.common import FULL
 
@@ -198,7 +199,9 @@ def encode(value: object) -> bytes:
 @FUZZ
 @given(status=STATUSES, body=st.one_of(shaped(API_KEYS).map(encode), BODIES, JSON_VALUES.map(encode)))
 def test_any_api_answer_is_agents_or_a_backend_error(status: int, body: bytes) -> None:
-    api = WazuhAPIHandler("http://api", "u", Secret("p"), transport=serve(status, body), sleep=lambda _: None)
+    api = WazuhAPIHandler(
+        Connection("http://api", "u", Secret("p"), transport=serve(status, body), sleep=lambda _: None)
+    )
     with api:
         try:
             agents = api.list_agents()
@@ -210,7 +213,9 @@ def test_any_api_answer_is_agents_or_a_backend_error(status: int, body: bytes) -
 @FUZZ
 @given(status=STATUSES, body=st.one_of(shaped(INDEXER_KEYS).map(encode), BODIES, JSON_VALUES.map(encode)))
 def test_any_indexer_answer_is_stats_or_a_backend_error(status: int, body: bytes) -> None:
-    indexer = WazuhIndexer("http://idx", "u", Secret("p"), transport=serve(status, body), sleep=lambda _: None)
+    indexer = WazuhIndexer(
+        Connection("http://idx", "u", Secret("p"), transport=serve(status, body), sleep=lambda _: None)
+    )
     with indexer:
         try:
             stats = indexer.last_events(NOW - timedelta(days=7), NOW - timedelta(minutes=15), NOW, by_location=True)

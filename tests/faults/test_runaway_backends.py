@@ -20,6 +20,7 @@ from log_monitor.clock import FakeClock
 from log_monitor.errors import ResponseError, UnreachableError
 from log_monitor.models import Secret
 from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -77,7 +78,7 @@ def page(agent: str) -> dict[str, Any]:
 
 
 def last_events(url: str, **options: Any) -> None:
-    with WazuhIndexer(url, "admin", Secret("admin"), page_size=1, retries=1, **options) as indexer:
+    with WazuhIndexer(Connection(url, "admin", Secret("admin"), retries=1), page_size=1, **options) as indexer:
         indexer.last_events(NOW - timedelta(days=7), NOW - timedelta(minutes=15), NOW)
 
 
@@ -173,7 +174,7 @@ def drip() -> Iterator[Drip]:
 
 
 def test_an_indexer_answer_dripped_a_byte_at_a_time_ends_at_the_request_deadline(drip: Drip) -> None:
-    indexer = WazuhIndexer(drip.url, "admin", Secret("admin"), timeout=2.0, deadline_s=0.3)
+    indexer = WazuhIndexer(Connection(drip.url, "admin", Secret("admin"), timeout=2.0, deadline_s=0.3))
     with indexer, pytest.raises(UnreachableError, match=r"incomplete after the 0.3 s request deadline"):
         indexer.info()
     assert drip.finished.wait(10)
@@ -185,7 +186,8 @@ def test_an_api_answer_dripped_a_byte_at_a_time_ends_at_the_request_deadline(dri
     clock = FakeClock(NOW)
     with (
         WazuhAPIHandler(
-            drip.url, "wazuh", Secret("wazuh"), timeout=2.0, deadline_s=0.3, clock=clock, sleep=clock.advance
+            Connection(drip.url, "wazuh", Secret("wazuh"), timeout=2.0, deadline_s=0.3, sleep=clock.advance),
+            clock=clock,
         ) as api,
         pytest.raises(UnreachableError, match=r"incomplete after the 0.3 s request deadline"),
     ):

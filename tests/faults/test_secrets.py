@@ -23,6 +23,7 @@ from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.client import Connection
 from tests.slack_server import SlackServer
 
 HIDDEN = "SECRET-PART-42"
@@ -166,7 +167,9 @@ def leaky_api() -> Iterator[str]:
 
 def test_an_api_token_http_refuses_becomes_a_backend_error_in_our_words(leaky_api: str) -> None:
     api = WazuhAPIHandler(
-        leaky_api, "wazuh", Secret("wazuh-pass"), verify=False, max_rpm=100, clock=SystemClock(), sleep=lambda _: None
+        Connection(leaky_api, "wazuh", Secret("wazuh-pass"), verify=False, sleep=lambda _: None),
+        max_rpm=100,
+        clock=SystemClock(),
     )
     with pytest.raises(BackendError) as caught:
         api.list_agents(exclude_manager=True)

@@ -94,6 +94,20 @@ def judge(
         verdict.states.append(decision.state)
         verdict.notifications.extend(decision.notifications)
         verdict.rows.append(Judged(target, obs, state, previous))
+    _judge_shared(verdict, backends, pipeline_problem, pipeline_keys, states, now, policy)
+    return verdict
+
+
+def _judge_shared(
+    verdict: Verdict,
+    backends: Mapping[str, str | None],
+    pipeline_problem: str | None,
+    pipeline_keys: tuple[str, ...],
+    states: Mapping[str, TargetState],
+    now: datetime,
+    policy: PolicySettings,
+) -> None:
+    """The backends' states and the whole pipeline's: one alert each when something shared breaks."""
     for backend, problem in backends.items():
         key = f"backend:{backend}"
         label = BACKEND_LABELS.get(backend, backend)
@@ -114,7 +128,6 @@ def judge(
         )
         verdict.states.append(decision.state)
         verdict.notifications.extend(decision.notifications)
-    return verdict
 
 
 def _assess(

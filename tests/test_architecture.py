@@ -119,3 +119,17 @@ def test_every_module_says_what_it_is_for_in_one_line(module: str) -> None:
     doc = ast.get_docstring(ast.parse(_modules()[module].read_text()))
     assert doc, f"log_monitor.{module} has no docstring"
     assert len(doc.splitlines()[0]) <= 120
+
+
+MAX_FUNCTION_LINES = 60  # issue 14: a function that needs more is doing two jobs
+
+
+def test_no_function_in_the_package_is_longer_than_60_lines() -> None:
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
+                size = node.end_lineno - node.lineno + 1
+                if size > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({size} lines)")
+    assert long == []

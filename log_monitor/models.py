@@ -182,7 +182,9 @@ class Silence:
     created_by: str = ""  # the login that set it (the sudo caller's, under sudo)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (never changed after it is made: `replace` makes a new one): a frozen dataclass's __init__ sets
+# each field through object.__setattr__, 6x the cost, and a pass makes up to three of these per target.
+@dataclass(slots=True)
 class Observation:
     """What a source saw of one target at one time; `error` set means the backend could not be read."""
 
@@ -213,7 +215,9 @@ class Observation:
         return self.error is not None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (never changed after it is made: `replace` makes a new one): a frozen dataclass's __init__ sets
+# each field through object.__setattr__, 6x the cost, and a pass makes one of these per target.
+@dataclass(slots=True)
 class TargetState:
     """What the store remembers of a target between passes and across restarts."""
 

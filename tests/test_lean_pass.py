@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import weakref
@@ -23,6 +24,7 @@ from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources import wazuh_indexer
 from log_monitor.state import CHECKED_WRITTEN_EVERY, StateStore
+from log_monitor.wazuh.api import AgentInfo
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 FLEET = 10_000
@@ -311,3 +313,17 @@ def test_the_daemon_holds_no_finished_pass_while_the_next_one_runs(tmp_path: Pat
             monitor.check = counted  # type: ignore[method-assign]
             assert Daemon(monitor).run(signals, restart_at=clock.monotonic() + 3600.0) is Outcome.STOP
             assert alive_at_start == [False, False, False]
+
+
+@pytest.mark.parametrize("rig", [True], indirect=True)
+def test_between_passes_the_api_source_keeps_names_and_only_the_not_active_agents_whole(rig: Rig) -> None:
+    rig.fleet.set_status("00007", "disconnected", last_keepalive=NOW - timedelta(hours=1))
+    rig.app.monitor.run_once()  # the full listing: 10,000 agents
+    gc.collect()
+    # Of the full listing only the disconnected agent is kept as an AgentInfo; the others are their names.
+    assert sum(isinstance(o, AgentInfo) for o in gc.get_objects()) <= 1
+    rig.fleet.set_status("00007", "active")
+    rig.clock.advance(300)
+    row = next(r for r in rig.app.monitor.run_once().rows if r.target.key == "agent:00007")
+    assert (row.state.agent_status, row.observation.agent_name) == ("active", "agent-00007")
+    assert row.state.severity is Severity.OK

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from log_monitor.errors import BackendError
@@ -13,6 +13,37 @@ from log_monitor.wazuh.api import AgentInfo, WazuhAPIHandler
 NOT_ACTIVE = "disconnected,never_connected,pending"
 # The full listing (every agent, so names, registrations and removals) is this old at most.
 FULL_LISTING_EVERY = timedelta(minutes=15)
+
+
+class Listing(Mapping[str, AgentInfo]):
+    """Every agent of a pass: the names of the last full listing, the agents not active laid over them.
+
+    An agent only named is active; its AgentInfo is made when asked for, so a pass over 100,000 agents
+    holds 100,000 names, not 100,000 AgentInfo and their strings (the keepalive of an active agent is
+    never judged).
+    """
+
+    __slots__ = ("names", "others")
+
+    def __init__(self, names: Mapping[str, str], others: Mapping[str, AgentInfo]) -> None:
+        self.names = names
+        self.others = others
+
+    def __getitem__(self, agent_id: str) -> AgentInfo:
+        other = self.others.get(agent_id)
+        if other is not None:
+            return other
+        return AgentInfo(agent_id, self.names[agent_id], "active")
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self.others or agent_id in self.names
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.names
+        yield from (agent_id for agent_id in self.others if agent_id not in self.names)
+
+    def __len__(self) -> int:
+        return len(self.names) + sum(1 for agent_id in self.others if agent_id not in self.names)
 
 
 class ApiStatusSource:
@@ -30,10 +61,10 @@ class ApiStatusSource:
     def __init__(self, api: WazuhAPIHandler, *, full_every: timedelta = FULL_LISTING_EVERY) -> None:
         self._api = api
         self._full_every = full_every
-        self._listed: dict[str, AgentInfo] | BackendError | None = None  # this pass's view of every agent
-        self._full: dict[str, AgentInfo] = {}  # the last full listing
+        self._listed: Listing | BackendError | None = None  # this pass's view of every agent
+        self._names: dict[str, str] = {}  # id -> name, of the last full listing
         self._full_at: datetime | None = None
-        self._full_not_active: list[str] = []  # ids the last full listing gave a status other than active
+        self._full_not_active: dict[str, AgentInfo] = {}  # those the last full listing gave another status than active
         # Ids a full listing has answered for that the last one does not have (asked and not registered, removed).
         self._seen: set[str] = set()
         self.full_listings = 0
@@ -42,7 +73,7 @@ class ApiStatusSource:
         """Forget the last listing: each pass reads a fresh status."""
         self._listed = None
 
-    def agents(self, now: datetime | None = None, wanted: Sequence[str] = ()) -> dict[str, AgentInfo]:
+    def agents(self, now: datetime | None = None, wanted: Sequence[str] = ()) -> Listing:
         """Every registered agent but the manager (000), by id, as of this pass; listed (or failed) once per pass.
 
         Agents absent from this pass's not-active listing are taken as active, with the name and
@@ -57,29 +88,27 @@ class ApiStatusSource:
             raise self._listed
         return self._listed
 
-    def _list(self, now: datetime | None, wanted: Sequence[str]) -> dict[str, AgentInfo]:
+    def _list(self, now: datetime | None, wanted: Sequence[str]) -> Listing:
         stale = self._full_at is None or now is None or now - self._full_at >= self._full_every or now < self._full_at
-        if stale or not all(agent_id in self._full or agent_id in self._seen for agent_id in wanted):
-            full = {agent.id: agent for agent in self._api.list_agents(exclude_manager=True)}
-            gone = self._full.keys() - full.keys()
-            self._full = full
-            self._full_not_active = [agent.id for agent in self._full.values() if agent.status != "active"]
+        if stale or not all(agent_id in self._names or agent_id in self._seen for agent_id in wanted):
+            # Of the full listing only the names are kept, and whole only the agents not active.
+            names: dict[str, str] = {}
+            not_active: dict[str, AgentInfo] = {}
+            for agent in self._api.list_agents(exclude_manager=True):
+                names[agent.id] = agent.name
+                if agent.status != "active":
+                    not_active[agent.id] = agent
+            gone = self._names.keys() - names.keys()
+            self._names, self._full_not_active = names, not_active
             self._full_at = now
             # The listing's own ids are not stored twice (100,000 strings): `_seen` keeps the others.
-            self._seen = (self._seen | gone | set(wanted)).difference(full)
+            self._seen = (self._seen | gone | set(wanted)).difference(names)
             self.full_listings += 1
-            return self._full
-        not_active = {agent.id: agent for agent in self._api.list_agents(NOT_ACTIVE, exclude_manager=True)}
-        # The full listing as it stands (copied whole: a loop over 100,000 agents per pass costs more than the
-        # rest of this source), then the agents it had as not active and no longer are, then those now listed.
-        listed = dict(self._full)
-        for agent_id in self._full_not_active:
-            if agent_id not in not_active:
-                agent = self._full[agent_id]
-                listed[agent_id] = AgentInfo(agent.id, agent.name, "active", None, agent.ip)
-        # Registered since the full listing and not active yet: known now, named at the next full listing.
-        listed.update(not_active)
-        return listed
+            return Listing(names, not_active)
+        # The agents the full listing had as not active and no longer are, are active (only named) now;
+        # those registered since the full listing and not active yet are known now, named at the next one.
+        listed = {agent.id: agent for agent in self._api.list_agents(NOT_ACTIVE, exclude_manager=True)}
+        return Listing(self._names, listed)
 
     def handles(self, target: Target) -> bool:
         return target.kind in (TargetKind.AGENT, TargetKind.LOCATION) and target.agent_id is not None
@@ -88,18 +117,24 @@ class ApiStatusSource:
         mine = [t for t in targets if self.handles(t)]
         if not mine:
             return {}
-        agents = self.agents(now, sorted({t.agent_id or "" for t in mine}))
+        listing = self.agents(now, sorted({t.agent_id or "" for t in mine}))
+        names, others = listing.names, listing.others
         observations: dict[str, Observation] = {}
         for target in mine:
-            agent = agents.get(target.agent_id or "")
-            if agent is None:
+            agent_id = target.agent_id or ""
+            agent = others.get(agent_id)
+            if agent is not None:
+                observations[target.key] = Observation(
+                    target.key,
+                    now,
+                    agent_status=agent.status,
+                    last_keepalive=agent.last_keepalive,
+                    agent_name=agent.name,
+                )
+                continue
+            name = names.get(agent_id)
+            if name is None:
                 observations[target.key] = Observation(target.key, now, agent_status="not registered")
                 continue
-            observations[target.key] = Observation(
-                target.key,
-                now,
-                agent_status=agent.status,
-                last_keepalive=agent.last_keepalive,
-                agent_name=agent.name,
-            )
+            observations[target.key] = Observation(target.key, now, agent_status="active", agent_name=name)
         return observations

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from log_monitor.app import policy_settings
+from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
+from log_monitor.daemon import Daemon
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity
 from log_monitor.policy import PolicySettings
 from log_monitor.wazuh.client import Connection
@@ -66,3 +68,19 @@ def default_policy(**changes: Any) -> PolicySettings:
     """The policy of a configuration that sets nothing (the key table's defaults), with `changes`."""
     base = policy_settings(Settings(env_file=Path("test.env"), base_dir=Path(".")), host="soc-monitor")
     return replace(base, **changes)
+
+
+def drive(clock: FakeClock, end: datetime, turn: Callable[[], Daemon]) -> list[Notification]:
+    """The daemon's loop on a fake clock until `end`: each turn may script the world, then gives the daemon to tick.
+
+    Returns every notification the ticks queued. The clock jumps to the next due target (at least 1 s).
+    """
+    sent: list[Notification] = []
+    while clock.now() < end:
+        daemon = turn()
+        result = daemon.tick()
+        if result is not None:
+            sent.extend(result.notifications)
+        wait = (daemon.scheduler.next_due() or 0.0) - clock.monotonic()
+        clock.advance(max(wait, 1.0))
+    return sent

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from playwright.sync_api import ConsoleMessage, Error, expect, sync_playwright
+from playwright.sync_api import expect
 
 from log_monitor.models import Silence
 from tests import status_rig
+from tests.browser import ARTIFACTS, chromium_tab
 from tests.status_rig import TOKEN, Running
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"  # gitignored; CI keeps it for people to look at
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",  # root in a container: the setuid sandbox is not available
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 start = status_rig.start  # the same running monitor, simulator and status server
 
@@ -33,57 +19,35 @@ start = status_rig.start  # the same running monitor, simulator and status serve
 def test_the_page_loads_without_console_errors_and_shows_the_silent_agent(
     start: Callable[..., Running], tmp_path: Path
 ) -> None:
-    # No skip: a missing browser must fail the suite (.ci/run installs Debian's chromium).
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is not installed: apt-get install -y --no-install-recommends chromium"
     running = start(token=TOKEN)
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            problems.append(f"console {message.type}: {message.text}")
-
-    def on_page_error(error: Error) -> None:
-        problems.append(f"page error: {error}")
-
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory(dir=tmp_path) as profile:
-        # A persistent context is how Playwright takes a --user-data-dir: here a fresh, empty one.
-        browser = playwright.chromium.launch_persistent_context(
-            profile, executable_path=chromium, args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 720}
-        )
-        try:
-            page = browser.new_page()
-            page.on("console", on_console)
-            page.on("pageerror", on_page_error)
-            page.goto(f"{running.server.url}/?token={TOKEN}")
-            silent = page.locator('#targets tr[data-key="agent:002"]')
-            silent.wait_for(timeout=10_000)
-            # A locator assertion polls without eval, which the page's strict CSP (rightly) refuses.
-            expect(silent).to_contain_text("CRITICAL", timeout=10_000)
-            assert "db" in silent.inner_text()
-            assert "token" not in page.url  # taken out of the address bar, kept in sessionStorage
-            assert page.locator("#score").inner_text() == "50"
-            # Worst first by default; a click on "Target" sorts by key.
-            assert page.locator("#targets tbody tr").first.get_attribute("data-key") == "agent:002"
-            page.locator('#targets th[data-key="key"]').click()
-            assert page.locator("#targets tbody tr").first.get_attribute("data-key") == "agent:001"
-            page.locator("#alerts tbody tr").first.wait_for(timeout=10_000)
-            assert "agent:002" in page.locator("#alerts").inner_text()
-            assert "ok" in page.locator('#channels tr[data-channel="console"]').inner_text()
-            assert "ok" in page.locator('#backends tr[data-key="backend:indexer"]').inner_text()
-            # A silence shows on the page as in `status` and the API: MAINTENANCE, until when, why, who.
-            now = datetime.now(UTC)
-            running.app.store.add_silence(Silence("agent:002", now + timedelta(hours=2), "db migration", now, "alice"))
-            page.goto(f"{running.server.url}/?token={TOKEN}")  # the page itself asks for the token again
-            expect(silent).to_contain_text("MAINTENANCE", timeout=10_000)
-            assert "db migration" in silent.inner_text()
-            silences = page.locator('#silences tr[data-key="agent:002"]').inner_text()
-            assert "db migration" in silences
-            assert "alice" in silences
-            assert page.locator("#score").inner_text() == "100"
-            screenshot = page.screenshot(full_page=True)
-        finally:
-            browser.close()
+    with chromium_tab(tmp_path) as (page, problems):
+        page.goto(f"{running.server.url}/?token={TOKEN}")
+        silent = page.locator('#targets tr[data-key="agent:002"]')
+        silent.wait_for(timeout=10_000)
+        # A locator assertion polls without eval, which the page's strict CSP (rightly) refuses.
+        expect(silent).to_contain_text("CRITICAL", timeout=10_000)
+        assert "db" in silent.inner_text()
+        assert "token" not in page.url  # taken out of the address bar, kept in sessionStorage
+        assert page.locator("#score").inner_text() == "50"
+        # Worst first by default; a click on "Target" sorts by key.
+        assert page.locator("#targets tbody tr").first.get_attribute("data-key") == "agent:002"
+        page.locator('#targets th[data-key="key"]').click()
+        assert page.locator("#targets tbody tr").first.get_attribute("data-key") == "agent:001"
+        page.locator("#alerts tbody tr").first.wait_for(timeout=10_000)
+        assert "agent:002" in page.locator("#alerts").inner_text()
+        assert "ok" in page.locator('#channels tr[data-channel="console"]').inner_text()
+        assert "ok" in page.locator('#backends tr[data-key="backend:indexer"]').inner_text()
+        # A silence shows on the page as in `status` and the API: MAINTENANCE, until when, why, who.
+        now = datetime.now(UTC)
+        running.app.store.add_silence(Silence("agent:002", now + timedelta(hours=2), "db migration", now, "alice"))
+        page.goto(f"{running.server.url}/?token={TOKEN}")  # the page itself asks for the token again
+        expect(silent).to_contain_text("MAINTENANCE", timeout=10_000)
+        assert "db migration" in silent.inner_text()
+        silences = page.locator('#silences tr[data-key="agent:002"]').inner_text()
+        assert "db migration" in silences
+        assert "alice" in silences
+        assert page.locator("#score").inner_text() == "100"
+        screenshot = page.screenshot(full_page=True)
     (tmp_path / "dashboard.png").write_bytes(screenshot)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "dashboard.png").write_bytes(screenshot)

@@ -17,20 +17,11 @@ from log_monitor.models import (
     Target,
     TargetState,
 )
-from log_monitor.policy import PolicySettings, assess, backend_step, reminder_delay, step
+from log_monitor.policy import assess, backend_step, reminder_delay, step
+from tests.helpers import default_policy
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-POLICY = PolicySettings(
-    critical_multiplier=2.0,
-    indexing_delay_s=30.0,
-    lookback_s=7 * 86400.0,
-    reminder_initial_s=1800.0,
-    reminder_factor=2.0,
-    reminder_max_s=86400.0,
-    drop_ratio=0.1,
-    drop_min_baseline=20.0,
-    host="soc-monitor",
-)
+POLICY = default_policy()  # 2x, 30 s delay, 7 d lookback, 30m x2 up to 24h, drop 0.1 of at least 20
 AGENT = Target.agent("001", "web-1", 900.0)
 
 

@@ -16,26 +16,17 @@ from log_monitor.models import (
     TargetKind,
     TargetState,
 )
-from log_monitor.policy import PolicySettings, assess, step
+from log_monitor.policy import assess, step
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources.wazuh_indexer import IndexerSource
 from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
+from tests.helpers import default_policy
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 FW = Target("agent:001", TargetKind.AGENT, "fw-alpha", 900.0, 900.0, agent_id="001")
-SETTINGS = PolicySettings(
-    critical_multiplier=2.0,
-    indexing_delay_s=30.0,
-    lookback_s=7 * 86400.0,
-    reminder_initial_s=1800.0,
-    reminder_factor=2.0,
-    reminder_max_s=86400.0,
-    drop_ratio=0.1,
-    drop_min_baseline=20.0,
-    host="soc-monitor",
-)
+SETTINGS = default_policy()  # 2x, 30 s delay, 7 d lookback, 30m x2 up to 24h, drop 0.1 of at least 20
 
 
 def rate(

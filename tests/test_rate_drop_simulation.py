@@ -15,6 +15,7 @@ from log_monitor.models import Condition, Notification, NotificationKind, Target
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from tests.helpers import drive
 
 MIDNIGHT = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # the judged day; the 8 days before it are history
 INTERVAL = 900.0  # check period, silence threshold and rate window
@@ -90,12 +91,7 @@ def run_day(tmp_path: Path) -> list[Notification]:
         daemon.set_targets(targets)
         try:
             # Ticks at the check interval only: the history is what the indexer computes, not something we replay.
-            while clock.now() < at("23:50"):
-                result = daemon.tick()
-                if result is not None:
-                    sent.extend(result.notifications)
-                wait = (daemon.scheduler.next_due() or 0.0) - clock.monotonic()
-                clock.advance(max(wait, 1.0))
+            sent.extend(drive(clock, at("23:50"), lambda: daemon))
         finally:
             app.close()
     return sent

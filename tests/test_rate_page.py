@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, expect, sync_playwright
+from playwright.sync_api import expect
 from rich.console import Console
 
 from log_monitor.app import App, build
@@ -25,7 +23,7 @@ from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.status_server import StatusServer, start_status_server
 from log_monitor.top import TopModel, render
-from tests.test_dashboard import ARTIFACTS, CHROMIUM_FLAGS
+from tests.browser import ARTIFACTS, chromium_tab
 
 WINDOW = 60.0  # the check interval, so the rate window: 600 events a minute is a baseline of 600
 
@@ -108,39 +106,19 @@ def test_the_api_gives_each_target_its_rate_and_a_chart_with_drops_first(page: P
 
 
 def test_the_page_draws_a_dropping_targets_line_below_its_band_and_marks_the_alert(page: Page, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is not installed: apt-get install -y --no-install-recommends chromium"
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            problems.append(f"console {message.type}: {message.text}")
-
-    def on_page_error(error: Error) -> None:
-        problems.append(f"page error: {error}")
-
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory(dir=tmp_path) as profile:
-        browser = playwright.chromium.launch_persistent_context(
-            profile, executable_path=chromium, args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900}
-        )
-        try:
-            tab = browser.new_page()
-            tab.on("console", on_console)
-            tab.on("pageerror", on_page_error)
-            tab.goto(page.server.url + "/")
-            dropping = tab.locator('#charts figure[data-key="agent:001"]')
-            steady = tab.locator('#charts figure[data-key="agent:002"]')
-            expect(dropping.locator("svg polyline.count")).to_have_count(1, timeout=10_000)
-            expect(dropping).to_contain_text("fw-alpha")
-            expect(tab.locator('#targets tr[data-key="agent:001"] td.rate')).to_contain_text("/ 600 (")
-            line = points(dropping.locator("polyline.count").get_attribute("points"))
-            band = points(dropping.locator("polygon.band").get_attribute("points"))
-            steady_line = points(steady.locator("polyline.count").get_attribute("points"))
-            steady_band = points(steady.locator("polygon.band").get_attribute("points"))
-            alerts = dropping.locator("circle.alert").count()
-            screenshot = tab.screenshot(full_page=True)
-        finally:
-            browser.close()
+    with chromium_tab(tmp_path, height=900) as (tab, problems):
+        tab.goto(page.server.url + "/")
+        dropping = tab.locator('#charts figure[data-key="agent:001"]')
+        steady = tab.locator('#charts figure[data-key="agent:002"]')
+        expect(dropping.locator("svg polyline.count")).to_have_count(1, timeout=10_000)
+        expect(dropping).to_contain_text("fw-alpha")
+        expect(tab.locator('#targets tr[data-key="agent:001"] td.rate')).to_contain_text("/ 600 (")
+        line = points(dropping.locator("polyline.count").get_attribute("points"))
+        band = points(dropping.locator("polygon.band").get_attribute("points"))
+        steady_line = points(steady.locator("polyline.count").get_attribute("points"))
+        steady_band = points(steady.locator("polygon.band").get_attribute("points"))
+        alerts = dropping.locator("circle.alert").count()
+        screenshot = tab.screenshot(full_page=True)
     (tmp_path / "rate-chart.png").write_bytes(screenshot)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "rate-chart.png").write_bytes(screenshot)

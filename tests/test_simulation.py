@@ -14,6 +14,7 @@ from log_monitor.models import Notification, NotificationKind, Target
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from tests.helpers import drive
 
 MIDNIGHT = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 INTERVAL = 900.0  # 15 min: check period and threshold
@@ -83,21 +84,20 @@ def test_a_day_of_silences_an_outage_and_a_re_exec_yields_exactly_the_expected_n
     targets = [Target.agent(a.id, a.name, INTERVAL) for a in fleet.agents() if a.id != "000"]
     sent: list[Notification] = []
     with SimulatorServer(fleet, clock=clock, max_rpm=100_000) as sim:
-        app, daemon = make_app(sim, clock, tmp_path, targets)
+        running = [make_app(sim, clock, tmp_path, targets)]
+
+        def turn() -> Daemon:
+            if at("18:00") <= clock.now() < at("18:01"):
+                # The hourly re-exec: a new process with nothing but the state DB.
+                running[0][0].close()
+                running[0] = make_app(sim, clock, tmp_path, targets)
+            sim.faults.indexer_mode = "down" if at("12:00") <= clock.now() < at("12:20") else "ok"
+            return running[0][1]
+
         try:
-            while clock.now() < at("23:50"):
-                if clock.now() >= at("18:00") and clock.now() < at("18:01"):
-                    # The hourly re-exec: a new process with nothing but the state DB.
-                    app.close()
-                    app, daemon = make_app(sim, clock, tmp_path, targets)
-                sim.faults.indexer_mode = "down" if at("12:00") <= clock.now() < at("12:20") else "ok"
-                result = daemon.tick()
-                if result is not None:
-                    sent.extend(result.notifications)
-                wait = (daemon.scheduler.next_due() or 0.0) - clock.monotonic()
-                clock.advance(max(wait, 1.0))
+            sent.extend(drive(clock, at("23:50"), turn))
         finally:
-            app.close()
+            running[0][0].close()
 
     want = sorted(expected(), key=lambda row: (row[0], row[2]))
     got = sorted(((n.target_key, n.kind, n.created_at) for n in sent), key=lambda row: (row[0], row[2]))

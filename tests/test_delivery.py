@@ -32,6 +32,7 @@ from log_monitor.notifiers.smtp import SmtpNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
+from tests.helpers import notification
 from tests.mail import MailServer
 from tests.slack_server import SlackServer
 
@@ -533,7 +534,7 @@ def test_after_one_timeout_past_the_retry_budget_the_next_channel_gets_the_alert
 
 def recovery(number: int, at: datetime) -> Notification:
     agent = f"{number:03d}"
-    return Notification(
+    return notification(
         id=f"recovery-{number}",
         created_at=at,
         kind=NotificationKind.RECOVERY,
@@ -541,8 +542,9 @@ def recovery(number: int, at: datetime) -> Notification:
         target_key=f"agent:{agent}",
         label=f"host-{agent}",
         condition=Condition.OK,
-        host="soc-monitor",
         agent_id=agent,
+        last_event=None,
+        silent_for_s=None,
     )
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from log_monitor.logsetup import setup_logging
-from log_monitor.models import Condition, Notification, NotificationKind, Severity
+from log_monitor.models import Condition
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.printable import printable
+from tests.helpers import notification
 
 FORGED = "web\n2026-12-02 10:00:00,000 ERROR log_monitor: forged\r\x1b[31mred\x85\u2028\u202eevil"
 
@@ -51,16 +51,13 @@ def test_a_json_log_line_is_one_line_and_gives_the_name_back_exactly(tmp_path: P
 
 def test_the_console_channel_keeps_its_lines_and_escapes_what_a_name_brings() -> None:
     stream = io.StringIO()
-    note = Notification(
-        id="n1",
-        created_at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
-        kind=NotificationKind.ALERT,
-        severity=Severity.CRITICAL,
+    note = notification(
         target_key="agent:001",
         label="web\x1b[2J",
         condition=Condition.SILENT,
-        host="soc-monitor",
         agent_id="001",
+        last_event=None,
+        silent_for_s=None,
         detail="line one\nline two \x1b[31m",
     )
     ConsoleNotifier(stream).send(note)

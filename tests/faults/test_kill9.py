@@ -51,14 +51,19 @@ def env_file(folder: Path, sim: SimulatorServer, slack: SlackServer) -> Path:
     return write_env(folder, sim, slack, TOKEN)
 
 
-def start_once(env: Path) -> subprocess.Popen[bytes]:
+def start(command: str, env: Path, *, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """`log_monitor.py COMMAND --env-file ENV` as a real process, from the env file's folder."""
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "log_monitor.py"), "once", "--env-file", str(env)],
+        [sys.executable, str(ROOT / "log_monitor.py"), command, "--env-file", str(env)],
         cwd=env.parent,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         env={k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)},
     )
+
+
+def start_once(env: Path) -> subprocess.Popen[bytes]:
+    return start("once", env, stderr=subprocess.PIPE)
 
 
 def sends(messages: list[dict[str, object]]) -> dict[str, int]:
@@ -123,13 +128,7 @@ DAEMON_KILLS = REPEATS if FULL else min(REPEATS, 2)
 
 
 def start_daemon(env: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "log_monitor.py"), "run", "--env-file", str(env)],
-        cwd=env.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)},
-    )
+    return start("run", env)
 
 
 def wait_until_delivered(slack: SlackServer, before: int, db: Path, timeout: float = 60.0) -> bool:

@@ -24,13 +24,14 @@ from log_monitor.models import Condition, Notification, NotificationKind, Secret
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
+from tests.helpers import notification
 from tests.slack_server import SlackServer
 
 HIDDEN = "SECRET-PART-42"
 
 
 def a_note() -> Notification:
-    return Notification(
+    return notification(
         id="n-1",
         created_at=datetime(2026, 11, 22, tzinfo=UTC),
         kind=NotificationKind.TEST,
@@ -39,6 +40,9 @@ def a_note() -> Notification:
         label="test",
         condition=Condition.OK,
         host="monitor-1",
+        agent_id=None,
+        last_event=None,
+        silent_for_s=None,
     )
 
 

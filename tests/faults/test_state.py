@@ -29,6 +29,7 @@ from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
 from tests.envfile import write_env
 from tests.faults.common import three_hosts_one_silent
+from tests.helpers import notification
 from tests.slack_server import SlackServer
 
 TOKEN = "xoxb-state-fault-token"
@@ -36,16 +37,17 @@ T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
 def note(number: int) -> Notification:
-    return Notification(
+    return notification(
         id=f"n-{number}",
         created_at=T0,
-        kind=NotificationKind.ALERT,
         severity=Severity.WARNING,
         target_key=f"agent:{number:03d}",
         label=f"host-{number:03d}",
         condition=Condition.SILENT,
         host="monitor-1",
         agent_id=f"{number:03d}",
+        last_event=None,
+        silent_for_s=None,
     )
 
 

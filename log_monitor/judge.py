@@ -63,28 +63,90 @@ def judge(
     now: datetime,
     settings: JudgeSettings,
 ) -> Verdict:
-    """Every target and backend advanced by one pass.
+    """Every target and backend advanced by one pass, judged as one slice (see PassJudge).
 
     `backends` maps each configured backend to its problem in this pass (None: it answered). When most
     agents fall silent together the pipeline is broken: one alert replaces theirs (inhibition).
     """
-    verdict = Verdict()
-    policy = settings.policy
-    assessed = {t.key: _assess(t, observations[t.key], states.get(t.key), now, policy) for t in targets}
-    pipeline_problem, pipeline_keys = _pipeline(targets, observations, assessed, states, now, settings)
-    for target in targets:
+    passing = PassJudge(states, silenced, now, settings)
+    verdict = passing.judge(targets, observations)
+    rest = passing.finish(backends)
+    verdict.rows += rest.rows
+    verdict.states += rest.states
+    verdict.notifications += rest.notifications
+    return verdict
+
+
+class PassJudge:
+    """One pass judged slice by slice, so a pass never holds every target's observation at once.
+
+    Only a target found WARNING or CRITICAL can be held back by the pipeline's inhibition, and whether the
+    pipeline is broken is known once every agent is seen: those targets wait for `finish`, the others
+    (nearly all, in a healthy fleet) are judged with their slice. Pure: no I/O, `now` given.
+    """
+
+    def __init__(
+        self,
+        states: Mapping[str, TargetState],
+        silenced: Mapping[str, Silence],
+        now: datetime,
+        settings: JudgeSettings,
+    ) -> None:
+        # Read, never changed: the store's kept copy, whose old states each slice's commit lets go.
+        self._states = states
+        self._silenced = silenced
+        self._now = now
+        self._settings = settings
+        self._waiting: list[tuple[Target, Observation, Assessment, TargetState | None]] = []
+        self._agents = 0  # agents whose observation is not unknown: the pipeline ratio's whole
+        self._bad: list[tuple[str, Condition]] = []  # of those, the silent or dropping
+
+    def judge(self, targets: Sequence[Target], observations: Mapping[str, Observation]) -> Verdict:
+        """One slice: every target judged now but those that the pipeline's state may hold back."""
+        verdict = Verdict()
+        now, policy = self._now, self._settings.policy
+        for target in targets:
+            obs = observations[target.key]
+            previous = self._states.get(target.key)
+            found = _assess(target, obs, previous, now, policy)
+            if target.kind is TargetKind.AGENT and not obs.unknown:
+                self._count(target, obs, previous, found)
+            if found.severity in (Severity.WARNING, Severity.CRITICAL) and target.kind is not TargetKind.LOCAL_FILE:
+                self._waiting.append((target, obs, found, previous))
+                continue
+            self._step(verdict, target, obs, found, previous, inhibited=False)
+        return verdict
+
+    def finish(self, backends: Mapping[str, str | None]) -> Verdict:
+        """The targets held for the pipeline's verdict, then the backends' and the pipeline's own states."""
+        verdict = Verdict()
+        problem, keys = self._pipeline()
+        for target, obs, found, previous in self._waiting:
+            self._step(verdict, target, obs, found, previous, inhibited=problem is not None)
+        self._waiting = []
+        _judge_shared(verdict, backends, problem, keys, self._states, self._now, self._settings.policy)
+        return verdict
+
+    def _step(
+        self,
+        verdict: Verdict,
+        target: Target,
+        obs: Observation,
+        found: Assessment,
+        previous: TargetState | None,
+        *,
+        inhibited: bool,
+    ) -> None:
+        now, settings, silenced = self._now, self._settings, self._silenced
         quiet = bool(silenced or target.maintenance) and held(target, silenced, now, settings.zone)
-        inhibited = pipeline_problem is not None and target.kind is not TargetKind.LOCAL_FILE
-        obs = observations[target.key]
-        previous = states.get(target.key)
         decision = step(
             previous or TargetState(target.key),
             target,
             obs,
             now,
-            policy,
+            settings.policy,
             quiet=quiet or inhibited,
-            found=assessed[target.key],
+            found=found,
         )
         state = decision.state
         if quiet and state.severity in (Severity.WARNING, Severity.CRITICAL):
@@ -94,8 +156,23 @@ def judge(
         verdict.states.append(decision.state)
         verdict.notifications.extend(decision.notifications)
         verdict.rows.append(Judged(target, obs, state, previous))
-    _judge_shared(verdict, backends, pipeline_problem, pipeline_keys, states, now, policy)
-    return verdict
+
+    def _count(self, target: Target, obs: Observation, previous: TargetState | None, found: Assessment) -> None:
+        """The pipeline's tally: an agent in a rate-drop episode counts as a fresh drop would."""
+        self._agents += 1
+        if previous is not None and previous.condition is Condition.RATE_DROP:
+            found = assess(target, obs, self._now, self._settings.policy)
+        if found.severity in (Severity.WARNING, Severity.CRITICAL):
+            self._bad.append((target.key, found.condition))
+
+    def _pipeline(self) -> tuple[str | None, tuple[str, ...]]:
+        silent = tuple(key for key, _ in self._bad)
+        if len(silent) >= PIPELINE_MIN_AGENTS and len(silent) >= self._settings.pipeline_ratio * self._agents:
+            # Most agents dropping together is a pipeline fault too (a full queue, a broken filter upstream).
+            drops = sum(1 for _, condition in self._bad if condition is Condition.RATE_DROP)
+            how = "silent" if not drops else "dropping" if drops == len(self._bad) else "silent or dropping"
+            return f"{len(silent)} of {self._agents} agents {how} in one pass", silent
+        return None, ()
 
 
 def _judge_shared(
@@ -135,29 +212,3 @@ def _assess(
 ) -> Assessment:
     """The observation's assessment, as `step` makes it (a rate-drop episode holds until the count is back)."""
     return assess(target, obs, now, policy, dropping=previous is not None and previous.condition is Condition.RATE_DROP)
-
-
-def _pipeline(
-    targets: Sequence[Target],
-    observations: Mapping[str, Observation],
-    assessed: Mapping[str, Assessment],
-    states: Mapping[str, TargetState],
-    now: datetime,
-    settings: JudgeSettings,
-) -> tuple[str | None, tuple[str, ...]]:
-    agents = [t for t in targets if t.kind is TargetKind.AGENT and not observations[t.key].unknown]
-    bad = []
-    for target in agents:
-        found = assessed[target.key]
-        previous = states.get(target.key)
-        if previous is not None and previous.condition is Condition.RATE_DROP:
-            found = assess(target, observations[target.key], now, settings.policy)  # as a fresh drop is judged
-        if found.severity in (Severity.WARNING, Severity.CRITICAL):
-            bad.append((target.key, found.condition))
-    silent = tuple(key for key, _ in bad)
-    if len(silent) >= PIPELINE_MIN_AGENTS and len(silent) >= settings.pipeline_ratio * len(agents):
-        # Most agents dropping together is a pipeline fault too (a full queue, a broken filter upstream).
-        drops = sum(1 for _, condition in bad if condition is Condition.RATE_DROP)
-        how = "silent" if not drops else "dropping" if drops == len(bad) else "silent or dropping"
-        return f"{len(silent)} of {len(agents)} agents {how} in one pass", silent
-    return None, ()

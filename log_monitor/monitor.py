@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError
-from log_monitor.judge import Judged, JudgeSettings, judge
+from log_monitor.judge import Judged, JudgeSettings, PassJudge, Verdict
 from log_monitor.models import Notification, Observation, Severity, Target, TargetKind
 from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
 from log_monitor.policy import PolicySettings
@@ -18,12 +19,16 @@ from log_monitor.scheduler import Scheduler
 from log_monitor.sources import EventSource, merge
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.state import StateStore
+from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
 
 log = logging.getLogger(__name__)
 
 NO_INDEXER = "no indexer configured (WAZUH_INDEXER_URL): events are not counted, only keepalives are judged"
 # The Date header has 1 s resolution and a pass takes seconds; 5 minutes apart is a wrong clock.
 MAX_CLOCK_SKEW_S = 300.0
+
+# Agents observed and judged together: one page of the indexer's composite aggregation.
+SLICE_AGENTS = DEFAULT_PAGE_SIZE
 
 CheckedTarget = Judged  # one row of a pass (the name the commands use)
 
@@ -32,16 +37,25 @@ CheckedTarget = Judged  # one row of a pass (the name the commands use)
 class PassResult:
     """Everything a pass found and decided."""
 
-    rows: list[Judged] = field(default_factory=list)
+    rows: list[Judged] = field(default_factory=list)  # empty when the pass was asked to keep none
+    severities: dict[Severity, int] = field(default_factory=dict)  # targets checked, by severity as shown
     notifications: list[Notification] = field(default_factory=list)
     backend_errors: dict[str, str] = field(default_factory=dict)
     delivery: DeliveryReport | None = None
     notes: list[str] = field(default_factory=list)  # what people should know about this pass (events not counted)
 
+    def count(self, severity: Severity) -> None:
+        self.severities[severity] = self.severities.get(severity, 0) + 1
+
+    @property
+    def checked(self) -> int:
+        """Targets checked in the pass."""
+        return sum(self.severities.values())
+
     @property
     def exit_code(self) -> int:
         """Nagios convention; a real CRITICAL or WARNING outranks an unreadable backend."""
-        severities = {row.state.severity for row in self.rows}
+        severities = self.severities
         if Severity.CRITICAL in severities:
             return 2
         if Severity.WARNING in severities:
@@ -112,47 +126,74 @@ class LogCounter:
         result.delivery = self.dispatcher.deliver_pending(force=True)
         return result
 
-    def check(self, batch: Sequence[Target]) -> PassResult:
-        """Observe, judge, commit: the states and their notifications land in one transaction."""
+    def check(self, batch: Sequence[Target], *, keep_rows: bool = True) -> PassResult:
+        """Observe, judge, commit, a slice of agents at a time; `keep_rows=False` keeps only the tallies.
+
+        A slice is SLICE_AGENTS agents, one page of the indexer's aggregation: a pass over 100,000 agents never
+        holds every observation at once. Each slice commits its states with their notifications in one
+        transaction, as a daemon's smaller batches do; the targets the pipeline check may hold back commit last.
+        """
         # A pass makes a few objects per target and frees them all at its end, with no cycles: the cyclic
         # collector's full sweeps over 100,000 targets' objects were a third of a large pass's CPU.
         paused = gc.isenabled()
         gc.disable()
         try:
-            return self._check(batch)
+            return self._check(batch, keep_rows)
         finally:
             if paused:
                 gc.enable()
 
-    def _check(self, batch: Sequence[Target]) -> PassResult:
+    def _check(self, batch: Sequence[Target], keep_rows: bool) -> PassResult:
         now = self.clock.now()
         result = PassResult()
-        if self._api is not None:
-            self._api.new_pass()
-        batch = list(batch) + self._discover(batch, now, result)
-        observations = self._observe(batch, now, result)
+        self._list_agents(batch, now)
+        found = self._discover(batch, now)
+        if found:
+            batch = [*batch, *found]
+        # The API's Date came with this pass's listing: a wrong clock is known before anything is judged.
         clock_problem = self._clock_problem(now)
-        if clock_problem is not None:
-            # Every silence would be measured against a wrong clock: judge nothing, say why once.
-            observations = {key: Observation(key, now, error=clock_problem) for key in observations}
+        passing = PassJudge(self.store.kept_states(), self.store.silences(now), now, self._judging)
+        failed: dict[str, str] = {}  # sources that failed in an earlier slice are not asked again this pass
+        for part in slices(batch):
+            observations = self._observe(part, now, result, failed)
+            if clock_problem is not None:
+                # Every silence would be measured against a wrong clock: judge nothing, say why once.
+                observations = {key: Observation(key, now, error=clock_problem) for key in observations}
+            self._commit(passing.judge(part, observations), result, keep_rows)
         backends: dict[str, str | None] = {name: result.backend_errors.get(name) for name in self._backends}
         if self._server_time is not None:
             backends["clock"] = clock_problem
             if clock_problem is not None:
                 result.backend_errors["clock"] = clock_problem
-        verdict = judge(
-            batch, observations, self.store.load_states(), self.store.silences(now), backends, now, self._judging
-        )
-        self.store.commit(verdict.states, verdict.notifications)
-        for row in verdict.rows:
-            _log_change(row)
-        result.rows = verdict.rows
-        result.notifications = verdict.notifications
+        self._commit(passing.finish(backends), result, keep_rows)
         result.notes = list(self._notes)
         self._record_pass(result, now)
         return result
 
-    def _observe(self, batch: Sequence[Target], now: datetime, result: PassResult) -> dict[str, Observation]:
+    def _commit(self, verdict: Verdict, result: PassResult, keep_rows: bool) -> None:
+        """A slice's states and their notifications in one transaction: a target's state never without its alert."""
+        self.store.commit(verdict.states, verdict.notifications)
+        for row in verdict.rows:
+            _log_change(row)
+            result.count(row.state.severity)
+        if keep_rows:
+            result.rows += verdict.rows
+        result.notifications += verdict.notifications
+
+    def _list_agents(self, batch: Sequence[Target], now: datetime) -> None:
+        """This pass's agent listing, read once for every slice (and to know which ids are new)."""
+        if self._api is None:
+            return
+        self._api.new_pass()
+        wanted = sorted({t.agent_id for t in batch if self._api.handles(t) and t.agent_id is not None})
+        if not wanted and not self._discovery:
+            return  # a batch of local files asks the API nothing
+        with suppress(BackendError):  # the API source reports it when it observes
+            self._api.agents(now, wanted)
+
+    def _observe(
+        self, batch: Sequence[Target], now: datetime, result: PassResult, failed: dict[str, str]
+    ) -> dict[str, Observation]:
         """Each source observes the targets it handles; a failure is its backend's, never a silence."""
         answers: list[tuple[bool, dict[str, Observation]]] = []
         for source in self._sources:
@@ -160,9 +201,14 @@ class LogCounter:
             if not mine:
                 continue
             try:
+                if source.name in failed:
+                    # Down for an earlier slice: asking again would wait out its timeouts once per slice.
+                    raise BackendError(source.backend, failed[source.name])
                 found = source.observe(mine, now)
             except BackendError as exc:
-                log.warning("%s unreadable: %s", exc.backend, exc)
+                if source.name not in failed:
+                    log.warning("%s unreadable: %s", exc.backend, exc)
+                failed[source.name] = str(exc)
                 result.backend_errors.setdefault(source.backend, str(exc))
                 found = {t.key: Observation(t.key, now, error=str(exc)) for t in mine}
             for target in mine:
@@ -204,7 +250,7 @@ class LogCounter:
     def _record_pass(self, result: PassResult, now: datetime) -> None:
         health = self.health
         health.backend_errors = dict(result.backend_errors)
-        health.checks += len(result.rows)
+        health.checks += result.checked
         health.passes += 1
         health.last_pass_at = now
         health.last_pass_mono = self.clock.monotonic()
@@ -212,13 +258,12 @@ class LogCounter:
         if not result.backend_errors:
             health.last_good_pass_at = now
 
-    def _discover(self, batch: Sequence[Target], now: datetime, result: PassResult) -> list[Target]:
+    def _discover(self, batch: Sequence[Target], now: datetime) -> list[Target]:
         """With AGENT_DISCOVERY=active, every active agent not listed becomes a target too."""
         if not self._discovery or self._api is None:
             return []
         try:
-            wanted = sorted({t.agent_id for t in batch if self._api.handles(t) and t.agent_id is not None})
-            agents = self._api.agents(now, wanted)
+            agents = self._api.agents(now)  # this pass's listing, read by _list_agents
         except BackendError:
             return []  # the API source reports it when it observes
         listed = {t.agent_id for t in self.targets if t.kind is TargetKind.AGENT}
@@ -249,3 +294,24 @@ def _log_change(row: Judged) -> None:
     else:
         args = (target.key, target.label, before.severity.name, after.severity.name, after.condition)
         log.info("%s (%s): %s -> %s (%s)", *args, extra=extra)
+
+
+def slices(batch: Sequence[Target], agents: int = SLICE_AGENTS) -> Iterator[list[Target]]:
+    """The batch in slices of at most `agents` agents, in order; local files (no agent) together in the first."""
+    local = [t for t in batch if t.agent_id is None]
+    if local:
+        yield local
+    part: list[Target] = []
+    seen: set[str] = set()
+    for target in batch:
+        agent_id = target.agent_id
+        if agent_id is None:
+            continue
+        if agent_id not in seen:
+            if len(seen) == agents:
+                yield part
+                part, seen = [], set()
+            seen.add(agent_id)
+        part.append(target)
+    if part:
+        yield part

@@ -10,7 +10,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -125,8 +125,9 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
-# A state whose only news is its last check is not written each pass (the pass keeps it in memory), but once its
-# stored last check is this old: `status` and the forgetting of removed targets read it from the file.
+# A state whose only news is its last check is not written each pass (the pass keeps it in memory), but at its first
+# check in each hour, so the stored one is at most this (and an interval) old: `status` and the forgetting of removed
+# targets read it from the file.
 CHECKED_WRITTEN_EVERY = timedelta(hours=1)
 TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an archive: the oldest rows go
 # Delivered notifications are kept for the status page's history, within both bounds; undelivered ones always stay.
@@ -235,7 +236,6 @@ class StateStore:
         # command, another process) can make the copy stale, which data_version tells.
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
-        self._written: dict[str, datetime | None] = {}  # each state's last_checked as the file holds it
         self._pruned_mono: float | None = None  # when a commit last pruned the outbox (monotonic)
         self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
         self._pruned_hour: str | None = None  # the hour old rate points were last deleted in
@@ -336,13 +336,22 @@ class StateStore:
         with self._lock:
             return dict(self._current_states())
 
+    def kept_states(self) -> Mapping[str, TargetState]:
+        """The kept copy itself, not a copy of it: for the checking thread, the only one that commits states.
+
+        A pass reads each target's state before its slice commits the new one, so it needs no snapshot
+        (at 100,000 targets a copy is 4 MB more at the pass's peak); a reload for another connection's
+        writes replaces the copy, and the pass goes on reading the one it was given.
+        """
+        with self._lock:
+            return self._current_states()
+
     def _current_states(self) -> dict[str, TargetState]:
         """The kept copy, read again first when another connection has written since (the lock held)."""
         version = int(self._rows("PRAGMA data_version")[0][0])
         if self._states is None or version != self._states_version:
             rows = self._rows("SELECT target_key, data FROM target_state")
             decoded = self._readable(rows, lambda row: state_from_json(row[1]), "target_state", "a fresh state")
-            self._written = {s.target_key: s.last_checked for s in decoded}
             self._states = _with_newer_checks({s.target_key: s for s in decoded}, self._states or {})
             self._states_version = version
         return self._states
@@ -352,12 +361,11 @@ class StateStore:
 
         Only states that changed are written; one whose only news is `last_checked` and its rate figures
         (`recent`, `baseline`, `rate_window_s`, which move a little every pass) is kept in memory (load_states
-        returns it) and written with its next change or once CHECKED_WRITTEN_EVERY has passed.
+        returns it) and written with its next change or at its first check in a new hour (CHECKED_WRITTEN_EVERY).
         """
         states = list(states)
         if self._reopen_if_replaced() and self.on_reset is not None:
             notifications = [*notifications, self.on_reset()]
-        written: list[TargetState] = []
         with self._transaction() as db:
             if states:
                 written = self._changed(states)
@@ -388,7 +396,6 @@ class StateStore:
         with self._lock:
             if states and self._states is not None:
                 self._states.update((s.target_key, s) for s in states)
-                self._written.update((s.target_key, s.last_checked) for s in written)
 
     def _changed(self, states: list[TargetState]) -> list[TargetState]:
         """The states to write (inside commit's transaction, the lock held)."""
@@ -399,8 +406,9 @@ class StateStore:
             if before is None or _STATE_BUT_CHECKED(before) != _STATE_BUT_CHECKED(state):
                 changed.append(state)
                 continue
-            on_file = self._written.get(state.target_key)
-            if on_file is None or state.last_checked is None or state.last_checked - on_file >= CHECKED_WRITTEN_EVERY:
+            # By the hour (as the rate points), not by a stored time per target: 100,000 of those are 4 MB.
+            earlier, later = before.last_checked, state.last_checked
+            if earlier is None or later is None or _new_hour(earlier, later):
                 changed.append(state)
         return changed
 
@@ -1009,6 +1017,11 @@ def _with_newer_checks(read: dict[str, TargetState], kept: dict[str, TargetState
                 rate_window_s=state.rate_window_s,
             )
     return read
+
+
+def _new_hour(earlier: datetime, later: datetime) -> bool:
+    """Whether `later` falls in another clock hour than `earlier` (both UTC, as the pass's clock gives them)."""
+    return later - earlier >= CHECKED_WRITTEN_EVERY or later.hour != earlier.hour
 
 
 def _rate_row(state: TargetState, hour: str, recent: int, baseline: float) -> tuple[str, str, int, float, float]:

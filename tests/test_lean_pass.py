@@ -51,14 +51,20 @@ def test_a_commit_where_only_the_check_time_moved_writes_no_state_row(tmp_path: 
         assert [t.to_severity for t in store.transitions("agent:002")] == [Severity.CRITICAL, Severity.WARNING]
 
 
-def test_an_unchanged_state_is_written_once_its_stored_check_time_is_an_hour_old(tmp_path: Path) -> None:
-    ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, agent_status="active")
+def test_an_unchanged_state_is_written_at_its_first_check_in_a_new_hour(tmp_path: Path) -> None:
+    # The stored check time is at most an hour (and an interval) old, with no stored time kept per target.
+    start = NOW + timedelta(minutes=30)
+    ok = TargetState("agent:001", last_event=NOW, last_checked=start, agent_status="active")
     with StateStore(tmp_path / "s.db") as store:
         store.commit([ok], [])
-        store.commit([replace(ok, last_checked=NOW + CHECKED_WRITTEN_EVERY - timedelta(seconds=1))], [])
-        assert _rows_written(tmp_path / "s.db") == {"agent:001": NOW.isoformat()}
-        store.commit([replace(ok, last_checked=NOW + CHECKED_WRITTEN_EVERY)], [])
-        assert _rows_written(tmp_path / "s.db") == {"agent:001": (NOW + CHECKED_WRITTEN_EVERY).isoformat()}
+        for minutes in (15, 29):  # 10:45, 10:59: the same hour
+            store.commit([replace(ok, last_checked=start + timedelta(minutes=minutes))], [])
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": start.isoformat()}
+        store.commit([replace(ok, last_checked=start + timedelta(minutes=30))], [])  # 11:00
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": (start + timedelta(minutes=30)).isoformat()}
+        later = start + timedelta(minutes=30) + CHECKED_WRITTEN_EVERY  # 12:00, after no check for an hour
+        store.commit([replace(ok, last_checked=later)], [])
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": later.isoformat()}
 
 
 def test_the_kept_check_time_survives_another_connection_writing(tmp_path: Path) -> None:
@@ -301,9 +307,9 @@ def test_the_daemon_holds_no_finished_pass_while_the_next_one_runs(tmp_path: Pat
             alive_at_start: list[bool] = []
             check = monitor.check
 
-            def counted(batch: Sequence[Target]) -> PassResult:
+            def counted(batch: Sequence[Target], *, keep_rows: bool = True) -> PassResult:
                 alive_at_start.append(any(ref() is not None for ref in passes))
-                result = check(batch)
+                result = check(batch, keep_rows=keep_rows)
                 passes.append(weakref.ref(result))
                 clock.advance(60.0)  # the next pass is due at once: the loop does not sleep
                 if len(passes) == 3:

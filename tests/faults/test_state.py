@@ -100,10 +100,12 @@ def fill_up(store: StateStore) -> None:
     db = store._db
     padding = json.dumps({"target_key": "filler", "padding": "x" * 3900})
     db.execute("INSERT OR REPLACE INTO target_state VALUES ('filler', ?, '')", (padding,))
+    # Delivered just now: the outbox's pruning (30 days) must not free its page for the pass.
+    delivered = datetime.now(UTC).isoformat()
     db.execute(
         "INSERT OR REPLACE INTO outbox (id, created_at, target_key, kind, payload, delivered_at) "
-        "VALUES ('filler', '2000-01-01', 'filler', 'test', ?, '2000-01-01')",
-        (padding,),
+        "VALUES ('filler', ?, 'filler', 'test', ?, ?)",
+        (delivered, padding, delivered),
     )
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     pages = db.execute("PRAGMA page_count").fetchone()[0]

@@ -171,42 +171,47 @@ def build_channels(
     settings: Settings, *, sleep: Callable[[float], None] = time.sleep, tuning: Tuning = Tuning()
 ) -> list[Notifier]:
     """The fallback chain in order; the console when nothing is configured, so a first run shows something."""
-    channels: list[Notifier] = []
-    if (settings.slack_bot_token and settings.slack_channel) or settings.slack_webhook_url:
-        channels.append(
-            SlackNotifier(
-                token=settings.slack_bot_token,
-                channel=settings.slack_channel,
-                webhook_url=settings.slack_webhook_url,
-                api_url=settings.slack_api_url,
-                sleep=sleep,
-                **_given(
-                    timeout=tuning.channel_timeout_s,
-                    connect_retry_s=tuning.channel_retry_s,
-                    max_retry_after_s=tuning.channel_retry_s,
-                ),
-            )
-        )
-    if settings.smtp_host and settings.smtp_from and settings.smtp_to:
-        channels.append(
-            SmtpNotifier(
-                host=settings.smtp_host,
-                port=settings.smtp_port,
-                security=settings.smtp_security,
-                user=settings.smtp_user,
-                password=settings.smtp_password,
-                sender=settings.smtp_from,
-                recipients=settings.smtp_to,
-                **_given(timeout=tuning.channel_timeout_s),
-            )
-        )
-    if settings.teams_webhook_url:
-        channels.append(
-            TeamsNotifier(webhook_url=settings.teams_webhook_url, **_given(timeout=tuning.channel_timeout_s))
-        )
-    if not channels:
-        channels.append(ConsoleNotifier())
-    return channels
+    chain = (_slack(settings, sleep, tuning), _email(settings, tuning), _teams(settings, tuning))
+    return [channel for channel in chain if channel is not None] or [ConsoleNotifier()]
+
+
+def _slack(settings: Settings, sleep: Callable[[float], None], tuning: Tuning) -> SlackNotifier | None:
+    """Slack through a bot token and a channel, or through an incoming webhook; None when neither is set."""
+    if not ((settings.slack_bot_token and settings.slack_channel) or settings.slack_webhook_url):
+        return None
+    retry = tuning.channel_retry_s  # both the wait before a reconnect and the longest Retry-After honoured
+    return SlackNotifier(
+        token=settings.slack_bot_token,
+        channel=settings.slack_channel,
+        webhook_url=settings.slack_webhook_url,
+        api_url=settings.slack_api_url,
+        sleep=sleep,
+        **_given(timeout=tuning.channel_timeout_s, connect_retry_s=retry, max_retry_after_s=retry),
+    )
+
+
+def _email(settings: Settings, tuning: Tuning) -> SmtpNotifier | None:
+    """Email, when SMTP_HOST, SMTP_FROM and SMTP_TO are all set (config refuses some without the rest); else None."""
+    host, sender, recipients = settings.smtp_host, settings.smtp_from, settings.smtp_to
+    if not (host and sender and recipients):
+        return None
+    return SmtpNotifier(
+        host=host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        sender=sender,
+        recipients=recipients,
+        **_given(timeout=tuning.channel_timeout_s),
+    )
+
+
+def _teams(settings: Settings, tuning: Tuning) -> TeamsNotifier | None:
+    """Microsoft Teams, when its Workflows webhook is set; else None."""
+    if not settings.teams_webhook_url:
+        return None
+    return TeamsNotifier(webhook_url=settings.teams_webhook_url, **_given(timeout=tuning.channel_timeout_s))
 
 
 def state_reset_notice(quarantined: Path | None, state_db: Path, clock: Clock, host: str | None) -> Notification:

@@ -198,8 +198,9 @@ def step(
     `found` is the observation's assessment when the caller has made it already (the judge has, for the pipeline).
     """
     found = found or assess(target, obs, now, settings, dropping=state.condition is Condition.RATE_DROP)
-    if found.severity is Severity.OK and state.alerted is Severity.OK:
-        # Most targets on most passes: nothing to tell, so the fresh state is built directly (no copy of the old).
+    if found.severity is Severity.OK:
+        # Settled OK at `now`: the episode closed, what was seen of the target kept. Most targets on most passes
+        # have nothing to tell, so the fresh state is built directly (no copy of the old).
         fresh = TargetState(
             target_key=state.target_key,
             last_event=obs.last_event if obs.last_event is not None else state.last_event,
@@ -210,6 +211,8 @@ def step(
             baseline=obs.baseline,
             rate_window_s=obs.rate_window_s,
         )
+        if state.alerted is not Severity.OK:
+            return _recover(state, fresh, target, obs, now, settings)
         return Decision(fresh, ())
     observed = replace(
         state,
@@ -224,33 +227,21 @@ def step(
     if found.severity is Severity.UNKNOWN:
         # Keep the episode as it was: when the backend returns, reminders and recoveries carry on.
         return Decision(replace(observed, severity=Severity.UNKNOWN, condition=Condition.UNKNOWN), ())
-    if found.severity is Severity.OK:
-        return _recover(observed, target, obs, now, settings)
     return _escalate(observed, target, found, now, settings, quiet=quiet)
 
 
-def _recover(state: TargetState, target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Decision:
-    fresh = TargetState(
-        target_key=state.target_key,
-        severity=Severity.OK,
-        condition=Condition.OK,
-        last_event=state.last_event,
-        last_checked=now,
-        agent_status=state.agent_status,
-        agent_name=state.agent_name,
-        recent=state.recent,
-        baseline=state.baseline,
-        rate_window_s=state.rate_window_s,
-    )
-    if state.alerted is Severity.OK:
-        return Decision(fresh, ())
+def _recover(
+    state: TargetState, fresh: TargetState, target: Target, obs: Observation, now: datetime, settings: PolicySettings
+) -> Decision:
+    """Settled as `fresh`, with the recovery notice of the alerted episode in `state`."""
     # Every alert that went out gets exactly one recovery, however quiet the moment is.
     lasted = None
     if state.since is not None and obs.last_event is not None:
         lasted = max(0.0, (obs.last_event - state.since).total_seconds())
+    # The episode's start and count are the old state's; the agent's name, the latest seen.
     note = _notification(
         target,
-        state,
+        replace(state, agent_name=fresh.agent_name),
         NotificationKind.RECOVERY,
         Severity.OK,
         Condition.OK,

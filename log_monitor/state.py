@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from log_monitor.errors import InstanceLockedError, StateError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, TargetState
@@ -138,6 +138,7 @@ OUTBOX_PRUNE_BATCH = 20_000  # rows one commit deletes at most
 # What decoding a row written by another version (or by hand) raises; json.JSONDecodeError is a ValueError.
 _UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -701,69 +702,26 @@ class StateStore:
     # -- local file positions ---------------------------------------------------------
 
     def file_positions(self) -> dict[str, FilePosition]:
-        rows = self._query(
-            "SELECT path, inode, offset, last_growth, lines, missing_since, analysis, head FROM file_position"
-        )
-        return {
-            row[0]: FilePosition(
-                row[0],
-                int(row[1]),
-                int(row[2]),
-                _parse_time(row[3]),
-                int(row[4]),
-                _parse_time(row[5]),
-                row[6],
-                bytes(row[7]),
-            )
-            for row in rows
-        }
+        return {position.path: position for position in self._load(_FILE_POSITIONS)}
 
     def save_file_positions(self, positions: Iterable[FilePosition]) -> None:
         """Offsets and the analysis of the lines up to them in one transaction: a crash never splits the two."""
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO file_position (path, inode, offset, last_growth, lines, missing_since, analysis, head) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, offset = excluded.offset, "
-                "last_growth = excluded.last_growth, lines = excluded.lines, "
-                "missing_since = excluded.missing_since, analysis = excluded.analysis, head = excluded.head",
-                [
-                    (
-                        p.path,
-                        p.inode,
-                        p.offset,
-                        _now_text(p.last_growth) or None,
-                        p.lines,
-                        _now_text(p.missing_since) or None,
-                        p.analysis,
-                        p.head,
-                    )
-                    for p in positions
-                ],
-            )
+        self._save(_FILE_POSITIONS, positions)
 
     # -- logcollector counters ---------------------------------------------------------
 
     def logcollector_counters(self) -> dict[tuple[str, str], LogcollectorCounter]:
-        rows = self._query("SELECT agent_id, location, start, events, drops, last_event FROM logcollector_counter")
-        return {
-            (row[0], row[1]): LogcollectorCounter(
-                row[0], row[1], row[2], int(row[3]), int(row[4]), datetime.fromisoformat(row[5]) if row[5] else None
-            )
-            for row in rows
-        }
+        return {(c.agent_id, c.location): c for c in self._load(_LOGCOLLECTOR_COUNTERS)}
 
     def save_logcollector_counters(self, counters: Iterable[LogcollectorCounter]) -> None:
+        self._save(_LOGCOLLECTOR_COUNTERS, counters)
+
+    def _load(self, table: _RowTable[R]) -> list[R]:
+        return [table.decode(row) for row in self._query(table.select)]
+
+    def _save(self, table: _RowTable[R], items: Iterable[R]) -> None:
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO logcollector_counter (agent_id, location, start, events, drops, last_event) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, location) DO UPDATE SET start = excluded.start, "
-                "events = excluded.events, drops = excluded.drops, last_event = excluded.last_event",
-                [
-                    (c.agent_id, c.location, c.start, c.events, c.drops, _now_text(c.last_event) or None)
-                    for c in counters
-                ],
-            )
+            db.executemany(table.upsert, [table.encode(item) for item in items])
 
     # -- ad-hoc silences ---------------------------------------------------------------
 
@@ -1097,6 +1055,87 @@ def _encode(value: object) -> object:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _time_or_null(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column of a row table: its name (the row class's field of the same name) and how a value goes in and out."""
+
+    name: str
+    encode: Callable[[Any], Any] = _as_is
+    decode: Callable[[Any], Any] = _as_is
+
+
+def _time_column(name: str) -> _Column:
+    return _Column(name, _time_or_null, _parse_time)
+
+
+@dataclass(frozen=True)
+class _RowTable(Generic[R]):
+    """A table holding one row class: its columns, written once, make the SQL and convert rows both ways."""
+
+    name: str
+    key: tuple[str, ...]  # the primary key: a saved row replaces the one with the same key
+    row: Callable[..., R]  # takes the decoded columns in order
+    columns: tuple[_Column, ...]
+
+    # The names in the SQL are this module's constants, never input: the values all go through "?".
+    @property
+    def select(self) -> str:
+        return f"SELECT {', '.join(column.name for column in self.columns)} FROM {self.name}"  # noqa: S608
+
+    @property
+    def upsert(self) -> str:
+        names = [column.name for column in self.columns]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in self.key)
+        return (
+            f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "  # noqa: S608
+            f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {updates}"
+        )
+
+    def decode(self, row: tuple[Any, ...]) -> R:
+        return self.row(*(column.decode(value) for column, value in zip(self.columns, row, strict=True)))
+
+    def encode(self, item: R) -> tuple[Any, ...]:
+        return tuple(column.encode(getattr(item, column.name)) for column in self.columns)
+
+
+_FILE_POSITIONS = _RowTable(
+    "file_position",
+    ("path",),
+    FilePosition,
+    (
+        _Column("path"),
+        _Column("inode", decode=int),
+        _Column("offset", decode=int),
+        _time_column("last_growth"),
+        _Column("lines", decode=int),
+        _time_column("missing_since"),
+        _Column("analysis"),
+        _Column("head", decode=bytes),
+    ),
+)
+_LOGCOLLECTOR_COUNTERS = _RowTable(
+    "logcollector_counter",
+    ("agent_id", "location"),
+    LogcollectorCounter,
+    (
+        _Column("agent_id"),
+        _Column("location"),
+        _Column("start"),
+        _Column("events", decode=int),
+        _Column("drops", decode=int),
+        _time_column("last_event"),
+    ),
+)
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(TargetState))

@@ -131,6 +131,31 @@ def test_recovery_resets_the_reminder_schedule_so_the_next_outage_alerts_at_once
     assert [n.kind for n in sent] == [NotificationKind.ALERT]
 
 
+def test_a_recovery_keeps_what_the_pass_saw_and_names_the_agent_by_its_latest_name() -> None:
+    state, _ = run([seen(T0 + minutes(20), T0, agent_status="active", agent_name="web-1")])
+    back = seen(
+        T0 + minutes(30),
+        T0 + minutes(29),
+        agent_status="active",
+        agent_name="web-1-renamed",
+        recent=40,
+        baseline=38.0,
+        rate_window_s=3600.0,
+    )
+    state, sent = run([back], state)
+    assert state == TargetState(
+        AGENT.key,
+        last_event=T0 + minutes(29),
+        last_checked=T0 + minutes(30),
+        agent_status="active",
+        agent_name="web-1-renamed",
+        recent=40,
+        baseline=38.0,
+        rate_window_s=3600.0,
+    )
+    assert [(n.kind, n.agent_name) for n in sent] == [(NotificationKind.RECOVERY, "web-1-renamed")]
+
+
 def test_unknown_pass_keeps_the_episode_so_recovery_still_follows() -> None:
     state, _ = run([seen(T0 + minutes(20), T0)])
     state, _ = run([Observation(AGENT.key, T0 + minutes(25), error="down")], state)

@@ -145,6 +145,26 @@ def test_the_manager_is_listed_but_emits_nothing(fleet: Fleet) -> None:
     assert fleet.locations("000") == []
 
 
+def test_an_active_agent_is_listed_with_a_keepalive_of_now_and_a_disconnected_one_with_its_last(
+    clock: FakeClock, fleet: Fleet
+) -> None:
+    fleet.add_agent("005", "new", started=HOUR_AGO, status="never_connected", ip="10.9.9.9", os_name="Windows")
+    listed = {agent.id: agent for agent in fleet.agents()}
+    assert listed["001"].last_keepalive == NOW
+    assert listed["004"].last_keepalive == HOUR_AGO
+    new = listed["005"]
+    assert (new.name, new.status, new.ip, new.os, new.last_keepalive, new.date_add) == (
+        "new",
+        "never_connected",
+        "10.9.9.9",
+        "Windows",
+        None,
+        HOUR_AGO,
+    )
+    clock.advance(60)
+    assert {agent.id: agent.last_keepalive for agent in fleet.agents()}["001"] == NOW + timedelta(seconds=60)
+
+
 def test_generate_pads_ids_and_silences_every_nth_agent(clock: FakeClock) -> None:
     fleet = Fleet.generate(1001, now=clock.now, started=HOUR_AGO - timedelta(hours=1), silent_every=500)
     ids = [agent.id for agent in fleet.agents()]

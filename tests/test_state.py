@@ -11,7 +11,15 @@ import pytest
 
 from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, Severity, TargetState
-from log_monitor.state import OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH, SCHEMA_VERSION, StateStore, note_to_json
+from log_monitor.state import (
+    OUTBOX_DELIVERED_KEPT,
+    OUTBOX_PRUNE_BATCH,
+    SCHEMA_VERSION,
+    FilePosition,
+    LogcollectorCounter,
+    StateStore,
+    note_to_json,
+)
 from tests.helpers import notification
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -52,6 +60,27 @@ def test_states_and_outbox_survive_reopening(tmp_path: Path) -> None:
         assert store.load_states() == {"agent:001": state}
         assert [e.notification for e in store.pending()] == [note(1), note(2)]
         assert store.outbox_depth() == 2
+
+
+def test_file_positions_and_logcollector_counters_survive_reopening_and_a_save_replaces_the_same_key(
+    tmp_path: Path,
+) -> None:
+    read = FilePosition("/var/log/app.log", 42, 1024, T0, 7, None, '{"traffic": 1}', b"first line")
+    gone = FilePosition("/var/log/old.log", -1, 0, None, missing_since=T0)
+    counter = LogcollectorCounter("001", "/var/log/syslog", "2026-11-22 11:00:00", 120, 3, T0)
+    unseen = LogcollectorCounter("001", "Security", "2026-11-22 11:00:00", 0, 0, None)
+    with StateStore(tmp_path / "s.db") as store:
+        store.save_file_positions([read, gone])
+        store.save_logcollector_counters([counter, unseen])
+    with StateStore(tmp_path / "s.db") as store:
+        assert store.file_positions() == {read.path: read, gone.path: gone}
+        assert store.logcollector_counters() == {("001", "/var/log/syslog"): counter, ("001", "Security"): unseen}
+        grown = FilePosition(read.path, 42, 2048, T0 + timedelta(minutes=1), 9, None, None, b"first line")
+        polled = LogcollectorCounter("001", "/var/log/syslog", "2026-11-22 11:00:00", 130, 3, None)
+        store.save_file_positions([grown])
+        store.save_logcollector_counters([polled])
+        assert store.file_positions() == {read.path: grown, gone.path: gone}
+        assert store.logcollector_counters() == {("001", "/var/log/syslog"): polled, ("001", "Security"): unseen}
 
 
 def test_a_delivered_notification_leaves_the_queue(tmp_path: Path) -> None:

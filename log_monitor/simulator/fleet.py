@@ -164,6 +164,18 @@ class _Agent:
     utc_offset: timedelta = timedelta(0)  # the agent's zone: its logcollector statistics are written in it
     windows: bool = False  # its locations are event channels (Security, System...)
 
+    def listed(self, now: datetime) -> SimAgent:
+        """The agent as the server API lists it at `now`: an active agent's keepalive is that moment."""
+        return SimAgent(
+            id=self.id,
+            name=self.name,
+            status=self.status,
+            ip=self.ip,
+            os=self.os_name,
+            last_keepalive=self.last_keepalive or (now if self.status == "active" else None),
+            date_add=self.date_add,
+        )
+
 
 class Fleet:
     """Agents, their log locations and scripted silences; counts and last events are closed-form arithmetic.
@@ -317,21 +329,7 @@ class Fleet:
                     group=[],
                 )
             ]
-            for agent in self._agents.values():
-                keepalive = agent.last_keepalive
-                if keepalive is None and agent.status == "active":
-                    keepalive = now
-                listed.append(
-                    SimAgent(
-                        id=agent.id,
-                        name=agent.name,
-                        status=agent.status,
-                        ip=agent.ip,
-                        os=agent.os_name,
-                        last_keepalive=keepalive,
-                        date_add=agent.date_add,
-                    )
-                )
+            listed.extend(agent.listed(now) for agent in self._agents.values())
         return sorted(listed, key=lambda a: _id_order(a.id))
 
     def agent_ids(self) -> list[str]:

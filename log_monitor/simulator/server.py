@@ -939,6 +939,11 @@ class _Indexer(_App):
         super().__init__(owner)
         self._keys_cache: tuple[object, list[tuple[_Key, str, str | None]], list[_Order]] | None = None
         self._parsed_cache: dict[int, tuple[object, _DocFilter]] = {}
+        # Per bucket, the same sub-aggregation filters meet the same selection: narrowed once per request.
+        self._narrowed_cache: dict[tuple[int, int], tuple[_DocFilter, _DocFilter, _DocFilter]] = {}
+        # What a bucket's documents are made of depends on the fleet alone: kept while its version holds.
+        self._locations_cache: tuple[int, dict[tuple[object, ...], list[str]]] = (-1, {})
+        self._names_cache: tuple[int, dict[str, str]] = (-1, {})
 
     def transport_fault(self) -> str:
         return self._owner.faults.indexer_transport
@@ -1115,7 +1120,7 @@ class _Indexer(_App):
     def _keys(self, kinds: list[str], selection: _DocFilter) -> list[tuple[_Key, str, str | None]]:
         """Every (key values, agent id, location or None) whose documents a bucket would hold."""
         fleet = self._owner.fleet
-        names = {agent.id: agent.name for agent in fleet.agents()}
+        names = self._names()
         keys: list[tuple[_Key, str, str | None]] = []
         for agent_id in fleet.agent_ids():
             if selection.agents is not None and agent_id not in selection.agents:
@@ -1143,10 +1148,8 @@ class _Indexer(_App):
 
     def _doc_count(self, agent_id: str, location: str | None, selection: _DocFilter) -> int:
         fleet = self._owner.fleet
-        if selection.names is not None:
-            names = {agent.id: agent.name for agent in fleet.agents()}
-            if names.get(agent_id) not in selection.names:
-                return 0
+        if selection.names is not None and self._names().get(agent_id) not in selection.names:
+            return 0
         if selection.agents is not None and agent_id not in selection.agents:
             return 0
         if selection.lo > selection.hi:
@@ -1165,10 +1168,46 @@ class _Indexer(_App):
         moments = [m for m in found if m is not None]
         return max(moments) if moments else None
 
-    def _locations(self, agent_id: str, location: str | None, selection: _DocFilter) -> list[str]:
+    def _names(self) -> dict[str, str]:
+        """Agent id to name, as the fleet lists them."""
         fleet = self._owner.fleet
-        candidates = [location] if location is not None else fleet.locations(agent_id)
-        return [loc for loc in candidates if selection.admits(*fleet.indexed_as(agent_id, loc))]
+        version = fleet.version  # read first: a change while building leaves the cache stale, never wrong
+        cached = self._names_cache
+        if cached[0] != version:
+            cached = (version, {agent.id: agent.name for agent in fleet.agents()})
+            self._names_cache = cached
+        return cached[1]
+
+    def _locations(self, agent_id: str, location: str | None, selection: _DocFilter) -> list[str]:
+        """The agent's locations (or the one given) whose documents the selection admits; asked ~10 times a bucket."""
+        fleet = self._owner.fleet
+        version = fleet.version
+        cached = self._locations_cache
+        if cached[0] != version or len(cached[1]) > 100_000:
+            cached = (version, {})
+            self._locations_cache = cached
+        key = (agent_id, location, selection.locations, selection.channels, selection.not_locations)
+        key += selection.not_prefixes
+        found = cached[1].get(key)
+        if found is None:
+            candidates = [location] if location is not None else fleet.locations(agent_id)
+            found = [loc for loc in candidates if selection.admits(*fleet.indexed_as(agent_id, loc))]
+            cached[1][key] = found
+        return found
+
+    def _narrowed(self, selection: _DocFilter, query: object) -> _DocFilter:
+        """`selection` narrowed by a sub-aggregation's query; the same pair comes back for every bucket."""
+        other = self._parsed(query)
+        cache = self._narrowed_cache
+        cached = cache.get((id(selection), id(other)))
+        if cached is not None and cached[0] is selection and cached[1] is other:
+            return cached[2]
+        if len(cache) > 256:
+            cache.clear()
+        narrowed = selection.narrowed(other)
+        # Both inputs are kept, so their ids cannot be reused by other objects while cached.
+        cache[(id(selection), id(other))] = (selection, other, narrowed)
+        return narrowed
 
     def _bucket(self, key: object, agent_id: str, location: str | None, selection: _DocFilter, subs: JSON) -> JSON:
         bucket: JSON = {"key": key, "doc_count": self._doc_count(agent_id, location, selection)}
@@ -1190,8 +1229,7 @@ class _Indexer(_App):
                 return {"value": None}
             return {"value": float(last), "value_as_string": _opensearch_time(last)}
         if kind == "filter":
-            narrowed = selection.narrowed(self._parsed(body))
-            return {"doc_count": self._doc_count(agent_id, location, narrowed)}
+            return {"doc_count": self._doc_count(agent_id, location, self._narrowed(selection, body))}
         if kind == "filters":
             return self._filters(name, body, agent_id, location, selection)
         raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
@@ -1205,14 +1243,14 @@ class _Indexer(_App):
         if isinstance(filters, dict):
             return {
                 "buckets": {
-                    key: {"doc_count": self._doc_count(agent_id, location, selection.narrowed(self._parsed(query)))}
+                    key: {"doc_count": self._doc_count(agent_id, location, self._narrowed(selection, query))}
                     for key, query in filters.items()
                 }
             }
         if isinstance(filters, list):
             return {
                 "buckets": [
-                    {"doc_count": self._doc_count(agent_id, location, selection.narrowed(self._parsed(query)))}
+                    {"doc_count": self._doc_count(agent_id, location, self._narrowed(selection, query))}
                     for query in filters
                 ]
             }

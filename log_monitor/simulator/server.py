@@ -1147,17 +1147,22 @@ class _Indexer(_App):
         return keys
 
     def _doc_count(self, agent_id: str, location: str | None, selection: _DocFilter) -> int:
-        fleet = self._owner.fleet
-        if selection.names is not None and self._names().get(agent_id) not in selection.names:
-            return 0
-        if selection.agents is not None and agent_id not in selection.agents:
-            return 0
-        if selection.lo > selection.hi:
-            return 0
-        return sum(
-            fleet.count_ms(agent_id, loc, selection.lo, selection.hi)
-            for loc in self._locations(agent_id, location, selection)
-        )
+        return self._doc_counts(agent_id, location, [selection])[0]
+
+    def _doc_counts(self, agent_id: str, location: str | None, selections: list[_DocFilter]) -> list[int]:
+        """The documents of (agent, location) each selection matches: one trip to the fleet for all of them."""
+        names = self._names() if any(s.names is not None for s in selections) else {}
+        queries: list[tuple[list[str], int, int]] = []
+        for selection in selections:
+            if (
+                (selection.names is not None and names.get(agent_id) not in selection.names)
+                or (selection.agents is not None and agent_id not in selection.agents)
+                or selection.lo > selection.hi
+            ):
+                queries.append(([], 0, -1))
+            else:
+                queries.append((self._locations(agent_id, location, selection), selection.lo, selection.hi))
+        return self._owner.fleet.count_ranges_ms(agent_id, queries)
 
     def _last(self, agent_id: str, location: str | None, selection: _DocFilter) -> int | None:
         fleet = self._owner.fleet
@@ -1186,8 +1191,8 @@ class _Indexer(_App):
         if cached[0] != version or len(cached[1]) > 100_000:
             cached = (version, {})
             self._locations_cache = cached
-        key = (agent_id, location, selection.locations, selection.channels, selection.not_locations)
-        key += selection.not_prefixes
+        key: tuple[object, ...] = (agent_id, location, selection.locations, selection.channels)
+        key += (selection.not_locations, selection.not_prefixes)
         found = cached[1].get(key)
         if found is None:
             candidates = [location] if location is not None else fleet.locations(agent_id)
@@ -1241,19 +1246,12 @@ class _Indexer(_App):
             raise _SearchError("illegal_argument_exception", f"[{name}]: only a plain filters list or map is simulated")
         filters = body["filters"]
         if isinstance(filters, dict):
-            return {
-                "buckets": {
-                    key: {"doc_count": self._doc_count(agent_id, location, self._narrowed(selection, query))}
-                    for key, query in filters.items()
-                }
-            }
+            selections = [self._narrowed(selection, query) for query in filters.values()]
+            counts = self._doc_counts(agent_id, location, selections)
+            return {"buckets": {key: {"doc_count": n} for key, n in zip(filters, counts, strict=True)}}
         if isinstance(filters, list):
-            return {
-                "buckets": [
-                    {"doc_count": self._doc_count(agent_id, location, self._narrowed(selection, query))}
-                    for query in filters
-                ]
-            }
+            counts = self._doc_counts(agent_id, location, [self._narrowed(selection, query) for query in filters])
+            return {"buckets": [{"doc_count": n} for n in counts]}
         raise _SearchError("parsing_exception", f"[{name}]: [filters] must be an object or an array")
 
     def _composite(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:

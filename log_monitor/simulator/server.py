@@ -925,6 +925,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _Key = tuple[str | None, ...]  # composite key values; None is the missing bucket (a non-Windows event's channel)
 _Order = tuple[tuple[bool, str], ...]
+# A sub-aggregation of each bucket: name, kind, its counts' slice [first, last), a `filters` map's keys.
+_SubPlan = tuple[str, str, int, int, list[str] | None]
 
 
 def _order(values: _Key) -> _Order:
@@ -939,8 +941,8 @@ class _Indexer(_App):
         super().__init__(owner)
         self._keys_cache: tuple[object, list[tuple[_Key, str, str | None]], list[_Order]] | None = None
         self._parsed_cache: dict[int, tuple[object, _DocFilter]] = {}
-        # Per bucket, the same sub-aggregation filters meet the same selection: narrowed once per request.
-        self._narrowed_cache: dict[tuple[int, int], tuple[_DocFilter, _DocFilter, _DocFilter]] = {}
+        # Every bucket of an aggregation counts the same sub-aggregations: planned once per request.
+        self._plan_cache: tuple[_DocFilter, JSON, list[_DocFilter], list[_SubPlan]] | None = None
         # What a bucket's documents are made of depends on the fleet alone: kept while its version holds.
         self._locations_cache: tuple[int, dict[tuple[object, ...], list[str]]] = (-1, {})
         self._names_cache: tuple[int, dict[str, str]] = (-1, {})
@@ -1200,59 +1202,65 @@ class _Indexer(_App):
             cached[1][key] = found
         return found
 
-    def _narrowed(self, selection: _DocFilter, query: object) -> _DocFilter:
-        """`selection` narrowed by a sub-aggregation's query; the same pair comes back for every bucket."""
-        other = self._parsed(query)
-        cache = self._narrowed_cache
-        cached = cache.get((id(selection), id(other)))
-        if cached is not None and cached[0] is selection and cached[1] is other:
-            return cached[2]
-        if len(cache) > 256:
-            cache.clear()
-        narrowed = selection.narrowed(other)
-        # Both inputs are kept, so their ids cannot be reused by other objects while cached.
-        cache[(id(selection), id(other))] = (selection, other, narrowed)
-        return narrowed
-
     def _bucket(self, key: object, agent_id: str, location: str | None, selection: _DocFilter, subs: JSON) -> JSON:
-        bucket: JSON = {"key": key, "doc_count": self._doc_count(agent_id, location, selection)}
-        for sub_name, sub_spec in subs.items():
-            bucket[sub_name] = self._sub_aggregation(sub_name, sub_spec, agent_id, location, selection)
+        selections, plans = self._plan(selection, subs)
+        counts = self._doc_counts(agent_id, location, selections)
+        bucket: JSON = {"key": key, "doc_count": counts[0]}
+        for name, kind, first, last, keys in plans:
+            if kind == "max":
+                moment = self._last(agent_id, location, selection)
+                found: JSON = {"value": None}
+                if moment is not None:
+                    found = {"value": float(moment), "value_as_string": _opensearch_time(moment)}
+                bucket[name] = found
+            elif kind == "filter":
+                bucket[name] = {"doc_count": counts[first]}
+            elif keys is not None:
+                bucket[name] = {"buckets": {k: {"doc_count": n} for k, n in zip(keys, counts[first:last], strict=True)}}
+            else:
+                bucket[name] = {"buckets": [{"doc_count": n} for n in counts[first:last]]}
         return bucket
 
-    def _sub_aggregation(
-        self, name: str, spec: object, agent_id: str, location: str | None, selection: _DocFilter
-    ) -> JSON:
-        if not isinstance(spec, dict) or len(spec) != 1:
-            raise _SearchError("parsing_exception", f"sub-aggregation [{name}] must have exactly one type")
-        kind, body = next(iter(spec.items()))
-        if kind == "max":
-            if not isinstance(body, dict) or _field_kind(body.get("field")) != "time":
-                raise _SearchError("illegal_argument_exception", f"[{name}]: max is simulated on the timestamp only")
-            last = self._last(agent_id, location, selection)
-            if last is None:
-                return {"value": None}
-            return {"value": float(last), "value_as_string": _opensearch_time(last)}
-        if kind == "filter":
-            return {"doc_count": self._doc_count(agent_id, location, self._narrowed(selection, body))}
-        if kind == "filters":
-            return self._filters(name, body, agent_id, location, selection)
-        raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
-
-    def _filters(self, name: str, body: object, agent_id: str, location: str | None, selection: _DocFilter) -> JSON:
-        """OpenSearch's `filters` aggregation: named filters answer `{"buckets": {name: {"doc_count": n}}}`,
-        a list of filters answers `{"buckets": [{"doc_count": n}, ...]}` in order."""
-        if not isinstance(body, dict) or set(body) != {"filters"}:
-            raise _SearchError("illegal_argument_exception", f"[{name}]: only a plain filters list or map is simulated")
-        filters = body["filters"]
-        if isinstance(filters, dict):
-            selections = [self._narrowed(selection, query) for query in filters.values()]
-            counts = self._doc_counts(agent_id, location, selections)
-            return {"buckets": {key: {"doc_count": n} for key, n in zip(filters, counts, strict=True)}}
-        if isinstance(filters, list):
-            counts = self._doc_counts(agent_id, location, [self._narrowed(selection, query) for query in filters])
-            return {"buckets": [{"doc_count": n} for n in counts]}
-        raise _SearchError("parsing_exception", f"[{name}]: [filters] must be an object or an array")
+    def _plan(self, selection: _DocFilter, subs: JSON) -> tuple[list[_DocFilter], list[_SubPlan]]:
+        """What every bucket under `subs` counts (its own documents first), worked out once per request:
+        OpenSearch's `max`, `filter` and `filters` (named filters answer a map of buckets, a list a list)."""
+        cached = self._plan_cache
+        if cached is not None and cached[0] is selection and cached[1] is subs:
+            return cached[2], cached[3]
+        selections = [selection]
+        plans: list[_SubPlan] = []
+        for name, spec in subs.items():
+            if not isinstance(spec, dict) or len(spec) != 1:
+                raise _SearchError("parsing_exception", f"sub-aggregation [{name}] must have exactly one type")
+            kind, body = next(iter(spec.items()))
+            first = len(selections)
+            keys: list[str] | None = None
+            if kind == "max":
+                if not isinstance(body, dict) or _field_kind(body.get("field")) != "time":
+                    reason = f"[{name}]: max is simulated on the timestamp only"
+                    raise _SearchError("illegal_argument_exception", reason)
+            elif kind == "filter":
+                selections.append(selection.narrowed(self._parsed(body)))
+            elif kind == "filters":
+                if not isinstance(body, dict) or set(body) != {"filters"}:
+                    raise _SearchError(
+                        "illegal_argument_exception", f"[{name}]: only a plain filters list or map is simulated"
+                    )
+                filters = body["filters"]
+                if isinstance(filters, dict):
+                    keys = list(filters)
+                    queries = list(filters.values())
+                elif isinstance(filters, list):
+                    queries = filters
+                else:
+                    raise _SearchError("parsing_exception", f"[{name}]: [filters] must be an object or an array")
+                selections += [selection.narrowed(self._parsed(query)) for query in queries]
+            else:
+                raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
+            plans.append((name, kind, first, len(selections), keys))
+        # Both inputs are kept with the plan, so their ids are never another request's.
+        self._plan_cache = (selection, subs, selections, plans)
+        return selections, plans
 
     def _composite(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:
         if not isinstance(body, dict):

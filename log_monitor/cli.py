@@ -18,7 +18,7 @@ from typing import NoReturn, TextIO
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from log_monitor import __version__, top
+from log_monitor import __version__
 from log_monitor.app import App, Tuning, build, build_channels
 from log_monitor.config import (
     DEFAULT_ENV_FILE,
@@ -31,7 +31,6 @@ from log_monitor.config import (
     service_manager,
 )
 from log_monitor.daemon import Daemon, Outcome, Signals
-from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup, simulated_fleet
 from log_monitor.dropwords import rate_against
 from log_monitor.errors import (
     BackendError,
@@ -51,7 +50,6 @@ from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
 from log_monitor.sdnotify import SdNotifier
-from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
@@ -278,6 +276,9 @@ def _drop_output(out: TextIO) -> None:
 
 
 def _top(settings: Settings, targets: list[Target]) -> int:
+    # rich is for `top` alone: the daemon and cron's `once` start without it.
+    from log_monitor import top  # noqa: PLC0415
+
     store = StateStore(settings.state_db) if settings.state_db.exists() else None
     try:
         return top.run(top.watched(targets), store, zone=_zone(settings))
@@ -722,6 +723,9 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
 
 
 def _demo(seconds: float, out: TextIO) -> int:
+    # The simulator is for `demo` and `simulate` alone: the daemon and cron's `once` start without it.
+    from log_monitor.demo import INTERVAL_S, THRESHOLD_S, demo_setup  # noqa: PLC0415
+
     setup_logging(level=logging.WARNING)
     signals = Signals()
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
@@ -752,6 +756,9 @@ def _demo(seconds: float, out: TextIO) -> int:
 
 
 def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from log_monitor.demo import simulated_fleet  # noqa: PLC0415 - as in _demo
+    from log_monitor.simulator.server import SimulatorServer  # noqa: PLC0415
+
     setup_logging(level=logging.WARNING)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

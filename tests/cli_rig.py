@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from log_monitor.app import Tuning
 from log_monitor.cli import main
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -47,9 +48,9 @@ class Rig:
         }
         return write_env(self.folder, self.sim, self.slack, SLACK_TOKEN, **(options | extra))
 
-    def run(self, *args: str, env: Path | None = None) -> Run:
+    def run(self, *args: str, env: Path | None = None, tuning: Tuning | None = None) -> Run:
         out, err = io.StringIO(), io.StringIO()
-        code = main(["--env-file", str(env or self.env()), *args], stdout=out, stderr=err)
+        code = main(["--env-file", str(env or self.env()), *args], stdout=out, stderr=err, tuning=tuning)
         return Run(code, out.getvalue(), err.getvalue())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -133,3 +134,14 @@ def test_no_function_in_the_package_is_longer_than_60_lines() -> None:
                 if size > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({size} lines)")
     assert long == []
+
+
+def test_the_daemon_and_cron_once_start_without_rich_or_the_simulator() -> None:
+    # `top` and `demo`/`simulate` import them in their commands: every other start skips ~50 ms of imports.
+    heavy = ("rich.", "log_monitor.top", "log_monitor.demo", "log_monitor.simulator")
+    code = f"import sys, log_monitor.cli; print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -83,7 +83,7 @@ def test_kill_9_then_restart_sends_no_duplicate_alert(
 def test_the_periodic_re_exec_keeps_the_process_and_its_state(
     services: Services, daemon_factory: Callable[..., Daemon]
 ) -> None:
-    daemon = daemon_factory(RESTART_INTERVAL="2s")
+    daemon = daemon_factory(RESTART_INTERVAL="1s")
     process = daemon.start()
     assert wait_for(lambda: daemon.log_text().count("daemon started") >= 3, timeout=20), daemon.log_text()
     assert process.poll() is None  # execv keeps the pid: systemd sees one long-lived service
@@ -155,7 +155,7 @@ def test_a_second_daemon_or_a_once_beside_a_running_daemon_exits_75_naming_the_l
 
 
 def test_the_re_executed_daemon_still_holds_the_lock(services: Services, daemon_factory: Callable[..., Daemon]) -> None:
-    daemon = daemon_factory(RESTART_INTERVAL="2s")
+    daemon = daemon_factory(RESTART_INTERVAL="1s")
     process = daemon.start()
     assert wait_for(lambda: daemon.log_text().count("daemon started") >= 3, timeout=20), daemon.log_text()
     once = run_cli(daemon, "once")

@@ -439,6 +439,33 @@ def test_composite_search_gives_exact_counts_and_last_events(indexer: httpx.Clie
     assert answer["_shards"]["failed"] == 0
 
 
+def test_rate_windows_count_exactly_and_each_agents_locations_are_looked_up_once_not_per_count(
+    indexer: httpx.Client, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Eight overlapping windows, as the rate-drop baseline asks beside last_event and in_window.
+    windows = [(NOW - timedelta(minutes=15 + 5 * day), NOW - timedelta(minutes=5 * day)) for day in range(8)]
+    body = composite_query(HOUR_AGO, NOW, NOW - timedelta(minutes=15))
+    ranges = {f"d{day}": {"range": {"timestamp": {"gte": iso(s), "lt": iso(e)}}} for day, (s, e) in enumerate(windows)}
+    body["aggs"]["agents"]["aggs"]["rate"] = {"filters": {"filters": ranges}}
+    asked: list[str] = []
+    listed = fleet.locations
+
+    def locations(agent_id: str) -> list[str]:
+        asked.append(agent_id)
+        return listed(agent_id)
+
+    monkeypatch.setattr(fleet, "locations", locations)
+    buckets = search(indexer, body)["aggregations"]["agents"]["buckets"]
+    assert {b["key"]["agent"] for b in buckets} == {"001", "002", "003", "004"}
+    for bucket in buckets:
+        agent_id = bucket["key"]["agent"]
+        counts = {name: entry["doc_count"] for name, entry in bucket["rate"]["buckets"].items()}
+        one_ms = timedelta(milliseconds=1)
+        assert counts == {f"d{day}": fleet.count(agent_id, None, s, e - one_ms) for day, (s, e) in enumerate(windows)}
+    # A bucket's dozen counts share one look at the agent's locations (a 1,000-agent pass made 12,000 of them).
+    assert sorted(asked) == sorted(set(asked))
+
+
 def test_silenced_agents_drop_out_of_a_recent_range_and_resumed_ones_come_back(
     indexer: httpx.Client, fleet: Fleet, clock: FakeClock
 ) -> None:

@@ -113,6 +113,12 @@ class _Stream:
             yield cursor, hi
 
     def count(self, lo: int, hi: int) -> int:
+        if not self.extra and not self.silences and self.daily is None:
+            # The steady stream, most of any fleet: asked ~10 times per indexer bucket, so no generators.
+            a = max(lo, self.started_ms)
+            if a > hi:
+                return 0
+            return max(0, (hi - self.started_ms) // self.period_ms + (a - self.started_ms) // -self.period_ms + 1)
         total = sum(child.count(lo, hi) for child in self.extra)
         for a, b in self.active_pieces(lo, hi):
             first = -(-(a - self.started_ms) // self.period_ms)
@@ -366,6 +372,20 @@ class Fleet:
         hi = min(hi, to_ms(self._now()))
         with self._lock:
             return sum(stream.count(lo, hi) for stream in self._streams(agent_id, location, strict=False))
+
+    def count_ranges_ms(self, agent_id: str, queries: Sequence[tuple[Sequence[str], int, int]]) -> list[int]:
+        """count_ms() of each (locations, lo, hi), summed over its locations: one clock reading and one lock
+        for an indexer bucket's many filters."""
+        now_ms = to_ms(self._now())
+        with self._lock:
+            agent = self._agents.get(agent_id) if agent_id != MANAGER_ID else None
+            if agent is None:
+                return [0 for _ in queries]
+            streams = agent.streams
+            return [
+                sum(streams[loc].count(lo, min(hi, now_ms)) for loc in locations if loc in streams)
+                for locations, lo, hi in queries
+            ]
 
     def last_event_ms(self, agent_id: str, location: str | None, lo: int, hi: int) -> int | None:
         hi = min(hi, to_ms(self._now()))

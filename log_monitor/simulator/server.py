@@ -925,6 +925,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _Key = tuple[str | None, ...]  # composite key values; None is the missing bucket (a non-Windows event's channel)
 _Order = tuple[tuple[bool, str], ...]
+# A sub-aggregation of each bucket: name, kind, its counts' slice [first, last), a `filters` map's keys.
+_SubPlan = tuple[str, str, int, int, list[str] | None]
 
 
 def _order(values: _Key) -> _Order:
@@ -939,6 +941,11 @@ class _Indexer(_App):
         super().__init__(owner)
         self._keys_cache: tuple[object, list[tuple[_Key, str, str | None]], list[_Order]] | None = None
         self._parsed_cache: dict[int, tuple[object, _DocFilter]] = {}
+        # Every bucket of an aggregation counts the same sub-aggregations: planned once per request.
+        self._plan_cache: tuple[_DocFilter, JSON, list[_DocFilter], list[_SubPlan]] | None = None
+        # What a bucket's documents are made of depends on the fleet alone: kept while its version holds.
+        self._locations_cache: tuple[int, dict[tuple[object, ...], list[str]]] = (-1, {})
+        self._names_cache: tuple[int, dict[str, str]] = (-1, {})
 
     def transport_fault(self) -> str:
         return self._owner.faults.indexer_transport
@@ -1115,7 +1122,7 @@ class _Indexer(_App):
     def _keys(self, kinds: list[str], selection: _DocFilter) -> list[tuple[_Key, str, str | None]]:
         """Every (key values, agent id, location or None) whose documents a bucket would hold."""
         fleet = self._owner.fleet
-        names = {agent.id: agent.name for agent in fleet.agents()}
+        names = self._names()
         keys: list[tuple[_Key, str, str | None]] = []
         for agent_id in fleet.agent_ids():
             if selection.agents is not None and agent_id not in selection.agents:
@@ -1142,19 +1149,22 @@ class _Indexer(_App):
         return keys
 
     def _doc_count(self, agent_id: str, location: str | None, selection: _DocFilter) -> int:
-        fleet = self._owner.fleet
-        if selection.names is not None:
-            names = {agent.id: agent.name for agent in fleet.agents()}
-            if names.get(agent_id) not in selection.names:
-                return 0
-        if selection.agents is not None and agent_id not in selection.agents:
-            return 0
-        if selection.lo > selection.hi:
-            return 0
-        return sum(
-            fleet.count_ms(agent_id, loc, selection.lo, selection.hi)
-            for loc in self._locations(agent_id, location, selection)
-        )
+        return self._doc_counts(agent_id, location, [selection])[0]
+
+    def _doc_counts(self, agent_id: str, location: str | None, selections: list[_DocFilter]) -> list[int]:
+        """The documents of (agent, location) each selection matches: one trip to the fleet for all of them."""
+        names = self._names() if any(s.names is not None for s in selections) else {}
+        queries: list[tuple[list[str], int, int]] = []
+        for selection in selections:
+            if (
+                (selection.names is not None and names.get(agent_id) not in selection.names)
+                or (selection.agents is not None and agent_id not in selection.agents)
+                or selection.lo > selection.hi
+            ):
+                queries.append(([], 0, -1))
+            else:
+                queries.append((self._locations(agent_id, location, selection), selection.lo, selection.hi))
+        return self._owner.fleet.count_ranges_ms(agent_id, queries)
 
     def _last(self, agent_id: str, location: str | None, selection: _DocFilter) -> int | None:
         fleet = self._owner.fleet
@@ -1165,58 +1175,92 @@ class _Indexer(_App):
         moments = [m for m in found if m is not None]
         return max(moments) if moments else None
 
-    def _locations(self, agent_id: str, location: str | None, selection: _DocFilter) -> list[str]:
+    def _names(self) -> dict[str, str]:
+        """Agent id to name, as the fleet lists them."""
         fleet = self._owner.fleet
-        candidates = [location] if location is not None else fleet.locations(agent_id)
-        return [loc for loc in candidates if selection.admits(*fleet.indexed_as(agent_id, loc))]
+        version = fleet.version  # read first: a change while building leaves the cache stale, never wrong
+        cached = self._names_cache
+        if cached[0] != version:
+            cached = (version, {agent.id: agent.name for agent in fleet.agents()})
+            self._names_cache = cached
+        return cached[1]
+
+    def _locations(self, agent_id: str, location: str | None, selection: _DocFilter) -> list[str]:
+        """The agent's locations (or the one given) whose documents the selection admits; asked ~10 times a bucket."""
+        fleet = self._owner.fleet
+        version = fleet.version
+        cached = self._locations_cache
+        if cached[0] != version or len(cached[1]) > 100_000:
+            cached = (version, {})
+            self._locations_cache = cached
+        key: tuple[object, ...] = (agent_id, location, selection.locations, selection.channels)
+        key += (selection.not_locations, selection.not_prefixes)
+        found = cached[1].get(key)
+        if found is None:
+            candidates = [location] if location is not None else fleet.locations(agent_id)
+            found = [loc for loc in candidates if selection.admits(*fleet.indexed_as(agent_id, loc))]
+            cached[1][key] = found
+        return found
 
     def _bucket(self, key: object, agent_id: str, location: str | None, selection: _DocFilter, subs: JSON) -> JSON:
-        bucket: JSON = {"key": key, "doc_count": self._doc_count(agent_id, location, selection)}
-        for sub_name, sub_spec in subs.items():
-            bucket[sub_name] = self._sub_aggregation(sub_name, sub_spec, agent_id, location, selection)
+        selections, plans = self._plan(selection, subs)
+        counts = self._doc_counts(agent_id, location, selections)
+        bucket: JSON = {"key": key, "doc_count": counts[0]}
+        for name, kind, first, last, keys in plans:
+            if kind == "max":
+                moment = self._last(agent_id, location, selection)
+                found: JSON = {"value": None}
+                if moment is not None:
+                    found = {"value": float(moment), "value_as_string": _opensearch_time(moment)}
+                bucket[name] = found
+            elif kind == "filter":
+                bucket[name] = {"doc_count": counts[first]}
+            elif keys is not None:
+                bucket[name] = {"buckets": {k: {"doc_count": n} for k, n in zip(keys, counts[first:last], strict=True)}}
+            else:
+                bucket[name] = {"buckets": [{"doc_count": n} for n in counts[first:last]]}
         return bucket
 
-    def _sub_aggregation(
-        self, name: str, spec: object, agent_id: str, location: str | None, selection: _DocFilter
-    ) -> JSON:
-        if not isinstance(spec, dict) or len(spec) != 1:
-            raise _SearchError("parsing_exception", f"sub-aggregation [{name}] must have exactly one type")
-        kind, body = next(iter(spec.items()))
-        if kind == "max":
-            if not isinstance(body, dict) or _field_kind(body.get("field")) != "time":
-                raise _SearchError("illegal_argument_exception", f"[{name}]: max is simulated on the timestamp only")
-            last = self._last(agent_id, location, selection)
-            if last is None:
-                return {"value": None}
-            return {"value": float(last), "value_as_string": _opensearch_time(last)}
-        if kind == "filter":
-            narrowed = selection.narrowed(self._parsed(body))
-            return {"doc_count": self._doc_count(agent_id, location, narrowed)}
-        if kind == "filters":
-            return self._filters(name, body, agent_id, location, selection)
-        raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
-
-    def _filters(self, name: str, body: object, agent_id: str, location: str | None, selection: _DocFilter) -> JSON:
-        """OpenSearch's `filters` aggregation: named filters answer `{"buckets": {name: {"doc_count": n}}}`,
-        a list of filters answers `{"buckets": [{"doc_count": n}, ...]}` in order."""
-        if not isinstance(body, dict) or set(body) != {"filters"}:
-            raise _SearchError("illegal_argument_exception", f"[{name}]: only a plain filters list or map is simulated")
-        filters = body["filters"]
-        if isinstance(filters, dict):
-            return {
-                "buckets": {
-                    key: {"doc_count": self._doc_count(agent_id, location, selection.narrowed(self._parsed(query)))}
-                    for key, query in filters.items()
-                }
-            }
-        if isinstance(filters, list):
-            return {
-                "buckets": [
-                    {"doc_count": self._doc_count(agent_id, location, selection.narrowed(self._parsed(query)))}
-                    for query in filters
-                ]
-            }
-        raise _SearchError("parsing_exception", f"[{name}]: [filters] must be an object or an array")
+    def _plan(self, selection: _DocFilter, subs: JSON) -> tuple[list[_DocFilter], list[_SubPlan]]:
+        """What every bucket under `subs` counts (its own documents first), worked out once per request:
+        OpenSearch's `max`, `filter` and `filters` (named filters answer a map of buckets, a list a list)."""
+        cached = self._plan_cache
+        if cached is not None and cached[0] is selection and cached[1] is subs:
+            return cached[2], cached[3]
+        selections = [selection]
+        plans: list[_SubPlan] = []
+        for name, spec in subs.items():
+            if not isinstance(spec, dict) or len(spec) != 1:
+                raise _SearchError("parsing_exception", f"sub-aggregation [{name}] must have exactly one type")
+            kind, body = next(iter(spec.items()))
+            first = len(selections)
+            keys: list[str] | None = None
+            if kind == "max":
+                if not isinstance(body, dict) or _field_kind(body.get("field")) != "time":
+                    reason = f"[{name}]: max is simulated on the timestamp only"
+                    raise _SearchError("illegal_argument_exception", reason)
+            elif kind == "filter":
+                selections.append(selection.narrowed(self._parsed(body)))
+            elif kind == "filters":
+                if not isinstance(body, dict) or set(body) != {"filters"}:
+                    raise _SearchError(
+                        "illegal_argument_exception", f"[{name}]: only a plain filters list or map is simulated"
+                    )
+                filters = body["filters"]
+                if isinstance(filters, dict):
+                    keys = list(filters)
+                    queries = list(filters.values())
+                elif isinstance(filters, list):
+                    queries = filters
+                else:
+                    raise _SearchError("parsing_exception", f"[{name}]: [filters] must be an object or an array")
+                selections += [selection.narrowed(self._parsed(query)) for query in queries]
+            else:
+                raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
+            plans.append((name, kind, first, len(selections), keys))
+        # Both inputs are kept with the plan, so their ids are never another request's.
+        self._plan_cache = (selection, subs, selections, plans)
+        return selections, plans
 
     def _composite(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:
         if not isinstance(body, dict):

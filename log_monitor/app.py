@@ -95,6 +95,7 @@ class Tuning:
     backend_retries: int | None = None
     backend_deadline_s: float | None = None  # a whole request, body included
     api_page_size: int | None = None  # agents per page of the API's listing
+    indexer_page_size: int | None = None  # buckets per page of the indexer's aggregation; agents per slice of a pass
     store_timeout_s: float | None = None  # how long the state DB waits for another writer's lock
     delivery_attempts: int | None = None  # attempts per channel before the next one gets the notification
     channel_timeout_s: float | None = None
@@ -164,6 +165,7 @@ def build_indexer(
         timestamp_field=settings.timestamp_field,
         location_field=settings.location_field,
         non_log_locations=settings.non_log_locations,
+        **_given(page_size=tuning.indexer_page_size),
     )
 
 
@@ -286,6 +288,7 @@ def build(
             discovery_interval_s=settings.default_check_interval_s,
             pipeline_ratio=settings.pipeline_silence_ratio,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
+            **_given(slice_agents=tuning.indexer_page_size),
         )
         heartbeat = Heartbeat(settings.heartbeat_url.reveal()) if settings.heartbeat_url else None
         if heartbeat is not None:

@@ -101,6 +101,7 @@ class LogCounter:
         pipeline_ratio: float = 0.5,
         zone: tzinfo | None = None,
         scheduler: Scheduler | None = None,
+        slice_agents: int = SLICE_AGENTS,
     ) -> None:
         self.targets = list(targets)
         self.scheduler = scheduler or Scheduler()
@@ -117,6 +118,7 @@ class LogCounter:
         self._discovery = discovery
         self._discovery_interval_s = discovery_interval_s
         self.health = LoopHealth()
+        self._slice_agents = slice_agents
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
 
     def run_once(self) -> PassResult:
@@ -154,7 +156,7 @@ class LogCounter:
         clock_problem = self._clock_problem(now)
         passing = PassJudge(self.store.kept_states(), self.store.silences(now), now, self._judging)
         failed: dict[str, str] = {}  # sources that failed in an earlier slice are not asked again this pass
-        for part in slices(batch):
+        for part in slices(batch, self._slice_agents):
             observations = self._observe(part, now, result, failed)
             if clock_problem is not None:
                 # Every silence would be measured against a wrong clock: judge nothing, say why once.

@@ -123,3 +123,11 @@ def test_the_time_spent_waiting_for_answers_is_counted_once(sim: SimulatorServer
         around = time.monotonic() - started
     # Measured inside the calls, so it can never exceed the time measured around them (it was counted twice).
     assert 0 < client.request_seconds <= around
+
+
+def test_a_full_page_with_a_bucket_for_every_agent_asked_is_the_last(sim: SimulatorServer, clock: FakeClock) -> None:
+    # By agent alone there is at most one bucket per agent: a full page that holds them all needs no empty page after.
+    with indexer(sim, clock, page_size=2) as client:
+        stats = client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW, agent_ids=["001", "002"])
+    assert set(stats) == {("001",), ("002",)}
+    assert sim.stats.indexer_requests == 1

@@ -196,6 +196,13 @@ def _naive(indexer_url: str, ids: list[str]) -> tuple[float, str]:
     return elapsed * len(ids) / len(sample), f"timed on {len(sample)} agents and scaled linearly"
 
 
+def request_bound(agents: int, per_agent: int) -> int:
+    """Indexer requests a pass may make: per slice of a page of agents, its pages and one empty page, plus 2."""
+    slices = math.ceil(agents / DEFAULT_PAGE_SIZE)
+    buckets = min(agents, DEFAULT_PAGE_SIZE) * per_agent
+    return slices * (math.ceil(buckets / DEFAULT_PAGE_SIZE) + 1) + 2
+
+
 def scheduler_us_per_check(targets: int = 100_000, rounds: int = 3) -> float:
     scheduler = Scheduler()
     for index in range(targets):
@@ -415,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             cwd=ROOT,
         )
         figures = json.loads(done.stdout.strip().splitlines()[-1])
-        bound = math.ceil(figures["pairs"] / DEFAULT_PAGE_SIZE) + 2
+        bound = request_bound(figures["agents"], figures["targets"] // figures["agents"])
         ratio = figures["naive_wall_s"] / figures["wall_s"] if figures["wall_s"] else float("inf")
         print(
             f"{figures['agents']:>8} {figures['targets']:>8} {figures['wall_s']:>7.2f} {figures['cpu_s']:>7.2f} "

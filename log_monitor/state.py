@@ -943,7 +943,10 @@ def _describe(path: Path, exc: BaseException, timeout: float) -> str:
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return f"{text} (another process held it for more than {timeout:g} s; is a second monitor using this STATE_DB?)"
     if code == sqlite3.SQLITE_FULL:
-        return f"{text} (free space on its file system; nothing of this pass was written)"
+        return (
+            f"{text} (free space on its file system; the states and alerts being saved were not written, "
+            "and the pass stopped there)"
+        )
     return text
 
 

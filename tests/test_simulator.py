@@ -586,3 +586,21 @@ def test_tls_with_a_trustme_ca_works_over_https(fleet: Fleet, clock: FakeClock) 
         assert response.status_code == 200
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{sim.indexer_url}/", auth=("admin", "admin"))
+
+
+def test_a_count_for_one_agent_asks_the_fleet_about_that_agent_alone(
+    indexer: httpx.Client, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The naive design's benchmark sends one such _count per agent: each must not cost a visit to every agent.
+    asked: list[str] = []
+    counted = fleet.count_ranges_ms
+
+    def count_ranges_ms(agent_id: str, queries: list[tuple[list[str], int, int]]) -> list[int]:
+        asked.append(agent_id)
+        return counted(agent_id, queries)
+
+    monkeypatch.setattr(fleet, "count_ranges_ms", count_ranges_ms)
+    query = {"bool": {"filter": [{"term": {"agent.id": "002"}}, {"range": {"timestamp": {"gte": iso(HOUR_AGO)}}}]}}
+    answer = indexer.post("/wazuh-alerts-4.x-*/_count", json={"query": query}).json()
+    assert answer["count"] == fleet.count("002", None, HOUR_AGO, NOW)
+    assert asked == ["002"]

@@ -1063,8 +1063,16 @@ class _Indexer(_App):
         if unknown:
             raise _SearchError("parsing_exception", f"request does not support [{sorted(unknown)[0]}]")
         selection = self._query(payload.get("query", {"match_all": {}}))
-        total = sum(self._doc_count(agent, None, selection) for agent in self._owner.fleet.agent_ids())
+        total = sum(self._doc_count(agent, None, selection) for agent in self._admitted(selection))
         return {"count": total, "_shards": self._shards()}
+
+    def _admitted(self, selection: _DocFilter) -> list[str]:
+        """The agents whose documents the selection may match: a term on agent.id need not visit the others."""
+        agents = self._owner.fleet.agent_ids()
+        if selection.agents is not None and len(selection.agents) < len(agents):
+            known = set(agents)
+            return sorted(agent for agent in selection.agents if agent in known)
+        return agents
 
     # -- _search --------------------------------------------------------------------------
 
@@ -1084,7 +1092,7 @@ class _Indexer(_App):
         answer: JSON = {"took": 3, "timed_out": timed_out, "_shards": self._shards()}
         hits: JSON = {"max_score": None, "hits": []}
         if payload.get("track_total_hits", True) is not False:
-            total = sum(self._doc_count(agent, None, selection) for agent in self._owner.fleet.agent_ids())
+            total = sum(self._doc_count(agent, None, selection) for agent in self._admitted(selection))
             hits = {"total": {"value": min(total, 10_000), "relation": "eq" if total <= 10_000 else "gte"}, **hits}
         answer["hits"] = hits
         if aggs:
@@ -1164,6 +1172,8 @@ class _Indexer(_App):
                 queries.append(([], 0, -1))
             else:
                 queries.append((self._locations(agent_id, location, selection), selection.lo, selection.hi))
+        if not any(locations for locations, _, _ in queries):
+            return [0] * len(queries)  # an agent no selection admits
         return self._owner.fleet.count_ranges_ms(agent_id, queries)
 
     def _last(self, agent_id: str, location: str | None, selection: _DocFilter) -> int | None:

@@ -112,11 +112,12 @@ def fill_up(store: StateStore) -> None:
     db.execute(f"PRAGMA max_page_count = {pages}")
 
 
-def test_a_full_disk_is_a_clear_state_error_and_nothing_of_the_pass_is_written(db: Path) -> None:
+def test_a_full_disk_is_a_clear_state_error_and_nothing_of_the_commit_is_written(db: Path) -> None:
     with StateStore(db) as store:
         fill_up(store)
         before = store.load_states()
-        with pytest.raises(StateError, match=r"full.*free space on its file system; nothing of this pass was written"):
+        unsaved = r"full.*free space on its file system; the states and alerts being saved were not written"
+        with pytest.raises(StateError, match=unsaved):
             store.commit(states(2000, Severity.CRITICAL), [note(n) for n in range(2, 2000)])
         # States and notifications are one transaction: neither half is there.
         assert store.load_states() == before

@@ -1,4 +1,4 @@
-"""LogCounter: one pass over a batch of targets, a slice of agents at a time: observe (sources), judge (pure), commit."""
+"""LogCounter: one pass over a batch of targets, a slice of agents at a time: observe, judge (pure), commit."""
 
 from __future__ import annotations
 

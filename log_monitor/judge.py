@@ -54,29 +54,6 @@ class Verdict:
     notifications: list[Notification] = field(default_factory=list)
 
 
-def judge(
-    targets: Sequence[Target],
-    observations: Mapping[str, Observation],
-    states: Mapping[str, TargetState],
-    silenced: Mapping[str, Silence],
-    backends: Mapping[str, str | None],
-    now: datetime,
-    settings: JudgeSettings,
-) -> Verdict:
-    """Every target and backend advanced by one pass, judged as one slice (see PassJudge).
-
-    `backends` maps each configured backend to its problem in this pass (None: it answered). When most
-    agents fall silent together the pipeline is broken: one alert replaces theirs (inhibition).
-    """
-    passing = PassJudge(states, silenced, now, settings)
-    verdict = passing.judge(targets, observations)
-    rest = passing.finish(backends)
-    verdict.rows += rest.rows
-    verdict.states += rest.states
-    verdict.notifications += rest.notifications
-    return verdict
-
-
 class PassJudge:
     """One pass judged slice by slice, so a pass never holds every target's observation at once.
 

@@ -58,6 +58,22 @@ def test_pages_through_a_large_fleet_by_total_affected_items(clock: FakeClock) -
     assert requests == 1 + 3  # one login, three pages
 
 
+def test_iterating_the_agents_asks_for_each_page_only_when_the_one_before_is_used_up(clock: FakeClock) -> None:
+    # The monitor keeps only names of a full listing: 100,000 AgentInfo at once would be 30 MB it never needs.
+    fleet = Fleet.generate(1234, now=clock.now, started=START)
+    with SimulatorServer(fleet, clock=clock) as sim, client(sim, clock, page_size=500) as api:
+        agents = api.iter_agents()
+        first = [next(agents) for _ in range(500)]
+        after_one_page = sim.stats.api_requests
+        rest = list(agents)
+        after_all = sim.stats.api_requests
+        listed = api.list_agents()
+    assert after_one_page == 1 + 1  # the login and the first page
+    assert after_all == 1 + 3
+    assert first + rest == listed  # the same agents in the same order as the list
+    assert len(listed) == 1234
+
+
 def test_reuses_its_token_until_it_nears_expiry(sim: SimulatorServer, clock: FakeClock) -> None:
     with client(sim, clock) as api:
         api.list_agents()

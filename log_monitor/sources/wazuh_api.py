@@ -97,7 +97,7 @@ class ApiStatusSource:
             # Keyed by the targets' own id strings where they have one: the listing's copies (5 MB at 100,000
             # agents) are let go with its pages.
             own = {agent_id: agent_id for agent_id in wanted}
-            for agent in self._api.list_agents(exclude_manager=True):
+            for agent in self._api.iter_agents(exclude_manager=True):
                 names[own.get(agent.id, agent.id)] = agent.name
                 if agent.status != "active":
                     not_active[agent.id] = agent

@@ -76,13 +76,19 @@ class WazuhAPIHandler(BackendClient):
 
     def list_agents(self, status: str | None = None, *, exclude_manager: bool = True) -> list[AgentInfo]:
         """Every agent (optionally of one status), paged by total_affected_items."""
+        return list(self.iter_agents(status, exclude_manager=exclude_manager))
+
+    def iter_agents(self, status: str | None = None, *, exclude_manager: bool = True) -> Iterator[AgentInfo]:
+        """As list_agents, a page at a time: at 100,000 agents the whole list is 30 MB the pass never needs."""
         params: dict[str, str] = {"select": "id,name,status,lastKeepAlive,ip", "sort": "+id"}
         if status:
             params["status"] = status
         if exclude_manager:
             params["q"] = f"id!={MANAGER_ID}"
-        agents = [_agent(item) for item in self._paged("/agents", params)]
-        return [a for a in agents if not (exclude_manager and a.id == MANAGER_ID)]
+        for item in self._paged("/agents", params):
+            agent = _agent(item)
+            if not (exclude_manager and agent.id == MANAGER_ID):
+                yield agent
 
     def logcollector_stats(self, agent_id: str) -> dict[str, Any]:
         """The agent's logcollector counters (events and bytes per location)."""

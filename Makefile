@@ -24,8 +24,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Four workers (pytest-xdist) on two cores: most of the suite waits on loopback servers and child processes.
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 4
 
 # The fault suite in full: kill -9 repeated 50 times, fuzzing with 10x the examples (`make test` runs a fast form).
 faults: $(STAMP)

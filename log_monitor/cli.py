@@ -65,6 +65,7 @@ STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exit
 # Before a re-exec, how long a send in flight may take to finish (a slow Slack, a failing one's retries and
 # the next channel): replaced mid-send, the process would never mark it delivered and the new one resends it.
 REEXEC_DRAIN_S = 60.0
+_DAEMON_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 log = logging.getLogger("log_monitor")
 
@@ -588,6 +589,8 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
     signal.signal(signal.SIGHUP, lambda *_: signals.request_reload())
+    # A signal sent while the daemon re-executed waited, blocked across execv (the mask survives it): handled now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _DAEMON_SIGNALS)
     # Held for the process's life (the kernel drops it at exit, however the process ends) and across the re-exec.
     lock = InstanceLock(settings.state_db)
     lock.acquire()
@@ -623,6 +626,11 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
         if status_server is not None:
             status_server.close()
         app.close()
+    # Blocked until the new process has its handlers: a SIGTERM in between would kill it half started.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _DAEMON_SIGNALS)
+    if signals.stop:  # sent while the outbox drained for the re-exec
+        log.info("stopped on signal instead of re-executing")
+        return EXIT_OK
     log.info("re-executing (RESTART_INTERVAL or new configuration)")
     if keep_lock:
         lock.keep_across_exec()

@@ -169,6 +169,19 @@ def test_the_re_executed_daemon_still_holds_the_lock(services: Services, daemon_
     assert daemon.terminate() == 0
 
 
+def test_a_sigterm_while_the_daemon_re_executes_is_kept_for_the_new_process_which_stops_cleanly(
+    services: Services, daemon_factory: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_factory(RESTART_INTERVAL="1s")
+    process = daemon.start()
+    # Logged after the stop signals are blocked and just before execv: the new interpreter (a few hundred ms of
+    # imports) has no handler yet, so an unblocked SIGTERM here would kill it (-15) instead of stopping it.
+    assert wait_for(lambda: "re-executing" in daemon.log_text(), timeout=20), daemon.log_text()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0, daemon.log_text()
+    assert "stopped on signal" in daemon.log_text()
+
+
 def test_deleting_the_state_db_under_the_daemon_is_noticed_announced_and_a_fresh_one_used(
     services: Services, daemon_factory: Callable[..., Daemon]
 ) -> None:

@@ -22,6 +22,8 @@ from log_monitor.view import held, shown
 
 PIPELINE_KEY = "pipeline:all"
 PIPELINE_MIN_AGENTS = 5
+# The severities the pipeline's inhibition may hold back: judged once the whole pass is seen.
+_HELD = frozenset({Severity.WARNING, Severity.CRITICAL})
 # How each backend is named in its alert.
 BACKEND_LABELS = {"api": "Wazuh API", "indexer": "Wazuh indexer", "clock": "this host's clock"}
 
@@ -47,11 +49,12 @@ class Judged:
 
 @dataclass
 class Verdict:
-    """What the judge decided: rows to show, states to store, notifications to queue."""
+    """What the judge decided: rows to show, states to store, notifications to queue, targets by severity shown."""
 
-    rows: list[Judged] = field(default_factory=list)
+    rows: list[Judged] = field(default_factory=list)  # every target's, or only the changed ones' (PassJudge's rows)
     states: list[TargetState] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    severities: dict[Severity, int] = field(default_factory=dict)
 
 
 class PassJudge:
@@ -68,12 +71,16 @@ class PassJudge:
         silenced: Mapping[str, Silence],
         now: datetime,
         settings: JudgeSettings,
+        *,
+        rows: bool = True,
     ) -> None:
         # Read, never changed: the store's kept copy, whose old states each slice's commit lets go.
         self._states = states
         self._silenced = silenced
         self._now = now
         self._settings = settings
+        # False: a row only for a target whose severity changed (the one the log tells), the others only counted.
+        self._rows = rows
         self._waiting: list[tuple[Target, Observation, Assessment, TargetState | None]] = []
         self._agents = 0  # agents whose observation is not unknown: the pipeline ratio's whole
         self._bad: list[tuple[str, Condition]] = []  # of those, the silent or dropping
@@ -81,14 +88,15 @@ class PassJudge:
     def judge(self, targets: Sequence[Target], observations: Mapping[str, Observation]) -> Verdict:
         """One slice: every target judged now but those that the pipeline's state may hold back."""
         verdict = Verdict()
-        now, policy = self._now, self._settings.policy
+        now, policy, states = self._now, self._settings.policy, self._states
         for target in targets:
             obs = observations[target.key]
-            previous = self._states.get(target.key)
-            found = _assess(target, obs, previous, now, policy)
-            if target.kind is TargetKind.AGENT and not obs.unknown:
-                self._count(target, obs, previous, found)
-            if found.severity in (Severity.WARNING, Severity.CRITICAL) and target.kind is not TargetKind.LOCAL_FILE:
+            previous = states.get(target.key)
+            dropping = previous is not None and previous.condition is Condition.RATE_DROP
+            found = assess(target, obs, now, policy, dropping=dropping)
+            if target.kind is TargetKind.AGENT and obs.error is None:
+                self._count(target, obs, dropping, found)
+            if found.severity in _HELD and target.kind is not TargetKind.LOCAL_FILE:
                 self._waiting.append((target, obs, found, previous))
                 continue
             self._step(verdict, target, obs, found, previous, inhibited=False)
@@ -131,15 +139,19 @@ class PassJudge:
             view = shown(decision.state, target, silenced, now, settings.zone)
             state = replace(decision.state, severity=view.severity or decision.state.severity)
         verdict.states.append(decision.state)
-        verdict.notifications.extend(decision.notifications)
-        verdict.rows.append(Judged(target, obs, state, previous))
+        if decision.notifications:
+            verdict.notifications += decision.notifications
+        severities = verdict.severities
+        severities[state.severity] = severities.get(state.severity, 0) + 1
+        if self._rows or (state.severity is not (previous.severity if previous is not None else Severity.OK)):
+            verdict.rows.append(Judged(target, obs, state, previous))
 
-    def _count(self, target: Target, obs: Observation, previous: TargetState | None, found: Assessment) -> None:
+    def _count(self, target: Target, obs: Observation, dropping: bool, found: Assessment) -> None:
         """The pipeline's tally: an agent in a rate-drop episode counts as a fresh drop would."""
         self._agents += 1
-        if previous is not None and previous.condition is Condition.RATE_DROP:
+        if dropping:
             found = assess(target, obs, self._now, self._settings.policy)
-        if found.severity in (Severity.WARNING, Severity.CRITICAL):
+        if found.severity in _HELD:
             self._bad.append((target.key, found.condition))
 
     def _pipeline(self) -> tuple[str | None, tuple[str, ...]]:
@@ -182,10 +194,3 @@ def _judge_shared(
         )
         verdict.states.append(decision.state)
         verdict.notifications.extend(decision.notifications)
-
-
-def _assess(
-    target: Target, obs: Observation, previous: TargetState | None, now: datetime, policy: PolicySettings
-) -> Assessment:
-    """The observation's assessment, as `step` makes it (a rate-drop episode holds until the count is back)."""
-    return assess(target, obs, now, policy, dropping=previous is not None and previous.condition is Condition.RATE_DROP)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from operator import attrgetter
 
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError
@@ -16,7 +17,7 @@ from log_monitor.models import Notification, Observation, Severity, Target, Targ
 from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
 from log_monitor.policy import PolicySettings
 from log_monitor.scheduler import Scheduler
-from log_monitor.sources import EventSource, merge
+from log_monitor.sources import EventSource, merge, merge_pair
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.state import StateStore
 from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
@@ -43,9 +44,6 @@ class PassResult:
     backend_errors: dict[str, str] = field(default_factory=dict)
     delivery: DeliveryReport | None = None
     notes: list[str] = field(default_factory=list)  # what people should know about this pass (events not counted)
-
-    def count(self, severity: Severity) -> None:
-        self.severities[severity] = self.severities.get(severity, 0) + 1
 
     @property
     def checked(self) -> int:
@@ -154,7 +152,7 @@ class LogCounter:
             batch = [*batch, *found]
         # The API's Date came with this pass's listing: a wrong clock is known before anything is judged.
         clock_problem = self._clock_problem(now)
-        passing = PassJudge(self.store.kept_states(), self.store.silences(now), now, self._judging)
+        passing = PassJudge(self.store.kept_states(), self.store.silences(now), now, self._judging, rows=keep_rows)
         failed: dict[str, str] = {}  # sources that failed in an earlier slice are not asked again this pass
         for part in slices(batch, self._slice_agents):
             observations = self._observe(part, now, result, failed)
@@ -177,7 +175,8 @@ class LogCounter:
         self.store.commit(verdict.states, verdict.notifications)
         for row in verdict.rows:
             _log_change(row)
-            result.count(row.state.severity)
+        for severity, count in verdict.severities.items():
+            result.severities[severity] = result.severities.get(severity, 0) + count
         if keep_rows:
             result.rows += verdict.rows
         result.notifications += verdict.notifications
@@ -200,36 +199,9 @@ class LogCounter:
         answers: list[tuple[bool, dict[str, Observation]]] = []
         for source in self._sources:
             mine = [t for t in batch if source.handles(t)]
-            if not mine:
-                continue
-            try:
-                if source.name in failed:
-                    # Down for an earlier slice: asking again would wait out its timeouts once per slice.
-                    raise BackendError(source.backend, failed[source.name])
-                found = source.observe(mine, now)
-            except BackendError as exc:
-                if source.name not in failed:
-                    log.warning("%s unreadable: %s", exc.backend, exc)
-                failed[source.name] = str(exc)
-                result.backend_errors.setdefault(source.backend, str(exc))
-                found = {t.key: Observation(t.key, now, error=str(exc)) for t in mine}
-            for target in mine:
-                obs = found.get(target.key)
-                if obs is None:
-                    found[target.key] = obs = Observation(target.key, now, error=f"{source.name} gave no answer")
-                if obs.unknown and source.backend != "files":
-                    result.backend_errors.setdefault(source.backend, obs.error or "")
-            if len(found) > len(mine):  # keys of targets this source was not asked about are not its to judge
-                found = {t.key: found[t.key] for t in mine}
-            answers.append((source.counts_events, found))
-        merged: dict[str, Observation] = {}
-        for target in batch:
-            if target.key in merged:
-                continue
-            # Popped: each source's observation is let go once merged, so the pass never holds all of them twice.
-            seen = [(counts, found.pop(target.key)) for counts, found in answers if target.key in found]
-            merged[target.key] = merge(target.key, now, seen)
-        return merged
+            if mine:
+                answers.append((source.counts_events, _ask(source, mine, now, result, failed)))
+        return _merged(batch, now, answers)
 
     def _clock_problem(self, now: datetime) -> str | None:
         """Our clock against the manager's (the API's Date; the indexer sends none, REALITY.md §5).
@@ -279,6 +251,66 @@ class LogCounter:
             log.info("discovered %d active agents not listed in the agents file", len(found))
             self.targets.extend(found)
         return found
+
+
+def _ask(
+    source: EventSource, mine: list[Target], now: datetime, result: PassResult, failed: dict[str, str]
+) -> dict[str, Observation]:
+    """One source's observations of `mine`, one per target and no other; unreadable is its backend's error."""
+    try:
+        if source.name in failed:
+            # Down for an earlier slice: asking again would wait out its timeouts once per slice.
+            raise BackendError(source.backend, failed[source.name])
+        found = source.observe(mine, now)
+    except BackendError as exc:
+        if source.name not in failed:
+            log.warning("%s unreadable: %s", exc.backend, exc)
+        failed[source.name] = str(exc)
+        result.backend_errors.setdefault(source.backend, str(exc))
+        found = {t.key: Observation(t.key, now, error=str(exc)) for t in mine}
+    keys = {t.key for t in mine}
+    for key in keys - found.keys():
+        found[key] = Observation(key, now, error=f"{source.name} gave no answer")
+    if len(found) > len(keys):  # keys of targets this source was not asked about are not its to judge
+        found = {key: found[key] for key in keys}
+    # The set of errors first (in C): the loop that finds the first failed target's only when there is one.
+    if source.backend != "files" and set(map(_ERROR, found.values())) != {None}:
+        first = next(found[t.key] for t in mine if found[t.key].unknown)
+        result.backend_errors.setdefault(source.backend, first.error or "")
+    return found
+
+
+_ERROR = attrgetter("error")
+
+
+def _merged(
+    batch: Sequence[Target], now: datetime, answers: list[tuple[bool, dict[str, Observation]]]
+) -> dict[str, Observation]:
+    """One observation per target of the sources' answers, as `merge` makes it.
+
+    Popped: each source's observation is let go once merged, so the pass never holds all of them twice.
+    """
+    merged: dict[str, Observation] = {}
+    if len(answers) == 2 and answers[0][0] is not answers[1][0]:
+        # An agent's status and its events, the usual pair: merge_pair without a list per target.
+        counted, status = (answers[0][1], answers[1][1]) if answers[0][0] else (answers[1][1], answers[0][1])
+        for target in batch:
+            key = target.key
+            if key in merged:
+                continue
+            one, other = counted.pop(key, None), status.pop(key, None)
+            quick = merge_pair(one, other, now) if one is not None and other is not None else None
+            if quick is None:
+                seen = [(True, one)] if one is not None else []
+                seen += [(False, other)] if other is not None else []
+                quick = merge(key, now, seen)
+            merged[key] = quick
+        return merged
+    for target in batch:
+        key = target.key
+        if key not in merged:
+            merged[key] = merge(key, now, [(counts, found.pop(key)) for counts, found in answers if key in found])
+    return merged
 
 
 def _log_change(row: Judged) -> None:

@@ -84,13 +84,13 @@ def assess(
             max(silent.severity, Severity.WARNING), Condition.MISSING, obs.last_event, silent.silent_for_s, obs.detail
         )
     found = _silence(target, obs, now, settings) if obs.counts_events else _keepalive(target, obs, now, settings)
-    if found.severity is not Severity.OK and obs.incomplete:
-        return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, obs.incomplete)
-    if found.severity is Severity.OK and obs.drops:
+    if found.severity is not Severity.OK:
+        return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, obs.incomplete) if obs.incomplete else found
+    if obs.drops:
         return Assessment(Severity.WARNING, Condition.DROPPING, None, None, obs.detail)
-    if found.severity is Severity.OK and obs.finding is not None:
+    if obs.finding is not None:
         return Assessment(obs.finding_severity, obs.finding, None, None, obs.detail)
-    if found.severity is Severity.OK and rate_dropped(target, obs, settings, found.silent_for_s, dropping=dropping):
+    if rate_dropped(target, obs, settings, found.silent_for_s, dropping=dropping):
         words = drop_sentence(target.label, obs.recent or 0, obs.baseline or 0.0, obs.rate_window_s or 0.0)
         return Assessment(Severity.WARNING, Condition.RATE_DROP, None, None, words)
     return found

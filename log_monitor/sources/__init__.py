@@ -25,7 +25,7 @@ class EventSource(Protocol):
         ...
 
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
-        """One Observation per target key it handles."""
+        """One Observation per target key it handles, each made by this call (the merge may complete it in place)."""
         ...
 
 
@@ -38,9 +38,11 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
     The agent's status comes from the source that tells it.
     """
     if len(seen) == 2 and seen[0][0] is not seen[1][0]:
-        quick = _merge_pair(target_key, now, seen)
-        if quick is not None:
-            return quick
+        pair = (seen[0][1], seen[1][1]) if seen[0][0] else (seen[1][1], seen[0][1])
+        paired = merge_pair(*pair, now)
+        if paired is not None:
+            paired.target_key = target_key
+            return paired
     counting = [obs for counts, obs in seen if counts]
     status = next((obs for counts, obs in seen if not counts and not obs.unknown), None)
     known = [obs for obs in counting if not obs.unknown]
@@ -75,34 +77,28 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
     )
 
 
-def _merge_pair(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation]]) -> Observation | None:
-    """The common case (one status source and one counting source, both answered), as `merge` would; else None.
+def merge_pair(counted: Observation, status: Observation, now: datetime) -> Observation | None:
+    """The common case, one counting source and one status source that both answered, as `merge` would; else None.
 
-    Most targets of most passes come here: the general rule's lists cost more than the judging itself.
+    Made by completing `counted` in place: each source's observations are its own, made fresh by each
+    `observe`, and most targets of most passes come here, where a third observation would cost more than
+    the judging itself.
     """
-    counted, status = (seen[0][1], seen[1][1]) if seen[0][0] else (seen[1][1], seen[0][1])
-    if counted.unknown or status.unknown:
+    if counted.error is not None or status.error is not None:
         return None
     # As "; ".join(dict.fromkeys(...)) of the non-empty details, without building them for the usual none.
     mine, theirs = counted.detail, status.detail
-    detail = mine if not theirs or theirs == mine else theirs if not mine else f"{mine}; {theirs}"
-    rated = counted.baseline is not None
-    return Observation(
-        target_key,
-        now,
-        last_event=counted.last_event,
-        events_in_window=counted.events_in_window,
-        drops=counted.drops,
-        agent_status=status.agent_status,
-        last_keepalive=status.last_keepalive,
-        agent_name=status.agent_name,
-        detail=detail,
-        finding=counted.finding,
-        finding_severity=counted.finding_severity if counted.finding is not None else Severity.WARNING,
-        problem=counted.problem or "",
-        counts_events=True,
-        recent=counted.recent if rated else None,
-        baseline=counted.baseline,
-        history_days=counted.history_days if rated else 0,
-        rate_window_s=counted.rate_window_s if rated else None,
-    )
+    if theirs and theirs != mine:
+        counted.detail = f"{mine}; {theirs}" if mine else theirs
+    counted.at = now
+    counted.agent_status = status.agent_status
+    counted.last_keepalive = status.last_keepalive
+    counted.agent_name = status.agent_name
+    counted.counts_events = True
+    counted.incomplete = None
+    counted.problem = counted.problem or ""
+    if counted.finding is None:
+        counted.finding_severity = Severity.WARNING
+    if counted.baseline is None:
+        counted.recent, counted.history_days, counted.rate_window_s = None, 0, None
+    return counted

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from log_monitor.accesslog import parse as parse_access_log
 from log_monitor.config import KNOWN_KEYS, Settings, load_settings, parse_duration
 from log_monitor.errors import BackendError, ConfigError
+from log_monitor.httpboundary import read_json
 from log_monitor.models import Secret
 from log_monitor.targets import load_targets, parse_maintenance
 from log_monitor.wazuh.api import WazuhAPIHandler
@@ -222,3 +223,38 @@ def test_any_indexer_answer_is_stats_or_a_backend_error(status: int, body: bytes
         except BackendError:
             return
     assert all(isinstance(key, tuple) for key in stats)
+
+
+@FUZZ
+@given(
+    body=st.one_of(
+        JSON_VALUES.map(encode),
+        shaped(INDEXER_KEYS).map(encode),
+        BODIES,
+        JSON_VALUES.map(lambda value: json.dumps(value).encode("utf-16")),
+        st.sampled_from([b"NaN", b"[Infinity]", b"1" * 30, b'"\\ud800"', b"\xef\xbb\xbf{}", b"1e400", b"[1,]"]),
+    )
+)
+def test_every_answer_reads_as_the_stdlib_reads_it_or_fails_as_it_does(body: bytes) -> None:
+    # orjson reads most answers; whatever it refuses, the stdlib decides, so nothing parses differently.
+    try:
+        expected = json.loads(body)
+    except (ValueError, RecursionError):
+        try:
+            read_json(body)
+        except (ValueError, RecursionError):
+            return
+        raise AssertionError(f"read {body[:40]!r}, which json.loads refuses") from None
+    # repr: 1 and 1.0, nan, key order all tell. A body only the stdlib reads keeps its wide integers.
+    assert repr(read_json(body)) in (repr(wide_integers_as_floats(expected)), repr(expected))
+
+
+def wide_integers_as_floats(value: Any) -> Any:
+    """The one difference: orjson reads an integer beyond 64 bits as a float (OpenSearch's counts are Java longs)."""
+    if isinstance(value, dict):
+        return {key: wide_integers_as_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [wide_integers_as_floats(item) for item in value]
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return float(value)
+    return value

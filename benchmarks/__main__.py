@@ -66,8 +66,7 @@ class PassFigures:
     baselines: bool = True  # the rate-drop baseline (8 windows per bucket) asked in the same aggregation
 
 
-def _fleet(agents: int) -> Fleet:
-    clock = FakeClock(NOW)
+def _fleet(agents: int, clock: FakeClock) -> Fleet:
     fleet = Fleet(now=clock.now)
     width = max(3, len(str(agents)))
     for number in range(1, agents + 1):
@@ -79,11 +78,18 @@ def _fleet(agents: int) -> Fleet:
 
 
 def _serve(agents: int, pipe: Connection) -> None:
-    """The simulator in its own process, so the monitor's CPU and memory are measured alone."""
-    fleet = _fleet(agents)
-    with SimulatorServer(fleet, clock=FakeClock(NOW), max_rpm=1_000_000) as sim:
+    """The simulator in its own process, so the monitor's CPU and memory are measured alone.
+
+    Its clock moves with the monitor's (`("advance", seconds)`): between two passes the busy agents' last
+    events move on, as they do in a real fleet, so the steady pass's states written are the real ones.
+    """
+    clock = FakeClock(NOW)
+    fleet = _fleet(agents, clock)
+    with SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim:
         pipe.send((sim.api_url, sim.indexer_url, [a.id for a in fleet.agents() if a.id != "000"]))
-        while pipe.recv() != "stop":
+        while (asked := pipe.recv()) != "stop":
+            if isinstance(asked, tuple):
+                clock.advance(asked[1])
             pipe.send({"api_requests": sim.stats.api_requests, "indexer_requests": sim.stats.indexer_requests})
 
 
@@ -153,6 +159,8 @@ def one_pass(agents: int, baselines: bool = True, by_location: bool = False) -> 
                     assert silent == expected, f"expected {expected} silent targets, found {silent}"
                     del result  # a daemon keeps no pass once it is done: neither does this
                     clock.advance(60.0)
+                    ours.send(("advance", 60.0))
+                    ours.recv()
                 written = _rows_written(settings.state_db)
         naive_wall, naive_note = _naive(indexer_url, ids)
     ours.send("stop")

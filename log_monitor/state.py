@@ -360,9 +360,10 @@ class StateStore:
     def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
         """Store new states and queue their notifications in one transaction: both or neither.
 
-        Only states that changed are written; one whose only news is `last_checked` and its rate figures
-        (`recent`, `baseline`, `rate_window_s`, which move a little every pass) is kept in memory (load_states
-        returns it) and written with its next change or at its first check in a new hour (CHECKED_WRITTEN_EVERY).
+        Only states that changed are written; one whose only news is `last_checked`, `last_event` and its rate
+        figures (`recent`, `baseline`, `rate_window_s`: a busy agent's move with every pass) is kept in memory
+        (load_states returns it) and written with its next change or at its first check in a new hour
+        (CHECKED_WRITTEN_EVERY).
         """
         states = list(states)
         if self._reopen_if_replaced() and self.on_reset is not None:
@@ -1145,7 +1146,8 @@ _STATE_FIELDS = tuple(f.name for f in fields(TargetState))
 _STATE_TIMES = ("since", "last_event", "last_checked", "last_alert_at", "next_reminder_at")
 _STATE_SEVERITIES = ("severity", "alerted")
 # Moved by every pass but news to nobody: kept in memory and written with the state's next change or hourly.
-_STATE_KEPT_IN_MEMORY = ("last_checked", "recent", "baseline", "rate_window_s")
+# A busy agent's last event moves with every pass too; what makes it news (a silence) changes the severity.
+_STATE_KEPT_IN_MEMORY = ("last_checked", "last_event", "recent", "baseline", "rate_window_s")
 _STATE_BUT_CHECKED = attrgetter(*(name for name in _STATE_FIELDS if name not in _STATE_KEPT_IN_MEMORY))
 
 

@@ -166,6 +166,27 @@ def test_a_pass_where_nothing_changed_writes_no_state_row(rig: Rig) -> None:
     assert rig.app.store.load_states()["agent:00001"].last_checked == NOW + timedelta(seconds=60)
 
 
+@pytest.mark.parametrize("rig", [True], indirect=True)
+def test_a_pass_where_only_the_agents_last_events_moved_writes_no_state_row_until_the_hour_turns(rig: Rig) -> None:
+    # A live fleet: every agent's events go on between passes (the simulator's clock is the pass's).
+    rig.app.monitor.run_once()
+    first = _rows_written(rig.app.store.path)
+    rig.clock.advance(60)
+    rig.app.monitor.run_once()
+    assert _rows_written(rig.app.store.path) == first
+    kept = rig.app.store.load_states()["agent:00001"]
+    assert kept.last_event is not None and kept.last_event > NOW - timedelta(seconds=60)  # the live one, in memory
+    with StateStore(rig.app.store.path) as reader:  # as `status` reads the file: the first pass's
+        filed = reader.load_states()["agent:00001"].last_event
+    assert filed is not None and filed <= NOW
+    rig.clock.advance(3600)  # the first check in a new hour writes every state, with its latest last event
+    rig.app.monitor.run_once()
+    with StateStore(rig.app.store.path) as reader:
+        stored = reader.load_states()["agent:00001"]
+    assert stored.last_event == rig.app.store.load_states()["agent:00001"].last_event
+    assert stored.last_event is not None and stored.last_event > NOW + timedelta(minutes=60)
+
+
 @pytest.mark.parametrize("rig", [False], indirect=True)
 def test_without_an_indexer_a_disconnected_agent_is_judged_by_its_keepalive(rig: Rig) -> None:
     rig.app.monitor.run_once()
@@ -205,7 +226,7 @@ def test_a_commit_where_only_the_check_time_and_rate_figures_moved_writes_no_sta
         # The running monitor shows the latest figures; the file gets them with the next change.
         assert store.load_states()["agent:001"] == later
         assert [(p.events, p.baseline) for p in store.rate_points("agent:001", NOW)] == [(584, 601.5)]
-        changed = replace(later, last_checked=NOW + timedelta(minutes=2), last_event=NOW + timedelta(minutes=2))
+        changed = replace(later, last_checked=NOW + timedelta(minutes=2), agent_name="renamed")  # a change
         store.commit([changed], [])
         assert _rows_written(tmp_path / "s.db") == {"agent:001": (NOW + timedelta(minutes=2)).isoformat()}
     with StateStore(tmp_path / "s.db") as reopened:

@@ -120,7 +120,8 @@ class ApiStatusSource:
         mine = [t for t in targets if self.handles(t)]
         if not mine:
             return {}
-        listing = self.agents(now, sorted({t.agent_id or "" for t in mine}))
+        # The ids matter only to the pass's first listing (the monitor's, most often): not sorted again per slice.
+        listing = self.agents(now, sorted({t.agent_id or "" for t in mine}) if self._listed is None else ())
         names, others = listing.names, listing.others
         observations: dict[str, Observation] = {}
         for target in mine:

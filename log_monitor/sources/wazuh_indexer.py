@@ -71,39 +71,38 @@ class IndexerSource:
         )
         per_agent = _per_agent(stats) if by_location else None
         window_s = self._window.total_seconds() if self._baselines else None
+        rated = self._baselines
         observations: dict[str, Observation] = {}
         for target in mine:
-            assert target.agent_id is not None
+            key = target.key
             if target.kind is TargetKind.LOCATION:
-                found = stats.get((target.agent_id, target.location or ""))
+                found = stats.get((target.agent_id or "", target.location or ""))
             elif per_agent is not None:
-                found = per_agent.get(target.agent_id)
+                found = per_agent.get(target.agent_id or "")
             else:
                 # Each agent's figures are let go once its observation is made: the pass never holds both in full.
-                found = stats.pop((target.agent_id,), None)
-            recent, baseline, days = self._rate(found)
-            observations[target.key] = Observation(
-                target_key=target.key,
-                at=now,
-                last_event=found.last_event if found else None,
-                events_in_window=found.count_in_window if found else 0,
-                recent=recent,
-                baseline=baseline,
-                history_days=days,
-                rate_window_s=window_s,
-            )
+                found = stats.pop((target.agent_id or "",), None)
+            if found is None:
+                observation, counts = Observation(key, now, events_in_window=0), _NO_COUNTS
+            else:
+                observation = Observation(key, now, last_event=found.last_event, events_in_window=found.count_in_window)
+                counts = found.day_counts
+            if rated:
+                observation.recent, observation.baseline, observation.history_days = _rate(counts)
+                observation.rate_window_s = window_s
+            observations[key] = observation
         return observations
 
-    def _rate(self, found: EventStats | None) -> tuple[int | None, float | None, int]:
-        """(events in the rate window, median of the previous days' same window, days of those with events)."""
-        if not self._baselines:
-            return None, None, 0
-        counts = found.day_counts if found is not None and found.day_counts else _NO_COUNTS
-        # statistics.median and a generator cost more than the rest of the observation, 100,000 times a pass.
-        history = sorted(counts[1:])
-        middle = len(history) // 2
-        median = history[middle] if len(history) % 2 else (history[middle - 1] + history[middle]) / 2
-        return counts[0], float(median), len(history) - history.count(0)
+
+def _rate(counts: tuple[int, ...]) -> tuple[int, float, int]:
+    """(events in the rate window, median of the previous days' same window, days of those with events)."""
+    if not counts:
+        counts = _NO_COUNTS
+    # statistics.median and a generator cost more than the rest of the observation, 100,000 times a pass.
+    history = sorted(counts[1:])
+    middle = len(history) // 2
+    median = history[middle] if len(history) % 2 else (history[middle - 1] + history[middle]) / 2
+    return counts[0], float(median), len(history) - history.count(0)
 
 
 def _per_agent(stats: dict[tuple[str, ...], EventStats]) -> dict[str, EventStats]:

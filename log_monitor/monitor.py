@@ -186,7 +186,7 @@ class LogCounter:
         if self._api is None:
             return
         self._api.new_pass()
-        wanted = sorted({t.agent_id for t in batch if self._api.handles(t) and t.agent_id is not None})
+        wanted = {t.agent_id for t in filter(self._api.handles, batch) if t.agent_id is not None}
         if not wanted and not self._discovery:
             return  # a batch of local files asks the API nothing
         with suppress(BackendError):  # the API source reports it when it observes
@@ -198,7 +198,7 @@ class LogCounter:
         """Each source observes the targets it handles; a failure is its backend's, never a silence."""
         answers: list[tuple[bool, dict[str, Observation]]] = []
         for source in self._sources:
-            mine = [t for t in batch if source.handles(t)]
+            mine = list(filter(source.handles, batch))
             if mine:
                 answers.append((source.counts_events, _ask(source, mine, now, result, failed)))
         return _merged(batch, now, answers)

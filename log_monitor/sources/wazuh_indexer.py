@@ -56,7 +56,7 @@ class IndexerSource:
         return target.kind is TargetKind.AGENT or (target.kind is TargetKind.LOCATION and target.location != "*")
 
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
-        mine = [t for t in targets if self.handles(t)]
+        mine = list(filter(self.handles, targets))
         if not mine:
             return {}
         by_location = any(t.kind is TargetKind.LOCATION for t in mine)

@@ -43,7 +43,9 @@ class PolicySettings:
     host: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (never changed after it is made), like Observation and TargetState: a frozen dataclass's __init__
+# costs 4x a plain one's, and a pass makes an Assessment and a Decision per target.
+@dataclass(slots=True)
 class Assessment:
     """What one observation means for one target, before any memory of earlier passes."""
 
@@ -54,7 +56,7 @@ class Assessment:
     detail: str = ""  # the source's words, carried into the message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     """The policy's answer: the state to store and what to tell people."""
 

@@ -300,7 +300,7 @@ def _merged(
                 continue
             one, other = counted.pop(key, None), status.pop(key, None)
             quick = merge_pair(one, other, now) if one is not None and other is not None else None
-            if quick is None:
+            if quick is None:  # a source failed or gave nothing for this target: the general rule
                 seen = [(True, one)] if one is not None else []
                 seen += [(False, other)] if other is not None else []
                 quick = merge(key, now, seen)

@@ -35,14 +35,9 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
     The rule: the last event is the newest one that some source proves (each source only ever reports
     what it proves). A source that failed cannot prove silence: when another one answered, its
     recency still counts, but a silence is marked `incomplete`; when none answered, the target is unknown.
-    The agent's status comes from the source that tells it.
+    The agent's status comes from the source that tells it. The observations given are left as they are
+    (`merge_pair` is the pass's faster way for the usual pair, and completes one of them).
     """
-    if len(seen) == 2 and seen[0][0] is not seen[1][0]:
-        pair = (seen[0][1], seen[1][1]) if seen[0][0] else (seen[1][1], seen[0][1])
-        paired = merge_pair(*pair, now)
-        if paired is not None:
-            paired.target_key = target_key
-            return paired
     counting = [obs for counts, obs in seen if counts]
     status = next((obs for counts, obs in seen if not counts and not obs.unknown), None)
     known = [obs for obs in counting if not obs.unknown]

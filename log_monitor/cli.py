@@ -625,6 +625,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
         liveness.close()
         if status_server is not None:
             status_server.close()
+        _save_kept(app)
         app.close()
     # Blocked until the new process has its handlers: a SIGTERM in between would kill it half started.
     signal.pthread_sigmask(signal.SIG_BLOCK, _DAEMON_SIGNALS)
@@ -639,6 +640,14 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     err.flush()
     os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
     return EXIT_OK  # not reached
+
+
+def _save_kept(app: App) -> None:
+    """The states' latest check times, last events and rates into the file before the daemon stops or re-execs."""
+    try:
+        app.store.save_kept()
+    except StateError as exc:  # a full disk: the states written with their changes are all there is to lose
+        log.warning("could not save the latest check times and last events: %s", exc)
 
 
 def _serve(

@@ -233,14 +233,29 @@ def test_a_commit_where_only_the_check_time_and_rate_figures_moved_writes_no_sta
         assert reopened.load_states()["agent:001"] == changed
 
 
-def test_the_kept_rate_figures_survive_another_connection_writing(tmp_path: Path) -> None:
+def test_the_kept_rate_figures_and_last_event_survive_another_connection_writing(tmp_path: Path) -> None:
     ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, recent=590, baseline=600.0, rate_window_s=900.0)
-    later = replace(ok, last_checked=NOW + timedelta(minutes=1), recent=584, baseline=601.5)
+    moved = NOW + timedelta(seconds=50)
+    later = replace(ok, last_checked=NOW + timedelta(minutes=1), last_event=moved, recent=584, baseline=601.5)
     with StateStore(tmp_path / "s.db") as store, StateStore(tmp_path / "s.db") as other:
         store.commit([ok], [])
         store.commit([later], [])
         other.commit([TargetState("agent:002", last_checked=NOW)], [])
         assert store.load_states()["agent:001"] == later
+
+
+def test_the_kept_check_times_last_events_and_rates_are_written_whole_when_the_daemon_stops(tmp_path: Path) -> None:
+    # Else the next process (an hourly re-exec) would start from the file's, up to an hour old: a healthy
+    # agent's silence gauge would read an hour until its first check.
+    ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, recent=590, baseline=600.0, rate_window_s=900.0)
+    later = replace(ok, last_checked=NOW + timedelta(minutes=1), last_event=NOW + timedelta(seconds=50), recent=584)
+    with StateStore(tmp_path / "s.db") as store:
+        store.commit([ok], [])
+        store.commit([later], [])
+        assert _rows_written(tmp_path / "s.db") == {"agent:001": NOW.isoformat()}
+        store.save_kept()
+    with StateStore(tmp_path / "s.db") as reopened:
+        assert reopened.load_states()["agent:001"] == later
 
 
 def test_each_hour_of_the_rate_chart_ends_with_its_last_check(tmp_path: Path) -> None:

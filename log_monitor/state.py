@@ -435,18 +435,23 @@ class StateStore:
         """
         # Every state of a pass has the pass's check time, and the kept ones the last pass's: a few distinct times.
         hours: dict[datetime, str] = {}
+
+        def hour_of(at: datetime) -> str:
+            text = hours.get(at)
+            if text is None:
+                text = hours[at] = _hour_text(at)
+            return text
+
         rows = []
         for state in states:
             if state.recent is None or state.baseline is None or state.last_checked is None:
                 continue
-            hour = hours.get(state.last_checked) or hours.setdefault(state.last_checked, _hour_text(state.last_checked))
+            hour = hour_of(state.last_checked)
             before = kept.get(state.target_key)
             if before is None or before.recent is None or before.baseline is None or before.last_checked is None:
                 rows.append(_rate_row(state, hour, state.recent, state.baseline))
                 continue
-            before_hour = hours.get(before.last_checked) or hours.setdefault(
-                before.last_checked, _hour_text(before.last_checked)
-            )
+            before_hour = hour_of(before.last_checked)
             if before_hour != hour:
                 rows.append(_rate_row(before, before_hour, before.recent, before.baseline))
                 rows.append(_rate_row(state, hour, state.recent, state.baseline))

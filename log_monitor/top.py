@@ -59,7 +59,7 @@ class TopModel:
     def refresh(self, now: datetime) -> list[Row]:
         states: dict[str, TargetState] = self._store.load_states() if self._store is not None else {}
         silences = self._store.silences(now) if self._store is not None else {}
-        seen = self._files.observe(self.targets, now)
+        seen = self._files.observe(list(filter(self._files.handles, self.targets)), now)
         moment = now.timestamp()
         rows: list[Row] = []
         for target in self.targets:

@@ -25,7 +25,10 @@ class EventSource(Protocol):
         ...
 
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
-        """One Observation per target key it handles, each made by this call (the merge may complete it in place)."""
+        """One Observation per target, each made by this call (the merge may complete it in place).
+
+        `targets` are ones this source handles: the caller filters with `handles` (the monitor does, once a slice).
+        """
         ...
 
 

@@ -85,8 +85,7 @@ class LocalFilesSource:
         return target.kind is TargetKind.LOCAL_FILE and target.path is not None
 
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
-        mine = [t for t in targets if self.handles(t)]
-        if not mine:
+        if not targets:
             return {}
         known = self._store.file_positions() if self._store is not None else self._memory
         observations: dict[str, Observation] = {}
@@ -104,7 +103,7 @@ class LocalFilesSource:
                 updated[target.path] = replace(position, analysis=watch.snapshot())
             return observation.problem == MISSING and before is not None and before.missing_since is None
 
-        vanished = [target for target in mine if check(target)]
+        vanished = [target for target in targets if check(target)]
         if vanished:
             self._sleep(MISSING_RECHECK_S)  # once per pass, for all of them, and only when one has just gone
             for target in vanished:

@@ -150,7 +150,7 @@ class LogcollectorSource:
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
         by_agent: dict[str, list[Target]] = defaultdict(list)
         for target in targets:
-            if self.handles(target) and target.agent_id is not None:
+            if target.agent_id is not None:
                 by_agent[target.agent_id].append(target)
         if not by_agent:
             return {}

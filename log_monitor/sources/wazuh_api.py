@@ -118,14 +118,13 @@ class ApiStatusSource:
         return target.kind in (TargetKind.AGENT, TargetKind.LOCATION) and target.agent_id is not None
 
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
-        mine = list(filter(self.handles, targets))
-        if not mine:
+        if not targets:
             return {}
         # The ids matter only to the pass's first listing (the monitor's, most often): not sorted again per slice.
-        listing = self.agents(now, {t.agent_id or "" for t in mine} if self._listed is None else ())
+        listing = self.agents(now, {t.agent_id or "" for t in targets} if self._listed is None else ())
         names, others = listing.names, listing.others
         observations: dict[str, Observation] = {}
-        for target in mine:
+        for target in targets:
             agent_id = target.agent_id or ""
             agent = others.get(agent_id)
             if agent is not None:

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 from log_monitor.errors import BackendError
 from log_monitor.models import Observation, Target, TargetKind
-from log_monitor.wazuh.indexer import EventStats, WazuhIndexer, add_counts
+from log_monitor.wazuh.aggpage import EventStats
+from log_monitor.wazuh.indexer import WazuhIndexer, add_counts
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,10 @@ class IndexerSource:
         return target.kind is TargetKind.AGENT or (target.kind is TargetKind.LOCATION and target.location != "*")
 
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
-        mine = list(filter(self.handles, targets))
-        if not mine:
+        if not targets:
             return {}
-        by_location = any(t.kind is TargetKind.LOCATION for t in mine)
-        agent_ids = sorted({t.agent_id for t in mine if t.agent_id is not None})
+        by_location = any(t.kind is TargetKind.LOCATION for t in targets)
+        agent_ids = {t.agent_id for t in targets if t.agent_id is not None}
         stats = self._indexer.last_events(
             since=now - self._lookback,
             window_start=now - self._window,
@@ -73,7 +73,7 @@ class IndexerSource:
         window_s = self._window.total_seconds() if self._baselines else None
         rated = self._baselines
         observations: dict[str, Observation] = {}
-        for target in mine:
+        for target in targets:
             key = target.key
             if target.kind is TargetKind.LOCATION:
                 found = stats.get((target.agent_id or "", target.location or ""))

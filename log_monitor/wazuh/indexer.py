@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 from urllib.parse import quote
 
@@ -14,11 +12,11 @@ import httpx
 
 from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, ResponseError
+from log_monitor.wazuh.aggpage import AGENT_KEY, BACKEND, LOCATION_KEY, EventStats, Page, checked_page, read_page
 from log_monitor.wazuh.client import BackendClient, Connection
 
 log = logging.getLogger(__name__)
 
-BACKEND = "Wazuh indexer"
 DEFAULT_PAGE_SIZE = 2500  # composite buckets per request; with the rate windows a parsed page is about 3 KB a bucket
 # Windows events carry one of these as their location; the channel is in its own field (REALITY.md §3).
 WINDOWS_LOCATIONS = frozenset({"EventChannel", "WinEvtLog"})
@@ -32,17 +30,6 @@ class NoIndexError(ResponseError):
 # Buckets one pass may page through: 1,000 pages of 5,000. No fleet comes near it; an indexer (or proxy)
 # that keeps answering full pages with new keys is a runaway, reported rather than followed forever.
 MAX_BUCKETS = 5_000_000
-
-
-# Not frozen (never changed after it is made): a frozen dataclass's __init__ sets each field through
-# object.__setattr__, and a pass makes one per bucket.
-@dataclass(slots=True)
-class EventStats:
-    """One agent's (or one agent location's) events: the latest, and how many fell in the window."""
-
-    last_event: datetime | None
-    count_in_window: int
-    day_counts: tuple[int, ...] = ()  # events in each rate window: today's first, then 1..7 days back
 
 
 class WazuhIndexer(BackendClient):
@@ -89,7 +76,7 @@ class WazuhIndexer(BackendClient):
         until: datetime,
         *,
         by_location: bool = False,
-        agent_ids: Sequence[str] | None = None,
+        agent_ids: Collection[str] | None = None,
         rate_windows: Sequence[tuple[datetime, datetime]] = (),
     ) -> dict[tuple[str, ...], EventStats]:
         """For every agent (or agent, location) with events in [since, until]: last event and count since window_start.
@@ -102,9 +89,10 @@ class WazuhIndexer(BackendClient):
         if rate_windows:
             # The oldest baseline window (7 days and a window back) may lie before LOOKBACK.
             since = min(since, *(start for start, _ in rate_windows))
-        query = self._query(since, window_start, until, by_location, agent_ids, rate_windows)
+        ids = sorted(set(agent_ids)) if agent_ids else None
+        query = self._query(since, window_start, until, by_location, ids, rate_windows)
         # By agent alone, a bucket per agent asked is all there can be: no empty page needed to say so.
-        most = len(set(agent_ids)) if agent_ids and not by_location else None
+        most = len(ids) if ids and not by_location else None
         return self._pages(query, by_location, len(rate_windows), most)
 
     def _query(
@@ -113,12 +101,12 @@ class WazuhIndexer(BackendClient):
         window_start: datetime,
         until: datetime,
         by_location: bool,
-        agent_ids: Sequence[str] | None,
+        agent_ids: list[str] | None,
         rate_windows: Sequence[tuple[datetime, datetime]],
     ) -> dict[str, Any]:
         filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(since, until)}}]
         if agent_ids:
-            filters.append({"terms": {self._agent_field: sorted(set(agent_ids))}})
+            filters.append({"terms": {self._agent_field: agent_ids}})
         sources: list[dict[str, Any]] = [{"agent": {"terms": {"field": self._agent_field}}}]
         if by_location:
             sources.append({"location": {"terms": {"field": self._location_field}}})
@@ -151,23 +139,18 @@ class WazuhIndexer(BackendClient):
     ) -> dict[tuple[str, ...], EventStats]:
         """The composite aggregation page by page (`after_key`), which must advance, up to the page cap."""
         composite: dict[str, Any] = query["aggs"]["agents"]["composite"]
-        names = ("agent", "location", "channel") if by_location else ("agent",)
+        names = LOCATION_KEY if by_location else AGENT_KEY
         stats: dict[tuple[str, ...], EventStats] = {}
         previous: tuple[object, ...] | None = None
         for _ in range(self._max_pages):
-            body = self._request("POST", f"/{self._index}/_search", query)
-            self._check_matched(body)
-            agg = _aggregation(body, "agents")
-            buckets = agg.get("buckets")
-            if not isinstance(buckets, list):
-                raise ResponseError(BACKEND, "aggregation answer lacks buckets")
-            for bucket in buckets:
-                key, value = _bucket(bucket, names, rates)
-                if by_location:
-                    key = _log_key(key)
-                    value = _merge_stats(stats.get(key), value)
-                stats[key] = value
-            after = agg.get("after_key")
+            page = self._page(query, names, rates)
+            buckets, after = page.buckets, page.after
+            if by_location:
+                for key, value in buckets:
+                    log_key = _log_key(key)
+                    stats[log_key] = _merge_stats(stats.get(log_key), value)
+            else:
+                stats.update(buckets)
             if not buckets or not isinstance(after, dict) or len(buckets) < self._page_size:
                 return stats
             if most is not None and len(stats) >= most:
@@ -204,17 +187,35 @@ class WazuhIndexer(BackendClient):
         return self._retrying(lambda: self._request_once(method, path, body))
 
     def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        response = self._exchange(method, path, json=body)
-        status = response.status_code
-        what = f"{method} {path}"
-        if status in (401, 403):
-            raise AuthError(BACKEND, f"{what}: HTTP {self._explain(response)}")
-        if status >= 400:
-            # A 429 is the indexer shedding load: worth another attempt after the backoff.
-            raise ResponseError(BACKEND, f"{what}: HTTP {self._explain(response)}", retryable=status == 429)
-        data = self._json(response, what)
+        data = self._json(self._answer(method, path, body), f"{method} {path}")
         _check_complete(data)
         return data
+
+    def _page(self, query: Mapping[str, Any], names: Sequence[str], days: int) -> Page:
+        """One page of the aggregation: read by its schema when plain and complete, else checked part by part."""
+        return self._retrying(lambda: self._page_once(query, names, days))
+
+    def _page_once(self, query: Mapping[str, Any], names: Sequence[str], days: int) -> Page:
+        path = f"/{self._index}/_search"
+        response = self._answer("POST", path, query)
+        page = read_page(response.content, names, days)
+        if page is not None:
+            return page
+        body = self._json(response, f"POST {path}")
+        _check_complete(body)
+        self._check_matched(body)
+        return checked_page(body, names, days)
+
+    def _answer(self, method: str, path: str, body: Mapping[str, Any] | None) -> httpx.Response:
+        """The answer to one attempt, refused (AuthError, ResponseError) when its status is an error."""
+        response = self._exchange(method, path, json=body)
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthError(BACKEND, f"{method} {path}: HTTP {self._explain(response)}")
+        if status >= 400:
+            # A 429 is the indexer shedding load: worth another attempt after the backoff.
+            raise ResponseError(BACKEND, f"{method} {path}: HTTP {self._explain(response)}", retryable=status == 429)
+        return response
 
     def _explain(self, response: httpx.Response) -> str:
         return f"{response.status_code} ({_reason(response)})"
@@ -279,86 +280,6 @@ def _shard_reasons(failures: object) -> str:
             texts.append(str(reason.get("type") or reason.get("reason") or ""))
     kinds = sorted({t for t in texts if t})
     return f" ({', '.join(kinds)})" if kinds else ""
-
-
-def _aggregation(body: Mapping[str, Any], name: str) -> dict[str, Any]:
-    aggs = body.get("aggregations")
-    agg = aggs.get(name) if isinstance(aggs, dict) else None
-    if not isinstance(agg, dict):
-        raise ResponseError(BACKEND, f"answer lacks the {name!r} aggregation")
-    return agg
-
-
-def _bucket(bucket: Any, names: Sequence[str], days: int = 0) -> tuple[tuple[str, ...], EventStats]:
-    """One composite bucket as (key, stats); the well-formed one read directly, any other by `_checked_bucket`.
-
-    Read once per bucket of every pass (100,000 at 100,000 agents): every lookup and check here is paid that often.
-    """
-    try:
-        key_data = bucket["key"]
-        key = tuple([key_data[name] for name in names])
-        last_event = datetime.fromtimestamp(bucket["last_event"]["value"] / 1000.0, UTC)
-        in_window = bucket["in_window"]["doc_count"]
-        # itemgetter and map, not a loop of lookups: the windows' counts are a third of the bucket's cost.
-        counts = tuple(map(_DOC_COUNT, _WINDOWS[days](bucket["rate"]["buckets"]))) if days else ()
-    except (KeyError, TypeError, IndexError, OverflowError, OSError, ValueError):
-        return _checked_bucket(bucket, names, days)
-    # One set of the types, not a check per value: JSON's only integer type is int, and its keys here are strings.
-    if (
-        set(map(type, key)) <= _STR
-        and type(in_window) is int
-        and (not counts or (set(map(type, counts)) <= _INT and min(counts) >= 0))
-    ):
-        return key, EventStats(last_event, in_window, counts)
-    return _checked_bucket(bucket, names, days)
-
-
-def _checked_bucket(bucket: object, names: Iterable[str], days: int) -> tuple[tuple[str, ...], EventStats]:
-    """A bucket `_bucket` could not read directly: a missing key, a null last event or channel, or a bad value."""
-    if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
-        raise ResponseError(BACKEND, "malformed aggregation bucket")
-    key_data = bucket["key"]
-    key = tuple(["" if (part := key_data.get(name)) is None else str(part) for name in names])
-    last = bucket.get("last_event")
-    window = bucket.get("in_window")
-    value = last.get("value") if isinstance(last, dict) else None
-    try:
-        last_event = datetime.fromtimestamp(float(value) / 1000.0, UTC) if isinstance(value, int | float) else None
-    except (OverflowError, OSError, ValueError) as exc:  # a NaN, infinite or out-of-range epoch
-        raise ResponseError(BACKEND, f"aggregation bucket has an impossible last_event {value!r}") from exc
-    in_window = window.get("doc_count") if isinstance(window, dict) else None
-    return key, EventStats(
-        last_event=last_event,
-        count_in_window=in_window if isinstance(in_window, int) else 0,
-        day_counts=_day_counts(bucket.get("rate"), days) if days else (),
-    )
-
-
-_RATE_KEYS = tuple(f"d{day}" for day in range(64))
-_DOC_COUNT = itemgetter("doc_count")
-# The rate windows' entries of a keyed `filters` answer, as a tuple: itemgetter of one key answers the entry alone.
-_WINDOWS: tuple[Callable[[Any], tuple[Any, ...]], ...] = (
-    lambda buckets: (),
-    lambda buckets: (buckets["d0"],),
-    *(itemgetter(*_RATE_KEYS[:days]) for days in range(2, len(_RATE_KEYS) + 1)),
-)
-_INT = {int}
-_STR = {str}
-
-
-def _day_counts(rate: object, days: int) -> tuple[int, ...]:
-    """The keyed `filters` answer (`{"buckets": {"d0": {"doc_count": n}, ...}}`) as counts, today's first."""
-    buckets = rate.get("buckets") if isinstance(rate, dict) else None
-    if not isinstance(buckets, dict):
-        raise ResponseError(BACKEND, "aggregation bucket lacks the rate windows' counts")
-    counts: list[int] = []
-    for day in range(days):
-        entry = buckets.get(f"d{day}")
-        count = entry.get("doc_count") if isinstance(entry, dict) else None
-        if not isinstance(count, int) or count < 0:
-            raise ResponseError(BACKEND, f"aggregation bucket has no count for rate window d{day}")
-        counts.append(count)
-    return tuple(counts)
 
 
 def _location_clauses(field: str, locations: Sequence[str]) -> list[dict[str, Any]]:

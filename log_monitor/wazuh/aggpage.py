@@ -20,10 +20,9 @@ LOCATION_KEY = ("agent", "location", "channel")
 Key = tuple[str, ...]
 
 
-# Not frozen (never changed after it is made): a frozen dataclass's __init__ sets each field through
-# object.__setattr__, and a pass makes one per bucket.
-@dataclass(slots=True)
-class EventStats:
+# A struct, as the schema's: made once per bucket (100,000 a pass), its C __init__ costs a third of a
+# dataclass's, and holding no cycle it need not be tracked by the cyclic collector.
+class EventStats(msgspec.Struct, gc=False):
     """One agent's (or one agent location's) events: the latest, and how many fell in the window."""
 
     last_event: datetime | None

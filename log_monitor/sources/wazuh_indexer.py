@@ -141,7 +141,7 @@ def learn_locations(
             window_start=now,
             until=now,
             by_location=True,
-            agent_ids=sorted({t.agent_id for t in learners if t.agent_id}),
+            agent_ids={t.agent_id for t in learners if t.agent_id},
         )
     except BackendError as exc:
         log.warning("cannot learn locations for files=* (%s): those agents are watched as a whole", exc)

@@ -47,20 +47,21 @@ def read_page(content: bytes, names: Sequence[str], days: int) -> Page | None:
     type, a negative count, a partial or empty answer, not JSON at all) is read by `checked_page`, which
     says what is wrong in the same words for every answer, however it came.
     """
+    names = tuple(names)
     try:
-        page = _decoder(tuple(names), days).decode(content)
+        page = _decoder(names, days).decode(content)
     except (msgspec.DecodeError, RecursionError):
         return None
     shards = page.shards
     if page.timed_out or (shards is not None and (shards.failed != 0 or shards.total == 0)):
         return None
     agents = page.aggregations.agents
-    fields = _fields(len(names), days)
+    fields = _fields(names, days)
     buckets: list[tuple[Key, EventStats]] = []
     add = buckets.append
     fromtimestamp = datetime.fromtimestamp
     try:
-        if len(names) == 1:
+        if names == AGENT_KEY:
             for row in map(fields, agents.buckets):
                 value = row[1]
                 moment = fromtimestamp(value / 1000.0, UTC) if value is not None else None
@@ -84,10 +85,10 @@ def checked_page(body: Mapping[str, Any], names: Sequence[str], days: int) -> Pa
     buckets = agg.get("buckets")
     if not isinstance(buckets, list):
         raise ResponseError(BACKEND, "aggregation answer lacks buckets")
-    return Page([checked_bucket(bucket, names, days) for bucket in buckets], agg.get("after_key"))
+    return Page([_checked_bucket(bucket, names, days) for bucket in buckets], agg.get("after_key"))
 
 
-def checked_bucket(bucket: object, names: Iterable[str], days: int) -> tuple[Key, EventStats]:
+def _checked_bucket(bucket: object, names: Iterable[str], days: int) -> tuple[Key, EventStats]:
     """One bucket: a missing or null part read as none (no last event, no count), a malformed one refused."""
     if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
         raise ResponseError(BACKEND, "malformed aggregation bucket")
@@ -177,8 +178,8 @@ def _decoder(names: tuple[str, ...], days: int) -> msgspec.json.Decoder[Any]:
 
 
 @cache
-def _fields(keys: int, days: int) -> Callable[[Any], tuple[Any, ...]]:
+def _fields(names: tuple[str, ...], days: int) -> Callable[[Any], tuple[Any, ...]]:
     """A bucket's values in one C call: its key's parts, last event, count in the window, rate window counts."""
-    names = [f"key.{name}" for name in (AGENT_KEY if keys == 1 else LOCATION_KEY)]
+    keys = [f"key.{name}" for name in names]
     windows = [f"rate.buckets.d{day}.doc_count" for day in range(days)]
-    return attrgetter(*names, "last_event.value", "in_window.doc_count", *windows)
+    return attrgetter(*keys, "last_event.value", "in_window.doc_count", *windows)

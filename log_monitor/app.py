@@ -287,6 +287,7 @@ def build(
             discovery=settings.agent_discovery,
             discovery_interval_s=settings.default_check_interval_s,
             pipeline_ratio=settings.pipeline_silence_ratio,
+            rate_window_s=settings.default_check_interval_s if _baselines(settings, targets) else None,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
             **_given(slice_agents=tuning.indexer_page_size),
         )
@@ -324,6 +325,11 @@ def _watched(
     return list(targets)
 
 
+def _baselines(settings: Settings, targets: Sequence[Target]) -> bool:
+    """Whether rate windows and their baselines are kept: only when some target can be judged by them."""
+    return settings.drop_ratio > 0 or any(t.drop_ratio for t in targets)
+
+
 def _sources(
     settings: Settings,
     targets: Sequence[Target],
@@ -335,15 +341,13 @@ def _sources(
     """Where a pass counts events: local files always, the indexer and the agents' logcollector when configured."""
     sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
     if indexer is not None:
-        # Baselines cost one sub-aggregation per bucket, asked only when some target can be judged by them.
-        baselines = settings.drop_ratio > 0 or any(t.drop_ratio for t in targets)
         sources.append(
             IndexerSource(
                 indexer,
                 lookback_s=settings.lookback_s,
                 window_s=settings.default_check_interval_s,
-                baselines=baselines,
                 indexing_delay_s=settings.indexing_delay_s,
+                states=store.kept_states,
             )
         )
     if api is not None:

@@ -297,6 +297,8 @@ def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO, t
             if app.heartbeat is not None:
                 app.heartbeat.ping(False, "pass failed")
             raise
+        # The next run reads on from what this one read (each event once): its marks and counts, written whole.
+        _save_kept(app)
         if app.heartbeat is not None:
             app.heartbeat.ping(not result.backend_errors, ", ".join(sorted(result.backend_errors)) + " unreadable")
     try:
@@ -643,7 +645,8 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
 
 
 def _save_kept(app: App) -> None:
-    """The states' latest check times, last events and rates into the file before the daemon stops or re-execs."""
+    """The states' latest check times, last events, rates and read marks into the file: before the daemon stops or
+    re-execs, and after a one-off pass."""
     try:
         app.store.save_kept()
     except StateError as exc:  # a full disk: the states written with their changes are all there is to lose

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
+from log_monitor.ledger import Entry, advance, apply, rate_figures
 from log_monitor.models import (
     Condition,
     Notification,
@@ -35,6 +37,7 @@ class JudgeSettings:
     policy: PolicySettings
     pipeline_ratio: float = 0.5
     zone: tzinfo | None = None
+    rate_window_s: float | None = None  # the rate drop's window (DEFAULT_CHECK_INTERVAL); None: no baselines kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,12 @@ class Verdict:
     states: list[TargetState] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     severities: dict[Severity, int] = field(default_factory=dict)
+    hours: list[tuple[str, int, array[int]]] = field(default_factory=list)  # closed hours: (key, day, 24 counts)
+
+
+# A target's norm: (median events in the hour on the previous days, the hour index it is for, days with events).
+Norm = tuple[float | None, int, int]
+_NO_NORM: Norm = (None, -1, 0)
 
 
 class PassJudge:
@@ -73,41 +82,68 @@ class PassJudge:
         settings: JudgeSettings,
         *,
         rows: bool = True,
+        norm_hour: int = -1,
     ) -> None:
         # Read, never changed: the store's kept copy, whose old states each slice's commit lets go.
         self._states = states
+        self._norm_hour = norm_hour  # the hour whose norm this pass's rate windows are judged against
         self._silenced = silenced
         self._now = now
         self._settings = settings
         # False: a row only for a target whose severity changed (the one the log tells), the others only counted.
         self._rows = rows
-        self._waiting: list[tuple[Target, Observation, Assessment, TargetState | None]] = []
+        self._waiting: list[tuple[Target, Observation, Assessment, TargetState | None, Entry | None, Norm]] = []
         self._agents = 0  # agents whose observation is not unknown: the pipeline ratio's whole
         self._bad: list[tuple[str, Condition]] = []  # of those, the silent or dropping
 
-    def judge(self, targets: Sequence[Target], observations: Mapping[str, Observation]) -> Verdict:
-        """One slice: every target judged now but those that the pipeline's state may hold back."""
+    def judge(
+        self,
+        targets: Sequence[Target],
+        observations: Mapping[str, Observation],
+        norms: Mapping[str, tuple[float, int]] | None = None,
+    ) -> Verdict:
+        """One slice: every target judged now but those that the pipeline's state may hold back.
+
+        `norms` are the slice's fresh norms for this pass's hour, (median, days with events), read from the
+        history for the targets whose kept norm is for another hour.
+        """
         verdict = Verdict()
         now, policy, states = self._now, self._settings.policy, self._states
+        window_s = self._settings.rate_window_s
         for target in targets:
             obs = observations[target.key]
             previous = states.get(target.key)
+            entry: Entry | None = None
+            norm = _NO_NORM
+            if obs.read_until is not None:
+                norm = self._norm(target.key, previous, norms)
+                entry = advance(previous, obs, window_s, norm[0] if window_s is not None else None)
+                if window_s is not None:
+                    rate_figures(obs, entry, previous, norm[2])
             dropping = previous is not None and previous.condition is Condition.RATE_DROP
             found = assess(target, obs, now, policy, dropping=dropping)
             if target.kind is TargetKind.AGENT and obs.error is None:
                 self._count(target, obs, dropping, found)
             if found.severity in _HELD and target.kind is not TargetKind.LOCAL_FILE:
-                self._waiting.append((target, obs, found, previous))
+                self._waiting.append((target, obs, found, previous, entry, norm))
                 continue
-            self._step(verdict, target, obs, found, previous, inhibited=False)
+            self._step(verdict, target, obs, found, previous, entry, norm, inhibited=False)
         return verdict
+
+    def _norm(self, key: str, previous: TargetState | None, norms: Mapping[str, tuple[float, int]] | None) -> Norm:
+        fresh = norms.get(key) if norms else None
+        if fresh is not None:
+            return fresh[0], self._norm_hour, fresh[1]
+        if previous is not None and previous.norm_hour == self._norm_hour:
+            return previous.norm, previous.norm_hour, previous.norm_days
+        return _NO_NORM
 
     def finish(self, backends: Mapping[str, str | None]) -> Verdict:
         """The targets held for the pipeline's verdict, then the backends' and the pipeline's own states."""
         verdict = Verdict()
         problem, keys = self._pipeline()
-        for target, obs, found, previous in self._waiting:
-            self._step(verdict, target, obs, found, previous, inhibited=problem is not None)
+        for target, obs, found, previous, entry, norm in self._waiting:
+            self._step(verdict, target, obs, found, previous, entry, norm, inhibited=problem is not None)
         self._waiting = []
         _judge_shared(verdict, backends, problem, keys, self._states, self._now, self._settings.policy)
         return verdict
@@ -119,6 +155,8 @@ class PassJudge:
         obs: Observation,
         found: Assessment,
         previous: TargetState | None,
+        entry: Entry | None,
+        norm: Norm,
         *,
         inhibited: bool,
     ) -> None:
@@ -134,6 +172,13 @@ class PassJudge:
             found=found,
         )
         state = decision.state
+        apply(state, entry, previous)
+        if obs.read_until is not None:
+            state.norm, state.norm_hour, state.norm_days = norm
+        elif previous is not None:
+            state.norm, state.norm_hour, state.norm_days = previous.norm, previous.norm_hour, previous.norm_days
+        if entry is not None and entry.closed:
+            verdict.hours += [(target.key, day, counts) for day, counts in entry.closed.items()]
         if quiet and state.severity in (Severity.WARNING, Severity.CRITICAL):
             # Stored as the real severity (so the alert goes out when the hold ends), shown as everywhere else.
             view = shown(decision.state, target, silenced, now, settings.zone)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -209,6 +210,14 @@ class Observation:
     baseline: float | None = None
     history_days: int = 0
     rate_window_s: float | None = None
+    # An incremental read (the indexer): events with timestamps in [read_from, read_until) are settled (indexed by
+    # now, INDEXING_DELAY allowing) and counted once, by UTC hour as (hour index since the epoch, events). A
+    # first-sight read (a backfill) starts at LOOKBACK; None when the target was not read this way. `hour_counts`
+    # are consecutive hours' events from hour index `hour_from` (an array: a backfill holds a week of hours).
+    read_from: datetime | None = None
+    read_until: datetime | None = None
+    hour_from: int = 0
+    hour_counts: Sequence[int] = ()
 
     @property
     def unknown(self) -> bool:
@@ -238,6 +247,16 @@ class TargetState:
     recent: int | None = None
     baseline: float | None = None
     rate_window_s: float | None = None
+    # The incremental reads' ledger (log_monitor.ledger): events counted up to `read_until` (the high-water mark),
+    # `hour_events` of them in its (unfinished) hour; the rate window accumulating since `win_from`; and the
+    # median of the same hour on the previous days (`norm`, for hour index `norm_hour`, `norm_days` with events).
+    read_until: datetime | None = None
+    hour_events: int = 0
+    win_from: datetime | None = None
+    win_events: int = 0
+    norm: float | None = None
+    norm_hour: int = -1
+    norm_days: int = 0
 
 
 @dataclass(frozen=True)

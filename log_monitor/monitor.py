@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from operator import attrgetter
 
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError
 from log_monitor.judge import Judged, JudgeSettings, PassJudge, Verdict
-from log_monitor.models import Notification, Observation, Severity, Target, TargetKind
+from log_monitor.ledger import hour_index
+from log_monitor.models import Notification, Observation, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
 from log_monitor.policy import PolicySettings
 from log_monitor.scheduler import Scheduler
@@ -97,6 +98,7 @@ class LogCounter:
         discovery: bool = False,
         discovery_interval_s: float = 900.0,
         pipeline_ratio: float = 0.5,
+        rate_window_s: float | None = None,
         zone: tzinfo | None = None,
         scheduler: Scheduler | None = None,
         slice_agents: int = SLICE_AGENTS,
@@ -112,7 +114,7 @@ class LogCounter:
         self._sources: list[EventSource] = ([api] if api is not None else []) + list(sources)
         self._backends = list(backends)
         self._server_time = server_time
-        self._judging = JudgeSettings(policy, pipeline_ratio, zone)
+        self._judging = JudgeSettings(policy, pipeline_ratio, zone, rate_window_s)
         self._discovery = discovery
         self._discovery_interval_s = discovery_interval_s
         self.health = LoopHealth()
@@ -152,14 +154,17 @@ class LogCounter:
             batch = [*batch, *found]
         # The API's Date came with this pass's listing: a wrong clock is known before anything is judged.
         clock_problem = self._clock_problem(now)
-        passing = PassJudge(self.store.kept_states(), self.store.silences(now), now, self._judging, rows=keep_rows)
+        norm_hour = self._norm_hour(now)
+        states = self.store.kept_states()
+        passing = PassJudge(states, self.store.silences(now), now, self._judging, rows=keep_rows, norm_hour=norm_hour)
         failed: dict[str, str] = {}  # sources that failed in an earlier slice are not asked again this pass
         for part in slices(batch, self._slice_agents):
             observations = self._observe(part, now, result, failed)
             if clock_problem is not None:
                 # Every silence would be measured against a wrong clock: judge nothing, say why once.
                 observations = {key: Observation(key, now, error=clock_problem) for key in observations}
-            self._commit(passing.judge(part, observations), result, keep_rows)
+            norms = self._norms(part, observations, states, norm_hour)
+            self._commit(passing.judge(part, observations, norms), result, keep_rows)
         backends: dict[str, str | None] = {name: result.backend_errors.get(name) for name in self._backends}
         if self._server_time is not None:
             backends["clock"] = clock_problem
@@ -170,9 +175,36 @@ class LogCounter:
         self._record_pass(result, now)
         return result
 
+    def _norm_hour(self, now: datetime) -> int:
+        """The hour whose history the rate windows ending now are judged against: the one holding their middle."""
+        window = self._judging.rate_window_s
+        if window is None:
+            return -1
+        return hour_index(now - timedelta(seconds=self._judging.policy.indexing_delay_s + window / 2))
+
+    def _norms(
+        self,
+        part: Sequence[Target],
+        observations: Mapping[str, Observation],
+        states: Mapping[str, TargetState],
+        hour: int,
+    ) -> dict[str, tuple[float, int]]:
+        """The slice's norms for `hour` from the history, for the targets read incrementally whose kept one is older."""
+        if hour < 0:
+            return {}
+        stale = []
+        for target in part:
+            obs = observations.get(target.key)
+            if obs is None or obs.read_until is None:
+                continue
+            state = states.get(target.key)
+            if state is None or state.norm_hour != hour:
+                stale.append(target.key)
+        return self.store.norms(stale, hour) if stale else {}
+
     def _commit(self, verdict: Verdict, result: PassResult, keep_rows: bool) -> None:
         """A slice's states and their notifications in one transaction: a target's state never without its alert."""
-        self.store.commit(verdict.states, verdict.notifications)
+        self.store.commit(verdict.states, verdict.notifications, verdict.hours)
         for row in verdict.rows:
             _log_change(row)
         for severity, count in verdict.severities.items():

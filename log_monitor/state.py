@@ -8,9 +8,11 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from log_monitor.errors import InstanceLockedError, StateError
+from log_monitor.ledger import HISTORY_DAYS, median_norm
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, TargetState
 
 log = logging.getLogger(__name__)
@@ -121,6 +124,15 @@ _MIGRATIONS: tuple[str, ...] = (
         window_s REAL NOT NULL,
         PRIMARY KEY (target_key, hour)
     );
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS event_hours (
+        target_key TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        counts BLOB NOT NULL,
+        PRIMARY KEY (target_key, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS event_hours_by_day ON event_hours (day);
     """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
@@ -357,7 +369,12 @@ class StateStore:
             self._states_version = version
         return self._states
 
-    def commit(self, states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
+    def commit(
+        self,
+        states: Iterable[TargetState],
+        notifications: Iterable[Notification],
+        hours: Sequence[tuple[str, int, array[int]]] = (),
+    ) -> None:
         """Store new states and queue their notifications in one transaction: both or neither.
 
         Only states that changed are written; one whose only news is `last_checked`, `last_event` and its rate
@@ -377,6 +394,8 @@ class StateStore:
                     _record_transition(db, state, stored.get(state.target_key))
                 db.executemany(_UPSERT_STATE, _state_rows(written))
                 self._record_rates(db, states, stored)
+            if hours:
+                _record_hours(db, hours)
             db.executemany(
                 "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
                 (
@@ -489,6 +508,26 @@ class StateStore:
         hour = _aware(datetime.fromisoformat(text))
         latest = RatePoint(target_key, hour, kept.recent, kept.baseline, kept.rate_window_s or 0.0)
         return sorted([p for p in points if p.hour != hour] + [latest], key=lambda p: p.hour)
+
+    def norms(self, keys: Iterable[str], hour: int) -> dict[str, tuple[float, int]]:
+        """Each target's norm for `hour`: (median events in that hour of the day on the previous days the history
+        holds, days of those with events); a target with no history has none."""
+        day, slot = divmod(hour, 24)
+        values: dict[str, list[int]] = {}
+        keys = list(keys)
+        with self._lock:
+            for first in range(0, len(keys), _KEYS_PER_QUERY):
+                chunk = json.dumps(keys[first : first + _KEYS_PER_QUERY])
+                rows = self._rows(_NORMS_SQL, (day - HISTORY_DAYS, day, chunk))
+                for key, counts in rows:
+                    hours = _hour_counts(counts)
+                    values.setdefault(key, []).append(hours[slot])
+        return {key: median_norm(found) for key, found in values.items()}
+
+    def hour_counts(self, target_key: str) -> dict[int, int]:
+        """A target's counted events by hour index (the history the baselines are made of), for people and tests."""
+        rows = self._query("SELECT day, counts FROM event_hours WHERE target_key = ?", (target_key,))
+        return {day * 24 + slot: n for day, counts in rows for slot, n in enumerate(_hour_counts(counts))}
 
     def _reopen_if_replaced(self) -> bool:
         """Whether the file at the path is no longer the one open (deleted, or another put there); then open that.
@@ -988,6 +1027,53 @@ def _with_newer_checks(read: dict[str, TargetState], kept: dict[str, TargetState
     return read
 
 
+_KEYS_PER_QUERY = 2500  # target keys per query: one slice's
+# The keys as one JSON array parameter (json_each): no SQL text made from values, and no bound on parameters.
+_NORMS_SQL = (
+    "SELECT target_key, counts FROM event_hours WHERE day >= ? AND day < ? "
+    "AND target_key IN (SELECT value FROM json_each(?))"
+)
+_DAYS_KEPT = HISTORY_DAYS + 1  # the baseline's days and the current one
+
+
+def _hour_counts(blob: bytes) -> array[int]:
+    """A day's 24 hourly counts as stored: unsigned 32-bit, little-endian."""
+    counts = array("I")
+    counts.frombytes(blob[: 24 * counts.itemsize])
+    if sys.byteorder != "little":
+        counts.byteswap()
+    counts.extend([0] * (24 - len(counts)))
+    return counts
+
+
+def _day_blob(counts: array[int]) -> bytes:
+    if sys.byteorder != "little":
+        counts = array("I", counts)
+        counts.byteswap()
+    return counts.tobytes()
+
+
+def _record_hours(db: sqlite3.Connection, hours: Sequence[tuple[str, int, array[int]]]) -> None:
+    """Closed hours into each target's day rows (added to what the row holds); days past the baseline's pruned."""
+    rows = []
+    for key, day, closed in hours:
+        found = db.execute("SELECT counts FROM event_hours WHERE target_key = ? AND day = ?", (key, day)).fetchone()
+        if found is None:
+            rows.append((key, day, _day_blob(closed)))
+            continue
+        counts = _hour_counts(found[0])
+        for slot in range(24):
+            counts[slot] = min(0xFFFFFFFF, counts[slot] + closed[slot])
+        rows.append((key, day, _day_blob(counts)))
+    db.executemany(
+        "INSERT INTO event_hours (target_key, day, counts) VALUES (?, ?, ?) "
+        "ON CONFLICT (target_key, day) DO UPDATE SET counts = excluded.counts",
+        rows,
+    )
+    newest = max(day for _, day, _ in rows)
+    db.execute("DELETE FROM event_hours WHERE day < ?", (newest - _DAYS_KEPT,))
+
+
 def _new_hour(earlier: datetime, later: datetime) -> bool:
     """Whether `later` falls in another clock hour than `earlier` (both UTC, as the pass's clock gives them)."""
     return later - earlier >= CHECKED_WRITTEN_EVERY or later.hour != earlier.hour
@@ -1161,11 +1247,26 @@ def _state_rows(states: Iterable[TargetState]) -> Iterator[tuple[str, str, str]]
     return ((s.target_key, state_to_json(s), _now_text(s.last_checked)) for s in states)
 
 
-_STATE_TIMES = ("since", "last_event", "last_checked", "last_alert_at", "next_reminder_at")
+_STATE_TIMES = ("since", "last_event", "last_checked", "last_alert_at", "next_reminder_at", "read_until", "win_from")
 _STATE_SEVERITIES = ("severity", "alerted")
 # Moved by every pass but news to nobody: kept in memory and written with the state's next change or hourly.
 # A busy agent's last event moves with every pass too; what makes it news (a silence) changes the severity.
-_STATE_KEPT_IN_MEMORY = ("last_checked", "last_event", "recent", "baseline", "rate_window_s")
+# So does the ledger of the incremental reads (log_monitor.ledger): its mark and counts are written with the same hourly
+# state, in the same transaction as the hours it closes, so a restart re-reads (once) what the file does not hold.
+_STATE_KEPT_IN_MEMORY = (
+    "last_checked",
+    "last_event",
+    "recent",
+    "baseline",
+    "rate_window_s",
+    "read_until",
+    "hour_events",
+    "win_from",
+    "win_events",
+    "norm",
+    "norm_hour",
+    "norm_days",
+)
 _STATE_BUT_CHECKED = attrgetter(*(name for name in _STATE_FIELDS if name not in _STATE_KEPT_IN_MEMORY))
 
 

@@ -283,7 +283,9 @@ def test_a_steady_pass_with_rate_baselines_writes_no_state_row(tmp_path: Path) -
         fleet.add_agent(f"{number:03d}", f"agent-{number:03d}", rate_per_min=60, started=NOW - timedelta(days=9))
     targets = [Target.agent(agent_id, f"agent-{agent_id}", 900.0) for agent_id in fleet.agent_ids()]
     with SimulatorServer(fleet, clock=FakeClock(NOW), max_rpm=1_000_000) as sim, open(os.devnull, "w") as sink:
-        settings = simulator_settings(sim.api_url, sim.indexer_url, tmp_path, wazuh_api_max_rpm=1000)
+        settings = simulator_settings(
+            sim.api_url, sim.indexer_url, tmp_path, wazuh_api_max_rpm=1000, default_check_interval_s=240.0
+        )
         assert settings.drop_ratio > 0  # the default: rate baselines on
         with build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)]) as app:
             app.monitor.run_once()
@@ -293,9 +295,13 @@ def test_a_steady_pass_with_rate_baselines_writes_no_state_row(tmp_path: Path) -
             rows = app.monitor.run_once().rows
             assert {row.state.severity for row in rows} == {Severity.OK}
             assert _rows_written(app.store.path) == first
+            clock.advance(180)  # the rate window (the 4-minute interval) is read whole: its figures are made
+            rows = app.monitor.run_once().rows
+            assert {row.state.severity for row in rows} == {Severity.OK}
+            assert _rows_written(app.store.path) == first
             after = app.store.load_states()["agent:001"]
-            assert after.baseline is not None and after.recent is not None
-            assert (after.recent, after.baseline) != (before.recent, before.baseline)
+            assert before.baseline is None  # a first read is history, not a window
+            assert after.baseline is not None and after.recent is not None and after.rate_window_s == 240.0
 
 
 def _agent_filter(body: object) -> list[str] | None:

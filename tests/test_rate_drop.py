@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from log_monitor.clock import FakeClock
 from log_monitor.judge import JudgeSettings, PassJudge
+from log_monitor.ledger import hour_index
 from log_monitor.models import (
     Condition,
     NotificationKind,
     Observation,
-    Secret,
     Severity,
     Target,
     TargetKind,
@@ -18,11 +20,8 @@ from log_monitor.models import (
 )
 from log_monitor.policy import assess, step
 from log_monitor.simulator.fleet import Fleet
-from log_monitor.simulator.server import SimulatorServer
-from log_monitor.sources.wazuh_indexer import IndexerSource
-from log_monitor.wazuh.client import Connection
-from log_monitor.wazuh.indexer import WazuhIndexer
 from tests.helpers import default_policy
+from tests.monitor_rig import Rig
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 FW = Target("agent:001", TargetKind.AGENT, "fw-alpha", 900.0, 900.0, agent_id="001")
@@ -105,35 +104,36 @@ def test_most_agents_dropping_together_is_one_pipeline_alert() -> None:
     assert kinds == [(NotificationKind.PIPELINE_SILENT, "8 of 8 agents dropping in one pass")]
 
 
-def test_the_indexer_counts_the_window_and_the_same_window_on_7_days_in_the_one_aggregation() -> None:
-    now = NOW
-    fleet = Fleet(now=lambda: now)
-    fleet.add_agent("001", "fw-alpha", started=now - timedelta(days=9), rate_per_min=6)
-    fleet.add_agent("002", "dc-1", started=now - timedelta(days=9), rate_per_min=6, day_hours=(7, 19))
-    fleet.add_agent("003", "new", started=now - timedelta(days=2, hours=1), rate_per_min=6)
-    fleet.set_rate("001", 0.05, since=now - timedelta(hours=1))
+def test_a_first_read_keeps_a_week_of_hourly_counts_and_the_baseline_is_the_median_of_the_same_hour(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(NOW)
+    fleet = Fleet(now=clock.now)
+    fleet.add_agent("001", "fw-alpha", started=NOW - timedelta(days=9), rate_per_min=6)
+    fleet.add_agent("002", "dc-1", started=NOW - timedelta(days=9), rate_per_min=6, day_hours=(7, 19))
+    fleet.add_agent("003", "new", started=NOW - timedelta(days=2, hours=1), rate_per_min=6)
+    fleet.set_rate("001", 0.05, since=NOW - timedelta(hours=1))
     targets = [Target(f"agent:{n}", TargetKind.AGENT, n, 900.0, 900.0, agent_id=n) for n in ("001", "002", "003")]
-    with SimulatorServer(fleet) as sim:
-        indexer = WazuhIndexer(Connection(sim.indexer_url, "admin", Secret("admin")), page_size=2)
-        source = IndexerSource(indexer, lookback_s=86400.0, window_s=900.0, baselines=True, indexing_delay_s=30.0)
-        with indexer:
-            seen = source.observe(targets, now)
-        body = sim.stats.last_search_body
-        assert body is not None
-        assert sim.stats.indexer_searches == 2  # ceil(3 buckets / page of 2): no request per target
-    windows = body["aggs"]["agents"]["aggs"]["rate"]["filters"]["filters"]
-    assert sorted(windows) == [f"d{d}" for d in range(8)]
-    assert windows["d7"]["range"]["timestamp"] == {
-        "gte": "2026-11-15T09:44:30.000Z",
-        "lt": "2026-11-15T09:59:30.000Z",
-        "format": "strict_date_optional_time",
-    }
-    fw, dc, new = (seen[t.key] for t in targets)
-    assert (fw.recent, fw.baseline, fw.history_days, fw.rate_window_s) == (4, 90.0, 7, 900.0)
-    assert dc.history_days == 7 and dc.recent is not None and dc.baseline is not None
-    assert abs(dc.recent - dc.baseline) <= 1  # a busy morning, as busy as every morning
-    assert (new.recent, new.baseline, new.history_days) == (90, 0.0, 2)
-    assert assess(targets[0], fw, now, SETTINGS).condition is Condition.RATE_DROP
+    rig = Rig(clock, tmp_path, fleet)
+    with rig.sim, rig.app(targets) as app:
+        app.monitor.run_once()
+        # The first read: a week of hours (LOOKBACK, from 10:00 a week ago), each hour of a steady agent 360 events.
+        hours = app.store.hour_counts("agent:001")
+        week_ago = hour_index(NOW - timedelta(days=7))
+        assert (hours[week_ago - 1], hours[week_ago], hours[week_ago + 1]) == (0, 360, 360) and len(hours) == 8 * 24
+        assert hours[hour_index(NOW) - 2] == 360 and hours[hour_index(NOW) - 1] == 0  # 09:00 is not closed yet
+        before = rig.sim.stats.indexer_docs_visited
+        clock.advance(900)
+        rows = {row.target.key: row for row in app.monitor.run_once().rows}
+        # The second read visits only the new 15 minutes (and INDEXING_DELAY): about 4 + 90 + 90 events.
+        assert rig.sim.stats.indexer_docs_visited - before <= 200
+    fw, dc, new = (rows[t.key].observation for t in targets)
+    assert (fw.baseline, fw.history_days, fw.rate_window_s) == (90.0, 7, 900.0)
+    assert fw.recent is not None and fw.recent <= 5  # 0.3 a minute: 5% of the same hour's 90 in 15 minutes
+    assert rows["agent:001"].state.condition is Condition.RATE_DROP
+    assert dc.history_days == 7 and dc.recent == 90 and dc.baseline == 90.0  # a busy morning, as every morning
+    assert (new.recent, new.baseline, new.history_days) == (90, 0.0, 2)  # two days: no baseline yet
+    assert rows["agent:003"].state.condition is Condition.OK
 
 
 def test_a_rhythmic_agent_is_quiet_at_night_and_a_rate_can_drop_to_a_fraction() -> None:

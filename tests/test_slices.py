@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -40,10 +41,10 @@ def test_a_pass_commits_one_slice_of_agents_at_a_time_then_the_shared_states(rig
         commits: list[list[str]] = []
         commit = app.store.commit
 
-        def recorded(states: Iterable[TargetState], notifications: Iterable[Notification]) -> None:
+        def recorded(states: Iterable[TargetState], notifications: Iterable[Notification], hours: Any = ()) -> None:
             states = list(states)
             commits.append([s.target_key for s in states])
-            commit(states, notifications)
+            commit(states, notifications, hours)
 
         app.store.commit = recorded  # type: ignore[method-assign]
         result = app.monitor.run_once()

@@ -10,6 +10,7 @@ import collections
 import contextlib
 import email.utils
 import fnmatch
+import functools
 import hashlib
 import hmac
 import itertools
@@ -30,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from log_monitor.clock import Clock, SystemClock
+from log_monitor.simulator.filterpath import filtered
 from log_monitor.simulator.fleet import (
     MANAGER_ID,
     STATUSES,
@@ -74,6 +76,10 @@ class SimStats:
     indexer_counts: int = 0
     indexer_errors: int = 0
     indexer_empty_patterns: int = 0  # searches on a pattern that matched no index
+    # What a real indexer would visit: every document inside a search's query, once per request (each page of a
+    # composite aggregation runs the query again), and the bytes of the answers.
+    indexer_docs_visited: int = 0
+    indexer_answer_bytes: int = 0
     last_search_body: JSON | None = None
     last_count_body: JSON | None = None
     last_api_path: str | None = None
@@ -83,6 +89,10 @@ class SimStats:
         with self._lock:
             for name in names:
                 setattr(self, name, getattr(self, name) + 1)
+
+    def add(self, name: str, amount: int) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
 
     def record(self, name: str, value: object) -> None:
         with self._lock:
@@ -925,8 +935,35 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _Key = tuple[str | None, ...]  # composite key values; None is the missing bucket (a non-Windows event's channel)
 _Order = tuple[tuple[bool, str], ...]
-# A sub-aggregation of each bucket: name, kind, its counts' slice [first, last), a `filters` map's keys.
-_SubPlan = tuple[str, str, int, int, list[str] | None]
+# A sub-aggregation of each bucket: name, kind, its counts' slice [first, last), a `filters` map's keys, and a
+# filter's own date_histogram (name, interval in ms), if any.
+_SubPlan = tuple[str, str, int, int, list[str] | None, tuple[str, int] | None]
+
+
+@functools.lru_cache(maxsize=4096)
+def _interval_time(millis: int) -> str:
+    """A histogram key's text: the same few hours for every bucket of a request."""
+    return _opensearch_time(millis)
+
+
+def _nested_histogram(name: str, spec: object) -> tuple[str, int] | None:
+    """A filter sub-aggregation's own `date_histogram` (name, fixed interval in ms), as the pass's reads ask it."""
+    if not isinstance(spec, dict):
+        return None
+    inner = spec.get("aggs", spec.get("aggregations"))
+    if inner is None:
+        return None
+    if not isinstance(inner, dict) or len(inner) != 1:
+        raise _SearchError("illegal_argument_exception", f"[{name}]: one date_histogram is simulated under a filter")
+    inner_name, inner_spec = next(iter(inner.items()))
+    body = inner_spec.get("date_histogram") if isinstance(inner_spec, dict) and len(inner_spec) == 1 else None
+    if not isinstance(body, dict) or _field_kind(body.get("field")) != "time" or body.get("min_doc_count") != 1:
+        raise _SearchError("illegal_argument_exception", f"[{inner_name}]: only a date_histogram with min_doc_count 1")
+    interval = body.get("fixed_interval")
+    match = re.fullmatch(r"(\d+)([smhd])", interval) if isinstance(interval, str) else None
+    if match is None or set(body) - {"field", "fixed_interval", "min_doc_count"}:
+        raise _SearchError("illegal_argument_exception", f"[{inner_name}]: a fixed_interval like 1h is simulated")
+    return inner_name, int(match.group(1)) * _UNIT_SECONDS[match.group(2)] * 1000
 
 
 def _order(values: _Key) -> _Order:
@@ -1001,7 +1038,11 @@ class _Indexer(_App):
             return _json_reply(200, self._count(payload))
         owner.stats.bump("indexer_searches")
         owner.stats.record("last_search_body", payload)
-        return _json_reply(200, self._search(payload))
+        found = self._search(payload)
+        filter_path = dict(parse_qsl(split.query)).get("filter_path")
+        answered = _json_reply(200, filtered(found, filter_path) if filter_path else found)
+        owner.stats.add("indexer_answer_bytes", len(answered.body))
+        return answered
 
     @staticmethod
     def _cluster_info() -> JSON:
@@ -1087,6 +1128,8 @@ class _Indexer(_App):
         aggs = payload.get("aggs", payload.get("aggregations", {}))
         if not isinstance(aggs, dict):
             raise _SearchError("parsing_exception", "aggregations must be an object")
+        visited = sum(self._doc_count(agent, None, selection) for agent in self._admitted(selection))
+        self._owner.stats.add("indexer_docs_visited", visited)
         # timed_out: the search ran past its time budget and answers with what it had (a partial result).
         timed_out = self._owner.faults.indexer_mode == "timed_out"
         answer: JSON = {"took": 3, "timed_out": timed_out, "_shards": self._shards()}
@@ -1216,7 +1259,7 @@ class _Indexer(_App):
         selections, plans = self._plan(selection, subs)
         counts = self._doc_counts(agent_id, location, selections)
         bucket: JSON = {"key": key, "doc_count": counts[0]}
-        for name, kind, first, last, keys in plans:
+        for name, kind, first, last, keys, nested in plans:
             if kind == "max":
                 moment = self._last(agent_id, location, selection)
                 found: JSON = {"value": None}
@@ -1225,11 +1268,30 @@ class _Indexer(_App):
                 bucket[name] = found
             elif kind == "filter":
                 bucket[name] = {"doc_count": counts[first]}
+                if nested is not None:
+                    histogram = self._histogram(agent_id, location, selections[first], nested[1])
+                    bucket[name][nested[0]] = {"buckets": histogram}
             elif keys is not None:
                 bucket[name] = {"buckets": {k: {"doc_count": n} for k, n in zip(keys, counts[first:last], strict=True)}}
             else:
                 bucket[name] = {"buckets": [{"doc_count": n} for n in counts[first:last]]}
         return bucket
+
+    def _histogram(self, agent_id: str, location: str | None, selection: _DocFilter, interval: int) -> list[JSON]:
+        """A date_histogram with min_doc_count 1: the non-empty intervals of the selection's documents."""
+        fleet = self._owner.fleet
+        hi = min(selection.hi, to_ms(fleet.now()))
+        if selection.lo > hi:
+            return []
+        locations = self._locations(agent_id, location, selection)
+        starts = range(selection.lo // interval * interval, hi + 1, interval)
+        queries = [(locations, max(selection.lo, a), min(hi, a + interval - 1)) for a in starts]
+        counts = fleet.count_ranges_ms(agent_id, queries) if locations else [0] * len(queries)
+        return [
+            {"key_as_string": _interval_time(a), "key": a, "doc_count": n}
+            for a, n in zip(starts, counts, strict=True)
+            if n > 0
+        ]
 
     def _plan(self, selection: _DocFilter, subs: JSON) -> tuple[list[_DocFilter], list[_SubPlan]]:
         """What every bucket under `subs` counts (its own documents first), worked out once per request:
@@ -1240,11 +1302,16 @@ class _Indexer(_App):
         selections = [selection]
         plans: list[_SubPlan] = []
         for name, spec in subs.items():
-            if not isinstance(spec, dict) or len(spec) != 1:
+            nested = _nested_histogram(name, spec)
+            if not isinstance(spec, dict) or len(spec) != (1 if nested is None else 2):
                 raise _SearchError("parsing_exception", f"sub-aggregation [{name}] must have exactly one type")
-            kind, body = next(iter(spec.items()))
+            kind, body = next((k, v) for k, v in spec.items() if k not in ("aggs", "aggregations"))
             first = len(selections)
             keys: list[str] | None = None
+            if nested is not None and kind != "filter":
+                raise _SearchError(
+                    "illegal_argument_exception", f"[{name}]: only a filter's sub-aggregation is simulated"
+                )
             if kind == "max":
                 if not isinstance(body, dict) or _field_kind(body.get("field")) != "time":
                     reason = f"[{name}]: max is simulated on the timestamp only"
@@ -1267,7 +1334,7 @@ class _Indexer(_App):
                 selections += [selection.narrowed(self._parsed(query)) for query in queries]
             else:
                 raise _SearchError("illegal_argument_exception", f"sub-aggregation type [{kind}] is not simulated")
-            plans.append((name, kind, first, len(selections), keys))
+            plans.append((name, kind, first, len(selections), keys, nested))
         # Both inputs are kept with the plan, so their ids are never another request's.
         self._plan_cache = (selection, subs, selections, plans)
         return selections, plans

@@ -53,6 +53,7 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
     drops = [obs.drops for obs in known if obs.drops is not None]
     found = next((obs for obs in known if obs.finding is not None), None)
     rated = next((obs for obs in known if obs.baseline is not None), None)
+    read = next((obs for obs in known if obs.read_until is not None), None)
     return Observation(
         target_key,
         now,
@@ -72,6 +73,10 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
         baseline=rated.baseline if rated else None,
         history_days=rated.history_days if rated else 0,
         rate_window_s=rated.rate_window_s if rated else None,
+        read_from=read.read_from if read else None,
+        read_until=read.read_until if read else None,
+        hour_from=read.hour_from if read else 0,
+        hour_counts=read.hour_counts if read else (),
     )
 
 

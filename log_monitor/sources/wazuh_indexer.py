@@ -1,29 +1,36 @@
-"""Events per agent and per (agent, location) from the Wazuh indexer, in one aggregation per pass."""
+"""Events per agent and per (agent, location) from the Wazuh indexer, read incrementally: each event once."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from log_monitor.errors import BackendError
-from log_monitor.models import Observation, Target, TargetKind
+from log_monitor.ledger import HISTORY_DAYS, hour_before, hour_index
+from log_monitor.models import Observation, Target, TargetKind, TargetState
 from log_monitor.wazuh.aggpage import EventStats
-from log_monitor.wazuh.indexer import WazuhIndexer, add_counts
+from log_monitor.wazuh.indexer import WazuhIndexer, add_stats
 
 log = logging.getLogger(__name__)
 
-BASELINE_DAYS = 7  # the rate baseline: the same window on each of this many previous days
 # Above this many agents a pass asks for every agent and skips the ones it does not watch: the list of ids
 # would be sent with each page (900 KB for 100,000 agents), and OpenSearch refuses a terms query of more
 # than 65,536 (index.max_terms_count).
 MAX_FILTERED_AGENTS = 10_000
-_NO_COUNTS = (0,) * (BASELINE_DAYS + 1)
 
 
 class IndexerSource:
-    """Last event and count in the window for agent and location targets."""
+    """Last event and events counted for agent and location targets, each event read once.
+
+    A target's first read (a new target, a lost state) reads LOOKBACK once, with its hourly counts of the
+    baseline's days; every later read asks only for the span since its high-water mark (the state's
+    `read_until`) less nothing: the mark is the settled end of the last read, INDEXING_DELAY before it was made,
+    so an event indexed up to INDEXING_DELAY late is still counted, once. Targets read up to the same mark are
+    read together; a quiet target keeps the last event its state has.
+    """
 
     name = "indexer"
     backend = "indexer"
@@ -35,22 +42,14 @@ class IndexerSource:
         *,
         lookback_s: float,
         window_s: float,
-        baselines: bool = False,
         indexing_delay_s: float = 0.0,
+        states: Callable[[], Mapping[str, TargetState]] | None = None,
     ) -> None:
         self._indexer = indexer
         self._lookback = timedelta(seconds=lookback_s)
         self._window = timedelta(seconds=window_s)
-        self._baselines = baselines
         self._delay = timedelta(seconds=indexing_delay_s)
-
-    def rate_windows(self, now: datetime) -> list[tuple[datetime, datetime]]:
-        """The rate window (ending INDEXING_DELAY ago, so late indexing does not look like a drop), then the
-        same minutes on each of the previous days: one window length for every target, so one request."""
-        if not self._baselines:
-            return []
-        end = now - self._delay
-        return [(end - timedelta(days=d) - self._window, end - timedelta(days=d)) for d in range(BASELINE_DAYS + 1)]
+        self._states = states or dict
 
     def handles(self, target: Target) -> bool:
         # A location "*" is learned, not observed as such.
@@ -59,21 +58,42 @@ class IndexerSource:
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
         if not targets:
             return {}
-        by_location = any(t.kind is TargetKind.LOCATION for t in targets)
-        agent_ids = {t.agent_id for t in targets if t.agent_id is not None}
-        stats = self._indexer.last_events(
-            since=now - self._lookback,
-            window_start=now - self._window,
-            until=now,
-            by_location=by_location,
-            agent_ids=agent_ids if len(agent_ids) <= MAX_FILTERED_AGENTS else None,
-            rate_windows=self.rate_windows(now),
-        )
-        per_agent = _per_agent(stats) if by_location else None
-        window_s = self._window.total_seconds() if self._baselines else None
-        rated = self._baselines
-        observations: dict[str, Observation] = {}
+        states = self._states()
+        settled = now - self._delay
+        oldest = now - self._lookback
+        groups: dict[datetime | None, list[tuple[Target, TargetState | None]]] = {}
         for target in targets:
+            previous = states.get(target.key)
+            mark = previous.read_until if previous is not None else None
+            if mark is not None:
+                mark = max(mark, oldest)  # a gap longer than LOOKBACK is read from LOOKBACK
+            groups.setdefault(mark, []).append((target, previous))
+        observations: dict[str, Observation] = {}
+        for mark, group in groups.items():
+            observations.update(self._read(mark, group, now, settled))
+        return observations
+
+    def _read(
+        self, mark: datetime | None, group: list[tuple[Target, TargetState | None]], now: datetime, settled: datetime
+    ) -> dict[str, Observation]:
+        """One group's targets, all read up to the same mark (None: never read, so LOOKBACK and its history)."""
+        by_location = any(t.kind is TargetKind.LOCATION for t, _ in group)
+        agent_ids = {t.agent_id for t, _ in group if t.agent_id is not None}
+        ids = agent_ids if len(agent_ids) <= MAX_FILTERED_AGENTS else None
+        if mark is None:
+            start = now - self._lookback
+            # The baseline's days of hourly counts, from the hour's start: whole hours, as the history keeps them.
+            first = max(start, _hour_start(settled) - timedelta(days=HISTORY_DAYS))
+            span = (first, max(first, settled))
+            stats = self._indexer.read(
+                start, now, settled=span, window_start=now - self._window, by_location=by_location, agent_ids=ids
+            )
+        else:
+            span = (mark, max(mark, settled))
+            stats = self._indexer.read(mark, now, settled=span, by_location=by_location, agent_ids=ids)
+        per_agent = _per_agent(stats) if by_location else None
+        observations: dict[str, Observation] = {}
+        for target, previous in group:
             key = target.key
             if target.kind is TargetKind.LOCATION:
                 found = stats.get((target.agent_id or "", target.location or ""))
@@ -82,44 +102,40 @@ class IndexerSource:
             else:
                 # Each agent's figures are let go once its observation is made: the pass never holds both in full.
                 found = stats.pop((target.agent_id or "",), None)
-            if found is None:
-                observation, counts = Observation(key, now, events_in_window=0), _NO_COUNTS
-            else:
-                observation = Observation(key, now, last_event=found.last_event, events_in_window=found.count_in_window)
-                counts = found.day_counts
-            if rated:
-                observation.recent, observation.baseline, observation.history_days = _rate(counts)
-                observation.rate_window_s = window_s
-            observations[key] = observation
+            kept = previous.last_event if previous is not None else None
+            obs = Observation(key, now, last_event=kept, events_in_window=0, read_from=span[0], read_until=span[1])
+            if found is not None:
+                if found.last_event is not None and (kept is None or found.last_event > kept):
+                    obs.last_event = found.last_event  # a last event only ever moves forward
+                obs.events_in_window = found.count_in_window
+                obs.hour_from, obs.hour_counts = _hourly(found, span)
+            observations[key] = obs
         return observations
 
 
-def _rate(counts: tuple[int, ...]) -> tuple[int, float, int]:
-    """(events in the rate window, median of the previous days' same window, days of those with events)."""
-    if not counts:
-        counts = _NO_COUNTS
-    # statistics.median and a generator cost more than the rest of the observation, 100,000 times a pass.
-    history = sorted(counts[1:])
-    middle = len(history) // 2
-    median = history[middle] if len(history) % 2 else (history[middle - 1] + history[middle]) / 2
-    return counts[0], float(median), len(history) - history.count(0)
+def _hour_start(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _hourly(found: EventStats, span: tuple[datetime, datetime]) -> tuple[int, Sequence[int]]:
+    """The settled events as consecutive hours' counts from the first hour of the span."""
+    first = hour_index(span[0])
+    if not found.hours:
+        return first, (found.settled,) if found.settled else ()
+    counts = array("I", bytes(4 * (hour_before(span[1]) - first + 1)))
+    for hour, count in found.hours:
+        if 0 <= hour - first < len(counts):
+            counts[hour - first] += count
+    return first, counts
 
 
 def _per_agent(stats: dict[tuple[str, ...], EventStats]) -> dict[str, EventStats]:
-    """An agent's figures are those of its locations together: latest event, summed count."""
+    """An agent's figures are those of its locations together: latest event, summed counts."""
     merged: dict[str, EventStats] = {}
     for key, value in stats.items():
         agent = key[0]
         seen = merged.get(agent)
-        if seen is None:
-            merged[agent] = value
-            continue
-        last = max((e for e in (seen.last_event, value.last_event) if e is not None), default=None)
-        merged[agent] = EventStats(
-            last_event=last,
-            count_in_window=seen.count_in_window + value.count_in_window,
-            day_counts=add_counts(seen.day_counts, value.day_counts),
-        )
+        merged[agent] = value if seen is None else add_stats(seen, value)
     return merged
 
 

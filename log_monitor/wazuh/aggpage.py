@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from operator import attrgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -16,18 +16,34 @@ from log_monitor.errors import ResponseError
 BACKEND = "Wazuh indexer"
 AGENT_KEY = ("agent",)
 LOCATION_KEY = ("agent", "location", "channel")
+HOUR_MS = 3_600_000
 
 Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The sub-aggregations a page's buckets carry besides the newest event (`last`) and their own count.
+
+    `window` (`w`): a filter counting the events since the window's start (a first-sight read's EVENTS);
+    `settled` (`s`): a filter counting the settled events [read_from, read_until); `hours` (`h`, inside `s`):
+    those by UTC hour, for a span across hours.
+    """
+
+    window: bool = False
+    settled: bool = False
+    hours: bool = False
 
 
 # A struct, as the schema's: made once per bucket (100,000 a pass), its C __init__ costs a third of a
 # dataclass's, and holding no cycle it need not be tracked by the cyclic collector.
 class EventStats(msgspec.Struct, gc=False):
-    """One agent's (or one agent location's) events: the latest, and how many fell in the window."""
+    """One agent's (or one agent location's) events in the span read: the latest, how many, the settled ones."""
 
     last_event: datetime | None
     count_in_window: int
-    day_counts: tuple[int, ...] = ()  # events in each rate window: today's first, then 1..7 days back
+    settled: int = 0  # events of the settled span [read_from, read_until)
+    hours: tuple[tuple[int, int], ...] = ()  # the settled ones by hour index, when the span crosses hours
 
 
 @dataclass(slots=True)
@@ -38,102 +54,126 @@ class Page:
     after: object
 
 
-def read_page(content: bytes, names: Sequence[str], days: int) -> Page | None:
+def read_page(content: bytes, names: Sequence[str], parts: Parts) -> Page | None:
     """The page read by its schema when it is a plain, complete answer; None for anything else.
 
-    msgspec makes a small struct for each part of a bucket that the schema names and skips the rest
-    (`value_as_string`, the bucket's own `doc_count`): half the CPU of a dict per part read afterwards,
-    100,000 buckets a pass at 100,000 agents. What the schema refuses (a missing or null part, a wrong
-    type, a negative count, a partial or empty answer, not JSON at all) is read by `checked_page`, which
-    says what is wrong in the same words for every answer, however it came.
+    msgspec makes a small struct for each part of a bucket that the schema names and skips the rest. What the
+    schema refuses (a missing or null part, a wrong type, a negative count, a partial or empty answer, a page
+    whose empty aggregation `filter_path` left out, not JSON at all) is read by `checked_page`, which says what
+    is wrong in the same words for every answer, however it came.
     """
     names = tuple(names)
     try:
-        page = _decoder(names, days).decode(content)
+        page = _decoder(names, parts).decode(content)
     except (msgspec.DecodeError, RecursionError):
         return None
     shards = page.shards
     if page.timed_out or (shards is not None and (shards.failed != 0 or shards.total == 0)):
         return None
     agents = page.aggregations.agents
-    fields = _fields(names, days)
     buckets: list[tuple[Key, EventStats]] = []
     add = buckets.append
-    fromtimestamp = datetime.fromtimestamp
+    location = names != AGENT_KEY
     try:
-        if names == AGENT_KEY:
-            for row in map(fields, agents.buckets):
-                value = row[1]
-                moment = fromtimestamp(value / 1000.0, UTC) if value is not None else None
-                add(((row[0],), EventStats(moment, row[2], row[3:])))
-        else:
-            for row in map(fields, agents.buckets):
-                value = row[3]
-                moment = fromtimestamp(value / 1000.0, UTC) if value is not None else None
-                add(((row[0], row[1], row[2] or ""), EventStats(moment, row[4], row[5:])))
+        for bucket in agents.buckets:
+            key = bucket.key
+            value = bucket.last.value
+            moment = datetime.fromtimestamp(value / 1000.0, UTC) if value is not None else None
+            settled = bucket.s.doc_count if parts.settled else 0
+            hours = tuple((int(h.key) // HOUR_MS, h.doc_count) for h in bucket.s.h.buckets) if parts.hours else ()
+            count = bucket.w.doc_count if parts.window else bucket.doc_count
+            keyed = (key.agent, key.location, key.channel or "") if location else (key.agent,)
+            add((keyed, EventStats(moment, count, settled, hours)))
     except (OverflowError, OSError, ValueError):  # an epoch no datetime holds: `checked_page` says which
         return None
     return Page(buckets, agents.after_key)
 
 
-def checked_page(body: Mapping[str, Any], names: Sequence[str], days: int) -> Page:
+def checked_page(body: Mapping[str, Any], names: Sequence[str], parts: Parts) -> Page:
     """The page from any decoded answer, each part checked: a ResponseError says what is missing or wrong."""
     aggs = body.get("aggregations")
+    if aggs is None and "hits" not in body and isinstance(body.get("_shards"), dict):
+        # `filter_path` drops what it leaves empty, a last page's empty aggregation with it; an answer that was
+        # not filtered (it has its hits) and has no aggregation is broken, below.
+        return Page([], None)
     agg = aggs.get("agents") if isinstance(aggs, dict) else None
     if not isinstance(agg, dict):
         raise ResponseError(BACKEND, "answer lacks the 'agents' aggregation")
-    buckets = agg.get("buckets")
+    buckets = agg.get("buckets", [])
     if not isinstance(buckets, list):
         raise ResponseError(BACKEND, "aggregation answer lacks buckets")
-    return Page([_checked_bucket(bucket, names, days) for bucket in buckets], agg.get("after_key"))
+    return Page([_checked_bucket(bucket, names, parts) for bucket in buckets], agg.get("after_key"))
 
 
-def _checked_bucket(bucket: object, names: Iterable[str], days: int) -> tuple[Key, EventStats]:
+def _checked_bucket(bucket: object, names: Iterable[str], parts: Parts) -> tuple[Key, EventStats]:
     """One bucket: a missing or null part read as none (no last event, no count), a malformed one refused."""
     if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
         raise ResponseError(BACKEND, "malformed aggregation bucket")
     key_data = bucket["key"]
     key = tuple(["" if (part := key_data.get(name)) is None else str(part) for name in names])
-    last = bucket.get("last_event")
-    window = bucket.get("in_window")
+    last = bucket.get("last")
     value = last.get("value") if isinstance(last, dict) else None
     try:
         last_event = datetime.fromtimestamp(float(value) / 1000.0, UTC) if isinstance(value, int | float) else None
     except (OverflowError, OSError, ValueError) as exc:  # a NaN, infinite or out-of-range epoch
-        raise ResponseError(BACKEND, f"aggregation bucket has an impossible last_event {value!r}") from exc
-    in_window = window.get("doc_count") if isinstance(window, dict) else None
+        raise ResponseError(BACKEND, f"aggregation bucket has an impossible last event {value!r}") from exc
+    count = _count(bucket.get("w") if parts.window else bucket, "events in the window")
+    settled = bucket.get("s")
     return key, EventStats(
         last_event=last_event,
-        count_in_window=in_window if isinstance(in_window, int) else 0,
-        day_counts=_day_counts(bucket.get("rate"), days) if days else (),
+        count_in_window=count,
+        settled=_count(settled, "settled events") if parts.settled else 0,
+        hours=_hours(settled.get("h") if isinstance(settled, dict) else None) if parts.hours else (),
     )
 
 
-def _day_counts(rate: object, days: int) -> tuple[int, ...]:
-    """The keyed `filters` answer (`{"buckets": {"d0": {"doc_count": n}, ...}}`) as counts, today's first."""
-    buckets = rate.get("buckets") if isinstance(rate, dict) else None
-    if not isinstance(buckets, dict):
-        raise ResponseError(BACKEND, "aggregation bucket lacks the rate windows' counts")
-    counts: list[int] = []
-    for day in range(days):
-        entry = buckets.get(f"d{day}")
-        count = entry.get("doc_count") if isinstance(entry, dict) else None
-        if not isinstance(count, int) or count < 0:
-            raise ResponseError(BACKEND, f"aggregation bucket has no count for rate window d{day}")
-        counts.append(count)
-    return tuple(counts)
+def _count(part: object, what: str) -> int:
+    count = part.get("doc_count") if isinstance(part, dict) else None
+    if count is None:
+        return 0  # a missing part: no count (OpenSearch always sends one; a filtered answer may leave it out)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ResponseError(BACKEND, f"aggregation bucket has an impossible count of {what}: {count!r}")
+    return count
+
+
+def _hours(histogram: object) -> tuple[tuple[int, int], ...]:
+    """The date_histogram's hourly buckets as (hour index, events)."""
+    buckets = histogram.get("buckets", []) if isinstance(histogram, dict) else []
+    if not isinstance(buckets, list):
+        raise ResponseError(BACKEND, "aggregation bucket's hourly counts are malformed")
+    hours: list[tuple[int, int]] = []
+    for entry in buckets:
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if not isinstance(key, int | float) or isinstance(key, bool) or math.isnan(key):
+            raise ResponseError(BACKEND, f"aggregation bucket has an hour without a time: {entry!r:.80}")
+        hours.append((int(key) // HOUR_MS, _count(entry, "events in an hour")))
+    return tuple(hours)
 
 
 # -- the schema ---------------------------------------------------------------------------------------------
-# gc=False: these structs hold no cycles, and 14 of them a bucket need not be tracked by the cyclic collector.
+# gc=False: these structs hold no cycles, and several of them a bucket need not be tracked by the cyclic collector.
 
 
 class _Count(msgspec.Struct, gc=False):
-    doc_count: int
+    doc_count: Annotated[int, msgspec.Meta(ge=0)]  # `checked_page` refuses a negative count
 
 
-class _WindowCount(msgspec.Struct, gc=False):
-    doc_count: Annotated[int, msgspec.Meta(ge=0)]  # `checked_page` refuses a negative window count
+class _Hour(msgspec.Struct, gc=False):
+    key: float
+    doc_count: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Hours(msgspec.Struct, gc=False):
+    buckets: list[_Hour]
+
+
+class _Settled(msgspec.Struct, gc=False):
+    doc_count: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _SettledByHour(msgspec.Struct, gc=False):
+    doc_count: Annotated[int, msgspec.Meta(ge=0)]
+    h: _Hours
 
 
 class _Max(msgspec.Struct, gc=False):
@@ -156,13 +196,18 @@ class _Shards(msgspec.Struct, gc=False):
 
 
 @cache
-def _decoder(names: tuple[str, ...], days: int) -> msgspec.json.Decoder[Any]:
-    """The page's schema for keys of `names` and `days` rate windows, made once for each."""
+def _decoder(names: tuple[str, ...], parts: Parts) -> msgspec.json.Decoder[Any]:
+    """The page's schema for keys of `names` and these parts, made once for each."""
     key = _AgentKey if names == AGENT_KEY else _LocationKey
-    fields: list[tuple[str, Any]] = [("key", key), ("last_event", _Max), ("in_window", _Count)]
-    if days:
-        windows = msgspec.defstruct("Windows", [(f"d{day}", _WindowCount) for day in range(days)], gc=False)
-        fields.append(("rate", msgspec.defstruct("Rate", [("buckets", windows)], gc=False)))
+    fields: list[tuple[str, Any]] = [
+        ("key", key),
+        ("doc_count", Annotated[int, msgspec.Meta(ge=0)]),
+        ("last", _Max),
+    ]
+    if parts.settled:
+        fields.append(("s", _SettledByHour if parts.hours else _Settled))
+    if parts.window:
+        fields.append(("w", _Count))
     bucket = msgspec.defstruct("Bucket", fields, gc=False)
     agg = msgspec.defstruct("Agg", [("buckets", list[bucket]), ("after_key", dict[str, Any] | None, None)])  # type: ignore[valid-type]
     aggs = msgspec.defstruct("Aggs", [("agents", agg)])
@@ -175,11 +220,3 @@ def _decoder(names: tuple[str, ...], days: int) -> msgspec.json.Decoder[Any]:
         ],
     )
     return msgspec.json.Decoder(page)
-
-
-@cache
-def _fields(names: tuple[str, ...], days: int) -> Callable[[Any], tuple[Any, ...]]:
-    """A bucket's values in one C call: its key's parts, last event, count in the window, rate window counts."""
-    keys = [f"key.{name}" for name in names]
-    windows = [f"rate.buckets.d{day}.doc_count" for day in range(days)]
-    return attrgetter(*keys, "last_event.value", "in_window.doc_count", *windows)

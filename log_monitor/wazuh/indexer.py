@@ -12,12 +12,22 @@ import httpx
 
 from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, ResponseError
-from log_monitor.wazuh.aggpage import AGENT_KEY, BACKEND, LOCATION_KEY, EventStats, Page, checked_page, read_page
+from log_monitor.ledger import hour_before, hour_index
+from log_monitor.wazuh.aggpage import (
+    AGENT_KEY,
+    BACKEND,
+    LOCATION_KEY,
+    EventStats,
+    Page,
+    Parts,
+    checked_page,
+    read_page,
+)
 from log_monitor.wazuh.client import BackendClient, Connection
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE_SIZE = 2500  # composite buckets per request; with the rate windows a bucket is 360 bytes, 0.8 KB read
+DEFAULT_PAGE_SIZE = 2500  # composite buckets per request; a steady read's bucket is about 90 bytes
 # Windows events carry one of these as their location; the channel is in its own field (REALITY.md §3).
 WINDOWS_LOCATIONS = frozenset({"EventChannel", "WinEvtLog"})
 CHANNEL_FIELD = "data.win.system.channel"
@@ -25,6 +35,15 @@ CHANNEL_FIELD = "data.win.system.channel"
 
 class NoIndexError(ResponseError):
     """The index pattern matches no index: a configuration problem, not an outage and not silence."""
+
+
+class TooManyBucketsError(ResponseError):
+    """A page had more buckets than the cluster's `search.max_buckets` allows: asked again, halved."""
+
+
+# OpenSearch's `search.max_buckets` default: composite buckets plus every sub-aggregation's, per request.
+MAX_BUCKETS_PER_PAGE = 65_535
+TOO_MANY_BUCKETS = "too_many_buckets_exception"
 
 
 # Buckets one pass may page through: 1,000 pages of 5,000. No fleet comes near it; an indexer (or proxy)
@@ -59,6 +78,10 @@ class WazuhIndexer(BackendClient):
         self._ts_field = timestamp_field
         self._location_field = location_field
         self._page_size = page_size
+        self._max_buckets = MAX_BUCKETS_PER_PAGE
+        self._keys_per_agent = 4.0  # keys (locations, channels) per agent in a location query, as last seen
+        self._warned_buckets = False
+        self.answer_bytes = 0  # bytes of aggregation answers read: what a pass costs the indexer's network
 
     def info(self) -> str:
         """Cluster name and version, for `check-config --connect`."""
@@ -77,34 +100,79 @@ class WazuhIndexer(BackendClient):
         *,
         by_location: bool = False,
         agent_ids: Collection[str] | None = None,
-        rate_windows: Sequence[tuple[datetime, datetime]] = (),
     ) -> dict[tuple[str, ...], EventStats]:
         """For every agent (or agent, location) with events in [since, until]: last event and count since window_start.
 
-        One `_search` with `size: 0` and a composite aggregation, paged by `after_key`, so a fleet of
-        any size costs a handful of requests and no agent is cut off by a top-N limit. Keys missing
-        from the answer had no event in [since, until]. `rate_windows` ([start, end) each) adds a `filters`
-        sub-aggregation per bucket counting each of them (the rate-drop baseline), in the same requests.
+        A whole read of the span (learning locations, `check-config --connect`); the pass reads incrementally
+        (`read`).
         """
-        if rate_windows:
-            # The oldest baseline window (7 days and a window back) may lie before LOOKBACK.
-            since = min(since, *(start for start, _ in rate_windows))
+        return self.read(since, until, window_start=window_start, by_location=by_location, agent_ids=agent_ids)
+
+    def read(
+        self,
+        start: datetime,
+        until: datetime,
+        *,
+        settled: tuple[datetime, datetime] | None = None,
+        window_start: datetime | None = None,
+        by_location: bool = False,
+        agent_ids: Collection[str] | None = None,
+    ) -> dict[tuple[str, ...], EventStats]:
+        """For every key with events in [start, until]: the newest and how many; the settled span's count.
+
+        One `_search` with `size: 0` and a composite aggregation, paged by `after_key`, so a fleet of any size
+        costs a handful of requests and no agent is cut off by a top-N limit; keys missing from the answer had
+        no event in the span. `settled` = [a, b) adds a filter counting those events, by UTC hour (a
+        date_histogram) when the span crosses an hour; `window_start` adds one counting the events since then.
+        Every document in the query's range is visited once per page, so a read of many keys is split into
+        queries of one page each by agent id, each page within `search.max_buckets` with its sub-buckets.
+        """
         ids = sorted(set(agent_ids)) if agent_ids else None
-        query = self._query(since, window_start, until, by_location, ids, rate_windows)
-        # By agent alone, a bucket per agent asked is all there can be: no empty page needed to say so.
-        most = len(ids) if ids and not by_location else None
-        return self._pages(query, by_location, len(rate_windows), most)
+        crosses = settled is not None and hour_index(settled[0]) != hour_before(settled[1])
+        parts = Parts(window=window_start is not None, settled=settled is not None, hours=crosses)
+        hours = 0
+        if settled is not None and crosses:
+            hours = hour_before(settled[1]) - hour_index(settled[0]) + 1
+        # Buckets per key: its own, each filter's, each hour's (search.max_buckets counts them all).
+        keys = self._page_keys(1 + int(parts.window) + int(parts.settled) + hours)
+        stats: dict[tuple[str, ...], EventStats] = {}
+        for chunk in self._chunks(ids, by_location, keys):
+            query = self._query(start, until, settled, window_start, by_location, chunk, hours)
+            query["aggs"]["agents"]["composite"]["size"] = keys
+            # By agent alone, a bucket per agent asked is all there can be: no empty page needed to say so.
+            most = len(chunk) if chunk and not by_location else None
+            found = self._pages(query, by_location, parts, most)
+            if by_location and chunk:
+                self._learn_keys_per_agent(len(found), len(chunk))
+            stats.update(found)
+        return stats
+
+    def _page_keys(self, per_key: int) -> int:
+        """Keys in one page: the page size, fewer when their buckets would pass `search.max_buckets`."""
+        return max(1, min(self._page_size, self._max_buckets // per_key))
+
+    def _chunks(self, ids: list[str] | None, by_location: bool, keys: int) -> list[list[str] | None]:
+        """The agent ids split so that each query's answer is one page (a page more visits every document again)."""
+        if not ids:
+            return [None]
+        agents = max(1, int(keys / self._keys_per_agent)) if by_location else keys
+        return [ids[i : i + agents] for i in range(0, len(ids), agents)]
+
+    def _learn_keys_per_agent(self, keys: int, agents: int) -> None:
+        # Locations (and channels) per agent, as last seen: sizes the next location queries' chunks of agents.
+        self._keys_per_agent = max(1.0, min(200.0, 1.25 * keys / max(1, agents)))
 
     def _query(
         self,
-        since: datetime,
-        window_start: datetime,
+        start: datetime,
         until: datetime,
+        settled: tuple[datetime, datetime] | None,
+        window_start: datetime | None,
         by_location: bool,
         agent_ids: list[str] | None,
-        rate_windows: Sequence[tuple[datetime, datetime]],
+        hours: int,
     ) -> dict[str, Any]:
-        filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(since, until)}}]
+        filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(start, until)}}]
         if agent_ids:
             filters.append({"terms": {self._agent_field: agent_ids}})
         sources: list[dict[str, Any]] = [{"agent": {"terms": {"field": self._agent_field}}}]
@@ -116,16 +184,15 @@ class WazuhIndexer(BackendClient):
         if self._not_logs:
             # FIM, SCA, the manager's own 504/506... carry the agent's id but prove nothing of its logs.
             boolean["must_not"] = self._not_logs
-        per_bucket: dict[str, Any] = {
-            "last_event": {"max": {"field": self._ts_field}},
-            "in_window": {"filter": {"range": {self._ts_field: _range(window_start, until)}}},
-        }
-        if rate_windows:
-            windows = {
-                f"d{day}": {"range": {self._ts_field: _half_open(start, end)}}
-                for day, (start, end) in enumerate(rate_windows)
-            }
-            per_bucket["rate"] = {"filters": {"filters": windows}}
+        per_bucket: dict[str, Any] = {"last": {"max": {"field": self._ts_field}}}
+        if settled is not None:
+            counted: dict[str, Any] = {"filter": {"range": {self._ts_field: _half_open(*settled)}}}
+            if hours:
+                histogram = {"field": self._ts_field, "fixed_interval": "1h", "min_doc_count": 1}
+                counted["aggs"] = {"h": {"date_histogram": histogram}}
+            per_bucket["s"] = counted
+        if window_start is not None:
+            per_bucket["w"] = {"filter": {"range": {self._ts_field: _range(window_start, until)}}}
         composite = {"size": self._page_size, "sources": sources}
         return {
             "size": 0,
@@ -135,7 +202,7 @@ class WazuhIndexer(BackendClient):
         }
 
     def _pages(
-        self, query: dict[str, Any], by_location: bool, rates: int, most: int | None = None
+        self, query: dict[str, Any], by_location: bool, parts: Parts, most: int | None = None
     ) -> dict[tuple[str, ...], EventStats]:
         """The composite aggregation page by page (`after_key`), which must advance, up to the page cap."""
         composite: dict[str, Any] = query["aggs"]["agents"]["composite"]
@@ -143,7 +210,7 @@ class WazuhIndexer(BackendClient):
         stats: dict[tuple[str, ...], EventStats] = {}
         previous: tuple[object, ...] | None = None
         for _ in range(self._max_pages):
-            page = self._page(query, names, rates)
+            page = self._page(query, names, parts)
             buckets, after = page.buckets, page.after
             if by_location:
                 for key, value in buckets:
@@ -151,7 +218,7 @@ class WazuhIndexer(BackendClient):
                     stats[log_key] = _merge_stats(stats.get(log_key), value)
             else:
                 stats.update(buckets)
-            if not buckets or not isinstance(after, dict) or len(buckets) < self._page_size:
+            if not buckets or not isinstance(after, dict) or len(buckets) < composite["size"]:
                 return stats
             if most is not None and len(stats) >= most:
                 return stats
@@ -191,24 +258,51 @@ class WazuhIndexer(BackendClient):
         _check_complete(data)
         return data
 
-    def _page(self, query: Mapping[str, Any], names: Sequence[str], days: int) -> Page:
-        """One page of the aggregation: read by its schema when plain and complete, else checked part by part."""
-        return self._retrying(lambda: self._page_once(query, names, days))
+    def _page(self, query: dict[str, Any], names: Sequence[str], parts: Parts) -> Page:
+        """One page of the aggregation: read by its schema when plain and complete, else checked part by part.
 
-    def _page_once(self, query: Mapping[str, Any], names: Sequence[str], days: int) -> Page:
+        A `too_many_buckets_exception` (an admin lowered `search.max_buckets`) halves the page and asks again.
+        """
+        while True:
+            try:
+                return self._retrying(lambda: self._page_once(query, names, parts))
+            except TooManyBucketsError:
+                composite = query["aggs"]["agents"]["composite"]
+                if composite["size"] <= 1:
+                    raise
+                composite["size"] //= 2
+                self._max_buckets = max(1, self._max_buckets // 2)
+                if not self._warned_buckets:
+                    self._warned_buckets = True
+                    log.warning(
+                        "the indexer refused a page of aggregation buckets (too_many_buckets_exception): pages are "
+                        "halved to %d keys; raise the cluster setting search.max_buckets (default 65535) to read "
+                        "in fewer requests",
+                        composite["size"],
+                    )
+
+    def _page_once(self, query: Mapping[str, Any], names: Sequence[str], parts: Parts) -> Page:
         path = f"/{self._index}/_search"
-        response = self._answer("POST", path, query)
-        page = read_page(response.content, names, days)
+        response = self._answer("POST", path, query, params={"filter_path": _filter_path(parts)})
+        self.answer_bytes += len(response.content)
+        page = read_page(response.content, names, parts)
         if page is not None:
             return page
         body = self._json(response, f"POST {path}")
         _check_complete(body)
         self._check_matched(body)
-        return checked_page(body, names, days)
+        return checked_page(body, names, parts)
 
-    def _answer(self, method: str, path: str, body: Mapping[str, Any] | None) -> httpx.Response:
+    def _answer(
+        self, method: str, path: str, body: Mapping[str, Any] | None, params: Mapping[str, str] | None = None
+    ) -> httpx.Response:
         """The answer to one attempt, refused (AuthError, ResponseError) when its status is an error."""
-        response = self._exchange(method, path, json=body)
+        try:
+            response = self._exchange(method, path, json=body, params=params)
+        except ResponseError as exc:
+            if TOO_MANY_BUCKETS in str(exc):
+                raise TooManyBucketsError(BACKEND, str(exc)) from exc
+            raise
         status = response.status_code
         if status in (401, 403):
             raise AuthError(BACKEND, f"{method} {path}: HTTP {self._explain(response)}")
@@ -218,6 +312,9 @@ class WazuhIndexer(BackendClient):
         return response
 
     def _explain(self, response: httpx.Response) -> str:
+        if response.status_code == 503 and TOO_MANY_BUCKETS.encode() in response.content[:4096]:
+            # Its type may be the search phase's, with the bucket limit as the cause: name the cause.
+            return f"{response.status_code} ({TOO_MANY_BUCKETS})"
         return f"{response.status_code} ({_reason(response)})"
 
 
@@ -300,19 +397,43 @@ def _merge_stats(seen: EventStats | None, value: EventStats) -> EventStats:
     """EventChannel and WinEvtLog buckets of one channel are one location."""
     if seen is None:
         return value
+    return add_stats(seen, value)
+
+
+def add_stats(seen: EventStats, value: EventStats) -> EventStats:
+    """Two buckets' figures together (an agent's locations, a channel under two names): the newest, the sums."""
     moments = [m for m in (seen.last_event, value.last_event) if m is not None]
+    hours: dict[int, int] = dict(seen.hours)
+    for hour, count in value.hours:
+        hours[hour] = hours.get(hour, 0) + count
     return EventStats(
         last_event=max(moments) if moments else None,
         count_in_window=seen.count_in_window + value.count_in_window,
-        day_counts=add_counts(seen.day_counts, value.day_counts),
+        settled=seen.settled + value.settled,
+        hours=tuple(sorted(hours.items())),
     )
 
 
-def add_counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    """Two buckets' rate-window counts together (an agent's locations, a channel under two names)."""
-    if not a or not b:
-        return a or b
-    return tuple(x + y for x, y in zip(a, b, strict=True))
+# What a page's reader reads, and nothing else (`filter_path`): no `value_as_string`, no hits, no timings.
+_FILTER_ALWAYS = (
+    "_shards",
+    "timed_out",
+    "aggregations.agents.after_key",
+    "aggregations.agents.buckets.key",
+    "aggregations.agents.buckets.doc_count",
+    "aggregations.agents.buckets.last.value",
+)
+
+
+def _filter_path(parts: Parts) -> str:
+    paths = list(_FILTER_ALWAYS)
+    if parts.settled:
+        paths.append("aggregations.agents.buckets.s.doc_count")
+    if parts.hours:
+        paths += ["aggregations.agents.buckets.s.h.buckets.key", "aggregations.agents.buckets.s.h.buckets.doc_count"]
+    if parts.window:
+        paths.append("aggregations.agents.buckets.w.doc_count")
+    return ",".join(paths)
 
 
 def _reason(response: httpx.Response) -> str:

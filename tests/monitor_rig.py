@@ -24,7 +24,8 @@ def agent(agent_id: str, label: str, maintenance: tuple[MaintenanceWindow, ...] 
 
 
 def settings_for(sim: SimulatorServer, folder: Path, **changes: object) -> Settings:
-    return simulator_settings(sim.api_url, sim.indexer_url, folder, default_check_interval_s=INTERVAL, **changes)
+    options: dict[str, object] = {"default_check_interval_s": INTERVAL, **changes}
+    return simulator_settings(sim.api_url, sim.indexer_url, folder, **options)
 
 
 class Rig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import ssl
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -256,3 +257,18 @@ def test_test_alert_reports_each_channel_and_fails_when_one_does(rig: Rig) -> No
     bad = rig.run("test-alert", env=rig.env(SLACK_BOT_TOKEN="xoxb-wrong-token"))
     assert bad.code == 1
     assert "permanent" in bad.out
+
+
+def test_once_runs_a_few_seconds_apart_read_only_the_new_seconds(rig: Rig) -> None:
+    env = rig.env()
+    first = rig.run("once", env=env)
+    assert first.code == 0, first.err
+    backfill = rig.sim.stats.indexer_docs_visited
+    started = time.monotonic()
+    time.sleep(1.0)  # two processes a second apart, as cron's are minutes apart
+    again = rig.run("once", env=env)
+    assert again.code == 0, again.err
+    elapsed = time.monotonic() - started + 1.0
+    # Three agents of 12 events a minute: two hours at first (4,320), then the new seconds and the delay.
+    assert backfill >= 4300
+    assert rig.sim.stats.indexer_docs_visited - backfill <= (elapsed + 30) * 36 / 60 + 3

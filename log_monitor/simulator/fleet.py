@@ -196,9 +196,15 @@ class Fleet:
         self._created = self._now()
         # Bumped by every change, so the server can cache what it derives from the fleet.
         self.version = 0
+        # How long after its timestamp an event becomes searchable (Filebeat, the indexer's refresh): the indexer
+        # answers as if the newest events had not arrived yet. The API's views are not delayed.
+        self.indexing_lag = timedelta(0)
 
     def now(self) -> datetime:
         return self._now()
+
+    def _searchable_ms(self) -> int:
+        return to_ms(self._now() - self.indexing_lag)
 
     def add_agent(
         self,
@@ -369,14 +375,14 @@ class Fleet:
 
     def count_ms(self, agent_id: str, location: str | None, lo: int, hi: int) -> int:
         """As count(), on inclusive epoch-millisecond bounds (what the indexer simulation uses)."""
-        hi = min(hi, to_ms(self._now()))
+        hi = min(hi, self._searchable_ms())
         with self._lock:
             return sum(stream.count(lo, hi) for stream in self._streams(agent_id, location, strict=False))
 
     def count_ranges_ms(self, agent_id: str, queries: Sequence[tuple[Sequence[str], int, int]]) -> list[int]:
         """count_ms() of each (locations, lo, hi), summed over its locations: one clock reading and one lock
         for an indexer bucket's many filters."""
-        now_ms = to_ms(self._now())
+        now_ms = self._searchable_ms()
         with self._lock:
             agent = self._agents.get(agent_id) if agent_id != MANAGER_ID else None
             if agent is None:
@@ -388,7 +394,7 @@ class Fleet:
             ]
 
     def last_event_ms(self, agent_id: str, location: str | None, lo: int, hi: int) -> int | None:
-        hi = min(hi, to_ms(self._now()))
+        hi = min(hi, self._searchable_ms())
         with self._lock:
             found = [stream.last(lo, hi) for stream in self._streams(agent_id, location, strict=False)]
         moments = [m for m in found if m is not None]

@@ -66,8 +66,17 @@ class PassFigures:
     naive_wall_s: float
     naive_requests: int
     naive_note: str
-    baselines: bool = True  # the rate-drop baseline (8 windows per bucket) asked in the same aggregation
+    baselines: bool = True  # the rate-drop baseline kept (hourly counts from the reads)
     steady_cpu_s: tuple[float, ...] = ()  # every steady pass's CPU, a minute apart: cpu_s is the least
+    # What a pass costs the indexer: documents its searches visit (each page runs its query again), against the
+    # documents of the span a steady pass must read (since the previous pass, plus INDEXING_DELAY); the first
+    # pass's against LOOKBACK's; and the bytes of the answers per agent.
+    indexer_docs_visited: int = 0
+    span_docs: int = 0
+    indexer_docs_ratio: float = 0.0
+    first_pass_docs: int = 0
+    lookback_docs: int = 0
+    answer_bytes_per_agent: float = 0.0
 
 
 def _fleet(agents: int, clock: FakeClock) -> Fleet:
@@ -91,10 +100,24 @@ def _serve(agents: int, pipe: Connection) -> None:
     fleet = _fleet(agents, clock)
     with SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim:
         pipe.send((sim.api_url, sim.indexer_url, [a.id for a in fleet.agents() if a.id != "000"]))
+        ids = fleet.agent_ids()
         while (asked := pipe.recv()) != "stop":
+            if isinstance(asked, tuple) and asked[0] == "docs":
+                # The documents of [start, end] of every agent: what a read of that span must visit.
+                start, end = datetime.fromisoformat(asked[1]), datetime.fromisoformat(asked[2])
+                pipe.send(sum(fleet.count(agent_id, None, start, end) for agent_id in ids))
+                continue
             if isinstance(asked, tuple):
                 clock.advance(asked[1])
-            pipe.send({"api_requests": sim.stats.api_requests, "indexer_requests": sim.stats.indexer_requests})
+            stats = sim.stats
+            pipe.send(
+                {
+                    "api_requests": stats.api_requests,
+                    "indexer_requests": stats.indexer_requests,
+                    "indexer_docs_visited": stats.indexer_docs_visited,
+                    "indexer_answer_bytes": stats.indexer_answer_bytes,
+                }
+            )
 
 
 def _targets(ids: list[str], by_location: bool) -> list[Target]:
@@ -110,6 +133,12 @@ def _targets(ids: list[str], by_location: bool) -> list[Target]:
 def _stats(pipe: Connection) -> dict[str, int]:
     pipe.send("stats")
     found: dict[str, int] = pipe.recv()
+    return found
+
+
+def _docs(pipe: Connection, start: datetime, end: datetime) -> int:
+    pipe.send(("docs", start.isoformat(), end.isoformat()))
+    found: int = pipe.recv()
     return found
 
 
@@ -150,7 +179,15 @@ def one_pass(agents: int, baselines: bool = True, by_location: bool = False) -> 
                     # WAZUH_API_MAX_RPM: that is the API budget's question (docs/performance.md), not this pass's.
                     monitor = app.monitor
                     monitor._sources = [s for s in monitor._sources if s.name != "logcollector"]
+                spans: list[int] = []
+                previous_now: datetime | None = None
                 for _ in range(1 + STEADY_PASSES):
+                    now = clock.now()
+                    if previous_now is None:
+                        spans.append(_docs(ours, now - timedelta(seconds=settings.lookback_s), now))
+                    else:
+                        spans.append(_docs(ours, previous_now - timedelta(seconds=settings.indexing_delay_s), now))
+                    previous_now = now
                     before = _stats(ours)
                     wall, cpu = time.perf_counter(), time.process_time()
                     # The daemon's pass (Daemon.tick): every target due, tallies kept but no rows, then delivery.
@@ -171,6 +208,9 @@ def one_pass(agents: int, baselines: bool = True, by_location: bool = False) -> 
     ours.send("stop")
     child.join(timeout=10)
     steady = min(timed[1:], key=lambda pair: pair[1])
+    visited = [r["indexer_docs_visited"] for r in requests]
+    ratio = max(v / max(1, span) for v, span in zip(visited[1:], spans[1:], strict=True))
+    answer_bytes = max(r["indexer_answer_bytes"] for r in requests[1:])
     return PassFigures(
         agents=agents,
         pairs=agents * len(LOCATIONS),
@@ -189,6 +229,12 @@ def one_pass(agents: int, baselines: bool = True, by_location: bool = False) -> 
         naive_note=naive_note,
         baselines=baselines,
         steady_cpu_s=tuple(round(cpu, 3) for _, cpu in timed[1:]),
+        indexer_docs_visited=max(visited[1:]),
+        span_docs=max(spans[1:]),
+        indexer_docs_ratio=round(ratio, 3),
+        first_pass_docs=visited[0],
+        lookback_docs=spans[0],
+        answer_bytes_per_agent=round(answer_bytes / agents, 1),
     )
 
 

@@ -13,7 +13,13 @@ from log_monitor.errors import ResponseError
 from log_monitor.wazuh.aggpage import AGENT_KEY, HOUR_MS, LOCATION_KEY, Page, Parts, checked_page, read_page
 
 PARTS = st.sampled_from(
-    [Parts(), Parts(settled=True), Parts(settled=True, hours=True), Parts(window=True, settled=True, hours=True)]
+    [
+        Parts(),
+        Parts(settled=True),
+        Parts(settled=True, split=True),
+        Parts(settled=True, hours=True),
+        Parts(window=True, settled=True, hours=True),
+    ]
 )
 NAMES = st.sampled_from([AGENT_KEY, LOCATION_KEY])
 # Epoch milliseconds as OpenSearch's `max` gives them: a double, or an integral one written as an integer.
@@ -46,6 +52,8 @@ def plain_bucket(draw: st.DrawFn, names: tuple[str, ...], parts: Parts) -> dict[
             bucket["s"]["h"] = {"buckets": entries}
     if parts.window:
         bucket["w"] = {"doc_count": draw(COUNTS)}
+    if parts.split:
+        bucket["p"] = {"doc_count": draw(COUNTS)}
     return bucket
 
 

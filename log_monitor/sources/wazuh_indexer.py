@@ -120,6 +120,8 @@ def _hour_start(moment: datetime) -> datetime:
 def _hourly(found: EventStats, span: tuple[datetime, datetime]) -> tuple[int, Sequence[int]]:
     """The settled events as consecutive hours' counts from the first hour of the span."""
     first = hour_index(span[0])
+    if hour_before(span[1]) == first + 1 and not found.hours:  # across one hour's end: the count before it
+        return first, (found.before_hour, max(0, found.settled - found.before_hour))
     if not found.hours:
         return first, (found.settled,) if found.settled else ()
     counts = array("I", bytes(4 * (hour_before(span[1]) - first + 1)))

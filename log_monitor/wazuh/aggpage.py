@@ -27,12 +27,14 @@ class Parts:
 
     `window` (`w`): a filter counting the events since the window's start (a first-sight read's EVENTS);
     `settled` (`s`): a filter counting the settled events [read_from, read_until); `hours` (`h`, inside `s`):
-    those by UTC hour, for a span across hours.
+    those by UTC hour, for a span across several hours; `split` (`p`): the settled events before the hour's end,
+    for a span across one (a steady read's usual crossing, 20 bytes where the hours would be 75).
     """
 
     window: bool = False
     settled: bool = False
     hours: bool = False
+    split: bool = False  # `p`, a filter counting the settled events before the one hour boundary the span crosses
 
 
 # A struct, as the schema's: made once per bucket (100,000 a pass), its C __init__ costs a third of a
@@ -44,6 +46,7 @@ class EventStats(msgspec.Struct, gc=False):
     count_in_window: int
     settled: int = 0  # events of the settled span [read_from, read_until)
     hours: tuple[tuple[int, int], ...] = ()  # the settled ones by hour index, when the span crosses hours
+    before_hour: int = 0  # with Parts.split: the settled ones before the hour boundary the span crosses
 
 
 @dataclass(slots=True)
@@ -82,8 +85,9 @@ def read_page(content: bytes, names: Sequence[str], parts: Parts) -> Page | None
             settled = bucket.s.doc_count if parts.settled else 0
             hours = tuple((int(h.key) // HOUR_MS, h.doc_count) for h in bucket.s.h.buckets) if parts.hours else ()
             count = bucket.w.doc_count if parts.window else bucket.doc_count
+            before = bucket.p.doc_count if parts.split else 0
             keyed = (key.agent, key.location, key.channel or "") if location else (key.agent,)
-            add((keyed, EventStats(moment, count, settled, hours)))
+            add((keyed, EventStats(moment, count, settled, hours, before)))
     except (OverflowError, OSError, ValueError):  # an epoch no datetime holds: `checked_page` says which
         return None
     return Page(buckets, agents.after_key)
@@ -124,6 +128,7 @@ def _checked_bucket(bucket: object, names: Iterable[str], parts: Parts) -> tuple
         count_in_window=count,
         settled=_count(settled, "settled events") if parts.settled else 0,
         hours=_hours(settled.get("h") if isinstance(settled, dict) else None) if parts.hours else (),
+        before_hour=_count(bucket.get("p"), "settled events before the hour") if parts.split else 0,
     )
 
 
@@ -208,6 +213,8 @@ def _decoder(names: tuple[str, ...], parts: Parts) -> msgspec.json.Decoder[Any]:
         fields.append(("s", _SettledByHour if parts.hours else _Settled))
     if parts.window:
         fields.append(("w", _Count))
+    if parts.split:
+        fields.append(("p", _Count))
     bucket = msgspec.defstruct("Bucket", fields, gc=False)
     agg = msgspec.defstruct("Agg", [("buckets", list[bucket]), ("after_key", dict[str, Any] | None, None)])  # type: ignore[valid-type]
     aggs = msgspec.defstruct("Aggs", [("agents", agg)])

@@ -128,16 +128,16 @@ class WazuhIndexer(BackendClient):
         queries of one page each by agent id, each page within `search.max_buckets` with its sub-buckets.
         """
         ids = sorted(set(agent_ids)) if agent_ids else None
-        crosses = settled is not None and hour_index(settled[0]) != hour_before(settled[1])
-        parts = Parts(window=window_start is not None, settled=settled is not None, hours=crosses)
-        hours = 0
-        if settled is not None and crosses:
-            hours = hour_before(settled[1]) - hour_index(settled[0]) + 1
+        crossed = hour_before(settled[1]) - hour_index(settled[0]) if settled is not None else 0
+        parts = Parts(
+            window=window_start is not None, settled=settled is not None, hours=crossed > 1, split=crossed == 1
+        )
+        hours = crossed + 1 if parts.hours else 0
         # Buckets per key: its own, each filter's, each hour's (search.max_buckets counts them all).
-        keys = self._page_keys(1 + int(parts.window) + int(parts.settled) + hours)
+        keys = self._page_keys(1 + int(parts.window) + int(parts.settled) + int(parts.split) + hours)
         stats: dict[tuple[str, ...], EventStats] = {}
         for chunk in self._chunks(ids, by_location, keys):
-            query = self._query(start, until, settled, window_start, by_location, chunk, hours)
+            query = self._query(start, until, settled, window_start, by_location, chunk, parts)
             query["aggs"]["agents"]["composite"]["size"] = keys
             # By agent alone, a bucket per agent asked is all there can be: no empty page needed to say so.
             most = len(chunk) if chunk and not by_location else None
@@ -170,7 +170,7 @@ class WazuhIndexer(BackendClient):
         window_start: datetime | None,
         by_location: bool,
         agent_ids: list[str] | None,
-        hours: int,
+        parts: Parts,
     ) -> dict[str, Any]:
         filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(start, until)}}]
         if agent_ids:
@@ -187,10 +187,13 @@ class WazuhIndexer(BackendClient):
         per_bucket: dict[str, Any] = {"last": {"max": {"field": self._ts_field}}}
         if settled is not None:
             counted: dict[str, Any] = {"filter": {"range": {self._ts_field: _half_open(*settled)}}}
-            if hours:
+            if parts.hours:
                 histogram = {"field": self._ts_field, "fixed_interval": "1h", "min_doc_count": 1}
                 counted["aggs"] = {"h": {"date_histogram": histogram}}
             per_bucket["s"] = counted
+            if parts.split:
+                boundary = settled[1].replace(minute=0, second=0, microsecond=0)
+                per_bucket["p"] = {"filter": {"range": {self._ts_field: _half_open(settled[0], boundary)}}}
         if window_start is not None:
             per_bucket["w"] = {"filter": {"range": {self._ts_field: _range(window_start, until)}}}
         composite = {"size": self._page_size, "sources": sources}
@@ -411,6 +414,7 @@ def add_stats(seen: EventStats, value: EventStats) -> EventStats:
         count_in_window=seen.count_in_window + value.count_in_window,
         settled=seen.settled + value.settled,
         hours=tuple(sorted(hours.items())),
+        before_hour=seen.before_hour + value.before_hour,
     )
 
 
@@ -433,6 +437,8 @@ def _filter_path(parts: Parts) -> str:
         paths += ["aggregations.agents.buckets.s.h.buckets.key", "aggregations.agents.buckets.s.h.buckets.doc_count"]
     if parts.window:
         paths.append("aggregations.agents.buckets.w.doc_count")
+    if parts.split:
+        paths.append("aggregations.agents.buckets.p.doc_count")
     return ",".join(paths)
 
 

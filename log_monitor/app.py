@@ -311,7 +311,9 @@ def _watched(
     """The targets a pass checks: the indexer's locations learned, API polls planned, week-old removals forgotten."""
     listed = list(targets)
     if indexer is not None:
-        targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
+        targets = learn_locations(
+            indexer, targets, clock.now(), lookback_s=settings.lookback_s, states=store.kept_states()
+        )
     if api is not None:
         targets, budget_warning = plan_polls(targets, settings.wazuh_api_max_rpm)
         if budget_warning:

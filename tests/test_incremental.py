@@ -141,3 +141,25 @@ def test_a_quiet_target_keeps_its_last_event_and_it_only_moves_forward(clock: Fa
             app.monitor.run_once()
         # No event in the later reads: the last event is the one the first read found, not "never".
         assert app.store.kept_states()["agent:002"].last_event == seen
+
+
+def test_a_restart_learns_files_star_from_the_state_and_reads_only_what_came_since(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    fleet = Fleet(now=clock.now)
+    fleet.add_agent("001", "web", rate_per_min=60, started=NOW - timedelta(days=2), locations=["/a.log", "/b.log"])
+    learner = Target.agent("001", "web", 300.0, location="*")
+    rig = Rig(clock, tmp_path, fleet)
+    with rig.sim:
+        with rig.app([learner]) as app:
+            assert sorted(t.key for t in app.monitor.targets) == ["agent:001:/a.log", "agent:001:/b.log"]
+            app.monitor.run_once()
+        learned_once = visited(rig.sim)
+        clock.advance(60)
+        fleet.add_agent("001", "web", rate_per_min=60, started=clock.now(), locations=["/c.log"])
+        before = visited(rig.sim)
+        with rig.app([learner]) as app:  # the hourly re-exec, a reload or a restart: the same state
+            keys = sorted(t.key for t in app.monitor.targets)
+        # The state's locations, and the new one found in the minute since the last read: not LOOKBACK again.
+        assert keys == ["agent:001:/a.log", "agent:001:/b.log", "agent:001:/c.log"]
+        assert visited(rig.sim) - before < learned_once / 100

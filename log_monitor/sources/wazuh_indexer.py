@@ -142,10 +142,18 @@ def _per_agent(stats: dict[tuple[str, ...], EventStats]) -> dict[str, EventStats
 
 
 def learn_locations(
-    indexer: WazuhIndexer, targets: Sequence[Target], now: datetime, *, lookback_s: float
+    indexer: WazuhIndexer,
+    targets: Sequence[Target],
+    now: datetime,
+    *,
+    lookback_s: float,
+    states: Mapping[str, TargetState] | None = None,
 ) -> list[Target]:
     """`files=*` rows become one location target per location that sent events over LOOKBACK (the baseline).
 
+    The locations already learned are in the state (their targets' states, with an event within LOOKBACK):
+    only what came since their last read is asked, so a start, a reload or the hourly re-exec costs the
+    indexer minutes of events, not LOOKBACK; an agent with none learned yet is read over LOOKBACK, once.
     Listed locations of the same agent are kept as written; when the indexer cannot be read, the `*` targets
     are dropped with a warning (the agent itself is still watched) and learning is tried at the next start.
     """
@@ -153,25 +161,52 @@ def learn_locations(
     if not learners:
         return list(targets)
     kept = [t for t in targets if t not in learners]
+    oldest = now - timedelta(seconds=lookback_s)
+    known, since = _learned(states or {}, {t.agent_id for t in learners if t.agent_id}, oldest, now)
+    stats: dict[tuple[str, ...], EventStats] = {}
     try:
-        stats = indexer.last_events(
-            since=now - timedelta(seconds=lookback_s),
-            window_start=now,
-            until=now,
-            by_location=True,
-            agent_ids={t.agent_id for t in learners if t.agent_id},
-        )
+        for start, ids in _learning_reads(learners, known, since, oldest):
+            stats.update(indexer.last_events(since=start, window_start=now, until=now, by_location=True, agent_ids=ids))
     except BackendError as exc:
         log.warning("cannot learn locations for files=* (%s): those agents are watched as a whole", exc)
         return kept
     listed = {t.key for t in kept}
     for learner in learners:
         assert learner.agent_id is not None
-        found = sorted(key[1] for key in stats if key[0] == learner.agent_id and len(key) > 1 and key[1])
+        found = {key[1] for key in stats if key[0] == learner.agent_id and len(key) > 1 and key[1]}
+        found |= known.get(learner.agent_id, set())
         log.info("agent %s: watching %d learned locations", learner.agent_id, len(found))
-        for location in found:
+        for location in sorted(found):
             key = Target.location_key(learner.agent_id, location)
             if key not in listed:
                 listed.add(key)
                 kept.append(replace(learner, key=key, location=location, origin=f"{learner.origin} (learned)"))
     return kept
+
+
+def _learned(
+    states: Mapping[str, TargetState], agent_ids: set[str], oldest: datetime, now: datetime
+) -> tuple[dict[str, set[str]], datetime]:
+    """The learners' locations that the state holds (an event within LOOKBACK), and the oldest of their marks."""
+    known: dict[str, set[str]] = {}
+    since = now
+    for key, state in states.items():
+        kind, _, rest = key.partition(":")
+        agent_id, _, location = rest.partition(":")
+        if kind != "agent" or not location or agent_id not in agent_ids:
+            continue
+        if state.last_event is None or state.last_event < oldest:
+            continue  # silent for LOOKBACK: no longer learned, as a LOOKBACK read would not find it
+        known.setdefault(agent_id, set()).add(location)
+        since = min(since, state.read_until or oldest)
+    return known, since
+
+
+def _learning_reads(
+    learners: Sequence[Target], known: Mapping[str, set[str]], since: datetime, oldest: datetime
+) -> list[tuple[datetime, set[str]]]:
+    """(start, agent ids) of the reads that learn: since the last read for agents learned before, else LOOKBACK."""
+    ids = {t.agent_id for t in learners if t.agent_id}
+    seen = ids & set(known)
+    reads = [(max(since, oldest), seen)] if seen else []
+    return reads + ([(oldest, ids - seen)] if ids - seen else [])

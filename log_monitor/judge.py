@@ -7,17 +7,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
+from log_monitor.changes import rate_points, transition, worth_writing
 from log_monitor.ledger import Entry, advance, apply, rate_figures
 from log_monitor.models import (
     Condition,
     Notification,
     NotificationKind,
     Observation,
+    RatePoint,
     Severity,
     Silence,
     Target,
     TargetKind,
     TargetState,
+    Transition,
 )
 from log_monitor.policy import Assessment, PolicySettings, assess, backend_step, step
 from log_monitor.view import held, shown
@@ -48,6 +51,8 @@ class Judged:
     observation: Observation
     state: TargetState
     previous: TargetState | None
+    before: Severity | None = None  # the severity shown before this pass (None: a new target)
+    changed: bool = True  # whether the shown severity changed: the one thing the log tells
 
 
 @dataclass
@@ -55,7 +60,10 @@ class Verdict:
     """What the judge decided: rows to show, states to store, notifications to queue, targets by severity shown."""
 
     rows: list[Judged] = field(default_factory=list)  # every target's, or only the changed ones' (PassJudge's rows)
-    states: list[TargetState] = field(default_factory=list)
+    states: list[TargetState] = field(default_factory=list)  # every new state: the store keeps them in memory
+    writes: list[TargetState] = field(default_factory=list)  # of those, the ones to write to the file now
+    transitions: list[Transition] = field(default_factory=list)
+    rate_points: list[RatePoint] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     severities: dict[Severity, int] = field(default_factory=dict)
     hours: list[tuple[str, int, array[int]]] = field(default_factory=list)  # closed hours: (key, day, 24 counts)
@@ -183,13 +191,17 @@ class PassJudge:
             # Stored as the real severity (so the alert goes out when the hold ends), shown as everywhere else.
             view = shown(decision.state, target, silenced, now, settings.zone)
             state = replace(decision.state, severity=view.severity or decision.state.severity)
-        verdict.states.append(decision.state)
+        _record(verdict, previous, decision.state, now)
         if decision.notifications:
             verdict.notifications += decision.notifications
         severities = verdict.severities
         severities[state.severity] = severities.get(state.severity, 0) + 1
-        if self._rows or (state.severity is not (previous.severity if previous is not None else Severity.OK)):
-            verdict.rows.append(Judged(target, obs, state, previous))
+        before = previous.severity if previous is not None else None
+        if quiet and previous is not None and before in _HELD:
+            before = shown(previous, target, silenced, now, settings.zone).severity or before
+        changed = state.severity is not (before or Severity.OK)
+        if self._rows or changed:
+            verdict.rows.append(Judged(target, obs, state, previous, before, changed))
 
     def _count(self, target: Target, obs: Observation, dropping: bool, found: Assessment) -> None:
         """The pipeline's tally: an agent in a rate-drop episode counts as a fresh drop would."""
@@ -223,7 +235,7 @@ def _judge_shared(
         key = f"backend:{backend}"
         label = BACKEND_LABELS.get(backend, backend)
         decision = backend_step(states.get(key) or TargetState(key), label, problem, now, policy)
-        verdict.states.append(decision.state)
+        _record(verdict, states.get(key), decision.state, now)
         verdict.notifications.extend(decision.notifications)
     if pipeline_problem is not None or PIPELINE_KEY in states:
         decision = backend_step(
@@ -237,5 +249,17 @@ def _judge_shared(
             severity=Severity.CRITICAL,
             related=pipeline_keys,
         )
-        verdict.states.append(decision.state)
+        _record(verdict, states.get(PIPELINE_KEY), decision.state, now)
         verdict.notifications.extend(decision.notifications)
+
+
+def _record(verdict: Verdict, previous: TargetState | None, state: TargetState, now: datetime) -> None:
+    """A new state into the verdict, with what it changes: its row if worth writing, its transition, its rate points."""
+    verdict.states.append(state)
+    if worth_writing(previous, state):
+        verdict.writes.append(state)
+    changed = transition(previous, state, now)
+    if changed is not None:
+        verdict.transitions.append(changed)
+    if state.recent is not None:
+        verdict.rate_points += rate_points(previous, state)

@@ -1,4 +1,4 @@
-"""Frozen dataclasses shared by every layer: Target, Observation, TargetState, Notification, Severity."""
+"""The records shared by every layer: Target, Observation, TargetState, Transition, Notification, Severity."""
 
 from __future__ import annotations
 
@@ -257,6 +257,47 @@ class TargetState:
     norm: float | None = None
     norm_hour: int = -1
     norm_days: int = 0
+
+
+# What a pass moves in a state without it being news: kept in memory, and written with the state's next change, at its
+# first check in a new hour, and whole when the daemon stops or a `once` run ends (a busy agent's last event and rate
+# figures move every pass; the incremental reads' ledger too). What makes them news (a silence) changes the severity.
+STATE_KEPT_IN_MEMORY = (
+    "last_checked",
+    "last_event",
+    "recent",
+    "baseline",
+    "rate_window_s",
+    "read_until",
+    "hour_events",
+    "win_from",
+    "win_events",
+    "norm",
+    "norm_hour",
+    "norm_days",
+)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A target's stored severity changed: from what (None: first seen) to what, when, and why."""
+
+    target_key: str
+    at: datetime
+    from_severity: Severity | None
+    to_severity: Severity
+    condition: Condition
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One hour of a target's rate: the last check's events in its window then, against that check's baseline."""
+
+    target_key: str
+    hour: datetime  # the UTC hour's start
+    events: int
+    baseline: float
+    window_s: float
 
 
 @dataclass(frozen=True)

@@ -164,13 +164,13 @@ class LogCounter:
                 # Every silence would be measured against a wrong clock: judge nothing, say why once.
                 observations = {key: Observation(key, now, error=clock_problem) for key in observations}
             norms = self._norms(part, observations, states, norm_hour)
-            self._commit(passing.judge(part, observations, norms), result, keep_rows)
+            self._commit(passing.judge(part, observations, norms), result, keep_rows, now)
         backends: dict[str, str | None] = {name: result.backend_errors.get(name) for name in self._backends}
         if self._server_time is not None:
             backends["clock"] = clock_problem
             if clock_problem is not None:
                 result.backend_errors["clock"] = clock_problem
-        self._commit(passing.finish(backends), result, keep_rows)
+        self._commit(passing.finish(backends), result, keep_rows, now)
         result.notes = list(self._notes)
         self._record_pass(result, now)
         return result
@@ -202,11 +202,20 @@ class LogCounter:
                 stale.append(target.key)
         return self.store.norms(stale, hour) if stale else {}
 
-    def _commit(self, verdict: Verdict, result: PassResult, keep_rows: bool) -> None:
+    def _commit(self, verdict: Verdict, result: PassResult, keep_rows: bool, now: datetime) -> None:
         """A slice's states and their notifications in one transaction: a target's state never without its alert."""
-        self.store.commit(verdict.states, verdict.notifications, verdict.hours)
+        self.store.commit(
+            verdict.states,
+            verdict.notifications,
+            verdict.hours,
+            writes=verdict.writes,
+            transitions=verdict.transitions,
+            rate_points=verdict.rate_points,
+            now=now,
+        )
         for row in verdict.rows:
-            _log_change(row)
+            if row.changed:
+                _log_change(row)
         for severity, count in verdict.severities.items():
             result.severities[severity] = result.severities.get(severity, 0) + count
         if keep_rows:
@@ -346,19 +355,18 @@ def _merged(
 
 
 def _log_change(row: Judged) -> None:
-    """A target's severity change, once; with LOG_FORMAT=json it carries the key, so Wazuh can index our view."""
-    before, after = row.previous, row.state
-    if before.severity is after.severity if before is not None else after.severity is Severity.OK:
-        return  # a new target that is OK is not news
+    """A target's shown severity change, as the judge found it; with LOG_FORMAT=json it carries the key, so Wazuh
+    can index our view."""
+    before, after = row.before, row.state
     target = row.target
-    fields = {"from": before.severity.name if before else None, "to": after.severity.name, "label": target.label}
+    fields = {"from": before.name if before else None, "to": after.severity.name, "label": target.label}
     extra = {"target": target.key, "fields": fields}
     if before is None:
         log.info(
             "new target %s (%s): %s %s", target.key, target.label, after.severity.name, after.condition, extra=extra
         )
     else:
-        args = (target.key, target.label, before.severity.name, after.severity.name, after.condition)
+        args = (target.key, target.label, before.name, after.severity.name, after.condition)
         log.info("%s (%s): %s -> %s (%s)", *args, extra=extra)
 
 

@@ -16,13 +16,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from log_monitor.errors import InstanceLockedError, StateError
 from log_monitor.ledger import HISTORY_DAYS, median_norm
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, TargetState
+from log_monitor.models import (
+    STATE_KEPT_IN_MEMORY,
+    Condition,
+    Notification,
+    NotificationKind,
+    RatePoint,
+    Severity,
+    Silence,
+    TargetState,
+    Transition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +146,6 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
-# A state whose only news is its last check is not written each pass (the pass keeps it in memory), but at its first
-# check in each hour, so the stored one is at most this (and an interval) old: `status` and the forgetting of removed
-# targets read it from the file.
-CHECKED_WRITTEN_EVERY = timedelta(hours=1)
 TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an archive: the oldest rows go
 # Delivered notifications are kept for the status page's history, within both bounds; undelivered ones always stay.
 OUTBOX_DELIVERED_KEPT_S = 30 * 86400.0
@@ -151,28 +156,6 @@ OUTBOX_PRUNE_BATCH = 20_000  # rows one commit deletes at most
 _UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Transition:
-    """A target's severity changed: from what (None: first seen) to what, when, and why."""
-
-    target_key: str
-    at: datetime
-    from_severity: Severity | None
-    to_severity: Severity
-    condition: Condition
-
-
-@dataclass(frozen=True)
-class RatePoint:
-    """One hour of a target's rate: the last check's events in its window then, against that check's baseline."""
-
-    target_key: str
-    hour: datetime  # the UTC hour's start
-    events: int
-    baseline: float
-    window_s: float
 
 
 # Rate points older than this are deleted: the page shows the last 24 hours.
@@ -249,6 +232,7 @@ class StateStore:
         # command, another process) can make the copy stale, which data_version tells.
         self._states: dict[str, TargetState] | None = None
         self._states_version = -1
+        self._fresh = False  # the file was replaced and no pass has read its states since: commits write all given
         self._pruned_mono: float | None = None  # when a commit last pruned the outbox (monotonic)
         self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged: (table, key)
         self._pruned_hour: str | None = None  # the hour old rate points were last deleted in
@@ -357,6 +341,7 @@ class StateStore:
         writes replaces the copy, and the pass goes on reading the one it was given.
         """
         with self._lock:
+            self._fresh = False  # a new pass judges against what the (fresh) file holds
             return self._current_states()
 
     def _current_states(self) -> dict[str, TargetState]:
@@ -374,26 +359,31 @@ class StateStore:
         states: Iterable[TargetState],
         notifications: Iterable[Notification],
         hours: Sequence[tuple[str, int, array[int]]] = (),
+        *,
+        writes: Iterable[TargetState] | None = None,
+        transitions: Iterable[Transition] = (),
+        rate_points: Iterable[RatePoint] = (),
+        now: datetime | None = None,
     ) -> None:
-        """Store new states and queue their notifications in one transaction: both or neither.
+        """Store what a pass decided and queue its notifications in one transaction: all or nothing.
 
-        Only states that changed are written; one whose only news is `last_checked`, `last_event` and its rate
-        figures (`recent`, `baseline`, `rate_window_s`: a busy agent's move with every pass) is kept in memory
-        (load_states returns it) and written with its next change or at its first check in a new hour
-        (CHECKED_WRITTEN_EVERY).
+        `states` are kept in memory (load_states returns them); `writes` are the ones written to the file
+        (all of `states` when not given); `transitions`, `rate_points` and the closed `hours` are written as
+        given. The judge decides them (log_monitor/changes.py): the store writes, it does not judge. `now`
+        (the pass's) dates the outbox's pruning.
         """
         states = list(states)
+        written = states if writes is None else list(writes)
         if self._reopen_if_replaced() and self.on_reset is not None:
             notifications = [*notifications, self.on_reset()]
+        if self._fresh:
+            # A fresh file: the pass under way judged against states it no longer holds, so all it gives is written.
+            written = states
         with self._transaction() as db:
-            if states:
-                written = self._changed(states)
-                # The kept copy holds what the file holds but check times: its severities are the stored ones.
-                stored = self._states or {}
-                for state in written:
-                    _record_transition(db, state, stored.get(state.target_key))
+            if written:
                 db.executemany(_UPSERT_STATE, _state_rows(written))
-                self._record_rates(db, states, stored)
+            _record_transitions(db, transitions)
+            self._record_rates(db, rate_points)
             if hours:
                 _record_hours(db, hours)
             db.executemany(
@@ -405,14 +395,14 @@ class StateStore:
             )
             if self._pruned_mono is None or time.monotonic() - self._pruned_mono >= OUTBOX_PRUNE_EVERY_S:
                 pruned = _prune_outbox(
-                    db, datetime.now(UTC), OUTBOX_DELIVERED_KEPT_S, OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH
+                    db, now or datetime.now(UTC), OUTBOX_DELIVERED_KEPT_S, OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH
                 )
                 # A full batch means more is waiting: the next commit goes on with it.
                 self._pruned_mono = None if pruned >= OUTBOX_PRUNE_BATCH else time.monotonic()
         # Only once committed: a failed commit raised above and left the copy as the DB is, rolled back.
-        with self._lock:
-            if states and self._states is not None:
-                self._states.update((s.target_key, s) for s in states)
+        if states:
+            with self._lock:
+                self._current_states().update((s.target_key, s) for s in states)
 
     def save_kept(self) -> None:
         """Write every kept state whole, with what it kept in memory (check time, last event, rate figures).
@@ -430,50 +420,9 @@ class StateStore:
             states = list(self._current_states().values())
             db.executemany(_UPSERT_STATE, _state_rows(states))
 
-    def _changed(self, states: list[TargetState]) -> list[TargetState]:
-        """The states to write (inside commit's transaction, the lock held)."""
-        cached = self._current_states()
-        changed = []
-        for state in states:
-            before = cached.get(state.target_key)
-            if before is None or _STATE_BUT_CHECKED(before) != _STATE_BUT_CHECKED(state):
-                changed.append(state)
-                continue
-            # By the hour (as the rate points), not by a stored time per target: 100,000 of those are 4 MB.
-            earlier, later = before.last_checked, state.last_checked
-            if earlier is None or later is None or _new_hour(earlier, later):
-                changed.append(state)
-        return changed
-
-    def _record_rates(self, db: sqlite3.Connection, states: list[TargetState], kept: dict[str, TargetState]) -> None:
-        """Each target's rate into its hour (the page's 24-hour chart); old hours pruned once an hour.
-
-        The figures move a little every pass, so a target's point is written at its first check in an hour and
-        again, with that hour's last figures, at its first check in the next; in between the kept copy has
-        the latest (rate_points adds it). `kept` is that copy before this commit.
-        """
-        # Every state of a pass has the pass's check time, and the kept ones the last pass's: a few distinct times.
-        hours: dict[datetime, str] = {}
-
-        def hour_of(at: datetime) -> str:
-            text = hours.get(at)
-            if text is None:
-                text = hours[at] = _hour_text(at)
-            return text
-
-        rows = []
-        for state in states:
-            if state.recent is None or state.baseline is None or state.last_checked is None:
-                continue
-            hour = hour_of(state.last_checked)
-            before = kept.get(state.target_key)
-            if before is None or before.recent is None or before.baseline is None or before.last_checked is None:
-                rows.append(_rate_row(state, hour, state.recent, state.baseline))
-                continue
-            before_hour = hour_of(before.last_checked)
-            if before_hour != hour:
-                rows.append(_rate_row(before, before_hour, before.recent, before.baseline))
-                rows.append(_rate_row(state, hour, state.recent, state.baseline))
+    def _record_rates(self, db: sqlite3.Connection, points: Iterable[RatePoint]) -> None:
+        """The rate points given into their hours (the page's 24-hour chart); old hours pruned once an hour."""
+        rows = [(p.target_key, _hour_text(p.hour), p.events, p.baseline, p.window_s) for p in points]
         if not rows:
             return
         db.executemany(
@@ -550,6 +499,7 @@ class StateStore:
             except (sqlite3.Error, OSError) as exc:
                 raise StateError(_describe(self.path, exc, self.timeout)) from exc
             self._states = None
+            self._fresh = True
         log.warning(
             "state DB %s was %s while the monitor ran: opened a fresh one there; the history, silences and queued "
             "notifications in the old file are gone",
@@ -1003,18 +953,16 @@ def _describe(path: Path, exc: BaseException, timeout: float) -> str:
     return text
 
 
-def _record_transition(db: sqlite3.Connection, state: TargetState, stored: TargetState | None) -> None:
-    """Append a transitions row when the severity differs from the stored one (inside commit's transaction)."""
-    before = stored.severity.name if stored is not None else None
-    if before == state.severity.name or (before is None and state.severity is Severity.OK):
-        return
-    at = state.last_checked.isoformat() if state.last_checked else datetime.now(UTC).isoformat()
-    cursor = db.execute(
-        "INSERT INTO transitions (target_key, at, from_severity, to_severity, condition) VALUES (?, ?, ?, ?, ?)",
-        (state.target_key, at, before, state.severity.name, state.condition.value),
-    )
-    if cursor.lastrowid is not None and cursor.lastrowid % 1000 == 0:
-        db.execute("DELETE FROM transitions WHERE id <= ?", (cursor.lastrowid - TRANSITIONS_KEPT,))
+def _record_transitions(db: sqlite3.Connection, transitions: Iterable[Transition]) -> None:
+    """The transitions given, appended (inside commit's transaction); the oldest beyond TRANSITIONS_KEPT go."""
+    for change in transitions:
+        before = change.from_severity.name if change.from_severity is not None else None
+        cursor = db.execute(
+            "INSERT INTO transitions (target_key, at, from_severity, to_severity, condition) VALUES (?, ?, ?, ?, ?)",
+            (change.target_key, change.at.isoformat(), before, change.to_severity.name, change.condition.value),
+        )
+        if cursor.lastrowid is not None and cursor.lastrowid % 1000 == 0:
+            db.execute("DELETE FROM transitions WHERE id <= ?", (cursor.lastrowid - TRANSITIONS_KEPT,))
 
 
 def _with_newer_checks(read: dict[str, TargetState], kept: dict[str, TargetState]) -> dict[str, TargetState]:
@@ -1072,15 +1020,6 @@ def _record_hours(db: sqlite3.Connection, hours: Sequence[tuple[str, int, array[
     )
     newest = max(day for _, day, _ in rows)
     db.execute("DELETE FROM event_hours WHERE day < ?", (newest - _DAYS_KEPT,))
-
-
-def _new_hour(earlier: datetime, later: datetime) -> bool:
-    """Whether `later` falls in another clock hour than `earlier` (both UTC, as the pass's clock gives them)."""
-    return later - earlier >= CHECKED_WRITTEN_EVERY or later.hour != earlier.hour
-
-
-def _rate_row(state: TargetState, hour: str, recent: int, baseline: float) -> tuple[str, str, int, float, float]:
-    return (state.target_key, hour, recent, baseline, state.rate_window_s or 0.0)
 
 
 def _hour_text(at: datetime) -> str:
@@ -1249,25 +1188,7 @@ def _state_rows(states: Iterable[TargetState]) -> Iterator[tuple[str, str, str]]
 
 _STATE_TIMES = ("since", "last_event", "last_checked", "last_alert_at", "next_reminder_at", "read_until", "win_from")
 _STATE_SEVERITIES = ("severity", "alerted")
-# Moved by every pass but news to nobody: kept in memory and written with the state's next change or hourly.
-# A busy agent's last event moves with every pass too; what makes it news (a silence) changes the severity.
-# So does the ledger of the incremental reads (log_monitor.ledger): its mark and counts are written with the same hourly
-# state, in the same transaction as the hours it closes, so a restart re-reads (once) what the file does not hold.
-_STATE_KEPT_IN_MEMORY = (
-    "last_checked",
-    "last_event",
-    "recent",
-    "baseline",
-    "rate_window_s",
-    "read_until",
-    "hour_events",
-    "win_from",
-    "win_events",
-    "norm",
-    "norm_hour",
-    "norm_days",
-)
-_STATE_BUT_CHECKED = attrgetter(*(name for name in _STATE_FIELDS if name not in _STATE_KEPT_IN_MEMORY))
+_STATE_KEPT_IN_MEMORY = STATE_KEPT_IN_MEMORY
 
 
 def state_to_json(state: TargetState) -> str:

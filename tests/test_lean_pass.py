@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from log_monitor.app import App, build
+from log_monitor.changes import CHECKED_WRITTEN_EVERY, rate_points, transition, worth_writing
 from log_monitor.clock import FakeClock
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.demo import simulator_settings
@@ -23,7 +24,7 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources import wazuh_indexer
-from log_monitor.state import CHECKED_WRITTEN_EVERY, StateStore
+from log_monitor.state import StateStore
 from log_monitor.wazuh.api import AgentInfo
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -36,35 +37,52 @@ def _rows_written(path: Path) -> dict[str, str]:
         return dict(db.execute("SELECT target_key, updated_at FROM target_state"))
 
 
-def test_a_commit_where_only_the_check_time_moved_writes_no_state_row(tmp_path: Path) -> None:
+def test_a_state_whose_only_news_is_its_check_time_is_not_worth_writing_but_a_change_is() -> None:
+    ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, agent_status="active")
+    silent = TargetState("agent:002", severity=Severity.WARNING, condition=Condition.SILENT, last_checked=NOW)
+    later = NOW + timedelta(minutes=15)
+    assert worth_writing(None, ok)  # a new target
+    assert not worth_writing(ok, replace(ok, last_checked=later, last_event=later, recent=5, hour_events=9))
+    critical = replace(silent, severity=Severity.CRITICAL, last_checked=later)
+    assert worth_writing(silent, critical)
+    found = transition(silent, critical, later)
+    assert found is not None and (found.from_severity, found.to_severity, found.at) == (
+        Severity.WARNING,
+        Severity.CRITICAL,
+        later,
+    )
+    assert transition(ok, replace(ok, last_checked=later), later) is None
+    assert transition(None, ok, NOW) is None  # a first sight that is OK is not a transition
+
+
+def test_an_unchanged_state_is_worth_writing_at_its_first_check_in_a_new_hour() -> None:
+    # The stored check time is at most an hour (and an interval) old, with no stored time kept per target.
+    start = NOW + timedelta(minutes=30)
+    ok = TargetState("agent:001", last_event=NOW, last_checked=start, agent_status="active")
+    for minutes in (15, 29):  # 10:45, 10:59: the same hour
+        assert not worth_writing(ok, replace(ok, last_checked=start + timedelta(minutes=minutes)))
+    assert worth_writing(ok, replace(ok, last_checked=start + timedelta(minutes=30)))  # 11:00
+    eleven = replace(ok, last_checked=start + timedelta(minutes=30))
+    assert worth_writing(eleven, replace(ok, last_checked=start + timedelta(minutes=30) + CHECKED_WRITTEN_EVERY))
+
+
+def test_the_store_writes_the_states_it_is_given_and_keeps_every_one_in_memory(tmp_path: Path) -> None:
     ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, agent_status="active")
     silent = TargetState("agent:002", severity=Severity.WARNING, condition=Condition.SILENT, last_checked=NOW)
     later = NOW + timedelta(minutes=15)
     with StateStore(tmp_path / "s.db") as store:
-        store.commit([ok, silent], [])
-        store.commit(
-            [replace(ok, last_checked=later), replace(silent, severity=Severity.CRITICAL, last_checked=later)], []
+        store.commit([ok, silent], [])  # no `writes`: every state given is written
+        moved, critical = (
+            replace(ok, last_checked=later),
+            replace(silent, severity=Severity.CRITICAL, last_checked=later),
         )
+        change = transition(silent, critical, later)
+        assert change is not None
+        store.commit([moved, critical], [], writes=[critical], transitions=[change])
         assert _rows_written(tmp_path / "s.db") == {"agent:001": NOW.isoformat(), "agent:002": later.isoformat()}
         # The running monitor knows when it last checked; the file learns it with the next change.
         assert store.load_states()["agent:001"].last_checked == later
-        assert [t.to_severity for t in store.transitions("agent:002")] == [Severity.CRITICAL, Severity.WARNING]
-
-
-def test_an_unchanged_state_is_written_at_its_first_check_in_a_new_hour(tmp_path: Path) -> None:
-    # The stored check time is at most an hour (and an interval) old, with no stored time kept per target.
-    start = NOW + timedelta(minutes=30)
-    ok = TargetState("agent:001", last_event=NOW, last_checked=start, agent_status="active")
-    with StateStore(tmp_path / "s.db") as store:
-        store.commit([ok], [])
-        for minutes in (15, 29):  # 10:45, 10:59: the same hour
-            store.commit([replace(ok, last_checked=start + timedelta(minutes=minutes))], [])
-        assert _rows_written(tmp_path / "s.db") == {"agent:001": start.isoformat()}
-        store.commit([replace(ok, last_checked=start + timedelta(minutes=30))], [])  # 11:00
-        assert _rows_written(tmp_path / "s.db") == {"agent:001": (start + timedelta(minutes=30)).isoformat()}
-        later = start + timedelta(minutes=30) + CHECKED_WRITTEN_EVERY  # 12:00, after no check for an hour
-        store.commit([replace(ok, last_checked=later)], [])
-        assert _rows_written(tmp_path / "s.db") == {"agent:001": later.isoformat()}
+        assert [t.to_severity for t in store.transitions("agent:002")] == [Severity.CRITICAL]
 
 
 def test_the_kept_check_time_survives_another_connection_writing(tmp_path: Path) -> None:
@@ -216,18 +234,32 @@ def test_an_agent_id_never_listed_brings_the_full_listing_at_once(rig: Rig) -> N
     assert rig.agent_pages() - before == 1  # asked once: it is not registered, not news
 
 
+def commit_as_judged(store: StateStore, states: list[TargetState]) -> None:
+    """The states committed with what the judge decides of them (log_monitor.changes), as a pass commits them."""
+    kept = store.kept_states()
+    before = {s.target_key: kept.get(s.target_key) for s in states}
+    at = [s.last_checked or NOW for s in states]
+    store.commit(
+        states,
+        [],
+        writes=[s for s in states if worth_writing(before[s.target_key], s)],
+        transitions=[t for s, now in zip(states, at, strict=True) if (t := transition(before[s.target_key], s, now))],
+        rate_points=[p for s in states for p in rate_points(before[s.target_key], s)],
+    )
+
+
 def test_a_commit_where_only_the_check_time_and_rate_figures_moved_writes_no_state_row(tmp_path: Path) -> None:
     ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, recent=590, baseline=600.0, rate_window_s=900.0)
     later = replace(ok, last_checked=NOW + timedelta(minutes=1), recent=584, baseline=601.5)
     with StateStore(tmp_path / "s.db") as store:
-        store.commit([ok], [])
-        store.commit([later], [])
+        commit_as_judged(store, [ok])
+        commit_as_judged(store, [later])
         assert _rows_written(tmp_path / "s.db") == {"agent:001": NOW.isoformat()}
         # The running monitor shows the latest figures; the file gets them with the next change.
         assert store.load_states()["agent:001"] == later
         assert [(p.events, p.baseline) for p in store.rate_points("agent:001", NOW)] == [(584, 601.5)]
         changed = replace(later, last_checked=NOW + timedelta(minutes=2), agent_name="renamed")  # a change
-        store.commit([changed], [])
+        commit_as_judged(store, [changed])
         assert _rows_written(tmp_path / "s.db") == {"agent:001": (NOW + timedelta(minutes=2)).isoformat()}
     with StateStore(tmp_path / "s.db") as reopened:
         assert reopened.load_states()["agent:001"] == changed
@@ -238,8 +270,8 @@ def test_the_kept_rate_figures_and_last_event_survive_another_connection_writing
     moved = NOW + timedelta(seconds=50)
     later = replace(ok, last_checked=NOW + timedelta(minutes=1), last_event=moved, recent=584, baseline=601.5)
     with StateStore(tmp_path / "s.db") as store, StateStore(tmp_path / "s.db") as other:
-        store.commit([ok], [])
-        store.commit([later], [])
+        commit_as_judged(store, [ok])
+        commit_as_judged(store, [later])
         other.commit([TargetState("agent:002", last_checked=NOW)], [])
         assert store.load_states()["agent:001"] == later
 
@@ -250,8 +282,8 @@ def test_the_kept_check_times_last_events_and_rates_are_written_whole_when_the_d
     ok = TargetState("agent:001", last_event=NOW, last_checked=NOW, recent=590, baseline=600.0, rate_window_s=900.0)
     later = replace(ok, last_checked=NOW + timedelta(minutes=1), last_event=NOW + timedelta(seconds=50), recent=584)
     with StateStore(tmp_path / "s.db") as store:
-        store.commit([ok], [])
-        store.commit([later], [])
+        commit_as_judged(store, [ok])
+        commit_as_judged(store, [later])
         assert _rows_written(tmp_path / "s.db") == {"agent:001": NOW.isoformat()}
         store.save_kept()
     with StateStore(tmp_path / "s.db") as reopened:
@@ -264,7 +296,7 @@ def test_each_hour_of_the_rate_chart_ends_with_its_last_check(tmp_path: Path) ->
     next_hour = replace(first, last_checked=NOW + timedelta(minutes=61), recent=480)
     with StateStore(tmp_path / "s.db") as store:
         for state in (first, last_of_hour, next_hour):
-            store.commit([state], [])
+            commit_as_judged(store, [state])
         assert [(p.hour, p.events) for p in store.rate_points("agent:001", NOW)] == [
             (NOW, 500),
             (NOW + timedelta(hours=1), 480),

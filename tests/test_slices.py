@@ -41,10 +41,12 @@ def test_a_pass_commits_one_slice_of_agents_at_a_time_then_the_shared_states(rig
         commits: list[list[str]] = []
         commit = app.store.commit
 
-        def recorded(states: Iterable[TargetState], notifications: Iterable[Notification], hours: Any = ()) -> None:
+        def recorded(
+            states: Iterable[TargetState], notifications: Iterable[Notification], *args: Any, **kw: Any
+        ) -> None:
             states = list(states)
             commits.append([s.target_key for s in states])
-            commit(states, notifications, hours)
+            commit(states, notifications, *args, **kw)
 
         app.store.commit = recorded  # type: ignore[method-assign]
         result = app.monitor.run_once()

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from log_monitor.changes import transition
 from log_monitor.config import load_settings
 from log_monitor.httpserve import ServerLimits
 from log_monitor.logsetup import setup_logging
@@ -438,10 +439,12 @@ def test_json_logs_give_one_object_per_line_with_time_level_event_target_and_fie
 def test_transitions_are_recorded_only_when_the_severity_changes(tmp_path: Path) -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     with StateStore(tmp_path / "s.sqlite3") as store:
-        store.commit([TargetState("agent:001", last_checked=at)], [])
-        store.commit([TargetState("agent:001", Severity.WARNING, last_checked=at + timedelta(minutes=1))], [])
-        store.commit([TargetState("agent:001", Severity.WARNING, last_checked=at + timedelta(minutes=2))], [])
-        store.commit([TargetState("agent:001", Severity.OK, last_checked=at + timedelta(minutes=3))], [])
+        previous: TargetState | None = None
+        for minutes, severity in enumerate([Severity.OK, Severity.WARNING, Severity.WARNING, Severity.OK]):
+            state = TargetState("agent:001", severity, last_checked=at + timedelta(minutes=minutes))
+            change = transition(previous, state, at)  # the judge's decision, as a pass makes it
+            store.commit([state], [], transitions=[change] if change else [])
+            previous = state
         history = store.transitions("agent:001")
     assert [(t.from_severity, t.to_severity) for t in history] == [
         (Severity.WARNING, Severity.OK),

@@ -40,11 +40,12 @@ from log_monitor.errors import (
     NotifierError,
     StateError,
 )
+from log_monitor.hostcheck import unwritable_file
 from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
 from log_monitor.monitor import PassResult
-from log_monitor.notifiers.base import Checkable
+from log_monitor.notifiers.base import NOT_TESTED, Checkable
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
@@ -53,7 +54,7 @@ from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
-from log_monitor.view import REMOVED, TargetView, learned, removed_by, views
+from log_monitor.view import PENDING, REMOVED, TargetView, learned, removed_by, views
 from log_monitor.wazuh.api import MANAGER_ID
 
 EXIT_OK = 0
@@ -183,6 +184,8 @@ def main(
         settings = load_settings(args.env_file)
         needs_targets = ("once", "check-config", "run", "silence", "top", "status", "silences")
         targets = load_targets(settings) if command in needs_targets else []
+        if command == "check-config":
+            _check_host(settings)
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -215,6 +218,17 @@ def main(
         return _fail(err, f"state error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
     except LogMonitorError as exc:
         return _fail(err, f"error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
+
+
+def _check_host(settings: Settings) -> None:
+    """The folders the monitor writes, as this user: found now, not as an exit 3 on the first pass (ConfigError)."""
+    problems = []
+    for key, path in (("STATE_DB", settings.state_db), ("LOG_FILE_PATH", settings.log_file_path)):
+        why = unwritable_file(path) if path is not None else None
+        if why is not None:
+            problems.append(f"{settings.env_file}: {key}: {why}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def _fail(err: TextIO, message: object, code: int) -> int:
@@ -380,16 +394,19 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
     if [c.name for c in channels] == ["console"]:
         print(
             "  warning: the console is the only alert channel: alerts are printed on stdout and recorded as "
-            "delivered, but under cron (stdout to /dev/null) or systemd nobody sees them; set SLACK_BOT_TOKEN "
-            "and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
+            "delivered, but under cron (stdout to /dev/null, or a log nobody reads) or systemd nobody sees them; "
+            "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
             file=out,
         )
     for line in describe(settings):
         print(f"  setting: {line}", file=out)
     for warning in settings.warnings:
         print(f"  warning: {warning}", file=out)
-    if not connect:
-        return EXIT_OK
+    return _check_connections(settings, targets, out, err) if connect else EXIT_OK
+
+
+def _check_connections(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
+    """`check-config --connect`: each backend and channel reached (or said not to be testable), unknown agent ids."""
     failed = 0
     known_agents: list[set[str]] = []  # filled by the API probe when it succeeds
     with build(settings, targets) as app:
@@ -400,7 +417,10 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
                 failed += 1
                 print(f"  {name}: FAILED: {exc}", file=out)
             else:
-                print(f"  {name}: ok{(' (' + detail + ')') if detail else ''}", file=out)
+                if detail.startswith(NOT_TESTED):
+                    print(f"  {name}: {detail}", file=out)  # configured, but nothing was reached: never "ok"
+                else:
+                    print(f"  {name}: ok{(' (' + detail + ')') if detail else ''}", file=out)
         # What the daemon saw when it last delivered: a channel may pass the probe yet refuse messages.
         for health in app.store.channel_health():
             if not health.ok and health.permanent:
@@ -483,40 +503,28 @@ def _zone(settings: Settings) -> ZoneInfo | None:
 
 
 def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
-    with StateStore(settings.state_db) as store:
-        shown = [v for v in _views(settings, targets, store) if v.state is not None]
-        queued = store.outbox_depth()
-        channels = store.channel_health()
-    now = datetime.now(UTC)
-    rows = []
-    for view in sorted(shown, key=lambda v: v.key):
-        s = view.state
-        assert s is not None  # filtered above: `status` lists what the store holds
-        silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
-        note = view.note()
-        dropped = removed_by(view)
-        if dropped is not None:
-            note = f"{note}; forgotten after {_when(dropped)} UTC"
-        rows.append(
-            [
-                view.key,
-                view.label if view.label != view.key else "",
-                view.shown,
-                s.condition.value,
-                _when(s.last_event),
-                silent,
-                rate_against(s.recent, s.baseline),
-                _when(s.last_checked),
-                str(s.alerts_sent),
-                _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
-                note,
-            ]
-        )
+    fresh = not settings.state_db.exists()
+    if fresh:  # before the first pass: the configured targets, and no state file made for them
+        now = datetime.now(UTC)
+        shown = views(targets, {}, {}, now, _zone(settings))
+        queued, channels = 0, []
+    else:
+        with StateStore(settings.state_db) as store:
+            # What the store holds, and the configured targets not checked yet (PENDING).
+            shown = [v for v in _views(settings, targets, store) if v.state is not None or v.target is not None]
+            queued = store.outbox_depth()
+            channels = store.channel_health()
+        now = datetime.now(UTC)
+    rows = [_status_row(view, now) for view in sorted(shown, key=lambda v: v.key)]
     headers = [*_TARGET_COLUMNS, "RATE VS BASELINE", "CHECKED", "ALERTS", "NEXT REMINDER", "NOTE"]
     _table(headers, rows, out)
     removed = sum(1 for v in shown if v.shown == REMOVED)
+    pending = sum(1 for v in shown if v.shown == PENDING)
     gone = f" ({removed} removed from the configuration)" if removed else ""
-    print(f"\n{len(shown)} targets{gone}; {queued} notification(s) queued for delivery", file=out)
+    waiting = f" ({pending} PENDING: not checked yet)" if pending else ""
+    print(f"\n{len(shown)} targets{gone}{waiting}; {queued} notification(s) queued for delivery", file=out)
+    if fresh:
+        print(f"no pass has run yet ({settings.state_db} does not exist): run `once` or start the daemon", file=out)
     if channels:
         print("\nchannels:", file=out)
         channel_rows = [
@@ -532,6 +540,32 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
         ]
         _table(["CHANNEL", "STATE", "LAST ATTEMPT", "LAST OK", "FAILING SINCE", "LAST ERROR"], channel_rows, out)
     return EXIT_OK
+
+
+def _status_row(view: TargetView, now: datetime) -> list[str]:
+    """One line of `status`: a stored state, or a configured target not checked yet."""
+    s = view.state
+    label = view.label if view.label != view.key else ""
+    if s is None:
+        return [view.key, label, view.shown, "", "never", "", "", "never", "0", "", view.note() or "not checked yet"]
+    silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
+    note = view.note()
+    dropped = removed_by(view)
+    if dropped is not None:
+        note = f"{note}; forgotten after {_when(dropped)} UTC"
+    return [
+        view.key,
+        label,
+        view.shown,
+        s.condition.value,
+        _when(s.last_event),
+        silent,
+        rate_against(s.recent, s.baseline),
+        _when(s.last_checked),
+        str(s.alerts_sent),
+        _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
+        note,
+    ]
 
 
 def _silences(settings: Settings, targets: list[Target], out: TextIO) -> int:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -57,6 +57,9 @@ from log_monitor.targets import load_targets
 from log_monitor.view import PENDING, REMOVED, TargetView, learned, removed_by, views
 from log_monitor.wazuh.api import MANAGER_ID
 
+if TYPE_CHECKING:  # the simulator is imported by `demo` and `simulate` alone
+    from log_monitor.simulator.server import SimulatorServer
+
 EXIT_OK = 0
 EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
@@ -84,6 +87,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
 
 
+_PROGRAM = ["log_monitor.py"]  # the name in usages and messages; main() sets it from the command line it reads
+
+
+def program() -> str:
+    """The name this command was run as (`log-monitor` installed, `log_monitor.py` from a checkout), for messages."""
+    return _PROGRAM[0]
+
+
+def _program_from(argv0: str) -> str:
+    name = Path(argv0).name
+    return name if name and name not in ("__main__.py", "-c", "-m") else "log_monitor.py"
+
+
 def _bounded(kind: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], float]:
     """An argparse type: `kind` of the text, finite and within [low, high], else a usage error naming the range."""
 
@@ -101,7 +117,7 @@ def _bounded(kind: Callable[[str], float], low: float, high: float, what: str) -
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and each command's own (for a usage error that shows the command's usage)."""
-    parser = _Parser(prog="log_monitor.py", description="Detects Wazuh agents and log files that fall silent.")
+    parser = _Parser(prog=program(), description="Detects Wazuh agents and log files that fall silent.")
     parser.add_argument("--version", action="version", version=f"log_monitor {__version__}")
     env_help = f"env file to read (default {DEFAULT_ENV_FILE}, else the original tool's {LEGACY_ENV_FILE})"
     parser.add_argument("--env-file", type=Path, default=None, help=env_help)
@@ -171,6 +187,8 @@ def main(
 ) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    # Called with the process's own command line: named as it was run; called with arguments (tests): the shim's name.
+    _PROGRAM[0] = _program_from(sys.argv[0]) if argv is None and sys.argv else "log_monitor.py"
     try:
         args = _parse(argv)
     except UsageError as exc:
@@ -213,7 +231,7 @@ def main(
         _drop_output(out)
         return EXIT_OK
     except InstanceLockedError as exc:
-        return _fail(err, f"log_monitor.py: {exc}", EXIT_LOCKED)
+        return _fail(err, f"{program()}: {exc}", EXIT_LOCKED)
     except StateError as exc:
         return _fail(err, f"state error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
     except LogMonitorError as exc:
@@ -275,7 +293,7 @@ def _command(
         return _test_alert(settings, out, redactor)
     if command == "top":
         return _top(settings, targets)
-    return _fail(err, f"log_monitor.py: command {command!r} is not available in this version", EXIT_USAGE)
+    return _fail(err, f"{program()}: command {command!r} is not available in this version", EXIT_USAGE)
 
 
 def _drop_output(out: TextIO) -> None:
@@ -748,13 +766,13 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
         known = set(store.silences(now)) if args.command == "unsilence" else set()
         key, candidates = _resolve_target(args.target, targets, known)
         if candidates:
-            print(f"log_monitor.py: {args.target!r} names {len(candidates)} targets; give one of their keys:", file=err)
+            print(f"{program()}: {args.target!r} names {len(candidates)} targets; give one of their keys:", file=err)
             for target in candidates:
                 print(f"  {target.key}  ({target.label}, {target.origin or 'configured'})", file=err)
             return EXIT_USAGE
         if key is None:
             return _fail(
-                err, f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", EXIT_USAGE
+                err, f"{program()}: no target matches {args.target!r} (use `status` to list target keys)", EXIT_USAGE
             )
         if args.command == "unsilence":
             removed = store.remove_silence(key)
@@ -763,7 +781,9 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
         try:
             seconds = parse_duration(args.duration)
         except ValueError as exc:
-            return _fail(err, f"log_monitor.py: --for: {exc}", EXIT_USAGE)
+            return _fail(err, f"{program()}: --for: {exc}", EXIT_USAGE)
+        if seconds <= 0:  # a silence that ends as it starts holds nothing back: surely not what was meant
+            return _fail(err, f"{program()}: --for: expected a duration above 0, got {args.duration!r}", EXIT_USAGE)
         until = now + timedelta(seconds=seconds)
         store.add_silence(Silence(key, until, args.reason, now, invoking_user()))
     covered = [t for t in targets if t.kind is TargetKind.LOCATION and t.key.startswith(key + ":")]
@@ -820,36 +840,48 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         sim.start()
     except OSError as exc:
         print(
-            f"log_monitor.py simulate: cannot listen on 127.0.0.1 port {args.api_port} or {args.indexer_port}: "
+            f"{program()} simulate: cannot listen on 127.0.0.1 port {args.api_port} or {args.indexer_port}: "
             f"{exc.strerror or exc}; choose others with --api-port/--indexer-port (0 picks a free one)",
             file=err,
         )
         return EXIT_USAGE
     try:
-        (api_user, api_password), (indexer_user, indexer_password) = (
-            next(iter(sim.api_users.items())),
-            next(iter(sim.indexer_users.items())),
-        )
-        agents = [f"{n:03d},sim-{n:03d}" for n in range(1, args.agents + 1)]
-        print(
-            f"Wazuh simulator: server API at {sim.api_url}, indexer at {sim.indexer_url}; "
-            f"{args.agents} agent(s), {args.silent} of them silent for 40 minutes.\n"
-            "Put these lines in your env file (e.g. env-files/log_monitor.env):\n\n"
-            f"WAZUH_API_URL={sim.api_url}\n"
-            f"WAZUH_API_USER={api_user}\n"
-            f"WAZUH_API_PASSWORD={api_password}\n"
-            f"WAZUH_INDEXER_URL={sim.indexer_url}\n"
-            f"WAZUH_INDEXER_USER={indexer_user}\n"
-            f"WAZUH_INDEXER_PASSWORD={indexer_password}\n"
-            "# plain HTTP on loopback: no VERIFICATION_FILE or VERIFY_TLS needed\n\n"
-            "and these in your agents file (e.g. config/agents.csv):\n\n"
-            "agent_id,label\n" + "\n".join(agents) + "\n\n"
-            "Running until Ctrl-C or SIGTERM.",
-            file=out,
-            flush=True,
-        )
+        try:
+            print(_simulator_banner(sim, args), file=out, flush=True)
+        except BrokenPipeError:
+            _drop_output(out)  # `simulate | head`: the reader has what it wanted; the simulator serves on
         stop.wait()
     finally:
         sim.stop()
-    print("simulator stopped", file=out, flush=True)
+    try:
+        print("simulator stopped", file=out, flush=True)
+    except BrokenPipeError:
+        _drop_output(out)
     return EXIT_OK
+
+
+def _simulator_banner(sim: SimulatorServer, args: argparse.Namespace) -> str:
+    """What `simulate` prints: where it listens, and the env file and agents file lines to point the monitor at it."""
+    (api_user, api_password), (indexer_user, indexer_password) = (
+        next(iter(sim.api_users.items())),
+        next(iter(sim.indexer_users.items())),
+    )
+    agents = [f"{n:03d},sim-{n:03d}" for n in range(1, args.agents + 1)]
+    return (
+        f"Wazuh simulator: server API at {sim.api_url}, indexer at {sim.indexer_url}; "
+        f"{args.agents} agent(s), {args.silent} of them silent for 40 minutes.\n"
+        "Put these lines in your env file (e.g. env-files/log_monitor.env):\n\n"
+        f"WAZUH_API_URL={sim.api_url}\n"
+        f"WAZUH_API_USER={api_user}\n"
+        f"WAZUH_API_PASSWORD={api_password}\n"
+        f"WAZUH_INDEXER_URL={sim.indexer_url}\n"
+        f"WAZUH_INDEXER_USER={indexer_user}\n"
+        f"WAZUH_INDEXER_PASSWORD={indexer_password}\n"
+        "# plain HTTP on loopback: no VERIFICATION_FILE or VERIFY_TLS needed\n"
+        "# for a first run: a check every 30 s (the default is 15m), and the status page and `top`'s live view\n"
+        "DEFAULT_CHECK_INTERVAL=30s\n"
+        "STATUS_ADDR=127.0.0.1:9108\n\n"
+        "and these in your agents file (e.g. config/agents.csv):\n\n"
+        "agent_id,label\n" + "\n".join(agents) + "\n\n"
+        "Running until Ctrl-C or SIGTERM."
+    )

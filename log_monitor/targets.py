@@ -123,9 +123,10 @@ def _rows(path: Path, header: str, problems: list[str]) -> Iterator[_Row]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            cells = [cell.strip() for cell in next(csv.reader([line], skipinitialspace=True), [])]
+            # strict: an unterminated quote is an error, not a cell that silently runs to the end of the line.
+            cells = [cell.strip() for cell in next(csv.reader([line], skipinitialspace=True, strict=True), [])]
         except csv.Error as exc:
-            problems.append(f"{path}:{number}: not a CSV row: {exc}")
+            problems.append(f"{path}:{number}: not a CSV row: {exc} (a quote opened and not closed?)")
             continue
         if first and cells and cells[0].lower() == header:
             first = False

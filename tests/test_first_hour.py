@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from log_monitor.clock import FakeClock
 from log_monitor.config import nearest_key
+from log_monitor.liveness import Liveness
+from log_monitor.models import Severity, Silence, TargetState
+from log_monitor.state import StateStore
 from tests import cli_rig
 from tests.cli_rig import Rig
 
@@ -148,3 +155,75 @@ def test_state_files_are_private_to_the_monitor_user_whatever_the_umask(rig: Rig
     assert [f.name for f in files if f.name.endswith((".sqlite3", ".lock"))] == ["state.sqlite3", "state.sqlite3.lock"]
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_the_installed_command_names_itself_as_it_was_run_in_usages_and_errors(tmp_path: Path) -> None:
+    command = tmp_path / "log-monitor"
+    command.symlink_to(ROOT / "log_monitor.py")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, str(command), "silence", "web"]
+    run = subprocess.run(argv, check=False, capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 64
+    assert "usage: log-monitor silence" in run.stderr
+    assert "log_monitor.py" not in run.stderr
+
+
+def test_a_silence_of_no_time_at_all_is_a_usage_error(rig: Rig) -> None:
+    result = rig.run("silence", "web-frontend", "--for", "0")
+    assert result.code == 64
+    assert "--for" in result.err and "above 0" in result.err
+    assert "silenced" not in result.out
+
+
+def test_an_unterminated_quote_in_agents_csv_is_an_error_naming_the_line(rig: Rig) -> None:
+    (rig.folder / "agents.csv").write_text('agent_id,label\n001,web\n002,"db primary,5m\n')
+    result = rig.run("check-config")
+    assert result.code == 78, result.out + result.err
+    assert "agents.csv:3: not a CSV row" in result.err
+    assert "quote" in result.err
+
+
+def test_the_daemons_alive_line_does_not_count_a_silenced_target_as_alerting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        store.commit(
+            [
+                TargetState("agent:001", severity=Severity.CRITICAL),
+                TargetState("agent:002", severity=Severity.WARNING),
+                TargetState("agent:003", severity=Severity.OK),
+            ],
+            [],
+        )
+        store.add_silence(Silence("agent:002", now + timedelta(hours=2), "patching", now, "alice"))
+        liveness = Liveness(store=store, clock=FakeClock(now))
+        with caplog.at_level(logging.INFO, logger="log_monitor.liveness"):
+            liveness.pass_done(3, {})
+    assert [r.getMessage() for r in caplog.records] == [
+        "alive: 3 targets, 1 alerting, last good pass 2026-11-22 10:00:00 UTC, 0 notification(s) queued"
+    ]
+
+
+def test_simulate_piped_into_head_ends_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "log_monitor.py"), "simulate", "--api-port", "0", "--indexer-port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().startswith("Wazuh simulator:")
+        process.stdout.close()  # what `head -1` does once it has its line
+        process.send_signal(signal.SIGTERM)
+        err = process.stderr.read()
+        assert process.wait(timeout=30) == 0, err
+        assert "Traceback" not in err and "BrokenPipe" not in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)

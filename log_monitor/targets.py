@@ -173,8 +173,10 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
     path = settings.agent_list_file
     if not path.is_file():
         if not settings.agent_discovery:
+            example = path.with_name(path.name + ".example")
+            start = f" (`cp {example} {path}` is a start)" if example.is_file() else ""
             problems.append(
-                f"{path}: agents file not found (AGENT_LIST_FILE); create it, or set AGENT_DISCOVERY=active"
+                f"{path}: agents file not found (AGENT_LIST_FILE); create it{start}, or set AGENT_DISCOVERY=active"
             )
         return []
     targets: list[Target] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.config import nearest_key
 from log_monitor.liveness import Liveness
@@ -227,3 +229,30 @@ def test_simulate_piped_into_head_ends_without_a_traceback(tmp_path: Path) -> No
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+def test_the_agents_file_is_the_users_own_and_the_shipped_example_passes_check_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "config/agents.csv" in ignored  # a `git pull` never overwrites the user's list, nor getting-started it
+    assert (ROOT / "config" / "agents.csv.example").is_file()
+    monkeypatch.setenv("AGENT_LIST_FILE", "config/agents.csv.example")  # as .ci/run checks it
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["check-config", "--env-file", str(ROOT / "env-files" / "log_monitor.env.example")], stdout=out, stderr=err
+    )
+    assert code == 0, err.getvalue()
+    assert "agents.csv.example" in out.getvalue()
+
+
+def test_a_missing_agents_file_says_how_to_start_one_from_the_example(tmp_path: Path) -> None:
+    (tmp_path / "env-files").mkdir()
+    (tmp_path / "config").mkdir()
+    shutil.copy(ROOT / "config" / "agents.csv.example", tmp_path / "config")
+    env_file = tmp_path / "env-files" / "log_monitor.env"
+    env_file.write_text("WAZUH_INDEXER_URL=http://127.0.0.1:9\nWAZUH_INDEXER_USER=a\nWAZUH_INDEXER_PASSWORD=b\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check-config", "--env-file", str(env_file)], stdout=out, stderr=err) == 78
+    expected = f"cp {tmp_path}/config/agents.csv.example {tmp_path}/config/agents.csv"
+    assert expected in err.getvalue()

@@ -313,8 +313,12 @@ def _top(settings: Settings, targets: list[Target]) -> int:
     from log_monitor import top  # noqa: PLC0415
 
     store = StateStore(settings.state_db) if settings.state_db.exists() else None
+    live = None
+    if settings.status_addr is not None:
+        token = settings.status_token.reveal() if settings.status_token is not None else None
+        live = top.LiveStatus(*settings.status_addr, token)
     try:
-        return top.run(top.watched(targets), store, zone=_zone(settings))
+        return top.run(top.watched(targets), store, zone=_zone(settings), live=live)
     finally:
         if store is not None:
             store.close()

@@ -293,6 +293,7 @@ def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
         "alerts_sent": state.alerts_sent if state is not None else 0,
         "recent": state.recent if state is not None else None,
         "baseline": state.baseline if state is not None else None,
+        "rate_window_s": state.rate_window_s if state is not None else None,
         "rate_share": _share(view) if state is not None and state.baseline else None,
         "agent_status": state.agent_status if state is not None else None,
         "interval_s": target.interval_s if target is not None else None,

@@ -384,7 +384,7 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
                 _when(obs.last_event),
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
-                rate_against(obs.recent, obs.baseline),
+                rate_against(obs.recent, obs.baseline, obs.history_days),
                 obs.agent_status or obs.problem,
             ]
         )
@@ -582,7 +582,7 @@ def _status_row(view: TargetView, now: datetime) -> list[str]:
         s.condition.value,
         _when(s.last_event),
         silent,
-        rate_against(s.recent, s.baseline),
+        rate_against(s.recent, s.baseline, s.history_days),
         _when(s.last_checked),
         str(s.alerts_sent),
         _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",

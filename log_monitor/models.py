@@ -238,6 +238,7 @@ class TargetState:
     recent: int | None = None
     baseline: float | None = None
     rate_window_s: float | None = None
+    history_days: int = 0  # days of the baseline's history that had events: under 7, the baseline is learning
 
 
 @dataclass(frozen=True)

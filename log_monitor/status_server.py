@@ -232,7 +232,10 @@ class StatusServer(Closing):
                     "recent": view.state.recent,
                     "baseline": view.state.baseline,
                     "drop_ratio": ratio,
-                    "svg": chart(view.label, points, marks, ratio, now),
+                    "history_days": view.state.history_days,
+                    "svg": chart(
+                        view.label, points, marks, ratio, now, zone=self._zone, history_days=view.state.history_days
+                    ),
                 }
             )
         return {"generated_at": now.isoformat(), "charts": charts}
@@ -294,6 +297,7 @@ def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
         "recent": state.recent if state is not None else None,
         "baseline": state.baseline if state is not None else None,
         "rate_window_s": state.rate_window_s if state is not None else None,
+        "history_days": state.history_days if state is not None else 0,
         "rate_share": _share(view) if state is not None and state.baseline else None,
         "agent_status": state.agent_status if state is not None else None,
         "interval_s": target.interval_s if target is not None else None,
@@ -472,6 +476,21 @@ class _V6Server(_V4Server):
     address_family = socket.AF_INET6
 
 
+NO_SCRIPT = "default-src 'none'"
+TOKEN_PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>log_monitor: token required</title></head>
+<body>
+<h1>log_monitor status: a token is required</h1>
+<p>This status server is protected by <code>STATUS_TOKEN</code> (or <code>STATUS_TOKEN_FILE</code>) in the
+monitor's env file. Open this page once with the token in the address:</p>
+<pre>/?token=&lt;the value of STATUS_TOKEN&gt;</pre>
+<p>The page keeps it for this browser tab only and takes it out of the address bar. Scripts and
+Prometheus send it as a header instead: <code>Authorization: Bearer &lt;STATUS_TOKEN&gt;</code>.
+<code>/healthz</code> answers without it.</p>
+</body></html>
+"""
+
+
 def _page() -> tuple[bytes, str]:
     """The dashboard and its Content-Security-Policy: only its own inline script and style may run."""
     text = resources.files("log_monitor").joinpath("dashboard.html").read_text(encoding="utf-8")
@@ -513,6 +532,11 @@ class _Handler(PrefetchedRequestHandler):
                 return
             query_token = query.get("token", [None])[0] if path == "/" else None
             if not status.authorized(self.headers.get("Authorization"), query_token):
+                if path == "/":  # a person at a browser: a page that says what to do, not a line of JSON
+                    self._send(
+                        401, TOKEN_PAGE, "text/html; charset=utf-8", {"Content-Security-Policy": "default-src 'none'"}
+                    )
+                    return
                 self._json(401, {"error": "a bearer token is required: Authorization: Bearer <STATUS_TOKEN>"})
                 return
             self._route(status, path, query)

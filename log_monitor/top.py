@@ -97,6 +97,7 @@ def _live_state(document: dict[str, Any]) -> TargetState:
         recent=document.get("recent") if isinstance(document.get("recent"), int) else None,
         baseline=document.get("baseline") if isinstance(document.get("baseline"), int | float) else None,
         rate_window_s=float(window) if isinstance(window, int | float) else None,
+        history_days=int(days) if isinstance(days := document.get("history_days"), int) else 0,
     )
 
 
@@ -169,7 +170,7 @@ class TopModel:
                 if watch is not None and watch.traffic is not None:
                     tops = _tops(watch.traffic)
             label = f"{target.label} ({target.key})" if target.label in self._repeated else target.label
-            against = rate_against(state.recent, state.baseline) if state is not None else ""
+            against = rate_against(state.recent, state.baseline, state.history_days) if state is not None else ""
             rows.append(Row(target.key, label, name, short, medium, last, tops, against))
         return rows
 

@@ -59,7 +59,7 @@ class LiveStatus:
         host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104 - mapped away
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.problem = ""  # why the last fetch failed, for the view's caption
+        self.problem = ""  # why the last fetch failed, for the view's title
 
     def fetch(self) -> list[dict[str, Any]] | None:
         """Every target's document, or None (and `problem` says why) when the daemon cannot be read."""
@@ -118,7 +118,7 @@ class TopModel:
         self._store = store
         self._zone = zone
         self._live = live
-        self.source = ""  # where the states shown come from, and how old they are: the view's caption
+        self.source = ""  # where the states shown come from, and how old they are: the view's title
         # Where labels repeat (two agents called "web", an agent and its log files) the key tells the rows apart.
         self._repeated = repeated_labels(self.targets)
         self._files = LocalFilesSource(None)
@@ -202,8 +202,10 @@ def _rate(value: float | None) -> str:
 
 def render(rows: Sequence[Row], now: datetime, source: str = "") -> Group:
     """The table for one refresh; pure. `source` says where the states come from (the daemon, or the saved file)."""
-    caption = f"{source}; ev/s 2m: the daemon's last counting window for agents" if source else None
-    table = Table(title=f"log_monitor top  {format_utc(now)}  (q quits)", caption=caption, expand=True)
+    # Under the title, not as a caption: a long table is cut at the terminal's last line, the caption with it.
+    title = f"log_monitor top  {format_utc(now)}  (q quits)" + (f"\n{source}" if source else "")
+    caption = "agents' ev/s 2m: the daemon's last counting window" if source.startswith("live") else None
+    table = Table(title=title, caption=caption, expand=True)
     # The rate against baseline only where the daemon counts one (indexer targets): a files-only view stays narrow.
     rated = any(row.rate for row in rows)
     names = ["target", "state", "ev/s 10s", "ev/s 2m", *(["vs baseline"] if rated else []), "last event"]

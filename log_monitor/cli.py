@@ -244,7 +244,7 @@ def _check_host(settings: Settings) -> None:
     for key, path in (("STATE_DB", settings.state_db), ("LOG_FILE_PATH", settings.log_file_path)):
         why = unwritable_file(path) if path is not None else None
         if why is not None:
-            problems.append(f"{settings.env_file}: {key}: {why}")
+            problems.append(f"{settings.env_file}: {key}: cannot write {path}: {why}")
     if problems:
         raise ConfigError(problems)
 

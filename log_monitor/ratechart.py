@@ -28,6 +28,7 @@ class Point:
     hour: datetime  # the hour's start (UTC)
     events: int
     baseline: float
+    at: datetime | None = None  # a finer point: the check's own time (drawn there, not mid-hour)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,41 @@ class Mark:
     at: datetime
     alert: bool
     text: str
+
+
+FINE_WHILE = timedelta(hours=6)  # finer points while a target's history is shorter than this
+FINE_KEPT = 240  # per target: at 30 s checks, two hours
+
+
+class FinePoints:
+    """Each charted target's checks as they are seen, one point per check, while its hourly history is short.
+
+    The store keeps one point per hour (the hour's last check): a new target's chart would show one dot for an
+    hour. The status server notes each check it sees here (memory only, bounded) and draws those instead of
+    the hours they fall in. Not thread-safe: the caller holds a lock.
+    """
+
+    def __init__(self, kept: int = FINE_KEPT) -> None:
+        self._kept = kept
+        self._points: dict[str, list[Point]] = {}
+
+    def merged(self, key: str, latest: Point | None, hourly: Sequence[Point], now: datetime) -> list[Point]:
+        """The hourly points with those of the hours seen check by check replaced by the checks themselves."""
+        if not hourly or now - hourly[0].hour >= FINE_WHILE:
+            self._points.pop(key, None)  # history long enough: hours are fine enough
+            return list(hourly)
+        seen = self._points.setdefault(key, [])
+        if latest is not None and latest.at is not None and (not seen or seen[-1].at != latest.at):
+            seen.append(latest)
+            del seen[: -self._kept]
+        fine_hours = {p.hour for p in seen}
+        both = [p for p in hourly if p.hour not in fine_hours] + seen
+        return sorted(both, key=lambda p: p.at or p.hour + timedelta(minutes=30))
+
+    def forget(self, keep: set[str]) -> None:
+        """Drops the targets no longer charted."""
+        for key in self._points.keys() - keep:
+            del self._points[key]
 
 
 @dataclass(frozen=True)
@@ -121,7 +157,7 @@ def _series(
         return [_text((LEFT + WIDTH) / 2, CHART_HEIGHT / 2, "no rate counted yet", "middle", "empty")]
 
     def middle(point: Point) -> datetime:
-        return min(now, point.hour + timedelta(minutes=30))
+        return point.at if point.at is not None else min(now, point.hour + timedelta(minutes=30))
 
     parts = []
     if learning:

@@ -27,7 +27,7 @@ from log_monitor.closing import Closing
 from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
 from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
-from log_monitor.ratechart import Mark, Point, chart
+from log_monitor.ratechart import FinePoints, Mark, Point, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
 from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
 from log_monitor.view import views as all_views
@@ -60,6 +60,8 @@ class StatusServer(Closing):
         self._redactor = RedactingFilter(app.settings.secrets())
         self._zone = ZoneInfo(app.settings.maintenance_tz) if app.settings.maintenance_tz else None
         self._started_mono = app.monitor.clock.monotonic()
+        self._fine = FinePoints()  # the charts' finer points while a target's history is short
+        self._fine_lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         server_class = _V6Server if ":" in address[0] else _V4Server
@@ -214,7 +216,7 @@ class StatusServer(Closing):
         charts = []
         for view in rated[:limit]:
             assert view.state is not None
-            points = [Point(p.hour, p.events, p.baseline) for p in self.app.store.rate_points(view.key, since)]
+            points = self._points(view, since, now)
             marks = [
                 Mark(t.at, t.to_severity is not Severity.OK, f"{t.at:%H:%M} UTC {t.to_severity.name} ({t.condition})")
                 for t in self.app.store.transitions(view.key)
@@ -238,7 +240,20 @@ class StatusServer(Closing):
                     ),
                 }
             )
+        with self._fine_lock:
+            self._fine.forget({str(c["key"]) for c in charts})
         return {"generated_at": now.isoformat(), "charts": charts}
+
+    def _points(self, view: TargetView, since: datetime, now: datetime) -> list[Point]:
+        """The chart's points: hourly from the store, and each check seen while the history is short."""
+        hourly = [Point(p.hour, p.events, p.baseline) for p in self.app.store.rate_points(view.key, since)]
+        state = view.state
+        latest = None
+        if state is not None and state.last_checked is not None and state.recent is not None:
+            hour = state.last_checked.replace(minute=0, second=0, microsecond=0)
+            latest = Point(hour, state.recent, state.baseline or 0.0, at=state.last_checked)
+        with self._fine_lock:
+            return self._fine.merged(view.key, latest, hourly, now)
 
     def _drop_ratio(self, view: TargetView) -> float:
         target = view.target

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,9 +13,10 @@ import httpx
 from playwright.sync_api import expect
 
 from log_monitor.dropwords import rate_against
-from log_monitor.ratechart import Point, chart
+from log_monitor.ratechart import FinePoints, Point, chart
 from tests import status_rig
 from tests.browser import ARTIFACTS, chromium_tab
+from tests.helpers import wait_for
 from tests.status_rig import TOKEN, Running
 
 start = status_rig.start
@@ -73,3 +74,30 @@ def test_opening_the_page_without_the_token_shows_how_to_pass_it(start: Callable
         expect(page.locator("h1")).to_contain_text("a token is required")
         assert "/?token=" in page.locator("body").inner_text()
         assert "Authorization: Bearer" in page.locator("body").inner_text()
+
+
+def test_while_the_history_is_short_each_check_is_its_own_point() -> None:
+    fine = FinePoints()
+    hour = NOW.replace(minute=0)
+    points: list[Point] = []
+    latest = None
+    for minute in (1, 2, 3):
+        at = NOW.replace(minute=minute)
+        latest = Point(hour, 10 + minute, 0.0, at=at)
+        points = fine.merged("agent:001", latest, [Point(hour, 10 + minute, 0.0)], at)
+    assert [(p.at, p.events) for p in points] == [(NOW.replace(minute=m), 10 + m) for m in (1, 2, 3)]
+    svg = chart("web", points, [], 0.1, NOW.replace(minute=3))
+    assert svg.count('<circle class="point"') == 3
+    old = [Point(NOW - timedelta(hours=h), 600, 600.0) for h in range(8, 0, -1)]
+    assert fine.merged("agent:001", latest, old, NOW) == old  # a long history: the hours are fine enough
+
+
+def test_the_dashboard_chart_gains_a_point_per_check_from_the_first_minutes(start: Callable[..., Running]) -> None:
+    running = start(token=TOKEN)
+
+    def points() -> int:
+        answer = running.get("/api/charts", TOKEN).json()
+        chart_001 = next(c for c in answer["charts"] if c["key"] == "agent:001")
+        return int(chart_001["svg"].count('<circle class="point"'))
+
+    assert wait_for(lambda: points() >= 3, timeout=20)  # checks every second, all in the same hour

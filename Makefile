@@ -25,7 +25,9 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Four workers (pytest-xdist) on two cores: most of the suite waits on loopback servers and child processes.
+# tests.prerequisites first: chromium, tmux and the Wazuh spec missing are one line saying what to install.
 test: $(STAMP) lint
+	$(PY) -m tests.prerequisites
 	$(PY) -m pytest -n 4
 
 # The fault suite in full: kill -9 repeated 50 times, fuzzing with 10x the examples (`make test` runs a fast form).

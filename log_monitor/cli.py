@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -40,11 +40,12 @@ from log_monitor.errors import (
     NotifierError,
     StateError,
 )
+from log_monitor.hostcheck import unwritable_file
 from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
 from log_monitor.monitor import PassResult
-from log_monitor.notifiers.base import Checkable
+from log_monitor.notifiers.base import NOT_TESTED, Checkable
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
@@ -53,8 +54,11 @@ from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
-from log_monitor.view import REMOVED, TargetView, learned, removed_by, views
+from log_monitor.view import PENDING, REMOVED, TargetView, learned, removed_by, views
 from log_monitor.wazuh.api import MANAGER_ID
+
+if TYPE_CHECKING:  # the simulator is imported by `demo` and `simulate` alone
+    from log_monitor.simulator.server import SimulatorServer
 
 EXIT_OK = 0
 EXIT_UNKNOWN = 3
@@ -83,6 +87,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
 
 
+_PROGRAM = ["log_monitor.py"]  # the name in usages and messages; main() sets it from the command line it reads
+
+
+def program() -> str:
+    """The name this command was run as (`log-monitor` installed, `log_monitor.py` from a checkout), for messages."""
+    return _PROGRAM[0]
+
+
+def _program_from(argv0: str) -> str:
+    name = Path(argv0).name
+    return name if name and name not in ("__main__.py", "-c", "-m") else "log_monitor.py"
+
+
 def _bounded(kind: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], float]:
     """An argparse type: `kind` of the text, finite and within [low, high], else a usage error naming the range."""
 
@@ -100,7 +117,7 @@ def _bounded(kind: Callable[[str], float], low: float, high: float, what: str) -
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and each command's own (for a usage error that shows the command's usage)."""
-    parser = _Parser(prog="log_monitor.py", description="Detects Wazuh agents and log files that fall silent.")
+    parser = _Parser(prog=program(), description="Detects Wazuh agents and log files that fall silent.")
     parser.add_argument("--version", action="version", version=f"log_monitor {__version__}")
     env_help = f"env file to read (default {DEFAULT_ENV_FILE}, else the original tool's {LEGACY_ENV_FILE})"
     parser.add_argument("--env-file", type=Path, default=None, help=env_help)
@@ -170,6 +187,8 @@ def main(
 ) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    # Called with the process's own command line: named as it was run; called with arguments (tests): the shim's name.
+    _PROGRAM[0] = _program_from(sys.argv[0]) if argv is None and sys.argv else "log_monitor.py"
     try:
         args = _parse(argv)
     except UsageError as exc:
@@ -183,6 +202,8 @@ def main(
         settings = load_settings(args.env_file)
         needs_targets = ("once", "check-config", "run", "silence", "top", "status", "silences")
         targets = load_targets(settings) if command in needs_targets else []
+        if command == "check-config":
+            _check_host(settings)
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -210,11 +231,22 @@ def main(
         _drop_output(out)
         return EXIT_OK
     except InstanceLockedError as exc:
-        return _fail(err, f"log_monitor.py: {exc}", EXIT_LOCKED)
+        return _fail(err, f"{program()}: {exc}", EXIT_LOCKED)
     except StateError as exc:
         return _fail(err, f"state error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
     except LogMonitorError as exc:
         return _fail(err, f"error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
+
+
+def _check_host(settings: Settings) -> None:
+    """The folders the monitor writes, as this user: found now, not as an exit 3 on the first pass (ConfigError)."""
+    problems = []
+    for key, path in (("STATE_DB", settings.state_db), ("LOG_FILE_PATH", settings.log_file_path)):
+        why = unwritable_file(path) if path is not None else None
+        if why is not None:
+            problems.append(f"{settings.env_file}: {key}: cannot write {path}: {why}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def _fail(err: TextIO, message: object, code: int) -> int:
@@ -261,7 +293,7 @@ def _command(
         return _test_alert(settings, out, redactor)
     if command == "top":
         return _top(settings, targets)
-    return _fail(err, f"log_monitor.py: command {command!r} is not available in this version", EXIT_USAGE)
+    return _fail(err, f"{program()}: command {command!r} is not available in this version", EXIT_USAGE)
 
 
 def _drop_output(out: TextIO) -> None:
@@ -281,8 +313,12 @@ def _top(settings: Settings, targets: list[Target]) -> int:
     from log_monitor import top  # noqa: PLC0415
 
     store = StateStore(settings.state_db) if settings.state_db.exists() else None
+    live = None
+    if settings.status_addr is not None:
+        token = settings.status_token.reveal() if settings.status_token is not None else None
+        live = top.LiveStatus(*settings.status_addr, token)
     try:
-        return top.run(top.watched(targets), store, zone=_zone(settings))
+        return top.run(top.watched(targets), store, zone=_zone(settings), live=live)
     finally:
         if store is not None:
             store.close()
@@ -350,7 +386,7 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
                 _when(obs.last_event),
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
-                rate_against(obs.recent, obs.baseline),
+                rate_against(obs.recent, obs.baseline, obs.history_days),
                 obs.agent_status or obs.problem,
             ]
         )
@@ -382,16 +418,19 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
     if [c.name for c in channels] == ["console"]:
         print(
             "  warning: the console is the only alert channel: alerts are printed on stdout and recorded as "
-            "delivered, but under cron (stdout to /dev/null) or systemd nobody sees them; set SLACK_BOT_TOKEN "
-            "and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
+            "delivered, but under cron (stdout to /dev/null, or a log nobody reads) or systemd nobody sees them; "
+            "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
             file=out,
         )
     for line in describe(settings):
         print(f"  setting: {line}", file=out)
     for warning in settings.warnings:
         print(f"  warning: {warning}", file=out)
-    if not connect:
-        return EXIT_OK
+    return _check_connections(settings, targets, out, err) if connect else EXIT_OK
+
+
+def _check_connections(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
+    """`check-config --connect`: each backend and channel reached (or said not to be testable), unknown agent ids."""
     failed = 0
     known_agents: list[set[str]] = []  # filled by the API probe when it succeeds
     with build(settings, targets) as app:
@@ -402,7 +441,10 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
                 failed += 1
                 print(f"  {name}: FAILED: {exc}", file=out)
             else:
-                print(f"  {name}: ok{(' (' + detail + ')') if detail else ''}", file=out)
+                if detail.startswith(NOT_TESTED):
+                    print(f"  {name}: {detail}", file=out)  # configured, but nothing was reached: never "ok"
+                else:
+                    print(f"  {name}: ok{(' (' + detail + ')') if detail else ''}", file=out)
         # What the daemon saw when it last delivered: a channel may pass the probe yet refuse messages.
         for health in app.store.channel_health():
             if not health.ok and health.permanent:
@@ -485,40 +527,28 @@ def _zone(settings: Settings) -> ZoneInfo | None:
 
 
 def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
-    with StateStore(settings.state_db) as store:
-        shown = [v for v in _views(settings, targets, store) if v.state is not None]
-        queued = store.outbox_depth()
-        channels = store.channel_health()
-    now = datetime.now(UTC)
-    rows = []
-    for view in sorted(shown, key=lambda v: v.key):
-        s = view.state
-        assert s is not None  # filtered above: `status` lists what the store holds
-        silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
-        note = view.note()
-        dropped = removed_by(view)
-        if dropped is not None:
-            note = f"{note}; forgotten after {_when(dropped)} UTC"
-        rows.append(
-            [
-                view.key,
-                view.label if view.label != view.key else "",
-                view.shown,
-                s.condition.value,
-                _when(s.last_event),
-                silent,
-                rate_against(s.recent, s.baseline),
-                _when(s.last_checked),
-                str(s.alerts_sent),
-                _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
-                note,
-            ]
-        )
+    fresh = not settings.state_db.exists()
+    if fresh:  # before the first pass: the configured targets, and no state file made for them
+        now = datetime.now(UTC)
+        shown = views(targets, {}, {}, now, _zone(settings))
+        queued, channels = 0, []
+    else:
+        with StateStore(settings.state_db) as store:
+            # What the store holds, and the configured targets not checked yet (PENDING).
+            shown = [v for v in _views(settings, targets, store) if v.state is not None or v.target is not None]
+            queued = store.outbox_depth()
+            channels = store.channel_health()
+        now = datetime.now(UTC)
+    rows = [_status_row(view, now) for view in sorted(shown, key=lambda v: v.key)]
     headers = [*_TARGET_COLUMNS, "RATE VS BASELINE", "CHECKED", "ALERTS", "NEXT REMINDER", "NOTE"]
     _table(headers, rows, out)
     removed = sum(1 for v in shown if v.shown == REMOVED)
+    pending = sum(1 for v in shown if v.shown == PENDING)
     gone = f" ({removed} removed from the configuration)" if removed else ""
-    print(f"\n{len(shown)} targets{gone}; {queued} notification(s) queued for delivery", file=out)
+    waiting = f" ({pending} PENDING: not checked yet)" if pending else ""
+    print(f"\n{len(shown)} targets{gone}{waiting}; {queued} notification(s) queued for delivery", file=out)
+    if fresh:
+        print(f"no pass has run yet ({settings.state_db} does not exist): run `once` or start the daemon", file=out)
     if channels:
         print("\nchannels:", file=out)
         channel_rows = [
@@ -534,6 +564,32 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
         ]
         _table(["CHANNEL", "STATE", "LAST ATTEMPT", "LAST OK", "FAILING SINCE", "LAST ERROR"], channel_rows, out)
     return EXIT_OK
+
+
+def _status_row(view: TargetView, now: datetime) -> list[str]:
+    """One line of `status`: a stored state, or a configured target not checked yet."""
+    s = view.state
+    label = view.label if view.label != view.key else ""
+    if s is None:
+        return [view.key, label, view.shown, "", "never", "", "", "never", "0", "", view.note() or "not checked yet"]
+    silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
+    note = view.note()
+    dropped = removed_by(view)
+    if dropped is not None:
+        note = f"{note}; forgotten after {_when(dropped)} UTC"
+    return [
+        view.key,
+        label,
+        view.shown,
+        s.condition.value,
+        _when(s.last_event),
+        silent,
+        rate_against(s.recent, s.baseline, s.history_days),
+        _when(s.last_checked),
+        str(s.alerts_sent),
+        _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
+        note,
+    ]
 
 
 def _silences(settings: Settings, targets: list[Target], out: TextIO) -> int:
@@ -717,13 +773,13 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
         known = set(store.silences(now)) if args.command == "unsilence" else set()
         key, candidates = _resolve_target(args.target, targets, known)
         if candidates:
-            print(f"log_monitor.py: {args.target!r} names {len(candidates)} targets; give one of their keys:", file=err)
+            print(f"{program()}: {args.target!r} names {len(candidates)} targets; give one of their keys:", file=err)
             for target in candidates:
                 print(f"  {target.key}  ({target.label}, {target.origin or 'configured'})", file=err)
             return EXIT_USAGE
         if key is None:
             return _fail(
-                err, f"log_monitor.py: no target matches {args.target!r} (use `status` to list target keys)", EXIT_USAGE
+                err, f"{program()}: no target matches {args.target!r} (use `status` to list target keys)", EXIT_USAGE
             )
         if args.command == "unsilence":
             removed = store.remove_silence(key)
@@ -732,7 +788,9 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
         try:
             seconds = parse_duration(args.duration)
         except ValueError as exc:
-            return _fail(err, f"log_monitor.py: --for: {exc}", EXIT_USAGE)
+            return _fail(err, f"{program()}: --for: {exc}", EXIT_USAGE)
+        if seconds <= 0:  # a silence that ends as it starts holds nothing back: surely not what was meant
+            return _fail(err, f"{program()}: --for: expected a duration above 0, got {args.duration!r}", EXIT_USAGE)
         until = now + timedelta(seconds=seconds)
         store.add_silence(Silence(key, until, args.reason, now, invoking_user()))
     covered = [t for t in targets if t.kind is TargetKind.LOCATION and t.key.startswith(key + ":")]
@@ -789,36 +847,48 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         sim.start()
     except OSError as exc:
         print(
-            f"log_monitor.py simulate: cannot listen on 127.0.0.1 port {args.api_port} or {args.indexer_port}: "
+            f"{program()} simulate: cannot listen on 127.0.0.1 port {args.api_port} or {args.indexer_port}: "
             f"{exc.strerror or exc}; choose others with --api-port/--indexer-port (0 picks a free one)",
             file=err,
         )
         return EXIT_USAGE
     try:
-        (api_user, api_password), (indexer_user, indexer_password) = (
-            next(iter(sim.api_users.items())),
-            next(iter(sim.indexer_users.items())),
-        )
-        agents = [f"{n:03d},sim-{n:03d}" for n in range(1, args.agents + 1)]
-        print(
-            f"Wazuh simulator: server API at {sim.api_url}, indexer at {sim.indexer_url}; "
-            f"{args.agents} agent(s), {args.silent} of them silent for 40 minutes.\n"
-            "Put these lines in your env file (e.g. env-files/log_monitor.env):\n\n"
-            f"WAZUH_API_URL={sim.api_url}\n"
-            f"WAZUH_API_USER={api_user}\n"
-            f"WAZUH_API_PASSWORD={api_password}\n"
-            f"WAZUH_INDEXER_URL={sim.indexer_url}\n"
-            f"WAZUH_INDEXER_USER={indexer_user}\n"
-            f"WAZUH_INDEXER_PASSWORD={indexer_password}\n"
-            "# plain HTTP on loopback: no VERIFICATION_FILE or VERIFY_TLS needed\n\n"
-            "and these in your agents file (e.g. config/agents.csv):\n\n"
-            "agent_id,label\n" + "\n".join(agents) + "\n\n"
-            "Running until Ctrl-C or SIGTERM.",
-            file=out,
-            flush=True,
-        )
+        try:
+            print(_simulator_banner(sim, args), file=out, flush=True)
+        except BrokenPipeError:
+            _drop_output(out)  # `simulate | head`: the reader has what it wanted; the simulator serves on
         stop.wait()
     finally:
         sim.stop()
-    print("simulator stopped", file=out, flush=True)
+    try:
+        print("simulator stopped", file=out, flush=True)
+    except BrokenPipeError:
+        _drop_output(out)
     return EXIT_OK
+
+
+def _simulator_banner(sim: SimulatorServer, args: argparse.Namespace) -> str:
+    """What `simulate` prints: where it listens, and the env file and agents file lines to point the monitor at it."""
+    (api_user, api_password), (indexer_user, indexer_password) = (
+        next(iter(sim.api_users.items())),
+        next(iter(sim.indexer_users.items())),
+    )
+    agents = [f"{n:03d},sim-{n:03d}" for n in range(1, args.agents + 1)]
+    return (
+        f"Wazuh simulator: server API at {sim.api_url}, indexer at {sim.indexer_url}; "
+        f"{args.agents} agent(s), {args.silent} of them silent for 40 minutes.\n"
+        "Put these lines in your env file (e.g. env-files/log_monitor.env):\n\n"
+        f"WAZUH_API_URL={sim.api_url}\n"
+        f"WAZUH_API_USER={api_user}\n"
+        f"WAZUH_API_PASSWORD={api_password}\n"
+        f"WAZUH_INDEXER_URL={sim.indexer_url}\n"
+        f"WAZUH_INDEXER_USER={indexer_user}\n"
+        f"WAZUH_INDEXER_PASSWORD={indexer_password}\n"
+        "# plain HTTP on loopback: no VERIFICATION_FILE or VERIFY_TLS needed\n"
+        "# for a first run: a check every 30 s (the default is 15m), and the status page and `top`'s live view\n"
+        "DEFAULT_CHECK_INTERVAL=30s\n"
+        "STATUS_ADDR=127.0.0.1:9108\n\n"
+        "and these in your agents file (e.g. config/agents.csv):\n\n"
+        "agent_id,label\n" + "\n".join(agents) + "\n\n"
+        "Running until Ctrl-C or SIGTERM."
+    )

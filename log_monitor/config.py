@@ -38,6 +38,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from log_monitor.errors import ConfigError
+from log_monitor.hostcheck import unreadable
 from log_monitor.models import MAX_DURATION_S, Secret
 
 DEFAULT_ENV_FILE = Path("env-files/log_monitor.env")
@@ -516,11 +517,16 @@ def load_settings(env_file: Path | None, environ: Mapping[str, str] | None = Non
 
 def _read_env_file(env_file: Path) -> dict[str, str]:
     if not env_file.exists():
-        raise ConfigError([f"env file not found: {env_file}"])
+        hidden = unreadable(env_file)  # a folder this user cannot search hides the file: say so, not "not found"
+        problem = f"{env_file}: cannot read the env file: {hidden}" if hidden else f"env file not found: {env_file}"
+        raise ConfigError([problem])
     if not env_file.is_file():
         raise ConfigError([f"{env_file}: not a file"])
     try:
         text = env_file.read_text(encoding="utf-8-sig")
+    except PermissionError:
+        why = unreadable(env_file) or "permission denied"
+        raise ConfigError([f"{env_file}: cannot read the env file: {why}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{env_file}: cannot read the env file: {type(exc).__name__}"]) from None
     problems = [
@@ -739,7 +745,13 @@ class EnvHandler:
     # --- the whole pass ---------------------------------------------------------------------
     def load(self) -> Settings:
         for name in self.file_values:
-            if name not in KNOWN_KEYS:
+            if name in KNOWN_KEYS:
+                continue
+            meant = nearest_key(name)
+            if meant is not None:
+                # A misspelt key would otherwise be ignored, and its feature (often the alert channel) silently off.
+                self.problem(name, f"unknown key; did you mean {meant}?")
+            else:
                 self.warnings.append(f"{self.env_file}: {name}: unknown key, ignored (a typo?)")
         for key in KEYS:
             self.values[key.name] = key.read(self, key)
@@ -955,6 +967,30 @@ def _valid_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
+
+
+TYPO_DISTANCE = 2  # an unknown key this close to a known one is taken for a misspelling of it
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: the fewest single-character insertions, deletions and substitutions from a to b."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def nearest_key(name: str) -> str | None:
+    """The known key an unknown one probably means (within TYPO_DISTANCE edits), else None."""
+    upper = name.upper()
+    close = [
+        (edit_distance(upper, known), known) for known in KNOWN_KEYS if abs(len(known) - len(upper)) <= TYPO_DISTANCE
+    ]
+    close = [pair for pair in close if pair[0] <= TYPO_DISTANCE]
+    return min(close)[1] if close else None
 
 
 def invoking_user(environ: Mapping[str, str] | None = None) -> str:

@@ -15,12 +15,21 @@ def drop_sentence(label: str, recent: float, baseline: float, window_s: float, b
     return f"{label}: {counts} ({basis}), {share}"
 
 
-def rate_against(recent: int | None, baseline: float | None) -> str:
-    """ "12 / 600 (2.0%)": events in the window against the baseline, for tables; "" when not counted."""
+BASELINE_DAYS = 7  # the baseline is the median of the same window on this many previous days
+LEARNING_DAYS = 3  # fewer of those days with events: no baseline yet, and no rate-drop alert (policy)
+
+
+def rate_against(recent: int | None, baseline: float | None, history_days: int | None = None) -> str:
+    """ "12 / 600 (2.0%)": events in the window against the baseline, for tables; "" when not counted.
+
+    While fewer than LEARNING_DAYS of the BASELINE_DAYS had events, or the baseline is 0, there is nothing to
+    compare with yet: "12 / learning (2 of 7 days)", never "12 / 0".
+    """
     if recent is None or baseline is None:
         return ""
-    if baseline <= 0:
-        return f"{recent:,} / 0"
+    if baseline <= 0 or (history_days is not None and history_days < LEARNING_DAYS):
+        days = min(history_days or 0, BASELINE_DAYS)
+        return f"{recent:,} / learning ({days} of {BASELINE_DAYS} days)"
     return f"{recent:,} / {baseline:,.0f} ({percent(100.0 * recent / baseline)})"
 
 

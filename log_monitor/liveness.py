@@ -12,6 +12,7 @@ from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Severity
 from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import StateStore
+from log_monitor.view import silence_for
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,15 @@ class Liveness:
     def _status_text(self, problem: str) -> str:
         try:
             states = self._store.load_states()
-            alerting = str(sum(1 for s in states.values() if s.severity in (Severity.WARNING, Severity.CRITICAL)))
+            silences = self._store.silences(self._clock.now())
+            # A silenced target's alerts are held back: it shows MAINTENANCE everywhere else, so it is not counted.
+            alerting = str(
+                sum(
+                    1
+                    for key, s in states.items()
+                    if s.severity in (Severity.WARNING, Severity.CRITICAL) and silence_for(key, None, silences) is None
+                )
+            )
             queued = str(self._store.outbox_depth())
         except StateError:
             alerting = queued = "?"  # the pass that failed says why; a status line must not fail too

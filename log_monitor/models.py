@@ -247,6 +247,7 @@ class TargetState:
     recent: int | None = None
     baseline: float | None = None
     rate_window_s: float | None = None
+    history_days: int = 0  # days of the baseline's history that had events: under 7, the baseline is learning
     # The incremental reads' ledger (log_monitor.ledger): events counted up to `read_until` (the high-water mark),
     # `hour_events` of them in its (unfinished) hour; the rate window accumulating since `win_from`; and the
     # median of the same hour on the previous days (`norm`, for hour index `norm_hour`, `norm_days` with events).
@@ -268,6 +269,7 @@ STATE_KEPT_IN_MEMORY = (
     "recent",
     "baseline",
     "rate_window_s",
+    "history_days",
     "read_until",
     "hour_events",
     "win_from",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 
-from log_monitor.dropwords import drop_sentence
+from log_monitor.dropwords import LEARNING_DAYS, drop_sentence
 from log_monitor.models import (
     Condition,
     MaintenanceWindow,
@@ -23,7 +23,7 @@ from log_monitor.models import (
 # The API's status for an agent whose keepalives stopped: the message must say so, not "silent".
 _DISCONNECTED = frozenset({"disconnected"})
 # A rate drop needs this many of the baseline days to have had events: a new source has no normal yet.
-MIN_HISTORY_DAYS = 3
+MIN_HISTORY_DAYS = LEARNING_DAYS
 # A rate drop ends when the count is back to this share of the baseline (hysteresis: no flapping at the ratio).
 RECOVERY_SHARE = 0.5
 
@@ -212,6 +212,7 @@ def step(
             recent=obs.recent,
             baseline=obs.baseline,
             rate_window_s=obs.rate_window_s,
+            history_days=obs.history_days,
         )
         if state.alerted is not Severity.OK:
             return _recover(state, fresh, target, obs, now, settings)
@@ -225,6 +226,7 @@ def step(
         recent=obs.recent,
         baseline=obs.baseline,
         rate_window_s=obs.rate_window_s,
+        history_days=obs.history_days,
     )
     if found.severity is Severity.UNKNOWN:
         # Keep the episode as it was: when the backend returns, reminders and recoveries carry on.

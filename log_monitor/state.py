@@ -218,6 +218,20 @@ class ChannelHealth:
         return self.last_error is None
 
 
+# The state holds agent names, log paths and alert texts: readable by the monitor's user alone, whatever the umask
+# (systemd's UMask=0027 covers the service; a shell's usual 022 would leave them 0644).
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
+
+
+def _private_file(path: Path) -> None:
+    """Creates the state file's folder (0700) and the file itself (0600) when missing; SQLite's -wal and -shm
+    files take the database file's permissions. Existing ones are left as they are (an operator's choice)."""
+    path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE))
+
+
 class StateStore:
     """One SQLite file (WAL) shared by the checking loop and the delivery worker."""
 
@@ -241,7 +255,7 @@ class StateStore:
         self._identity: tuple[int, int] | None = None
         self.on_reset: Callable[[], Notification] | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(path)
             try:
                 self._db = self._open()
             except sqlite3.DatabaseError as exc:
@@ -256,6 +270,7 @@ class StateStore:
                     exc,
                     self.quarantined,
                 )
+                _private_file(path)
                 self._db = self._open()
         except (sqlite3.Error, OSError) as exc:
             raise StateError(_describe(path, exc, timeout)) from exc
@@ -832,8 +847,8 @@ class InstanceLock:
     def acquire(self) -> None:
         """Take the lock or raise InstanceLockedError (another holds it) or StateError (cannot create the file)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self.path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
         except OSError as exc:
             raise StateError(f"cannot create the instance lock {self.path}: {exc.strerror or exc}") from None
         try:

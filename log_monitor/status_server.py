@@ -27,7 +27,7 @@ from log_monitor.closing import Closing
 from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
 from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
-from log_monitor.ratechart import Mark, Point, chart
+from log_monitor.ratechart import FinePoints, Mark, Point, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
 from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
 from log_monitor.view import views as all_views
@@ -60,6 +60,8 @@ class StatusServer(Closing):
         self._redactor = RedactingFilter(app.settings.secrets())
         self._zone = ZoneInfo(app.settings.maintenance_tz) if app.settings.maintenance_tz else None
         self._started_mono = app.monitor.clock.monotonic()
+        self._fine = FinePoints()  # the charts' finer points while a target's history is short
+        self._fine_lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         server_class = _V6Server if ":" in address[0] else _V4Server
@@ -214,7 +216,7 @@ class StatusServer(Closing):
         charts = []
         for view in rated[:limit]:
             assert view.state is not None
-            points = [Point(p.hour, p.events, p.baseline) for p in self.app.store.rate_points(view.key, since)]
+            points = self._points(view, since, now)
             marks = [
                 Mark(t.at, t.to_severity is not Severity.OK, f"{t.at:%H:%M} UTC {t.to_severity.name} ({t.condition})")
                 for t in self.app.store.transitions(view.key)
@@ -232,10 +234,26 @@ class StatusServer(Closing):
                     "recent": view.state.recent,
                     "baseline": view.state.baseline,
                     "drop_ratio": ratio,
-                    "svg": chart(view.label, points, marks, ratio, now),
+                    "history_days": view.state.history_days,
+                    "svg": chart(
+                        view.label, points, marks, ratio, now, zone=self._zone, history_days=view.state.history_days
+                    ),
                 }
             )
+        with self._fine_lock:
+            self._fine.forget({str(c["key"]) for c in charts})
         return {"generated_at": now.isoformat(), "charts": charts}
+
+    def _points(self, view: TargetView, since: datetime, now: datetime) -> list[Point]:
+        """The chart's points: hourly from the store, and each check seen while the history is short."""
+        hourly = [Point(p.hour, p.events, p.baseline) for p in self.app.store.rate_points(view.key, since)]
+        state = view.state
+        latest = None
+        if state is not None and state.last_checked is not None and state.recent is not None:
+            hour = state.last_checked.replace(minute=0, second=0, microsecond=0)
+            latest = Point(hour, state.recent, state.baseline or 0.0, at=state.last_checked)
+        with self._fine_lock:
+            return self._fine.merged(view.key, latest, hourly, now)
 
     def _drop_ratio(self, view: TargetView) -> float:
         target = view.target
@@ -293,6 +311,8 @@ def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
         "alerts_sent": state.alerts_sent if state is not None else 0,
         "recent": state.recent if state is not None else None,
         "baseline": state.baseline if state is not None else None,
+        "rate_window_s": state.rate_window_s if state is not None else None,
+        "history_days": state.history_days if state is not None else 0,
         "rate_share": _share(view) if state is not None and state.baseline else None,
         "agent_status": state.agent_status if state is not None else None,
         "interval_s": target.interval_s if target is not None else None,
@@ -471,6 +491,21 @@ class _V6Server(_V4Server):
     address_family = socket.AF_INET6
 
 
+NO_SCRIPT = "default-src 'none'"
+TOKEN_PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>log_monitor: token required</title></head>
+<body>
+<h1>log_monitor status: a token is required</h1>
+<p>This status server is protected by <code>STATUS_TOKEN</code> (or <code>STATUS_TOKEN_FILE</code>) in the
+monitor's env file. Open this page once with the token in the address:</p>
+<pre>/?token=&lt;the value of STATUS_TOKEN&gt;</pre>
+<p>The page keeps it for this browser tab only and takes it out of the address bar. Scripts and
+Prometheus send it as a header instead: <code>Authorization: Bearer &lt;STATUS_TOKEN&gt;</code>.
+<code>/healthz</code> answers without it.</p>
+</body></html>
+"""
+
+
 def _page() -> tuple[bytes, str]:
     """The dashboard and its Content-Security-Policy: only its own inline script and style may run."""
     text = resources.files("log_monitor").joinpath("dashboard.html").read_text(encoding="utf-8")
@@ -512,6 +547,11 @@ class _Handler(PrefetchedRequestHandler):
                 return
             query_token = query.get("token", [None])[0] if path == "/" else None
             if not status.authorized(self.headers.get("Authorization"), query_token):
+                if path == "/":  # a person at a browser: a page that says what to do, not a line of JSON
+                    self._send(
+                        401, TOKEN_PAGE, "text/html; charset=utf-8", {"Content-Security-Policy": "default-src 'none'"}
+                    )
+                    return
                 self._json(401, {"error": "a bearer token is required: Authorization: Bearer <STATUS_TOKEN>"})
                 return
             self._route(status, path, query)

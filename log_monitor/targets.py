@@ -123,9 +123,10 @@ def _rows(path: Path, header: str, problems: list[str]) -> Iterator[_Row]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            cells = [cell.strip() for cell in next(csv.reader([line], skipinitialspace=True), [])]
+            # strict: an unterminated quote is an error, not a cell that silently runs to the end of the line.
+            cells = [cell.strip() for cell in next(csv.reader([line], skipinitialspace=True, strict=True), [])]
         except csv.Error as exc:
-            problems.append(f"{path}:{number}: not a CSV row: {exc}")
+            problems.append(f"{path}:{number}: not a CSV row: {exc} (a quote opened and not closed?)")
             continue
         if first and cells and cells[0].lower() == header:
             first = False
@@ -172,8 +173,10 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
     path = settings.agent_list_file
     if not path.is_file():
         if not settings.agent_discovery:
+            example = path.with_name(path.name + ".example")
+            start = f" (`cp {example} {path}` is a start)" if example.is_file() else ""
             problems.append(
-                f"{path}: agents file not found (AGENT_LIST_FILE); create it, or set AGENT_DISCOVERY=active"
+                f"{path}: agents file not found (AGENT_LIST_FILE); create it{start}, or set AGENT_DISCOVERY=active"
             )
         return []
     targets: list[Target] = []

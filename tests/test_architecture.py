@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 LAYERS: list[set[str]] = [
     {"models", "errors", "clock", "closing", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
-    | {"httpboundary", "httpserve", "ratechart", "ledger", "changes"},
+    | {"httpboundary", "httpserve", "ratechart", "ledger", "changes", "hostcheck"},
     {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
     | {"notifiers.http"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},

@@ -643,8 +643,14 @@ def test_no_secret_value_appears_in_any_config_error(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_in_the_file_are_warned_about(tmp_path: Path) -> None:
-    settings = load(tmp_path, "WAZUH_API_MAX_RMP=100\n")
-    assert any("WAZUH_API_MAX_RMP" in w and "unknown" in w for w in settings.warnings)
+    settings = load(tmp_path, "SITE_NOTE=100\n")
+    assert any("SITE_NOTE" in w and "unknown" in w for w in settings.warnings)
+
+
+def test_an_unknown_key_two_edits_from_a_known_one_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, "WAZUH_API_MAX_RMP=100\n")
+    assert any("WAZUH_API_MAX_RMP: unknown key; did you mean WAZUH_API_MAX_RPM?" in p for p in caught.value.problems)
 
 
 # --- one table of keys --------------------------------------------------------------------

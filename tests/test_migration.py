@@ -147,3 +147,21 @@ def test_the_daemon_says_each_deprecation_once_at_start_and_reloads_the_same_fil
     assert "reloaded: 2 targets" in text  # the unchanged log_counter.env is not taken for a new configuration
     assert text.count("WAZUH_URL is deprecated") == 1
     assert text.count("log_counter.env: read because") == 1
+
+
+def test_the_migration_guides_commands_run_the_new_tool_from_the_old_projects_folder(project: Project) -> None:
+    guide = (ROOT / "docs" / "migration.md").read_text()
+    block = guide.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert "cd /opt/log_counter" in block
+    commands = [line.split("#", 1)[0].split() for line in block.splitlines() if line.startswith("/opt/log_monitor/")]
+    assert [c[2:] for c in commands] == [["check-config", "--connect"], []]
+    codes = []
+    for words in commands:
+        argv = [word.replace("/opt/log_monitor/", f"{ROOT}/") for word in words]
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSTARTUP", "PYTHONPATH")}
+        done = subprocess.run(argv, cwd=project.root, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert "Traceback" not in done.stderr
+        codes.append(done.returncode)
+        if words[2:] == ["check-config", "--connect"]:
+            assert "read because env-files/log_monitor.env does not exist" in done.stdout
+    assert codes == [0, 2]  # the configuration holds; agent 002 has been silent for 40 minutes

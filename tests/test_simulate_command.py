@@ -68,7 +68,10 @@ def test_simulate_prints_an_env_file_the_monitor_can_use_and_stops_on_sigterm(
         "WAZUH_INDEXER_URL",
         "WAZUH_INDEXER_USER",
         "WAZUH_INDEXER_PASSWORD",
+        "DEFAULT_CHECK_INTERVAL",  # 30s for a first run: something happens within a minute
+        "STATUS_ADDR",  # the status page and `top`'s live view
     }
+    assert keys["DEFAULT_CHECK_INTERVAL"] == "30s"
     assert agents == ["001,sim-001", "002,sim-002", "003,sim-003"]
     (tmp_path / "agents.csv").write_text("agent_id,label\n" + "\n".join(agents) + "\n")
     env = tmp_path / "sim.env"

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
 from log_monitor.models import Condition, Severity, Silence, Target, TargetKind, TargetState
 from log_monitor.state import StateStore
-from log_monitor.top import Row, TopModel, render
+from log_monitor.top import LiveStatus, Row, TopModel, render
+from tests import status_rig
 from tests.conftest import REPO
+from tests.helpers import wait_for
+from tests.status_rig import TOKEN, Running, agent
+
+start = status_rig.start
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -111,3 +120,46 @@ def test_the_model_shows_a_silenced_agent_as_maintenance_and_keys_where_labels_r
     assert rows["agent:003"].label == "db"
     assert rows["agent:001"].label == "web (agent:001)"
     assert rows["agent:002"].label == "web (agent:002)"
+
+
+def test_top_reads_a_running_daemons_status_server_not_the_saved_state(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    running = start(token=TOKEN)
+    assert wait_for(lambda: running.app.store.load_states().get("agent:001", TargetState("x")).recent is not None)
+    # The saved file as an hour-old save left it: the daemon knows better.
+    with StateStore(tmp_path / "saved.sqlite3") as saved:
+        saved.commit([TargetState("agent:001", last_event=NOW, last_checked=NOW)], [])
+        host, port = running.server.address
+        model = TopModel([agent("001", "web")], saved, live=LiveStatus(host, port, TOKEN))
+        [row] = model.refresh(datetime.now(UTC))
+    daemon = running.app.store.load_states()["agent:001"]
+    assert model.source == f"live from the daemon at http://127.0.0.1:{port}"
+    assert row.last_event is not None and row.last_event >= daemon.last_event - timedelta(seconds=5)  # type: ignore[operator]
+    assert row.state == "OK"
+    assert row.rate_medium is not None and row.rate_medium > 0  # the daemon's events in its counting window
+    screen = _text(render([row], datetime.now(UTC), model.source))
+    assert "live from the daemon" in screen
+
+
+def test_without_a_reachable_daemon_top_says_it_shows_the_saved_state_and_how_old_it_is(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "saved.sqlite3") as saved:
+        saved.commit([TargetState("agent:001", last_event=NOW - timedelta(minutes=2), last_checked=NOW)], [])
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()  # nothing listens there
+        model = TopModel([Target.agent("001", "web", 60.0)], saved, live=LiveStatus("127.0.0.1", port))
+        [row] = model.refresh(NOW + timedelta(minutes=42))
+    assert row.last_event == NOW - timedelta(minutes=2)
+    assert model.source.startswith("the last saved state, 42m old")
+    assert f"no daemon status server at http://127.0.0.1:{port}" in model.source
+    unset = TopModel([Target.agent("001", "web", 60.0)], None)
+    unset.refresh(NOW)
+    assert "STATUS_ADDR not set" in unset.source
+
+
+def _text(group: Any) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(group)
+    return console.export_text()

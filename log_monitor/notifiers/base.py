@@ -45,6 +45,9 @@ class GroupNotifier(Protocol):
         ...
 
 
+NOT_TESTED = "not tested"
+
+
 @runtime_checkable
 class Checkable(Protocol):
     """Optional: a channel that can test its connection without delivering anything (`check-config --connect`)."""
@@ -52,7 +55,11 @@ class Checkable(Protocol):
     name: str
 
     def check(self) -> str:
-        """What was reached (`authenticated as SOC/log_monitor`), or raise NotifierError."""
+        """What was reached (`authenticated as SOC/log_monitor`), or raise NotifierError.
+
+        A channel that cannot be checked without delivering returns a text starting with NOT_TESTED: it is
+        reported as not tested, never as ok.
+        """
         ...
 
 

@@ -21,7 +21,7 @@ from slack_sdk.webhook import WebhookClient
 
 from log_monitor.errors import NotifierError, describe_network_error
 from log_monitor.models import Notification, Secret
-from log_monitor.notifiers.base import transient_status
+from log_monitor.notifiers.base import NOT_TESTED, transient_status
 from log_monitor.notifiers.render import (
     body_lines,
     fields,
@@ -258,7 +258,7 @@ class SlackNotifier:
     def check(self) -> str:
         """Log in with the token (auth.test); a webhook cannot be checked without posting to it."""
         if self._client is None:
-            return "webhook configured (not tested: a webhook cannot be checked without posting)"
+            return f"{NOT_TESTED}: a webhook cannot be checked without posting to it (`test-alert` posts a message)"
         client = self._client
         answer = self._waiting_out_rate_limits(lambda: self._call(client.auth_test))
         return f"authenticated as {answer.get('team', '?')}/{answer.get('user', '?')}"

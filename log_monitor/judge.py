@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from log_monitor.changes import rate_points, transition, worth_writing
-from log_monitor.ledger import Entry, advance, apply, rate_figures
+from log_monitor.ledger import Entry, advance, apply, norm_of_read, rate_figures
 from log_monitor.models import (
     Condition,
     Notification,
@@ -124,7 +124,7 @@ class PassJudge:
             entry: Entry | None = None
             norm = _NO_NORM
             if obs.read_until is not None:
-                norm = self._norm(target.key, previous, norms)
+                norm = self._norm(target.key, obs, previous, norms)
                 entry = advance(previous, obs, window_s, norm[0] if window_s is not None else None)
                 if window_s is not None:
                     rate_figures(obs, entry, previous, norm[2])
@@ -138,12 +138,23 @@ class PassJudge:
             self._step(verdict, target, obs, found, previous, entry, norm, inhibited=False)
         return verdict
 
-    def _norm(self, key: str, previous: TargetState | None, norms: Mapping[str, tuple[float, int]] | None) -> Norm:
+    def _norm(
+        self,
+        key: str,
+        obs: Observation,
+        previous: TargetState | None,
+        norms: Mapping[str, tuple[float, int]] | None,
+    ) -> Norm:
         fresh = norms.get(key) if norms else None
         if fresh is not None:
             return fresh[0], self._norm_hour, fresh[1]
         if previous is not None and previous.norm_hour == self._norm_hour:
             return previous.norm, previous.norm_hour, previous.norm_days
+        if previous is None or previous.read_until is None:
+            # A first read: the history it brings is judged with at once (the store has none of it yet).
+            found = norm_of_read(obs, self._norm_hour) if self._norm_hour >= 0 else None
+            if found is not None:
+                return found[0], self._norm_hour, found[1]
         return _NO_NORM
 
     def finish(self, backends: Mapping[str, str | None]) -> Verdict:

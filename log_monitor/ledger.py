@@ -42,6 +42,18 @@ def median_norm(values: Sequence[int]) -> tuple[float, int]:
     return float(median), len(ordered) - ordered.count(0)
 
 
+def norm_of_read(obs: Observation, hour: int) -> tuple[float, int] | None:
+    """The norm for `hour` from a first read's own hourly counts (the history it brings is not stored yet); None
+    when the read holds none of the previous days' same hour."""
+    counts, first = obs.hour_counts, obs.hour_from
+    found = [
+        counts[index]
+        for days in range(1, HISTORY_DAYS + 1)
+        if 0 <= (index := hour - 24 * days - first) < len(counts)
+    ]
+    return median_norm(found) if found else None
+
+
 @dataclass(slots=True)
 class Entry:
     """What one read changes in a target's ledger, and the hours it closes as (hour index, events)."""
@@ -52,6 +64,7 @@ class Entry:
     win_events: int
     closed: dict[int, array[int]]  # day index -> the events of its 24 hours that this read closed (added to the day)
     rate: tuple[int, float, float] | None  # (events, baseline, window seconds) when the window was finalised
+    filling: tuple[int, float, float] | None = None  # the same of the window still filling
 
 
 def advance(previous: TargetState | None, obs: Observation, window_s: float | None, norm: float | None) -> Entry | None:
@@ -79,14 +92,20 @@ def advance(previous: TargetState | None, obs: Observation, window_s: float | No
     hour_events = _at(counts, first, last) + (carried if last == current else 0)
     read = sum(counts)
     if previous is None or previous.win_from is None or mark is None or mark > start:
-        # The window starts with the mark: a backfill's events are history, not the current window's.
-        return Entry(until, hour_events, until, 0, closed, None)
+        # The window starts with the mark: a backfill's events are history, not the current window's; what it
+        # counted in the last window (EVENTS) is shown until the first whole window is read.
+        shown = None
+        if window_s is not None and obs.events_in_window is not None:
+            shown = (obs.events_in_window, (norm or 0.0) * window_s / HOUR_S, window_s)
+        return Entry(until, hour_events, until, 0, closed, None, shown)
     win_from, win_events = previous.win_from, previous.win_events + read
     span = (until - win_from).total_seconds()
-    if window_s is None or span < window_s:
+    if window_s is None:
         return Entry(until, hour_events, win_from, win_events, closed, None)
-    baseline = (norm or 0.0) * span / HOUR_S
-    return Entry(until, hour_events, until, 0, closed, (win_events, baseline, span))
+    figures = (win_events, (norm or 0.0) * span / HOUR_S, span)
+    if span < window_s:
+        return Entry(until, hour_events, win_from, win_events, closed, None, figures)
+    return Entry(until, hour_events, until, 0, closed, figures)
 
 
 def _at(counts: Sequence[int], first: int, hour: int) -> int:
@@ -107,10 +126,15 @@ def apply(state: TargetState, entry: Entry | None, previous: TargetState | None)
 
 
 def rate_figures(obs: Observation, entry: Entry | None, previous: TargetState | None, norm_days: int) -> None:
-    """The observation's rate figures: a finalised window's, else the previous state's (the window still filling)."""
+    """The observation's rate figures: a finalised window's, else the previous state's (the window still filling),
+    else, before the first whole window, the one filling."""
     if entry is not None and entry.rate is not None:
         obs.recent, obs.baseline, obs.rate_window_s = entry.rate
         obs.history_days = norm_days
     elif obs.read_until is not None and previous is not None and previous.baseline is not None:
         obs.recent, obs.baseline, obs.rate_window_s = previous.recent, previous.baseline, previous.rate_window_s
+        obs.history_days = norm_days
+    elif entry is not None and entry.filling is not None:
+        # No whole window yet (the first minutes): the one filling is shown, so the charts draw from the first pass.
+        obs.recent, obs.baseline, obs.rate_window_s = entry.filling
         obs.history_days = norm_days

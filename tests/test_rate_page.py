@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from rich.console import Console
 
 from log_monitor.app import App, build
+from log_monitor.changes import rate_points, transition
 from log_monitor.cli import _status as cli_status
 from log_monitor.demo import simulator_settings
 from log_monitor.models import Condition, Severity, Target, TargetKind, TargetState
@@ -42,7 +43,8 @@ class Page:
 
 
 def seed_history(app: App, key: str, now: datetime, events: list[int]) -> None:
-    """The last hours as earlier passes left them (oldest first), through the store's own commit."""
+    """The last hours as earlier passes left them (oldest first): committed with what the judge decides of them."""
+    previous: TargetState | None = None
     for hours_ago, count in zip(range(len(events), 0, -1), events, strict=True):
         dropping = count < 60
         state = TargetState(
@@ -54,7 +56,10 @@ def seed_history(app: App, key: str, now: datetime, events: list[int]) -> None:
             baseline=600.0,
             rate_window_s=WINDOW,
         )
-        app.store.commit([state], [])
+        change = transition(previous, state, now)
+        points = rate_points(previous, state)
+        app.store.commit([state], [], transitions=[change] if change else [], rate_points=points)
+        previous = state
 
 
 @pytest.fixture

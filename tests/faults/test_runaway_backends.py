@@ -17,11 +17,14 @@ from typing import Any
 import pytest
 
 from log_monitor.clock import FakeClock
-from log_monitor.errors import ResponseError, UnreachableError
+from log_monitor.errors import NotifierError, ResponseError, UnreachableError
+from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Secret
+from log_monitor.notifiers.teams import TeamsNotifier
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
+from tests.helpers import notification
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 Answer = Callable[[int, dict[str, Any]], dict[str, Any]]
@@ -112,7 +115,8 @@ class Drip:
     read it to the end) or the client closed the connection first.
     """
 
-    def __init__(self, body: bytes, pause_s: float) -> None:
+    def __init__(self, body: bytes, pause_s: float, *, head_only: bool = False) -> None:
+        self.head_only = head_only  # drip the status line and headers instead, then send the body at once
         self.finished = threading.Event()
         self.wrote_all: bool | None = None
         self.connections = 0
@@ -133,6 +137,9 @@ class Drip:
 
             def _drip(self) -> None:
                 drip.connections += 1
+                if drip.head_only:
+                    self._drip_head()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -144,6 +151,21 @@ class Drip:
                         time.sleep(pause_s)
                     drip.wrote_all = True
                 except OSError:  # the client hung up mid-body
+                    drip.wrote_all = False
+                finally:
+                    self.close_connection = True
+                    drip.finished.set()
+
+            def _drip_head(self) -> None:
+                head = HEAD % len(body)
+                try:
+                    for offset in range(len(head)):
+                        self.wfile.write(head[offset : offset + 1])
+                        self.wfile.flush()
+                        time.sleep(pause_s)
+                    self.wfile.write(body)
+                    drip.wrote_all = True
+                except OSError:  # the client hung up mid-head
                     drip.wrote_all = False
                 finally:
                     self.close_connection = True
@@ -165,6 +187,10 @@ class Drip:
 
 # 120 bytes at 40 ms: a complete answer takes about 5 s, each byte well inside the 2 s read timeout.
 DRIPPED = json.dumps({"cluster_name": "drip", "data": {"title": "Wazuh API"}, "pad": "x" * 60}).encode()
+
+
+# About 200 bytes of status line and headers: 8 s at 40 ms a byte, each byte well inside any read timeout here.
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"x" * 120 + b"\r\nContent-Length: %d\r\n\r\n"
 
 
 @pytest.fixture
@@ -195,3 +221,54 @@ def test_an_api_answer_dripped_a_byte_at_a_time_ends_at_the_request_deadline(dri
     assert drip.finished.wait(10)
     assert drip.wrote_all is False
     assert drip.connections == 1
+
+
+# -- dripped headers: httpx's timeout is per read, so only the request's deadline ends them ---------------
+
+
+@pytest.fixture
+def head_drip() -> Iterator[Drip]:
+    with Drip(DRIPPED, pause_s=0.04, head_only=True) as server:
+        yield server
+
+
+def hung_up_mid_head(drip: Drip) -> bool:
+    return drip.finished.wait(30) and drip.wrote_all is False and drip.connections == 1
+
+
+def test_an_indexer_answer_whose_headers_are_dripped_ends_at_the_request_deadline(head_drip: Drip) -> None:
+    indexer = WazuhIndexer(Connection(head_drip.url, "admin", Secret("admin"), timeout=2.0, deadline_s=0.3))
+    with indexer, pytest.raises(UnreachableError, match=r"incomplete after the 0.3 s request deadline"):
+        indexer.info()
+    assert hung_up_mid_head(head_drip)
+
+
+def test_an_api_answer_whose_headers_are_dripped_ends_at_the_request_deadline(head_drip: Drip) -> None:
+    clock = FakeClock(NOW)
+    connection = Connection(head_drip.url, "wazuh", Secret("wazuh"), timeout=2.0, deadline_s=0.3, sleep=clock.advance)
+    with (
+        WazuhAPIHandler(connection, clock=clock) as api,
+        pytest.raises(UnreachableError, match=r"incomplete after the 0.3 s request deadline"),
+    ):
+        api.info()
+    assert hung_up_mid_head(head_drip)
+
+
+def test_a_webhook_channel_whose_headers_are_dripped_fails_at_its_deadline_for_the_next_channel(
+    head_drip: Drip,
+) -> None:
+    teams = TeamsNotifier(webhook_url=Secret(head_drip.url), timeout=0.5)
+    with pytest.raises(NotifierError, match=r"incomplete after the 1 s request deadline") as failed:
+        teams.send(notification())
+    teams.close()
+    assert not failed.value.permanent
+    assert hung_up_mid_head(head_drip)
+
+
+def test_a_heartbeat_receiver_dripping_its_headers_fails_the_ping_at_its_deadline(head_drip: Drip) -> None:
+    heartbeat = Heartbeat(head_drip.url, timeout_s=0.5)
+    heartbeat.ping(True)
+    assert hung_up_mid_head(head_drip)
+    assert heartbeat.flush(30)
+    heartbeat.close()
+    assert (heartbeat.sent, heartbeat.failed) == (0, 1)

@@ -603,6 +603,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     worker = DeliveryWorker(app.monitor.dispatcher)
     daemon = Daemon(app.monitor)
     daemon.worker = worker
+    daemon.lock_check = lock.verify
     worker.start()
     liveness = Liveness(
         store=app.store, clock=app.monitor.clock, heartbeat=app.heartbeat, notifier=SdNotifier(*service_manager())

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from log_monitor import status_server
 from log_monitor.config import load_settings
 from log_monitor.httpserve import ServerLimits, head_received
 from log_monitor.logsetup import setup_logging
@@ -231,7 +232,10 @@ def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start
     running = start()
     assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
     body = running.get("/api/targets").json()
-    assert set(body) == {"generated_at", "health_score", "counts", "targets", "backends", "channels", "silences"}
+    assert set(body) == {
+        *("generated_at", "health_score", "counts", "total", "offset", "limit", "targets"),
+        *("backends", "channels", "silences"),
+    }
     by_key = {t["key"]: t for t in body["targets"]}
     assert by_key["agent:002"]["state"] == "CRITICAL"
     assert by_key["agent:002"]["label"] == "db"
@@ -242,6 +246,53 @@ def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start
     critical = running.get("/api/targets?state=critical").json()["targets"]
     assert [t["key"] for t in critical] == ["agent:002"]
     assert running.get("/api/targets?state=BROKEN").status_code == 400
+
+
+def test_api_targets_is_a_page_of_the_worst_targets_first_with_the_counts_over_every_target(
+    start: Callable[..., Running],
+) -> None:
+    running = start()
+    assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
+    first = running.get("/api/targets?limit=1").json()
+    assert [t["key"] for t in first["targets"]] == ["agent:002"]  # CRITICAL before OK, whatever the key order
+    assert (first["total"], first["offset"], first["limit"]) == (2, 0, 1)
+    assert first["counts"] == {"OK": 1, "CRITICAL": 1}
+    second = running.get("/api/targets?limit=1&offset=1").json()
+    assert [t["key"] for t in second["targets"]] == ["agent:001"]
+    assert running.get("/api/targets?limit=1&offset=2").json()["targets"] == []
+    for bad in ("limit=0", "limit=5001", "limit=x", "offset=-1", "offset=1e9"):
+        assert running.get("/api/targets?" + bad).status_code == 400, bad
+
+
+def test_metrics_above_the_series_cap_carry_only_the_targets_not_ok(
+    start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(status_server, "MAX_TARGET_SERIES", 1)
+    running = start()
+    assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
+    text = running.get("/metrics").text
+    assert 'log_monitor_target_severity{target="agent:002"} 2.0' in text
+    assert 'target="agent:001"' not in text
+    assert "log_monitor_target_series_omitted 1.0" in text
+    assert 'log_monitor_targets{state="OK"} 1.0' in text  # the counts still cover every target
+
+
+def test_answers_that_walk_every_target_are_built_one_at_a_time_and_a_client_kept_waiting_gets_503(
+    start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(status_server, "HEAVY_WAIT_S", 0.2)
+    running = start()
+    assert running.server.heavy.acquire(timeout=5)  # another client's answer being built
+    try:
+        for path in ("/api/targets", "/metrics", "/api/charts"):
+            busy = running.get(path)
+            assert busy.status_code == 503, path
+            assert busy.headers["Retry-After"] == "5"
+        assert running.get("/healthz").status_code == 200  # light answers do not wait
+        assert running.get("/api/alerts").status_code == 200
+    finally:
+        running.server.heavy.release()
+    assert running.get("/api/targets").status_code == 200
 
 
 def test_api_target_shows_the_history_of_transitions(start: Callable[..., Running]) -> None:

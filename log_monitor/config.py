@@ -270,6 +270,7 @@ def _zone(handler: EnvHandler, key: Key) -> str | None:
     return name
 
 
+MAX_INDEXING_DELAY_S = 3600.0  # INDEXING_DELAY: an indexing lag longer than this is an outage, not a margin
 SMTP_SSL_PORT = 465  # SMTP_PORT's default with SMTP_SECURITY=ssl
 DEFAULT_FILES_LIST = "config/files.csv"  # LOCAL_FILES_LIST when that file exists
 _AT_LEAST_1 = _number(1.0, 1e6, low_open=False, expected="a number of at least 1")
@@ -824,6 +825,18 @@ class EnvHandler:
     def _check_alerting(self) -> None:
         """Keys that only make sense together: reminders, the SMTP fallback, the Slack bot."""
         values = self.values
+        delay = values["INDEXING_DELAY"]
+        # The delay is taken off every silence: as long as a threshold, a silent agent would read OK.
+        if delay > MAX_INDEXING_DELAY_S:
+            self.problem(
+                "INDEXING_DELAY", f"must be at most 1h (it is taken off every silence), got {_show_duration(delay)}"
+            )
+        elif delay >= values["DEFAULT_CHECK_INTERVAL"] / 2:
+            self.warnings.append(
+                f"{self.env_file}: INDEXING_DELAY={_show_duration(delay)} is half of DEFAULT_CHECK_INTERVAL (the "
+                "default silence threshold) or more: it is taken off every silence, so an agent silent that long "
+                "reads OK"
+            )
         if values["REMINDER_MAX"] < values["REMINDER_INITIAL"]:
             self.problem("REMINDER_MAX", "must not be shorter than REMINDER_INITIAL")
         smtp_host, smtp_from, smtp_to = values["SMTP_HOST"], values["SMTP_FROM"], values["SMTP_TO"]

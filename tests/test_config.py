@@ -144,6 +144,19 @@ def test_a_duration_over_365_days_is_a_config_error_naming_the_key(tmp_path: Pat
     assert all(len(p) < 300 for p in problems)  # a value of 400 digits is cut short, not echoed whole
 
 
+@pytest.mark.parametrize("value", ["2d", "365d", "61m", "3601s"])
+def test_an_indexing_delay_over_an_hour_is_a_config_error_naming_the_key(tmp_path: Path, value: str) -> None:
+    problems = problems_of(tmp_path, f"INDEXING_DELAY={value}\n")
+    assert any(": INDEXING_DELAY: " in p and "at most 1h" in p for p in problems), problems
+
+
+def test_an_indexing_delay_of_half_the_default_threshold_loads_with_a_warning(tmp_path: Path) -> None:
+    settings = load(tmp_path, "INDEXING_DELAY=1h\nDEFAULT_CHECK_INTERVAL=1h\n")
+    assert settings.indexing_delay_s == 3600
+    assert any("INDEXING_DELAY=1h is half of DEFAULT_CHECK_INTERVAL" in w for w in settings.warnings)
+    assert not any("INDEXING_DELAY" in w for w in load(tmp_path, "INDEXING_DELAY=5m\n").warnings)
+
+
 def test_a_duration_of_exactly_365_days_is_accepted(tmp_path: Path) -> None:
     settings = load(tmp_path, "LOOKBACK=365d\nREMINDER_MAX=8760h\n")
     assert settings.lookback_s == settings.reminder_max_s == MAX_DURATION_S

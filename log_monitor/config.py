@@ -27,6 +27,7 @@ import io
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,23 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def _read_secret_file(path: Path) -> str:
+    """A `*_FILE` secret: a regular file of at most MAX_SECRET_FILE_BYTES, read without waiting.
+
+    ValueError says why another file is refused: a FIFO would block `check-config` and a reload for ever,
+    `/dev/zero` would fill the memory.
+    """
+    # O_NONBLOCK: opening a FIFO with no writer would wait; the file is checked as opened, not by name first.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("is not a regular file")
+        data = file.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ValueError(f"is larger than {MAX_SECRET_FILE_BYTES} bytes")
+    return data.decode("utf-8-sig")
+
+
 def _show_duration(seconds: Any) -> str:
     for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
         if seconds >= size and seconds % size == 0:
@@ -270,6 +288,7 @@ def _zone(handler: EnvHandler, key: Key) -> str | None:
     return name
 
 
+MAX_SECRET_FILE_BYTES = 8192  # a token, password or webhook URL; a bigger *_FILE is not a secret file
 MAX_INDEXING_DELAY_S = 3600.0  # INDEXING_DELAY: an indexing lag longer than this is an outage, not a margin
 SMTP_SSL_PORT = 465  # SMTP_PORT's default with SMTP_SECURITY=ssl
 DEFAULT_FILES_LIST = "config/files.csv"  # LOCAL_FILES_LIST when that file exists
@@ -619,9 +638,12 @@ class EnvHandler:
             self.problem(file_key, f"the file it names does not exist (value not shown: it may be the {key} itself)")
             return None
         try:
-            content = path.read_text(encoding="utf-8-sig")
+            content = _read_secret_file(path)
         except (OSError, UnicodeDecodeError) as exc:
             self.problem(file_key, f"cannot read the secret file for {key}: {path} ({type(exc).__name__})")
+            return None
+        except ValueError as exc:
+            self.problem(file_key, f"the secret file for {key} {exc}: {path}")
             return None
         value = content.rstrip("\r\n")
         if not value.strip():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import tempfile
 from pathlib import Path
 
@@ -155,6 +156,20 @@ def test_an_indexing_delay_of_half_the_default_threshold_loads_with_a_warning(tm
     assert settings.indexing_delay_s == 3600
     assert any("INDEXING_DELAY=1h is half of DEFAULT_CHECK_INTERVAL" in w for w in settings.warnings)
     assert not any("INDEXING_DELAY" in w for w in load(tmp_path, "INDEXING_DELAY=5m\n").warnings)
+
+
+def test_a_secret_file_that_is_a_device_a_fifo_or_too_big_is_a_config_error_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "token.fifo"
+    os.mkfifo(fifo)  # nobody writes: reading it would wait for ever
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 100_000)
+    problems = problems_of(
+        tmp_path,
+        f"SLACK_BOT_TOKEN_FILE={fifo}\nWAZUH_API_PASSWORD_FILE=/dev/zero\nWAZUH_INDEXER_PASSWORD_FILE={big}\n",
+    )
+    assert any(": SLACK_BOT_TOKEN_FILE: " in p and "not a regular file" in p for p in problems), problems
+    assert any(": WAZUH_API_PASSWORD_FILE: " in p and "not a regular file" in p for p in problems), problems
+    assert any(": WAZUH_INDEXER_PASSWORD_FILE: " in p and "larger than 8192 bytes" in p for p in problems), problems
 
 
 def test_a_duration_of_exactly_365_days_is_accepted(tmp_path: Path) -> None:

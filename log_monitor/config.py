@@ -131,6 +131,17 @@ def _parse_host_port(text: str) -> tuple[str, int]:
     return host, port
 
 
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def _parse_host_names(text: str) -> tuple[str, ...]:
+    """`monitor.example.org, monitor`: host names, lower case, without a port."""
+    names = tuple(name.strip().lower().rstrip(".") for name in text.split(",") if name.strip())
+    if not all(_HOST_NAME.match(name) and len(name) <= 253 for name in names):
+        raise ValueError(text)
+    return names
+
+
 def _parse_logging_level(text: str) -> int:
     if text.isdigit():
         return LOGGING_LEVELS_BY_NUMBER[int(text)] if int(text) in LOGGING_LEVELS_BY_NUMBER else _bad(text)
@@ -380,6 +391,13 @@ KEYS: tuple[Key, ...] = (
         show=_show_addr,
     ),
     Key("STATUS_TOKEN", "status_token", _secret, None, "status server's bearer token", secret=True),
+    Key(
+        "STATUS_HOSTS",
+        "status_hosts",
+        _parsed(_parse_host_names, "comma-separated host names like monitor.example.org"),
+        (),
+        "host names the status server answers to, besides loopback",
+    ),
     Key("HEARTBEAT_URL", "heartbeat_url", _secret_url, None, "dead man's switch", secret=True),
     Key("LOG_FILE_PATH", "log_file_path", lambda handler, key: handler.path(key.name), None, "own log file"),
     Key(
@@ -451,6 +469,7 @@ class Settings:
     teams_webhook_url: Secret | None = None
     status_addr: tuple[str, int] | None = None
     status_token: Secret | None = None  # bearer token for every status endpoint but /healthz
+    status_hosts: tuple[str, ...] = ()  # Host headers answered besides loopback, IP literals and this host's names
     heartbeat_url: Secret | None = None  # dead man's switch pinged after each pass
     log_file_path: Path | None = None
     logging_level: int = DEFAULTS["LOGGING_LEVEL"]  # logging.INFO

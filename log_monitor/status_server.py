@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -72,6 +73,8 @@ class StatusServer(Closing):
         self._zone = ZoneInfo(app.settings.maintenance_tz) if app.settings.maintenance_tz else None
         self._started_mono = app.monitor.clock.monotonic()
         self.heavy = threading.BoundedSemaphore(HEAVY_AT_ONCE)
+        names = {"localhost", address[0], socket.gethostname(), socket.getfqdn(), *app.settings.status_hosts}
+        self._host_names = {name.lower().rstrip(".") for name in names if name}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         server_class = _V6Server if ":" in address[0] else _V4Server
@@ -108,6 +111,26 @@ class StatusServer(Closing):
         return self.start()
 
     # -- access --------------------------------------------------------------------------
+
+    def host_allowed(self, header: str | None) -> bool:
+        """Whether the Host header names this server: an IP address, loopback, this host or STATUS_HOSTS.
+
+        A page on another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name: refused.
+        """
+        if not header:
+            return True  # HTTP/1.0 without Host; a browser always sends one
+        host = header.strip()
+        if host.startswith("["):
+            return True  # an IPv6 literal: no name to rebind
+        name, sep, port = host.rpartition(":")
+        if not sep or not port.isdigit():
+            name = host
+        name = name.lower().rstrip(".")
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return name in self._host_names
+        return True
 
     def authorized(self, header: str | None, query_token: str | None = None) -> bool:
         if self._token is None:
@@ -526,8 +549,30 @@ class _Handler(PrefetchedRequestHandler):
         # Path only, never the query: `?token=` must not reach the log.
         log.debug("status %s %s", self.command, urlsplit(self.path).path)
 
+    head_only = False
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        """As GET, without the body (load balancers' checks)."""
+        self.head_only = True
+        self.do_GET()
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        """What HAProxy's default check sends: the methods, and nothing else about the monitor."""
+        if self._host_refused():
+            return
+        self._send(204, b"", "text/plain", {"Allow": "GET, HEAD, OPTIONS"})
+
+    def _host_refused(self) -> bool:
+        """Answer 421 (and say True) when the Host header names another site."""
+        if self.server.status.host_allowed(self.headers.get("Host")):
+            return False
+        self._json(421, {"error": "this server does not answer to that host name; add it to STATUS_HOSTS"})
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         status = self.server.status
+        if self._host_refused():
+            return
         parts = urlsplit(self.path)
         path = parts.path
         query = parse_qs(parts.query)
@@ -627,7 +672,8 @@ class _Handler(PrefetchedRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if not self.head_only:
+            self.wfile.write(body)
 
 
 def start_status_server(app: App) -> StatusServer | None:

@@ -172,6 +172,13 @@ def test_a_secret_file_that_is_a_device_a_fifo_or_too_big_is_a_config_error_with
     assert any(": WAZUH_INDEXER_PASSWORD_FILE: " in p and "larger than 8192 bytes" in p for p in problems), problems
 
 
+def test_status_hosts_are_host_names_and_anything_else_is_a_config_error(tmp_path: Path) -> None:
+    settings = load(tmp_path, "STATUS_HOSTS=Monitor.Example.org, monitor.\n")
+    assert settings.status_hosts == ("monitor.example.org", "monitor")
+    problems = problems_of(tmp_path, "STATUS_HOSTS=monitor.example.org:9108\n")
+    assert any(": STATUS_HOSTS: " in p for p in problems), problems
+
+
 def test_a_duration_of_exactly_365_days_is_accepted(tmp_path: Path) -> None:
     settings = load(tmp_path, "LOOKBACK=365d\nREMINDER_MAX=8760h\n")
     assert settings.lookback_s == settings.reminder_max_s == MAX_DURATION_S
@@ -724,6 +731,7 @@ OFF_DEFAULT = {
     "TEAMS_WEBHOOK_URL": "https://teams.example.org/hook-6",
     "STATUS_ADDR": ":9108",
     "STATUS_TOKEN": "status-tok-7",
+    "STATUS_HOSTS": "monitor.example.org",
     "HEARTBEAT_URL": "https://hc-ping.com/uuid-8",
     "LOG_FILE_PATH": "monitor.log",
     "LOGGING_LEVEL": "0",

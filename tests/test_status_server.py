@@ -295,6 +295,30 @@ def test_answers_that_walk_every_target_are_built_one_at_a_time_and_a_client_kep
     assert running.get("/api/targets").status_code == 200
 
 
+def test_head_and_options_are_answered_as_load_balancers_send_them(start: Callable[..., Running]) -> None:
+    running = start()
+    head = httpx.head(running.server.url + "/healthz", timeout=10)
+    get = running.get("/healthz")
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["Content-Length"]) > 0  # what GET would send (its figures move between two asks)
+    options = httpx.options(running.server.url + "/", timeout=10)  # HAProxy's default check
+    assert options.status_code == 204
+    assert options.headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_a_host_name_that_is_not_this_servers_is_refused_so_a_rebinding_page_reads_nothing(
+    start: Callable[..., Running],
+) -> None:
+    running = start()  # no token: the Host check is what keeps another site's page out
+    port = running.server.address[1]
+    refused = running.get("/api/targets", headers={"Host": f"rebind.evil.example:{port}"})
+    assert refused.status_code == 421
+    assert "targets" not in refused.json() and "STATUS_HOSTS" in refused.json()["error"]
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "127.0.0.1", f"{socket.gethostname()}:{port}"):
+        assert running.get("/api/targets", headers={"Host": host}).status_code == 200, host
+
+
 def test_api_target_shows_the_history_of_transitions(start: Callable[..., Running]) -> None:
     running = start()
     assert wait_for(lambda: running.get("/api/targets/agent%3A002").json()["transitions"] != [])

@@ -98,6 +98,7 @@ class Daemon:
         `restart_at` is the monotonic time at which the process should re-execute itself.
         """
         clock, health = self.monitor.clock, self.monitor.health
+        self.monitor.stopping = lambda: signals.stop  # a SIGTERM during a long pass ends it between slices
         self.set_targets(self.monitor.targets)
         health.started_mono = clock.monotonic()
         errors_seen: set[tuple[str, str]] = set()

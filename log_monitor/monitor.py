@@ -118,6 +118,9 @@ class LogCounter:
         self.health = LoopHealth()
         self._slice_agents = slice_agents
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
+        # Asked between slices (the daemon sets it to "SIGTERM came"): a long pass stops within one slice, inside
+        # the service's stop timeout; the slices not reached keep their states and are checked at the next start.
+        self.stopping: Callable[[], bool] | None = None
 
     def run_once(self) -> PassResult:
         """One pass over every target, then one attempt to deliver everything queued."""
@@ -155,6 +158,9 @@ class LogCounter:
         passing = PassJudge(self.store.kept_states(), self.store.silences(now), now, self._judging, rows=keep_rows)
         failed: dict[str, str] = {}  # sources that failed in an earlier slice are not asked again this pass
         for part in slices(batch, self._slice_agents):
+            if self.stopping is not None and self.stopping():
+                log.info("stopping: the pass ends before its next slice (the rest is checked at the next start)")
+                break
             observations = self._observe(part, now, result, failed)
             if clock_problem is not None:
                 # Every agent's silence would be measured against a wrong clock: judge none, say why once.

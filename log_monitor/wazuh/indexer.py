@@ -30,6 +30,10 @@ class NoIndexError(ResponseError):
 # Buckets one pass may page through: 1,000 pages of 5,000. No fleet comes near it; an indexer (or proxy)
 # that keeps answering full pages with new keys is a runaway, reported rather than followed forever.
 MAX_BUCKETS = 5_000_000
+# Distinct (agent, location) pairs one query may hold, per agent asked (or in all when every agent is asked):
+# pages of ever-new locations took 1.6 GB before the page cap refused them. A real agent has a few dozen.
+MAX_LOCATIONS_PER_AGENT = 200
+MAX_LOCATION_KEYS = 500_000
 
 
 class WazuhIndexer(BackendClient):
@@ -59,6 +63,7 @@ class WazuhIndexer(BackendClient):
         self._ts_field = timestamp_field
         self._location_field = location_field
         self._page_size = page_size
+        self._max_keys = MAX_LOCATION_KEYS
 
     def info(self) -> str:
         """Cluster name and version, for `check-config --connect`."""
@@ -93,6 +98,7 @@ class WazuhIndexer(BackendClient):
         query = self._query(since, window_start, until, by_location, ids, rate_windows)
         # By agent alone, a bucket per agent asked is all there can be: no empty page needed to say so.
         most = len(ids) if ids and not by_location else None
+        self._max_keys = min(MAX_LOCATION_KEYS, len(ids) * MAX_LOCATIONS_PER_AGENT) if ids else MAX_LOCATION_KEYS
         return self._pages(query, by_location, len(rate_windows), most)
 
     def _query(
@@ -149,6 +155,12 @@ class WazuhIndexer(BackendClient):
                 for key, value in buckets:
                     log_key = _log_key(key)
                     stats[log_key] = _merge_stats(stats.get(log_key), value)
+                if len(stats) > self._max_keys:
+                    raise ResponseError(
+                        BACKEND,
+                        f"aggregation gave more than {self._max_keys} distinct (agent, location) pairs: "
+                        "a runaway answer, refused before it fills the memory",
+                    )
             else:
                 stats.update(buckets)
             if not buckets or not isinstance(after, dict) or len(buckets) < self._page_size:

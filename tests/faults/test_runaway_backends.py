@@ -105,6 +105,30 @@ def test_full_pages_with_ever_new_keys_stop_at_the_page_cap_with_a_response_erro
     assert backend.requests == 25
 
 
+def location_page(number: int, size: int) -> dict[str, Any]:
+    """A full page of one agent's buckets, each an ever-new location."""
+    buckets = [
+        {
+            "key": {"agent": "001", "location": f"/var/log/new-{number:06d}-{n:04d}.log", "channel": None},
+            "doc_count": 3,
+            "last_event": {"value": 1.7e12},
+            "in_window": {"doc_count": 1},
+        }
+        for n in range(size)
+    ]
+    after = buckets[-1]["key"]
+    return {"_shards": {"total": 1, "failed": 0}, "aggregations": {"agents": {"buckets": buckets, "after_key": after}}}
+
+
+def test_pages_of_ever_new_locations_are_refused_at_a_bound_on_pairs_well_before_the_page_cap() -> None:
+    window = (NOW - timedelta(days=7), NOW - timedelta(minutes=15), NOW)
+    with Backend(lambda number, body: location_page(number, 50)) as backend:
+        indexer = WazuhIndexer(Connection(backend.url, "admin", Secret("admin"), retries=1), page_size=50)
+        with indexer, pytest.raises(ResponseError, match=r"more than 200 distinct \(agent, location\) pairs"):
+            indexer.last_events(*window, by_location=True, agent_ids=["001"])
+    assert backend.requests == 5  # 250 pairs held at most, not the page cap's 100,000 pages of them
+
+
 # -- a dripped answer --------------------------------------------------------------------------------------
 
 

@@ -457,7 +457,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by-location", action="store_true", help=argparse.SUPPRESS)  # with --one-pass
     parser.add_argument("--no-baselines", action="store_true", help=argparse.SUPPRESS)  # internal, with --one-pass
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
+    parser.add_argument("--dashboard", type=int, help="only the dashboard figures, at this many agents")
     args = parser.parse_args(argv)
+    if args.dashboard:
+        return _dashboard(args.dashboard)
     if args.one_pass:
         print(json.dumps(asdict(one_pass(args.one_pass, not args.no_baselines, args.by_location))))
         return 0
@@ -497,6 +500,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         passes.append(figures | {"by_location": by_location, "indexer_request_bound": bound})
     results["passes"] = passes
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--dashboard", str(max(sizes))], check=True, capture_output=True, text=True
+    )
+    print(done.stdout.strip().splitlines()[0])
+    results["dashboard"] = json.loads(done.stdout.strip().splitlines()[-1])
     results["scheduler_us_per_check"] = round(scheduler_us_per_check(), 3)
     print(f"scheduler: {results['scheduler_us_per_check']:.2f} µs per check over 100,000 targets")
     worst, bound_s = detection_latency()
@@ -522,6 +530,21 @@ def main(argv: list[str] | None = None) -> int:
         results["previous"] = previous
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.out}")
+    return 0
+
+
+def _dashboard(agents: int) -> int:
+    """The daemon's memory and pass time with a dashboard open (benchmarks/dashboard.py), in this fresh process."""
+    from benchmarks.dashboard import dashboard_load
+
+    figures = dashboard_load(agents)
+    print(
+        f"dashboard open, {agents:,} agents: peak RSS {figures.rss_with_mb:.0f} MB (without {figures.rss_mb:.0f} MB); "
+        f"steady pass {figures.pass_wall_with_s:.2f} s (without {figures.pass_wall_s:.2f} s, "
+        f"{figures.pass_wall_with_s / figures.pass_wall_s:.2f}x); /api/targets {figures.targets_bytes:,} bytes, "
+        f"/metrics {figures.metrics_bytes:,} bytes"
+    )
+    print(json.dumps(asdict(figures)))
     return 0
 
 

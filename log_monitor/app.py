@@ -283,7 +283,7 @@ def build(
             sources=_sources(settings, targets, store, sleep, api, indexer),
             api=ApiStatusSource(api) if api else None,
             backends=[name for name, client in (("api", api), ("indexer", indexer)) if client is not None],
-            server_time=(lambda: api.server_time) if api is not None else None,
+            clock_offset=(lambda: api.clock_offset_s) if api is not None else None,
             discovery=settings.agent_discovery,
             discovery_interval_s=settings.default_check_interval_s,
             pipeline_ratio=settings.pipeline_silence_ratio,

@@ -65,6 +65,7 @@ EXIT_UNKNOWN = 3
 EXIT_USAGE = 64
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another instance holds the state DB's lock
 EXIT_CONFIG = 78
+MAX_REASON_CHARS = 500  # a silence's reason: a sentence for the table and the page, not a document
 STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
 # Before a re-exec, how long a send in flight may take to finish (a slow Slack, a failing one's retries and
 # the next channel): replaced mid-send, the process would never mark it delivered and the new one resends it.
@@ -661,6 +662,7 @@ def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: 
     worker = DeliveryWorker(app.monitor.dispatcher)
     daemon = Daemon(app.monitor)
     daemon.worker = worker
+    daemon.lock_check = lock.verify
     worker.start()
     liveness = Liveness(
         store=app.store, clock=app.monitor.clock, heartbeat=app.heartbeat, notifier=SdNotifier(*service_manager())
@@ -791,11 +793,17 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
             return _fail(err, f"{program()}: --for: {exc}", EXIT_USAGE)
         if seconds <= 0:  # a silence that ends as it starts holds nothing back: surely not what was meant
             return _fail(err, f"{program()}: --for: expected a duration above 0, got {args.duration!r}", EXIT_USAGE)
+        if len(args.reason) > MAX_REASON_CHARS:
+            return _fail(
+                err,
+                f"{program()}: --reason: at most {MAX_REASON_CHARS} characters, got {len(args.reason)}",
+                EXIT_USAGE,
+            )
         until = now + timedelta(seconds=seconds)
         store.add_silence(Silence(key, until, args.reason, now, invoking_user()))
     covered = [t for t in targets if t.kind is TargetKind.LOCATION and t.key.startswith(key + ":")]
     also = f"; covers its {len(covered)} log file(s)" if covered else ""
-    why = f" ({args.reason})" if args.reason else ""
+    why = f" ({printable(args.reason)})" if args.reason else ""
     print(f"{key}: silenced until {_when(until)} UTC{why}{also}", file=out)
     return EXIT_OK
 

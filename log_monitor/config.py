@@ -27,6 +27,7 @@ import io
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,17 @@ def _parse_host_port(text: str) -> tuple[str, int]:
     return host, port
 
 
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def _parse_host_names(text: str) -> tuple[str, ...]:
+    """`monitor.example.org, monitor`: host names, lower case, without a port."""
+    names = tuple(name.strip().lower().rstrip(".") for name in text.split(",") if name.strip())
+    if not all(_HOST_NAME.match(name) and len(name) <= 253 for name in names):
+        raise ValueError(text)
+    return names
+
+
 def _parse_logging_level(text: str) -> int:
     if text.isdigit():
         return LOGGING_LEVELS_BY_NUMBER[int(text)] if int(text) in LOGGING_LEVELS_BY_NUMBER else _bad(text)
@@ -154,6 +166,23 @@ def _plain(value: Any) -> str:
     if isinstance(value, str) and "://" in value:
         return _shown(value)
     return str(value)
+
+
+def _read_secret_file(path: Path) -> str:
+    """A `*_FILE` secret: a regular file of at most MAX_SECRET_FILE_BYTES, read without waiting.
+
+    ValueError says why another file is refused: a FIFO would block `check-config` and a reload for ever,
+    `/dev/zero` would fill the memory.
+    """
+    # O_NONBLOCK: opening a FIFO with no writer would wait; the file is checked as opened, not by name first.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("is not a regular file")
+        data = file.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ValueError(f"is larger than {MAX_SECRET_FILE_BYTES} bytes")
+    return data.decode("utf-8-sig")
 
 
 def _show_duration(seconds: Any) -> str:
@@ -271,6 +300,8 @@ def _zone(handler: EnvHandler, key: Key) -> str | None:
     return name
 
 
+MAX_SECRET_FILE_BYTES = 8192  # a token, password or webhook URL; a bigger *_FILE is not a secret file
+MAX_INDEXING_DELAY_S = 3600.0  # INDEXING_DELAY: an indexing lag longer than this is an outage, not a margin
 SMTP_SSL_PORT = 465  # SMTP_PORT's default with SMTP_SECURITY=ssl
 DEFAULT_FILES_LIST = "config/files.csv"  # LOCAL_FILES_LIST when that file exists
 _AT_LEAST_1 = _number(1.0, 1e6, low_open=False, expected="a number of at least 1")
@@ -361,6 +392,13 @@ KEYS: tuple[Key, ...] = (
         show=_show_addr,
     ),
     Key("STATUS_TOKEN", "status_token", _secret, None, "status server's bearer token", secret=True),
+    Key(
+        "STATUS_HOSTS",
+        "status_hosts",
+        _parsed(_parse_host_names, "comma-separated host names like monitor.example.org"),
+        (),
+        "host names the status server answers to, besides loopback",
+    ),
     Key("HEARTBEAT_URL", "heartbeat_url", _secret_url, None, "dead man's switch", secret=True),
     Key("LOG_FILE_PATH", "log_file_path", lambda handler, key: handler.path(key.name), None, "own log file"),
     Key(
@@ -432,6 +470,7 @@ class Settings:
     teams_webhook_url: Secret | None = None
     status_addr: tuple[str, int] | None = None
     status_token: Secret | None = None  # bearer token for every status endpoint but /healthz
+    status_hosts: tuple[str, ...] = ()  # Host headers answered besides loopback, IP literals and this host's names
     heartbeat_url: Secret | None = None  # dead man's switch pinged after each pass
     log_file_path: Path | None = None
     logging_level: int = DEFAULTS["LOGGING_LEVEL"]  # logging.INFO
@@ -624,9 +663,12 @@ class EnvHandler:
             self.problem(file_key, f"the file it names does not exist (value not shown: it may be the {key} itself)")
             return None
         try:
-            content = path.read_text(encoding="utf-8-sig")
+            content = _read_secret_file(path)
         except (OSError, UnicodeDecodeError) as exc:
             self.problem(file_key, f"cannot read the secret file for {key}: {path} ({type(exc).__name__})")
+            return None
+        except ValueError as exc:
+            self.problem(file_key, f"the secret file for {key} {exc}: {path}")
             return None
         value = content.rstrip("\r\n")
         if not value.strip():
@@ -836,6 +878,18 @@ class EnvHandler:
     def _check_alerting(self) -> None:
         """Keys that only make sense together: reminders, the SMTP fallback, the Slack bot."""
         values = self.values
+        delay = values["INDEXING_DELAY"]
+        # The delay is taken off every silence: as long as a threshold, a silent agent would read OK.
+        if delay > MAX_INDEXING_DELAY_S:
+            self.problem(
+                "INDEXING_DELAY", f"must be at most 1h (it is taken off every silence), got {_show_duration(delay)}"
+            )
+        elif delay >= values["DEFAULT_CHECK_INTERVAL"] / 2:
+            self.warnings.append(
+                f"{self.env_file}: INDEXING_DELAY={_show_duration(delay)} is half of DEFAULT_CHECK_INTERVAL (the "
+                "default silence threshold) or more: it is taken off every silence, so an agent silent that long "
+                "reads OK"
+            )
         if values["REMINDER_MAX"] < values["REMINDER_INITIAL"]:
             self.problem("REMINDER_MAX", "must not be shorter than REMINDER_INITIAL")
         smtp_host, smtp_from, smtp_to = values["SMTP_HOST"], values["SMTP_FROM"], values["SMTP_TO"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from log_monitor.errors import LogMonitorError
@@ -53,6 +53,8 @@ class Daemon:
         self.worker: DeliveryWorker | None = None
         # Set by the daemon: heartbeat, systemd notifications and the hourly line after each pass.
         self.liveness: Liveness | None = None
+        # Set by the daemon: the instance lock's check before each turn (raises when another instance took it).
+        self.lock_check: Callable[[], None] | None = None
 
     def set_targets(self, targets: Sequence[Target]) -> None:
         """Take a new target list (a reload): new targets are due at once, vanished ones leave the schedule."""
@@ -96,6 +98,7 @@ class Daemon:
         `restart_at` is the monotonic time at which the process should re-execute itself.
         """
         clock, health = self.monitor.clock, self.monitor.health
+        self.monitor.stopping = lambda: signals.stop  # a SIGTERM during a long pass ends it between slices
         self.set_targets(self.monitor.targets)
         health.started_mono = clock.monotonic()
         errors_seen: set[tuple[str, str]] = set()
@@ -109,6 +112,8 @@ class Daemon:
                 return Outcome.RELOAD
             if clock.monotonic() >= restart_at:
                 return Outcome.RESTART
+            if self.lock_check is not None:
+                self.lock_check()  # InstanceLockedError ends the daemon (exit 75): the other instance goes on
             try:
                 result = self.tick()
             except LogMonitorError as exc:

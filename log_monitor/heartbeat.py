@@ -9,9 +9,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from log_monitor.httpboundary import deadline_bound, fetch
+
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 10.0
+MAX_ANSWER_BYTES = 64 * 1024  # a ping's answer is "OK"; nothing bigger is held
+
+
+class PingError(Exception):
+    """A ping that failed, in our words (never the URL, which holds the token)."""
+
+
+def _ping_error(message: str, *, answered: bool, retryable: bool) -> PingError:
+    return PingError(message)
 
 
 def ping_url(url: str, ok: bool, detail: str = "") -> str:
@@ -53,7 +64,8 @@ class Heartbeat:
         self._timeout_s = timeout_s
         # Passes can follow each other every second; the same news need not be sent that often.
         self._min_gap_s = min_gap_s
-        self._client = httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=True)
+        # Deadline-bound (twice the timeout, headers included): a receiver dripping its answer frees the slot.
+        self._client = deadline_bound(httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=True))
         self._cond = threading.Condition()
         self._slot: tuple[bool, str] | None = None
         self._busy = False
@@ -114,12 +126,22 @@ class Heartbeat:
 
     def _send(self, ok: bool, detail: str) -> None:
         try:
-            response = self._client.get(ping_url(self._url, ok, detail))
-        except httpx.HTTPError as exc:
-            # httpx messages may quote the URL, and the URL holds the token: the error's kind only.
+            url = ping_url(self._url, ok, detail)
+            answer = fetch(
+                self._client,
+                "GET",
+                url,
+                what="request",
+                fail=_ping_error,
+                limit=MAX_ANSWER_BYTES,
+                deadline_s=2 * self._timeout_s,
+            )
+        except PingError as exc:
+            # Our words only: httpx messages may quote the URL, and the URL holds the token.
             self.failed += 1
-            log.warning("heartbeat %s: request failed: %s", shown(self._url), type(exc).__name__)
+            log.warning("heartbeat %s: %s", shown(self._url), exc)
             return
+        response = answer.response
         if response.is_success:
             self.sent += 1
             log.debug("heartbeat %s: %s sent", shown(self._url), "success" if ok else "failure")

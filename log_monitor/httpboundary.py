@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpcore
 import httpx
 import msgspec
 
@@ -36,16 +39,108 @@ class Answer:
     seconds: float
 
 
+# How a request that outran its deadline is described: callers that must tell it apart look for it.
+DEADLINE_PASSED = "request deadline"
+
+# The monotonic time by which the request being made in this thread must be over (set by `fetch`).
+_DEADLINE: ContextVar[float | None] = ContextVar("log_monitor_http_deadline", default=None)
+
+
+def _within_deadline(timeout: float | None, error: type[Exception]) -> float | None:
+    """`timeout` cut to what is left of the request's deadline; `error` once nothing is left."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("request deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, limit))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sockets, each bounded by the deadline of the request using it (headers included)."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, limit, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, limit, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def deadline_bound(client: httpx.Client) -> httpx.Client:
+    """`client`, its sockets bounded by `fetch`'s deadline: httpx's timeout is per read, so headers (or a
+    body) dripped a byte at a time would never end. Proxy transports too; a test's own transport is left be.
+    """
+    # httpx has no public hook for httpcore's network backend: its transports' pools are reached inside.
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None) if isinstance(transport, httpx.HTTPTransport) else None
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    return client
+
+
 @contextmanager
-def httpx_errors(what: str, fail: Failure) -> Iterator[None]:
+def httpx_errors(what: str, fail: Failure, deadline_s: float | None = None) -> Iterator[None]:
     """Every httpx exception raised inside becomes `fail(...)`, in our words and free of the library's text.
 
     Timeouts and broken connections are retryable; a TLS failure, a bad URL or header and an undecodable
     body are not (the same request fails the same way). httpx's own text can quote a header or the URL.
+    A timeout at the request's deadline (`fetch`'s) is not retried: a retry would cost the whole deadline again.
     """
     try:
         yield
     except httpx.TimeoutException as exc:
+        deadline = _DEADLINE.get()
+        if deadline_s is not None and deadline is not None and time.monotonic() >= deadline - 0.05:
+            raise fail(
+                f"{what}: answer still incomplete after the {deadline_s:g} s {DEADLINE_PASSED} (sent too slowly)",
+                answered=False,
+                retryable=False,
+            ) from exc
         raise fail(f"{what}: timed out", answered=False, retryable=True) from exc
     except (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict, httpx.StreamError) as exc:
         answered = isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects | httpx.HTTPStatusError)
@@ -66,12 +161,17 @@ def fetch(
 ) -> Answer:
     """One request, streamed so an answer above `limit` bytes is refused before it is held in memory.
 
-    httpx's timeout is per read: a body dripped a byte at a time would never end, so the whole request
-    is bounded by `deadline_s` too (overshoot: at most one read timeout past it).
+    httpx's timeout is per read: headers or a body dripped a byte at a time would never end, so the whole
+    exchange is bounded by `deadline_s` too: on a client made `deadline_bound`, each socket read, write and
+    connect ends by it; on others (a test's transport), the body is checked against it between reads.
     """
     started = time.monotonic()
-    with httpx_errors(what, fail), client.stream(method, url, **kwargs) as streamed:
-        response = _read_capped(streamed, limit=limit, what=what, fail=fail, started=started, deadline_s=deadline_s)
+    token = _DEADLINE.set(started + deadline_s)
+    try:
+        with httpx_errors(what, fail, deadline_s), client.stream(method, url, **kwargs) as streamed:
+            response = _read_capped(streamed, limit=limit, what=what, fail=fail, started=started, deadline_s=deadline_s)
+    finally:
+        _DEADLINE.reset(token)
     return Answer(response, time.monotonic() - started)
 
 
@@ -96,7 +196,7 @@ def _read_capped(
         if time.monotonic() > deadline:
             # Not retried: a retry would cost the whole deadline again.
             raise fail(
-                f"{what}: answer still incomplete after the {deadline_s:g} s request deadline (sent too slowly)",
+                f"{what}: answer still incomplete after the {deadline_s:g} s {DEADLINE_PASSED} (sent too slowly)",
                 answered=False,
                 retryable=False,
             )

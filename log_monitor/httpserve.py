@@ -25,6 +25,17 @@ _HEAD_END = (b"\r\n\r\n", b"\n\n")
 ACCEPTS_PER_WAKE = 64
 
 
+def head_received(head: bytearray, data: bytes) -> bool:
+    """`data` appended to `head`; whether the head is now complete (a blank line ends it).
+
+    Only the new bytes (and the 3 before them, where an end may begin) are searched: a head trickled a byte
+    per segment would otherwise be scanned whole at every read, quadratic in its length.
+    """
+    start = max(0, len(head) - 3)
+    head += data
+    return any(head.find(end, start) >= 0 for end in _HEAD_END)
+
+
 @dataclass(frozen=True)
 class ServerLimits:
     """How much of the process one listening port may take, whatever its clients do (docs/status.md)."""
@@ -74,6 +85,7 @@ class BoundedHTTPServer(socketserver.TCPServer):
         self._workers: list[threading.Thread] = []
         self._exhausted_logged = False
         self._refused = 0  # connections closed at once since the server was last below its cap
+        self._evicted = 0  # connections still sending their head closed for newer ones, since then
 
     # -- the serving thread ---------------------------------------------------------------
 
@@ -96,7 +108,8 @@ class BoundedHTTPServer(socketserver.TCPServer):
                         else:
                             conn = key.fileobj
                             assert isinstance(conn, socket.socket)
-                            self._read(selector, waiting, conn)
+                            if conn in waiting:  # not closed since the select, to make room for a newer one
+                                self._read(selector, waiting, conn)
                     self._expire(selector, waiting)
                 for conn in list(waiting):
                     self._drop(selector, waiting, conn)
@@ -125,9 +138,21 @@ class BoundedHTTPServer(socketserver.TCPServer):
         self._exhausted_logged = False
         with self._open_lock:
             full = self._open >= self.limits.max_connections
-            if not full:
-                self._open += 1
+        if full and waiting:
+            # The oldest connection still sending its head makes room: idle sockets held open by one client
+            # would otherwise keep every probe out until their deadline, and take it again the moment it ends.
+            if not self._evicted:
+                log.warning(
+                    "status server: %d connections open, closing the oldest still sending its request for each "
+                    "new one (a client flooding the port?)",
+                    self.limits.max_connections,
+                )
+            self._evicted += 1
+            self._drop(selector, waiting, next(iter(waiting)))  # in accept order: the first is the oldest
+            self._accepted(selector, waiting, conn, address)
+            return True
         if full:
+            # Every connection is a complete request, queued or being answered: none to make room, the new one goes.
             if not self._refused:
                 log.warning(
                     "status server: %d connections open, closing new ones at once (a client flooding the port?)",
@@ -136,13 +161,30 @@ class BoundedHTTPServer(socketserver.TCPServer):
             self._refused += 1
             conn.close()
             return True
-        if self._refused:
-            log.info("status server: accepting again, after closing %d connection(s) at once", self._refused)
-            self._refused = 0
+        if self._refused or self._evicted:
+            log.info(
+                "status server: below its cap again, after closing %d connection(s) at once and %d still sending "
+                "their request",
+                self._refused,
+                self._evicted,
+            )
+            self._refused = self._evicted = 0
+        self._accepted(selector, waiting, conn, address)
+        return True
+
+    def _accepted(
+        self,
+        selector: selectors.BaseSelector,
+        waiting: dict[socket.socket, _Waiting],
+        conn: socket.socket,
+        address: Any,
+    ) -> None:
+        """`conn` counted as open, its head awaited until the deadline."""
+        with self._open_lock:
+            self._open += 1
         conn.setblocking(False)
         waiting[conn] = _Waiting(address, time.monotonic() + self.limits.head_deadline_s)
         selector.register(conn, selectors.EVENT_READ)
-        return True
 
     def _read(
         self, selector: selectors.BaseSelector, waiting: dict[socket.socket, _Waiting], conn: socket.socket
@@ -160,8 +202,7 @@ class BoundedHTTPServer(socketserver.TCPServer):
             log.debug("status server: %s hung up before its request", entry.address[0])
             self._drop(selector, waiting, conn)
             return
-        entry.head += data
-        if any(end in entry.head for end in _HEAD_END):
+        if head_received(entry.head, data):
             selector.unregister(conn)
             del waiting[conn]
             conn.setblocking(True)

@@ -47,9 +47,7 @@ def norm_of_read(obs: Observation, hour: int) -> tuple[float, int] | None:
     when the read holds none of the previous days' same hour."""
     counts, first = obs.hour_counts, obs.hour_from
     found = [
-        counts[index]
-        for days in range(1, HISTORY_DAYS + 1)
-        if 0 <= (index := hour - 24 * days - first) < len(counts)
+        counts[index] for days in range(1, HISTORY_DAYS + 1) if 0 <= (index := hour - 24 * days - first) < len(counts)
     ]
     return median_norm(found) if found else None
 

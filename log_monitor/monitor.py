@@ -94,7 +94,7 @@ class LogCounter:
         sources: Sequence[EventSource] = (),
         api: ApiStatusSource | None = None,
         backends: Sequence[str] = (),
-        server_time: Callable[[], datetime | None] | None = None,
+        clock_offset: Callable[[], float | None] | None = None,
         discovery: bool = False,
         discovery_interval_s: float = 900.0,
         pipeline_ratio: float = 0.5,
@@ -113,13 +113,16 @@ class LogCounter:
         # The API lists agents for discovery first; its status then merges with the event sources' views.
         self._sources: list[EventSource] = ([api] if api is not None else []) + list(sources)
         self._backends = list(backends)
-        self._server_time = server_time
+        self._clock_offset = clock_offset
         self._judging = JudgeSettings(policy, pipeline_ratio, zone, rate_window_s)
         self._discovery = discovery
         self._discovery_interval_s = discovery_interval_s
         self.health = LoopHealth()
         self._slice_agents = slice_agents
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
+        # Asked between slices (the daemon sets it to "SIGTERM came"): a long pass stops within one slice, inside
+        # the service's stop timeout; the slices not reached keep their states and are checked at the next start.
+        self.stopping: Callable[[], bool] | None = None
 
     def run_once(self) -> PassResult:
         """One pass over every target, then one attempt to deliver everything queued."""
@@ -152,21 +155,25 @@ class LogCounter:
         found = self._discover(batch, now)
         if found:
             batch = [*batch, *found]
-        # The API's Date came with this pass's listing: a wrong clock is known before anything is judged.
-        clock_problem = self._clock_problem(now)
+        # Measured as each API answer arrived (this pass's listing, or the last one): known before judging.
+        clock_problem = self._clock_problem()
         norm_hour = self._norm_hour(now)
         states = self.store.kept_states()
         passing = PassJudge(states, self.store.silences(now), now, self._judging, rows=keep_rows, norm_hour=norm_hour)
         failed: dict[str, str] = {}  # sources that failed in an earlier slice are not asked again this pass
         for part in slices(batch, self._slice_agents):
+            if self.stopping is not None and self.stopping():
+                log.info("stopping: the pass ends before its next slice (the rest is checked at the next start)")
+                break
             observations = self._observe(part, now, result, failed)
             if clock_problem is not None:
-                # Every silence would be measured against a wrong clock: judge nothing, say why once.
-                observations = {key: Observation(key, now, error=clock_problem) for key in observations}
+                # Every agent's silence would be measured against a wrong clock: judge none, say why once.
+                # A local file's time is this host's own, never the manager's: judged as usual.
+                observations = _void_agents(part, observations, now, clock_problem)
             norms = self._norms(part, observations, states, norm_hour)
             self._commit(passing.judge(part, observations, norms), result, keep_rows, now)
         backends: dict[str, str | None] = {name: result.backend_errors.get(name) for name in self._backends}
-        if self._server_time is not None:
+        if self._clock_offset is not None:
             backends["clock"] = clock_problem
             if clock_problem is not None:
                 result.backend_errors["clock"] = clock_problem
@@ -244,16 +251,16 @@ class LogCounter:
                 answers.append((source.counts_events, _ask(source, mine, now, result, failed)))
         return _merged(batch, now, answers)
 
-    def _clock_problem(self, now: datetime) -> str | None:
+    def _clock_problem(self) -> str | None:
         """Our clock against the manager's (the API's Date; the indexer sends none, REALITY.md §5).
 
-        With our clock behind, a silent agent's last events look recent (a false recovery); ahead, every
-        agent looks silent. Unreadable, not silent.
+        Each answer's Date against our clock as it arrived, never against the pass's start. With our clock
+        behind, a silent agent's last events look recent (a false recovery); ahead, every agent looks
+        silent. Unreadable, not silent.
         """
-        server = self._server_time() if self._server_time is not None else None
-        if server is None:
+        skew = self._clock_offset() if self._clock_offset is not None else None
+        if skew is None:
             return None
-        skew = (now - server).total_seconds()
         if abs(skew) <= MAX_CLOCK_SKEW_S:
             return None
         side = "ahead of" if skew > 0 else "behind"
@@ -322,6 +329,14 @@ def _ask(
 
 
 _ERROR = attrgetter("error")
+
+
+def _void_agents(
+    part: Sequence[Target], observations: dict[str, Observation], now: datetime, problem: str
+) -> dict[str, Observation]:
+    """The slice's observations with every agent's (times of the manager's clock) made UNKNOWN for `problem`."""
+    agents = {t.key for t in part if t.agent_id is not None}
+    return {key: Observation(key, now, error=problem) if key in agents else seen for key, seen in observations.items()}
 
 
 def _merged(

@@ -15,6 +15,18 @@ _TABLE = str.maketrans(
 )
 
 
+# Bidirectional controls alone (embeddings, overrides, isolates, marks): a right-to-left override in a label
+# makes `gol.htua` read as `auth.log`, in a chat message as in a terminal.
+_BIDI_TABLE = str.maketrans(
+    {code: f"\\u{code:04x}" for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
+
+
+def no_bidi(text: str) -> str:
+    """`text` with its bidirectional controls written as escapes (`\\u202e`), the rest left as it is."""
+    return text.translate(_BIDI_TABLE)
+
+
 def printable(text: str) -> str:
     """`text` with every control character written as an escape: one line, no terminal sequences."""
     return text.translate(_TABLE)

@@ -34,6 +34,9 @@ class SdNotifier:
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                # A socket nobody reads fills after a few datagrams: a blocking send would then stop the
+                # loop (no passes, SIGTERM unheard). A full queue is a failed send, like any other.
+                self._socket.setblocking(False)
             self._socket.sendto(message, self._address)
         except OSError as exc:
             if not self._warned:

@@ -873,6 +873,33 @@ class InstanceLock:
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
 
+    def verify(self) -> None:
+        """Take the lock again when its path no longer names the locked file (deleted, or another put there).
+
+        A lock on a deleted file locks nothing: a second monitor would create the file afresh, lock it and
+        send every alert again. Raises InstanceLockedError when another instance took the new file first
+        (then this one must stop).
+        """
+        if self._fd is None:
+            return
+        try:
+            held = os.fstat(self._fd)
+            found = _identity(self.path)
+        except OSError:
+            return  # the folder cannot be read for a moment: asked again at the next turn
+        if found == (held.st_dev, held.st_ino):
+            return
+        old, self._fd = self._fd, None
+        try:
+            self.acquire()
+        finally:
+            os.close(old)
+        log.warning(
+            "instance lock %s was %s while the monitor ran: taken again",
+            self.path,
+            "deleted" if found is None else "replaced by another file",
+        )
+
     def keep_across_exec(self) -> None:
         """Let the descriptor (and so the lock) survive the daemon's `execv`."""
         if self._fd is not None:

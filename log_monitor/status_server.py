@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -40,6 +41,17 @@ HEALTH_GRACE_S = 60.0  # /healthz: a pass must have completed within 2 x the sma
 SCORE_WEIGHTS = {Severity.OK: 1.0, Severity.WARNING: 0.5, Severity.UNKNOWN: 0.5, Severity.CRITICAL: 0.0}
 MAX_ALERTS = 500
 MAX_CHARTS = 200  # each chart costs two small queries: the page asks for the few that matter
+# /api/targets is a page of targets, the worst first: 100,000 rows are 51 MB of JSON built at every refresh.
+TARGETS_PAGE = 500
+MAX_TARGETS_PAGE = 5000
+# /metrics carries per-target series (silence, severity) for at most this many targets: above it, only the
+# targets not OK, up to this many (13 MB scraped every 15 s at 100,000 agents otherwise).
+MAX_TARGET_SERIES = 10_000
+# Answers that walk every target (the targets' JSON, /metrics, charts) built at once: more clients wait for
+# their turn (up to HEAVY_WAIT_S, then 503), so dashboards left open cannot take the checks' CPU and memory.
+HEAVY_AT_ONCE = 1
+HEAVY_WAIT_S = 10.0
+_TROUBLE_FIRST = {name: rank for rank, name in enumerate(("CRITICAL", "WARNING", "UNKNOWN", "PENDING", "MAINTENANCE"))}
 
 
 class StatusServer(Closing):
@@ -62,6 +74,9 @@ class StatusServer(Closing):
         self._started_mono = app.monitor.clock.monotonic()
         self._fine = FinePoints()  # the charts' finer points while a target's history is short
         self._fine_lock = threading.Lock()
+        self.heavy = threading.BoundedSemaphore(HEAVY_AT_ONCE)
+        names = {"localhost", address[0], socket.gethostname(), socket.getfqdn(), *app.settings.status_hosts}
+        self._host_names = {name.lower().rstrip(".") for name in names if name}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         server_class = _V6Server if ":" in address[0] else _V4Server
@@ -98,6 +113,26 @@ class StatusServer(Closing):
         return self.start()
 
     # -- access --------------------------------------------------------------------------
+
+    def host_allowed(self, header: str | None) -> bool:
+        """Whether the Host header names this server: an IP address, loopback, this host or STATUS_HOSTS.
+
+        A page on another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name: refused.
+        """
+        if not header:
+            return True  # HTTP/1.0 without Host; a browser always sends one
+        host = header.strip()
+        if host.startswith("["):
+            return True  # an IPv6 literal: no name to rebind
+        name, sep, port = host.rpartition(":")
+        if not sep or not port.isdigit():
+            name = host
+        name = name.lower().rstrip(".")
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return name in self._host_names
+        return True
 
     def authorized(self, header: str | None, query_token: str | None = None) -> bool:
         if self._token is None:
@@ -158,19 +193,24 @@ class StatusServer(Closing):
             list(self.app.monitor.targets), self.app.store.load_states(), self.app.store.silences(now), now, self._zone
         )
 
-    def targets_document(self, wanted: set[str] | None) -> dict[str, Any]:
+    def targets_document(self, wanted: set[str] | None, limit: int = TARGETS_PAGE, offset: int = 0) -> dict[str, Any]:
+        """Counts over every target; the targets themselves a page at a time, the worst first (then by key)."""
         now = self.app.monitor.clock.now()
         every = self.views()
         counts: dict[str, int] = {}
         for view in every:
             if not view.system:
                 counts[view.shown] = counts.get(view.shown, 0) + 1
-        chosen = [v for v in every if wanted is None or v.shown in wanted]
+        chosen = [v for v in every if not v.system and (wanted is None or v.shown in wanted)]
+        chosen.sort(key=_worst_first)
         return {
             "generated_at": now.isoformat(),
             "health_score": health_score(every),
             "counts": counts,
-            "targets": [_view_json(v, now) for v in chosen if not v.system],
+            "total": len(chosen),  # targets of the asked states; `targets` holds `limit` of them from `offset`
+            "offset": offset,
+            "limit": limit,
+            "targets": [_view_json(v, now) for v in chosen[offset : offset + limit]],
             "backends": [self._backend_json(v, now) for v in every if v.system],
             "channels": self.channels_document(),
             "silences": [_silence_json(s) for s in sorted(self.app.store.silences(now).values(), key=_by_until)],
@@ -266,6 +306,10 @@ class StatusServer(Closing):
             "outbox_depth": self.app.store.outbox_depth(),
             "alerts": [_alert_json(e) for e in self.app.store.recent(limit)],
         }
+
+
+def _worst_first(view: TargetView) -> tuple[int, str]:
+    return _TROUBLE_FIRST.get(view.shown, len(_TROUBLE_FIRST)), view.key
 
 
 def health_score(views: list[TargetView]) -> int:
@@ -411,9 +455,17 @@ class _Collector(Collector):
         severity = GaugeMetricFamily(
             "log_monitor_target_severity", "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 4 MAINTENANCE", labels=["target"]
         )
-        for view in views:
-            if view.target is None or view.state is None:
-                continue
+        per_target = [v for v in views if v.target is not None and v.state is not None]
+        if len(per_target) > MAX_TARGET_SERIES:
+            # A fleet this large: the series that matter (targets not OK), not a scrape of every agent.
+            per_target = [v for v in per_target if v.shown != Severity.OK.name][:MAX_TARGET_SERIES]
+        yield GaugeMetricFamily(
+            "log_monitor_target_series_omitted",
+            f"Targets left out of the per-target series (above {MAX_TARGET_SERIES} targets only those not OK)",
+            value=sum(1 for v in views if v.target is not None and v.state is not None) - len(per_target),
+        )
+        for view in per_target:
+            assert view.target is not None and view.state is not None
             severity.add_metric([view.target.key], float(Severity[view.shown]))
             if view.state.last_event is not None:
                 age = max(0.0, (now - view.state.last_event).total_seconds())
@@ -532,8 +584,30 @@ class _Handler(PrefetchedRequestHandler):
         # Path only, never the query: `?token=` must not reach the log.
         log.debug("status %s %s", self.command, urlsplit(self.path).path)
 
+    head_only = False
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        """As GET, without the body (load balancers' checks)."""
+        self.head_only = True
+        self.do_GET()
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        """What HAProxy's default check sends: the methods, and nothing else about the monitor."""
+        if self._host_refused():
+            return
+        self._send(204, b"", "text/plain", {"Allow": "GET, HEAD, OPTIONS"})
+
+    def _host_refused(self) -> bool:
+        """Answer 421 (and say True) when the Host header names another site."""
+        if self.server.status.host_allowed(self.headers.get("Host")):
+            return False
+        self._json(421, {"error": "this server does not answer to that host name; add it to STATUS_HOSTS"})
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         status = self.server.status
+        if self._host_refused():
+            return
         parts = urlsplit(self.path)
         path = parts.path
         query = parse_qs(parts.query)
@@ -562,10 +636,20 @@ class _Handler(PrefetchedRequestHandler):
             self._json(500, {"error": "internal error; see the monitor's log"})
 
     def _route(self, status: StatusServer, path: str, query: dict[str, list[str]]) -> None:
-        if path == "/":
-            page, policy = _page()
-            self._send(200, page, "text/html; charset=utf-8", {"Content-Security-Policy": policy})
-        elif path == "/metrics":
+        if path not in ("/metrics", "/api/targets", "/api/charts"):
+            self._route_light(status, path, query)
+            return
+        if not status.heavy.acquire(timeout=HEAVY_WAIT_S):
+            self._json(503, {"error": "busy answering other clients; try again shortly"}, {"Retry-After": "5"})
+            return
+        try:
+            self._route_heavy(status, path, query)
+        finally:
+            status.heavy.release()
+
+    def _route_heavy(self, status: StatusServer, path: str, query: dict[str, list[str]]) -> None:
+        """The answers that walk every target: one at a time."""
+        if path == "/metrics":
             self._send(200, generate_latest(status.registry), PROMETHEUS_CONTENT_TYPE)
         elif path == "/api/targets":
             wanted = None
@@ -575,7 +659,22 @@ class _Handler(PrefetchedRequestHandler):
                 if not wanted <= known:
                     self._json(400, {"error": f"unknown state {sorted(wanted - known)}; one of {sorted(known)}"})
                     return
-            self._json(200, status.targets_document(wanted))
+            limit = self._limit(query, TARGETS_PAGE, MAX_TARGETS_PAGE)
+            offset_text = query.get("offset", ["0"])[0]
+            if not offset_text.isdigit() or len(offset_text) > 9:
+                self._json(400, {"error": "offset must be a whole number"})
+                return
+            if limit is not None:
+                self._json(200, status.targets_document(wanted, limit, int(offset_text)))
+        else:
+            limit = self._limit(query, 24, MAX_CHARTS)
+            if limit is not None:
+                self._json(200, status.charts_document(limit))
+
+    def _route_light(self, status: StatusServer, path: str, query: dict[str, list[str]]) -> None:
+        if path == "/":
+            page, policy = _page()
+            self._send(200, page, "text/html; charset=utf-8", {"Content-Security-Policy": policy})
         elif path.startswith("/api/targets/"):
             key = unquote(path.removeprefix("/api/targets/"))
             document = status.target_document(key)
@@ -587,10 +686,6 @@ class _Handler(PrefetchedRequestHandler):
             limit = self._limit(query, 50, MAX_ALERTS)
             if limit is not None:
                 self._json(200, status.alerts_document(limit))
-        elif path == "/api/charts":
-            limit = self._limit(query, 24, MAX_CHARTS)
-            if limit is not None:
-                self._json(200, status.charts_document(limit))
         else:
             endpoints = ["/", "/healthz", "/metrics", "/api/targets", "/api/alerts", "/api/charts"]
             self._json(404, {"error": "not found", "endpoints": endpoints})
@@ -603,8 +698,8 @@ class _Handler(PrefetchedRequestHandler):
             return None
         return int(text)
 
-    def _json(self, code: int, body: object) -> None:
-        self._send(code, json.dumps(body).encode(), "application/json")
+    def _json(self, code: int, body: object, headers: dict[str, str] | None = None) -> None:
+        self._send(code, json.dumps(body).encode(), "application/json", headers)
 
     def _send(self, code: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
@@ -617,7 +712,8 @@ class _Handler(PrefetchedRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if not self.head_only:
+            self.wfile.write(body)
 
 
 def start_status_server(app: App) -> StatusServer | None:

@@ -43,9 +43,9 @@ class Running:
     signals: Signals
     loop: threading.Thread
 
-    def get(self, path: str, token: str | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.get(self.server.url + path, headers=headers, timeout=10)
+    def get(self, path: str, token: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        sent = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(self.server.url + path, headers=sent | (headers or {}), timeout=10)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import tempfile
 from pathlib import Path
 
@@ -142,6 +143,40 @@ def test_a_duration_over_365_days_is_a_config_error_naming_the_key(tmp_path: Pat
     problems = problems_of(tmp_path, f"{key}={value}\n")
     assert any(f": {key}: " in p and "at most 365d" in p for p in problems), problems
     assert all(len(p) < 300 for p in problems)  # a value of 400 digits is cut short, not echoed whole
+
+
+@pytest.mark.parametrize("value", ["2d", "365d", "61m", "3601s"])
+def test_an_indexing_delay_over_an_hour_is_a_config_error_naming_the_key(tmp_path: Path, value: str) -> None:
+    problems = problems_of(tmp_path, f"INDEXING_DELAY={value}\n")
+    assert any(": INDEXING_DELAY: " in p and "at most 1h" in p for p in problems), problems
+
+
+def test_an_indexing_delay_of_half_the_default_threshold_loads_with_a_warning(tmp_path: Path) -> None:
+    settings = load(tmp_path, "INDEXING_DELAY=1h\nDEFAULT_CHECK_INTERVAL=1h\n")
+    assert settings.indexing_delay_s == 3600
+    assert any("INDEXING_DELAY=1h is half of DEFAULT_CHECK_INTERVAL" in w for w in settings.warnings)
+    assert not any("INDEXING_DELAY" in w for w in load(tmp_path, "INDEXING_DELAY=5m\n").warnings)
+
+
+def test_a_secret_file_that_is_a_device_a_fifo_or_too_big_is_a_config_error_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "token.fifo"
+    os.mkfifo(fifo)  # nobody writes: reading it would wait for ever
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 100_000)
+    problems = problems_of(
+        tmp_path,
+        f"SLACK_BOT_TOKEN_FILE={fifo}\nWAZUH_API_PASSWORD_FILE=/dev/zero\nWAZUH_INDEXER_PASSWORD_FILE={big}\n",
+    )
+    assert any(": SLACK_BOT_TOKEN_FILE: " in p and "not a regular file" in p for p in problems), problems
+    assert any(": WAZUH_API_PASSWORD_FILE: " in p and "not a regular file" in p for p in problems), problems
+    assert any(": WAZUH_INDEXER_PASSWORD_FILE: " in p and "larger than 8192 bytes" in p for p in problems), problems
+
+
+def test_status_hosts_are_host_names_and_anything_else_is_a_config_error(tmp_path: Path) -> None:
+    settings = load(tmp_path, "STATUS_HOSTS=Monitor.Example.org, monitor.\n")
+    assert settings.status_hosts == ("monitor.example.org", "monitor")
+    problems = problems_of(tmp_path, "STATUS_HOSTS=monitor.example.org:9108\n")
+    assert any(": STATUS_HOSTS: " in p for p in problems), problems
 
 
 def test_a_duration_of_exactly_365_days_is_accepted(tmp_path: Path) -> None:
@@ -702,6 +737,7 @@ OFF_DEFAULT = {
     "TEAMS_WEBHOOK_URL": "https://teams.example.org/hook-6",
     "STATUS_ADDR": ":9108",
     "STATUS_TOKEN": "status-tok-7",
+    "STATUS_HOSTS": "monitor.example.org",
     "HEARTBEAT_URL": "https://hc-ping.com/uuid-8",
     "LOG_FILE_PATH": "monitor.log",
     "LOGGING_LEVEL": "0",

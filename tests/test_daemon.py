@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import sqlite3
@@ -200,3 +201,46 @@ def test_deleting_the_state_db_under_the_daemon_is_noticed_announced_and_a_fresh
         assert wait_for(lambda: {"agent:001", "agent:002"} <= keys()), keys()
     assert process.poll() is None
     assert daemon.terminate() == 0
+
+
+def state_folder_deleted(daemon: Daemon) -> None:
+    """What `rm -rf state/` does to the daemon's files: the DB, its WAL and the instance lock gone."""
+    for path in daemon.folder.glob("state.sqlite3*"):
+        path.unlink()
+
+
+def test_deleting_the_state_folder_under_the_daemon_makes_it_take_its_lock_again_so_no_second_one_starts(
+    services: Services, daemon_factory: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_factory()
+    first = daemon.start_until_alerted()
+    state_folder_deleted(daemon)
+    assert wait_for(lambda: "instance lock" in daemon.log_text() and "taken again" in daemon.log_text()), (
+        daemon.log_text()
+    )
+    second = run_cli(daemon, "run")
+    assert second.returncode == 75, second.stderr
+    assert f"pid {first.pid}" in second.stderr
+    assert first.poll() is None
+    assert daemon.terminate() == 0
+
+
+def test_a_daemon_whose_lock_file_another_instance_took_after_a_deletion_stops_with_75(
+    services: Services, daemon_factory: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_factory()
+    first = daemon.start_until_alerted()
+    lock_file = daemon.folder / "state.sqlite3.lock"
+    first.send_signal(signal.SIGSTOP)  # the second instance is quicker than the daemon's next turn
+    try:
+        state_folder_deleted(daemon)
+        with lock_file.open("w") as other:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            first.send_signal(signal.SIGCONT)
+            assert first.wait(timeout=30) == 75, daemon.log_text()
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.stderr is not None
+    stderr = first.stderr.read().decode()
+    assert "another instance" in stderr and str(lock_file) in stderr
+    assert "Traceback" not in stderr

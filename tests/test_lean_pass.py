@@ -322,7 +322,6 @@ def test_a_steady_pass_with_rate_baselines_writes_no_state_row(tmp_path: Path) -
         with build(settings, targets, clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)]) as app:
             app.monitor.run_once()
             first = _rows_written(app.store.path)
-            before = app.store.load_states()["agent:001"]
             clock.advance(60)
             rows = app.monitor.run_once().rows
             assert {row.state.severity for row in rows} == {Severity.OK}

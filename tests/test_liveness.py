@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +73,20 @@ def notify_socket() -> Iterator[NotifySocket]:
 def store(tmp_path: Path) -> Iterator[StateStore]:
     with StateStore(tmp_path / "state.sqlite3") as db:
         yield db
+
+
+def test_a_notify_socket_nobody_reads_never_blocks_a_send(notify_socket: NotifySocket) -> None:
+    notifier = SdNotifier(notify_socket.address)
+    sent: list[bool] = []
+    done = threading.Event()
+
+    def send_many() -> None:
+        sent.extend(notifier.status(f"pass {n}") for n in range(1000))  # the queue holds a few of these
+        done.set()
+
+    threading.Thread(target=send_many, daemon=True).start()
+    assert done.wait(20)  # a blocking send would wait here for ever
+    assert sent[0] and not all(sent)  # the first went out; the full queue refused some, each refused at once
 
 
 def test_the_notifier_speaks_the_datagram_protocol_to_a_path_and_to_an_abstract_socket(

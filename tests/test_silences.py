@@ -52,6 +52,17 @@ def test_silences_lists_each_active_silence_with_until_reason_and_who_set_it(
     assert rig.run("silences").out.strip() == "no active silences"
 
 
+def test_a_silence_reason_over_500_characters_is_a_usage_error_and_nothing_is_stored(rig: Rig) -> None:
+    refused = rig.run("silence", "2", "--for", "2h", "--reason", "x" * 100_000)
+    assert refused.code == 64
+    assert "--reason: at most 500 characters, got 100000" in refused.err
+    assert len(refused.err) < 300
+    assert rig.run("silences").out.strip() == "no active silences"
+    said = rig.run("silence", "2", "--for", "2h", "--reason", "patch\x1b[31m \u202eday")
+    assert said.code == 0
+    assert "\x1b" not in said.out and "\u202e" not in said.out  # shown as escapes, as the tables show it
+
+
 def test_an_agent_silence_covers_its_log_files(rig: Rig) -> None:
     # A short threshold: logcollector's counters date the location's last event up to a minute back.
     (rig.folder / "agents.csv").write_text(AGENTS + "004,app-server,1m,10s,/var/log/syslog\n")

@@ -233,6 +233,17 @@ def test_a_notifier_without_token_and_channel_or_webhook_is_refused() -> None:
         SlackNotifier(token=Secret(TOKEN))
 
 
+def test_a_right_to_left_override_in_a_label_reaches_slack_as_an_escape_not_as_a_reordering() -> None:
+    spoofed = "web-01 \u202egol.htua\u202c"  # shows as "web-01 auth.log" where the override is obeyed
+    with SlackServer() as server:
+        bot(server).send(alert(label=spoofed))
+        bot(server).send_group([alert(label=spoofed) for _ in range(5)])
+    for message in server.messages:
+        everything = message["text"] + json.dumps(message["blocks"], ensure_ascii=False)
+        assert "\u202e" not in everything and "\u202c" not in everything
+        assert "web-01 \\u202egol.htua\\u202c" in everything
+
+
 def test_hostile_names_show_as_text_in_single_and_grouped_messages() -> None:
     # Slack mrkdwn has no `[text](url)` links; its links and mentions are `<...>`, which escaping makes text.
     hostile = "[Click to fix](https://evil.example) <!channel> <https://evil.example|fix> *bold* `code`"

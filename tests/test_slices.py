@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from log_monitor.app import Tuning
 from log_monitor.clock import FakeClock
+from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.models import Notification, NotificationKind, Severity, Target, TargetState
 from log_monitor.monitor import slices
 from log_monitor.simulator.fleet import Fleet
@@ -91,6 +92,22 @@ def test_the_daemons_pass_keeps_its_tallies_and_no_rows(rig: Rig) -> None:
     assert result.checked == 8
     assert result.exit_code == 2
     assert app.monitor.health.checks == 8
+
+
+def test_a_stop_asked_during_a_pass_ends_it_before_the_next_slice(rig: Rig) -> None:
+    with rig.app(_targets()) as app:
+        daemon = Daemon(app.monitor)
+        signals = Signals()
+        signals.request_stop()
+        assert daemon.run(signals, restart_at=rig.clock.monotonic() + 600) is Outcome.STOP
+        assert app.monitor.stopping is not None and app.monitor.stopping()  # the pass hears the daemon's SIGTERM
+        # The daemon's SIGTERM, as it reaches the pass: here it comes while the first slice is being read.
+        app.monitor.stopping = lambda: rig.sim.stats.indexer_requests >= 1
+        result = app.monitor.check(app.monitor.targets)
+        stored = set(app.store.load_states())
+    assert rig.sim.stats.indexer_requests == 1  # the later slices were not asked for
+    assert {r.target.key for r in result.rows} == {"agent:001", "agent:002", "agent:003"}
+    assert {"agent:004", "agent:008"}.isdisjoint(stored)  # not reached: checked at the next start
 
 
 _agent_ids = st.one_of(st.none(), st.sampled_from(["001", "002", "003", "004", "005", "006"]))

@@ -18,9 +18,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from log_monitor import status_server
 from log_monitor.changes import transition
 from log_monitor.config import load_settings
-from log_monitor.httpserve import ServerLimits
+from log_monitor.httpserve import ServerLimits, head_received
 from log_monitor.logsetup import setup_logging
 from log_monitor.models import Condition, Secret, Severity, Silence, TargetState
 from log_monitor.notifiers.console import ConsoleNotifier
@@ -142,7 +143,7 @@ def _closed_by_server(conn: socket.socket) -> bool:
         return True
 
 
-def test_idle_connections_beyond_the_cap_are_closed_at_once_and_take_no_thread(
+def test_when_full_the_oldest_connection_still_sending_its_head_makes_room_for_a_probe(
     start: Callable[..., Running],
 ) -> None:
     running = start(limits=ServerLimits(max_connections=8, head_deadline_s=60, workers=2))
@@ -150,17 +151,27 @@ def test_idle_connections_beyond_the_cap_are_closed_at_once_and_take_no_thread(
     held = [_half_header(running.server.url) for _ in range(8)]
     try:
         assert wait_for(lambda: running.server.open_connections == 8)
-        extra = [_half_header(running.server.url) for _ in range(20)]
-        assert all(_closed_by_server(conn) for conn in extra)  # recv would time out (5 s) if left open
-        for conn in extra:
-            conn.close()
+        # Idle sockets of one client fill every slot: a health probe still gets in, the oldest of them goes.
+        for _ in range(3):
+            assert running.get("/healthz").status_code == 200
+        assert _closed_by_server(held[0])
         assert threading.active_count() <= threads  # waiting for a head costs a descriptor, not a thread
-        assert running.server.open_connections == 8
+        assert running.server.open_connections <= 8
     finally:
         for conn in held:
             conn.close()
     assert wait_for(lambda: running.server.open_connections == 0)
-    assert running.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("head", [b"GET / HTTP/1.0\r\nX-A: b\r\n\r\n", b"GET / HTTP/1.0\nX-A: b\n\n"])
+def test_a_head_is_complete_at_its_blank_line_however_its_bytes_are_split_across_reads(head: bytes) -> None:
+    for cut in range(1, len(head)):
+        for step in (1, 2, 3, len(head)):
+            received = bytearray(head[:cut])
+            parts = [head[i : i + step] for i in range(cut, len(head), step)]
+            done = [head_received(received, part) for part in parts]
+            assert done[-1] and not any(done[:-1]), (cut, step)
+            assert bytes(received) == head
 
 
 def test_a_head_trickled_byte_by_byte_is_closed_at_the_deadline_for_the_whole_head(
@@ -222,7 +233,10 @@ def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start
     running = start()
     assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
     body = running.get("/api/targets").json()
-    assert set(body) == {"generated_at", "health_score", "counts", "targets", "backends", "channels", "silences"}
+    assert set(body) == {
+        *("generated_at", "health_score", "counts", "total", "offset", "limit", "targets"),
+        *("backends", "channels", "silences"),
+    }
     by_key = {t["key"]: t for t in body["targets"]}
     assert by_key["agent:002"]["state"] == "CRITICAL"
     assert by_key["agent:002"]["label"] == "db"
@@ -233,6 +247,77 @@ def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start
     critical = running.get("/api/targets?state=critical").json()["targets"]
     assert [t["key"] for t in critical] == ["agent:002"]
     assert running.get("/api/targets?state=BROKEN").status_code == 400
+
+
+def test_api_targets_is_a_page_of_the_worst_targets_first_with_the_counts_over_every_target(
+    start: Callable[..., Running],
+) -> None:
+    running = start()
+    assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
+    first = running.get("/api/targets?limit=1").json()
+    assert [t["key"] for t in first["targets"]] == ["agent:002"]  # CRITICAL before OK, whatever the key order
+    assert (first["total"], first["offset"], first["limit"]) == (2, 0, 1)
+    assert first["counts"] == {"OK": 1, "CRITICAL": 1}
+    second = running.get("/api/targets?limit=1&offset=1").json()
+    assert [t["key"] for t in second["targets"]] == ["agent:001"]
+    assert running.get("/api/targets?limit=1&offset=2").json()["targets"] == []
+    for bad in ("limit=0", "limit=5001", "limit=x", "offset=-1", "offset=1e9"):
+        assert running.get("/api/targets?" + bad).status_code == 400, bad
+
+
+def test_metrics_above_the_series_cap_carry_only_the_targets_not_ok(
+    start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(status_server, "MAX_TARGET_SERIES", 1)
+    running = start()
+    assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
+    text = running.get("/metrics").text
+    assert 'log_monitor_target_severity{target="agent:002"} 2.0' in text
+    assert 'target="agent:001"' not in text
+    assert "log_monitor_target_series_omitted 1.0" in text
+    assert 'log_monitor_targets{state="OK"} 1.0' in text  # the counts still cover every target
+
+
+def test_answers_that_walk_every_target_are_built_one_at_a_time_and_a_client_kept_waiting_gets_503(
+    start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(status_server, "HEAVY_WAIT_S", 0.2)
+    running = start()
+    assert running.server.heavy.acquire(timeout=5)  # another client's answer being built
+    try:
+        for path in ("/api/targets", "/metrics", "/api/charts"):
+            busy = running.get(path)
+            assert busy.status_code == 503, path
+            assert busy.headers["Retry-After"] == "5"
+        assert running.get("/healthz").status_code == 200  # light answers do not wait
+        assert running.get("/api/alerts").status_code == 200
+    finally:
+        running.server.heavy.release()
+    assert running.get("/api/targets").status_code == 200
+
+
+def test_head_and_options_are_answered_as_load_balancers_send_them(start: Callable[..., Running]) -> None:
+    running = start()
+    head = httpx.head(running.server.url + "/healthz", timeout=10)
+    get = running.get("/healthz")
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["Content-Length"]) > 0  # what GET would send (its figures move between two asks)
+    options = httpx.options(running.server.url + "/", timeout=10)  # HAProxy's default check
+    assert options.status_code == 204
+    assert options.headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_a_host_name_that_is_not_this_servers_is_refused_so_a_rebinding_page_reads_nothing(
+    start: Callable[..., Running],
+) -> None:
+    running = start()  # no token: the Host check is what keeps another site's page out
+    port = running.server.address[1]
+    refused = running.get("/api/targets", headers={"Host": f"rebind.evil.example:{port}"})
+    assert refused.status_code == 421
+    assert "targets" not in refused.json() and "STATUS_HOSTS" in refused.json()["error"]
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "127.0.0.1", f"{socket.gethostname()}:{port}"):
+        assert running.get("/api/targets", headers={"Host": host}).status_code == 200, host
 
 
 def test_api_target_shows_the_history_of_transitions(start: Callable[..., Running]) -> None:

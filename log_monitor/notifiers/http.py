@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from log_monitor.errors import NotifierError
-from log_monitor.httpboundary import fetch
+from log_monitor.httpboundary import DEADLINE_PASSED, deadline_bound, fetch
 from log_monitor.notifiers.base import transient_status
 
 # A webhook answers with a few bytes; anything near this is not a webhook, and is not held in memory.
@@ -26,7 +26,8 @@ class HTTPChannel:
 
     def __init__(self, *, timeout: float, transport: httpx.BaseTransport | None) -> None:
         self._timeout = timeout
-        self._client = httpx.Client(timeout=timeout, transport=transport)  # transport: a seam for tests
+        # transport: a seam for tests. Deadline-bound: a webhook dripping its headers never holds delivery.
+        self._client = deadline_bound(httpx.Client(timeout=timeout, transport=transport))
 
     def close(self) -> None:
         self._client.close()
@@ -55,4 +56,6 @@ class HTTPChannel:
         return answer.response
 
     def _fail(self, message: str, *, answered: bool, retryable: bool) -> NotifierError:
-        return NotifierError(message, permanent=not retryable)
+        # A deadline is not retried at once (it would cost the deadline again), yet the endpoint may be quick
+        # later: transient, so the dispatcher skips the channel for this drain and the next one gets it.
+        return NotifierError(message, permanent=not retryable and DEADLINE_PASSED not in message)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from log_monitor.models import Condition, Notification, NotificationKind, Severity
+from log_monitor.printable import no_bidi
 
 # How each condition is named in a message: silent is not the same as disconnected.
 CONDITION_WORDS: dict[Condition, tuple[str, str]] = {
@@ -76,8 +77,11 @@ def severity_emoji(severity: Severity) -> str:
 
 
 def one_line(text: str) -> str:
-    """Collapse every run of whitespace (newlines included) into one space, so a label cannot break a header."""
-    return " ".join(text.split())
+    """Collapse every run of whitespace (newlines included) into one space, so a label cannot break a header.
+
+    Bidirectional controls are shown as escapes: an override would make the reader see another name.
+    """
+    return no_bidi(" ".join(text.split()))
 
 
 def subject(n: Notification) -> str:

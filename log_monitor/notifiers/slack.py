@@ -6,6 +6,7 @@ import http.client
 import json
 import logging
 import re
+import threading
 import time
 import urllib.error
 from collections.abc import Callable, Mapping, Sequence
@@ -212,6 +213,10 @@ class SlackNotifier:
             )
         ]
         self._retries = max(0, retries)
+        # slack_sdk's timeout (urllib's) is per socket read: an answer dripped a byte at a time never trips it.
+        # Each request (with slack_sdk's own connection retries) ends by this deadline; see `_call`.
+        self._deadline_s = 2 * float(seconds) * (self._retries + 1)
+        self._stuck: threading.Thread | None = None  # a request given up on at its deadline, still running
         self._max_retry_after_s = max_retry_after_s
         self._sleep = sleep
         self._client: WebClient | None = None
@@ -280,6 +285,37 @@ class SlackNotifier:
         return wait is not None and wait <= self._max_retry_after_s
 
     def _call(self, request: Callable[[], T]) -> T:
+        """`request` ended by the deadline: on a thread, left behind (one at most) when Slack drips its answer.
+
+        urllib's socket is out of our reach inside slack_sdk, so the wait is bounded rather than the read; a
+        message Slack takes after all is sent again by the next channel (at-least-once).
+        """
+        if self._stuck is not None and self._stuck.is_alive():
+            raise NotifierError("Slack has still not answered a request given up on earlier; skipped", permanent=False)
+        outcome: list[tuple[bool, Any]] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, self._mapped(request)))
+            except BaseException as exc:  # handed to the waiting thread as it is
+                outcome.append((False, exc))
+
+        worker = threading.Thread(target=run, name="slack-request", daemon=True)
+        worker.start()
+        worker.join(self._deadline_s)
+        if worker.is_alive():
+            self._stuck = worker
+            raise NotifierError(
+                f"Slack unreachable: no complete answer within the {self._deadline_s:g} s request deadline "
+                "(sent too slowly)",
+                permanent=False,
+            )
+        done, value = outcome[0]
+        if not done:
+            raise value
+        return cast(T, value)
+
+    def _mapped(self, request: Callable[[], T]) -> T:
         """The one place where slack_sdk, urllib and socket errors become NotifierError, free of secrets."""
         try:
             return request()

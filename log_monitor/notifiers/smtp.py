@@ -7,7 +7,9 @@ import hashlib
 import logging
 import re
 import smtplib
+import socket
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
@@ -22,6 +24,36 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SECURITY_MODES = ("starttls", "ssl", "none")
+# A message's whole session (greeting, EHLO, STARTTLS, login, MAIL, RCPT, DATA) ends within this many
+# timeouts: the timeout is per socket read, so a server dripping its greeting a byte at a time (a tarpit)
+# would otherwise hold this channel, and every channel after it, for as long as it likes.
+DEADLINE_TIMEOUTS = 3
+
+
+class _Watchdog:
+    """Shuts the session's socket down when the deadline passes; the blocked read then fails at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self.smtp: smtplib.SMTP | None = None
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        self.expired = True
+        sock = getattr(self.smtp, "sock", None)
+        if sock is not None:
+            # socket.socket's own shutdown: an SSLSocket's would drop its TLS state under the reading thread.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class SmtpNotifier:
@@ -54,6 +86,7 @@ class SmtpNotifier:
         self._sender = sender
         self._recipients = list(recipients)
         self._timeout = timeout
+        self._deadline_s = DEADLINE_TIMEOUTS * timeout
         self._context = ssl_context
 
     def __repr__(self) -> str:
@@ -118,12 +151,20 @@ class SmtpNotifier:
         login = f", logged in as {self._user}" if self._user else ""
         return f"connected to {self._host}:{self._port} ({self._security}){login}"
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, watchdog: _Watchdog) -> smtplib.SMTP:
         context = self._context or ssl.create_default_context()
+        # Made unconnected, so the watchdog holds it before the greeting is read.
         if self._security == "ssl":
-            return smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)
-        smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=self._timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(timeout=self._timeout)
+        # What SMTP(host) would have set: the name STARTTLS and implicit TLS check the certificate against.
+        smtp._host = self._host  # type: ignore[attr-defined]
+        watchdog.smtp = smtp
         try:
+            smtp.connect(self._host, self._port)
+            if self._security == "ssl":
+                return smtp
             smtp.ehlo()
             if self._security == "starttls":
                 smtp.starttls(context=context)
@@ -134,9 +175,24 @@ class SmtpNotifier:
         return smtp
 
     def _session(self, work: Callable[[smtplib.SMTP], T]) -> T:
+        """`work` in one session, ended by the deadline; a session cut by it is a transient error saying so."""
+        watchdog = _Watchdog(self._deadline_s)
+        try:
+            with watchdog:
+                return self._mapped(work, watchdog)
+        except NotifierError as exc:
+            if not watchdog.expired:
+                raise
+            raise NotifierError(
+                f"SMTP server {self._host}:{self._port} too slow: the message was not through within its "
+                f"{self._deadline_s:g} s deadline",
+                permanent=False,
+            ) from exc
+
+    def _mapped(self, work: Callable[[smtplib.SMTP], T], watchdog: _Watchdog) -> T:
         """The one place where smtplib, socket and ssl errors become NotifierError."""
         try:
-            smtp = self._connect()
+            smtp = self._connect(watchdog)
             try:
                 if self._user and self._password:
                     smtp.login(self._user, self._password.reveal())

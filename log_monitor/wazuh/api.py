@@ -70,6 +70,9 @@ class WazuhAPIHandler(BackendClient):
         self._token_renew_at: datetime | None = None
         self._sent: collections.deque[float] = collections.deque()  # monotonic times of our recent requests
         self.server_time: datetime | None = None  # the manager's clock at the last answer (its Date header)
+        # Our clock minus the manager's, both read as that answer arrived: how old or late the answer is
+        # does not enter it (a slow listing, or a pass long after the last answer, is not a wrong clock).
+        self.clock_offset_s: float | None = None
         self.logins = 0
 
     # -- public calls ---------------------------------------------------------------
@@ -199,7 +202,10 @@ class WazuhAPIHandler(BackendClient):
         return self._exchange(method, path, params=params, headers=headers, auth=auth)
 
     def _observe(self, response: httpx.Response) -> None:
-        self.server_time = _server_time(response) or self.server_time
+        stamp = _server_time(response)
+        if stamp is not None:
+            self.server_time = stamp
+            self.clock_offset_s = (self._clock.now() - stamp).total_seconds()
 
     def _spend_budget(self) -> None:
         """Keep under WAZUH_API_MAX_RPM requests in any 60 s, so other API users keep their share."""

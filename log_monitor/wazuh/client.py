@@ -13,7 +13,7 @@ import httpx
 
 from log_monitor.closing import Closing
 from log_monitor.errors import BackendError, ResponseError, UnreachableError
-from log_monitor.httpboundary import MAX_RESPONSE_BYTES, fetch, json_object
+from log_monitor.httpboundary import MAX_RESPONSE_BYTES, deadline_bound, fetch, json_object
 from log_monitor.models import Secret
 from log_monitor.wazuh.retry import with_retries
 
@@ -30,7 +30,7 @@ class Connection:
     verify: bool | ssl.SSLContext = True
     timeout: float | None = None  # per read; None keeps the backend's own
     retries: int | None = None  # attempts per request; None keeps the backend's own
-    deadline_s: float | None = None  # a whole request, body included; None is twice the timeout
+    deadline_s: float | None = None  # a whole request, headers and body; None is twice the timeout
     max_response_bytes: int = MAX_RESPONSE_BYTES
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
@@ -52,19 +52,21 @@ class BackendClient(Closing):
         self._sleep = connection.sleep
         self._retries = max(1, connection.retries if connection.retries is not None else self.default_retries)
         self._max_response_bytes = connection.max_response_bytes
-        # httpx's timeout is per read: a body dripped a byte at a time never trips it. This bounds the whole
-        # request, body included.
+        # httpx's timeout is per read: headers or a body dripped a byte at a time never trip it. This bounds
+        # the whole exchange, headers and body.
         self._deadline_s = connection.deadline_s if connection.deadline_s is not None else 2 * timeout
         self.requests_made = 0
         self.request_seconds = 0.0  # total time waiting for answers (the status server's latency metric)
         self.responses_by_status: collections.Counter[int] = collections.Counter()
-        self._client = httpx.Client(
-            base_url=connection.url.rstrip("/"),
-            verify=connection.verify,
-            timeout=httpx.Timeout(timeout),
-            transport=connection.transport,
-            auth=auth,
-            headers={"Accept": "application/json", "User-Agent": "log_monitor"},
+        self._client = deadline_bound(
+            httpx.Client(
+                base_url=connection.url.rstrip("/"),
+                verify=connection.verify,
+                timeout=httpx.Timeout(timeout),
+                transport=connection.transport,
+                auth=auth,
+                headers={"Accept": "application/json", "User-Agent": "log_monitor"},
+            )
         )
 
     def close(self) -> None:

@@ -49,6 +49,10 @@ TOO_MANY_BUCKETS = "too_many_buckets_exception"
 # Buckets one pass may page through: 1,000 pages of 5,000. No fleet comes near it; an indexer (or proxy)
 # that keeps answering full pages with new keys is a runaway, reported rather than followed forever.
 MAX_BUCKETS = 5_000_000
+# Distinct (agent, location) pairs one query may hold, per agent asked (or in all when every agent is asked):
+# pages of ever-new locations took 1.6 GB before the page cap refused them. A real agent has a few dozen.
+MAX_LOCATIONS_PER_AGENT = 200
+MAX_LOCATION_KEYS = 500_000
 
 
 class WazuhIndexer(BackendClient):
@@ -82,6 +86,7 @@ class WazuhIndexer(BackendClient):
         self._keys_per_agent = 4.0  # keys (locations, channels) per agent in a location query, as last seen
         self._warned_buckets = False
         self.answer_bytes = 0  # bytes of aggregation answers read: what a pass costs the indexer's network
+        self._max_keys = MAX_LOCATION_KEYS
 
     def info(self) -> str:
         """Cluster name and version, for `check-config --connect`."""
@@ -141,6 +146,9 @@ class WazuhIndexer(BackendClient):
             query["aggs"]["agents"]["composite"]["size"] = keys
             # By agent alone, a bucket per agent asked is all there can be: no empty page needed to say so.
             most = len(chunk) if chunk and not by_location else None
+            self._max_keys = (
+                min(MAX_LOCATION_KEYS, len(chunk) * MAX_LOCATIONS_PER_AGENT) if chunk else MAX_LOCATION_KEYS
+            )
             found = self._pages(query, by_location, parts, most)
             if by_location and chunk:
                 self._learn_keys_per_agent(len(found), len(chunk))
@@ -219,6 +227,12 @@ class WazuhIndexer(BackendClient):
                 for key, value in buckets:
                     log_key = _log_key(key)
                     stats[log_key] = _merge_stats(stats.get(log_key), value)
+                if len(stats) > self._max_keys:
+                    raise ResponseError(
+                        BACKEND,
+                        f"aggregation gave more than {self._max_keys} distinct (agent, location) pairs: "
+                        "a runaway answer, refused before it fills the memory",
+                    )
             else:
                 stats.update(buckets)
             if not buckets or not isinstance(after, dict) or len(buckets) < composite["size"]:

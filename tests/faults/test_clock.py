@@ -7,6 +7,8 @@ once, which the pipeline inhibition turns into one pipeline alert, not one alert
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from log_monitor.clock import FakeClock
-from log_monitor.models import NotificationKind, Severity
+from log_monitor.models import NotificationKind, Severity, Target, TargetKind
 from log_monitor.monitor import PassResult
 from tests.faults.backend_rig import SILENT, TARGETS, make_rig
 from tests.monitor_rig import Rig
@@ -84,3 +86,47 @@ def test_the_clock_jumping_a_day_ahead_is_at_most_one_pipeline_alert_and_no_per_
     kinds = [n.kind for r in results for n in r.notifications if not n.target_key.startswith("agent:")]
     assert kinds.count(NotificationKind.PIPELINE_SILENT) <= 1
     assert kinds.count(NotificationKind.PIPELINE_SILENT) == kinds.count(NotificationKind.PIPELINE_RESTORED)
+
+
+def local_file(folder: Path, written: datetime) -> Target:
+    """A log file on the monitor's own host, last written at `written`."""
+    path = folder / "app.log"
+    path.write_text("a line\n")
+    os.utime(path, (written.timestamp(), written.timestamp()))
+    return Target(Target.file_key(str(path)), TargetKind.LOCAL_FILE, "app", 300, 300, path=str(path))
+
+
+def test_a_listing_slowed_past_five_minutes_by_the_request_budget_is_not_a_wrong_clock(rig: Rig) -> None:
+    # One agent per page and one request a minute: the listing takes 7 minutes of the fleet's own time, so
+    # its last Date is 7 minutes past the pass's start although both clocks agree to the second.
+    rig.tuning = dataclasses.replace(rig.tuning, api_page_size=1)
+    with rig.app(TARGETS, wazuh_api_max_rpm=1) as app:
+        started = rig.clock.now()
+        result = app.monitor.run_once()
+    assert rig.clock.now() - started > timedelta(minutes=5)
+    assert "clock" not in result.backend_errors
+    assert agent_notes([result]) == [(NotificationKind.ALERT, SILENT)]
+
+
+def test_a_files_only_pass_long_after_the_last_api_answer_judges_its_files(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        app.monitor.run_once()
+        rig.clock.advance(600)  # no API answer since: a files-only pass asks the API nothing
+        log_file = local_file(rig.folder, rig.clock.now() - timedelta(seconds=10))
+        result = app.monitor.check([log_file])
+    assert "clock" not in result.backend_errors
+    assert [r.state.severity for r in result.rows] == [Severity.OK]
+
+
+def test_a_wrong_clock_voids_the_agents_but_never_a_local_file(rig: Rig) -> None:
+    skewed = SkewedClock(rig.clock)
+    skewed.offset = -timedelta(hours=1)
+    rig.clock = skewed  # type: ignore[assignment]
+    log_file = local_file(rig.folder, skewed.now() - timedelta(seconds=10))
+    with rig.app(TARGETS) as app:
+        app.monitor.targets.append(log_file)
+        result = app.monitor.run_once()
+    assert "clock is 3600 s behind" in result.backend_errors["clock"]
+    severities = {r.target.key: r.state.severity for r in result.rows}
+    assert severities.pop(log_file.key) is Severity.OK
+    assert set(severities.values()) == {Severity.UNKNOWN}

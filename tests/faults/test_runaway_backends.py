@@ -17,11 +17,15 @@ from typing import Any
 import pytest
 
 from log_monitor.clock import FakeClock
-from log_monitor.errors import ResponseError, UnreachableError
+from log_monitor.errors import NotifierError, ResponseError, UnreachableError
+from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Secret
+from log_monitor.notifiers.slack import SlackNotifier
+from log_monitor.notifiers.teams import TeamsNotifier
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
+from tests.helpers import notification
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 Answer = Callable[[int, dict[str, Any]], dict[str, Any]]
@@ -102,6 +106,30 @@ def test_full_pages_with_ever_new_keys_stop_at_the_page_cap_with_a_response_erro
     assert backend.requests == 25
 
 
+def location_page(number: int, size: int) -> dict[str, Any]:
+    """A full page of one agent's buckets, each an ever-new location."""
+    buckets = [
+        {
+            "key": {"agent": "001", "location": f"/var/log/new-{number:06d}-{n:04d}.log", "channel": None},
+            "doc_count": 3,
+            "last_event": {"value": 1.7e12},
+            "in_window": {"doc_count": 1},
+        }
+        for n in range(size)
+    ]
+    after = buckets[-1]["key"]
+    return {"_shards": {"total": 1, "failed": 0}, "aggregations": {"agents": {"buckets": buckets, "after_key": after}}}
+
+
+def test_pages_of_ever_new_locations_are_refused_at_a_bound_on_pairs_well_before_the_page_cap() -> None:
+    window = (NOW - timedelta(days=7), NOW - timedelta(minutes=15), NOW)
+    with Backend(lambda number, body: location_page(number, 50)) as backend:
+        indexer = WazuhIndexer(Connection(backend.url, "admin", Secret("admin"), retries=1), page_size=50)
+        with indexer, pytest.raises(ResponseError, match=r"more than 200 distinct \(agent, location\) pairs"):
+            indexer.last_events(*window, by_location=True, agent_ids=["001"])
+    assert backend.requests == 5  # 250 pairs held at most, not the page cap's 100,000 pages of them
+
+
 # -- a dripped answer --------------------------------------------------------------------------------------
 
 
@@ -112,7 +140,8 @@ class Drip:
     read it to the end) or the client closed the connection first.
     """
 
-    def __init__(self, body: bytes, pause_s: float) -> None:
+    def __init__(self, body: bytes, pause_s: float, *, head_only: bool = False) -> None:
+        self.head_only = head_only  # drip the status line and headers instead, then send the body at once
         self.finished = threading.Event()
         self.wrote_all: bool | None = None
         self.connections = 0
@@ -133,6 +162,9 @@ class Drip:
 
             def _drip(self) -> None:
                 drip.connections += 1
+                if drip.head_only:
+                    self._drip_head()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -144,6 +176,21 @@ class Drip:
                         time.sleep(pause_s)
                     drip.wrote_all = True
                 except OSError:  # the client hung up mid-body
+                    drip.wrote_all = False
+                finally:
+                    self.close_connection = True
+                    drip.finished.set()
+
+            def _drip_head(self) -> None:
+                head = HEAD % len(body)
+                try:
+                    for offset in range(len(head)):
+                        self.wfile.write(head[offset : offset + 1])
+                        self.wfile.flush()
+                        time.sleep(pause_s)
+                    self.wfile.write(body)
+                    drip.wrote_all = True
+                except OSError:  # the client hung up mid-head
                     drip.wrote_all = False
                 finally:
                     self.close_connection = True
@@ -165,6 +212,10 @@ class Drip:
 
 # 120 bytes at 40 ms: a complete answer takes about 5 s, each byte well inside the 2 s read timeout.
 DRIPPED = json.dumps({"cluster_name": "drip", "data": {"title": "Wazuh API"}, "pad": "x" * 60}).encode()
+
+
+# About 200 bytes of status line and headers: 8 s at 40 ms a byte, each byte well inside any read timeout here.
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"x" * 120 + b"\r\nContent-Length: %d\r\n\r\n"
 
 
 @pytest.fixture
@@ -195,3 +246,65 @@ def test_an_api_answer_dripped_a_byte_at_a_time_ends_at_the_request_deadline(dri
     assert drip.finished.wait(10)
     assert drip.wrote_all is False
     assert drip.connections == 1
+
+
+# -- dripped headers: httpx's timeout is per read, so only the request's deadline ends them ---------------
+
+
+@pytest.fixture
+def head_drip() -> Iterator[Drip]:
+    with Drip(DRIPPED, pause_s=0.04, head_only=True) as server:
+        yield server
+
+
+def hung_up_mid_head(drip: Drip) -> bool:
+    return drip.finished.wait(30) and drip.wrote_all is False and drip.connections == 1
+
+
+def test_an_indexer_answer_whose_headers_are_dripped_ends_at_the_request_deadline(head_drip: Drip) -> None:
+    indexer = WazuhIndexer(Connection(head_drip.url, "admin", Secret("admin"), timeout=2.0, deadline_s=0.3))
+    with indexer, pytest.raises(UnreachableError, match=r"incomplete after the 0.3 s request deadline"):
+        indexer.info()
+    assert hung_up_mid_head(head_drip)
+
+
+def test_an_api_answer_whose_headers_are_dripped_ends_at_the_request_deadline(head_drip: Drip) -> None:
+    clock = FakeClock(NOW)
+    connection = Connection(head_drip.url, "wazuh", Secret("wazuh"), timeout=2.0, deadline_s=0.3, sleep=clock.advance)
+    with (
+        WazuhAPIHandler(connection, clock=clock) as api,
+        pytest.raises(UnreachableError, match=r"incomplete after the 0.3 s request deadline"),
+    ):
+        api.info()
+    assert hung_up_mid_head(head_drip)
+
+
+def test_a_webhook_channel_whose_headers_are_dripped_fails_at_its_deadline_for_the_next_channel(
+    head_drip: Drip,
+) -> None:
+    teams = TeamsNotifier(webhook_url=Secret(head_drip.url), timeout=0.5)
+    with pytest.raises(NotifierError, match=r"incomplete after the 1 s request deadline") as failed:
+        teams.send(notification())
+    teams.close()
+    assert not failed.value.permanent
+    assert hung_up_mid_head(head_drip)
+
+
+def test_a_heartbeat_receiver_dripping_its_headers_fails_the_ping_at_its_deadline(head_drip: Drip) -> None:
+    heartbeat = Heartbeat(head_drip.url, timeout_s=0.5)
+    heartbeat.ping(True)
+    assert hung_up_mid_head(head_drip)
+    assert heartbeat.flush(30)
+    heartbeat.close()
+    assert (heartbeat.sent, heartbeat.failed) == (0, 1)
+
+
+def test_slack_dripping_its_headers_fails_at_its_deadline_for_the_next_channel(head_drip: Drip) -> None:
+    slack = SlackNotifier(token=Secret("xoxb-drip"), channel="#soc", api_url=head_drip.url + "/", timeout=0.5)
+    with pytest.raises(NotifierError, match=r"within the 2 s request deadline") as failed:
+        slack.send(notification())
+    assert not failed.value.permanent
+    # The request given up on still runs (urllib's socket is out of reach): the next message does not wait for it.
+    with pytest.raises(NotifierError, match="still not answered"):
+        slack.send(notification())
+    assert head_drip.finished.wait(30)

@@ -49,10 +49,11 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
+from log_monitor.routes import check_routes
 from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
-from log_monitor.targets import load_targets
+from log_monitor.targets import load_groups, load_targets
 from log_monitor.view import REMOVED, TargetView, learned, removed_by, views
 from log_monitor.wazuh.api import MANAGER_ID
 
@@ -183,6 +184,8 @@ def main(
         settings = load_settings(args.env_file)
         needs_targets = ("once", "check-config", "run", "silence", "top", "status", "silences")
         targets = load_targets(settings) if command in needs_targets else []
+        if command in needs_targets:
+            check_routes(settings, targets)
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -401,6 +404,7 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
                 print(f"  {name}: FAILED: {exc}", file=out)
             else:
                 print(f"  {name}: ok{(' (' + detail + ')') if detail else ''}", file=out)
+        failed += _unknown_groups(settings, app, out)
         # What the daemon saw when it last delivered: a channel may pass the probe yet refuse messages.
         for health in app.store.channel_health():
             if not health.ok and health.permanent:
@@ -422,6 +426,25 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
     if failed:
         return _fail(err, f"{failed} connection check(s) failed", EXIT_UNKNOWN)
     return EXIT_OK
+
+
+def _unknown_groups(settings: Settings, app: App, out: TextIO) -> int:
+    """Groups that groups.csv or AGENT_DISCOVERY names but the manager does not have (a typo matches no agent)."""
+    named = {p.group: p.origin for p in load_groups(settings).rows}
+    named.update({g: "AGENT_DISCOVERY" for g in settings.discovery_groups if g not in named})
+    if app.api is None or not named:
+        return 0
+    try:
+        known = set(app.api.group_names())
+    except BackendError as exc:
+        print(f"  Wazuh agent groups: FAILED: {exc}", file=out)
+        return 1
+    unknown = [f"{group} ({origin})" for group, origin in named.items() if group not in known]
+    if not unknown:
+        print(f"  Wazuh agent groups: ok ({len(named)} named, all known to the manager)", file=out)
+        return 0
+    print(f"  warning: agent group(s) the Wazuh manager does not have (a typo?): {', '.join(unknown)}", file=out)
+    return 1
 
 
 def _public_url(url: str) -> str:
@@ -664,6 +687,7 @@ def _serve(
         try:
             fresh = load_settings(env_file)
             fresh_targets = load_targets(fresh)
+            check_routes(fresh, fresh_targets)
         except ConfigError as exc:
             # A broken edit must not take monitoring down: keep running on the last good configuration.
             log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))

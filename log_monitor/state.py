@@ -122,6 +122,12 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (target_key, hour)
     );
     """,
+    # One row per (notification, receiver lane): a route that fans out delivers to each receiver once, and a slow
+    # receiver holds back only its own lane. A row's id is the notification's on today's chain's lane '' (every row
+    # written before), `id|lane` on the others (outbox_row_id): the table and its key stay as they were.
+    """
+    ALTER TABLE outbox ADD COLUMN receiver TEXT NOT NULL DEFAULT '';
+    """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -202,6 +208,7 @@ class OutboxEntry:
     last_error: str | None
     delivered_at: datetime | None
     channel: str | None
+    receiver: str = ""  # the lane (routes.py): a receiver, a `first:` chain, or '' for today's chain
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,8 @@ class StateStore:
         # or replaced under us. `on_reset` makes the notice that tells the team (app.build sets it).
         self._identity: tuple[int, int] | None = None
         self.on_reset: Callable[[], Notification] | None = None
+        # The outbox lanes (routes.py) a notification is queued on, one row each; app.build sets a Router's.
+        self.lanes_of: Callable[[Notification], Iterable[str]] = _today_s_chain
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -377,11 +386,21 @@ class StateStore:
                     _record_transition(db, state, stored.get(state.target_key))
                 db.executemany(_UPSERT_STATE, _state_rows(written))
                 self._record_rates(db, states, stored)
+            lanes_of = self.lanes_of
             db.executemany(
-                "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO outbox (id, receiver, created_at, target_key, kind, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    (note.id, note.created_at.isoformat(), note.target_key, str(note.kind), note_to_json(note))
+                    (
+                        outbox_row_id(note.id, lane),
+                        lane,
+                        note.created_at.isoformat(),
+                        note.target_key,
+                        str(note.kind),
+                        note_to_json(note),
+                    )
                     for note in notifications
+                    for lane in lanes_of(note)
                 ),
             )
             if self._pruned_mono is None or time.monotonic() - self._pruned_mono >= OUTBOX_PRUNE_EVERY_S:
@@ -550,16 +569,17 @@ class StateStore:
         """
         if due is None:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id, receiver FROM outbox "
                 "WHERE delivered_at IS NULL ORDER BY created_at, rowid LIMIT ?",
                 (limit,),
             )
         else:
             # ISO texts of UTC datetimes compare in time order, so SQLite can compare them as strings.
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox AS o "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id, receiver FROM outbox AS o "
                 "WHERE delivered_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox AS p "
-                "WHERE p.target_key = o.target_key AND p.delivered_at IS NULL AND p.next_attempt_at > ? "
+                "WHERE p.target_key = o.target_key AND p.receiver = o.receiver AND p.delivered_at IS NULL "
+                "AND p.next_attempt_at > ? "
                 "AND (p.created_at, p.rowid) <= (o.created_at, o.rowid)) "
                 "ORDER BY created_at, rowid LIMIT ?",
                 (_utc_text(due), limit),
@@ -573,7 +593,7 @@ class StateStore:
         """
         row = self._query(
             "SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox AS o WHERE delivered_at IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.target_key = o.target_key "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.target_key = o.target_key AND p.receiver = o.receiver "
             "AND p.delivered_at IS NULL AND (p.created_at, p.rowid) < (o.created_at, o.rowid))"
         )[0]
         try:
@@ -590,14 +610,14 @@ class StateStore:
         """The newest notifications, delivered or not (of one target when given); read through an index."""
         if target_key is None:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id, receiver FROM outbox "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (limit,),
             )
         else:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox WHERE target_key = ? "
-                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                "SELECT payload, attempts, last_error, delivered_at, channel, id, receiver FROM outbox "
+                "WHERE target_key = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (target_key, limit),
             )
         return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
@@ -617,21 +637,23 @@ class StateStore:
             if pruned < OUTBOX_PRUNE_BATCH:
                 return total
 
-    def mark_all_delivered(self, note_ids: Iterable[str], channel: str, at: datetime) -> None:
-        """Mark a group delivered in one transaction: one message carried them all."""
+    def mark_all_delivered(self, note_ids: Iterable[str], channel: str, at: datetime, *, receiver: str = "") -> None:
+        """Mark a group delivered on one lane in one transaction: one message carried them all."""
         with self._transaction() as db:
             db.executemany(
                 "UPDATE outbox SET delivered_at = ?, channel = ?, attempts = attempts + 1 "
                 "WHERE id = ? AND delivered_at IS NULL",
-                [(_utc_text(at), channel, note_id) for note_id in note_ids],
+                [(_utc_text(at), channel, outbox_row_id(note_id, receiver)) for note_id in note_ids],
             )
 
-    def mark_all_failed(self, note_ids: Iterable[str], error: str, at: datetime, *, retry_at: datetime) -> None:
-        """No channel took a group: count the attempt on each and keep them queued until `retry_at`."""
+    def mark_all_failed(
+        self, note_ids: Iterable[str], error: str, at: datetime, *, retry_at: datetime, receiver: str = ""
+    ) -> None:
+        """No channel of the lane took a group: count the attempt on each and keep them queued until `retry_at`."""
         with self._transaction() as db:
             db.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                [(error, _utc_text(retry_at), note_id) for note_id in note_ids],
+                [(error, _utc_text(retry_at), outbox_row_id(note_id, receiver)) for note_id in note_ids],
             )
 
     # -- channel health ------------------------------------------------------------------
@@ -1027,6 +1049,15 @@ def _prune_outbox(db: sqlite3.Connection, now: datetime, keep_s: float, keep: in
     ).rowcount
 
 
+def outbox_row_id(note_id: str, lane: str) -> str:
+    """The outbox row of a notification on a lane (the notification's own id on today's chain)."""
+    return note_id if not lane else f"{note_id}|{lane}"
+
+
+def _today_s_chain(note: Notification) -> tuple[str, ...]:
+    return ("",)
+
+
 def _utc_text(at: datetime) -> str:
     """ISO text in UTC, so texts written from any zone compare in time order."""
     return (at if at.tzinfo is None else at.astimezone(UTC)).isoformat()
@@ -1052,6 +1083,7 @@ def _entry(row: tuple[Any, ...]) -> OutboxEntry:
         last_error=row[2],
         delivered_at=datetime.fromisoformat(row[3]) if row[3] else None,
         channel=row[4],
+        receiver=str(row[6] or "") if len(row) > 6 else "",
     )
 
 

@@ -16,9 +16,10 @@ LAYERS: list[set[str]] = [
     {"models", "errors", "clock", "closing", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
     | {"httpboundary", "httpserve", "ratechart"},
-    {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
+    {"targets", "routes", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
     | {"notifiers.http"},
-    {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
+    {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"}
+    | {"notifiers.webhook", "notifiers.pagerduty", "notifiers.syslog"},
     {"monitor", "liveness"},
     {"app", "daemon", "demo", "status_server", "top"},
     {"cli"},

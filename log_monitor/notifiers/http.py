@@ -56,3 +56,11 @@ class HTTPChannel:
 
     def _fail(self, message: str, *, answered: bool, retryable: bool) -> NotifierError:
         return NotifierError(message, permanent=not retryable)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """A 429's Retry-After in seconds, when it is a number."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None

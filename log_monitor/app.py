@@ -232,6 +232,13 @@ def build_lanes(
     return lanes
 
 
+def every_receiver(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> list[Notifier]:
+    """Today's chain, then each other receiver routes.csv names, once each (`test-alert` tries them all)."""
+    chain = build_channels(settings, sleep=sleep)
+    lanes = build_lanes(settings, load_routes(settings), chain, sleep=sleep)
+    return list({id(c): c for lane in lanes.values() for c in lane}.values())
+
+
 def _receiver(
     spec: str, made: dict[str, Notifier], settings: Settings, sleep: Callable[[float], None], tuning: Tuning
 ) -> Notifier:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from log_monitor import __version__
-from log_monitor.app import App, Tuning, build, build_channels
+from log_monitor.app import App, Tuning, build, build_channels, every_receiver
 from log_monitor.config import (
     DEFAULT_ENV_FILE,
     LEGACY_ENV_FILE,
@@ -49,7 +49,7 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
-from log_monitor.routes import check_routes
+from log_monitor.routes import check_routes, load_routes
 from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
@@ -387,6 +387,8 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
             "and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
             file=out,
         )
+    for route in load_routes(settings).by_name.values():
+        print(f"  route {route.name} ({route.mode}): {' | '.join(route.receivers)}", file=out)
     for line in describe(settings):
         print(f"  setting: {line}", file=out)
     for warning in settings.warnings:
@@ -595,7 +597,7 @@ def _test_alert(settings: Settings, out: TextIO, redactor: RedactingFilter) -> i
         detail="If you can read this, this channel works.",
     )
     failed = 0
-    for channel in build_channels(settings):
+    for channel in every_receiver(settings):
         try:
             channel.send(note)
         except NotifierError as exc:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import hmac
+import io
 import json
 import re
 from collections.abc import Iterator

@@ -390,6 +390,10 @@ def build(
     if routes.by_name:
         store.lanes_of = Router(routes, lambda: monitor.targets).lanes_of
     receivers = list({id(c): c for lane in lanes.values() for c in lane}.values())
+    if settings.slack_threads:
+        for receiver in receivers:
+            if isinstance(receiver, SlackNotifier):
+                receiver.threads = store
     return App(settings, monitor, store, receivers, api, indexer, heartbeat, stack)
 
 

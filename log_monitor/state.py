@@ -128,6 +128,17 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN receiver TEXT NOT NULL DEFAULT '';
     """,
+    # One Slack thread per open incident and receiver: its parent message, kept across restarts and re-execs.
+    """
+    CREATE TABLE IF NOT EXISTS slack_threads (
+        receiver TEXT NOT NULL,
+        target_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        PRIMARY KEY (receiver, target_key)
+    );
+    """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -655,6 +666,33 @@ class StateStore:
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                 [(error, _utc_text(retry_at), outbox_row_id(note_id, receiver)) for note_id in note_ids],
             )
+
+    # -- Slack threads ------------------------------------------------------------------
+
+    def thread(self, receiver: str, target_key: str) -> tuple[str, str, datetime] | None:
+        """The open incident's thread on a Slack receiver: (channel id, parent ts, when it was opened)."""
+        rows = self._query(
+            "SELECT channel, ts, opened_at FROM slack_threads WHERE receiver = ? AND target_key = ?",
+            (receiver, target_key),
+        )
+        if not rows:
+            return None
+        try:
+            return str(rows[0][0]), str(rows[0][1]), _aware(datetime.fromisoformat(rows[0][2]))
+        except ValueError:
+            return None  # a row no version writes: the next alert opens a new thread
+
+    def save_thread(self, receiver: str, target_key: str, channel: str, ts: str, opened_at: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO slack_threads (receiver, target_key, channel, ts, opened_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (receiver, target_key, channel, ts, _utc_text(opened_at)),
+            )
+
+    def drop_thread(self, receiver: str, target_key: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM slack_threads WHERE receiver = ? AND target_key = ?", (receiver, target_key))
 
     # -- channel health ------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from log_monitor.clock import Clock, SystemClock
 from log_monitor.closing import Closing
 from log_monitor.config import Settings, parse_syslog_addr
 from log_monitor.errors import BackendError
+from log_monitor.findings import FindingsLog
 from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
 from log_monitor.monitor import LogCounter
@@ -379,6 +380,9 @@ def build(
             groups=groups,
             pipeline_ratio=settings.pipeline_silence_ratio,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
+            findings=FindingsLog(settings.findings_log, host or socket.gethostname())
+            if settings.findings_log
+            else None,
             **_given(slice_agents=tuning.indexer_page_size),
         )
         heartbeat = Heartbeat(settings.heartbeat_url.reveal()) if settings.heartbeat_url else None

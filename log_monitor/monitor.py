@@ -12,6 +12,7 @@ from operator import attrgetter
 
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError
+from log_monitor.findings import FindingsLog
 from log_monitor.judge import Judged, JudgeSettings, PassJudge, Verdict
 from log_monitor.models import Notification, Observation, Severity, Target, TargetKind
 from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
@@ -103,6 +104,7 @@ class LogCounter:
         zone: tzinfo | None = None,
         scheduler: Scheduler | None = None,
         slice_agents: int = SLICE_AGENTS,
+        findings: FindingsLog | None = None,
     ) -> None:
         self.targets = list(targets)
         self.scheduler = scheduler or Scheduler()
@@ -122,6 +124,7 @@ class LogCounter:
         self._groups = groups or GroupPolicies()
         self.health = LoopHealth()
         self._slice_agents = slice_agents
+        self._findings = findings
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
 
     def run_once(self) -> PassResult:
@@ -178,6 +181,8 @@ class LogCounter:
     def _commit(self, verdict: Verdict, result: PassResult, keep_rows: bool) -> None:
         """A slice's states and their notifications in one transaction: a target's state never without its alert."""
         self.store.commit(verdict.states, verdict.notifications)
+        if self._findings is not None:
+            self._findings.write(verdict.rows, self.clock.now())
         for row in verdict.rows:
             _log_change(row)
         for severity, count in verdict.severities.items():

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 LAYERS: list[set[str]] = [
     {"models", "errors", "clock", "closing", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
+    | {"findings"}
     | {"httpboundary", "httpserve", "ratechart"},
     {"targets", "routes", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
     | {"notifiers.http"},

@@ -357,13 +357,9 @@ def build(
         if indexer is not None:
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)
-        routes = load_routes(settings)
-        lanes = build_lanes(settings, routes, channels, sleep=sleep, tuning=tuning)
+        dispatcher, routes, receivers = _delivery(settings, channels, store, clock, sleep, tuning)
         groups = load_groups(settings)
         targets = _watched(settings, _with_groups(groups, targets, api), store, clock, api, indexer)
-        dispatcher = Dispatcher(
-            store, channels, clock, sleep=sleep, lanes=lanes, **_given(attempts=tuning.delivery_attempts)
-        )
         monitor = LogCounter(
             targets=targets,
             store=store,
@@ -393,12 +389,29 @@ def build(
         raise
     if routes.by_name:
         store.lanes_of = Router(routes, lambda: monitor.targets).lanes_of
+    return App(settings, monitor, store, receivers, api, indexer, heartbeat, stack)
+
+
+def _delivery(
+    settings: Settings,
+    channels: list[Notifier],
+    store: StateStore,
+    clock: Clock,
+    sleep: Callable[[float], None],
+    tuning: Tuning,
+) -> tuple[Dispatcher, Routes, list[Notifier]]:
+    """The dispatcher over today's chain and every route's lane, the routes, and every receiver once."""
+    routes = load_routes(settings)
+    lanes = build_lanes(settings, routes, channels, sleep=sleep, tuning=tuning)
     receivers = list({id(c): c for lane in lanes.values() for c in lane}.values())
     if settings.slack_threads:
         for receiver in receivers:
             if isinstance(receiver, SlackNotifier):
-                receiver.threads = store
-    return App(settings, monitor, store, receivers, api, indexer, heartbeat, stack)
+                receiver.threads = store  # a webhook one ignores it: it cannot thread
+    dispatcher = Dispatcher(
+        store, channels, clock, sleep=sleep, lanes=lanes, **_given(attempts=tuning.delivery_attempts)
+    )
+    return dispatcher, routes, receivers
 
 
 def _with_groups(groups: GroupPolicies, targets: Sequence[Target], api: WazuhAPIHandler | None) -> list[Target]:

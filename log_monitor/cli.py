@@ -378,17 +378,7 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
         # OpenSearch sends no Date header: only the API can tell the manager's time (REALITY.md §5).
         print("  clock: not checked against the manager's (needs WAZUH_API_URL; the indexer sends no Date)", file=out)
     print(f"  targets: {len(targets)} from {settings.agent_list_file}", file=out)
-    channels = build_channels(settings)
-    print(f"  alerts go to: {' -> '.join(_describe_channel(c.name, settings) for c in channels)}", file=out)
-    if [c.name for c in channels] == ["console"]:
-        print(
-            "  warning: the console is the only alert channel: alerts are printed on stdout and recorded as "
-            "delivered, but under cron (stdout to /dev/null) or systemd nobody sees them; set SLACK_BOT_TOKEN "
-            "and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
-            file=out,
-        )
-    for route in load_routes(settings).by_name.values():
-        print(f"  route {route.name} ({route.mode}): {' | '.join(route.receivers)}", file=out)
+    _print_channels(settings, out)
     for line in describe(settings):
         print(f"  setting: {line}", file=out)
     for warning in settings.warnings:
@@ -447,6 +437,21 @@ def _unknown_groups(settings: Settings, app: App, out: TextIO) -> int:
         return 0
     print(f"  warning: agent group(s) the Wazuh manager does not have (a typo?): {', '.join(unknown)}", file=out)
     return 1
+
+
+def _print_channels(settings: Settings, out: TextIO) -> None:
+    """Today's chain in order, then each route's receivers."""
+    channels = build_channels(settings)
+    print(f"  alerts go to: {' -> '.join(_describe_channel(c.name, settings) for c in channels)}", file=out)
+    if [c.name for c in channels] == ["console"]:
+        print(
+            "  warning: the console is the only alert channel: alerts are printed on stdout and recorded as "
+            "delivered, but under cron (stdout to /dev/null) or systemd nobody sees them; set SLACK_BOT_TOKEN "
+            "and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
+            file=out,
+        )
+    for route in load_routes(settings).by_name.values():
+        print(f"  route {route.name} ({route.mode}): {' | '.join(route.receivers)}", file=out)
 
 
 def _public_url(url: str) -> str:

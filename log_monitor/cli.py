@@ -779,15 +779,18 @@ def _demo(seconds: float, out: TextIO) -> int:
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
     timer = threading.Timer(seconds, signals.request_stop)
     timer.daemon = True
-    with demo_setup() as (settings, targets):
+    with demo_setup(show=lambda line: print(line, file=out, flush=True)) as (settings, targets):
         print(
             f"demo: simulated Wazuh API at {settings.wazuh_api_url}, indexer at {settings.wazuh_indexer_url}\n"
             f"      {len(targets)} targets checked every {humanize_duration(INTERVAL_S)}; WARNING after "
             f"{humanize_duration(THRESHOLD_S)} of silence, CRITICAL after {humanize_duration(THRESHOLD_S * 2)}; "
             f"running for {humanize_duration(seconds)} (Ctrl-C stops)\n"
             "      db-primary's logs stop while its FIM and SCA alerts go on, web-frontend's auth.log goes quiet,\n"
-            "      dc-01's Security channel stops while System goes on, fw-edge disconnects, mail-relay (UTC+8)\n"
-            "      recovers\n",
+            "      dc-01's Security channel stops while System goes on and comes back, fw-edge disconnects,\n"
+            "      mail-relay (UTC+8) recovers\n"
+            "      two teams: the linux-servers group (web-frontend, mail-relay) alerts Slack #soc-linux; the dc\n"
+            "      group (dc-01) alerts Slack #soc-identity and email, one Slack thread per incident; the rest\n"
+            "      goes to the console\n",
             file=out,
             flush=True,
         )

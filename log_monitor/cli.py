@@ -699,7 +699,8 @@ def _serve(
             # A broken edit must not take monitoring down: keep running on the last good configuration.
             log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
             continue
-        if fresh != settings:
+        # Wazuh groups' policies and the routes are laid onto the targets at start: a re-exec applies them anew.
+        if fresh != settings or fresh.groups_file is not None or fresh.routes_file is not None:
             log.info("configuration changed: re-executing to apply it")
             # A new STATE_DB is locked afresh by the new program.
             return Outcome.RESTART, fresh.state_db == settings.state_db

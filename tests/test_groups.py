@@ -7,9 +7,10 @@ real API does) with a fake clock; check-config and the route checks run through 
 from __future__ import annotations
 
 import io
+import signal
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,10 @@ from log_monitor.errors import ConfigError
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.targets import load_groups, load_targets
+from tests.daemon_process import TOKEN, Daemon
+from tests.helpers import wait_for
 from tests.monitor_rig import INTERVAL, NOW, Rig, agent
+from tests.slack_server import SlackServer
 
 GROUPS = (
     "group,interval,threshold,files,maintenance,drop_ratio,route\n"
@@ -172,3 +176,27 @@ def test_check_config_connect_lists_the_groups_the_manager_does_not_have(tmp_pat
     assert "agent group(s) the Wazuh manager does not have" in text
     assert f"domain-controllers ({tmp_path / 'groups.csv'}:2)" in text and "web-farm (AGENT_DISCOVERY)" in text
     assert "linux-servers (" not in text
+
+
+def test_a_sighup_re_executes_the_daemon_so_the_groups_and_routes_apply_anew(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    fleet = Fleet()
+    for agent_id in ("001", "002"):
+        fleet.add_agent(agent_id, f"host-{agent_id}", rate_per_min=60, started=now - timedelta(hours=2))
+    fleet.set_groups("002", ["default", "dbs"])
+    fleet.silence("002", since=now - timedelta(hours=1))
+    with SimulatorServer(fleet) as sim, SlackServer(token=TOKEN, channels=("#soc", "#dba")) as slack:
+        (tmp_path / "groups.csv").write_text("dbs,,,,,,dba\n")
+        (tmp_path / "routes.csv").write_text("dba,first,slack:#dba\n")
+        daemon = Daemon(tmp_path, sim, slack, GROUPS_FILE="groups.csv", ROUTES_FILE="routes.csv", REMINDER_INITIAL="2s")
+        try:
+            process = daemon.start_until_alerted()
+            assert slack.messages[0]["channel"] == "#dba"
+            process.send_signal(signal.SIGHUP)
+            assert wait_for(lambda: daemon.log_text().count("daemon started") >= 2), daemon.log_text()
+            assert "re-executing" in daemon.log_text() and "reloaded:" not in daemon.log_text()
+            assert wait_for(lambda: len(slack.messages) >= 2), daemon.log_text()
+            assert {m["channel"] for m in slack.messages} == {"#dba"}  # the group's route, after the re-exec too
+            assert daemon.terminate() == 0
+        finally:
+            daemon.stop()

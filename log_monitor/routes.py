@@ -16,7 +16,7 @@ from pathlib import Path
 
 from log_monitor.config import Settings, parse_syslog_addr
 from log_monitor.errors import ConfigError
-from log_monitor.models import Notification, Target, TargetKind
+from log_monitor.models import Notification, NotificationKind, Target, TargetKind
 from log_monitor.targets import csv_rows, load_groups, split_columns
 
 ROUTE_COLUMNS = ("route", "mode", "receivers")
@@ -214,7 +214,11 @@ class Router:
     def lanes_of(self, note: Notification) -> tuple[str, ...]:
         keys: Iterable[str] = note.related or (note.target_key,)
         # Once per lane: a pipeline alert covering two teams' agents goes to each team once.
-        return tuple(dict.fromkeys(lane for key in keys for lane in self.routes.lanes(self.route(key))))
+        lanes = tuple(dict.fromkeys(lane for key in keys for lane in self.routes.lanes(self.route(key))))
+        if note.kind is NotificationKind.CHANNEL_DOWN:
+            # The alert about a broken receiver never waits on a lane of that receiver alone (it would never go).
+            lanes = tuple(lane for lane in lanes if lane != note.label) or (DEFAULT_LANE,)
+        return lanes
 
     def route(self, key: str) -> str:
         found = self._route_of.get(key)

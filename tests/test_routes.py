@@ -108,6 +108,15 @@ def test_a_grouped_alert_goes_to_the_route_of_each_target_it_covers_once_per_rou
     assert router.lanes_of(note("agent:004")) == ("",)
 
 
+def test_the_alert_about_a_broken_receiver_goes_through_the_routes_other_receivers() -> None:
+    routes = Routes({"default": Route("default", "all", ("slack", "email"), "r:1")})
+    router = Router(routes, list)
+    down = replace(note("channel:slack"), kind=NotificationKind.CHANNEL_DOWN, label="slack")
+    assert router.lanes_of(down) == ("email",)
+    alone = Router(Routes({"default": Route("default", "all", ("slack",), "r:1")}), list)
+    assert alone.lanes_of(down) == ("",)  # today's chain, whose other channels take it
+
+
 # -- delivery through lanes ----------------------------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from log_monitor.app import build_lanes
 from log_monitor.cli import main
@@ -23,6 +25,7 @@ from log_monitor.models import Condition, Notification, NotificationKind, Secret
 from log_monitor.notifiers.dispatch import Dispatcher
 from log_monitor.notifiers.pagerduty import PagerDutyNotifier
 from log_monitor.notifiers.syslog import SyslogNotifier
+from log_monitor.notifiers.syslog import message as syslog_message
 from log_monitor.notifiers.webhook import SIGNATURE_HEADER, WebhookNotifier
 from log_monitor.routes import Route, Routes
 from log_monitor.state import StateStore
@@ -238,3 +241,14 @@ def test_test_alert_and_check_config_cover_every_receiver_the_routes_name(hook: 
     assert main(["check-config", "--env-file", str(env)], stdout=out, stderr=io.StringIO()) == 0
     assert "route soar (all): webhook | console" in out.getvalue()
     assert hook.url not in out.getvalue()
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=80))
+@settings(max_examples=200, deadline=None)
+def test_any_target_key_is_escaped_into_structured_data_and_reads_back_the_same(key: str) -> None:
+    raw = syslog_message(replace(alert(), target_key=key))
+    matched = RFC5424.match(raw)
+    assert matched is not None
+    value = re.search(rb'target="((?:[^"\\\]]|\\["\\\]])*)"', matched["sd"])
+    assert value is not None
+    assert re.sub(rb'\\(["\\\]])', rb"\1", value.group(1)).decode() == key

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
@@ -24,7 +27,7 @@ from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.dispatch import Dispatcher
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.notifiers.smtp import SmtpNotifier
-from log_monitor.routes import Route, Router, Routes, load_routes, parse_routes
+from log_monitor.routes import RECEIVER_KINDS, Route, Router, Routes, load_routes, parse_routes
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
@@ -273,3 +276,17 @@ def start_once(env: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         env={k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(ROOT)},
     )
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
+@settings(max_examples=200, deadline=None)
+def test_any_routes_file_parses_into_routes_or_named_problems_never_an_exception(text: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "routes.csv"
+        path.write_text(text, encoding="utf-8")
+        problems: list[str] = []
+        routes = parse_routes(path, problems)
+    assert all(p.startswith(f"{path}:") for p in problems)
+    for route in routes.by_name.values():
+        assert route.mode in ("all", "first") and route.receivers
+        assert all(r.partition(":")[0] in RECEIVER_KINDS for r in route.receivers)

@@ -278,7 +278,7 @@ def start_once(env: Path) -> subprocess.Popen[bytes]:
     )
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=300))
 @settings(max_examples=200, deadline=None)
 def test_any_routes_file_parses_into_routes_or_named_problems_never_an_exception(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:

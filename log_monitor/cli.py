@@ -186,6 +186,8 @@ def main(
         targets = load_targets(settings) if command in needs_targets else []
         if command in needs_targets:
             check_routes(settings, targets)
+        elif command == "test-alert":
+            load_routes(settings)  # its receivers are tried too: a bad routes.csv is the configuration's error
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:

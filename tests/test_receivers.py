@@ -252,3 +252,12 @@ def test_any_target_key_is_escaped_into_structured_data_and_reads_back_the_same(
     value = re.search(rb'target="((?:[^"\\\]]|\\["\\\]])*)"', matched["sd"])
     assert value is not None
     assert re.sub(rb'\\(["\\\]])', rb"\1", value.group(1)).decode() == key
+
+
+def test_test_alert_with_a_route_naming_an_unconfigured_receiver_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "routes.csv").write_text("soar,all,pagerduty\n")
+    env = tmp_path / "log_monitor.env"
+    env.write_text("ROUTES_FILE=routes.csv\nSTATE_DB=s.db\n")
+    err = io.StringIO()
+    assert main(["test-alert", "--env-file", str(env)], stdout=io.StringIO(), stderr=err) == 78
+    assert f"{tmp_path / 'routes.csv'}:1: receiver pagerduty needs PAGERDUTY_ROUTING_KEY" in err.getvalue()

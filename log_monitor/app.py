@@ -8,30 +8,37 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.closing import Closing
-from log_monitor.config import Settings
+from log_monitor.config import Settings, parse_syslog_addr
+from log_monitor.errors import BackendError
+from log_monitor.findings import FindingsLog
 from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
 from log_monitor.monitor import LogCounter
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import Dispatcher
+from log_monitor.notifiers.pagerduty import PagerDutyNotifier
 from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.notifiers.smtp import SmtpNotifier
+from log_monitor.notifiers.syslog import SyslogNotifier
 from log_monitor.notifiers.teams import TeamsNotifier
+from log_monitor.notifiers.webhook import WebhookNotifier
 from log_monitor.policy import PolicySettings
+from log_monitor.routes import DEFAULT_LANE, Router, Routes, lane_receivers, load_routes, split_receiver
 from log_monitor.sources import EventSource
 from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.sources.logcollector import LogcollectorSource, plan_polls
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource, learn_locations
 from log_monitor.state import StateStore
+from log_monitor.targets import GroupPolicies, load_groups
 from log_monitor.view import REMOVED_KEPT, learned
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
@@ -209,6 +216,83 @@ def _email(settings: Settings, tuning: Tuning) -> SmtpNotifier | None:
     )
 
 
+def build_lanes(
+    settings: Settings,
+    routes: Routes,
+    chain: Sequence[Notifier],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    tuning: Tuning = Tuning(),
+) -> dict[str, list[Notifier]]:
+    """Every lane routes.csv can use -> its receivers in order; a receiver named twice is one object (one health)."""
+    made: dict[str, Notifier] = {channel.name: channel for channel in chain}
+    lanes: dict[str, list[Notifier]] = {DEFAULT_LANE: list(chain)}
+    for lane in routes.all_lanes():
+        if lane != DEFAULT_LANE:
+            lanes[lane] = [_receiver(spec, made, settings, sleep, tuning) for spec in lane_receivers(lane)]
+    return lanes
+
+
+def every_receiver(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> list[Notifier]:
+    """Today's chain, then each other receiver routes.csv names, once each (`test-alert` tries them all)."""
+    chain = build_channels(settings, sleep=sleep)
+    lanes = build_lanes(settings, load_routes(settings), chain, sleep=sleep)
+    return list({id(c): c for lane in lanes.values() for c in lane}.values())
+
+
+def _receiver(
+    spec: str, made: dict[str, Notifier], settings: Settings, sleep: Callable[[float], None], tuning: Tuning
+) -> Notifier:
+    """The notifier a routes.csv receiver names (load_routes checked that the env file configures it)."""
+    kind, destination = split_receiver(spec)
+    name = {"email": "email", "console": "console"}.get(kind, spec) if not destination else spec
+    if name in made:
+        return made[name]
+    made[name] = receiver = _new_receiver(kind, destination, settings, sleep, tuning)
+    receiver.name = name
+    return receiver
+
+
+def _new_receiver(
+    kind: str, destination: str, settings: Settings, sleep: Callable[[float], None], tuning: Tuning
+) -> Notifier:
+    timeout = _given(timeout=tuning.channel_timeout_s)
+    if kind == "slack" and destination:
+        settings = replace(settings, slack_channel=destination, slack_webhook_url=None)
+    if kind == "email" and destination:
+        settings = replace(settings, smtp_to=tuple(a for a in destination.split(";") if a))
+    makers: dict[str, Callable[[], Notifier | None]] = {
+        "slack": lambda: _slack(settings, sleep, tuning),
+        "email": lambda: _email(settings, tuning),
+        "teams": lambda: _teams(settings, tuning),
+        "console": ConsoleNotifier,
+        "webhook": lambda: (
+            WebhookNotifier(url=settings.webhook_url, secret=settings.webhook_secret, **timeout)
+            if settings.webhook_url
+            else None
+        ),
+        "pagerduty": lambda: (
+            PagerDutyNotifier(routing_key=settings.pagerduty_routing_key, url=settings.pagerduty_url, **timeout)
+            if settings.pagerduty_routing_key
+            else None
+        ),
+        "syslog": lambda: _syslog(destination, settings),
+    }
+    built = makers[kind]()
+    if built is None:
+        raise ValueError(f"receiver {kind} is not configured")  # load_routes refused it first
+    return built
+
+
+def _syslog(destination: str, settings: Settings) -> SyslogNotifier | None:
+    if destination:
+        scheme, host, port = parse_syslog_addr(destination)
+        return SyslogNotifier(scheme, host, port)
+    if settings.syslog_addr is None:
+        return None
+    return SyslogNotifier(*settings.syslog_addr)
+
+
 def _teams(settings: Settings, tuning: Tuning) -> TeamsNotifier | None:
     """Microsoft Teams, when its Workflows webhook is set; else None."""
     if not settings.teams_webhook_url:
@@ -273,11 +357,13 @@ def build(
         if indexer is not None:
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)
-        targets = _watched(settings, targets, store, clock, api, indexer)
+        dispatcher, routes, receivers = _delivery(settings, channels, store, clock, sleep, tuning)
+        groups = load_groups(settings)
+        targets = _watched(settings, _with_groups(groups, targets, api), store, clock, api, indexer)
         monitor = LogCounter(
             targets=targets,
             store=store,
-            dispatcher=Dispatcher(store, channels, clock, sleep=sleep, **_given(attempts=tuning.delivery_attempts)),
+            dispatcher=dispatcher,
             clock=clock,
             policy=policy_settings(settings, host),
             sources=_sources(settings, targets, store, sleep, api, indexer),
@@ -286,9 +372,14 @@ def build(
             clock_offset=(lambda: api.clock_offset_s) if api is not None else None,
             discovery=settings.agent_discovery,
             discovery_interval_s=settings.default_check_interval_s,
+            discovery_groups=settings.discovery_groups,
+            groups=groups,
             pipeline_ratio=settings.pipeline_silence_ratio,
             rate_window_s=settings.default_check_interval_s if _baselines(settings, targets) else None,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
+            findings=FindingsLog(settings.findings_log, host or socket.gethostname())
+            if settings.findings_log
+            else None,
             **_given(slice_agents=tuning.indexer_page_size),
         )
         heartbeat = Heartbeat(settings.heartbeat_url.reveal()) if settings.heartbeat_url else None
@@ -297,7 +388,50 @@ def build(
     except BaseException:
         stack.close()
         raise
-    return App(settings, monitor, store, channels, api, indexer, heartbeat, stack)
+    if routes.by_name:
+        store.lanes_of = Router(routes, lambda: monitor.targets).lanes_of
+    return App(settings, monitor, store, receivers, api, indexer, heartbeat, stack)
+
+
+def _delivery(
+    settings: Settings,
+    channels: list[Notifier],
+    store: StateStore,
+    clock: Clock,
+    sleep: Callable[[float], None],
+    tuning: Tuning,
+) -> tuple[Dispatcher, Routes, list[Notifier]]:
+    """The dispatcher over today's chain and every route's lane, the routes, and every receiver once."""
+    routes = load_routes(settings)
+    lanes = build_lanes(settings, routes, channels, sleep=sleep, tuning=tuning)
+    receivers = list({id(c): c for lane in lanes.values() for c in lane}.values())
+    if settings.slack_threads:
+        for receiver in receivers:
+            if isinstance(receiver, SlackNotifier):
+                receiver.threads = store  # a webhook one ignores it: it cannot thread
+    dispatcher = Dispatcher(
+        store, channels, clock, sleep=sleep, lanes=lanes, **_given(attempts=tuning.delivery_attempts)
+    )
+    return dispatcher, routes, receivers
+
+
+def _with_groups(groups: GroupPolicies, targets: Sequence[Target], api: WazuhAPIHandler | None) -> list[Target]:
+    """The listed agents with their Wazuh group's policy laid under their own rows (read once, at start).
+
+    Group membership comes from the API (`GET /agents?group=` per groups.csv row); without it (no API, or
+    the API down now) the rows apply alone until the next start (the daemon re-executes hourly).
+    """
+    if not groups.rows or api is None or not any(t.agent_id for t in targets):
+        return list(targets)
+    groups_of: dict[str, tuple[str, ...]] = {}
+    try:
+        for group in groups.groups:
+            for agent in api.members_of(group):
+                groups_of.setdefault(agent.id, agent.groups)
+    except BackendError as exc:
+        log.warning("agent groups not read, groups.csv not applied until the next start: %s", exc)
+        return list(targets)
+    return groups.apply(targets, groups_of)
 
 
 def _watched(

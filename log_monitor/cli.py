@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from log_monitor import __version__
-from log_monitor.app import App, Tuning, build, build_channels
+from log_monitor.app import App, Tuning, build, build_channels, every_receiver
 from log_monitor.config import (
     DEFAULT_ENV_FILE,
     LEGACY_ENV_FILE,
@@ -50,10 +50,11 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
+from log_monitor.routes import check_routes, load_routes
 from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
-from log_monitor.targets import load_targets
+from log_monitor.targets import load_groups, load_targets
 from log_monitor.view import PENDING, REMOVED, TargetView, learned, removed_by, views
 from log_monitor.wazuh.api import MANAGER_ID
 
@@ -205,6 +206,10 @@ def main(
         targets = load_targets(settings) if command in needs_targets else []
         if command == "check-config":
             _check_host(settings)
+        if command in needs_targets:
+            check_routes(settings, targets)
+        elif command == "test-alert":
+            load_routes(settings)  # its receivers are tried too: a bad routes.csv is the configuration's error
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -414,15 +419,7 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
         # OpenSearch sends no Date header: only the API can tell the manager's time (REALITY.md §5).
         print("  clock: not checked against the manager's (needs WAZUH_API_URL; the indexer sends no Date)", file=out)
     print(f"  targets: {len(targets)} from {settings.agent_list_file}", file=out)
-    channels = build_channels(settings)
-    print(f"  alerts go to: {' -> '.join(_describe_channel(c.name, settings) for c in channels)}", file=out)
-    if [c.name for c in channels] == ["console"]:
-        print(
-            "  warning: the console is the only alert channel: alerts are printed on stdout and recorded as "
-            "delivered, but under cron (stdout to /dev/null, or a log nobody reads) or systemd nobody sees them; "
-            "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
-            file=out,
-        )
+    _print_channels(settings, out)
     for line in describe(settings):
         print(f"  setting: {line}", file=out)
     for warning in settings.warnings:
@@ -446,6 +443,7 @@ def _check_connections(settings: Settings, targets: list[Target], out: TextIO, e
                     print(f"  {name}: {detail}", file=out)  # configured, but nothing was reached: never "ok"
                 else:
                     print(f"  {name}: ok{(' (' + detail + ')') if detail else ''}", file=out)
+        failed += _unknown_groups(settings, app, out)
         # What the daemon saw when it last delivered: a channel may pass the probe yet refuse messages.
         for health in app.store.channel_health():
             if not health.ok and health.permanent:
@@ -467,6 +465,40 @@ def _check_connections(settings: Settings, targets: list[Target], out: TextIO, e
     if failed:
         return _fail(err, f"{failed} connection check(s) failed", EXIT_UNKNOWN)
     return EXIT_OK
+
+
+def _unknown_groups(settings: Settings, app: App, out: TextIO) -> int:
+    """Groups that groups.csv or AGENT_DISCOVERY names but the manager does not have (a typo matches no agent)."""
+    named = {p.group: p.origin for p in load_groups(settings).rows}
+    named.update({g: "AGENT_DISCOVERY" for g in settings.discovery_groups if g not in named})
+    if app.api is None or not named:
+        return 0
+    try:
+        known = set(app.api.group_names())
+    except BackendError as exc:
+        print(f"  Wazuh agent groups: FAILED: {exc}", file=out)
+        return 1
+    unknown = [f"{group} ({origin})" for group, origin in named.items() if group not in known]
+    if not unknown:
+        print(f"  Wazuh agent groups: ok ({len(named)} named, all known to the manager)", file=out)
+        return 0
+    print(f"  warning: agent group(s) the Wazuh manager does not have (a typo?): {', '.join(unknown)}", file=out)
+    return 1
+
+
+def _print_channels(settings: Settings, out: TextIO) -> None:
+    """Today's chain in order, then each route's receivers."""
+    channels = build_channels(settings)
+    print(f"  alerts go to: {' -> '.join(_describe_channel(c.name, settings) for c in channels)}", file=out)
+    if [c.name for c in channels] == ["console"]:
+        print(
+            "  warning: the console is the only alert channel: alerts are printed on stdout and recorded as "
+            "delivered, but under cron (stdout to /dev/null, or a log nobody reads) or systemd nobody sees them; "
+            "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
+            file=out,
+        )
+    for route in load_routes(settings).by_name.values():
+        print(f"  route {route.name} ({route.mode}): {' | '.join(route.receivers)}", file=out)
 
 
 def _public_url(url: str) -> str:
@@ -631,7 +663,7 @@ def _test_alert(settings: Settings, out: TextIO, redactor: RedactingFilter) -> i
         detail="If you can read this, this channel works.",
     )
     failed = 0
-    for channel in build_channels(settings):
+    for channel in every_receiver(settings):
         try:
             channel.send(note)
         except NotifierError as exc:
@@ -725,11 +757,13 @@ def _serve(
         try:
             fresh = load_settings(env_file)
             fresh_targets = load_targets(fresh)
+            check_routes(fresh, fresh_targets)
         except ConfigError as exc:
             # A broken edit must not take monitoring down: keep running on the last good configuration.
             log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
             continue
-        if fresh != settings:
+        # Wazuh groups' policies and the routes are laid onto the targets at start: a re-exec applies them anew.
+        if fresh != settings or fresh.groups_file is not None or fresh.routes_file is not None:
             log.info("configuration changed: re-executing to apply it")
             # A new STATE_DB is locked afresh by the new program.
             return Outcome.RESTART, fresh.state_db == settings.state_db
@@ -817,15 +851,18 @@ def _demo(seconds: float, out: TextIO) -> int:
     signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
     timer = threading.Timer(seconds, signals.request_stop)
     timer.daemon = True
-    with demo_setup() as (settings, targets):
+    with demo_setup(show=lambda line: print(line, file=out, flush=True)) as (settings, targets):
         print(
             f"demo: simulated Wazuh API at {settings.wazuh_api_url}, indexer at {settings.wazuh_indexer_url}\n"
             f"      {len(targets)} targets checked every {humanize_duration(INTERVAL_S)}; WARNING after "
             f"{humanize_duration(THRESHOLD_S)} of silence, CRITICAL after {humanize_duration(THRESHOLD_S * 2)}; "
             f"running for {humanize_duration(seconds)} (Ctrl-C stops)\n"
             "      db-primary's logs stop while its FIM and SCA alerts go on, web-frontend's auth.log goes quiet,\n"
-            "      dc-01's Security channel stops while System goes on, fw-edge disconnects, mail-relay (UTC+8)\n"
-            "      recovers\n",
+            "      dc-01's Security channel stops while System goes on and comes back, fw-edge disconnects,\n"
+            "      mail-relay (UTC+8) recovers\n"
+            "      two teams: the linux-servers group (web-frontend, mail-relay) alerts Slack #soc-linux; the dc\n"
+            "      group (dc-01) alerts Slack #soc-identity and email, one Slack thread per incident; the rest\n"
+            "      goes to the console\n",
             file=out,
             flush=True,
         )

@@ -268,7 +268,34 @@ def _seconds(name: str, field: str, default: float, doc: str, *, positive: bool 
 
 
 def _discovery(handler: EnvHandler, key: Key) -> bool:
+    if (handler.raw(key.name) or "").strip().lower().startswith(DISCOVERY_GROUPS):
+        return True  # `groups:G1|G2`: the groups are read by _discovery_groups
     return handler.choice(key.name, "off", ("off", "active")) == "active"
+
+
+def _discovery_groups(handler: EnvHandler) -> tuple[str, ...]:
+    """AGENT_DISCOVERY=groups:G1|G2's group names (Wazuh's are case-sensitive, so kept as written)."""
+    text = (handler.raw("AGENT_DISCOVERY") or "").strip()
+    if not text.lower().startswith(DISCOVERY_GROUPS):
+        return ()
+    groups = tuple(dict.fromkeys(g.strip() for g in text[len(DISCOVERY_GROUPS) :].split("|") if g.strip()))
+    if not groups:
+        handler.problem("AGENT_DISCOVERY", "groups: names no group; expected groups:linux-servers|domain-controllers")
+    return groups
+
+
+def parse_syslog_addr(text: str) -> tuple[str, str, int]:
+    """`udp://host:514` -> ("udp", "host", 514); ValueError when it is not one."""
+    scheme, sep, rest = text.strip().partition("://")
+    if not sep or scheme.lower() not in ("udp", "tcp"):
+        raise ValueError(text)
+    host, port = _parse_host_port(rest.rstrip("/"))
+    return scheme.lower(), host, port
+
+
+def _show_syslog_addr(addr: Any) -> str:
+    scheme, host, port = addr
+    return f"{scheme}://{_show_addr((host, port))}"
 
 
 def _smtp_port(handler: EnvHandler, key: Key) -> int:
@@ -285,11 +312,21 @@ def _ca_bundle(handler: EnvHandler, key: Key) -> Path | None:
 
 
 def _files_list(handler: EnvHandler, key: Key) -> Path | None:
-    path = handler.path(key.name)
-    if path is None:
-        candidate = resolve_path(handler.base_dir, DEFAULT_FILES_LIST)
-        path = candidate if candidate.is_file() else None
+    path: Path | None = _file_if_present(DEFAULT_FILES_LIST)(handler, key)
     return path
+
+
+def _file_if_present(default: str) -> Reader:
+    """The key's path; unset, the default file when it exists (else None)."""
+
+    def read(handler: EnvHandler, key: Key) -> Path | None:
+        path = handler.path(key.name)
+        if path is None:
+            candidate = resolve_path(handler.base_dir, default)
+            path = candidate if candidate.is_file() else None
+        return path
+
+    return read
 
 
 def _zone(handler: EnvHandler, key: Key) -> str | None:
@@ -304,6 +341,7 @@ MAX_SECRET_FILE_BYTES = 8192  # a token, password or webhook URL; a bigger *_FIL
 MAX_INDEXING_DELAY_S = 3600.0  # INDEXING_DELAY: an indexing lag longer than this is an outage, not a margin
 SMTP_SSL_PORT = 465  # SMTP_PORT's default with SMTP_SECURITY=ssl
 DEFAULT_FILES_LIST = "config/files.csv"  # LOCAL_FILES_LIST when that file exists
+DISCOVERY_GROUPS = "groups:"  # AGENT_DISCOVERY=groups:G1|G2
 _AT_LEAST_1 = _number(1.0, 1e6, low_open=False, expected="a number of at least 1")
 _SHARE = _number(0.0, 1.0, low_open=True, expected="a share above 0 and at most 1")
 _RATIO = _number(0.0, 1.0, low_open=False, expected="a share from 0 (off) to 1, like 0.1")
@@ -342,7 +380,15 @@ KEYS: tuple[Key, ...] = (
     Key("VERIFICATION_FILE", "verification_file", _ca_bundle, None, "CA bundle for both TLS connections"),
     Key("VERIFY_TLS", "verify_tls", _boolean, True, "TLS certificate verification"),
     Key("AGENT_LIST_FILE", "agent_list_file", _project_path, Path("config/agents.csv"), "agents CSV"),
-    Key("AGENT_DISCOVERY", "agent_discovery", _discovery, False, "also monitor every active agent (active)"),
+    Key(
+        "AGENT_DISCOVERY",
+        "agent_discovery",
+        _discovery,
+        False,
+        "also monitor every active agent (active) or every agent of some Wazuh groups (groups:G1|G2)",
+    ),
+    Key("GROUPS_FILE", "groups_file", _file_if_present("config/groups.csv"), None, "per-Wazuh-group policies CSV"),
+    Key("ROUTES_FILE", "routes_file", _file_if_present("config/routes.csv"), None, "routes CSV"),
     _seconds("DEFAULT_CHECK_INTERVAL", "default_check_interval_s", 900.0, "check period"),
     Key(
         "AGENT_CHECK_INTERVALS",
@@ -383,6 +429,26 @@ KEYS: tuple[Key, ...] = (
     Key("SMTP_FROM", "smtp_from", _text, None, "sender address"),
     Key("SMTP_TO", "smtp_to", lambda handler, key: handler.addresses(), (), "recipients"),
     Key("TEAMS_WEBHOOK_URL", "teams_webhook_url", _secret_url, None, "Teams Workflows webhook", secret=True),
+    Key("SLACK_THREADS", "slack_threads", _boolean, True, "one Slack thread per incident (bot token)"),
+    Key("WEBHOOK_URL", "webhook_url", _secret_url, None, "generic JSON webhook receiver", secret=True),
+    Key("WEBHOOK_SECRET", "webhook_secret", _secret, None, "the webhook's HMAC-SHA256 signing secret", secret=True),
+    Key("PAGERDUTY_ROUTING_KEY", "pagerduty_routing_key", _secret, None, "PagerDuty integration key", secret=True),
+    Key(
+        "PAGERDUTY_URL",
+        "pagerduty_url",
+        _url,
+        "https://events.pagerduty.com/v2/enqueue",
+        "PagerDuty Events API v2 endpoint",
+    ),
+    Key(
+        "SYSLOG_ADDR",
+        "syslog_addr",
+        _parsed(parse_syslog_addr, "udp://HOST:PORT or tcp://HOST:PORT"),
+        None,
+        "RFC 5424 syslog receiver",
+        show=_show_syslog_addr,
+    ),
+    Key("FINDINGS_LOG", "findings_log", lambda handler, key: handler.path(key.name), None, "JSON lines of changes"),
     Key(
         "STATUS_ADDR",
         "status_addr",
@@ -440,7 +506,10 @@ class Settings:
     verification_file: Path | None = None
     verify_tls: bool = DEFAULTS["VERIFY_TLS"]
     agent_list_file: Path = DEFAULTS["AGENT_LIST_FILE"]
-    agent_discovery: bool = DEFAULTS["AGENT_DISCOVERY"]  # AGENT_DISCOVERY=active
+    agent_discovery: bool = DEFAULTS["AGENT_DISCOVERY"]  # AGENT_DISCOVERY=active or groups:...
+    discovery_groups: tuple[str, ...] = ()  # AGENT_DISCOVERY=groups:G1|G2: only agents in these groups
+    groups_file: Path | None = None
+    routes_file: Path | None = None
     default_check_interval_s: float = DEFAULTS["DEFAULT_CHECK_INTERVAL"]
     agent_check_intervals: Mapping[str, float] = field(default_factory=dict)  # agent id -> seconds
     critical_multiplier: float = DEFAULTS["CRITICAL_MULTIPLIER"]
@@ -468,6 +537,13 @@ class Settings:
     smtp_to: tuple[str, ...] = ()
     smtp_security: str = DEFAULTS["SMTP_SECURITY"]  # starttls, ssl, none
     teams_webhook_url: Secret | None = None
+    slack_threads: bool = DEFAULTS["SLACK_THREADS"]
+    webhook_url: Secret | None = None
+    webhook_secret: Secret | None = None
+    pagerduty_routing_key: Secret | None = None
+    pagerduty_url: str = DEFAULTS["PAGERDUTY_URL"]
+    syslog_addr: tuple[str, str, int] | None = None  # (udp|tcp, host, port)
+    findings_log: Path | None = None
     status_addr: tuple[str, int] | None = None
     status_token: Secret | None = None  # bearer token for every status endpoint but /healthz
     status_hosts: tuple[str, ...] = ()  # Host headers answered besides loopback, IP literals and this host's names
@@ -807,9 +883,13 @@ class EnvHandler:
         }
         if self.problems:
             raise ConfigError(self.problems)
+        groups = _discovery_groups(self)
+        if self.problems:
+            raise ConfigError(self.problems)
         return Settings(
             env_file=self.env_file,
             base_dir=self.base_dir,
+            discovery_groups=groups,
             warnings=tuple(self.warnings),
             deprecations=tuple(self.deprecations),
             **fields,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,18 @@ from log_monitor.config import Settings
 from log_monitor.models import Secret, Target
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from log_monitor.simulator.sinks import Printer, SlackSink, SmtpSink
 
 INTERVAL_S = 5.0
 THRESHOLD_S = 15.0
 AUTH_LOG = "/var/log/auth.log"
+DEMO_TOKEN = "xoxb-demo-token"  # noqa: S105 - the demo's own loopback Slack takes any token
+# Two teams: the Linux servers' alerts go to their Slack channel; the domain controllers' to theirs and, as an
+# audit trail, by email too. The other agents take the default route (the console).
+GROUPS_CSV = "group,interval,threshold,files,maintenance,drop_ratio,route\nlinux-servers,,,,,,linux\ndc,,,,,,identity\n"
+ROUTES_CSV = (
+    "route,mode,receivers\nlinux,first,slack:#soc-linux\nidentity,all,slack:#soc-identity|email:identity@example.org\n"
+)
 
 
 def _fleet(start: datetime) -> Fleet:
@@ -41,10 +49,14 @@ def _fleet(start: datetime) -> Fleet:
     fleet.add_agent("004", "fw-edge", locations=("/var/log/syslog",), rate_per_min=30, started=older)
     # A domain controller: its Security and System event channels, indexed as EventChannel (REALITY.md §3).
     fleet.add_agent("005", "dc-01", locations=("Security", "System"), rate_per_min=30, started=older, os_name="Windows")
+    # The Wazuh agent groups the teams own (groups.csv and routes.csv send their alerts to them).
+    for agent_id, group in (("001", "linux-servers"), ("003", "linux-servers"), ("005", "dc")):
+        fleet.set_groups(agent_id, ["default", group])
     # db-primary stays connected but its logs stop, while FIM and SCA go on: still the blind spot.
     fleet.silence("002", since=start)
-    # dc-01's Security channel stops (a stuck channel) while System goes on.
+    # dc-01's Security channel stops (a stuck channel) while System goes on, and comes back: its thread ends RECOVERED.
     fleet.silence("005", "Security", since=start - timedelta(seconds=5))
+    fleet.resume("005", "Security", at=start + timedelta(seconds=45))
     # web-frontend keeps sending syslog while its auth.log goes quiet.
     fleet.silence("001", AUTH_LOG, since=start - timedelta(seconds=5))
     # mail-relay was already quiet and comes back half-way through.
@@ -108,12 +120,36 @@ def simulator_settings(api_url: str, indexer_url: str, folder: Path, **changes: 
     return Settings(**options)
 
 
+def _teams(folder: Path, show: Printer, stack: ExitStack) -> dict[str, Any]:
+    """The two teams' routes, with a loopback Slack and SMTP server that print what they receive."""
+    slack = stack.enter_context(SlackSink(show))
+    mail = stack.enter_context(SmtpSink(show))
+    (folder / "groups.csv").write_text(GROUPS_CSV)
+    (folder / "routes.csv").write_text(ROUTES_CSV)
+    return {
+        "groups_file": folder / "groups.csv",
+        "routes_file": folder / "routes.csv",
+        "slack_bot_token": Secret(DEMO_TOKEN),
+        "slack_channel": "#soc",
+        "slack_api_url": slack.api_url,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": mail.port,
+        "smtp_security": "none",
+        "smtp_from": "log_monitor@example.org",
+        "smtp_to": ("soc@example.org",),
+    }
+
+
 @contextmanager
-def demo_setup(state_dir: Path | None = None) -> Iterator[tuple[Settings, list[Target]]]:
-    """A running simulator with the scripted fleet, and Settings and Targets pointing at it."""
+def demo_setup(state_dir: Path | None = None, show: Printer | None = None) -> Iterator[tuple[Settings, list[Target]]]:
+    """A running simulator with the scripted fleet, and Settings and Targets pointing at it.
+
+    With `show`, the two teams' routes too: their Slack and email go to loopback servers that print through it.
+    """
     start = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(prefix="log_monitor-demo-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="log_monitor-demo-") as tmp, ExitStack() as stack:
         folder = state_dir or Path(tmp)
+        teams = _teams(folder, show, stack) if show is not None else {}
         with SimulatorServer(_fleet(start)) as sim:
             yield (
                 simulator_settings(
@@ -127,6 +163,7 @@ def demo_setup(state_dir: Path | None = None) -> Iterator[tuple[Settings, list[T
                     reminder_factor=2.0,
                     reminder_max_s=60.0,
                     state_db=folder / "demo.sqlite3",
+                    **teams,
                 ),
                 _targets(),
             )

@@ -130,6 +130,10 @@ class Target:
     patterns_file: str | None = None  # local files: pattern rules (log_monitor.patterns)
     service: str = ""  # local files: the files.csv service name, which people type as a TARGET
     drop_ratio: float | None = None  # rate drop below this share of the baseline; None: DROP_RATIO, 0: off
+    route: str = ""  # routes.csv route its notifications take; "": the agent's group's, else `default`
+    # agents.csv columns its row set (interval, threshold, files, maintenance, drop_ratio, route): a Wazuh group's
+    # policy fills only the others (field by field)
+    given: frozenset[str] = frozenset()
 
     @classmethod
     def agent(

@@ -12,6 +12,7 @@ from operator import attrgetter
 
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError
+from log_monitor.findings import FindingsLog
 from log_monitor.judge import Judged, JudgeSettings, PassJudge, Verdict
 from log_monitor.ledger import hour_index
 from log_monitor.models import Notification, Observation, Severity, Target, TargetKind, TargetState
@@ -21,6 +22,7 @@ from log_monitor.scheduler import Scheduler
 from log_monitor.sources import EventSource, merge, merge_pair
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.state import StateStore
+from log_monitor.targets import GroupPolicies
 from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
 
 log = logging.getLogger(__name__)
@@ -97,11 +99,14 @@ class LogCounter:
         clock_offset: Callable[[], float | None] | None = None,
         discovery: bool = False,
         discovery_interval_s: float = 900.0,
+        discovery_groups: Sequence[str] = (),
+        groups: GroupPolicies | None = None,
         pipeline_ratio: float = 0.5,
         rate_window_s: float | None = None,
         zone: tzinfo | None = None,
         scheduler: Scheduler | None = None,
         slice_agents: int = SLICE_AGENTS,
+        findings: FindingsLog | None = None,
     ) -> None:
         self.targets = list(targets)
         self.scheduler = scheduler or Scheduler()
@@ -117,8 +122,11 @@ class LogCounter:
         self._judging = JudgeSettings(policy, pipeline_ratio, zone, rate_window_s)
         self._discovery = discovery
         self._discovery_interval_s = discovery_interval_s
+        self._discovery_groups = tuple(discovery_groups)
+        self._groups = groups or GroupPolicies()
         self.health = LoopHealth()
         self._slice_agents = slice_agents
+        self._findings = findings
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
         # Asked between slices (the daemon sets it to "SIGTERM came"): a long pass stops within one slice, inside
         # the service's stop timeout; the slices not reached keep their states and are checked at the next start.
@@ -220,6 +228,8 @@ class LogCounter:
             rate_points=verdict.rate_points,
             now=now,
         )
+        if self._findings is not None:
+            self._findings.write(verdict.rows, now)
         for row in verdict.rows:
             if row.changed:
                 _log_change(row)
@@ -285,18 +295,27 @@ class LogCounter:
         if not self._discovery or self._api is None:
             return []
         try:
-            agents = self._api.agents(now)  # this pass's listing, read by _list_agents
+            if self._discovery_groups:
+                # Disconnected too: an agent of a watched group that drops is what the team must hear of.
+                members = self._api.members(self._discovery_groups, now)
+                agents = [a for a in members if a.status in ("active", "disconnected")]
+                origin = "discovered (AGENT_DISCOVERY=groups:" + "|".join(self._discovery_groups) + ")"
+            else:
+                agents = [a for a in self._api.agents(now).values() if a.status == "active"]  # this pass's listing
+                origin = "discovered (AGENT_DISCOVERY=active)"
         except BackendError:
             return []  # the API source reports it when it observes
         listed = {t.agent_id for t in self.targets if t.kind is TargetKind.AGENT}
         listed |= {t.agent_id for t in batch if t.kind is TargetKind.AGENT}
+        interval = self._discovery_interval_s
         found = [
-            Target.agent(agent.id, agent.name, self._discovery_interval_s, origin="discovered (AGENT_DISCOVERY=active)")
-            for agent in agents.values()
-            if agent.status == "active" and agent.id not in listed and agent.id != "000"
+            target
+            for agent in agents
+            if agent.id not in listed and agent.id != "000"
+            for target in self._groups.discovered(agent.id, agent.name, agent.groups, interval, origin)
         ]
         if found:
-            log.info("discovered %d active agents not listed in the agents file", len(found))
+            log.info("discovered %d agents not listed in the agents file", sum(t.location is None for t in found))
             self.targets.extend(found)
         return found
 

@@ -143,6 +143,23 @@ _MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS event_hours_by_day ON event_hours (day);
     """,
+    # One row per (notification, receiver lane): a route that fans out delivers to each receiver once, and a slow
+    # receiver holds back only its own lane. A row's id is the notification's on today's chain's lane '' (every row
+    # written before), `id|lane` on the others (outbox_row_id): the table and its key stay as they were.
+    """
+    ALTER TABLE outbox ADD COLUMN receiver TEXT NOT NULL DEFAULT '';
+    """,
+    # One Slack thread per open incident and receiver: its parent message, kept across restarts and re-execs.
+    """
+    CREATE TABLE IF NOT EXISTS slack_threads (
+        receiver TEXT NOT NULL,
+        target_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        PRIMARY KEY (receiver, target_key)
+    );
+    """,
 )
 # Derived, not written by hand: appending a migration is the whole change (parallel work adds entries here).
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -197,6 +214,7 @@ class OutboxEntry:
     last_error: str | None
     delivered_at: datetime | None
     channel: str | None
+    receiver: str = ""  # the lane (routes.py): a receiver, a `first:` chain, or '' for today's chain
 
 
 @dataclass(frozen=True)
@@ -254,6 +272,8 @@ class StateStore:
         # or replaced under us. `on_reset` makes the notice that tells the team (app.build sets it).
         self._identity: tuple[int, int] | None = None
         self.on_reset: Callable[[], Notification] | None = None
+        # The outbox lanes (routes.py) a notification is queued on, one row each; app.build sets a Router's.
+        self.lanes_of: Callable[[Notification], Iterable[str]] = _today_s_chain
         try:
             _private_file(path)
             try:
@@ -401,11 +421,21 @@ class StateStore:
             self._record_rates(db, rate_points)
             if hours:
                 _record_hours(db, hours)
+            lanes_of = self.lanes_of
             db.executemany(
-                "INSERT OR IGNORE INTO outbox (id, created_at, target_key, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO outbox (id, receiver, created_at, target_key, kind, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    (note.id, note.created_at.isoformat(), note.target_key, str(note.kind), note_to_json(note))
+                    (
+                        outbox_row_id(note.id, lane),
+                        lane,
+                        note.created_at.isoformat(),
+                        note.target_key,
+                        str(note.kind),
+                        note_to_json(note),
+                    )
                     for note in notifications
+                    for lane in lanes_of(note)
                 ),
             )
             if self._pruned_mono is None or time.monotonic() - self._pruned_mono >= OUTBOX_PRUNE_EVERY_S:
@@ -554,16 +584,17 @@ class StateStore:
         """
         if due is None:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id, receiver FROM outbox "
                 "WHERE delivered_at IS NULL ORDER BY created_at, rowid LIMIT ?",
                 (limit,),
             )
         else:
             # ISO texts of UTC datetimes compare in time order, so SQLite can compare them as strings.
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox AS o "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id, receiver FROM outbox AS o "
                 "WHERE delivered_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox AS p "
-                "WHERE p.target_key = o.target_key AND p.delivered_at IS NULL AND p.next_attempt_at > ? "
+                "WHERE p.target_key = o.target_key AND p.receiver = o.receiver AND p.delivered_at IS NULL "
+                "AND p.next_attempt_at > ? "
                 "AND (p.created_at, p.rowid) <= (o.created_at, o.rowid)) "
                 "ORDER BY created_at, rowid LIMIT ?",
                 (_utc_text(due), limit),
@@ -577,7 +608,7 @@ class StateStore:
         """
         row = self._query(
             "SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox AS o WHERE delivered_at IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.target_key = o.target_key "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.target_key = o.target_key AND p.receiver = o.receiver "
             "AND p.delivered_at IS NULL AND (p.created_at, p.rowid) < (o.created_at, o.rowid))"
         )[0]
         try:
@@ -594,14 +625,14 @@ class StateStore:
         """The newest notifications, delivered or not (of one target when given); read through an index."""
         if target_key is None:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox "
+                "SELECT payload, attempts, last_error, delivered_at, channel, id, receiver FROM outbox "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (limit,),
             )
         else:
             rows = self._query(
-                "SELECT payload, attempts, last_error, delivered_at, channel, id FROM outbox WHERE target_key = ? "
-                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                "SELECT payload, attempts, last_error, delivered_at, channel, id, receiver FROM outbox "
+                "WHERE target_key = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (target_key, limit),
             )
         return self._readable(rows, _entry, "outbox", "left in the outbox, not delivered", key=5)
@@ -621,22 +652,51 @@ class StateStore:
             if pruned < OUTBOX_PRUNE_BATCH:
                 return total
 
-    def mark_all_delivered(self, note_ids: Iterable[str], channel: str, at: datetime) -> None:
-        """Mark a group delivered in one transaction: one message carried them all."""
+    def mark_all_delivered(self, note_ids: Iterable[str], channel: str, at: datetime, *, receiver: str = "") -> None:
+        """Mark a group delivered on one lane in one transaction: one message carried them all."""
         with self._transaction() as db:
             db.executemany(
                 "UPDATE outbox SET delivered_at = ?, channel = ?, attempts = attempts + 1 "
                 "WHERE id = ? AND delivered_at IS NULL",
-                [(_utc_text(at), channel, note_id) for note_id in note_ids],
+                [(_utc_text(at), channel, outbox_row_id(note_id, receiver)) for note_id in note_ids],
             )
 
-    def mark_all_failed(self, note_ids: Iterable[str], error: str, at: datetime, *, retry_at: datetime) -> None:
-        """No channel took a group: count the attempt on each and keep them queued until `retry_at`."""
+    def mark_all_failed(
+        self, note_ids: Iterable[str], error: str, at: datetime, *, retry_at: datetime, receiver: str = ""
+    ) -> None:
+        """No channel of the lane took a group: count the attempt on each and keep them queued until `retry_at`."""
         with self._transaction() as db:
             db.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                [(error, _utc_text(retry_at), note_id) for note_id in note_ids],
+                [(error, _utc_text(retry_at), outbox_row_id(note_id, receiver)) for note_id in note_ids],
             )
+
+    # -- Slack threads ------------------------------------------------------------------
+
+    def thread(self, receiver: str, target_key: str) -> tuple[str, str, datetime] | None:
+        """The open incident's thread on a Slack receiver: (channel id, parent ts, when it was opened)."""
+        rows = self._query(
+            "SELECT channel, ts, opened_at FROM slack_threads WHERE receiver = ? AND target_key = ?",
+            (receiver, target_key),
+        )
+        if not rows:
+            return None
+        try:
+            return str(rows[0][0]), str(rows[0][1]), _aware(datetime.fromisoformat(rows[0][2]))
+        except ValueError:
+            return None  # a row no version writes: the next alert opens a new thread
+
+    def save_thread(self, receiver: str, target_key: str, channel: str, ts: str, opened_at: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO slack_threads (receiver, target_key, channel, ts, opened_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (receiver, target_key, channel, ts, _utc_text(opened_at)),
+            )
+
+    def drop_thread(self, receiver: str, target_key: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM slack_threads WHERE receiver = ? AND target_key = ?", (receiver, target_key))
 
     # -- channel health ------------------------------------------------------------------
 
@@ -1094,6 +1154,15 @@ def _prune_outbox(db: sqlite3.Connection, now: datetime, keep_s: float, keep: in
     ).rowcount
 
 
+def outbox_row_id(note_id: str, lane: str) -> str:
+    """The outbox row of a notification on a lane (the notification's own id on today's chain)."""
+    return note_id if not lane else f"{note_id}|{lane}"
+
+
+def _today_s_chain(note: Notification) -> tuple[str, ...]:
+    return ("",)
+
+
 def _utc_text(at: datetime) -> str:
     """ISO text in UTC, so texts written from any zone compare in time order."""
     return (at if at.tzinfo is None else at.astimezone(UTC)).isoformat()
@@ -1119,6 +1188,7 @@ def _entry(row: tuple[Any, ...]) -> OutboxEntry:
         last_error=row[2],
         delivered_at=datetime.fromisoformat(row[3]) if row[3] else None,
         channel=row[4],
+        receiver=str(row[6] or "") if len(row) > 6 else "",
     )
 
 

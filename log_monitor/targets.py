@@ -1,6 +1,7 @@
 """agents.csv / files.csv -> Targets, with every problem named by file and 1-based physical line.
 
-agents.csv: `agent_id,label[,interval[,threshold[,files[,maintenance[,drop_ratio]]]]]]`
+agents.csv: `agent_id,label[,interval[,threshold[,files[,maintenance[,drop_ratio[,route]]]]]]]`
+groups.csv: `group,interval,threshold,files,maintenance,drop_ratio,route` (a Wazuh agent group's policy)
 files.csv:  `path,service[,threshold[,maintenance[,format[,high_margin[,low_fraction[,patterns]]]]]]]`
 
 `#` comments and blank lines are allowed; an optional header row is recognised by its first cell
@@ -13,7 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from log_monitor.errors import ConfigError
 from log_monitor.models import MaintenanceWindow, Target, TargetKind
 from log_monitor.patterns import parse_rules
 
-AGENT_COLUMNS = ("agent_id", "label", "interval", "threshold", "files", "maintenance", "drop_ratio")
+AGENT_COLUMNS = ("agent_id", "label", "interval", "threshold", "files", "maintenance", "drop_ratio", "route")
+GROUP_COLUMNS = ("group", "interval", "threshold", "files", "maintenance", "drop_ratio", "route")
 # The DESIGN contract first; the extra columns (docs/configuration.md, "files.csv extensions") after it.
 FILE_COLUMNS = ("path", "service", "threshold", "maintenance", "format", "high_margin", "low_fraction", "patterns")
 LEARN_LOCATIONS = "*"  # in the files column: learn the agent's locations instead of listing them
@@ -147,6 +149,11 @@ def _split_columns(path: Path, row: _Row, names: tuple[str, ...], problems: list
     return cells + [""] * (len(names) - len(cells))
 
 
+# The same rules for every CSV file of the configuration (routes.csv, groups.csv too).
+csv_rows = _rows
+split_columns = _split_columns
+
+
 def _duration(path: Path, line: int, column: str, text: str, default: float, problems: list[str]) -> float:
     if not text:
         return default
@@ -185,7 +192,7 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
         cells = _split_columns(path, row, AGENT_COLUMNS, problems)
         if cells is None:
             continue
-        raw_id, label, interval_text, threshold_text, files_text, maintenance_text, drop_text = cells
+        raw_id, label, interval_text, threshold_text, files_text, maintenance_text, drop_text, route = cells
         try:
             agent_id = normalize_agent_id(raw_id)
         except ValueError:
@@ -205,7 +212,11 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
         drop_ratio = _drop_ratio(path, row.line, drop_text, problems)
         origin = f"{path}:{row.line}"
         agent = Target.agent(agent_id, label, interval, threshold, maintenance=windows, origin=origin)
-        agent = replace(agent, drop_ratio=drop_ratio)
+        # What the row sets itself: a Wazuh group's policy (groups.csv) fills only the rest, field by field.
+        given = {name for name, text in zip(GROUP_COLUMNS[1:], cells[2:], strict=True) if text}
+        if agent_id in settings.agent_check_intervals:
+            given.add("interval")
+        agent = replace(agent, drop_ratio=drop_ratio, route=route, given=frozenset(given))
         targets.append(agent)
         locations = list(dict.fromkeys(loc.strip() for loc in files_text.split("|") if loc.strip()))
         # A location is watched like its agent (its drop_ratio too); messages add the location to the label.
@@ -303,6 +314,7 @@ def load_targets(settings: Settings) -> list[Target]:
     """Every target listed in AGENT_LIST_FILE and LOCAL_FILES_LIST; ConfigError lists every problem at once."""
     problems: list[str] = []
     targets = _agent_targets(settings, problems) + _file_targets(settings, problems)
+    _group_policies(settings, problems)  # its problems are the configuration's, found at the same time
     if problems:
         raise ConfigError(problems)
     return targets
@@ -315,3 +327,131 @@ def _rule_problems(patterns_file: str) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{patterns_file}: unreadable: {getattr(exc, 'strerror', None) or type(exc).__name__}"]
     return parse_rules(text, patterns_file)[1]
+
+
+@dataclass(frozen=True)
+class GroupPolicy:
+    """One groups.csv row: the settings an agent of this Wazuh group takes where its agents.csv row is silent."""
+
+    group: str
+    interval_s: float | None
+    threshold_s: float | None
+    files: tuple[str, ...]
+    maintenance: tuple[MaintenanceWindow, ...] | None
+    drop_ratio: float | None
+    route: str
+    origin: str  # "config/groups.csv:3"
+
+
+@dataclass(frozen=True)
+class GroupPolicies:
+    """Every groups.csv row in file order; an agent takes the first that names one of its groups."""
+
+    rows: tuple[GroupPolicy, ...] = ()
+
+    @property
+    def groups(self) -> list[str]:
+        return [row.group for row in self.rows]
+
+    def policy_for(self, groups: Iterable[str]) -> GroupPolicy | None:
+        mine = set(groups)
+        return next((row for row in self.rows if row.group in mine), None)
+
+    def apply(self, targets: Sequence[Target], groups_of: Mapping[str, Sequence[str]]) -> list[Target]:
+        """The targets with each agent's group policy laid under its own row; the group's files added as locations."""
+        out: list[Target] = []
+        for target in targets:
+            policy = self.policy_for(groups_of.get(target.agent_id or "", ())) if target.agent_id else None
+            if policy is None:
+                out.append(target)
+                continue
+            shaped = with_policy(target, policy)
+            out.append(shaped)
+            if target.kind is TargetKind.AGENT and "files" not in target.given:
+                out.extend(group_locations(shaped, policy))
+        return out
+
+    def discovered(
+        self, agent_id: str, name: str, groups: Sequence[str], interval_s: float, origin: str
+    ) -> list[Target]:
+        """A discovered agent (and its group's files) with its group's policy."""
+        agent = Target.agent(agent_id, name, interval_s, origin=origin)
+        policy = self.policy_for(groups)
+        if policy is None:
+            return [agent]
+        shaped = with_policy(agent, policy)
+        return [shaped, *group_locations(shaped, policy)]
+
+
+def with_policy(target: Target, policy: GroupPolicy) -> Target:
+    """`target` with the policy's values wherever its own row left the field empty."""
+    given = target.given
+    interval = target.interval_s if "interval" in given or policy.interval_s is None else policy.interval_s
+    if "threshold" in given:
+        threshold = target.threshold_s
+    else:
+        threshold = policy.threshold_s if policy.threshold_s is not None else interval
+    return replace(
+        target,
+        interval_s=interval,
+        threshold_s=threshold,
+        maintenance=target.maintenance if "maintenance" in given or policy.maintenance is None else policy.maintenance,
+        drop_ratio=target.drop_ratio if "drop_ratio" in given or policy.drop_ratio is None else policy.drop_ratio,
+        route=target.route if "route" in given or not policy.route else policy.route,
+        origin=f"{target.origin} + {policy.origin}" if target.origin else policy.origin,
+    )
+
+
+def group_locations(agent: Target, policy: GroupPolicy) -> list[Target]:
+    assert agent.agent_id is not None
+    return [
+        replace(agent, key=Target.location_key(agent.agent_id, loc), kind=TargetKind.LOCATION, location=loc)
+        for loc in policy.files
+    ]
+
+
+def load_groups(settings: Settings) -> GroupPolicies:
+    """GROUPS_FILE's policies; ConfigError lists every problem with its file and line."""
+    problems: list[str] = []
+    policies = _group_policies(settings, problems)
+    if problems:
+        raise ConfigError(problems)
+    return policies
+
+
+def _group_policies(settings: Settings, problems: list[str]) -> GroupPolicies:
+    path = settings.groups_file
+    if path is None:
+        return GroupPolicies()
+    if not path.is_file():
+        problems.append(f"{path}: groups file not found (GROUPS_FILE)")
+        return GroupPolicies()
+    rows: list[GroupPolicy] = []
+    seen: dict[str, int] = {}
+    for row in _rows(path, GROUP_COLUMNS[0], problems):
+        cells = _split_columns(path, row, GROUP_COLUMNS, problems)
+        if cells is None:
+            continue
+        group, interval_text, threshold_text, files_text, maintenance_text, drop_text, route = cells
+        if not group:
+            problems.append(f"{path}:{row.line}: group: empty")
+            continue
+        if group in seen:
+            problems.append(f"{path}:{row.line}: group {group!r} is listed twice (lines {seen[group]} and {row.line})")
+            continue
+        seen[group] = row.line
+        interval = _duration(path, row.line, "interval", interval_text, 0.0, problems) or None
+        threshold = _duration(path, row.line, "threshold", threshold_text, 0.0, problems) or None
+        rows.append(
+            GroupPolicy(
+                group=group,
+                interval_s=interval,
+                threshold_s=threshold,
+                files=tuple(dict.fromkeys(loc.strip() for loc in files_text.split("|") if loc.strip())),
+                maintenance=_maintenance(path, row.line, maintenance_text, problems) if maintenance_text else None,
+                drop_ratio=_drop_ratio(path, row.line, drop_text, problems),
+                route=route,
+                origin=f"{path}:{row.line}",
+            )
+        )
+    return GroupPolicies(tuple(rows))

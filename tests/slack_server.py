@@ -34,6 +34,12 @@ class SlackServer:
     in `requests`. `failures_left` limits the failures to the first N requests (then it answers ok).
     `delay_s` makes a slow Slack: an accepted message is recorded at once and answered that much later.
 
+    Threads and edits are checked as the real Web API does them: each channel has an id (`channel_ids`),
+    which chat.postMessage answers with; a reply's `thread_ts` must be the ts of a message in that channel
+    (else `thread_not_found`); chat.update takes the channel's id, not its name (else `channel_not_found`),
+    and the ts of a message there (else `message_not_found`). Replies are in `messages` with their
+    `thread_ts` and `reply_broadcast`; edits are in `updates` (channel id, ts, text, blocks).
+
     `set_mode()` switches at run time between MODES: ok, 500, 429 (Retry-After), invalid_auth, hang (the
     connection is accepted and never answered, until the mode changes or the server stops) and down (the
     port is closed; it opens again, on the same port, with any other mode).
@@ -59,6 +65,10 @@ class SlackServer:
         self._lock = threading.Lock()
         self._messages: list[dict[str, Any]] = []
         self._requests: list[str] = []
+        self.channel_ids = {name: f"C{index:09d}" for index, name in enumerate(channels, start=1)}
+        self.updates: list[dict[str, Any]] = []
+        self._posted: dict[str, set[str]] = {}  # channel id -> the ts of every message posted there
+        self._ts = 1_700_000_000.000100
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._port = int(self._server.server_address[1])
@@ -129,6 +139,18 @@ class SlackServer:
         with self._lock:
             return list(self._requests)
 
+    def post(self, channel_id: str) -> str:
+        """A new message's ts in the channel, unique and increasing as Slack's are."""
+        with self._lock:
+            self._ts += 0.0001
+            ts = f"{self._ts:.6f}"
+            self._posted.setdefault(channel_id, set()).add(ts)
+            return ts
+
+    def posted(self, channel_id: str, ts: str) -> bool:
+        with self._lock:
+            return ts in self._posted.get(channel_id, set())
+
     def record(self, path: str, message: dict[str, Any] | None) -> None:
         with self._lock:
             self._requests.append(path)
@@ -163,6 +185,8 @@ def _handler_for(slack: SlackServer) -> type[BaseHTTPRequestHandler]:
                 self._webhook(payload)
             elif path == "/api/chat.postMessage":
                 self._post_message(payload)
+            elif path == "/api/chat.update":
+                self._update(payload)
             elif path == "/api/auth.test":
                 self._auth_test()
             else:
@@ -208,19 +232,50 @@ def _handler_for(slack: SlackServer) -> type[BaseHTTPRequestHandler]:
             if self._failure(path) or not self._authorized(path):
                 return
             channel = payload.get("channel")
-            if channel not in slack.channels:
+            ids = slack.channel_ids
+            channel_id = ids.get(str(channel)) or (str(channel) if channel in ids.values() else None)
+            if channel_id is None:
                 slack.record(path, None)
                 self._json(200, {"ok": False, "error": "channel_not_found"})
+                return
+            thread_ts = payload.get("thread_ts")
+            if thread_ts is not None and not slack.posted(channel_id, str(thread_ts)):
+                slack.record(path, None)
+                self._json(200, {"ok": False, "error": "thread_not_found"})
                 return
             blocks = payload.get("blocks")
             if isinstance(blocks, str):  # form-encoded requests carry blocks as a JSON string
                 blocks = json.loads(blocks)
-            message = {"channel": channel, "text": payload.get("text"), "blocks": blocks}
+            ts = slack.post(channel_id)
+            message = {"channel": channel, "text": payload.get("text"), "blocks": blocks, "ts": ts}
+            if thread_ts is not None:
+                broadcast = payload.get("reply_broadcast")
+                message |= {"thread_ts": str(thread_ts), "reply_broadcast": broadcast in (True, "true", "1", 1)}
             slack.record(path, message)
             if slack.delay_s:
                 time.sleep(slack.delay_s)  # posted, not yet acknowledged: a client dying now never hears of it
-            ts = f"{time.time():.6f}"
-            self._json(200, {"ok": True, "channel": "C123", "ts": ts, "message": {**message, "ts": ts}})
+            self._json(200, {"ok": True, "channel": channel_id, "ts": ts, "message": {**message, "ts": ts}})
+
+        def _update(self, payload: dict[str, Any]) -> None:
+            path = "/api/chat.update"
+            if self._failure(path) or not self._authorized(path):
+                return
+            channel_id, ts = str(payload.get("channel")), str(payload.get("ts"))
+            if channel_id not in slack.channel_ids.values():  # a name is not enough here: the id is required
+                slack.record(path, None)
+                self._json(200, {"ok": False, "error": "channel_not_found"})
+                return
+            if not slack.posted(channel_id, ts):
+                slack.record(path, None)
+                self._json(200, {"ok": False, "error": "message_not_found"})
+                return
+            blocks = payload.get("blocks")
+            if isinstance(blocks, str):
+                blocks = json.loads(blocks)
+            slack.record(path, None)
+            with slack._lock:
+                slack.updates.append({"channel": channel_id, "ts": ts, "text": payload.get("text"), "blocks": blocks})
+            self._json(200, {"ok": True, "channel": channel_id, "ts": ts, "text": payload.get("text")})
 
         def _auth_test(self) -> None:
             path = "/api/auth.test"

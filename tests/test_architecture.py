@@ -15,10 +15,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 LAYERS: list[set[str]] = [
     {"models", "errors", "clock", "closing", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
+    | {"findings"}
     | {"httpboundary", "httpserve", "ratechart", "ledger", "changes", "hostcheck"},
-    {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
+    {"targets", "routes", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
     | {"notifiers.http"},
-    {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
+    {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"}
+    | {"notifiers.webhook", "notifiers.pagerduty", "notifiers.syslog"},
     {"monitor", "liveness"},
     {"app", "daemon", "demo", "status_server", "top"},
     {"cli"},

@@ -120,7 +120,7 @@ def test_every_problem_names_the_file_and_physical_line(tmp_path: Path) -> None:
         "001,web\n"  # 5
         "1,web again\n"  # 6
         "002,db,soon\n"  # 7
-        "003,x,,,,,0.1,extra\n"  # 8: drop_ratio is the 7th and last column
+        "003,x,,,,,0.1,ops,extra\n"  # 8: route is the 8th and last column
         "004,y,,,,Funday 01:00-02:00\n"  # 9
         "005,z,0\n"  # 10
     )

@@ -1,9 +1,10 @@
-"""Delivery: drains the outbox through the channel chain (first channel that takes it wins), and the worker thread.
+"""Delivery: drains the outbox lane by lane (a lane: one receiver, or a chain where the first that takes it wins).
 
 At-least-once: a notification is marked delivered right after a channel accepted it, so a crash between
 the two sends it again on the next start. Each message carries the notification's stable id where the
 channel can use it (email Message-ID); Slack and Teams cannot deduplicate (see docs/notifiers.md).
-Per target, notifications go out in the order they were raised: one in backoff holds the later ones.
+Per target and lane, notifications go out in the order they were raised: one in backoff holds the later ones
+of its lane only, so a route fanning out to Slack and email never waits on the slower of the two.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -87,11 +88,15 @@ class Dispatcher:
         group_min: int = GROUP_MIN,
         group_size: int = GROUP_SIZE,
         host: str | None = None,
+        lanes: Mapping[str, Sequence[Notifier]] | None = None,
     ) -> None:
         if not channels:
             raise ValueError("at least one channel is needed")
         self._store = store
         self._channels = list(channels)
+        # Lane text (routes.py) -> the receivers it tries in order; '' (today's chain) is `channels`.
+        self._lanes: dict[str, list[Notifier]] = {lane: list(c) for lane, c in (lanes or {}).items() if c}
+        self._lanes[""] = self._channels
         self._clock = clock
         self._sleep = sleep
         self._attempts = max(1, attempts)
@@ -105,7 +110,16 @@ class Dispatcher:
 
     @property
     def channel_names(self) -> list[str]:
-        return [c.name for c in self._channels]
+        """Every receiver, today's chain first."""
+        return list(dict.fromkeys(c.name for lane in self._lanes.values() for c in lane))
+
+    def _lane(self, lane: str) -> list[Notifier]:
+        found = self._lanes.get(lane)
+        if found is None:
+            # A row queued for a route since removed from routes.csv: today's chain, rather than never.
+            log.warning("outbox lane %r is no longer configured: delivering through the default chain", lane)
+            return self._channels
+        return found
 
     def seconds_until_due(self) -> float | None:
         """How long until a queued notification is due again (0: now; None: nothing queued)."""
@@ -134,42 +148,50 @@ class Dispatcher:
             return report
         try:
             down: set[str] = set()  # channels that failed transiently in this drain: skipped until the next
-            held: set[str] = set()  # targets with a notification that failed in this drain: the rest waits for it
+            held: set[tuple[str, str]] = set()  # (target, lane) whose notification failed: the rest waits for it
             raised: list[Notification] = []
             entries = self._store.pending(limit, due=None if force else self._clock.now())
             for batch in self._batches(entries):
                 if (deadline is not None and self._clock.monotonic() >= deadline) or (cancelled and cancelled()):
                     break
-                ready = [e for e in batch if e.notification.target_key not in held]
+                ready = [e for e in batch if (e.notification.target_key, e.receiver) not in held]
                 if ready and not self._deliver(ready, report, down, raised):
-                    held.update(e.notification.target_key for e in ready)
+                    held.update((e.notification.target_key, e.receiver) for e in ready)
             # A channel that failed permanently in this drain raised one alert: send it now, through the others.
             for note in raised:
-                self._deliver([OutboxEntry(note, 0, None, None, None)], report, down, [])
+                for lane in self._store.lanes_of(note):
+                    self._deliver([OutboxEntry(note, 0, None, None, None, lane)], report, down, [])
         finally:
             self._lock.release()
         report.still_queued = self._store.outbox_depth()
         return report
 
     def _batches(self, entries: Sequence[OutboxEntry]) -> list[list[OutboxEntry]]:
-        """One entry per message, or groups of up to group_size when many are due at once (oldest first)."""
+        """One entry per message, or per lane groups of up to group_size when many are due at once (oldest first)."""
         singles = [e for e in entries if e.notification.kind is NotificationKind.CHANNEL_DOWN]
-        rest = [e for e in entries if e.notification.kind is not NotificationKind.CHANNEL_DOWN]
+        by_lane: dict[str, list[OutboxEntry]] = {}
+        for entry in entries:
+            if entry.notification.kind is not NotificationKind.CHANNEL_DOWN:
+                by_lane.setdefault(entry.receiver, []).append(entry)
         batches = [[e] for e in singles]
-        if len(rest) < self._group_min:
-            return batches + [[e] for e in rest]
-        return batches + [rest[i : i + self._group_size] for i in range(0, len(rest), self._group_size)]
+        for rest in by_lane.values():
+            if len(rest) < self._group_min:
+                batches += [[e] for e in rest]
+            else:
+                batches += [rest[i : i + self._group_size] for i in range(0, len(rest), self._group_size)]
+        return batches
 
     def _deliver(
         self, batch: list[OutboxEntry], report: DeliveryReport, down: set[str], raised: list[Notification]
     ) -> bool:
-        """One message through the first channel that takes it; False (and the batch deferred) when none did."""
+        """One message through the first channel of its lane that takes it; False (the batch deferred) when none did."""
         # Something a previous drain could not deliver says so: the reader must know the alert is late.
         notes = [mark_delayed(e.notification) if e.attempts > 0 else e.notification for e in batch]
         ids = [n.id for n in notes]
+        lane = batch[0].receiver  # _batches keeps one lane per batch
         errors: list[str] = []
         not_before: datetime | None = None  # the latest Retry-After among the channels that refused
-        for channel in self._channels:
+        for channel in self._lane(lane):
             resting = self._resting.get(channel.name)
             if resting is not None and resting > self._clock.now():
                 errors.append(f"{channel.name}: skipped (rate limited until {resting:%H:%M:%S} UTC)")
@@ -201,7 +223,7 @@ class Dispatcher:
                 continue
             now = self._clock.now()
             # Marked the moment the channel said yes: a crash can resend only what is in this short window.
-            self._store.mark_all_delivered(ids, channel.name, now)
+            self._store.mark_all_delivered(ids, channel.name, now, receiver=lane)
             self._store.record_channel_attempt(channel.name, now)
             report.delivered += len(ids)
             report.messages += 1
@@ -213,7 +235,7 @@ class Dispatcher:
         if not_before is not None and not_before > retry_at:
             retry_at = not_before
         error = "; ".join(errors) or "no channel could take it"
-        self._store.mark_all_failed(ids, error, now, retry_at=retry_at)
+        self._store.mark_all_failed(ids, error, now, retry_at=retry_at, receiver=lane)
         report.failed += len(ids)
         report.errors.extend(e for e in errors if e not in report.errors)
         return False

@@ -59,3 +59,11 @@ class HTTPChannel:
         # A deadline is not retried at once (it would cost the deadline again), yet the endpoint may be quick
         # later: transient, so the dispatcher skips the channel for this drain and the next one gets it.
         return NotifierError(message, permanent=not retryable and DEADLINE_PASSED not in message)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """A 429's Retry-After in seconds, when it is a number."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None

@@ -10,7 +10,8 @@ import threading
 import time
 import urllib.error
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from datetime import datetime
+from typing import Any, Protocol, TypeVar, cast
 
 import tenacity
 from slack_sdk import WebClient
@@ -21,7 +22,7 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from log_monitor.errors import NotifierError, describe_network_error
-from log_monitor.models import Notification, Secret
+from log_monitor.models import Notification, NotificationKind, Secret
 from log_monitor.notifiers.base import NOT_TESTED, transient_status
 from log_monitor.notifiers.render import (
     body_lines,
@@ -30,6 +31,7 @@ from log_monitor.notifiers.render import (
     group_line,
     group_order,
     group_title,
+    humanize_duration,
     one_line,
     severity_emoji,
     slack_escape,
@@ -163,6 +165,42 @@ def group_fallback_text(notes: Sequence[Notification]) -> str:
     return _truncate(slack_escape("\n".join(lines)), _MAX_FALLBACK)
 
 
+# One thread per incident: what opens it, what replies in it, what closes it.
+OPENING = frozenset({NotificationKind.ALERT, NotificationKind.BACKEND_DOWN, NotificationKind.PIPELINE_SILENT})
+CLOSING = frozenset({NotificationKind.RECOVERY, NotificationKind.BACKEND_RESTORED, NotificationKind.PIPELINE_RESTORED})
+THREADED = OPENING | CLOSING | {NotificationKind.ESCALATION, NotificationKind.REMINDER}
+
+
+class ThreadBook(Protocol):
+    """Where the open incidents' threads are kept (the state store), so a re-exec replies in the same thread."""
+
+    def thread(self, receiver: str, target_key: str) -> tuple[str, str, datetime] | None: ...
+
+    def save_thread(self, receiver: str, target_key: str, channel: str, ts: str, opened_at: datetime) -> None: ...
+
+    def drop_thread(self, receiver: str, target_key: str) -> None: ...
+
+
+def incident_status(n: Notification, opened_at: datetime) -> str:
+    """Where the incident stands, for its edited parent message: `RECOVERED after 2h 13m`."""
+    if n.kind in CLOSING:
+        lasted = n.silent_for_s if n.silent_for_s is not None else (n.created_at - opened_at).total_seconds()
+        return f"RECOVERED after {humanize_duration(lasted)}"
+    when = format_utc(n.created_at)
+    if n.kind is NotificationKind.ESCALATION:
+        return f"{n.severity.name} (escalated at {when})"
+    return f"still {n.severity.name} at {when}"
+
+
+def parent_blocks(n: Notification, opened_at: datetime) -> list[dict[str, Any]]:
+    """The parent message as edited: where the incident stands, then the latest notification's blocks."""
+    status = (
+        f"{severity_emoji(n.severity)} *Incident: {incident_status(n, opened_at)}* · opened {format_utc(opened_at)}"
+    )
+    head = {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(status, _MAX_SECTION)}}
+    return [head, *blocks(n)][:_MAX_BLOCKS]
+
+
 def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     """Retry-After in seconds; None when missing or not a number (then we do not guess: no retry here)."""
     for key, values in (headers or {}).items():
@@ -221,6 +259,9 @@ class SlackNotifier:
         self._sleep = sleep
         self._client: WebClient | None = None
         self._webhook: WebhookClient | None = None
+        # With a bot token, one thread per incident (app.build hands the state store in, SLACK_THREADS=true).
+        # A webhook cannot thread: it answers `ok`, never the message's ts, and cannot edit.
+        self.threads: ThreadBook | None = None
         if token and channel:
             base = api_url or WebClient.BASE_URL
             base = base if base.endswith("/") else base + "/"
@@ -233,7 +274,60 @@ class SlackNotifier:
         return f"SlackNotifier({mode})"
 
     def send(self, notification: Notification) -> None:
+        if self.threads is not None and self._client is not None and notification.kind in THREADED:
+            self._send_threaded(notification, self.threads)
+            return
         self._post(fallback_text(notification), blocks(notification))
+
+    def _send_threaded(self, n: Notification, book: ThreadBook) -> None:
+        """The first alert is the thread's parent; the escalation, reminders and recovery reply in it.
+
+        A reply is the delivery; the parent's edit after it is best effort (a person may have deleted it).
+        A reply refused for good (the parent deleted) is posted as a new parent instead.
+        Reminders stay in the thread; the state changes are also shown in the channel (reply_broadcast).
+        """
+        open_thread = book.thread(self.name, n.target_key)
+        if n.kind in OPENING or open_thread is None:
+            channel, ts = self._post_message(n, None, broadcast=False)
+            if n.kind not in CLOSING:
+                book.save_thread(self.name, n.target_key, channel, ts, n.created_at)
+            return
+        channel, parent, opened_at = open_thread
+        try:
+            self._post_message(n, parent, broadcast=n.kind is not NotificationKind.REMINDER)
+        except NotifierError as exc:
+            if not exc.permanent:
+                raise
+            # The parent is gone (deleted by a person: thread_not_found): the message opens a new thread.
+            log.warning("slack: could not reply in the incident's thread (%s); posting a new first message", exc)
+            book.drop_thread(self.name, n.target_key)
+            self._send_threaded(n, book)
+            return
+        if n.kind in CLOSING:
+            book.drop_thread(self.name, n.target_key)
+        try:
+            self._edit(channel, parent, fallback_text(n), parent_blocks(n, opened_at))
+        except NotifierError as exc:
+            log.warning("slack: the incident's first message could not be edited: %s", exc)
+
+    def _post_message(self, n: Notification, thread_ts: str | None, *, broadcast: bool) -> tuple[str, str]:
+        """chat.postMessage, in a thread when `thread_ts` is given; (channel id, ts) of the message."""
+        client, channel = self._client, self._channel or ""
+        assert client is not None
+        extra: dict[str, Any] = {"thread_ts": thread_ts, "reply_broadcast": broadcast} if thread_ts else {}
+        answer = self._waiting_out_rate_limits(
+            lambda: self._call(
+                lambda: client.chat_postMessage(channel=channel, text=fallback_text(n), blocks=blocks(n), **extra)
+            )
+        )
+        return str(answer.get("channel") or channel), str(answer.get("ts") or "")
+
+    def _edit(self, channel_id: str, ts: str, text: str, message_blocks: list[dict[str, Any]]) -> None:
+        client = self._client
+        assert client is not None
+        self._waiting_out_rate_limits(
+            lambda: self._call(lambda: client.chat_update(channel=channel_id, ts=ts, text=text, blocks=message_blocks))
+        )
 
     def send_group(self, notifications: Sequence[Notification]) -> None:
         """One message listing several notifications (the dispatcher keeps each group within Slack's limits)."""

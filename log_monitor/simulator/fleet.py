@@ -169,6 +169,7 @@ class _Agent:
     drops: list[tuple[str, int, int]] = field(default_factory=list)  # (location, epoch ms, count) since start
     utc_offset: timedelta = timedelta(0)  # the agent's zone: its logcollector statistics are written in it
     windows: bool = False  # its locations are event channels (Security, System...)
+    group: tuple[str, ...] = ("default",)  # its Wazuh agent groups: an enrolled agent is in `default` first
 
     def listed(self, now: datetime) -> SimAgent:
         """The agent as the server API lists it at `now`: an active agent's keepalive is that moment."""
@@ -180,6 +181,7 @@ class _Agent:
             os=self.os_name,
             last_keepalive=self.last_keepalive or (now if self.status == "active" else None),
             date_add=self.date_add,
+            group=list(self.group),
         )
 
 
@@ -193,6 +195,7 @@ class Fleet:
         self._now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._agents: dict[str, _Agent] = {}
+        self.group_names: dict[str, None] = {}  # groups created on the manager, in creation order (may be empty)
         self._created = self._now()
         # Bumped by every change, so the server can cache what it derives from the fleet.
         self.version = 0
@@ -310,6 +313,22 @@ class Fleet:
             agent = self._agent(agent_id)
             self._streams(agent_id, location)  # KeyError for an unknown location
             agent.drops.append((location, to_ms(at or self._now()), count))
+
+    def set_groups(self, agent_id: str, groups: Sequence[str]) -> None:
+        """The agent's Wazuh agent groups (`agent_groups -a -i ID -g GROUP`), in the order it was put in them."""
+        with self._lock:
+            self.version += 1
+            self._agent(agent_id).group = tuple(groups)
+
+    def groups(self) -> dict[str, int]:
+        """Every agent group and how many agents it has (`default` exists on every manager)."""
+        with self._lock:
+            counts = {"default": 0}
+            for agent in self._agents.values():
+                for name in agent.group:
+                    counts[name] = counts.get(name, 0) + 1
+            self.group_names.update({name: None for name in counts})
+            return {name: counts.get(name, 0) for name in self.group_names}
 
     def set_status(self, agent_id: str, status: str, *, last_keepalive: datetime | None = None) -> None:
         if status not in STATUSES:

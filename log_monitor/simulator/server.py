@@ -507,6 +507,10 @@ class _ApiApp(_App):
             self._allow(method, ("GET",))
             self._authorize(headers)
             return _json_reply(200, self._agents(params))
+        if parts == ["groups"]:
+            self._allow(method, ("GET",))
+            self._authorize(headers)
+            return _json_reply(200, self._groups(params))
         if len(parts) == 4 and parts[0] == "agents" and parts[2] == "stats":
             self._allow(method, ("GET",))
             self._authorize(headers)
@@ -565,6 +569,28 @@ class _ApiApp(_App):
             "license_url": f"https://github.com/wazuh/wazuh/blob/v{API_VERSION}/LICENSE",
             "hostname": "wazuh-manager",
             "timestamp": _wazuh_time(self._owner.clock.now()),
+        }
+
+    def _groups(self, params: dict[str, str]) -> JSON:
+        """GET /groups: every agent group with its agent count, paged like /agents."""
+        unknown = sorted(set(params) - {"pretty", "wait_for_complete", "offset", "limit", "select", "sort", "search"})
+        if unknown:
+            raise _bad_request(f"Extra query parameter(s) {', '.join(unknown)} not in spec")
+        offset = _int_param(params, "offset", 0, 0, None)
+        limit = _int_param(params, "limit", 500, 1, MAX_LIMIT)
+        items: list[JSON] = [
+            {"name": name, "count": count, "mergedSum": "", "configSum": ""}
+            for name, count in sorted(self._owner.fleet.groups().items())
+        ]
+        return {
+            "data": {
+                "affected_items": items[offset : offset + limit],
+                "total_affected_items": len(items),
+                "total_failed_items": 0,
+                "failed_items": [],
+            },
+            "message": "All selected groups information was returned",
+            "error": 0,
         }
 
     def _agents(self, params: dict[str, str]) -> JSON:

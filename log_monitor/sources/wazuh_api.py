@@ -68,6 +68,7 @@ class ApiStatusSource:
         # Ids a full listing has answered for that the last one does not have (asked and not registered, removed).
         self._seen: set[str] = set()
         self.full_listings = 0
+        self._members: tuple[datetime, list[AgentInfo]] | None = None  # (when, agents of the discovered groups)
 
     def new_pass(self) -> None:
         """Forget the last listing: each pass reads a fresh status."""
@@ -113,6 +114,19 @@ class ApiStatusSource:
         # those registered since the full listing and not active yet are known now, named at the next one.
         listed = {agent.id: agent for agent in self._api.list_agents(NOT_ACTIVE, exclude_manager=True)}
         return Listing(self._names, listed)
+
+    def members(self, groups: Sequence[str], now: datetime) -> list[AgentInfo]:
+        """The agents of these Wazuh agent groups (AGENT_DISCOVERY=groups:...), read again every FULL_LISTING_EVERY.
+
+        Each agent once, with all of its groups; BackendError when the API cannot be read (the pass says so).
+        """
+        if self._members is None or now - self._members[0] >= self._full_every or now < self._members[0]:
+            found: dict[str, AgentInfo] = {}
+            for group in groups:
+                for agent in self._api.members_of(group):
+                    found.setdefault(agent.id, agent)
+            self._members = (now, list(found.values()))
+        return self._members[1]
 
     def handles(self, target: Target) -> bool:
         return target.kind in (TargetKind.AGENT, TargetKind.LOCATION) and target.agent_id is not None

@@ -43,6 +43,7 @@ class AgentInfo:
     status: str  # active, disconnected, never_connected, pending
     last_keepalive: datetime | None = None
     ip: str | None = None
+    groups: tuple[str, ...] = ()  # its Wazuh agent groups: read only when listing by group (members_of)
 
 
 class WazuhAPIHandler(BackendClient):
@@ -92,6 +93,18 @@ class WazuhAPIHandler(BackendClient):
             agent = _agent(item)
             if not (exclude_manager and agent.id == MANAGER_ID):
                 yield agent
+
+    def members_of(self, group: str) -> Iterator[AgentInfo]:
+        """Every agent of one Wazuh agent group (`GET /agents?group=`), with all of its groups."""
+        params = {"select": "id,name,status,lastKeepAlive,ip,group", "sort": "+id", "group": group}
+        for item in self._paged("/agents", params):
+            agent = _agent(item)
+            if agent.id != MANAGER_ID:
+                yield agent
+
+    def group_names(self) -> list[str]:
+        """Every agent group the manager has (`GET /groups`)."""
+        return [str(item.get("name", "")) for item in self._paged("/groups", {"select": "name"})]
 
     def logcollector_stats(self, agent_id: str) -> dict[str, Any]:
         """The agent's logcollector counters (events and bytes per location)."""
@@ -252,6 +265,7 @@ def _agent(item: Mapping[str, Any]) -> AgentInfo:
         status=str(item.get("status", "unknown")),
         last_keepalive=parse_time(item.get("lastKeepAlive")),
         ip=str(item["ip"]) if item.get("ip") else None,
+        groups=tuple(str(g) for g in groups) if isinstance(groups := item.get("group"), list) else (),
     )
 
 

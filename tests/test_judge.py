@@ -154,6 +154,18 @@ def test_the_previous_state_carries_the_episode_so_a_recovery_follows() -> None:
     assert second.states[target.key].severity is Severity.OK
 
 
+def test_a_target_still_silent_next_pass_keeps_its_episode_and_is_not_alerted_again() -> None:
+    [target] = agents(1)
+    first = judge_pass([[target]], {target.key: seen(target, SILENT)})
+    judge = PassJudge(first.states, {}, NOW + timedelta(minutes=1), SETTINGS)
+    observation = Observation(target.key, NOW + timedelta(minutes=1), last_event=SILENT, events_in_window=0)
+    assert judge.judge([target], {target.key: observation}).states == []  # silent: waits for the pipeline
+    verdict = judge.finish({})
+    assert verdict.notifications == []
+    assert [row.previous for row in verdict.rows] == [first.states[target.key]]
+    assert verdict.states[0].alerts_sent == 1
+
+
 def test_rows_false_lists_only_the_targets_whose_severity_changed_but_counts_all() -> None:
     targets, observations = fleet(silent=1, healthy=2)
     before = {targets[1].key: TargetState(targets[1].key, severity=Severity.WARNING)}

@@ -128,6 +128,7 @@ def test_a_failed_source_cannot_prove_silence(
         ([failed(False, "api: refused")], "api: refused"),
         ([], "not observed by any source"),
         ([failed(True, ""), api()], "not observed by any source"),
+        ([failed(False, "")], "not observed by any source"),  # a failure without words is still no answer
     ],
 )
 def test_with_no_source_answering_the_target_is_unknown(seen: list[tuple[bool, Observation]], error: str) -> None:

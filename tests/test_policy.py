@@ -21,7 +21,7 @@ from log_monitor.models import (
     TargetKind,
     TargetState,
 )
-from log_monitor.policy import Decision, assess, backend_step, in_maintenance, reminder_delay, step
+from log_monitor.policy import Decision, assess, backend_step, in_maintenance, rate_dropped, reminder_delay, step
 from tests.helpers import default_policy
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -365,11 +365,13 @@ def test_an_agent_whose_events_no_source_counts_is_judged_by_its_keepalives(
     status: str | None, keepalive_s: float | None, severity: Severity, condition: Condition, silent_for: float | None
 ) -> None:
     keepalive = ago(keepalive_s) if keepalive_s is not None else None
-    obs = Observation(AGENT.key, T0, agent_status=status, last_keepalive=keepalive, counts_events=False)
+    obs = Observation(
+        AGENT.key, T0, agent_status=status, last_keepalive=keepalive, counts_events=False, detail="the source's words"
+    )
     found = assess(AGENT, obs, T0, POLICY)
     assert (found.severity, found.condition, found.silent_for_s) == (severity, condition, silent_for)
     if condition is Condition.DISCONNECTED:
-        assert found.silence_start == keepalive
+        assert (found.silence_start, found.detail) == (keepalive, "the source's words")
     if severity is Severity.UNKNOWN:
         assert found.detail == f"agent status {status or 'unknown'}; events are not counted".replace(
             "status unknown", "status unknown"
@@ -760,9 +762,12 @@ def test_a_backend_down_reminds_with_backoff_and_its_notice_back_says_how_long()
     assert (state.since, state.alerts_sent, state.reminders_sent, state.last_alert_at) == (T0, 4, 3, times[-1])
     assert state.next_reminder_at == times[-1] + minutes(240)
     assert (state.severity, state.condition, state.alerted) == (Severity.UNKNOWN, Condition.UNKNOWN, Severity.UNKNOWN)
+    quiet = backend_step(state, "Wazuh API", "refused", T0 + minutes(211), POLICY)
+    assert quiet.notifications == ()
+    assert quiet.state == replace(state, last_checked=T0 + minutes(211))
     back = backend_step(state, "Wazuh API", None, T0 + minutes(300), POLICY)
-    assert [(n.kind, n.severity, n.silent_for_s, n.label) for n in back.notifications] == [
-        (NotificationKind.BACKEND_RESTORED, Severity.OK, 300 * 60.0, "Wazuh API")
+    assert [(n.kind, n.severity, n.condition, n.silent_for_s, n.label) for n in back.notifications] == [
+        (NotificationKind.BACKEND_RESTORED, Severity.OK, Condition.OK, 300 * 60.0, "Wazuh API")
     ]
     assert back.state == TargetState("backend:api", last_checked=T0 + minutes(300))
 
@@ -802,3 +807,93 @@ def test_the_pipeline_kind_is_critical_silent_and_lists_its_targets() -> None:
         decision.state, "Wazuh pipeline", None, T0 + minutes(5), POLICY, up=NotificationKind.PIPELINE_RESTORED
     )
     assert [n.kind for n in back.notifications] == [NotificationKind.PIPELINE_RESTORED]
+
+
+# --- what the words and the remembered figures are -------------------------------------------------------------
+
+
+def test_a_rate_drop_says_its_numbers() -> None:
+    found = assess(AGENT, rated(5, 100.0), T0, POLICY)
+    assert found.detail == (
+        "web-1: 5 events in the last 1h, normally 100 (median of the same 1 hour on the last 7 days), 5.0%"
+    )
+
+
+def test_an_ongoing_drop_to_nothing_without_a_window_still_says_its_numbers() -> None:
+    obs = replace(rated(0, 100.0), rate_window_s=None)
+    found = assess(AGENT, obs, T0, POLICY, dropping=True)
+    assert found.detail == (
+        "web-1: 0 events in the last 0s, normally 100 (median of the same 0 seconds on the last 7 days), 0.0%"
+    )
+
+
+def test_a_rate_without_a_window_proves_no_arrival() -> None:
+    # The last event a quarter second past the indexing delay: within no half window.
+    obs = replace(rated(5, 100.0, last_s=30.25), rate_window_s=None)
+    assert assess(AGENT, obs, T0, POLICY).severity is Severity.OK
+
+
+def test_rate_dropped_alone_judges_a_new_drop_unless_told_one_is_ongoing() -> None:
+    obs = rated(30, 100.0)
+    assert rate_dropped(AGENT, obs, POLICY, 30.0) is False
+    assert rate_dropped(AGENT, obs, POLICY, 30.0, dropping=True) is True
+
+
+def test_never_seen_and_unknown_carry_the_sources_words() -> None:
+    assert assess(AGENT, Observation(AGENT.key, T0, detail="no events since"), T0, POLICY).detail == "no events since"
+    assert assess(AGENT, Observation(AGENT.key, T0, error=""), T0, POLICY).detail == ""
+
+
+def test_a_silent_pass_takes_the_newest_status_and_rate_keeping_the_old_status_when_none_is_given() -> None:
+    before = TargetState(AGENT.key, agent_status="active", agent_name="web-1")
+    obs = Observation(
+        AGENT.key, T0, last_event=ago(1000), agent_status="disconnected", recent=1, baseline=9.0, rate_window_s=60.0
+    )
+    state = step(before, AGENT, obs, T0, POLICY).state
+    assert (state.agent_status, state.recent, state.baseline, state.rate_window_s) == ("disconnected", 1, 9.0, 60.0)
+    state = step(before, AGENT, Observation(AGENT.key, T0, last_event=ago(1000)), T0, POLICY).state
+    assert state.agent_status == "active"
+
+
+def test_an_ok_pass_takes_the_newest_status_keeping_the_old_one_when_none_is_given() -> None:
+    before = TargetState(AGENT.key, agent_status="disconnected")
+    assert step(before, AGENT, seen(T0, ago(60), agent_status="active"), T0, POLICY).state.agent_status == "active"
+    assert step(before, AGENT, seen(T0, ago(60)), T0, POLICY).state.agent_status == "disconnected"
+
+
+def test_an_episode_keeps_its_start_when_a_finding_without_one_follows_the_silence() -> None:
+    state, _ = run([seen(T0 + minutes(20), T0)])
+    state, sent = run([seen(T0 + minutes(21), T0 + minutes(21), drops=4)], state)
+    assert (state.condition, state.since, sent) == (Condition.DROPPING, T0, [])
+
+
+def test_a_disconnect_alert_names_the_last_keepalive_as_its_last_event() -> None:
+    before = TargetState(AGENT.key, last_event=ago(9000))
+    obs = Observation(AGENT.key, T0, agent_status="disconnected", last_keepalive=ago(120), counts_events=False)
+    [note] = step(before, AGENT, obs, T0, POLICY).notifications
+    assert (note.kind, note.condition, note.last_event) == (NotificationKind.ALERT, Condition.DISCONNECTED, ago(120))
+
+
+def test_an_escalation_after_reminders_restarts_the_backoff_at_its_first_step() -> None:
+    # WARNING alerted at 20 min, reminded at 50: then CRITICAL escalates at 62, the next reminder 30 min on.
+    state, _ = run([seen(T0 + minutes(20), T0), seen(T0 + minutes(50), T0 + minutes(21))])
+    assert state.reminders_sent == 1
+    state, sent = run([seen(T0 + minutes(62), T0 + minutes(21))], state)
+    assert [n.kind for n in sent] == [NotificationKind.ESCALATION]
+    assert state.next_reminder_at == T0 + minutes(62) + minutes(30)
+
+
+def test_a_recovery_carries_no_words_of_its_own() -> None:
+    state, _ = run([seen(T0 + minutes(20), T0, detail="why")])
+    _, sent = run([seen(T0 + minutes(21), T0 + minutes(21))], state)
+    assert [(n.kind, n.detail) for n in sent] == [(NotificationKind.RECOVERY, "")]
+
+
+def test_two_episodes_of_one_target_recovering_at_the_same_moment_have_different_ids() -> None:
+    def recovery(since: datetime) -> Notification:
+        state = TargetState(AGENT.key, severity=Severity.WARNING, since=since, alerted=Severity.WARNING, alerts_sent=1)
+        [note] = step(state, AGENT, seen(T0, ago(60)), T0, POLICY).notifications
+        return note
+
+    assert recovery(ago(3600)).id != recovery(ago(7200)).id
+    assert recovery(ago(3600)).id == recovery(ago(3600)).id

@@ -25,8 +25,15 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Four workers (pytest-xdist) on two cores: most of the suite waits on loopback servers and child processes.
+# The slow tier (`-m slow`) is left to `make slow`.
 test: $(STAMP) lint
-	$(PY) -m pytest -n 4
+	$(PY) -m pytest -n 4 -m "not slow"
+
+# The slow tier: the day- and week-long simulations, the scale tests (thousands of agents or rows), the
+# install and the kill -9 pass test, one at a time, each given 10 minutes (several times its time alone
+# on a busy machine: docs/testing.md).
+slow: $(STAMP)
+	$(PY) -m pytest -m slow --timeout=600
 
 # Mutation testing of the core (policy, judge, the merge, the page reader) with its own fast test modules, as
 # pyproject's [tool.mutmut] says; niced and two children, so a shared machine stays usable. Score: docs/testing.md.

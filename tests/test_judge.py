@@ -8,19 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from log_monitor import models
 from log_monitor.judge import JudgeSettings, PassJudge, Verdict
-from log_monitor.models import (
-    Condition,
-    MaintenanceWindow,
-    Notification,
-    NotificationKind,
-    Observation,
-    Severity,
-    Silence,
-    Target,
-    TargetKind,
-    TargetState,
-)
+from log_monitor.models import Condition, NotificationKind, Observation, Severity, Target, TargetState
 from tests.helpers import default_policy
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -53,7 +43,7 @@ class Pass:
 
     rows: list[tuple[str, Severity]] = field(default_factory=list)
     states: dict[str, TargetState] = field(default_factory=dict)
-    notes: list[Notification] = field(default_factory=list)
+    notes: list[models.Notification] = field(default_factory=list)
     severities: dict[Severity, int] = field(default_factory=dict)
 
     def add(self, verdict: Verdict) -> None:
@@ -72,7 +62,7 @@ def judge_pass(
     observations: Mapping[str, Observation],
     *,
     states: Mapping[str, TargetState] | None = None,
-    silenced: Mapping[str, Silence] | None = None,
+    silenced: Mapping[str, models.Silence] | None = None,
     backends: Mapping[str, str | None] | None = None,
     settings: JudgeSettings = SETTINGS,
     rows: bool = True,
@@ -131,7 +121,7 @@ def test_a_silent_target_waits_for_the_finish_and_a_healthy_one_does_not() -> No
 
 
 def test_a_local_file_is_judged_with_its_slice_never_held_for_the_pipeline() -> None:
-    target = Target(Target.file_key("/var/log/app.log"), TargetKind.LOCAL_FILE, "app", 900.0, 900.0, path="/x")
+    target = Target(Target.file_key("/var/log/app.log"), models.TargetKind.LOCAL_FILE, "app", 900.0, 900.0, path="/x")
     judge = PassJudge({}, {}, NOW, SETTINGS)
     sliced = judge.judge([target], {target.key: seen(target, SILENT)})
     assert [(note.kind, note.target_key) for note in sliced.notifications] == [(NotificationKind.ALERT, target.key)]
@@ -189,8 +179,8 @@ def test_rows_true_lists_every_target_with_its_previous_state() -> None:
 # --- holds: silences and maintenance windows -------------------------------------------------------------------
 
 
-def silence(key: str) -> Silence:
-    return Silence(key, NOW + timedelta(hours=1), "patching", NOW - timedelta(minutes=5))
+def silence(key: str) -> models.Silence:
+    return models.Silence(key, NOW + timedelta(hours=1), "patching", NOW - timedelta(minutes=5))
 
 
 def test_a_silenced_target_stores_its_real_severity_shows_maintenance_and_sends_nothing() -> None:
@@ -238,7 +228,7 @@ def test_a_maintenance_window_in_its_zone_holds_the_alert(window: str, held: boo
     start, end = (int(part[:2]) * 60 + int(part[3:]) for part in window.split("-"))
     # The window is written in UTC+1 wall time: 10:00 UTC is 11:00 there.
     zone = timezone(timedelta(hours=1))
-    shifted = MaintenanceWindow(frozenset(range(7)), start + 60, end + 60, window)
+    shifted = models.MaintenanceWindow(frozenset(range(7)), start + 60, end + 60, window)
     target = Target.agent("001", "web-1", 900.0, maintenance=(shifted,))
     settings = JudgeSettings(POLICY, zone=zone)
     found = judge_pass([[target]], {target.key: seen(target, SILENT)}, settings=settings)

@@ -28,9 +28,8 @@ from log_monitor.config import (
     invoking_user,
     load_settings,
     parse_duration,
-    service_manager,
 )
-from log_monitor.daemon import Daemon, Outcome, Signals
+from log_monitor.daemon import Daemon, Signals, run_daemon, save_kept
 from log_monitor.dropwords import rate_against
 from log_monitor.errors import (
     BackendError,
@@ -41,19 +40,15 @@ from log_monitor.errors import (
     StateError,
 )
 from log_monitor.hostcheck import unwritable_file
-from log_monitor.liveness import Liveness
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
 from log_monitor.monitor import PassResult
 from log_monitor.notifiers.base import NOT_TESTED, Checkable
 from log_monitor.notifiers.console import ConsoleNotifier
-from log_monitor.notifiers.dispatch import DeliveryWorker
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
 from log_monitor.routes import check_routes, load_routes
-from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import InstanceLock, StateStore
-from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_groups, load_targets
 from log_monitor.view import PENDING, REMOVED, TargetView, learned, removed_by, views
 from log_monitor.wazuh.api import MANAGER_ID
@@ -67,11 +62,6 @@ EXIT_USAGE = 64
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another instance holds the state DB's lock
 EXIT_CONFIG = 78
 MAX_REASON_CHARS = 500  # a silence's reason: a sentence for the table and the page, not a document
-STOP_DRAIN_S = 5.0  # on SIGTERM, how long to keep trying the outbox before exiting
-# Before a re-exec, how long a send in flight may take to finish (a slow Slack, a failing one's retries and
-# the next channel): replaced mid-send, the process would never mark it delivered and the new one resends it.
-REEXEC_DRAIN_S = 60.0
-_DAEMON_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 log = logging.getLogger("log_monitor")
 
@@ -288,7 +278,8 @@ def _command(
         return _check_config(settings, targets, args.connect, out, err)
     if command == "run":
         # The argument, not settings.env_file: a reload must choose the default file the same way.
-        return _run(settings, targets, env_file, err)
+        run_daemon(settings, targets, env_file, err)  # returns on a stop; a re-exec never returns
+        return EXIT_OK
     if command == "status":
         return _status(settings, targets, out)
     if command == "silences":
@@ -340,7 +331,7 @@ def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO, t
                 app.heartbeat.ping(False, "pass failed")
             raise
         # The next run reads on from what this one read (each event once): its marks and counts, written whole.
-        _save_kept(app)
+        save_kept(app)
         if app.heartbeat is not None:
             app.heartbeat.ping(not result.backend_errors, ", ".join(sorted(result.backend_errors)) + " unreadable")
     try:
@@ -673,102 +664,6 @@ def _test_alert(settings: Settings, out: TextIO, redactor: RedactingFilter) -> i
         else:
             print(f"{channel.name}: ok", file=out)
     return 1 if failed else EXIT_OK
-
-
-def _run(settings: Settings, targets: list[Target], env_file: Path | None, err: TextIO) -> int:
-    signals = Signals()
-    signal.signal(signal.SIGTERM, lambda *_: signals.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: signals.request_stop())
-    signal.signal(signal.SIGHUP, lambda *_: signals.request_reload())
-    # A signal sent while the daemon re-executed waited, blocked across execv (the mask survives it): handled now.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _DAEMON_SIGNALS)
-    # Held for the process's life (the kernel drops it at exit, however the process ends) and across the re-exec.
-    lock = InstanceLock(settings.state_db)
-    lock.acquire()
-    app = build(settings, targets)
-    status_server = start_status_server(app)
-    restart_at = app.monitor.clock.monotonic() + settings.restart_interval_s
-    every = humanize_duration(settings.restart_interval_s)
-    log.info("daemon started: %d targets, re-exec every %s", len(targets), every)
-    # Delivery runs in its own thread: a hanging Slack must not hold up the checks.
-    worker = DeliveryWorker(app.monitor.dispatcher)
-    daemon = Daemon(app.monitor)
-    daemon.worker = worker
-    daemon.lock_check = lock.verify
-    worker.start()
-    liveness = Liveness(
-        store=app.store, clock=app.monitor.clock, heartbeat=app.heartbeat, notifier=SdNotifier(*service_manager())
-    )
-    daemon.liveness = liveness
-    drain_s = STOP_DRAIN_S
-    try:
-        outcome, keep_lock = _serve(daemon, signals, settings, env_file, restart_at)
-        if outcome is Outcome.STOP:
-            liveness.stopping()
-            deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
-            worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
-            # One last try for what is queued, within what is left of the drain time.
-            report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
-            log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
-            return EXIT_OK
-        drain_s = REEXEC_DRAIN_S
-    finally:
-        worker.stop(drain_s)
-        liveness.close()
-        if status_server is not None:
-            status_server.close()
-        _save_kept(app)
-        app.close()
-    # Blocked until the new process has its handlers: a SIGTERM in between would kill it half started.
-    signal.pthread_sigmask(signal.SIG_BLOCK, _DAEMON_SIGNALS)
-    if signals.stop:  # sent while the outbox drained for the re-exec
-        log.info("stopped on signal instead of re-executing")
-        return EXIT_OK
-    log.info("re-executing (RESTART_INTERVAL or new configuration)")
-    if keep_lock:
-        lock.keep_across_exec()
-    else:
-        lock.release()
-    err.flush()
-    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - same interpreter, same arguments
-    return EXIT_OK  # not reached
-
-
-def _save_kept(app: App) -> None:
-    """The states' latest check times, last events, rates and read marks into the file: before the daemon stops or
-    re-execs, and after a one-off pass."""
-    try:
-        app.store.save_kept()
-    except StateError as exc:  # a full disk: the states written with their changes are all there is to lose
-        log.warning("could not save the latest check times and last events: %s", exc)
-
-
-def _serve(
-    daemon: Daemon, signals: Signals, settings: Settings, env_file: Path | None, restart_at: float
-) -> tuple[Outcome, bool]:
-    """The daemon until a stop or a re-exec (RESTART_INTERVAL, a changed configuration).
-
-    Returns the outcome and whether the state DB stays the same (then the lock is kept across the re-exec).
-    """
-    while True:
-        outcome = daemon.run(signals, restart_at=restart_at)
-        if outcome is not Outcome.RELOAD:
-            return outcome, True
-        try:
-            fresh = load_settings(env_file)
-            fresh_targets = load_targets(fresh)
-            check_routes(fresh, fresh_targets)
-        except ConfigError as exc:
-            # A broken edit must not take monitoring down: keep running on the last good configuration.
-            log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
-            continue
-        # Wazuh groups' policies and the routes are laid onto the targets at start: a re-exec applies them anew.
-        if fresh != settings or fresh.groups_file is not None or fresh.routes_file is not None:
-            log.info("configuration changed: re-executing to apply it")
-            # A new STATE_DB is locked afresh by the new program.
-            return Outcome.RESTART, fresh.state_db == settings.state_db
-        daemon.set_targets(fresh_targets)
-        log.info("reloaded: %d targets", len(fresh_targets))
 
 
 def _resolve_target(text: str, targets: list[Target], known: set[str]) -> tuple[str | None, list[Target]]:

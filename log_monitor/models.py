@@ -187,8 +187,9 @@ class Silence:
     created_by: str = ""  # the login that set it (the sudo caller's, under sudo)
 
 
-# Not frozen (never changed after it is made: `replace` makes a new one): a frozen dataclass's __init__ sets
-# each field through object.__setattr__, 6x the cost, and a pass makes up to three of these per target.
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, 6x the cost, and a pass
+# makes up to three of these per target. Its source may fill it in while making it, and `merge_pair` (sources)
+# completes the counting source's in place with the status source's; past the merge nothing changes it.
 @dataclass(slots=True)
 class Observation:
     """What a source saw of one target at one time; `error` set means the backend could not be read."""

@@ -43,7 +43,7 @@ class PolicySettings:
     host: str
 
 
-# Not frozen (never changed after it is made), like Observation and TargetState: a frozen dataclass's __init__
+# Not frozen (never changed after it is made), like TargetState: a frozen dataclass's __init__
 # costs 4x a plain one's, and a pass makes an Assessment and a Decision per target.
 @dataclass(slots=True)
 class Assessment:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from log_monitor.errors import ResponseError
-from log_monitor.wazuh.aggpage import AGENT_KEY, HOUR_MS, LOCATION_KEY, Page, Parts, checked_page, read_page
+from log_monitor.wazuh.aggpage import AGENT_KEY, HOUR_MS, LOCATION_KEY, EventStats, Page, Parts, checked_page, read_page
 
 PARTS = st.sampled_from(
     [
@@ -157,3 +158,153 @@ def test_a_filtered_last_page_without_its_empty_aggregation_is_empty_but_an_unfi
     unfiltered = {**filtered, "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}}
     with pytest.raises(ResponseError, match="lacks the 'agents' aggregation"):
         checked_page(unfiltered, AGENT_KEY, Parts(settled=True))
+
+
+# --- what each reader gives, case by case --------------------------------------------------------------------
+
+MOMENT = 1_763_805_600_000  # 2025-11-22T10:00:00Z in epoch milliseconds
+AT = datetime(2025, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def page_of(*buckets: dict[str, Any], after: object = None, **top: Any) -> dict[str, Any]:
+    agents: dict[str, Any] = {"buckets": list(buckets)}
+    if after is not None:
+        agents["after_key"] = after
+    return {"_shards": {"total": 1, "failed": 0}, **top, "aggregations": {"agents": agents}}
+
+
+def bucket_of(
+    key: dict[str, Any], last: object = MOMENT, count: object = 4, settled: int | None = None
+) -> dict[str, Any]:
+    bucket: dict[str, Any] = {"key": key, "doc_count": count, "last": {"value": last}}
+    if settled is not None:
+        bucket["s"] = {"doc_count": settled, "h": {"buckets": [{"key": MOMENT, "doc_count": settled}]}}
+    return bucket
+
+
+HOURLY = Parts(settled=True, hours=True)
+
+
+PLAIN = Parts()
+
+
+def read_both(page: dict[str, Any], names: tuple[str, ...], parts: Parts = PLAIN) -> list[Page | None]:
+    return [read_page(json.dumps(page).encode(), names, parts), checked_page(page, names, parts)]
+
+
+def test_an_agents_page_gives_each_agents_last_event_count_and_the_next_pages_key() -> None:
+    page = page_of(
+        bucket_of({"agent": "001"}),
+        bucket_of({"agent": "002"}, last=None, count=0),
+        after={"agent": "002"},
+    )
+    for read in read_both(page, AGENT_KEY):
+        assert read == Page(
+            [(("001",), EventStats(AT, 4)), (("002",), EventStats(None, 0))],
+            {"agent": "002"},
+        )
+
+
+def test_a_locations_page_keys_each_bucket_by_agent_location_and_channel() -> None:
+    page = page_of(
+        bucket_of({"agent": "001", "location": "EventChannel", "channel": "Security"}, settled=3),
+        bucket_of({"agent": "001", "location": "/var/log/auth.log", "channel": None}, last=MOMENT + 1500, settled=3),
+    )
+    hour = MOMENT // 3_600_000
+    for read in read_both(page, LOCATION_KEY, HOURLY):
+        assert read == Page(
+            [
+                (("001", "EventChannel", "Security"), EventStats(AT, 4, 3, ((hour, 3),))),
+                (("001", "/var/log/auth.log", ""), EventStats(AT + timedelta(seconds=1.5), 4, 3, ((hour, 3),))),
+            ],
+            None,
+        )
+
+
+def test_a_last_event_as_a_float_reads_to_the_millisecond() -> None:
+    page = page_of(bucket_of({"agent": "001"}, last=MOMENT + 250.0))
+    for read in read_both(page, AGENT_KEY):
+        assert read is not None
+        assert read.buckets[0][1].last_event == AT + timedelta(milliseconds=250)
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        {"timed_out": True},
+        {"_shards": {"total": 2, "failed": 1}},
+        {"_shards": {"total": 0, "failed": 0}},
+    ],
+)
+def test_a_partial_answer_is_never_read_by_the_schema(top: dict[str, Any]) -> None:
+    page = page_of(bucket_of({"agent": "001"}), **top)
+    assert read_page(json.dumps(page).encode(), AGENT_KEY, Parts()) is None
+
+
+@pytest.mark.parametrize(
+    "top",
+    [{"timed_out": False}, {"_shards": {"total": 2, "failed": 0}}, {"_shards": {"failed": 0}}, {"_shards": None}],
+)
+def test_a_whole_answer_is_read_by_the_schema(top: dict[str, Any]) -> None:
+    page = page_of(bucket_of({"agent": "001"}), **top)
+    assert read_page(json.dumps(page).encode(), AGENT_KEY, Parts()) is not None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not json", b"[]", b'{"aggregations": {}}', b"[" * 100_000],
+)
+def test_what_is_not_a_page_is_left_to_the_checked_reader(content: bytes) -> None:
+    assert read_page(content, AGENT_KEY, Parts()) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "parts", "words"),
+    [
+        ({}, Parts(), "answer lacks the 'agents' aggregation"),
+        ({"hits": {}, "aggregations": []}, Parts(), "answer lacks the 'agents' aggregation"),
+        ({"aggregations": {"agents": []}}, Parts(), "answer lacks the 'agents' aggregation"),
+        ({"aggregations": {"agents": {"buckets": {}}}}, Parts(), "aggregation answer lacks buckets"),
+        (page_of([]), Parts(), "malformed aggregation bucket"),  # type: ignore[arg-type]
+        (page_of({"key": "001"}), Parts(), "malformed aggregation bucket"),
+        (page_of(bucket_of({"agent": "001"}, last=1e300)), Parts(), "has an impossible last event 1e+300"),
+        (page_of(bucket_of({"agent": "001"}, count=-1)), Parts(), "impossible count of events in the window: -1"),
+        (page_of(bucket_of({"agent": "001"}, count="7")), Parts(), "impossible count of events in the window: '7'"),
+        (
+            page_of({**bucket_of({"agent": "001"}), "s": {"doc_count": 1.5}}),
+            Parts(settled=True),
+            "impossible count of settled events: 1.5",
+        ),
+        (
+            page_of({**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": [{"doc_count": 1}]}}}),
+            HOURLY,
+            "has an hour without a time: {'doc_count': 1}",
+        ),
+    ],
+)
+def test_the_checked_reader_says_what_is_missing_or_wrong(body: dict[str, Any], parts: Parts, words: str) -> None:
+    with pytest.raises(ResponseError) as raised:
+        checked_page(body, AGENT_KEY, parts)
+    assert raised.value.backend == "Wazuh indexer"
+    assert str(raised.value).endswith(words)
+
+
+@pytest.mark.parametrize(
+    ("bucket", "stats"),
+    [
+        ({"key": {"agent": "001"}}, EventStats(None, 0)),  # no parts at all: no event, no count
+        ({"key": {"agent": "001"}, "last": {"value": None}}, EventStats(None, 0)),
+        ({"key": {"agent": "001"}, "last": 5, "doc_count": 5}, EventStats(None, 5)),
+        ({"key": {"agent": "001"}, "last": {"value": "7"}, "doc_count": 7}, EventStats(None, 7)),
+        ({"key": {"agent": 1}, "last": {"value": MOMENT}, "doc_count": 2}, EventStats(AT, 2)),
+    ],
+)
+def test_the_checked_reader_reads_a_missing_or_odd_part_as_none(bucket: dict[str, Any], stats: EventStats) -> None:
+    assert checked_page(page_of(bucket), AGENT_KEY, Parts()).buckets == [
+        (("001",) if bucket["key"]["agent"] == "001" else ("1",), stats)
+    ]
+
+
+def test_the_checked_reader_reads_a_missing_key_part_as_empty() -> None:
+    page = page_of(bucket_of({"agent": "001", "location": None}))
+    assert checked_page(page, LOCATION_KEY, Parts()).buckets[0][0] == ("001", "", "")

@@ -495,8 +495,7 @@ def test_a_daemon_tick_only_wakes_the_worker_so_a_hanging_slack_never_delays_the
             gate = Gate(slack)
             app.monitor.dispatcher = Dispatcher(app.store, [gate, email], rig.clock, attempts=1)
             worker = DeliveryWorker(app.monitor.dispatcher, idle_s=5.0, min_wait_s=0.01)
-            daemon = Daemon(app.monitor)
-            daemon.worker = worker
+            daemon = Daemon(app.monitor, worker=worker)
             worker.start()
             try:
                 daemon.set_targets([target])

@@ -74,6 +74,7 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
 
 
+@pytest.mark.slow  # a pip install into a fresh venv
 def test_pip_install_gives_the_log_monitor_command_with_the_same_cli(installed: Installed, tmp_path: Path) -> None:
     env_file = tmp_path / "log-monitor.env"
     env_file.write_text(f"STATE_DB={tmp_path}/state.sqlite3\nAGENT_LIST_FILE=agents.csv\n")
@@ -88,6 +89,7 @@ def test_pip_install_gives_the_log_monitor_command_with_the_same_cli(installed: 
     assert usage.returncode == 64
 
 
+@pytest.mark.slow  # a pip install into a fresh venv
 def test_the_installed_package_carries_the_simulator_and_the_dashboard(installed: Installed) -> None:
     package = installed.site / "log_monitor"
     assert (package / "dashboard.html").is_file()
@@ -106,6 +108,7 @@ def systemd_tool(name: str) -> str:
     return path
 
 
+@pytest.mark.slow  # a pip install into a fresh venv
 def test_the_service_unit_passes_systemd_analyze_verify(installed: Installed, tmp_path: Path) -> None:
     analyze = systemd_tool("systemd-analyze")
     # The unit as installed, its ExecStart pointing at this test's install instead of /opt/log-monitor.

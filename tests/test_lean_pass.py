@@ -152,6 +152,7 @@ def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
             made.close()
 
 
+@pytest.mark.slow  # 10,000 agents
 @pytest.mark.parametrize("rig", [True], indirect=True)
 def test_a_pass_over_10000_agents_lists_one_page_of_not_active_agents(rig: Rig) -> None:
     rig.fleet.silence("00007", since=NOW - timedelta(hours=1))
@@ -171,6 +172,7 @@ def test_a_pass_over_10000_agents_lists_one_page_of_not_active_agents(rig: Rig) 
     assert pages == [1, 1, 20]  # everyone again once the full listing is FULL_LISTING_EVERY (15 min) old
 
 
+@pytest.mark.slow  # 10,000 agents
 @pytest.mark.parametrize("rig", [True], indirect=True)
 def test_a_pass_where_nothing_changed_writes_no_state_row(rig: Rig) -> None:
     for target in rig.targets:  # no new events, still within the threshold: every verdict stays as it was
@@ -184,6 +186,7 @@ def test_a_pass_where_nothing_changed_writes_no_state_row(rig: Rig) -> None:
     assert rig.app.store.load_states()["agent:00001"].last_checked == NOW + timedelta(seconds=60)
 
 
+@pytest.mark.slow  # 10,000 agents
 @pytest.mark.parametrize("rig", [True], indirect=True)
 def test_a_pass_where_only_the_agents_last_events_moved_writes_no_state_row_until_the_hour_turns(rig: Rig) -> None:
     # A live fleet: every agent's events go on between passes (the simulator's clock is the pass's).
@@ -205,6 +208,7 @@ def test_a_pass_where_only_the_agents_last_events_moved_writes_no_state_row_unti
     assert stored.last_event is not None and stored.last_event > NOW + timedelta(minutes=60)
 
 
+@pytest.mark.slow  # 10,000 agents
 @pytest.mark.parametrize("rig", [False], indirect=True)
 def test_without_an_indexer_a_disconnected_agent_is_judged_by_its_keepalive(rig: Rig) -> None:
     rig.app.monitor.run_once()
@@ -219,6 +223,7 @@ def test_without_an_indexer_a_disconnected_agent_is_judged_by_its_keepalive(rig:
     assert {r.state.severity for r in result.rows if r.target.key != "agent:00042"} == {Severity.OK}
 
 
+@pytest.mark.slow  # 10,000 agents
 @pytest.mark.parametrize("rig", [True], indirect=True)
 def test_an_agent_id_never_listed_brings_the_full_listing_at_once(rig: Rig) -> None:
     rig.app.monitor.run_once()
@@ -393,6 +398,7 @@ def test_the_daemon_holds_no_finished_pass_while_the_next_one_runs(tmp_path: Pat
             assert alive_at_start == [False, False, False]
 
 
+@pytest.mark.slow  # 10,000 agents
 @pytest.mark.parametrize("rig", [True], indirect=True)
 def test_between_passes_the_api_source_keeps_names_and_only_the_not_active_agents_whole(rig: Rig) -> None:
     rig.fleet.set_status("00007", "disconnected", last_keepalive=NOW - timedelta(hours=1))

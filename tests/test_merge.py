@@ -5,6 +5,7 @@ from __future__ import annotations
 from copy import copy
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,3 +66,155 @@ def test_the_usual_pair_merges_as_the_general_rule_does_or_leaves_it_to_the_rule
         assert quick is None  # a failure is the general rule's: unknown, or incomplete
     else:
         assert quick == expected
+
+
+# --- the rule, case by case ------------------------------------------------------------------------------------
+
+EARLY, LATE = NOW - timedelta(minutes=30), NOW - timedelta(minutes=2)
+
+
+def events(last_event: datetime | None = None, **kw: object) -> tuple[bool, Observation]:
+    return True, Observation(KEY, NOW, last_event=last_event, **kw)  # type: ignore[arg-type]
+
+
+def api(agent_status: str = "active", **kw: object) -> tuple[bool, Observation]:
+    return False, Observation(KEY, NOW, agent_status=agent_status, counts_events=False, **kw)  # type: ignore[arg-type]
+
+
+def failed(counts: bool, error: str) -> tuple[bool, Observation]:
+    return counts, Observation(KEY, NOW, error=error)
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        [events(EARLY), events(LATE)],
+        [events(LATE), events(EARLY)],
+        [events(None), events(LATE)],
+        [events(LATE), events(None), api()],
+    ],
+)
+def test_the_newest_proven_event_wins(seen: list[tuple[bool, Observation]]) -> None:
+    merged = merge(KEY, NOW, seen)
+    assert (merged.last_event, merged.error, merged.incomplete, merged.counts_events) == (LATE, None, None, True)
+
+
+@pytest.mark.parametrize(
+    ("seen", "last_event", "incomplete"),
+    [
+        # One event source failed, another answered: its recency counts, a silence is not proven.
+        ([events(LATE), failed(True, "indexer: timed out")], LATE, "indexer: timed out"),
+        ([failed(True, "b: down"), events(None), failed(True, "a: down")], None, "a: down; b: down"),
+        ([failed(True, "a: down"), events(EARLY), failed(True, "a: down")], EARLY, "a: down"),
+        # A failed status source is not a failed event source: the count is whole.
+        ([events(LATE), failed(False, "api: refused")], LATE, None),
+    ],
+)
+def test_a_failed_source_cannot_prove_silence(
+    seen: list[tuple[bool, Observation]], last_event: datetime | None, incomplete: str | None
+) -> None:
+    merged = merge(KEY, NOW, seen)
+    assert (merged.error, merged.last_event, merged.incomplete) == (None, last_event, incomplete)
+
+
+@pytest.mark.parametrize(
+    ("seen", "error"),
+    [
+        ([failed(True, "indexer: timed out")], "indexer: timed out"),
+        ([failed(True, "b: down"), failed(True, "a: down"), failed(True, "a: down")], "a: down; b: down"),
+        # The status source answered, but nothing that counts events did.
+        ([failed(True, "indexer: timed out"), api()], "indexer: timed out"),
+        # No event source at all, and the status source failed.
+        ([failed(False, "api: refused")], "api: refused"),
+        ([], "not observed by any source"),
+        ([failed(True, ""), api()], "not observed by any source"),
+        ([failed(False, "")], "not observed by any source"),  # a failure without words is still no answer
+    ],
+)
+def test_with_no_source_answering_the_target_is_unknown(seen: list[tuple[bool, Observation]], error: str) -> None:
+    merged = merge(KEY, NOW, seen)
+    assert merged == Observation(KEY, NOW, error=error)
+
+
+def test_the_status_comes_from_the_status_source_and_alone_it_counts_no_events() -> None:
+    keepalive = NOW - timedelta(seconds=20)
+    merged = merge(KEY, NOW, [api("disconnected", last_keepalive=keepalive, agent_name="web-1", detail="lost")])
+    assert merged == Observation(
+        KEY,
+        NOW,
+        agent_status="disconnected",
+        last_keepalive=keepalive,
+        agent_name="web-1",
+        detail="lost",
+        counts_events=False,
+        finding_severity=Severity.WARNING,
+    )
+
+
+def test_a_failed_status_source_leaves_the_status_unknown_not_the_target() -> None:
+    merged = merge(KEY, NOW, [failed(False, "api: refused"), api("active"), events(LATE)])
+    assert (merged.agent_status, merged.error, merged.incomplete) == ("active", None, None)
+    merged = merge(KEY, NOW, [failed(False, "api: refused"), events(LATE)])
+    assert (merged.agent_status, merged.error, merged.counts_events) == (None, None, True)
+
+
+def test_the_figures_of_the_answering_sources_merge_each_by_its_own_rule() -> None:
+    merged = merge(
+        KEY,
+        NOW,
+        [
+            failed(True, "other: down"),
+            events(EARLY, events_in_window=3, drops=2, detail="2 dropped"),
+            api("active", detail="renamed"),
+            events(
+                LATE,
+                events_in_window=9,
+                drops=5,
+                detail="2 dropped",
+                problem="missing",
+                finding=Condition.PATTERN,
+                finding_severity=Severity.CRITICAL,
+                recent=4,
+                baseline=80.0,
+                history_days=6,
+                rate_window_s=900.0,
+            ),
+            events(None, problem="unreadable", finding=Condition.HIGH_TRAFFIC, recent=1, baseline=2.0),
+        ],
+    )
+    assert merged.events_in_window == 3  # the first source's that counted
+    assert merged.drops == 5  # the most dropped
+    assert merged.detail == "2 dropped; renamed"  # each once, in the sources' order, the status's last
+    assert merged.problem == "missing"  # the first
+    assert (merged.finding, merged.finding_severity) == (Condition.PATTERN, Severity.CRITICAL)  # the first
+    assert (merged.recent, merged.baseline, merged.history_days, merged.rate_window_s) == (4, 80.0, 6, 900.0)
+    assert merged.incomplete == "other: down"
+
+
+def test_a_merge_without_figures_has_none() -> None:
+    merged = merge(KEY, NOW, [events(LATE, recent=3)])
+    assert merged == Observation(KEY, NOW, last_event=LATE, finding_severity=Severity.WARNING)
+
+
+def test_the_merge_leaves_the_observations_given_as_they_are() -> None:
+    seen = [events(LATE, detail="a"), api("active", detail="b")]
+    before = [copy(obs) for _, obs in seen]
+    merge(KEY, NOW, seen)
+    assert [obs for _, obs in seen] == before
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "detail"),
+    [("", "", ""), ("a", "", "a"), ("", "b", "b"), ("a", "b", "a; b"), ("a", "a", "a")],
+)
+def test_the_usual_pair_joins_the_details_once_each(mine: str, theirs: str, detail: str) -> None:
+    _, counted = events(LATE, detail=mine)
+    _, status = api(detail=theirs)
+    merged = merge_pair(counted, status, NOW)
+    assert merged is counted
+    assert merged.detail == detail
+
+
+def test_the_usual_pair_leaves_a_failure_to_the_rule() -> None:
+    assert merge_pair(events(LATE)[1], failed(False, "api: refused")[1], NOW) is None
+    assert merge_pair(failed(True, "indexer: down")[1], api()[1], NOW) is None

@@ -109,6 +109,7 @@ def test_a_maintenance_window_holds_back_the_alert(rig: Rig) -> None:
     assert result.exit_code == 0
 
 
+@pytest.mark.slow  # 5,000 agents
 def test_five_thousand_agents_cost_a_handful_of_indexer_requests_per_pass(clock: FakeClock, tmp_path: Path) -> None:
     fleet = Fleet.generate(5000, now=clock.now, started=NOW - timedelta(hours=1), silent_every=1000)
     targets = [agent(a.id, a.name) for a in fleet.agents() if a.id != "000"]

@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from log_monitor.app import build
 from log_monitor.clock import FakeClock
 from log_monitor.daemon import Daemon
@@ -16,6 +18,9 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from tests.helpers import drive
+
+# A week of history and a judged day in accelerated time: the slow tier (`make slow`).
+pytestmark = pytest.mark.slow
 
 MIDNIGHT = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # the judged day; the 8 days before it are history
 INTERVAL = 900.0  # check period, silence threshold and rate window

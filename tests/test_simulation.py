@@ -6,6 +6,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
 from log_monitor.daemon import Daemon
@@ -15,6 +17,9 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from tests.helpers import drive
+
+# 24 hours in accelerated time: the slow tier (`make slow`).
+pytestmark = pytest.mark.slow
 
 MIDNIGHT = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 INTERVAL = 900.0  # 15 min: check period and threshold

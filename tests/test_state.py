@@ -214,6 +214,7 @@ def _at(now: datetime, i: int) -> str:
     return (now - timedelta(seconds=20 * i)).isoformat()
 
 
+@pytest.mark.slow  # 200,000 outbox rows
 def test_a_commit_prunes_delivered_rows_to_the_newest_10000_and_keeps_every_undelivered_one(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     StateStore(path).close()
@@ -230,6 +231,7 @@ def test_a_commit_prunes_delivered_rows_to_the_newest_10000_and_keeps_every_unde
         assert store.delivered_by_channel() == before == {"slack": 150_000, "smtp": 50_000}  # the metric never drops
 
 
+@pytest.mark.slow  # 200,000 outbox rows
 def test_delivered_rows_older_than_30_days_are_pruned_below_the_count_bound(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     StateStore(path).close()

@@ -68,7 +68,10 @@ def test_healthz_is_503_when_the_loop_has_stopped_turning(start: Callable[..., R
     response = running.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "failing"
-    assert response.json()["reasons"][0].startswith("no pass has completed for 120 s")
+    reason = response.json()["reasons"][0]
+    assert reason.startswith("no pass has completed for ") and reason.endswith(" s (limit 62 s)")
+    # Two minutes, and the moments the request took: on a busy machine the answer may say 121 s.
+    assert 120 <= int(reason.split()[5]) < 180
 
 
 def test_healthz_is_503_when_the_loop_turns_but_every_pass_fails_on_a_locked_state_db(

@@ -12,7 +12,10 @@ __all__ = ["Checkable", "GroupNotifier", "Notifier", "NotifierError", "transient
 
 
 class Notifier(Protocol):
-    """A channel: `send` delivers one notification or raises NotifierError; it never retries by itself.
+    """A channel: `send` delivers one notification or raises NotifierError.
+
+    A channel may retry briefly within `send` where its client knows how (Slack: a refused connection, a short
+    Retry-After); retrying with backoff across drains, and falling back to the next channel, is the dispatcher's.
 
     `permanent=True` means retrying the same message on this channel cannot help (bad token, unknown
     channel, rejected recipient); `permanent=False` means it may work later (rate limit, 5xx, timeout,

@@ -101,7 +101,10 @@ class SimStats:
 
 @dataclass
 class Faults:
-    """Failures to inject; tests and the demo flip these while the server runs."""
+    """Failures to inject; tests set these while the server runs (the demo never does).
+
+    Each request reads them afresh; only `fail_next_api` is counted down, under the API's lock.
+    """
 
     indexer_mode: str = "ok"  # ok, down, shard_failure, timed_out (partial search results), unauthorized
     api_mode: str = "ok"  # ok, down

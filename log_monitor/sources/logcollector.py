@@ -88,7 +88,9 @@ def _drops(entry: Mapping[str, Any]) -> int:
 def step_counter(
     target: Target, before: LogcollectorCounter | None, stats: Stats | None, now: datetime
 ) -> tuple[Observation, LogcollectorCounter | None]:
-    """One location's observation from the counters now and at the previous poll; pure.
+    """One location's observation from the counters now and at the previous poll; no I/O but one log line.
+
+    The log line (INFO) says that logcollector restarted and the counters were re-based.
 
     The agent writes its statistics' times on its own clock, labelled UTC (REALITY.md §1), so none of
     them is ever compared with ours. What is proven is counter growth between two polls, timed by our

@@ -90,6 +90,10 @@ def undelivered_alerts(db: Path) -> set[str]:
     return {str(row[0]).removeprefix("agent:") for row in rows}
 
 
+# A pass killed at REPEATS random points, each followed by a clean pass: the slow tier, its bound that of `make slow`
+# (28 s for 5 kills measured alone here under a load of 25, up to 59 s beside the rest of the suite).
+@pytest.mark.slow
+@pytest.mark.timeout(max(600, 6 * REPEATS))
 def test_kill_9_at_random_points_of_a_pass_then_a_clean_pass_alerts_every_silent_agent_exactly_once(
     services: tuple[SimulatorServer, SlackServer], tmp_path: Path
 ) -> None:

@@ -191,15 +191,7 @@ def main(
     if command == "simulate":
         return _simulate(args, out, err)
     try:
-        settings = load_settings(args.env_file)
-        needs_targets = ("once", "check-config", "run", "silence", "top", "status", "silences")
-        targets = load_targets(settings) if command in needs_targets else []
-        if command == "check-config":
-            _check_host(settings)
-        if command in needs_targets:
-            check_routes(settings, targets)
-        elif command == "test-alert":
-            load_routes(settings)  # its receivers are tried too: a bad routes.csv is the configuration's error
+        settings, targets = _configuration(command, args.env_file)
     except ConfigError as exc:
         print("configuration error:", file=err)
         for problem in exc.problems:
@@ -232,6 +224,20 @@ def main(
         return _fail(err, f"state error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
     except LogMonitorError as exc:
         return _fail(err, f"error: {redactor.redact(str(exc))}", EXIT_UNKNOWN)
+
+
+def _configuration(command: str, env_file: Path | None) -> tuple[Settings, list[Target]]:
+    """The settings and, for the commands that need them, the targets, each file checked (ConfigError)."""
+    settings = load_settings(env_file)
+    needs_targets = ("once", "check-config", "run", "silence", "top", "status", "silences")
+    targets = load_targets(settings) if command in needs_targets else []
+    if command == "check-config":
+        _check_host(settings)
+    if command in needs_targets:
+        check_routes(settings, targets)
+    elif command == "test-alert":
+        load_routes(settings)  # its receivers are tried too: a bad routes.csv is the configuration's error
+    return settings, targets
 
 
 def _check_host(settings: Settings) -> None:

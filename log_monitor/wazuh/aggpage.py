@@ -18,6 +18,8 @@ AGENT_KEY = ("agent",)
 LOCATION_KEY = ("agent", "location", "channel")
 
 Key = tuple[str, ...]
+# OpenSearch counts documents in a Java long: a count past it (or below zero) is not a count.
+MAX_COUNT = 2**63 - 1
 
 
 # A struct, as the schema's: made once per bucket (100,000 a pass), its C __init__ costs a third of a
@@ -56,6 +58,8 @@ def read_page(content: bytes, names: Sequence[str], days: int) -> Page | None:
     if page.timed_out or (shards is not None and (shards.failed != 0 or shards.total == 0)):
         return None
     agents = page.aggregations.agents
+    if not _members_once(content, names, len(agents.buckets), days, agents.after_key is not None):
+        return None
     fields = _fields(names, days)
     buckets: list[tuple[Key, EventStats]] = []
     add = buckets.append
@@ -76,6 +80,32 @@ def read_page(content: bytes, names: Sequence[str], days: int) -> Page | None:
     return Page(buckets, agents.after_key)
 
 
+def _members_once(content: bytes, names: Sequence[str], buckets: int, days: int, after: bool) -> bool:
+    """Whether each member the schema reads is written as often as a plain page of this many buckets writes it.
+
+    A JSON reader (msgspec's, the stdlib's) keeps the last of a member named twice, silently: `"agent"` twice
+    in a key, a second `in_window` of 0. A quoted name followed by a colon can only be a member's name (a quote
+    inside a string is escaped), so counting them finds the duplicate; a page whose counts are off (a duplicate,
+    or merely a proxy's spacing) is left to the checked reader, which names what it finds.
+    """
+    count = content.count
+    # A second "key", "last_event", "in_window" or "after_key" brings a second agent, value or doc_count with it.
+    if any(count(f'"{name}":'.encode()) != buckets + after for name in names):  # the after_key repeats a key
+        return False
+    # Each bucket's own doc_count (unless a filter_path left it out), its window's, and each rate window's.
+    if count(b'"doc_count":') not in (buckets * (1 + days), buckets * (2 + days)):
+        return False
+    values = count(b'"value":') - buckets  # each last_event's; hits.total has one when it is asked for
+    if values and (values != 1 or not count(b'"relation":')):
+        return False
+    return count(b'"failed":') <= 1
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def checked_page(body: Mapping[str, Any], names: Sequence[str], days: int) -> Page:
     """The page from any decoded answer, each part checked: a ResponseError says what is missing or wrong."""
     aggs = body.get("aggregations")
@@ -93,7 +123,11 @@ def _checked_bucket(bucket: object, names: Iterable[str], days: int) -> tuple[Ke
     if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
         raise ResponseError(BACKEND, "malformed aggregation bucket")
     key_data = bucket["key"]
-    key = tuple(["" if (part := key_data.get(name)) is None else str(part) for name in names])
+    parts = [key_data.get(name) for name in names]
+    if any(part is not None and not isinstance(part, str) for part in parts):
+        # agent.id is a keyword: a number in its place is some other field's answer (1 is not agent 001).
+        raise ResponseError(BACKEND, f"aggregation bucket key is not text: {_short(key_data)}")
+    key = tuple(["" if part is None else part for part in parts])
     last = bucket.get("last_event")
     window = bucket.get("in_window")
     value = last.get("value") if isinstance(last, dict) else None
@@ -102,6 +136,8 @@ def _checked_bucket(bucket: object, names: Iterable[str], days: int) -> tuple[Ke
     except (OverflowError, OSError, ValueError) as exc:  # a NaN, infinite or out-of-range epoch
         raise ResponseError(BACKEND, f"aggregation bucket has an impossible last_event {value!r}") from exc
     in_window = window.get("doc_count") if isinstance(window, dict) else None
+    if isinstance(in_window, int) and not 0 <= in_window <= MAX_COUNT:
+        raise ResponseError(BACKEND, f"aggregation bucket has an impossible count in the window {_short(in_window)}")
     return key, EventStats(
         last_event=last_event,
         count_in_window=in_window if isinstance(in_window, int) else 0,
@@ -118,7 +154,7 @@ def _day_counts(rate: object, days: int) -> tuple[int, ...]:
     for day in range(days):
         entry = buckets.get(f"d{day}")
         count = entry.get("doc_count") if isinstance(entry, dict) else None
-        if not isinstance(count, int) or count < 0:
+        if not isinstance(count, int) or not 0 <= count <= MAX_COUNT:
             raise ResponseError(BACKEND, f"aggregation bucket has no count for rate window d{day}")
         counts.append(count)
     return tuple(counts)
@@ -129,11 +165,11 @@ def _day_counts(rate: object, days: int) -> tuple[int, ...]:
 
 
 class _Count(msgspec.Struct, gc=False):
-    doc_count: int
+    doc_count: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]  # `checked_page` refuses an impossible count
 
 
 class _WindowCount(msgspec.Struct, gc=False):
-    doc_count: Annotated[int, msgspec.Meta(ge=0)]  # `checked_page` refuses a negative window count
+    doc_count: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]  # `checked_page` refuses an impossible count
 
 
 class _Max(msgspec.Struct, gc=False):

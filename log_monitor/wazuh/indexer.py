@@ -14,6 +14,7 @@ from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, ResponseError
 from log_monitor.wazuh.aggpage import AGENT_KEY, BACKEND, LOCATION_KEY, EventStats, Page, checked_page, read_page
 from log_monitor.wazuh.client import BackendClient, Connection
+from log_monitor.wazuh.pagecheck import PageCheck, refuse_duplicate_names
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,9 @@ class WazuhIndexer(BackendClient):
         query = self._query(since, window_start, until, by_location, ids, rate_windows)
         # By agent alone, a bucket per agent asked is all there can be: no empty page needed to say so.
         most = len(ids) if ids and not by_location else None
-        return self._pages(query, by_location, len(rate_windows), most)
+        names = LOCATION_KEY if by_location else AGENT_KEY
+        check = PageCheck(names, self._page_size, ids, until)
+        return self._pages(query, by_location, len(rate_windows), most, check)
 
     def _query(
         self,
@@ -135,7 +138,7 @@ class WazuhIndexer(BackendClient):
         }
 
     def _pages(
-        self, query: dict[str, Any], by_location: bool, rates: int, most: int | None = None
+        self, query: dict[str, Any], by_location: bool, rates: int, most: int | None, check: PageCheck
     ) -> dict[tuple[str, ...], EventStats]:
         """The composite aggregation page by page (`after_key`), which must advance, up to the page cap."""
         composite: dict[str, Any] = query["aggs"]["agents"]["composite"]
@@ -144,6 +147,7 @@ class WazuhIndexer(BackendClient):
         previous: tuple[object, ...] | None = None
         for _ in range(self._max_pages):
             page = self._page(query, names, rates)
+            check.check(page)  # the keys asked, each once, in order: else a live agent could look silent
             buckets, after = page.buckets, page.after
             if by_location:
                 for key, value in buckets:
@@ -201,6 +205,7 @@ class WazuhIndexer(BackendClient):
         page = read_page(response.content, names, days)
         if page is not None:
             return page
+        refuse_duplicate_names(response.content)
         body = self._json(response, f"POST {path}")
         _check_complete(body)
         self._check_matched(body)

@@ -101,6 +101,9 @@ class Faults:
     # Failures below HTTP, one of TRANSPORT_FAULTS, for every request to that service while set:
     api_transport: str = "ok"
     indexer_transport: str = "ok"
+    # A shard with no live copy (REALITY.md §10): the searches answer 200 with `_shards.failed` 1 of 6 and no
+    # `failures` entry, and lack these agents' documents (all on the lost shard).
+    lost_shard_agents: frozenset[str] = frozenset()
     hang_s: float = 5.0  # how long "hang" holds a request before closing without an answer
     huge_bytes: int = 30 * 1024 * 1024  # the size of the "huge" answer
 
@@ -1039,6 +1042,8 @@ class _Indexer(_App):
         return payload
 
     def _shards(self) -> JSON:
+        if self._owner.faults.lost_shard_agents:
+            return {"total": 6, "successful": 5, "skipped": 0, "failed": 1}
         if self._owner.faults.indexer_mode == "shard_failure":
             return {
                 "total": 2,
@@ -1308,8 +1313,9 @@ class _Indexer(_App):
         candidates, values_only = self._sorted_keys(kinds, selection)
         start = bisect.bisect_right(values_only, _order(after_key)) if after_key is not None else 0
         buckets: list[JSON] = []
+        lost = self._owner.faults.lost_shard_agents
         for values, agent_id, location in itertools.islice(candidates, start, None):
-            if self._doc_count(agent_id, location, selection) == 0:
+            if agent_id in lost or self._doc_count(agent_id, location, selection) == 0:
                 continue
             if any(v is None and not ok for v, ok in zip(values, allow_missing, strict=True)):
                 continue  # without missing_bucket, documents lacking the field are left out

@@ -43,6 +43,8 @@ class IndexerSource:
         self._window = timedelta(seconds=window_s)
         self._baselines = baselines
         self._delay = timedelta(seconds=indexing_delay_s)
+        # The latest pass's answer was partial (failed shards): the monitor reports it once as the backend's.
+        self.partial: str | None = None
 
     def rate_windows(self, now: datetime) -> list[tuple[datetime, datetime]]:
         """The rate window (ending INDEXING_DELAY ago, so late indexing does not look like a drop), then the
@@ -69,9 +71,11 @@ class IndexerSource:
             agent_ids=agent_ids if len(agent_ids) <= MAX_FILTERED_AGENTS else None,
             rate_windows=self.rate_windows(now),
         )
+        self.partial = partial = self._indexer.partial
         per_agent = _per_agent(stats) if by_location else None
         window_s = self._window.total_seconds() if self._baselines else None
-        rated = self._baselines
+        rated = self._baselines and partial is None  # counts of part of the shards are no rate
+        lacking = f"the indexer's answer is partial ({partial}): a silence cannot be told" if partial else None
         observations: dict[str, Observation] = {}
         for target in targets:
             key = target.key
@@ -90,6 +94,8 @@ class IndexerSource:
             if rated:
                 observation.recent, observation.baseline, observation.history_days = _rate(counts)
                 observation.rate_window_s = window_s
+            if lacking is not None:
+                observation.incomplete = lacking  # recency is proven; a silence may be events on a lost shard
             observations[key] = observation
         return observations
 
@@ -145,6 +151,10 @@ def learn_locations(
         )
     except BackendError as exc:
         log.warning("cannot learn locations for files=* (%s): those agents are watched as a whole", exc)
+        return kept
+    if indexer.partial is not None:
+        # A location whose events were all on a lost shard would never be watched: learn from a whole answer.
+        log.warning("cannot learn locations for files=* (%s): those agents are watched as a whole", indexer.partial)
         return kept
     listed = {t.key for t in kept}
     for learner in learners:

@@ -86,6 +86,37 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
+def shortfall(body: dict[str, Any]) -> str | None:
+    """What a search answer lacks, when it says it is partial: "1 of 6 shards failed (kinds)", or a timeout.
+
+    A shard with no live copy fails with no entry in `failures` at all (REALITY.md §10): `failed` alone
+    says so. When every shard failed nothing was read: that is the whole answer's error, not a shortfall.
+    """
+    shards = body.get("_shards")
+    failed = shards.get("failed", 0) if isinstance(shards, dict) else 0
+    if isinstance(failed, int) and not isinstance(failed, bool) and failed > 0:
+        total = shards.get("total") if isinstance(shards, dict) else None
+        if isinstance(total, int) and failed >= total:
+            raise ResponseError(BACKEND, f"all {total} shards failed{_shard_reasons(shards)}")
+        return f"{failed} of {total if isinstance(total, int) else '?'} shards failed{_shard_reasons(shards)}"
+    if body.get("timed_out") is True:
+        return "the search timed out"
+    return None
+
+
+def _shard_reasons(shards: object) -> str:
+    failures = shards.get("failures") if isinstance(shards, dict) else None
+    if not isinstance(failures, list):
+        return ""
+    texts: list[str] = []
+    for failure in failures[:3]:
+        reason = failure.get("reason") if isinstance(failure, dict) else None
+        if isinstance(reason, dict):
+            texts.append(str(reason.get("type") or reason.get("reason") or ""))
+    kinds = sorted({t for t in texts if t})
+    return f" ({', '.join(kinds)})" if kinds else ""
+
+
 def refuse_duplicate_names(content: bytes) -> None:
     """BrokenAnswerError when an object of the answer names a member twice (JSON readers keep the last silently)."""
 

@@ -8,7 +8,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from log_monitor.state import StateStore
 from log_monitor.view import REMOVED_KEPT, learned
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
+from log_monitor.wazuh.hosts import HostHealth
 from log_monitor.wazuh.indexer import WazuhIndexer
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class BackendMetrics:
     requests: int
     request_seconds: float  # total time waiting for answers
     responses_by_status: dict[int, int]
+    hosts: tuple[HostHealth, ...] = ()  # the indexer cluster's nodes, each one's health
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class App(Closing):
             for name, client in (("api", self.api), ("indexer", self.indexer))
             if client is not None
         }
+        if self.indexer is not None:
+            backends["indexer"] = replace(backends["indexer"], hosts=tuple(self.indexer.hosts()))
         return MetricsSnapshot(list(dispatcher.channel_names), dict(dispatcher.failures), backends)
 
     def close(self) -> None:
@@ -153,7 +157,7 @@ def build_api(
 
 
 def build_indexer(
-    settings: Settings, *, sleep: Callable[[float], None], tuning: Tuning = Tuning()
+    settings: Settings, *, sleep: Callable[[float], None], tuning: Tuning = Tuning(), clock: Clock | None = None
 ) -> WazuhIndexer | None:
     if not settings.wazuh_indexer_url or not settings.wazuh_indexer_user or settings.wazuh_indexer_password is None:
         return None
@@ -165,7 +169,7 @@ def build_indexer(
         timestamp_field=settings.timestamp_field,
         location_field=settings.location_field,
         non_log_locations=settings.non_log_locations,
-        **_given(page_size=tuning.indexer_page_size),
+        **_given(page_size=tuning.indexer_page_size, monotonic=clock.monotonic if clock else None),
     )
 
 
@@ -269,7 +273,7 @@ def build(
         api = build_api(settings, clock=clock, sleep=sleep, tuning=tuning)
         if api is not None:
             stack.callback(api.close)
-        indexer = build_indexer(settings, sleep=sleep, tuning=tuning)
+        indexer = build_indexer(settings, sleep=sleep, tuning=tuning, clock=clock)
         if indexer is not None:
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)

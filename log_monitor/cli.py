@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import NoReturn, TextIO
 from urllib.parse import urlsplit, urlunsplit
@@ -465,6 +466,10 @@ def _probes(app: App, known_agents: list[set[str]]) -> list[tuple[str, Callable[
             stats = indexer.last_events(since=now - timedelta(hours=1), window_start=now, until=now)
             return f"{len(stats)} agents with events in the last hour"
 
+        nodes = [host.url for host in indexer.hosts()]
+        if len(nodes) > 1:
+            # Each node of the list on its own: a dead one would otherwise hide behind the round robin.
+            probes += [(f"Wazuh indexer node {url}", partial(indexer.node_info, url)) for url in nodes]
         probes.append(("Wazuh indexer", probe_indexer))
     probes += [(f"channel {channel.name}", channel.check) for channel in app.channels if isinstance(channel, Checkable)]
     return probes

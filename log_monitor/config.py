@@ -192,6 +192,10 @@ def _url(handler: EnvHandler, key: Key) -> str | None:
     return handler.url(key.name)
 
 
+def _urls(handler: EnvHandler, key: Key) -> str | None:
+    return handler.urls(key.name)
+
+
 def _secret(handler: EnvHandler, key: Key) -> Secret | None:
     return handler.secret(key.name)
 
@@ -290,7 +294,7 @@ KEYS: tuple[Key, ...] = (
         200,
         "our share of the API's 300 requests/minute",
     ),
-    Key("WAZUH_INDEXER_URL", "wazuh_indexer_url", _url, None, "Wazuh indexer"),
+    Key("WAZUH_INDEXER_URL", "wazuh_indexer_url", _urls, None, "Wazuh indexer"),
     Key("WAZUH_INDEXER_USER", "wazuh_indexer_user", _text, None, "indexer user"),
     Key("WAZUH_INDEXER_PASSWORD", "wazuh_indexer_password", _secret, None, "indexer user's password", secret=True),
     Key("WAZUH_INDEX_PATTERN", "wazuh_index_pattern", _text, "wazuh-alerts-4.x-*", "index pattern"),
@@ -728,6 +732,19 @@ class EnvHandler:
             return default
         return value
 
+    def urls(self, key: str) -> str | None:
+        """A comma-separated list of URLs (a cluster's nodes), each checked; given back joined by commas."""
+        value = self.raw(key)
+        if value is None:
+            return None
+        parts = [part.strip() for part in value.split(",")]
+        bad = [part for part in parts if not _valid_url(part)]
+        if bad:
+            many = " (a list of the cluster's nodes is separated by commas)" if len(parts) > 1 else ""
+            self.problem(key, f"expected http:// or https:// URLs with a host{many}, got {_shown(bad[0])!r}")
+            return None
+        return ",".join(parts)
+
     def secret_url(self, key: str) -> Secret | None:
         secret = self.secret(key)
         if secret is not None and not _valid_url(secret.reveal()):
@@ -808,7 +825,7 @@ class EnvHandler:
                 f"{self.env_file}: neither WAZUH_INDEXER_URL nor WAZUH_API_URL is set: agents cannot be checked "
                 "and are reported UNKNOWN"
             )
-        elif values["WAZUH_INDEXER_URL"] is None:
+        elif values["WAZUH_INDEXER_URL"] is None and self.raw("WAZUH_INDEXER_URL") is None:
             # The API alone gives each agent's connection status, not its events: a bare legacy WAZUH_URL
             # (a host, no `_count`) lands here, and every agent would be UNKNOWN with no word why.
             self.warnings.append(
@@ -854,7 +871,10 @@ class EnvHandler:
                 self.deprecated(f"{self.env_file}: {legacy} ignored: {prefix}_{key} is set")
 
     def _require_together(self, prefix: str) -> None:
-        given = {name: self.values[name] is not None for name in (f"{prefix}_URL", f"{prefix}_USER")}
+        # A URL given but refused is reported as such, not as missing as well.
+        url = f"{prefix}_URL"
+        given = {url: self.values[url] is not None or self.raw(url) is not None}
+        given[f"{prefix}_USER"] = self.values[f"{prefix}_USER"] is not None
         given[f"{prefix}_PASSWORD"] = self.values[f"{prefix}_PASSWORD"] is not None
         if any(given.values()) and not all(given.values()):
             missing = [k for k, v in given.items() if not v]

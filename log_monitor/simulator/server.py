@@ -1530,6 +1530,7 @@ class SimulatorServer:
             "wazuh-events-v5-system",
         ),
         ports: tuple[int, int] = (0, 0),  # API, indexer; 0 = any free port
+        indexer_nodes: int = 1,  # the indexer cluster's nodes, each on its own port, answering alike
     ) -> None:
         self.fleet = fleet
         # The indices the indexer holds: archives are off by default, so wazuh-archives-* matches none.
@@ -1550,6 +1551,9 @@ class SimulatorServer:
         self._threads: list[threading.Thread] = []
         self.api_url = ""
         self.indexer_url = ""
+        self._indexer_nodes = max(1, indexer_nodes)
+        self._node_servers: list[_HttpServer] = []
+        self.indexer_urls: list[str] = []  # every node's, the first being indexer_url
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -1574,8 +1578,34 @@ class SimulatorServer:
             self._threads.append(thread)
             urls.append(f"{scheme}://{self._host}:{server.server_address[1]}")
         self.api_url, self.indexer_url = urls
+        self.indexer_urls = [self.indexer_url]
+        self._node_servers = [self._servers[1]]
+        for _ in range(self._indexer_nodes - 1):
+            self.indexer_urls.append(self._serve(_Indexer(self), 0, scheme))
+            self._node_servers.append(self._servers[-1])
         log.debug("simulator listening: API %s, indexer %s", self.api_url, self.indexer_url)
         return self
+
+    def _serve(self, app: _App, port: int, scheme: str) -> str:
+        """One more listening server for `app` (an indexer node beyond the first); its URL."""
+        server = _HttpServer((self._host, port), app)
+        if self._ssl_context is not None:
+            server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="wazuh-simulator", daemon=True
+        )
+        thread.start()
+        self._servers.append(server)
+        self._threads.append(thread)
+        return f"{scheme}://{self._host}:{server.server_address[1]}"
+
+    def stop_indexer_node(self, number: int) -> None:
+        """Stop one indexer node (0 is indexer_url): its port refuses connections, the others go on answering."""
+        server = self._node_servers[number]
+        server.stopping.set()
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
 
     def stop(self) -> None:
         for server in self._servers:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -11,10 +13,12 @@ from urllib.parse import quote
 import httpx
 
 from log_monitor.config import DEFAULTS
-from log_monitor.errors import AuthError, ResponseError
+from log_monitor.errors import BackendError, ResponseError, UnreachableError
 from log_monitor.wazuh.aggpage import AGENT_KEY, BACKEND, LOCATION_KEY, EventStats, Page, checked_page, read_page
 from log_monitor.wazuh.client import BackendClient, Connection
+from log_monitor.wazuh.hosts import HostHealth, HostPool
 from log_monitor.wazuh.pagecheck import PageCheck, refuse_duplicate_names, shortfall
+from log_monitor.wazuh.refusals import Refusal, read_refusal, refusal_error
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +54,14 @@ class WazuhIndexer(BackendClient):
         non_log_locations: Sequence[str] = (),
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(connection, auth=(connection.user, connection.password.reveal()))
+        # WAZUH_INDEXER_URL may list the cluster's nodes: the client's base is the first, each request names its own.
+        urls = [url.strip() for url in connection.url.split(",") if url.strip()]
+        super().__init__(replace(connection, url=urls[0]), auth=(connection.user, connection.password.reveal()))
+        self._hosts = HostPool(urls, monotonic)
+        self._user = connection.user
+        self._refusal: Refusal | None = None  # the latest error answer's, read as it came
         self._pattern = index_pattern
         self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
         self._index = quote(index_pattern, safe="*,-_.")
@@ -66,12 +76,15 @@ class WazuhIndexer(BackendClient):
 
     def info(self) -> str:
         """Cluster name and version, for `check-config --connect`."""
-        body = self._request("GET", "/", None)
-        version = body.get("version")
-        if not isinstance(version, dict):
-            version = {}
-        distribution = version.get("distribution", "opensearch")
-        return f"{body.get('cluster_name', '?')} ({distribution} {version.get('number', '?')})"
+        return _described(self._request("GET", "/", None))
+
+    def node_info(self, url: str) -> str:
+        """GET / of one node of the list, asked past the round robin: `check-config --connect` tries each."""
+        response = BackendClient._exchange(self, "GET", f"{url}/")
+        if response.status_code >= 400 and self._refusal is not None:
+            raise refusal_error(f"GET {url}/", self._refusal, user=self._user, pattern=self._pattern)
+        body = self._json(response, f"GET {url}/")
+        return f"node {body.get('name', '?')} of {_described(body)}"
 
     def last_events(
         self,
@@ -220,16 +233,60 @@ class WazuhIndexer(BackendClient):
     def _answer(self, method: str, path: str, body: Mapping[str, Any] | None) -> httpx.Response:
         """The answer to one attempt, refused (AuthError, ResponseError) when its status is an error."""
         response = self._exchange(method, path, json=body)
-        status = response.status_code
-        if status in (401, 403):
-            raise AuthError(BACKEND, f"{method} {path}: HTTP {self._explain(response)}")
-        if status >= 400:
+        if response.status_code >= 400 and self._refusal is not None:
             # A 429 is the indexer shedding load: worth another attempt after the backoff.
-            raise ResponseError(BACKEND, f"{method} {path}: HTTP {self._explain(response)}", retryable=status == 429)
+            raise refusal_error(f"{method} {path}", self._refusal, user=self._user, pattern=self._pattern)
         return response
+
+    def hosts(self) -> list[HostHealth]:
+        """Each node's health, for the status page, the metrics and `check-config --connect`."""
+        return self._hosts.health()
+
+    def _observe(self, response: httpx.Response) -> None:
+        status = response.status_code
+        self._refusal = read_refusal(status, _error_body(response)) if status >= 400 else None
+
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One attempt, on the nodes in turn: a node that cannot be reached or answers as down (502, 503) is set
+        aside and the next one asked at once; only when none answers does the attempt fail."""
+        many = len(self._hosts.urls) > 1
+        failure: BackendError | None = None
+        for host in self._hosts.order():
+            self._refusal = None
+            try:
+                response = super()._exchange(method, f"{host}{path}" if many else path, **kwargs)
+            except UnreachableError as exc:
+                self._hosts.failed(host, exc.message)
+                failure = exc
+                continue
+            except ResponseError as exc:
+                refusal = self._refusal
+                if refusal is None:
+                    raise
+                mapped = refusal_error(f"{method} {path}", refusal, user=self._user, pattern=self._pattern)
+                if not refusal.node_down:
+                    self._hosts.answered(host)
+                    raise mapped from exc
+                self._hosts.failed(host, mapped.message)
+                failure = mapped
+                continue
+            self._hosts.answered(host)
+            return response
+        assert failure is not None  # order() names at least one node
+        if many:
+            raise type(failure)(BACKEND, f"no indexer node answered: {failure.message}", retryable=failure.retryable)
+        raise failure
 
     def _explain(self, response: httpx.Response) -> str:
         return f"{response.status_code} ({_reason(response)})"
+
+
+def _described(body: Mapping[str, Any]) -> str:
+    version = body.get("version")
+    if not isinstance(version, dict):
+        version = {}
+    distribution = version.get("distribution", "opensearch")
+    return f"{body.get('cluster_name', '?')} ({distribution} {version.get('number', '?')})"
 
 
 def _advanced(
@@ -307,6 +364,13 @@ def add_counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     if not a or not b:
         return a or b
     return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+def _error_body(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        return None
 
 
 def _reason(response: httpx.Response) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
+from log_monitor.errors import ResponseError
 from log_monitor.models import NotificationKind, Secret, Severity
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -150,3 +151,79 @@ def test_check_config_connect_tries_each_node_and_names_the_dead_one(tmp_path: P
     assert any(f"Wazuh indexer node {third}: ok" in line for line in lines), lines
     assert any(line.startswith("  Wazuh indexer: ok") for line in lines), lines  # the cluster answers
     assert code == 3
+
+
+# -- 2. permissions --------------------------------------------------------------------------------------------
+
+
+def test_a_missing_search_permission_is_one_backend_alert_that_says_what_to_grant(
+    clock: FakeClock, tmp_path: Path, fleet: Fleet
+) -> None:
+    rig = Rig(clock, tmp_path, fleet)
+    rig.sim.indexer_permissions = {"admin": ("wazuh-alerts-4.x-2026.12.01",)}  # not the newer daily index
+    with rig.sim, rig.app(TARGETS) as app:
+        result = app.monitor.run_once()
+    error = result.backend_errors["indexer"]
+    assert "user 'admin' lacks the permission indices:data/read/search on 'wazuh-alerts-4.x-*'" in error
+    assert [n.kind for n in result.notifications] == [NotificationKind.BACKEND_DOWN]
+    assert {row.state.severity for row in result.rows} == {Severity.UNKNOWN}
+
+
+def test_check_config_connect_says_which_permission_to_grant(tmp_path: Path) -> None:
+    fleet = Fleet()
+    fleet.add_agent("001", "web", rate_per_min=12, started=datetime.now(UTC) - timedelta(hours=2))
+    (tmp_path / "agents.csv").write_text("agent_id,label\n001,web\n")
+    with SimulatorServer(fleet) as sim, SlackServer(token="xoxb-t", channels=("#soc",)) as slack:
+        sim.indexer_permissions = {"admin": ("wazuh-archives-*",)}
+        env_file = write_env(tmp_path, sim, slack, "xoxb-t")
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--env-file", str(env_file), "check-config", "--connect"], stdout=out, stderr=err)
+    line = next(line for line in out.getvalue().splitlines() if line.startswith("  Wazuh indexer: FAILED"))
+    assert "grant a role with indices:data/read/search on wazuh-alerts-4.x-*" in line
+    assert code == 3
+
+
+# -- 5. load ---------------------------------------------------------------------------------------------------
+
+
+def test_a_few_overloaded_answers_are_retried_with_backoff_and_the_pass_is_clean(
+    clock: FakeClock, tmp_path: Path, fleet: Fleet
+) -> None:
+    rig = Rig(clock, tmp_path, fleet)
+    rig.sim.faults.overloaded_next = 2
+    started = clock.monotonic()
+    with rig.sim, rig.app(TARGETS) as app:
+        result = app.monitor.run_once()
+    assert result.backend_errors == {}
+    assert clock.monotonic() - started >= 1.5  # waited 0.5 s, then 1 s (the fake clock's time)
+
+
+@pytest.mark.parametrize("mode", ["overloaded", "breaker"])
+def test_an_indexer_shedding_load_is_reported_as_load_not_as_an_outage(
+    clock: FakeClock, tmp_path: Path, fleet: Fleet, mode: str
+) -> None:
+    rig = Rig(clock, tmp_path, fleet)
+    rig.sim.faults.indexer_mode = mode
+    with rig.sim, rig.app(TARGETS) as app:
+        result = app.monitor.run_once()
+    assert "the indexer is overloaded (HTTP 429" in result.backend_errors["indexer"]
+    assert rig.sim.stats.indexer_errors == 3  # retried
+
+
+def test_every_shard_failing_is_an_outage(clock: FakeClock, tmp_path: Path, fleet: Fleet) -> None:
+    rig = Rig(clock, tmp_path, fleet)
+    rig.sim.faults.indexer_mode = "all_shards_failed"
+    with rig.sim, rig.app(TARGETS) as app:
+        result = app.monitor.run_once()
+    assert "every shard failed (the indexer is down)" in result.backend_errors["indexer"]
+    assert {row.state.severity for row in result.rows} == {Severity.UNKNOWN}
+
+
+def test_a_page_over_the_clusters_max_buckets_is_reported_with_what_to_change(
+    sim: SimulatorServer, clock: FakeClock
+) -> None:
+    sim.max_buckets = 1
+    with indexer(sim, clock) as client, pytest.raises(ResponseError) as caught:
+        client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)
+    assert "search.max_buckets" in str(caught.value)
+    assert sim.stats.indexer_errors == 1  # the same query would fail again: not retried

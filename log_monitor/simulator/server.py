@@ -93,7 +93,11 @@ class SimStats:
 class Faults:
     """Failures to inject; tests and the demo flip these while the server runs."""
 
-    indexer_mode: str = "ok"  # ok, down, shard_failure, timed_out (partial search results), unauthorized
+    # ok, down, shard_failure, timed_out (partial search results), unauthorized; overloaded (429
+    # rejected_execution_exception), breaker (429 circuit_breaking_exception), all_shards_failed (503
+    # search_phase_execution_exception): the searches only, as OpenSearch's search thread pool and breakers do.
+    indexer_mode: str = "ok"
+    overloaded_next: int = 0  # the next N searches get 429 rejected_execution_exception
     api_mode: str = "ok"  # ok, down
     # RBAC: the user may list agents but not read their statistics (4000 Permission Denied on /agents/*/stats).
     api_stats_denied: bool = False
@@ -980,6 +984,8 @@ class _Indexer(_App):
             return _json_reply(503, _opensearch_error("cluster_block_exception", reason, 503))
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
+        if path != "/":
+            self._check_search_faults()
         if path == "/":
             if method != "GET":
                 raise _SearchError("illegal_argument_exception", f"no handler for [{method} /]", 405)
@@ -990,6 +996,26 @@ class _Indexer(_App):
         pattern = unquote(parts[0])
         self._check_index(pattern)
         payload = self._json_body(body)
+        assert credentials is not None  # checked above
+        forbidden = self._forbidden(credentials[0], pattern)
+        if forbidden and not owner.do_not_fail_on_forbidden:
+            # The security plugin refuses the whole request for one forbidden index the pattern matches.
+            reason = (
+                f"no permissions for [indices:data/read/search] and User [name={credentials[0]}, "
+                "backend_roles=[], requestedTenant=null]"
+            )
+            raise _SearchError("security_exception", reason, 403)
+        if forbidden:
+            # do_not_fail_on_forbidden: the forbidden indices are dropped, silently; the simulator's documents are
+            # in every index at once, so a user left with any index sees them all, one left with none sees none.
+            pattern = (
+                ",".join(
+                    i
+                    for i in owner.indices
+                    if i not in forbidden and any(fnmatch.fnmatchcase(i, p) for p in pattern.split(","))
+                )
+                or "-none-"
+            )
         if not any(fnmatch.fnmatchcase(index, part) for part in pattern.split(",") for index in owner.indices):
             # A wildcard matching no index: success, no shard, no hit and no aggregations (REALITY.md §4).
             owner.stats.bump("indexer_empty_patterns")
@@ -1005,6 +1031,31 @@ class _Indexer(_App):
         owner.stats.bump("indexer_searches")
         owner.stats.record("last_search_body", payload)
         return _json_reply(200, self._search(payload))
+
+    def _check_search_faults(self) -> None:
+        """Load and outage answers of a search, with OpenSearch's error bodies (REALITY.md §10)."""
+        faults = self._owner.faults
+        mode = faults.indexer_mode
+        if faults.overloaded_next > 0 or mode == "overloaded":
+            faults.overloaded_next = max(0, faults.overloaded_next - 1)
+            reason = (
+                "rejected execution of org.opensearch.common.util.concurrent.TimedRunnable on "
+                "OpenSearchThreadPoolExecutor[name = wazuh-indexer-1/search, queue capacity = 1000]"
+            )
+            raise _SearchError("rejected_execution_exception", reason, 429)
+        if mode == "breaker":
+            reason = "[parent] Data too large, data for [<http_request>] would be [1031798784/984mb]"
+            raise _SearchError("circuit_breaking_exception", reason, 429)
+        if mode == "all_shards_failed":
+            raise _SearchError("search_phase_execution_exception", "all shards failed", 503)
+
+    def _forbidden(self, user: str, pattern: str) -> list[str]:
+        """The indices the pattern resolves to that the user's roles do not let it search."""
+        allowed = self._owner.indexer_permissions.get(user)
+        if allowed is None:
+            return []
+        resolved = [i for i in self._owner.indices if any(fnmatch.fnmatchcase(i, p) for p in pattern.split(","))]
+        return [i for i in resolved if not any(fnmatch.fnmatchcase(i, p) for p in allowed)]
 
     @staticmethod
     def _cluster_info() -> JSON:
@@ -1323,11 +1374,26 @@ class _Indexer(_App):
             buckets.append(self._bucket(key, agent_id, location, selection, subs))
             if len(buckets) >= size:
                 break
+        self._check_max_buckets(len(buckets), subs)
         result: JSON = {}
         if buckets:
             result["after_key"] = buckets[-1]["key"]
         result["buckets"] = buckets
         return result
+
+    def _check_max_buckets(self, count: int, subs: JSON) -> None:
+        """`search.max_buckets` counts the composite's buckets and each of their `filters` sub-buckets (503)."""
+        per_bucket = 1
+        for spec in subs.values():
+            filters = spec.get("filters", {}).get("filters") if isinstance(spec, dict) else None
+            per_bucket += len(filters) if isinstance(filters, dict) else 0
+        limit = self._owner.max_buckets
+        if count * per_bucket > limit:
+            reason = (
+                f"Trying to create too many buckets. Must be less than or equal to: [{limit}] but was "
+                f"[{limit + 1}]. This limit can be set by changing the [search.max_buckets] cluster level setting."
+            )
+            raise _SearchError("too_many_buckets_exception", reason, 503)
 
     def _terms(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:
         if not isinstance(body, dict) or set(body) - {"field", "size", "shard_size", "min_doc_count"}:
@@ -1537,6 +1603,11 @@ class SimulatorServer:
         self.indices = indices
         self.api_users: dict[str, str] = dict(api_users if api_users is not None else {"wazuh": "wazuh"})
         self.indexer_users: dict[str, str] = dict(indexer_users if indexer_users is not None else {"admin": "admin"})
+        # The security plugin's roles: user -> the index patterns it may search (a user not named may search all),
+        # and the `do_not_fail_on_forbidden` setting (forbidden indices dropped silently instead of a 403).
+        self.indexer_permissions: dict[str, tuple[str, ...]] = {}
+        self.do_not_fail_on_forbidden = False
+        self.max_buckets = 65_535  # search.max_buckets; admins lower it on busy clusters
         self.token_ttl_s = token_ttl_s
         self.max_rpm = max_rpm
         self.clock: Clock = clock or SystemClock()

@@ -274,6 +274,13 @@ def _zone(handler: EnvHandler, key: Key) -> str | None:
     return name
 
 
+# WAZUH_SCHEMA=5.x: Wazuh 5.0's data streams and field names, for the keys not set.
+SCHEMA_5X_DEFAULTS = {
+    "WAZUH_INDEX_PATTERN": "wazuh-events-v5*",
+    "WAZUH_AGENT_ID_FIELD": "wazuh.agent.id",
+    "WAZUH_TIMESTAMP_FIELD": "@timestamp",
+    "WAZUH_LOCATION_FIELD": "wazuh.protocol.location",
+}
 SMTP_SSL_PORT = 465  # SMTP_PORT's default with SMTP_SECURITY=ssl
 DEFAULT_FILES_LIST = "config/files.csv"  # LOCAL_FILES_LIST when that file exists
 _AT_LEAST_1 = _number(1.0, 1e6, low_open=False, expected="a number of at least 1")
@@ -297,6 +304,7 @@ KEYS: tuple[Key, ...] = (
     Key("WAZUH_INDEXER_URL", "wazuh_indexer_url", _urls, None, "Wazuh indexer"),
     Key("WAZUH_INDEXER_USER", "wazuh_indexer_user", _text, None, "indexer user"),
     Key("WAZUH_INDEXER_PASSWORD", "wazuh_indexer_password", _secret, None, "indexer user's password", secret=True),
+    Key("WAZUH_SCHEMA", "wazuh_schema", _choice("auto", "4.x", "5.x"), "auto", "Wazuh event schema"),
     Key("WAZUH_INDEX_PATTERN", "wazuh_index_pattern", _text, "wazuh-alerts-4.x-*", "index pattern"),
     Key("WAZUH_AGENT_ID_FIELD", "agent_id_field", _text, "agent.id", "agent id field"),
     Key("WAZUH_TIMESTAMP_FIELD", "timestamp_field", _text, "timestamp", "event time field"),
@@ -397,6 +405,7 @@ class Settings:
     wazuh_indexer_url: str | None = None
     wazuh_indexer_user: str | None = None
     wazuh_indexer_password: Secret | None = None
+    wazuh_schema: str = DEFAULTS["WAZUH_SCHEMA"]  # auto, 4.x, 5.x
     wazuh_index_pattern: str = DEFAULTS["WAZUH_INDEX_PATTERN"]
     agent_id_field: str = DEFAULTS["WAZUH_AGENT_ID_FIELD"]
     timestamp_field: str = DEFAULTS["WAZUH_TIMESTAMP_FIELD"]
@@ -761,6 +770,7 @@ class EnvHandler:
         for key in KEYS:
             self.values[key.name] = key.read(self, key)
         self._fold_legacy()
+        self._apply_schema()
         self._check_backends()
         self._check_alerting()
         fields = {
@@ -777,6 +787,14 @@ class EnvHandler:
             deprecations=tuple(self.deprecations),
             **fields,
         )
+
+    def _apply_schema(self) -> None:
+        """WAZUH_SCHEMA=5.x: the 5.0 pattern and field names for the keys not set (REALITY.md §7)."""
+        if self.values["WAZUH_SCHEMA"] != "5.x":
+            return
+        for name, value in SCHEMA_5X_DEFAULTS.items():
+            if self.values[name] is None:
+                self.values[name] = value
 
     def _fold_legacy(self) -> None:
         """The original tool's keys: one URL and one set of credentials, for whichever backend it is."""

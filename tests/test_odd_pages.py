@@ -43,10 +43,16 @@ class OddIndexer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:  # `_field_caps`: every 4.x field mapped
+                caps = {name: {"keyword": {"type": "keyword"}} for name in ("agent.id", "timestamp", "location")}
+                self._send(json.dumps({"indices": ["wazuh-alerts-4.x-2026.11.22"], "fields": caps}).encode())
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 owner.searches += 1
-                data = owner.pages(owner.searches, json.loads(raw or b"{}"))
+                self._send(owner.pages(owner.searches, json.loads(raw or b"{}")))
+
+            def _send(self, data: bytes) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.simulator.fleet import (
@@ -552,7 +552,7 @@ class _ApiApp(_App):
     def _info(self) -> JSON:
         return {
             "title": API_TITLE,
-            "api_version": API_VERSION,
+            "api_version": "5.0.0" if self._owner.schema == "5.x" else API_VERSION,
             "revision": "rc1",
             "license_name": "GPL 2.0",
             "license_url": f"https://github.com/wazuh/wazuh/blob/v{API_VERSION}/LICENSE",
@@ -852,6 +852,37 @@ def _condition(name: str, operator: str, expected: str) -> Callable[[Mapping[str
 # Indexer (OpenSearch)
 
 
+# The fields each kind of index maps, and their types (Wazuh's 4.x template; 5.0's events templates).
+FIELDS_4X = {
+    "agent.id": "keyword",
+    "agent.name": "keyword",
+    "timestamp": "date",
+    "location": "keyword",
+    "data.win.system.channel": "keyword",
+}
+FIELDS_5X = {
+    "wazuh.agent.id": "keyword",
+    "wazuh.agent.name": "keyword",
+    "@timestamp": "date",
+    "wazuh.protocol.location": "keyword",
+    "wazuh.protocol.queue": "byte",
+}
+
+
+def _names_4x_fields(payload: object) -> bool:
+    """Whether a query names a field only 4.x maps (`agent.id`, `timestamp`, `location`), anywhere in it."""
+    if isinstance(payload, dict):
+        return any(
+            (key in ("field",) and value in ("agent.id", "timestamp", "location"))
+            or key in ("agent.id", "timestamp", "location")
+            or _names_4x_fields(value)
+            for key, value in payload.items()
+        )
+    if isinstance(payload, list):
+        return any(_names_4x_fields(item) for item in payload)
+    return False
+
+
 class _SearchError(Exception):
     """An OpenSearch 4xx answer (the request, not the cluster, is wrong)."""
 
@@ -921,6 +952,8 @@ def _field_kind(name: object) -> str:
         return "location"
     if name.endswith("win.system.channel"):
         return "channel"
+    if name == "wazuh.protocol.queue":
+        return "queue"
     if name.endswith("timestamp") or name.endswith("@timestamp"):
         return "time"
     raise _SearchError("illegal_argument_exception", f"the simulator does not index field [{name}]")
@@ -984,38 +1017,22 @@ class _Indexer(_App):
             return _json_reply(503, _opensearch_error("cluster_block_exception", reason, 503))
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
-        if path != "/":
+        if path.endswith(("/_search", "/_count")):
             self._check_search_faults()
         if path == "/":
             if method != "GET":
                 raise _SearchError("illegal_argument_exception", f"no handler for [{method} /]", 405)
             return _json_reply(200, self._cluster_info())
         parts = path.lstrip("/").split("/")
+        if len(parts) == 2 and parts[1] == "_field_caps" and method in ("GET", "POST"):
+            return _json_reply(200, self._field_caps(unquote(parts[0]), parse_qs(split.query).get("fields", [""])[0]))
         if len(parts) != 2 or parts[1] not in ("_count", "_search") or method not in ("GET", "POST"):
             raise _SearchError("illegal_argument_exception", f"no handler found for uri [{path}] and method [{method}]")
         pattern = unquote(parts[0])
         self._check_index(pattern)
         payload = self._json_body(body)
         assert credentials is not None  # checked above
-        forbidden = self._forbidden(credentials[0], pattern)
-        if forbidden and not owner.do_not_fail_on_forbidden:
-            # The security plugin refuses the whole request for one forbidden index the pattern matches.
-            reason = (
-                f"no permissions for [indices:data/read/search] and User [name={credentials[0]}, "
-                "backend_roles=[], requestedTenant=null]"
-            )
-            raise _SearchError("security_exception", reason, 403)
-        if forbidden:
-            # do_not_fail_on_forbidden: the forbidden indices are dropped, silently; the simulator's documents are
-            # in every index at once, so a user left with any index sees them all, one left with none sees none.
-            pattern = (
-                ",".join(
-                    i
-                    for i in owner.indices
-                    if i not in forbidden and any(fnmatch.fnmatchcase(i, p) for p in pattern.split(","))
-                )
-                or "-none-"
-            )
+        pattern = self._searchable(credentials[0], pattern)
         if not any(fnmatch.fnmatchcase(index, part) for part in pattern.split(",") for index in owner.indices):
             # A wildcard matching no index: success, no shard, no hit and no aggregations (REALITY.md §4).
             owner.stats.bump("indexer_empty_patterns")
@@ -1031,6 +1048,24 @@ class _Indexer(_App):
         owner.stats.bump("indexer_searches")
         owner.stats.record("last_search_body", payload)
         return _json_reply(200, self._search(payload))
+
+    def _field_caps(self, pattern: str, fields: str) -> JSON:
+        """OpenSearch's `_field_caps`: the fields that some index of the pattern maps, by type (REALITY.md §7).
+
+        A 4.x alerts index maps 4.x's names; a 5.0 events data stream maps 5.0's (no `timestamp`, no
+        `agent.id`, no `location`, no Windows channel field).
+        """
+        indices = sorted(i for i in self._owner.indices if any(fnmatch.fnmatchcase(i, p) for p in pattern.split(",")))
+        mapped: dict[str, str] = {}
+        for index in indices:
+            mapped.update(FIELDS_5X if index.startswith("wazuh-events-v5") else FIELDS_4X)
+        caps: JSON = {}
+        for name in (f for f in fields.split(",") if f):
+            kind = mapped.get(name)
+            if kind is not None:
+                entry = {"type": kind, "searchable": True, "aggregatable": True}
+                caps[name] = {kind: entry}
+        return {"indices": indices, "fields": caps}
 
     def _check_search_faults(self) -> None:
         """Load and outage answers of a search, with OpenSearch's error bodies (REALITY.md §10)."""
@@ -1048,6 +1083,24 @@ class _Indexer(_App):
             raise _SearchError("circuit_breaking_exception", reason, 429)
         if mode == "all_shards_failed":
             raise _SearchError("search_phase_execution_exception", "all shards failed", 503)
+
+    def _searchable(self, user: str, pattern: str) -> str:
+        """The indices the user may search, as a pattern: a 403 for a forbidden one, or it is dropped silently."""
+        forbidden = self._forbidden(user, pattern)
+        if not forbidden:
+            return pattern
+        if not self._owner.do_not_fail_on_forbidden:
+            # The security plugin refuses the whole request for one forbidden index the pattern matches.
+            reason = (
+                f"no permissions for [indices:data/read/search] and User [name={user}, "
+                "backend_roles=[], requestedTenant=null]"
+            )
+            raise _SearchError("security_exception", reason, 403)
+        # do_not_fail_on_forbidden: the forbidden indices are dropped, silently; the simulator's documents are
+        # in every index at once, so a user left with any index sees them all, one left with none sees none.
+        parts = pattern.split(",")
+        kept = [i for i in self._owner.indices if i not in forbidden and any(fnmatch.fnmatchcase(i, p) for p in parts)]
+        return ",".join(kept) or "-none-"
 
     def _forbidden(self, user: str, pattern: str) -> list[str]:
         """The indices the pattern resolves to that the user's roles do not let it search."""
@@ -1139,6 +1192,8 @@ class _Indexer(_App):
         size = payload.get("size", 10)
         if size != 0:
             raise _SearchError("illegal_argument_exception", "the simulator answers only size=0 (aggregation) searches")
+        if self._owner.schema == "5.x" and _names_4x_fields(payload):
+            return self._matching_nothing(payload)
         selection = self._query(payload.get("query", {"match_all": {}}))
         aggs = payload.get("aggs", payload.get("aggregations", {}))
         if not isinstance(aggs, dict):
@@ -1153,6 +1208,20 @@ class _Indexer(_App):
         answer["hits"] = hits
         if aggs:
             answer["aggregations"] = {name: self._aggregation(name, spec, selection) for name, spec in aggs.items()}
+        return answer
+
+    @staticmethod
+    def _matching_nothing(payload: JSON) -> JSON:
+        """A query on a field that no index maps matches no document (5.0's indices map no 4.x name)."""
+        aggs = payload.get("aggs", payload.get("aggregations", {}))
+        answer: JSON = {
+            "took": 1,
+            "timed_out": False,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+        }
+        answer["hits"] = {"total": {"value": 0, "relation": "eq"}, "max_score": None, "hits": []}
+        if isinstance(aggs, dict) and aggs:
+            answer["aggregations"] = {name: {"buckets": []} for name in aggs}
         return answer
 
     def _aggregation(self, name: str, spec: object, selection: _DocFilter) -> JSON:
@@ -1519,6 +1588,8 @@ class _Indexer(_App):
         if kind == "time" or not all(isinstance(v, str | int) for v in values):
             raise _SearchError("parsing_exception", f"term queries on [{field_name}] are not simulated")
         texts = frozenset(str(v) for v in values)
+        if kind == "queue":
+            return self._queues(frozenset(int(str(v)) for v in values))
         if kind == "agent":
             return _DocFilter(agents=texts)
         if kind == "name":
@@ -1526,6 +1597,20 @@ class _Indexer(_App):
         if kind == "channel":
             return _DocFilter(channels=texts)
         return _DocFilter(locations=texts)
+
+    def _queues(self, wanted: frozenset[int]) -> _DocFilter:
+        """5.0's queue (49 log files, 102 Windows channels, others not logs) as the locations it leaves out."""
+        fleet = self._owner.fleet
+        left_out: set[str] = set()
+        for agent_id in fleet.agent_ids():
+            for location in fleet.locations(agent_id):
+                indexed, _ = fleet.indexed_as(agent_id, location)
+                queue = (
+                    102 if indexed in ("EventChannel", "WinEvtLog") else 49 if fleet.is_log(agent_id, location) else 0
+                )
+                if queue not in wanted:
+                    left_out.add(indexed)
+        return _DocFilter(not_locations=frozenset(left_out))
 
     def _range(self, body: object) -> _DocFilter:
         if not isinstance(body, dict) or len(body) != 1:
@@ -1597,10 +1682,14 @@ class SimulatorServer:
         ),
         ports: tuple[int, int] = (0, 0),  # API, indexer; 0 = any free port
         indexer_nodes: int = 1,  # the indexer cluster's nodes, each on its own port, answering alike
+        schema: str = "4.x",  # 5.x: Wazuh 5.0 (its data streams only, 4.x field names unmapped, API 5.0.0)
     ) -> None:
         self.fleet = fleet
         # The indices the indexer holds: archives are off by default, so wazuh-archives-* matches none.
         self.indices = indices
+        self.schema = schema
+        if schema == "5.x":
+            self.indices = tuple(i for i in indices if i.startswith("wazuh-events-v5")) or ("wazuh-events-v5-system",)
         self.api_users: dict[str, str] = dict(api_users if api_users is not None else {"wazuh": "wazuh"})
         self.indexer_users: dict[str, str] = dict(indexer_users if indexer_users is not None else {"admin": "admin"})
         # The security plugin's roles: user -> the index patterns it may search (a user not named may search all),

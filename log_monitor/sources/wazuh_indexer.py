@@ -11,6 +11,7 @@ from log_monitor.errors import BackendError
 from log_monitor.models import Observation, Target, TargetKind
 from log_monitor.wazuh.aggpage import EventStats
 from log_monitor.wazuh.indexer import WazuhIndexer, add_counts
+from log_monitor.wazuh.schema import NO_CHANNELS_5X, is_channel
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ BASELINE_DAYS = 7  # the rate baseline: the same window on each of this many pre
 # than 65,536 (index.max_terms_count).
 MAX_FILTERED_AGENTS = 10_000
 _NO_COUNTS = (0,) * (BASELINE_DAYS + 1)
+FIELDS_CHECK_S = 3600.0  # the index's field mappings checked again hourly (a template change, a 5.0 upgrade)
 
 
 class IndexerSource:
@@ -63,6 +65,8 @@ class IndexerSource:
             return {}
         by_location = any(t.kind is TargetKind.LOCATION for t in targets)
         agent_ids = {t.agent_id for t in targets if t.agent_id is not None}
+        # Fields that no index maps match nothing: checked before judging (and hourly), never a silent fleet.
+        self._indexer.check_fields(every_s=FIELDS_CHECK_S)
         stats = self._indexer.last_events(
             since=now - self._lookback,
             window_start=now - self._window,
@@ -77,10 +81,11 @@ class IndexerSource:
         rated = self._baselines and partial is None  # counts of part of the shards are no rate
         lacking = f"the indexer's answer is partial ({partial}): a silence cannot be told" if partial else None
         observations: dict[str, Observation] = {}
+        no_channels = self._indexer.schema.name == "5.x"
         for target in targets:
             key = target.key
             if target.kind is TargetKind.LOCATION:
-                found = stats.get((target.agent_id or "", target.location or ""))
+                found = stats.get((target.agent_id or "", self._location(target.location or "")))
             elif per_agent is not None:
                 found = per_agent.get(target.agent_id or "")
             else:
@@ -94,10 +99,16 @@ class IndexerSource:
             if rated:
                 observation.recent, observation.baseline, observation.history_days = _rate(counts)
                 observation.rate_window_s = window_s
+            if no_channels and target.kind is TargetKind.LOCATION and is_channel(target.location or ""):
+                observation.detail = NO_CHANNELS_5X
             if lacking is not None:
                 observation.incomplete = lacking  # recency is proven; a silence may be events on a lost shard
             observations[key] = observation
         return observations
+
+    def _location(self, location: str) -> str:
+        """The location a target's events are indexed under: on 5.0 a Windows channel's are all EventChannel's."""
+        return "EventChannel" if self._indexer.schema.name == "5.x" and is_channel(location) else location
 
 
 def _rate(counts: tuple[int, ...]) -> tuple[int, float, int]:

@@ -13,12 +13,13 @@ from urllib.parse import quote
 import httpx
 
 from log_monitor.config import DEFAULTS
-from log_monitor.errors import BackendError, ResponseError, UnreachableError
+from log_monitor.errors import AuthError, BackendError, ResponseError, UnreachableError
 from log_monitor.wazuh.aggpage import AGENT_KEY, BACKEND, LOCATION_KEY, EventStats, Page, checked_page, read_page
 from log_monitor.wazuh.client import BackendClient, Connection
 from log_monitor.wazuh.hosts import HostHealth, HostPool
 from log_monitor.wazuh.pagecheck import PageCheck, refuse_duplicate_names, shortfall
 from log_monitor.wazuh.refusals import Refusal, read_refusal, refusal_error
+from log_monitor.wazuh.schema import SCHEMA_4X, SCHEMA_5X, Schema, unmapped, unmapped_error
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class WazuhIndexer(BackendClient):
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        schema: Schema = SCHEMA_4X,
     ) -> None:
         # WAZUH_INDEXER_URL may list the cluster's nodes: the client's base is the first, each request names its own.
         urls = [url.strip() for url in connection.url.split(",") if url.strip()]
@@ -62,6 +64,9 @@ class WazuhIndexer(BackendClient):
         self._hosts = HostPool(urls, monotonic)
         self._user = connection.user
         self._refusal: Refusal | None = None  # the latest error answer's, read as it came
+        self._caps_refused = False
+        self._fields_ok_at: float | None = None  # monotonic time of the last check that found every field mapped
+        self._hosts_clock = monotonic
         self._pattern = index_pattern
         self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
         self._index = quote(index_pattern, safe="*,-_.")
@@ -70,6 +75,9 @@ class WazuhIndexer(BackendClient):
         self._ts_field = timestamp_field
         self._location_field = location_field
         self._page_size = page_size
+        self._schema = schema
+        # 5.0 says which events are logs by their queue: the others (FIM, SCA, inventory) prove nothing of logs.
+        self._only_logs = [{"terms": {schema.queue_field: list(schema.log_queues)}}] if schema.queue_field else []
         # What the latest last_events' answer lacked ("1 of 6 shards failed"), None when it was whole: its
         # figures prove recency, never silence (the missing shards may hold the newer events).
         self.partial: str | None = None
@@ -127,6 +135,7 @@ class WazuhIndexer(BackendClient):
         filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(since, until)}}]
         if agent_ids:
             filters.append({"terms": {self._agent_field: agent_ids}})
+        filters += self._only_logs
         sources: list[dict[str, Any]] = [{"agent": {"terms": {"field": self._agent_field}}}]
         if by_location:
             sources.append({"location": {"terms": {"field": self._location_field}}})
@@ -181,6 +190,56 @@ class WazuhIndexer(BackendClient):
         raise ResponseError(
             BACKEND, f"aggregation still had full pages after {self._max_pages} pages: the after_key runs away"
         )
+
+    @property
+    def schema(self) -> Schema:
+        return self._schema
+
+    def check_fields(self, *, every_s: float = 0.0) -> None:
+        """UnmappedFieldsError when the pattern maps no agent id, timestamp or location field (`_field_caps`).
+
+        A query on a field no index maps matches nothing: the whole fleet would look silent (REALITY.md §7).
+        Asked again only after `every_s` since the last good check. A user not allowed to read the mappings
+        is told once; the check is then skipped, not failed.
+        """
+        now = self._hosts_clock()
+        if self._fields_ok_at is not None and now - self._fields_ok_at < every_s:
+            return
+        missing, five = self.field_check()
+        if missing:
+            raise unmapped_error(missing, self._pattern, self._schema, five)
+        self._fields_ok_at = now
+
+    def fields_checked(self) -> None:
+        """Every field was just found mapped (by `field_check`): `check_fields` need not ask for a while."""
+        self._fields_ok_at = self._hosts_clock()
+
+    def field_check(self) -> tuple[list[str] | None, bool]:
+        """(the fields the pattern does not map, None when it matches no index; whether 5.0 events are indexed).
+
+        Whether 5.0 events are there is asked only when it can matter: some field unmapped, or no index.
+        """
+        fields = [self._agent_field, self._ts_field, self._location_field]
+        try:
+            missing = unmapped(self.field_caps(self._pattern, fields), fields)
+            five = self._schema.name != "5.x" and missing != [] and self._unmapped_5x() == []
+        except AuthError as exc:
+            if not self._caps_refused:
+                log.warning(
+                    "cannot check the index's field mappings (%s): grant indices:admin/mappings/fields/get", exc
+                )
+            self._caps_refused = True
+            return [], False
+        return missing, five
+
+    def _unmapped_5x(self) -> list[str] | None:
+        field = SCHEMA_5X.agent_id_field
+        return unmapped(self.field_caps(SCHEMA_5X.index_pattern, [field]), [field])
+
+    def field_caps(self, pattern: str, fields: Sequence[str]) -> dict[str, Any]:
+        """The `_field_caps` answer for `fields` in the indices `pattern` matches."""
+        index = quote(pattern, safe="*,-_.")
+        return self._request("GET", f"/{index}/_field_caps?fields={quote(','.join(fields), safe=',@')}", None)
 
     def probe(self) -> int:
         """Documents the index pattern holds, for `check-config --connect`; NoIndexError when it matches none."""

@@ -34,6 +34,7 @@ from log_monitor.config import (
 from log_monitor.daemon import Daemon, Outcome, Signals
 from log_monitor.dropwords import rate_against
 from log_monitor.errors import (
+    AuthError,
     BackendError,
     ConfigError,
     InstanceLockedError,
@@ -477,6 +478,22 @@ def _probes(app: App, known_agents: list[set[str]]) -> list[tuple[str, Callable[
             # Each node of the list on its own: a dead one would otherwise hide behind the round robin.
             probes += [(f"Wazuh indexer node {url}", partial(indexer.node_info, url)) for url in nodes]
         probes.append(("Wazuh indexer", probe_indexer))
+
+        def probe_permissions() -> str:
+            lacking = indexer.unsearchable_indices()
+            if lacking is None:
+                return "not checked: the user may not list the indices (_cat/indices)"
+            if lacking:
+                raise AuthError(
+                    "Wazuh indexer",
+                    f"user {app.settings.wazuh_indexer_user!r} cannot search {len(lacking)} index(es) that "
+                    f"{app.settings.wazuh_index_pattern!r} matches ({', '.join(lacking[:3])}): with the security "
+                    "plugin's do_not_fail_on_forbidden they are left out of every search silently; grant "
+                    f"indices:data/read/search on {app.settings.wazuh_index_pattern}",
+                )
+            return "every index of the pattern is searchable"
+
+        probes.append(("Wazuh indexer permissions", probe_permissions))
     probes += [(f"channel {channel.name}", channel.check) for channel in app.channels if isinstance(channel, Checkable)]
     return probes
 

@@ -227,3 +227,21 @@ def test_a_page_over_the_clusters_max_buckets_is_reported_with_what_to_change(
         client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)
     assert "search.max_buckets" in str(caught.value)
     assert sim.stats.indexer_errors == 1  # the same query would fail again: not retried
+
+
+def test_check_config_connect_warns_when_do_not_fail_on_forbidden_hides_an_index(tmp_path: Path) -> None:
+    fleet = Fleet()
+    fleet.add_agent("001", "web", rate_per_min=12, started=datetime.now(UTC) - timedelta(hours=2))
+    (tmp_path / "agents.csv").write_text("agent_id,label\n001,web\n")
+    with SimulatorServer(fleet) as sim, SlackServer(token="xoxb-t", channels=("#soc",)) as slack:
+        sim.indexer_permissions = {"admin": ("wazuh-alerts-4.x-2026.12.01",)}
+        sim.do_not_fail_on_forbidden = True  # the newer daily index is left out of every search, silently
+        env_file = write_env(tmp_path, sim, slack, "xoxb-t")
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--env-file", str(env_file), "check-config", "--connect"], stdout=out, stderr=err)
+    lines = out.getvalue().splitlines()
+    assert any(line.startswith("  Wazuh indexer: ok") for line in lines), lines  # the search itself succeeds
+    warning = next(line for line in lines if line.startswith("  Wazuh indexer permissions: FAILED"))
+    assert "wazuh-alerts-4.x-2026.12.02" in warning and "do_not_fail_on_forbidden" in warning
+    assert "wazuh-alerts-4.x-2026.12.01" not in warning
+    assert code == 3

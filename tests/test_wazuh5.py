@@ -77,3 +77,13 @@ def test_once_with_wazuh_schema_5x_against_the_50_simulator(tmp_path: Path) -> N
     assert "agent:001" in table and "agent:002" in table
     assert config_code == 78
     assert "WAZUH_SCHEMA=5.x" in config_err.getvalue()
+
+
+def test_with_an_hour_of_retention_a_never_seen_agent_says_since_when_events_are_kept(rig: Rig) -> None:
+    rig.sim.retention_s = 2400  # the 5.0 streams' backing indices deleted an hour after rollover: 40 min left
+    with rig.app([*TARGETS, agent("003", "new")]) as app:
+        result = app.monitor.run_once()
+    alert = next(n for n in result.notifications if n.target_key == "agent:003")
+    assert "no event since the oldest kept event (40 min ago)" in alert.detail
+    row = next(row for row in result.rows if row.target.key == "agent:001")
+    assert row.state.severity is Severity.OK

@@ -1024,6 +1024,8 @@ class _Indexer(_App):
                 raise _SearchError("illegal_argument_exception", f"no handler for [{method} /]", 405)
             return _json_reply(200, self._cluster_info())
         parts = path.lstrip("/").split("/")
+        if parts[:2] == ["_cat", "indices"] and method == "GET":
+            return _json_reply(200, self._cat_indices(unquote(parts[2]) if len(parts) > 2 else "*"))
         if len(parts) == 2 and parts[1] == "_field_caps" and method in ("GET", "POST"):
             return _json_reply(200, self._field_caps(unquote(parts[0]), parse_qs(split.query).get("fields", [""])[0]))
         if len(parts) != 2 or parts[1] not in ("_count", "_search") or method not in ("GET", "POST"):
@@ -1066,6 +1068,15 @@ class _Indexer(_App):
                 entry = {"type": kind, "searchable": True, "aggregatable": True}
                 caps[name] = {kind: entry}
         return {"indices": indices, "fields": caps}
+
+    def _cat_indices(self, pattern: str) -> list[JSON]:
+        """`_cat/indices/<pattern>?format=json`: every index the pattern matches (the user may list them all)."""
+        docs = sum(self._doc_count(agent, None, _DocFilter()) for agent in self._owner.fleet.agent_ids())
+        return [
+            {"index": index, "docs.count": str(docs)}
+            for index in sorted(self._owner.indices)
+            if any(fnmatch.fnmatchcase(index, p) for p in pattern.split(","))
+        ]
 
     def _check_search_faults(self) -> None:
         """Load and outage answers of a search, with OpenSearch's error bodies (REALITY.md §10)."""
@@ -1195,6 +1206,8 @@ class _Indexer(_App):
         if self._owner.schema == "5.x" and _names_4x_fields(payload):
             return self._matching_nothing(payload)
         selection = self._query(payload.get("query", {"match_all": {}}))
+        if self._owner.retention_s is not None:  # older documents were deleted with their index
+            selection = selection.narrowed(_DocFilter(lo=self._retained_from()))
         aggs = payload.get("aggs", payload.get("aggregations", {}))
         if not isinstance(aggs, dict):
             raise _SearchError("parsing_exception", "aggregations must be an object")
@@ -1237,7 +1250,24 @@ class _Indexer(_App):
             return self._composite(name, body, subs, selection)
         if kind == "terms":
             return self._terms(name, body, subs, selection)
+        if kind == "min" and isinstance(body, dict) and _field_kind(body.get("field")) == "time":
+            return self._oldest(selection)
         raise _SearchError("illegal_argument_exception", f"aggregation type [{kind}] is not simulated")
+
+    def _oldest(self, selection: _DocFilter) -> JSON:
+        """A top-level `min` of the time field: the oldest event kept (the fleet's first, or the retention's edge)."""
+        first = self._owner.fleet.first_event_ms()
+        if first is None:
+            return {"value": None}
+        first = max(first, selection.lo, self._retained_from())
+        return {"value": float(first), "value_as_string": _opensearch_time(first)}
+
+    def _retained_from(self) -> int:
+        """The oldest millisecond the indices keep (SimulatorServer.retention_s; 5.0 may keep an hour)."""
+        retention = self._owner.retention_s
+        if retention is None:
+            return 0
+        return int((self._owner.clock.now().timestamp() - retention) * 1000)
 
     def _sorted_keys(
         self, kinds: list[str], selection: _DocFilter
@@ -1697,6 +1727,7 @@ class SimulatorServer:
         self.indexer_permissions: dict[str, tuple[str, ...]] = {}
         self.do_not_fail_on_forbidden = False
         self.max_buckets = 65_535  # search.max_buckets; admins lower it on busy clusters
+        self.retention_s: float | None = None  # documents older than this are gone (5.0's streams: as little as 1 h)
         self.token_ttl_s = token_ttl_s
         self.max_rpm = max_rpm
         self.clock: Clock = clock or SystemClock()

@@ -45,6 +45,9 @@ class IndexerSource:
         self._window = timedelta(seconds=window_s)
         self._baselines = baselines
         self._delay = timedelta(seconds=indexing_delay_s)
+        self._oldest: datetime | None = None  # the oldest event the index pattern keeps, asked hourly when needed
+        self._oldest_due: datetime | None = None
+        self._retention_said = False
         # The latest pass's answer was partial (failed shards): the monitor reports it once as the backend's.
         self.partial: str | None = None
 
@@ -93,6 +96,7 @@ class IndexerSource:
                 found = stats.pop((target.agent_id or "",), None)
             if found is None:
                 observation, counts = Observation(key, now, events_in_window=0), _NO_COUNTS
+                observation.detail = self._never_seen(now)
             else:
                 observation = Observation(key, now, last_event=found.last_event, events_in_window=found.count_in_window)
                 counts = found.day_counts
@@ -106,9 +110,45 @@ class IndexerSource:
             observations[key] = observation
         return observations
 
+    def _never_seen(self, now: datetime) -> str:
+        """For a target with no event in LOOKBACK: when the index keeps less than LOOKBACK, since when it keeps any.
+
+        Asked only when some target has no event, at most hourly (one `min` aggregation): 5.0's event streams
+        may keep an hour, and "no event in 7d" would then claim a week nobody can see.
+        """
+        if self._oldest_due is None or now >= self._oldest_due:
+            self._oldest_due = now + timedelta(seconds=FIELDS_CHECK_S)
+            try:
+                self._oldest = self._indexer.oldest_event()
+            except BackendError as exc:
+                log.debug("the oldest kept event could not be read: %s", exc)
+                self._oldest = None
+        oldest = self._oldest
+        if oldest is None or oldest <= now - self._lookback:
+            return ""
+        age = _ago((now - oldest).total_seconds())
+        if not self._retention_said:
+            self._retention_said = True
+            log.warning(
+                "the index pattern keeps events only since %s UTC (%s ago), less than LOOKBACK (%s): a target "
+                "never seen is reported as having no event since then; rate baselines need 7 days of history",
+                oldest.strftime("%Y-%m-%d %H:%M"),
+                age,
+                _ago(self._lookback.total_seconds()),
+            )
+        return f"no event since the oldest kept event ({age} ago)"
+
     def _location(self, location: str) -> str:
         """The location a target's events are indexed under: on 5.0 a Windows channel's are all EventChannel's."""
         return "EventChannel" if self._indexer.schema.name == "5.x" and is_channel(location) else location
+
+
+def _ago(seconds: float) -> str:
+    """40 min, 5 h, 3 d: the largest unit that is at least one."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
 
 
 def _rate(counts: tuple[int, ...]) -> tuple[int, float, int]:

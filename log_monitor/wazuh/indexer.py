@@ -241,6 +241,62 @@ class WazuhIndexer(BackendClient):
         index = quote(pattern, safe="*,-_.")
         return self._request("GET", f"/{index}/_field_caps?fields={quote(','.join(fields), safe=',@')}", None)
 
+    def oldest_event(self) -> datetime | None:
+        """The oldest log event the pattern still holds (one `min` aggregation): how far back history reaches."""
+        query: dict[str, Any] = {
+            "size": 0,
+            "track_total_hits": False,
+            "aggs": {"oldest": {"min": {"field": self._ts_field}}},
+        }
+        if self._only_logs:
+            query["query"] = {"bool": {"filter": self._only_logs}}
+        body = self._request("POST", f"/{self._index}/_search", query)
+        aggs = body.get("aggregations")
+        oldest = aggs.get("oldest") if isinstance(aggs, dict) else None
+        value = oldest.get("value") if isinstance(oldest, dict) else None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        try:
+            return datetime.fromtimestamp(value / 1000.0, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+
+    def unsearchable_indices(self) -> list[str] | None:
+        """Indices of the pattern that hold documents the user cannot search; None when they cannot be listed.
+
+        With the security plugin's `do_not_fail_on_forbidden`, a search leaves the forbidden indices out
+        silently (REALITY.md §10): compared one by one with what `_cat/indices` lists, they show.
+        """
+        try:
+            listed = self._request_list(f"/_cat/indices/{self._index}?format=json&h=index,docs.count")
+        except AuthError:
+            return None
+        lacking = []
+        for entry in listed:
+            name, docs = entry.get("index"), entry.get("docs.count")
+            if not isinstance(name, str) or not str(docs or "0").isdigit() or int(str(docs or "0")) == 0:
+                continue
+            try:
+                body = self._request(
+                    "POST", f"/{quote(name, safe='-_.')}/_search", {"size": 0, "track_total_hits": True}
+                )
+            except AuthError:
+                lacking.append(name)
+                continue
+            shards = body.get("_shards")
+            if isinstance(shards, dict) and shards.get("total") == 0:
+                lacking.append(name)
+        return sorted(lacking)
+
+    def _request_list(self, path: str) -> list[dict[str, Any]]:
+        """A GET whose answer is a JSON list (the `_cat` APIs with format=json)."""
+        response = self._retrying(lambda: self._answer("GET", path, None))
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ResponseError(BACKEND, f"GET {path}: answer is not JSON") from exc
+        return [entry for entry in body if isinstance(entry, dict)] if isinstance(body, list) else []
+
     def probe(self) -> int:
         """Documents the index pattern holds, for `check-config --connect`; NoIndexError when it matches none."""
         body = self._request("POST", f"/{self._index}/_search", {"size": 0, "track_total_hits": True})

@@ -18,6 +18,7 @@ from log_monitor.simulator.server import SimulatorServer
 from tests.envfile import write_env
 from tests.monitor_rig import NOW, Rig, agent
 from tests.slack_server import SlackServer
+from tests.test_config import load
 
 TARGETS = [agent("001", "web"), agent("002", "db")]
 
@@ -87,3 +88,21 @@ def test_with_an_hour_of_retention_a_never_seen_agent_says_since_when_events_are
     assert "no event since the oldest kept event (40 min ago)" in alert.detail
     row = next(row for row in result.rows if row.target.key == "agent:001")
     assert row.state.severity is Severity.OK
+
+
+def test_fields_unmapped_after_the_start_make_the_agents_unknown_not_silent(clock: FakeClock, tmp_path: Path) -> None:
+    made = Rig(clock, tmp_path, five_fleet(NOW))  # a 4.x indexer at start
+    with made.sim, made.app(TARGETS, wazuh_schema="4.x") as app:
+        assert app.monitor.run_once().backend_errors == {}
+        made.sim.schema = "5.x"  # upgraded under the running monitor: the 4.x names now map nothing
+        clock.advance(3601)  # the hourly field check
+        result = app.monitor.run_once()
+    assert "maps no field" in result.backend_errors["indexer"]
+    assert {row.state.severity for row in result.rows} == {Severity.UNKNOWN}
+
+
+def test_wazuh_schema_5x_presets_the_pattern_and_fields_it_is_not_given(tmp_path: Path) -> None:
+    settings = load(tmp_path, "WAZUH_SCHEMA=5.x\nWAZUH_TIMESTAMP_FIELD=event.ingested\n")
+    assert settings.wazuh_index_pattern == "wazuh-events-v5*"
+    assert (settings.agent_id_field, settings.location_field) == ("wazuh.agent.id", "wazuh.protocol.location")
+    assert settings.timestamp_field == "event.ingested"  # a key set wins over the preset

@@ -1060,7 +1060,8 @@ class _Indexer(_App):
         indices = sorted(i for i in self._owner.indices if any(fnmatch.fnmatchcase(i, p) for p in pattern.split(",")))
         mapped: dict[str, str] = {}
         for index in indices:
-            mapped.update(FIELDS_5X if index.startswith("wazuh-events-v5") else FIELDS_4X)
+            five = index.startswith("wazuh-events-v5") or self._owner.schema == "5.x"  # 5.x: 5.0's templates
+            mapped.update(FIELDS_5X if five else FIELDS_4X)
         caps: JSON = {}
         for name in (f for f in fields.split(",") if f):
             kind = mapped.get(name)

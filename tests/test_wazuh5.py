@@ -12,7 +12,7 @@ import pytest
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.errors import ConfigError
-from log_monitor.models import Severity
+from log_monitor.models import Severity, Target
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from tests.envfile import write_env
@@ -106,3 +106,17 @@ def test_wazuh_schema_5x_presets_the_pattern_and_fields_it_is_not_given(tmp_path
     assert settings.wazuh_index_pattern == "wazuh-events-v5*"
     assert (settings.agent_id_field, settings.location_field) == ("wazuh.agent.id", "wazuh.protocol.location")
     assert settings.timestamp_field == "event.ingested"  # a key set wins over the preset
+
+
+def test_a_windows_channel_row_on_50_is_watched_as_the_agents_windows_events_and_says_why(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    fleet = five_fleet(NOW)
+    fleet.add_agent("004", "dc", windows=True, locations=("Security",), started=NOW - timedelta(hours=3))
+    made = Rig(clock, tmp_path, fleet, schema="5.x")
+    security = Target.agent("004", "dc", 300.0, location="Security")
+    with made.sim, made.app([*TARGETS, security]) as app:
+        result = app.monitor.run_once()
+    row = next(row for row in result.rows if row.target.key == security.key)
+    assert row.state.severity is Severity.OK  # its events are there, indexed as EventChannel
+    assert "channels cannot be told apart" in row.observation.detail

@@ -870,17 +870,25 @@ FIELDS_5X = {
 
 
 def _names_4x_fields(payload: object) -> bool:
-    """Whether a query names a field only 4.x maps (`agent.id`, `timestamp`, `location`), anywhere in it."""
+    """Whether a query names a field only 4.x maps (`agent.id`, `timestamp`, `location`), anywhere in it.
+
+    As a `field` value, a terms filter's key (a list of values) or a range's key (its bounds); a composite
+    source named `location` is a name, not a field.
+    """
     if isinstance(payload, dict):
         return any(
-            (key in ("field",) and value in ("agent.id", "timestamp", "location"))
-            or key in ("agent.id", "timestamp", "location")
+            (key == "field" and value in _ONLY_4X)
+            or (key in _ONLY_4X and isinstance(value, list | str | int))
+            or (key == "timestamp" and isinstance(value, dict) and bool({"gte", "lte", "gt", "lt"} & set(value)))
             or _names_4x_fields(value)
             for key, value in payload.items()
         )
     if isinstance(payload, list):
         return any(_names_4x_fields(item) for item in payload)
     return False
+
+
+_ONLY_4X = ("agent.id", "timestamp", "location")
 
 
 class _SearchError(Exception):
@@ -1287,6 +1295,7 @@ class _Indexer(_App):
         """Every (key values, agent id, location or None) whose documents a bucket would hold."""
         fleet = self._owner.fleet
         names = self._names()
+        five = self._owner.schema == "5.x"
         keys: list[tuple[_Key, str, str | None]] = []
         for agent_id in fleet.agent_ids():
             if selection.agents is not None and agent_id not in selection.agents:
@@ -1306,7 +1315,7 @@ class _Indexer(_App):
                     elif kind == "location" and location is not None:
                         values.append(indexed)
                     elif kind == "channel":
-                        values.append(channel)
+                        values.append(None if five else channel)  # 5.0 maps no channel field: always missing
                     else:
                         raise _SearchError("illegal_argument_exception", f"cannot bucket by a [{kind}] field")
                 keys.append((tuple(values), agent_id, location))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.closing import Closing
 from log_monitor.config import Settings, parse_syslog_addr
-from log_monitor.errors import BackendError
+from log_monitor.errors import BackendError, ConfigError
 from log_monitor.findings import FindingsLog
 from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
@@ -42,7 +42,15 @@ from log_monitor.targets import GroupPolicies, load_groups
 from log_monitor.view import REMOVED_KEPT, learned
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
+from log_monitor.wazuh.hosts import HostHealth
 from log_monitor.wazuh.indexer import WazuhIndexer
+from log_monitor.wazuh.schema import (
+    NO_LOGCOLLECTOR_5X,
+    SCHEMA_4X,
+    SCHEMA_5X,
+    UnmappedFieldsError,
+    unmapped_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,7 @@ class BackendMetrics:
     requests: int
     request_seconds: float  # total time waiting for answers
     responses_by_status: dict[int, int]
+    hosts: tuple[HostHealth, ...] = ()  # the indexer cluster's nodes, each one's health
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,8 @@ class App(Closing):
             for name, client in (("api", self.api), ("indexer", self.indexer))
             if client is not None
         }
+        if self.indexer is not None:
+            backends["indexer"] = replace(backends["indexer"], hosts=tuple(self.indexer.hosts()))
         return MetricsSnapshot(list(dispatcher.channel_names), dict(dispatcher.failures), backends)
 
     def close(self) -> None:
@@ -160,19 +171,21 @@ def build_api(
 
 
 def build_indexer(
-    settings: Settings, *, sleep: Callable[[float], None], tuning: Tuning = Tuning()
+    settings: Settings, *, sleep: Callable[[float], None], tuning: Tuning = Tuning(), clock: Clock | None = None
 ) -> WazuhIndexer | None:
     if not settings.wazuh_indexer_url or not settings.wazuh_indexer_user or settings.wazuh_indexer_password is None:
         return None
     url, user, password = settings.wazuh_indexer_url, settings.wazuh_indexer_user, settings.wazuh_indexer_password
     return WazuhIndexer(
         tuning.connection(url, user, password, settings, sleep),
+        schema=SCHEMA_5X if settings.wazuh_schema == "5.x" else SCHEMA_4X,
         index_pattern=settings.wazuh_index_pattern,
         agent_id_field=settings.agent_id_field,
         timestamp_field=settings.timestamp_field,
         location_field=settings.location_field,
-        non_log_locations=settings.non_log_locations,
-        **_given(page_size=tuning.indexer_page_size),
+        # 5.0 tells logs by their queue; its locations name no FIM or SCA source.
+        non_log_locations=() if settings.wazuh_schema == "5.x" else settings.non_log_locations,
+        **_given(page_size=tuning.indexer_page_size, monotonic=clock.monotonic if clock else None),
     )
 
 
@@ -353,8 +366,11 @@ def build(
         api = build_api(settings, clock=clock, sleep=sleep, tuning=tuning)
         if api is not None:
             stack.callback(api.close)
-        indexer = build_indexer(settings, sleep=sleep, tuning=tuning)
+        indexer = build_indexer(settings, sleep=sleep, tuning=tuning, clock=clock)
         if indexer is not None:
+            settings, indexer = _schema_checked(
+                settings, indexer, api, lambda s: build_indexer(s, sleep=sleep, tuning=tuning, clock=clock)
+            )
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)
         dispatcher, routes, receivers = _delivery(settings, channels, store, clock, sleep, tuning)
@@ -434,6 +450,71 @@ def _with_groups(groups: GroupPolicies, targets: Sequence[Target], api: WazuhAPI
     return groups.apply(targets, groups_of)
 
 
+def _schema_checked(
+    settings: Settings,
+    indexer: WazuhIndexer,
+    api: WazuhAPIHandler | None,
+    rebuild: Callable[[Settings], WazuhIndexer | None],
+) -> tuple[Settings, WazuhIndexer]:
+    """The indexer for the schema the cluster holds (WAZUH_SCHEMA=auto), its fields checked mapped.
+
+    Unmapped fields are a configuration error (exit 78), never a fleet of silent agents. An indexer that
+    cannot be read now is checked by the indexer source before its first judgement.
+    """
+    try:
+        missing, five = indexer.field_check()
+        if _reads_5x(settings, missing, five, api):
+            log.info("WAZUH_SCHEMA=auto: the indexer holds Wazuh 5.0 events: reading them as 5.x")
+            settings = replace(
+                settings,
+                wazuh_schema="5.x",
+                wazuh_index_pattern=SCHEMA_5X.index_pattern,
+                agent_id_field=SCHEMA_5X.agent_id_field,
+                timestamp_field=SCHEMA_5X.timestamp_field,
+                location_field=SCHEMA_5X.location_field,
+            )
+            indexer.close()
+            indexer = rebuild(settings) or indexer
+            missing, five = indexer.field_check()
+        if missing:
+            raise unmapped_error(missing, settings.wazuh_index_pattern, indexer.schema, five)
+        if missing == []:
+            indexer.fields_checked()  # the first pass need not ask again
+    except UnmappedFieldsError as exc:
+        indexer.close()
+        raise ConfigError([f"{settings.env_file}: WAZUH_INDEX_PATTERN: {exc.message}"]) from exc
+    except BackendError as exc:
+        log.warning("cannot check the indexer's fields at start (%s): checked before the first pass", exc)
+    return settings, indexer
+
+
+def _reads_5x(settings: Settings, missing: list[str] | None, five: bool, api: WazuhAPIHandler | None) -> bool:
+    """WAZUH_SCHEMA=auto on 4.x's defaults that map nothing here, and the cluster (or the API) is 5.0."""
+    if settings.wazuh_schema != "auto" or not _schema_defaults(settings) or missing == []:
+        return False
+    return five or (missing is None and _api_says_5(api))
+
+
+def _schema_defaults(settings: Settings) -> bool:
+    """Whether the pattern and field names are 4.x's defaults (auto may then read 5.0's instead)."""
+    return (
+        settings.wazuh_index_pattern,
+        settings.agent_id_field,
+        settings.timestamp_field,
+        settings.location_field,
+    ) == (SCHEMA_4X.index_pattern, SCHEMA_4X.agent_id_field, SCHEMA_4X.timestamp_field, SCHEMA_4X.location_field)
+
+
+def _api_says_5(api: WazuhAPIHandler | None) -> bool:
+    """The API's `GET /` api_version is 5.x (REALITY.md §7); False when there is no API or it cannot say."""
+    if api is None:
+        return False
+    try:
+        return api.info().rsplit(" ", 1)[-1].startswith("5.")
+    except BackendError:
+        return False
+
+
 def _watched(
     settings: Settings,
     targets: Sequence[Target],
@@ -486,7 +567,9 @@ def _sources(
                 states=store.kept_states,
             )
         )
-    if api is not None:
+    if api is not None and settings.wazuh_schema == "5.x":
+        log.info("%s", NO_LOGCOLLECTOR_5X)
+    elif api is not None:
         # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
         sources.append(LogcollectorSource(api, store))
     return sources

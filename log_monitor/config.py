@@ -222,6 +222,10 @@ def _url(handler: EnvHandler, key: Key) -> str | None:
     return handler.url(key.name)
 
 
+def _urls(handler: EnvHandler, key: Key) -> str | None:
+    return handler.urls(key.name)
+
+
 def _secret(handler: EnvHandler, key: Key) -> Secret | None:
     return handler.secret(key.name)
 
@@ -339,6 +343,13 @@ def _zone(handler: EnvHandler, key: Key) -> str | None:
 
 MAX_SECRET_FILE_BYTES = 8192  # a token, password or webhook URL; a bigger *_FILE is not a secret file
 MAX_INDEXING_DELAY_S = 3600.0  # INDEXING_DELAY: an indexing lag longer than this is an outage, not a margin
+# WAZUH_SCHEMA=5.x: Wazuh 5.0's data streams and field names, for the keys not set.
+SCHEMA_5X_DEFAULTS = {
+    "WAZUH_INDEX_PATTERN": "wazuh-events-v5*",
+    "WAZUH_AGENT_ID_FIELD": "wazuh.agent.id",
+    "WAZUH_TIMESTAMP_FIELD": "@timestamp",
+    "WAZUH_LOCATION_FIELD": "wazuh.protocol.location",
+}
 SMTP_SSL_PORT = 465  # SMTP_PORT's default with SMTP_SECURITY=ssl
 DEFAULT_FILES_LIST = "config/files.csv"  # LOCAL_FILES_LIST when that file exists
 DISCOVERY_GROUPS = "groups:"  # AGENT_DISCOVERY=groups:G1|G2
@@ -360,9 +371,10 @@ KEYS: tuple[Key, ...] = (
         200,
         "our share of the API's 300 requests/minute",
     ),
-    Key("WAZUH_INDEXER_URL", "wazuh_indexer_url", _url, None, "Wazuh indexer"),
+    Key("WAZUH_INDEXER_URL", "wazuh_indexer_url", _urls, None, "Wazuh indexer"),
     Key("WAZUH_INDEXER_USER", "wazuh_indexer_user", _text, None, "indexer user"),
     Key("WAZUH_INDEXER_PASSWORD", "wazuh_indexer_password", _secret, None, "indexer user's password", secret=True),
+    Key("WAZUH_SCHEMA", "wazuh_schema", _choice("auto", "4.x", "5.x"), "auto", "Wazuh event schema"),
     Key("WAZUH_INDEX_PATTERN", "wazuh_index_pattern", _text, "wazuh-alerts-4.x-*", "index pattern"),
     Key("WAZUH_AGENT_ID_FIELD", "agent_id_field", _text, "agent.id", "agent id field"),
     Key("WAZUH_TIMESTAMP_FIELD", "timestamp_field", _text, "timestamp", "event time field"),
@@ -498,6 +510,7 @@ class Settings:
     wazuh_indexer_url: str | None = None
     wazuh_indexer_user: str | None = None
     wazuh_indexer_password: Secret | None = None
+    wazuh_schema: str = DEFAULTS["WAZUH_SCHEMA"]  # auto, 4.x, 5.x
     wazuh_index_pattern: str = DEFAULTS["WAZUH_INDEX_PATTERN"]
     agent_id_field: str = DEFAULTS["WAZUH_AGENT_ID_FIELD"]
     timestamp_field: str = DEFAULTS["WAZUH_TIMESTAMP_FIELD"]
@@ -852,6 +865,19 @@ class EnvHandler:
             return default
         return value
 
+    def urls(self, key: str) -> str | None:
+        """A comma-separated list of URLs (a cluster's nodes), each checked; given back joined by commas."""
+        value = self.raw(key)
+        if value is None:
+            return None
+        parts = [part.strip() for part in value.split(",")]
+        bad = [part for part in parts if not _valid_url(part)]
+        if bad:
+            many = " (a list of the cluster's nodes is separated by commas)" if len(parts) > 1 else ""
+            self.problem(key, f"expected http:// or https:// URLs with a host{many}, got {_shown(bad[0])!r}")
+            return None
+        return ",".join(parts)
+
     def secret_url(self, key: str) -> Secret | None:
         secret = self.secret(key)
         if secret is not None and not _valid_url(secret.reveal()):
@@ -874,6 +900,7 @@ class EnvHandler:
         for key in KEYS:
             self.values[key.name] = key.read(self, key)
         self._fold_legacy()
+        self._apply_schema()
         self._check_backends()
         self._check_alerting()
         fields = {
@@ -894,6 +921,14 @@ class EnvHandler:
             deprecations=tuple(self.deprecations),
             **fields,
         )
+
+    def _apply_schema(self) -> None:
+        """WAZUH_SCHEMA=5.x: the 5.0 pattern and field names for the keys not set (REALITY.md §7)."""
+        if self.values["WAZUH_SCHEMA"] != "5.x":
+            return
+        for name, value in SCHEMA_5X_DEFAULTS.items():
+            if self.values[name] is None:
+                self.values[name] = value
 
     def _fold_legacy(self) -> None:
         """The original tool's keys: one URL and one set of credentials, for whichever backend it is."""
@@ -942,7 +977,7 @@ class EnvHandler:
                 f"{self.env_file}: neither WAZUH_INDEXER_URL nor WAZUH_API_URL is set: agents cannot be checked "
                 "and are reported UNKNOWN"
             )
-        elif values["WAZUH_INDEXER_URL"] is None:
+        elif values["WAZUH_INDEXER_URL"] is None and self.raw("WAZUH_INDEXER_URL") is None:
             # The API alone gives each agent's connection status, not its events: a bare legacy WAZUH_URL
             # (a host, no `_count`) lands here, and every agent would be UNKNOWN with no word why.
             self.warnings.append(
@@ -1000,7 +1035,10 @@ class EnvHandler:
                 self.deprecated(f"{self.env_file}: {legacy} ignored: {prefix}_{key} is set")
 
     def _require_together(self, prefix: str) -> None:
-        given = {name: self.values[name] is not None for name in (f"{prefix}_URL", f"{prefix}_USER")}
+        # A URL given but refused is reported as such, not as missing as well.
+        url = f"{prefix}_URL"
+        given = {url: self.values[url] is not None or self.raw(url) is not None}
+        given[f"{prefix}_USER"] = self.values[f"{prefix}_USER"] is not None
         given[f"{prefix}_PASSWORD"] = self.values[f"{prefix}_PASSWORD"] is not None
         if any(given.values()) and not all(given.values()):
             missing = [k for k, v in given.items() if not v]

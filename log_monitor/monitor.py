@@ -329,6 +329,9 @@ def _ask(
             # Down for an earlier slice: asking again would wait out its timeouts once per slice.
             raise BackendError(source.backend, failed[source.name])
         found = source.observe(mine, now)
+        partial = getattr(source, "partial", None)  # the answer lacked part of the backend's data: one alert
+        if partial:
+            result.backend_errors.setdefault(source.backend, f"the answer is partial: {partial}")
     except BackendError as exc:
         if source.name not in failed:
             log.warning("%s unreadable: %s", exc.backend, exc)

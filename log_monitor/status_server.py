@@ -32,6 +32,7 @@ from log_monitor.ratechart import FinePoints, Mark, Point, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
 from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
 from log_monitor.view import views as all_views
+from log_monitor.wazuh.hosts import HostHealth
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,9 @@ class StatusServer(Closing):
         document = _view_json(view, now)
         name = view.key.partition(":")[2]
         document["error"] = self.app.monitor.health.backend_errors.get(name)
+        metrics = self.app.metrics().backends.get(name)
+        if metrics is not None and metrics.hosts:
+            document["hosts"] = [_host_json(host) for host in metrics.hosts]
         return document
 
     def channels_document(self) -> list[dict[str, Any]]:
@@ -519,6 +523,11 @@ class _Collector(Collector):
         up = GaugeMetricFamily(
             "log_monitor_backend_up", "1 when the latest pass could read the backend", labels=["backend"]
         )
+        host_up = GaugeMetricFamily(
+            "log_monitor_backend_host_up",
+            "1 when the node answered its latest request, 0 while it is set aside",
+            labels=["backend", "host"],
+        )
         errors = app.monitor.health.backend_errors
         for name, client in clients.items():
             requests.add_metric([name], client.requests)
@@ -526,10 +535,24 @@ class _Collector(Collector):
             for code, count in sorted(client.responses_by_status.items()):
                 responses.add_metric([name, str(code)], count)
             up.add_metric([name], 0.0 if name in errors else 1.0)
+            for host in client.hosts:
+                host_up.add_metric([name, host.url], 1.0 if host.up else 0.0)
         yield requests
         yield latency
         yield responses
         yield up
+        yield host_up
+
+
+def _host_json(host: HostHealth) -> dict[str, Any]:
+    """One indexer node: up, or set aside (until when, after how many failures in a row, why)."""
+    return {
+        "url": host.url,
+        "up": host.up,
+        "failures": host.failures,
+        "retry_in_s": host.retry_in_s,
+        "error": host.last_error,
+    }
 
 
 # -- HTTP -------------------------------------------------------------------------------

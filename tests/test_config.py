@@ -703,6 +703,7 @@ OFF_DEFAULT = {
     "WAZUH_AGENT_ID_FIELD": "wazuh.agent.id",
     "WAZUH_TIMESTAMP_FIELD": "@timestamp",
     "WAZUH_LOCATION_FIELD": "wazuh.protocol.location",
+    "WAZUH_SCHEMA": "4.x",
     "NON_LOG_LOCATIONS": "syscheck",
     "VERIFICATION_FILE": "ca.pem",
     "VERIFY_TLS": "false",

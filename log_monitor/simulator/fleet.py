@@ -375,6 +375,18 @@ class Fleet:
         with self._lock:
             return sorted(self._agent(agent_id).streams)
 
+    def first_event_ms(self) -> int | None:
+        """When the fleet's first event was sent (its earliest stream's start)."""
+        with self._lock:
+            starts = [s.started_ms for a in self._agents.values() for st in a.streams.values() for s in st.all()]
+        return min(starts, default=None)
+
+    def is_log(self, agent_id: str, location: str) -> bool:
+        """Whether the source is a log the agent reads (not FIM, SCA...): Wazuh 5.0's queue 49 or 102."""
+        with self._lock:
+            stream = self._agent(agent_id).streams.get(location)
+            return stream is not None and stream.is_log
+
     def indexed_as(self, agent_id: str, location: str) -> tuple[str, str | None]:
         """(location, channel) of the source's alerts in the index: a Windows channel is `EventChannel` + its name."""
         with self._lock:

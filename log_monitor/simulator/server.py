@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.simulator.filterpath import filtered
@@ -106,7 +106,11 @@ class Faults:
     Each request reads them afresh; only `fail_next_api` is counted down, under the API's lock.
     """
 
-    indexer_mode: str = "ok"  # ok, down, shard_failure, timed_out (partial search results), unauthorized
+    # ok, down, shard_failure, timed_out (partial search results), unauthorized; overloaded (429
+    # rejected_execution_exception), breaker (429 circuit_breaking_exception), all_shards_failed (503
+    # search_phase_execution_exception): the searches only, as OpenSearch's search thread pool and breakers do.
+    indexer_mode: str = "ok"
+    overloaded_next: int = 0  # the next N searches get 429 rejected_execution_exception
     api_mode: str = "ok"  # ok, down
     # RBAC: the user may list agents but not read their statistics (4000 Permission Denied on /agents/*/stats).
     api_stats_denied: bool = False
@@ -114,6 +118,9 @@ class Faults:
     # Failures below HTTP, one of TRANSPORT_FAULTS, for every request to that service while set:
     api_transport: str = "ok"
     indexer_transport: str = "ok"
+    # A shard with no live copy (REALITY.md §10): the searches answer 200 with `_shards.failed` 1 of 6 and no
+    # `failures` entry, and lack these agents' documents (all on the lost shard).
+    lost_shard_agents: frozenset[str] = frozenset()
     hang_s: float = 5.0  # how long "hang" holds a request before closing without an answer
     huge_bytes: int = 30 * 1024 * 1024  # the size of the "huge" answer
 
@@ -566,7 +573,7 @@ class _ApiApp(_App):
     def _info(self) -> JSON:
         return {
             "title": API_TITLE,
-            "api_version": API_VERSION,
+            "api_version": "5.0.0" if self._owner.schema == "5.x" else API_VERSION,
             "revision": "rc1",
             "license_name": "GPL 2.0",
             "license_url": f"https://github.com/wazuh/wazuh/blob/v{API_VERSION}/LICENSE",
@@ -888,6 +895,45 @@ def _condition(name: str, operator: str, expected: str) -> Callable[[Mapping[str
 # Indexer (OpenSearch)
 
 
+# The fields each kind of index maps, and their types (Wazuh's 4.x template; 5.0's events templates).
+FIELDS_4X = {
+    "agent.id": "keyword",
+    "agent.name": "keyword",
+    "timestamp": "date",
+    "location": "keyword",
+    "data.win.system.channel": "keyword",
+}
+FIELDS_5X = {
+    "wazuh.agent.id": "keyword",
+    "wazuh.agent.name": "keyword",
+    "@timestamp": "date",
+    "wazuh.protocol.location": "keyword",
+    "wazuh.protocol.queue": "byte",
+}
+
+
+def _names_4x_fields(payload: object) -> bool:
+    """Whether a query names a field only 4.x maps (`agent.id`, `timestamp`, `location`), anywhere in it.
+
+    As a `field` value, a terms filter's key (a list of values) or a range's key (its bounds); a composite
+    source named `location` is a name, not a field.
+    """
+    if isinstance(payload, dict):
+        return any(
+            (key == "field" and value in _ONLY_4X)
+            or (key in _ONLY_4X and isinstance(value, list | str | int))
+            or (key == "timestamp" and isinstance(value, dict) and bool({"gte", "lte", "gt", "lt"} & set(value)))
+            or _names_4x_fields(value)
+            for key, value in payload.items()
+        )
+    if isinstance(payload, list):
+        return any(_names_4x_fields(item) for item in payload)
+    return False
+
+
+_ONLY_4X = ("agent.id", "timestamp", "location")
+
+
 class _SearchError(Exception):
     """An OpenSearch 4xx answer (the request, not the cluster, is wrong)."""
 
@@ -957,6 +1003,8 @@ def _field_kind(name: object) -> str:
         return "location"
     if name.endswith("win.system.channel"):
         return "channel"
+    if name == "wazuh.protocol.queue":
+        return "queue"
     if name.endswith("timestamp") or name.endswith("@timestamp"):
         return "time"
     raise _SearchError("illegal_argument_exception", f"the simulator does not index field [{name}]")
@@ -1047,16 +1095,24 @@ class _Indexer(_App):
             return _json_reply(503, _opensearch_error("cluster_block_exception", reason, 503))
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
+        if path.endswith(("/_search", "/_count")):
+            self._check_search_faults()
         if path == "/":
             if method != "GET":
                 raise _SearchError("illegal_argument_exception", f"no handler for [{method} /]", 405)
             return _json_reply(200, self._cluster_info())
         parts = path.lstrip("/").split("/")
+        if parts[:2] == ["_cat", "indices"] and method == "GET":
+            return _json_reply(200, self._cat_indices(unquote(parts[2]) if len(parts) > 2 else "*"))
+        if len(parts) == 2 and parts[1] == "_field_caps" and method in ("GET", "POST"):
+            return _json_reply(200, self._field_caps(unquote(parts[0]), parse_qs(split.query).get("fields", [""])[0]))
         if len(parts) != 2 or parts[1] not in ("_count", "_search") or method not in ("GET", "POST"):
             raise _SearchError("illegal_argument_exception", f"no handler found for uri [{path}] and method [{method}]")
         pattern = unquote(parts[0])
         self._check_index(pattern)
         payload = self._json_body(body)
+        assert credentials is not None  # checked above
+        pattern = self._searchable(credentials[0], pattern)
         if not any(fnmatch.fnmatchcase(index, part) for part in pattern.split(",") for index in owner.indices):
             # A wildcard matching no index: success, no shard, no hit and no aggregations (REALITY.md §4).
             owner.stats.bump("indexer_empty_patterns")
@@ -1076,6 +1132,77 @@ class _Indexer(_App):
         answered = _json_reply(200, filtered(found, filter_path) if filter_path else found, compact=True)
         owner.stats.add("indexer_answer_bytes", len(answered.body))
         return answered
+
+    def _field_caps(self, pattern: str, fields: str) -> JSON:
+        """OpenSearch's `_field_caps`: the fields that some index of the pattern maps, by type (REALITY.md §7).
+
+        A 4.x alerts index maps 4.x's names; a 5.0 events data stream maps 5.0's (no `timestamp`, no
+        `agent.id`, no `location`, no Windows channel field).
+        """
+        indices = sorted(i for i in self._owner.indices if any(fnmatch.fnmatchcase(i, p) for p in pattern.split(",")))
+        mapped: dict[str, str] = {}
+        for index in indices:
+            five = index.startswith("wazuh-events-v5") or self._owner.schema == "5.x"  # 5.x: 5.0's templates
+            mapped.update(FIELDS_5X if five else FIELDS_4X)
+        caps: JSON = {}
+        for name in (f for f in fields.split(",") if f):
+            kind = mapped.get(name)
+            if kind is not None:
+                entry = {"type": kind, "searchable": True, "aggregatable": True}
+                caps[name] = {kind: entry}
+        return {"indices": indices, "fields": caps}
+
+    def _cat_indices(self, pattern: str) -> list[JSON]:
+        """`_cat/indices/<pattern>?format=json`: every index the pattern matches (the user may list them all)."""
+        docs = sum(self._doc_count(agent, None, _DocFilter()) for agent in self._owner.fleet.agent_ids())
+        return [
+            {"index": index, "docs.count": str(docs)}
+            for index in sorted(self._owner.indices)
+            if any(fnmatch.fnmatchcase(index, p) for p in pattern.split(","))
+        ]
+
+    def _check_search_faults(self) -> None:
+        """Load and outage answers of a search, with OpenSearch's error bodies (REALITY.md §10)."""
+        faults = self._owner.faults
+        mode = faults.indexer_mode
+        if faults.overloaded_next > 0 or mode == "overloaded":
+            faults.overloaded_next = max(0, faults.overloaded_next - 1)
+            reason = (
+                "rejected execution of org.opensearch.common.util.concurrent.TimedRunnable on "
+                "OpenSearchThreadPoolExecutor[name = wazuh-indexer-1/search, queue capacity = 1000]"
+            )
+            raise _SearchError("rejected_execution_exception", reason, 429)
+        if mode == "breaker":
+            reason = "[parent] Data too large, data for [<http_request>] would be [1031798784/984mb]"
+            raise _SearchError("circuit_breaking_exception", reason, 429)
+        if mode == "all_shards_failed":
+            raise _SearchError("search_phase_execution_exception", "all shards failed", 503)
+
+    def _searchable(self, user: str, pattern: str) -> str:
+        """The indices the user may search, as a pattern: a 403 for a forbidden one, or it is dropped silently."""
+        forbidden = self._forbidden(user, pattern)
+        if not forbidden:
+            return pattern
+        if not self._owner.do_not_fail_on_forbidden:
+            # The security plugin refuses the whole request for one forbidden index the pattern matches.
+            reason = (
+                f"no permissions for [indices:data/read/search] and User [name={user}, "
+                "backend_roles=[], requestedTenant=null]"
+            )
+            raise _SearchError("security_exception", reason, 403)
+        # do_not_fail_on_forbidden: the forbidden indices are dropped, silently; the simulator's documents are
+        # in every index at once, so a user left with any index sees them all, one left with none sees none.
+        parts = pattern.split(",")
+        kept = [i for i in self._owner.indices if i not in forbidden and any(fnmatch.fnmatchcase(i, p) for p in parts)]
+        return ",".join(kept) or "-none-"
+
+    def _forbidden(self, user: str, pattern: str) -> list[str]:
+        """The indices the pattern resolves to that the user's roles do not let it search."""
+        allowed = self._owner.indexer_permissions.get(user)
+        if allowed is None:
+            return []
+        resolved = [i for i in self._owner.indices if any(fnmatch.fnmatchcase(i, p) for p in pattern.split(","))]
+        return [i for i in resolved if not any(fnmatch.fnmatchcase(i, p) for p in allowed)]
 
     @staticmethod
     def _cluster_info() -> JSON:
@@ -1113,6 +1240,8 @@ class _Indexer(_App):
         return payload
 
     def _shards(self) -> JSON:
+        if self._owner.faults.lost_shard_agents:
+            return {"total": 6, "successful": 5, "skipped": 0, "failed": 1}
         if self._owner.faults.indexer_mode == "shard_failure":
             return {
                 "total": 2,
@@ -1157,7 +1286,11 @@ class _Indexer(_App):
         size = payload.get("size", 10)
         if size != 0:
             raise _SearchError("illegal_argument_exception", "the simulator answers only size=0 (aggregation) searches")
+        if self._owner.schema == "5.x" and _names_4x_fields(payload):
+            return self._matching_nothing(payload)
         selection = self._query(payload.get("query", {"match_all": {}}))
+        if self._owner.retention_s is not None:  # older documents were deleted with their index
+            selection = selection.narrowed(_DocFilter(lo=self._retained_from()))
         aggs = payload.get("aggs", payload.get("aggregations", {}))
         if not isinstance(aggs, dict):
             raise _SearchError("parsing_exception", "aggregations must be an object")
@@ -1175,6 +1308,20 @@ class _Indexer(_App):
             answer["aggregations"] = {name: self._aggregation(name, spec, selection) for name, spec in aggs.items()}
         return answer
 
+    @staticmethod
+    def _matching_nothing(payload: JSON) -> JSON:
+        """A query on a field that no index maps matches no document (5.0's indices map no 4.x name)."""
+        aggs = payload.get("aggs", payload.get("aggregations", {}))
+        answer: JSON = {
+            "took": 1,
+            "timed_out": False,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+        }
+        answer["hits"] = {"total": {"value": 0, "relation": "eq"}, "max_score": None, "hits": []}
+        if isinstance(aggs, dict) and aggs:
+            answer["aggregations"] = {name: {"buckets": []} for name in aggs}
+        return answer
+
     def _aggregation(self, name: str, spec: object, selection: _DocFilter) -> JSON:
         if not isinstance(spec, dict):
             raise _SearchError("parsing_exception", f"aggregation [{name}] must be an object")
@@ -1188,7 +1335,24 @@ class _Indexer(_App):
             return self._composite(name, body, subs, selection)
         if kind == "terms":
             return self._terms(name, body, subs, selection)
+        if kind == "min" and isinstance(body, dict) and _field_kind(body.get("field")) == "time":
+            return self._oldest(selection)
         raise _SearchError("illegal_argument_exception", f"aggregation type [{kind}] is not simulated")
+
+    def _oldest(self, selection: _DocFilter) -> JSON:
+        """A top-level `min` of the time field: the oldest event kept (the fleet's first, or the retention's edge)."""
+        first = self._owner.fleet.first_event_ms()
+        if first is None:
+            return {"value": None}
+        first = max(first, selection.lo, self._retained_from())
+        return {"value": float(first), "value_as_string": _opensearch_time(first)}
+
+    def _retained_from(self) -> int:
+        """The oldest millisecond the indices keep (SimulatorServer.retention_s; 5.0 may keep an hour)."""
+        retention = self._owner.retention_s
+        if retention is None:
+            return 0
+        return int((self._owner.clock.now().timestamp() - retention) * 1000)
 
     def _sorted_keys(
         self, kinds: list[str], selection: _DocFilter
@@ -1207,6 +1371,7 @@ class _Indexer(_App):
         """Every (key values, agent id, location or None) whose documents a bucket would hold."""
         fleet = self._owner.fleet
         names = self._names()
+        five = self._owner.schema == "5.x"
         keys: list[tuple[_Key, str, str | None]] = []
         for agent_id in fleet.agent_ids():
             if selection.agents is not None and agent_id not in selection.agents:
@@ -1226,7 +1391,7 @@ class _Indexer(_App):
                     elif kind == "location" and location is not None:
                         values.append(indexed)
                     elif kind == "channel":
-                        values.append(channel)
+                        values.append(None if five else channel)  # 5.0 maps no channel field: always missing
                     else:
                         raise _SearchError("illegal_argument_exception", f"cannot bucket by a [{kind}] field")
                 keys.append((tuple(values), agent_id, location))
@@ -1408,8 +1573,9 @@ class _Indexer(_App):
         candidates, values_only = self._sorted_keys(kinds, selection)
         start = bisect.bisect_right(values_only, _order(after_key)) if after_key is not None else 0
         buckets: list[JSON] = []
+        lost = self._owner.faults.lost_shard_agents
         for values, agent_id, location in itertools.islice(candidates, start, None):
-            if self._doc_count(agent_id, location, selection) == 0:
+            if agent_id in lost or self._doc_count(agent_id, location, selection) == 0:
                 continue
             if any(v is None and not ok for v, ok in zip(values, allow_missing, strict=True)):
                 continue  # without missing_bucket, documents lacking the field are left out
@@ -1417,11 +1583,26 @@ class _Indexer(_App):
             buckets.append(self._bucket(key, agent_id, location, selection, subs))
             if len(buckets) >= size:
                 break
+        self._check_max_buckets(len(buckets), subs)
         result: JSON = {}
         if buckets:
             result["after_key"] = buckets[-1]["key"]
         result["buckets"] = buckets
         return result
+
+    def _check_max_buckets(self, count: int, subs: JSON) -> None:
+        """`search.max_buckets` counts the composite's buckets and each of their `filters` sub-buckets (503)."""
+        per_bucket = 1
+        for spec in subs.values():
+            filters = spec.get("filters", {}).get("filters") if isinstance(spec, dict) else None
+            per_bucket += len(filters) if isinstance(filters, dict) else 0
+        limit = self._owner.max_buckets
+        if count * per_bucket > limit:
+            reason = (
+                f"Trying to create too many buckets. Must be less than or equal to: [{limit}] but was "
+                f"[{limit + 1}]. This limit can be set by changing the [search.max_buckets] cluster level setting."
+            )
+            raise _SearchError("too_many_buckets_exception", reason, 503)
 
     def _terms(self, name: str, body: object, subs: JSON, selection: _DocFilter) -> JSON:
         if not isinstance(body, dict) or set(body) - {"field", "size", "shard_size", "min_doc_count"}:
@@ -1547,6 +1728,8 @@ class _Indexer(_App):
         if kind == "time" or not all(isinstance(v, str | int) for v in values):
             raise _SearchError("parsing_exception", f"term queries on [{field_name}] are not simulated")
         texts = frozenset(str(v) for v in values)
+        if kind == "queue":
+            return self._queues(frozenset(int(str(v)) for v in values))
         if kind == "agent":
             return _DocFilter(agents=texts)
         if kind == "name":
@@ -1554,6 +1737,20 @@ class _Indexer(_App):
         if kind == "channel":
             return _DocFilter(channels=texts)
         return _DocFilter(locations=texts)
+
+    def _queues(self, wanted: frozenset[int]) -> _DocFilter:
+        """5.0's queue (49 log files, 102 Windows channels, others not logs) as the locations it leaves out."""
+        fleet = self._owner.fleet
+        left_out: set[str] = set()
+        for agent_id in fleet.agent_ids():
+            for location in fleet.locations(agent_id):
+                indexed, _ = fleet.indexed_as(agent_id, location)
+                queue = (
+                    102 if indexed in ("EventChannel", "WinEvtLog") else 49 if fleet.is_log(agent_id, location) else 0
+                )
+                if queue not in wanted:
+                    left_out.add(indexed)
+        return _DocFilter(not_locations=frozenset(left_out))
 
     def _range(self, body: object) -> _DocFilter:
         if not isinstance(body, dict) or len(body) != 1:
@@ -1624,12 +1821,23 @@ class SimulatorServer:
             "wazuh-events-v5-system",
         ),
         ports: tuple[int, int] = (0, 0),  # API, indexer; 0 = any free port
+        indexer_nodes: int = 1,  # the indexer cluster's nodes, each on its own port, answering alike
+        schema: str = "4.x",  # 5.x: Wazuh 5.0 (its data streams only, 4.x field names unmapped, API 5.0.0)
     ) -> None:
         self.fleet = fleet
         # The indices the indexer holds: archives are off by default, so wazuh-archives-* matches none.
         self.indices = indices
+        self.schema = schema
+        if schema == "5.x":
+            self.indices = tuple(i for i in indices if i.startswith("wazuh-events-v5")) or ("wazuh-events-v5-system",)
         self.api_users: dict[str, str] = dict(api_users if api_users is not None else {"wazuh": "wazuh"})
         self.indexer_users: dict[str, str] = dict(indexer_users if indexer_users is not None else {"admin": "admin"})
+        # The security plugin's roles: user -> the index patterns it may search (a user not named may search all),
+        # and the `do_not_fail_on_forbidden` setting (forbidden indices dropped silently instead of a 403).
+        self.indexer_permissions: dict[str, tuple[str, ...]] = {}
+        self.do_not_fail_on_forbidden = False
+        self.max_buckets = 65_535  # search.max_buckets; admins lower it on busy clusters
+        self.retention_s: float | None = None  # documents older than this are gone (5.0's streams: as little as 1 h)
         self.token_ttl_s = token_ttl_s
         self.max_rpm = max_rpm
         self.clock: Clock = clock or SystemClock()
@@ -1644,6 +1852,9 @@ class SimulatorServer:
         self._threads: list[threading.Thread] = []
         self.api_url = ""
         self.indexer_url = ""
+        self._indexer_nodes = max(1, indexer_nodes)
+        self._node_servers: list[_HttpServer] = []
+        self.indexer_urls: list[str] = []  # every node's, the first being indexer_url
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -1668,8 +1879,34 @@ class SimulatorServer:
             self._threads.append(thread)
             urls.append(f"{scheme}://{self._host}:{server.server_address[1]}")
         self.api_url, self.indexer_url = urls
+        self.indexer_urls = [self.indexer_url]
+        self._node_servers = [self._servers[1]]
+        for _ in range(self._indexer_nodes - 1):
+            self.indexer_urls.append(self._serve(_Indexer(self), 0, scheme))
+            self._node_servers.append(self._servers[-1])
         log.debug("simulator listening: API %s, indexer %s", self.api_url, self.indexer_url)
         return self
+
+    def _serve(self, app: _App, port: int, scheme: str) -> str:
+        """One more listening server for `app` (an indexer node beyond the first); its URL."""
+        server = _HttpServer((self._host, port), app)
+        if self._ssl_context is not None:
+            server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="wazuh-simulator", daemon=True
+        )
+        thread.start()
+        self._servers.append(server)
+        self._threads.append(thread)
+        return f"{scheme}://{self._host}:{server.server_address[1]}"
+
+    def stop_indexer_node(self, number: int) -> None:
+        """Stop one indexer node (0 is indexer_url): its port refuses connections, the others go on answering."""
+        server = self._node_servers[number]
+        server.stopping.set()
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
 
     def stop(self) -> None:
         for server in self._servers:

@@ -46,6 +46,7 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
     known = [obs for obs in counting if not obs.unknown]
     failed = [obs.error or "" for obs in counting if obs.unknown]
     failed += [obs.error or "" for counts, obs in seen if not counts and obs.unknown and not counting]
+    partial = [obs.incomplete for obs in known if obs.incomplete]  # a source's answer lacked part of its data
     if not known and (failed or not seen):
         return Observation(target_key, now, error="; ".join(sorted(set(failed))) or "not observed by any source")
     moments = [obs.last_event for obs in known if obs.last_event is not None]
@@ -68,7 +69,7 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
         finding_severity=found.finding_severity if found else Severity.WARNING,
         problem=next((obs.problem for obs in known if obs.problem), ""),
         counts_events=bool(counting),
-        incomplete="; ".join(sorted(set(failed))) if known and failed else None,
+        incomplete="; ".join(sorted({*failed, *partial})) if known and (failed or partial) else None,
         recent=rated.recent if rated else None,
         baseline=rated.baseline if rated else None,
         history_days=rated.history_days if rated else 0,
@@ -98,7 +99,6 @@ def merge_pair(counted: Observation, status: Observation, now: datetime) -> Obse
     counted.last_keepalive = status.last_keepalive
     counted.agent_name = status.agent_name
     counted.counts_events = True
-    counted.incomplete = None
     counted.problem = counted.problem or ""
     if counted.finding is None:
         counted.finding_severity = Severity.WARNING

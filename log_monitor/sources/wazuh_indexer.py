@@ -13,6 +13,7 @@ from log_monitor.ledger import HISTORY_DAYS, hour_before, hour_index
 from log_monitor.models import Observation, Target, TargetKind, TargetState
 from log_monitor.wazuh.aggpage import EventStats
 from log_monitor.wazuh.indexer import WazuhIndexer, add_stats
+from log_monitor.wazuh.schema import NO_CHANNELS_5X, is_channel
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 # would be sent with each page (900 KB for 100,000 agents), and OpenSearch refuses a terms query of more
 # than 65,536 (index.max_terms_count).
 MAX_FILTERED_AGENTS = 10_000
+FIELDS_CHECK_S = 3600.0  # the index's field mappings checked again hourly (a template change, a 5.0 upgrade)
 
 
 class IndexerSource:
@@ -50,6 +52,11 @@ class IndexerSource:
         self._window = timedelta(seconds=window_s)
         self._delay = timedelta(seconds=indexing_delay_s)
         self._states = states or dict
+        self._oldest: datetime | None = None  # the oldest event the index pattern keeps, asked hourly when needed
+        self._oldest_due: datetime | None = None
+        self._retention_said = False
+        # The latest pass's answer was partial (failed shards): the monitor reports it once as the backend's.
+        self.partial: str | None = None
 
     def handles(self, target: Target) -> bool:
         # A location "*" is learned, not observed as such.
@@ -58,6 +65,9 @@ class IndexerSource:
     def observe(self, targets: Sequence[Target], now: datetime) -> dict[str, Observation]:
         if not targets:
             return {}
+        # Fields that no index maps match nothing: checked before judging (and hourly), never a silent fleet.
+        self._indexer.check_fields(every_s=FIELDS_CHECK_S)
+        self.partial = None
         states = self._states()
         settled = now - self._delay
         oldest = now - self._lookback
@@ -91,12 +101,16 @@ class IndexerSource:
         else:
             span = (mark, max(mark, settled))
             stats = self._indexer.read(mark, now, settled=span, by_location=by_location, agent_ids=ids)
+        partial = self._indexer.partial
+        if partial is not None:
+            self.partial = partial
+        no_channels = self._indexer.schema.name == "5.x"
         per_agent = _per_agent(stats) if by_location else None
         observations: dict[str, Observation] = {}
         for target, previous in group:
             key = target.key
             if target.kind is TargetKind.LOCATION:
-                found = stats.get((target.agent_id or "", target.location or ""))
+                found = stats.get((target.agent_id or "", self._location(target.location or "")))
             elif per_agent is not None:
                 found = per_agent.get(target.agent_id or "")
             else:
@@ -109,8 +123,58 @@ class IndexerSource:
                     obs.last_event = found.last_event  # a last event only ever moves forward
                 obs.events_in_window = found.count_in_window
                 obs.hour_from, obs.hour_counts = _hourly(found, span)
+            elif obs.last_event is None:
+                obs.detail = self._never_seen(now)
+            if no_channels and target.kind is TargetKind.LOCATION and is_channel(target.location or ""):
+                obs.detail = NO_CHANNELS_5X
+            if partial is not None:
+                # Recency is proven; a silence may be events on a lost shard, and what was counted is not the
+                # span's whole: the mark stays, so the next read asks for the span again.
+                obs.incomplete = f"the indexer's answer is partial ({partial}): a silence cannot be told"
+                obs.read_from = obs.read_until = None
+                obs.hour_counts = ()
             observations[key] = obs
         return observations
+
+    def _never_seen(self, now: datetime) -> str:
+        """For a target with no event in LOOKBACK: when the index keeps less than LOOKBACK, since when it keeps any.
+
+        Asked only when some target has no event, at most hourly (one `min` aggregation): 5.0's event streams
+        may keep an hour, and "no event in 7d" would then claim a week nobody can see.
+        """
+        if self._oldest_due is None or now >= self._oldest_due:
+            self._oldest_due = now + timedelta(seconds=FIELDS_CHECK_S)
+            try:
+                self._oldest = self._indexer.oldest_event()
+            except BackendError as exc:
+                log.debug("the oldest kept event could not be read: %s", exc)
+                self._oldest = None
+        oldest = self._oldest
+        if oldest is None or oldest <= now - self._lookback:
+            return ""
+        age = _ago((now - oldest).total_seconds())
+        if not self._retention_said:
+            self._retention_said = True
+            log.warning(
+                "the index pattern keeps events only since %s UTC (%s ago), less than LOOKBACK (%s): a target "
+                "never seen is reported as having no event since then; rate baselines need 7 days of history",
+                oldest.strftime("%Y-%m-%d %H:%M"),
+                age,
+                _ago(self._lookback.total_seconds()),
+            )
+        return f"no event since the oldest kept event ({age} ago)"
+
+    def _location(self, location: str) -> str:
+        """The location a target's events are indexed under: on 5.0 a Windows channel's are all EventChannel's."""
+        return "EventChannel" if self._indexer.schema.name == "5.x" and is_channel(location) else location
+
+
+def _ago(seconds: float) -> str:
+    """40 min, 5 h, 3 d: the largest unit that is at least one."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
 
 
 def _hour_start(moment: datetime) -> datetime:
@@ -169,6 +233,10 @@ def learn_locations(
             stats.update(indexer.last_events(since=start, window_start=now, until=now, by_location=True, agent_ids=ids))
     except BackendError as exc:
         log.warning("cannot learn locations for files=* (%s): those agents are watched as a whole", exc)
+        return kept
+    if indexer.partial is not None:
+        # A location whose events were all on a lost shard would never be watched: learn from a whole answer.
+        log.warning("cannot learn locations for files=* (%s): those agents are watched as a whole", indexer.partial)
         return kept
     listed = {t.key for t in kept}
     for learner in learners:

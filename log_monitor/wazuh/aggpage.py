@@ -19,6 +19,8 @@ LOCATION_KEY = ("agent", "location", "channel")
 HOUR_MS = 3_600_000
 
 Key = tuple[str, ...]
+# OpenSearch counts documents in a Java long: a count past it (or below zero) is not a count.
+MAX_COUNT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ def read_page(content: bytes, names: Sequence[str], parts: Parts) -> Page | None
     if page.timed_out or (shards is not None and (shards.failed != 0 or shards.total == 0)):
         return None
     agents = page.aggregations.agents
+    if not _members_once(content, names, parts, len(agents.buckets), agents.after_key is not None):
+        return None
     buckets: list[tuple[Key, EventStats]] = []
     add = buckets.append
     location = names != AGENT_KEY
@@ -91,6 +95,32 @@ def read_page(content: bytes, names: Sequence[str], parts: Parts) -> Page | None
     except (OverflowError, OSError, ValueError):  # an epoch no datetime holds: `checked_page` says which
         return None
     return Page(buckets, agents.after_key)
+
+
+def _members_once(content: bytes, names: Sequence[str], parts: Parts, buckets: int, after: bool) -> bool:
+    """Whether each member the schema reads is written as often as a plain page of this many buckets writes it.
+
+    A JSON reader (msgspec's, the stdlib's) keeps the last of a member named twice, silently: `"agent"` twice
+    in a key, a second `doc_count` of 0. A quoted name followed by a colon can only be a member's name (a quote
+    inside a string is escaped), so counting them finds the duplicate; a page whose counts are off (a duplicate,
+    or merely a proxy's spacing) is left to the checked reader, which names what it finds.
+    """
+    count = content.count
+    # A second key part, "last" or "after_key" brings a second agent or value with it.
+    if any(count(f'"{name}":'.encode()) != buckets + after for name in names):  # the after_key repeats a key
+        return False
+    if count(b'"last":') != buckets or count(b'"value":') != buckets:
+        return False
+    if not parts.hours:  # an hour's buckets have a doc_count each, as many as the hours that had events
+        filters = 1 + int(parts.settled) + int(parts.split) + int(parts.window)
+        if count(b'"doc_count":') != buckets * filters:
+            return False
+    return count(b'"failed":') <= 1
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def checked_page(body: Mapping[str, Any], names: Sequence[str], parts: Parts) -> Page:
@@ -114,7 +144,11 @@ def _checked_bucket(bucket: object, names: Iterable[str], parts: Parts) -> tuple
     if not isinstance(bucket, dict) or not isinstance(bucket.get("key"), dict):
         raise ResponseError(BACKEND, "malformed aggregation bucket")
     key_data = bucket["key"]
-    key = tuple(["" if (part := key_data.get(name)) is None else str(part) for name in names])
+    parts_of_key = [key_data.get(name) for name in names]
+    if any(part is not None and not isinstance(part, str) for part in parts_of_key):
+        # agent.id is a keyword: a number in its place is some other field's answer (1 is not agent 001).
+        raise ResponseError(BACKEND, f"aggregation bucket key is not text: {_short(key_data)}")
+    key = tuple(["" if part is None else part for part in parts_of_key])
     last = bucket.get("last")
     value = last.get("value") if isinstance(last, dict) else None
     try:
@@ -136,8 +170,8 @@ def _count(part: object, what: str) -> int:
     count = part.get("doc_count") if isinstance(part, dict) else None
     if count is None:
         return 0  # a missing part: no count (OpenSearch always sends one; a filtered answer may leave it out)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise ResponseError(BACKEND, f"aggregation bucket has an impossible count of {what}: {count!r}")
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_COUNT:
+        raise ResponseError(BACKEND, f"aggregation bucket has an impossible count of {what}: {_short(count)}")
     return count
 
 
@@ -160,12 +194,12 @@ def _hours(histogram: object) -> tuple[tuple[int, int], ...]:
 
 
 class _Count(msgspec.Struct, gc=False):
-    doc_count: Annotated[int, msgspec.Meta(ge=0)]  # `checked_page` refuses a negative count
+    doc_count: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]  # `checked_page` refuses a negative count
 
 
 class _Hour(msgspec.Struct, gc=False):
     key: float
-    doc_count: Annotated[int, msgspec.Meta(ge=0)]
+    doc_count: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 
 
 class _Hours(msgspec.Struct, gc=False):
@@ -173,11 +207,11 @@ class _Hours(msgspec.Struct, gc=False):
 
 
 class _Settled(msgspec.Struct, gc=False):
-    doc_count: Annotated[int, msgspec.Meta(ge=0)]
+    doc_count: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 
 
 class _SettledByHour(msgspec.Struct, gc=False):
-    doc_count: Annotated[int, msgspec.Meta(ge=0)]
+    doc_count: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
     h: _Hours
 
 
@@ -206,7 +240,7 @@ def _decoder(names: tuple[str, ...], parts: Parts) -> msgspec.json.Decoder[Any]:
     key = _AgentKey if names == AGENT_KEY else _LocationKey
     fields: list[tuple[str, Any]] = [
         ("key", key),
-        ("doc_count", Annotated[int, msgspec.Meta(ge=0)]),
+        ("doc_count", Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]),
         ("last", _Max),
     ]
     if parts.settled:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -11,7 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from log_monitor.config import DEFAULTS
-from log_monitor.errors import AuthError, ResponseError
+from log_monitor.errors import AuthError, BackendError, ResponseError, UnreachableError
 from log_monitor.ledger import hour_before, hour_index
 from log_monitor.wazuh.aggpage import (
     AGENT_KEY,
@@ -24,6 +26,10 @@ from log_monitor.wazuh.aggpage import (
     read_page,
 )
 from log_monitor.wazuh.client import BackendClient, Connection
+from log_monitor.wazuh.hosts import HostHealth, HostPool
+from log_monitor.wazuh.pagecheck import PageCheck, refuse_duplicate_names, shortfall
+from log_monitor.wazuh.refusals import Refusal, read_refusal, refusal_error
+from log_monitor.wazuh.schema import SCHEMA_4X, SCHEMA_5X, Schema, unmapped, unmapped_error
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +78,18 @@ class WazuhIndexer(BackendClient):
         non_log_locations: Sequence[str] = (),
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        schema: Schema = SCHEMA_4X,
     ) -> None:
-        super().__init__(connection, auth=(connection.user, connection.password.reveal()))
+        # WAZUH_INDEXER_URL may list the cluster's nodes: the client's base is the first, each request names its own.
+        urls = [url.strip() for url in connection.url.split(",") if url.strip()]
+        super().__init__(replace(connection, url=urls[0]), auth=(connection.user, connection.password.reveal()))
+        self._hosts = HostPool(urls, monotonic)
+        self._user = connection.user
+        self._refusal: Refusal | None = None  # the latest error answer's, read as it came
+        self._caps_refused = False
+        self._fields_ok_at: float | None = None  # monotonic time of the last check that found every field mapped
+        self._hosts_clock = monotonic
         self._pattern = index_pattern
         self._max_pages = max_pages or max(10, MAX_BUCKETS // max(1, page_size))
         self._index = quote(index_pattern, safe="*,-_.")
@@ -87,15 +103,24 @@ class WazuhIndexer(BackendClient):
         self._warned_buckets = False
         self.answer_bytes = 0  # bytes of aggregation answers read: what a pass costs the indexer's network
         self._max_keys = MAX_LOCATION_KEYS
+        self._schema = schema
+        # 5.0 says which events are logs by their queue: the others (FIM, SCA, inventory) prove nothing of logs.
+        self._only_logs = [{"terms": {schema.queue_field: list(schema.log_queues)}}] if schema.queue_field else []
+        # What the latest last_events' answer lacked ("1 of 6 shards failed"), None when it was whole: its
+        # figures prove recency, never silence (the missing shards may hold the newer events).
+        self.partial: str | None = None
 
     def info(self) -> str:
         """Cluster name and version, for `check-config --connect`."""
-        body = self._request("GET", "/", None)
-        version = body.get("version")
-        if not isinstance(version, dict):
-            version = {}
-        distribution = version.get("distribution", "opensearch")
-        return f"{body.get('cluster_name', '?')} ({distribution} {version.get('number', '?')})"
+        return _described(self._request("GET", "/", None))
+
+    def node_info(self, url: str) -> str:
+        """GET / of one node of the list, asked past the round robin: `check-config --connect` tries each."""
+        response = BackendClient._exchange(self, "GET", f"{url}/")
+        if response.status_code >= 400 and self._refusal is not None:
+            raise refusal_error(f"GET {url}/", self._refusal, user=self._user, pattern=self._pattern)
+        body = self._json(response, f"GET {url}/")
+        return f"node {body.get('name', '?')} of {_described(body)}"
 
     def last_events(
         self,
@@ -141,6 +166,8 @@ class WazuhIndexer(BackendClient):
         # Buckets per key: its own, each filter's, each hour's (search.max_buckets counts them all).
         keys = self._page_keys(1 + int(parts.window) + int(parts.settled) + int(parts.split) + hours)
         stats: dict[tuple[str, ...], EventStats] = {}
+        names = LOCATION_KEY if by_location else AGENT_KEY
+        self.partial = None
         for chunk in self._chunks(ids, by_location, keys):
             query = self._query(start, until, settled, window_start, by_location, chunk, parts)
             query["aggs"]["agents"]["composite"]["size"] = keys
@@ -149,7 +176,8 @@ class WazuhIndexer(BackendClient):
             self._max_keys = (
                 min(MAX_LOCATION_KEYS, len(chunk) * MAX_LOCATIONS_PER_AGENT) if chunk else MAX_LOCATION_KEYS
             )
-            found = self._pages(query, by_location, parts, most)
+            check = PageCheck(names, keys, chunk, until)
+            found = self._pages(query, by_location, parts, most, check)
             if by_location and chunk:
                 self._learn_keys_per_agent(len(found), len(chunk))
             stats.update(found)
@@ -183,6 +211,7 @@ class WazuhIndexer(BackendClient):
         filters: list[dict[str, Any]] = [{"range": {self._ts_field: _range(start, until)}}]
         if agent_ids:
             filters.append({"terms": {self._agent_field: agent_ids}})
+        filters += self._only_logs
         sources: list[dict[str, Any]] = [{"agent": {"terms": {"field": self._agent_field}}}]
         if by_location:
             sources.append({"location": {"terms": {"field": self._location_field}}})
@@ -213,7 +242,7 @@ class WazuhIndexer(BackendClient):
         }
 
     def _pages(
-        self, query: dict[str, Any], by_location: bool, parts: Parts, most: int | None = None
+        self, query: dict[str, Any], by_location: bool, parts: Parts, most: int | None, check: PageCheck
     ) -> dict[tuple[str, ...], EventStats]:
         """The composite aggregation page by page (`after_key`), which must advance, up to the page cap."""
         composite: dict[str, Any] = query["aggs"]["agents"]["composite"]
@@ -222,6 +251,7 @@ class WazuhIndexer(BackendClient):
         previous: tuple[object, ...] | None = None
         for _ in range(self._max_pages):
             page = self._page(query, names, parts)
+            check.check(page)  # the keys asked, each once, in order: else a live agent could look silent
             buckets, after = page.buckets, page.after
             if by_location:
                 for key, value in buckets:
@@ -244,6 +274,112 @@ class WazuhIndexer(BackendClient):
         raise ResponseError(
             BACKEND, f"aggregation still had full pages after {self._max_pages} pages: the after_key runs away"
         )
+
+    @property
+    def schema(self) -> Schema:
+        return self._schema
+
+    def check_fields(self, *, every_s: float = 0.0) -> None:
+        """UnmappedFieldsError when the pattern maps no agent id, timestamp or location field (`_field_caps`).
+
+        A query on a field no index maps matches nothing: the whole fleet would look silent (REALITY.md §7).
+        Asked again only after `every_s` since the last good check. A user not allowed to read the mappings
+        is told once; the check is then skipped, not failed.
+        """
+        now = self._hosts_clock()
+        if self._fields_ok_at is not None and now - self._fields_ok_at < every_s:
+            return
+        missing, five = self.field_check()
+        if missing:
+            raise unmapped_error(missing, self._pattern, self._schema, five)
+        self._fields_ok_at = now
+
+    def fields_checked(self) -> None:
+        """Every field was just found mapped (by `field_check`): `check_fields` need not ask for a while."""
+        self._fields_ok_at = self._hosts_clock()
+
+    def field_check(self) -> tuple[list[str] | None, bool]:
+        """(the fields the pattern does not map, None when it matches no index; whether 5.0 events are indexed).
+
+        Whether 5.0 events are there is asked only when it can matter: some field unmapped, or no index.
+        """
+        fields = [self._agent_field, self._ts_field, self._location_field]
+        try:
+            missing = unmapped(self.field_caps(self._pattern, fields), fields)
+            five = self._schema.name != "5.x" and missing != [] and self._unmapped_5x() == []
+        except AuthError as exc:
+            if not self._caps_refused:
+                log.warning(
+                    "cannot check the index's field mappings (%s): grant indices:admin/mappings/fields/get", exc
+                )
+            self._caps_refused = True
+            return [], False
+        return missing, five
+
+    def _unmapped_5x(self) -> list[str] | None:
+        field = SCHEMA_5X.agent_id_field
+        return unmapped(self.field_caps(SCHEMA_5X.index_pattern, [field]), [field])
+
+    def field_caps(self, pattern: str, fields: Sequence[str]) -> dict[str, Any]:
+        """The `_field_caps` answer for `fields` in the indices `pattern` matches."""
+        index = quote(pattern, safe="*,-_.")
+        return self._request("GET", f"/{index}/_field_caps?fields={quote(','.join(fields), safe=',@')}", None)
+
+    def oldest_event(self) -> datetime | None:
+        """The oldest log event the pattern still holds (one `min` aggregation): how far back history reaches."""
+        query: dict[str, Any] = {
+            "size": 0,
+            "track_total_hits": False,
+            "aggs": {"oldest": {"min": {"field": self._ts_field}}},
+        }
+        if self._only_logs:
+            query["query"] = {"bool": {"filter": self._only_logs}}
+        body = self._request("POST", f"/{self._index}/_search", query)
+        aggs = body.get("aggregations")
+        oldest = aggs.get("oldest") if isinstance(aggs, dict) else None
+        value = oldest.get("value") if isinstance(oldest, dict) else None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        try:
+            return datetime.fromtimestamp(value / 1000.0, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+
+    def unsearchable_indices(self) -> list[str] | None:
+        """Indices of the pattern that hold documents the user cannot search; None when they cannot be listed.
+
+        With the security plugin's `do_not_fail_on_forbidden`, a search leaves the forbidden indices out
+        silently (REALITY.md §10): compared one by one with what `_cat/indices` lists, they show.
+        """
+        try:
+            listed = self._request_list(f"/_cat/indices/{self._index}?format=json&h=index,docs.count")
+        except AuthError:
+            return None
+        lacking = []
+        for entry in listed:
+            name, docs = entry.get("index"), entry.get("docs.count")
+            if not isinstance(name, str) or not str(docs or "0").isdigit() or int(str(docs or "0")) == 0:
+                continue
+            try:
+                body = self._request(
+                    "POST", f"/{quote(name, safe='-_.')}/_search", {"size": 0, "track_total_hits": True}
+                )
+            except AuthError:
+                lacking.append(name)
+                continue
+            shards = body.get("_shards")
+            if isinstance(shards, dict) and shards.get("total") == 0:
+                lacking.append(name)
+        return sorted(lacking)
+
+    def _request_list(self, path: str) -> list[dict[str, Any]]:
+        """A GET whose answer is a JSON list (the `_cat` APIs with format=json)."""
+        response = self._retrying(lambda: self._answer("GET", path, None))
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ResponseError(BACKEND, f"GET {path}: answer is not JSON") from exc
+        return [entry for entry in body if isinstance(entry, dict)] if isinstance(body, list) else []
 
     def probe(self) -> int:
         """Documents the index pattern holds, for `check-config --connect`; NoIndexError when it matches none."""
@@ -305,8 +441,11 @@ class WazuhIndexer(BackendClient):
         page = read_page(response.content, names, parts)
         if page is not None:
             return page
+        refuse_duplicate_names(response.content)
         body = self._json(response, f"POST {path}")
-        _check_complete(body)
+        lacking = shortfall(body)
+        if lacking is not None:
+            self.partial = lacking if self.partial in (None, lacking) else f"{self.partial}; {lacking}"
         self._check_matched(body)
         return checked_page(body, names, parts)
 
@@ -320,6 +459,9 @@ class WazuhIndexer(BackendClient):
             if TOO_MANY_BUCKETS in str(exc):
                 raise TooManyBucketsError(BACKEND, str(exc)) from exc
             raise
+        if response.status_code >= 400 and self._refusal is not None:
+            # A 429 is the indexer shedding load: worth another attempt after the backoff.
+            raise refusal_error(f"{method} {path}", self._refusal, user=self._user, pattern=self._pattern)
         status = response.status_code
         if status in (401, 403):
             raise AuthError(BACKEND, f"{method} {path}: HTTP {self._explain(response)}")
@@ -328,11 +470,58 @@ class WazuhIndexer(BackendClient):
             raise ResponseError(BACKEND, f"{method} {path}: HTTP {self._explain(response)}", retryable=status == 429)
         return response
 
+    def hosts(self) -> list[HostHealth]:
+        """Each node's health, for the status page, the metrics and `check-config --connect`."""
+        return self._hosts.health()
+
+    def _observe(self, response: httpx.Response) -> None:
+        status = response.status_code
+        self._refusal = read_refusal(status, _error_body(response)) if status >= 400 else None
+
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One attempt, on the nodes in turn: a node that cannot be reached or answers as down (502, 503) is set
+        aside and the next one asked at once; only when none answers does the attempt fail."""
+        many = len(self._hosts.urls) > 1
+        failure: BackendError | None = None
+        for host in self._hosts.order():
+            self._refusal = None
+            try:
+                response = super()._exchange(method, f"{host}{path}" if many else path, **kwargs)
+            except UnreachableError as exc:
+                self._hosts.failed(host, exc.message)
+                failure = exc
+                continue
+            except ResponseError as exc:
+                refusal = self._refusal
+                if refusal is None:
+                    raise
+                mapped = refusal_error(f"{method} {path}", refusal, user=self._user, pattern=self._pattern)
+                if not refusal.node_down:
+                    self._hosts.answered(host)
+                    raise mapped from exc
+                self._hosts.failed(host, mapped.message)
+                failure = mapped
+                continue
+            self._hosts.answered(host)
+            return response
+        assert failure is not None  # order() names at least one node
+        if many:
+            raise type(failure)(BACKEND, f"no indexer node answered: {failure.message}", retryable=failure.retryable)
+        raise failure
+
     def _explain(self, response: httpx.Response) -> str:
         if response.status_code == 503 and TOO_MANY_BUCKETS.encode() in response.content[:4096]:
             # Its type may be the search phase's, with the bucket limit as the cause: name the cause.
             return f"{response.status_code} ({TOO_MANY_BUCKETS})"
         return f"{response.status_code} ({_reason(response)})"
+
+
+def _described(body: Mapping[str, Any]) -> str:
+    version = body.get("version")
+    if not isinstance(version, dict):
+        version = {}
+    distribution = version.get("distribution", "opensearch")
+    return f"{body.get('cluster_name', '?')} ({distribution} {version.get('number', '?')})"
 
 
 def _advanced(
@@ -374,26 +563,9 @@ def _iso(moment: datetime) -> str:
 
 def _check_complete(body: Mapping[str, Any]) -> None:
     """A partial answer would make the agents on the missing shards look silent: treat it as unreadable."""
-    if body.get("timed_out") is True:
-        raise ResponseError(BACKEND, "the search timed out: the answer is partial")
-    shards = body.get("_shards")
-    if isinstance(shards, dict):
-        failed = shards.get("failed", 0)
-        if isinstance(failed, int) and failed > 0:
-            reasons = _shard_reasons(shards.get("failures"))
-            raise ResponseError(BACKEND, f"{failed} of {shards.get('total', '?')} shards failed{reasons}")
-
-
-def _shard_reasons(failures: object) -> str:
-    if not isinstance(failures, list):
-        return ""
-    texts: list[str] = []
-    for failure in failures[:3]:
-        reason = failure.get("reason") if isinstance(failure, dict) else None
-        if isinstance(reason, dict):
-            texts.append(str(reason.get("type") or reason.get("reason") or ""))
-    kinds = sorted({t for t in texts if t})
-    return f" ({', '.join(kinds)})" if kinds else ""
+    lacking = shortfall(dict(body))
+    if lacking is not None:
+        raise ResponseError(BACKEND, f"{lacking}: the answer is partial")
 
 
 def _location_clauses(field: str, locations: Sequence[str]) -> list[dict[str, Any]]:
@@ -454,6 +626,13 @@ def _filter_path(parts: Parts) -> str:
     if parts.split:
         paths.append("aggregations.agents.buckets.p.doc_count")
     return ",".join(paths)
+
+
+def _error_body(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        return None
 
 
 def _reason(response: httpx.Response) -> str:

@@ -393,9 +393,7 @@ def build(
             pipeline_ratio=settings.pipeline_silence_ratio,
             rate_window_s=settings.default_check_interval_s if _baselines(settings, targets) else None,
             zone=ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None,
-            findings=FindingsLog(settings.findings_log, host or socket.gethostname())
-            if settings.findings_log
-            else None,
+            findings=_findings(settings, host),
             **_given(slice_agents=tuning.indexer_page_size),
         )
         heartbeat = Heartbeat(settings.heartbeat_url.reveal()) if settings.heartbeat_url else None
@@ -407,6 +405,11 @@ def build(
     if routes.by_name:
         store.lanes_of = Router(routes, lambda: monitor.targets).lanes_of
     return App(settings, monitor, store, receivers, api, indexer, heartbeat, stack)
+
+
+def _findings(settings: Settings, host: str | None) -> FindingsLog | None:
+    """The findings log (FINDINGS_LOG), when one is set."""
+    return FindingsLog(settings.findings_log, host or socket.gethostname()) if settings.findings_log else None
 
 
 def _delivery(

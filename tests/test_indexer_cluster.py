@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import pytest
 
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
-from log_monitor.errors import ResponseError
 from log_monitor.models import NotificationKind, Secret, Severity
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
@@ -219,14 +219,22 @@ def test_every_shard_failing_is_an_outage(clock: FakeClock, tmp_path: Path, flee
     assert {row.state.severity for row in result.rows} == {Severity.UNKNOWN}
 
 
-def test_a_page_over_the_clusters_max_buckets_is_reported_with_what_to_change(
-    sim: SimulatorServer, clock: FakeClock
+def test_a_page_over_the_clusters_max_buckets_is_halved_the_pass_finishes_and_the_setting_is_named(
+    sim: SimulatorServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim.max_buckets = 1
-    with indexer(sim, clock) as client, pytest.raises(ResponseError) as caught:
-        client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)
-    assert "search.max_buckets" in str(caught.value)
-    assert sim.stats.indexer_errors == 1  # the same query would fail again: not retried
+    whole = dict(indexer_of(sim, clock))
+    sim.max_buckets = 2  # an admin lowered search.max_buckets far below a page
+    with caplog.at_level(logging.WARNING), indexer(sim, clock) as client:
+        stats = client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW)
+    assert set(stats) == set(whole)  # every agent read, in smaller pages
+    assert sim.stats.indexer_errors >= 1
+    said = [r.getMessage() for r in caplog.records if "search.max_buckets" in r.getMessage()]
+    assert len(said) == 1  # said once, with the setting to raise
+
+
+def indexer_of(sim: SimulatorServer, clock: FakeClock) -> dict[tuple[str, ...], object]:
+    with indexer(sim, clock) as client:
+        return dict(client.last_events(since=HOUR_AGO, window_start=HOUR_AGO, until=NOW))
 
 
 def test_check_config_connect_warns_when_do_not_fail_on_forbidden_hides_an_index(tmp_path: Path) -> None:

@@ -77,8 +77,8 @@ def bucket(agent_id: object, last: float | None = LIVE, in_window: object = 3) -
     return {
         "key": {"agent": agent_id},
         "doc_count": 3,
-        "last_event": {"value": last},
-        "in_window": {"doc_count": in_window},
+        "last": {"value": last},
+        "w": {"doc_count": in_window},
     }
 
 
@@ -106,7 +106,7 @@ def read(url: str, asked: list[str] | None, page_size: int) -> dict[tuple[str, .
 
 
 DUPLICATE_MEMBER = page([bucket("001"), bucket("002")]).replace(
-    b'"in_window":{"doc_count":3}}', b'"in_window":{"doc_count":3},"in_window":{"doc_count":0}}', 1
+    b'"w":{"doc_count":3}}', b'"w":{"doc_count":3},"w":{"doc_count":0}}', 1
 )
 DUPLICATE_KEY_PART = page([bucket("001")]).replace(b'{"agent":"001"}', b'{"agent":"002","agent":"001"}', 1)
 

@@ -274,14 +274,15 @@ def build(
             stack.callback(indexer.close)
         channels = channels if channels is not None else build_channels(settings, sleep=sleep, tuning=tuning)
         targets = _watched(settings, targets, store, clock, api, indexer)
+        status = ApiStatusSource(api) if api else None
         monitor = LogCounter(
             targets=targets,
             store=store,
             dispatcher=Dispatcher(store, channels, clock, sleep=sleep, **_given(attempts=tuning.delivery_attempts)),
             clock=clock,
             policy=policy_settings(settings, host),
-            sources=_sources(settings, targets, store, sleep, api, indexer),
-            api=ApiStatusSource(api) if api else None,
+            sources=_sources(settings, targets, store, sleep, api, indexer, status),
+            api=status,
             backends=[name for name, client in (("api", api), ("indexer", indexer)) if client is not None],
             server_time=(lambda: api.server_time) if api is not None else None,
             discovery=settings.agent_discovery,
@@ -331,6 +332,7 @@ def _sources(
     sleep: Callable[[float], None],
     api: WazuhAPIHandler | None,
     indexer: WazuhIndexer | None,
+    status: ApiStatusSource | None = None,
 ) -> list[EventSource]:
     """Where a pass counts events: local files always, the indexer and the agents' logcollector when configured."""
     sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
@@ -348,5 +350,6 @@ def _sources(
         )
     if api is not None:
         # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
-        sources.append(LogcollectorSource(api, store))
+        # It asks only the agents that this pass's listing shows active.
+        sources.append(LogcollectorSource(api, store, status.agents if status is not None else None))
     return sources

@@ -274,7 +274,8 @@ def _ask(
     if len(found) > len(keys):  # keys of targets this source was not asked about are not its to judge
         found = {key: found[key] for key in keys}
     # The set of errors first (in C): the loop that finds the first failed target's only when there is one.
-    if source.backend != "files" and set(map(_ERROR, found.values())) != {None}:
+    per_target = source.backend == "files" or getattr(source, "errors_per_target", False)
+    if not per_target and set(map(_ERROR, found.values())) != {None}:
         first = next(found[t.key] for t in mine if found[t.key].unknown)
         result.backend_errors.setdefault(source.backend, first.error or "")
     return found

@@ -365,7 +365,6 @@ _AGENTS_PARAMS = frozenset(
     }
 )
 _FIELD_FILTERS = ("os.platform", "os.version", "os.name", "manager", "version", "node_name", "name", "ip", "registerIP")
-_STATUS_CODES = {"active": 0, "disconnected": 0, "never_connected": 0, "pending": 0}
 _Q_CONDITION = re.compile(r"^([\w.]+)(!=|=|<|>|~)(.*)$")
 _OS_DETAILS = {
     "Ubuntu": {
@@ -630,8 +629,12 @@ class _ApiApp(_App):
         failure: tuple[int, str] | None = None
         if agent is None:
             failure = (1701, "Agent does not exist")
-        elif agent.status != "active":
-            failure = (1707, "Cannot send request, agent is not active")
+        else:
+            self._check_reachable(agent)
+            if agent.status == "never_connected":
+                failure = (1015, "Agent version is null. Was the agent ever connected?")
+            elif agent.status != "active":
+                failure = (1707, "Cannot send request, agent is not active")
         if failure is not None:
             code, message = failure
             return {
@@ -675,6 +678,25 @@ class _ApiApp(_App):
             "error": 0,
         }
 
+    def _check_reachable(self, agent: SimAgent) -> None:
+        """The master forwards the request to the agent's node, which asks the agent (REALITY.md §8)."""
+        if agent.id == MANAGER_ID:
+            return
+        _, up = self._owner.fleet.node_of(agent.id)
+        if not up:
+            raise _HttpError(
+                400,
+                {
+                    "title": "Bad Request",
+                    "detail": "Unknown node ID",
+                    "remediation": "Check the name of the node",
+                    "error": 3022,
+                },
+            )
+        if agent.status == "disconnected":
+            # remoted answers `err Cannot send request`, which the framework cannot parse as JSON.
+            raise _HttpError(500, {"title": "Wazuh Internal Error", "detail": "JSON couldn't be loaded", "error": 3036})
+
 
 def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
     if name not in params:
@@ -707,12 +729,12 @@ def _agent_item(agent: SimAgent) -> JSON:
         "version": agent.version if agent.status != "never_connected" else None,
         "manager": agent.manager,
         "node_name": agent.node_name,
-        "status_code": _STATUS_CODES.get(agent.status, 0),
+        "status_code": agent.status_code,
     }
     if agent.last_keepalive is not None:
         # The real API shows the manager's keepalive as the far future: it never stops talking to itself.
         # Written with an explicit +00:00 offset, not Z (REALITY.md §6).
-        item["lastKeepAlive"] = "9999-12-31T23:59:59Z" if is_manager else _offset_time(agent.last_keepalive)
+        item["lastKeepAlive"] = "9999-12-31T23:59:59+00:00" if is_manager else _offset_time(agent.last_keepalive)
     if not is_manager and agent.status != "never_connected":
         item["configSum"] = "ab73af41699f13fdd81903b5f23d8d00"
         item["mergedSum"] = "9a016508cea1e997ab8569f5cfab30f5"

@@ -8,6 +8,7 @@ import collections
 import email.utils
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ import httpx
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config import DEFAULTS
-from log_monitor.errors import AuthError, RateLimitedError, ResponseError
+from log_monitor.errors import AgentError, AuthError, BackendError, RateLimitedError, ResponseError
 from log_monitor.models import Secret
 from log_monitor.wazuh.client import BackendClient, Connection
 
@@ -32,6 +33,17 @@ TOKEN_MARGIN_SHARE = 0.1
 RATE_LIMIT_CODE = 6001
 MAX_RATE_LIMIT_WAITS = 3
 MANAGER_ID = "000"
+# What the API says about ONE agent while it answers for every other (REALITY.md §8), in the SOC's words.
+AGENT_ERRORS = {
+    3022: "its cluster node is not in the cluster (Wazuh error 3022, Unknown node ID): the worker it reports to "
+    "is down or left",
+    3036: "the manager could not reach it (Wazuh error 3036): it is most likely disconnected",
+    1015: "it never connected (Wazuh error 1015, Agent version is null)",
+    1735: "it runs a version older than 4.2, which keeps no statistics to read (Wazuh error 1735)",
+    1701: "Wazuh does not know it (error 1701): not registered",
+    1707: "it is not active (Wazuh error 1707)",
+}
+_AGENT_PATH = re.compile(r"^/agents/(\d{3,})/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +104,14 @@ class WazuhAPIHandler(BackendClient):
 
     def logcollector_stats(self, agent_id: str) -> dict[str, Any]:
         """The agent's logcollector counters (events and bytes per location)."""
-        body = self._get(f"/agents/{agent_id}/stats/logcollector", {})
-        items = _data(body).get("affected_items") or [{}]
+        data = _data(self._get(f"/agents/{agent_id}/stats/logcollector", {}))
+        items = data.get("affected_items") or []
+        if not items:
+            # A 200 with the agent among failed_items (never connected, too old, unknown): that agent's error.
+            code, message = _failed_item(data)
+            if code is not None:
+                raise AgentError(BACKEND, agent_problem(agent_id, code, message), code=code)
+            return {}
         first = items[0]
         return first if isinstance(first, dict) else {}
 
@@ -201,6 +219,10 @@ class WazuhAPIHandler(BackendClient):
     def _observe(self, response: httpx.Response) -> None:
         self.server_time = _server_time(response) or self.server_time
 
+    def _server_error(self, what: str, response: httpx.Response) -> BackendError:
+        # A 500 about one agent (3036, disconnected) fails again at once: not retried, and not the API's.
+        return _agent_error(response) or super()._server_error(what, response)
+
     def _spend_budget(self) -> None:
         """Keep under WAZUH_API_MAX_RPM requests in any 60 s, so other API users keep their share."""
         now = self._clock.monotonic()
@@ -287,6 +309,43 @@ def _detail(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+def agent_problem(agent_id: str, code: int, message: str = "") -> str:
+    """An error about one agent in words: what it means, with Wazuh's code."""
+    words = AGENT_ERRORS.get(code) or f"Wazuh error {code}" + (f": {message}" if message else "")
+    return f"statistics of agent {agent_id} unreadable: {words}"
+
+
+def _error_code(response: httpx.Response) -> int | None:
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return None
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _agent_error(response: httpx.Response) -> AgentError | None:
+    """The AgentError for an error answer about one agent (a per-agent path and an AGENT_ERRORS code), else None."""
+    found = _AGENT_PATH.match(response.request.url.path)
+    code = _error_code(response) if found else None
+    if found is None or code not in AGENT_ERRORS:
+        return None
+    assert code is not None
+    return AgentError(BACKEND, agent_problem(found.group(1), code), code=code)
+
+
+def _failed_item(data: Mapping[str, Any]) -> tuple[int | None, str]:
+    failed = data.get("failed_items")
+    first = failed[0] if isinstance(failed, list) and failed and isinstance(failed[0], dict) else {}
+    error = first.get("error")
+    if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+        return None, ""
+    return int(error["code"]), str(error.get("message", ""))
+
+
 def _raise_for_status(response: httpx.Response) -> None:
     if response.status_code >= 400:
+        agent_error = _agent_error(response)
+        if agent_error is not None:
+            raise agent_error
         raise ResponseError(BACKEND, f"{response.request.method} {response.request.url.path}: {_detail(response)}")

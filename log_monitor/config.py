@@ -324,6 +324,7 @@ KEYS: tuple[Key, ...] = (
     _seconds("INDEXING_DELAY", "indexing_delay_s", 30.0, "margin for late events", positive=False),
     _seconds("LOOKBACK", "lookback_s", 7 * 86400.0, "how far back events are looked for"),
     Key("PIPELINE_SILENCE_RATIO", "pipeline_silence_ratio", _SHARE, 0.5, "share of silent agents: pipeline silent"),
+    _seconds("RESTART_GRACE", "restart_grace_s", 900.0, "no per-agent alert this long after a manager restart"),
     Key("DROP_RATIO", "drop_ratio", _RATIO, 0.1, "rate drop below this share of the 7-day median; 0 off"),
     Key(
         "DROP_MIN_BASELINE",
@@ -408,6 +409,7 @@ class Settings:
     indexing_delay_s: float = DEFAULTS["INDEXING_DELAY"]
     lookback_s: float = DEFAULTS["LOOKBACK"]
     pipeline_silence_ratio: float = DEFAULTS["PIPELINE_SILENCE_RATIO"]
+    restart_grace_s: float = DEFAULTS["RESTART_GRACE"]
     drop_ratio: float = DEFAULTS["DROP_RATIO"]  # rate drop: events in the window below this share of the baseline
     drop_min_baseline: float = DEFAULTS["DROP_MIN_BASELINE"]  # a sparser baseline is judged by silence only
     maintenance_tz: str | None = None  # IANA zone name; None = the host's zone

@@ -197,6 +197,9 @@ class Observation:
     agent_name: str | None = None
     drops: int | None = None
     error: str | None = None  # which backend failed and how, already free of secrets
+    # The API's status_code (REALITY.md §9): 1 refused (newer than the manager), 3 stopped on purpose,
+    # 4 no keepalive, 5 reset by a manager restart; None when no API told it.
+    status_code: int | None = None
     problem: str = ""  # a local file missing or unreadable: its own alert, not a silence
     counts_events: bool = True  # False: no source counted this target's events (API only: keepalives judged)
     incomplete: str | None = None  # an event source failed: a silence is not proven, only recency is

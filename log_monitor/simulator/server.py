@@ -626,15 +626,7 @@ class _ApiApp(_App):
             raise _bad_request(f"'{agent_id}' does not match '^[0-9]{{3,}}$'")
         agents = {agent.id: agent for agent in self._owner.fleet.agents()}
         agent = agents.get(agent_id)
-        failure: tuple[int, str] | None = None
-        if agent is None:
-            failure = (1701, "Agent does not exist")
-        else:
-            self._check_reachable(agent)
-            if agent.status == "never_connected":
-                failure = (1015, "Agent version is null. Was the agent ever connected?")
-            elif agent.status != "active":
-                failure = (1707, "Cannot send request, agent is not active")
+        failure = self._stats_failure(agent)
         if failure is not None:
             code, message = failure
             return {
@@ -677,6 +669,17 @@ class _ApiApp(_App):
             "message": "Statistical information for each agent was successfully read",
             "error": 0,
         }
+
+    def _stats_failure(self, agent: SimAgent | None) -> tuple[int, str] | None:
+        """The failed_items error for one agent's statistics, or None; raises for the HTTP errors of REALITY.md §8."""
+        if agent is None:
+            return 1701, "Agent does not exist"
+        self._check_reachable(agent)
+        if agent.status == "never_connected":
+            return 1015, "Agent version is null. Was the agent ever connected?"
+        if agent.status != "active":
+            return 1707, "Cannot send request, agent is not active"
+        return None
 
     def _check_reachable(self, agent: SimAgent) -> None:
         """The master forwards the request to the agent's node, which asks the agent (REALITY.md §8)."""

@@ -11,6 +11,15 @@ from log_monitor.wazuh.api import AgentInfo, WazuhAPIHandler
 
 # The statuses that change a verdict; an agent the API does not list with one of them is active.
 NOT_ACTIVE = "disconnected,never_connected,pending"
+# Why an agent is not active, from its status_code (src/wazuh_db/wdb.h; REALITY.md §9), so the SOC knows whom
+# to call. 4 (no keepalive) is what "disconnected" already says.
+STATUS_CODE_WORDS = {
+    1: "the manager refuses this agent: its version is newer than the manager's (status_code 1); "
+    "upgrade the manager or install the manager's version on the agent",
+    2: "the manager refuses this agent's version (status_code 2)",
+    3: "the agent was stopped on purpose (a clean shutdown of the service or the host, status_code 3)",
+    5: "its status was reset by a manager restart (status_code 5)",
+}
 # The full listing (every agent, so names, registrations and removals) is this old at most.
 FULL_LISTING_EVERY = timedelta(minutes=15)
 
@@ -134,6 +143,8 @@ class ApiStatusSource:
                     agent_status=agent.status,
                     last_keepalive=agent.last_keepalive,
                     agent_name=agent.name,
+                    status_code=agent.status_code,
+                    detail=STATUS_CODE_WORDS.get(agent.status_code, ""),
                 )
                 continue
             name = names.get(agent_id)

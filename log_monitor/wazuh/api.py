@@ -55,6 +55,8 @@ class AgentInfo:
     status: str  # active, disconnected, never_connected, pending
     last_keepalive: datetime | None = None
     ip: str | None = None
+    status_code: int = 0  # why it is in that status (REALITY.md §9); 0 when not listed
+    node_name: str = ""  # the cluster node it is connected to
 
 
 class WazuhAPIHandler(BackendClient):
@@ -92,7 +94,7 @@ class WazuhAPIHandler(BackendClient):
 
     def iter_agents(self, status: str | None = None, *, exclude_manager: bool = True) -> Iterator[AgentInfo]:
         """As list_agents, a page at a time: at 100,000 agents the whole list is 30 MB the pass never needs."""
-        params: dict[str, str] = {"select": "id,name,status,lastKeepAlive,ip", "sort": "+id"}
+        params: dict[str, str] = {"select": "id,name,status,lastKeepAlive,ip,status_code,node_name", "sort": "+id"}
         if status:
             params["status"] = status
         if exclude_manager:
@@ -268,6 +270,8 @@ def _agent(item: Mapping[str, Any]) -> AgentInfo:
         status=str(item.get("status", "unknown")),
         last_keepalive=parse_time(item.get("lastKeepAlive")),
         ip=str(item["ip"]) if item.get("ip") else None,
+        status_code=code if isinstance(code := item.get("status_code"), int) and not isinstance(code, bool) else 0,
+        node_name=str(item.get("node_name") or ""),
     )
 
 

@@ -332,6 +332,16 @@ def _when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S") if at else "never"
 
 
+def _condition_and_last(
+    target: Target | None, condition: Condition, last_event: datetime | None, counted: bool
+) -> tuple[str, str]:
+    """The CONDITION and LAST EVENT cells: an agent whose events no source counts (the API alone) is judged by
+    its keepalive: "keepalive only", its last event "not counted" (not "never", which would be a silence)."""
+    if target is not None and target.kind is TargetKind.AGENT and not counted:
+        return ("keepalive only" if condition is Condition.OK else condition.value), "not counted"
+    return condition.value, _when(last_event)
+
+
 def _print_pass(result: PassResult, out: TextIO) -> None:
     rows = []
     for row in sorted(result.rows, key=lambda r: (-int(r.state.severity), r.target.key)):
@@ -339,13 +349,14 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
         silent = ""
         if obs.last_event is not None:
             silent = humanize_duration((obs.at - obs.last_event).total_seconds())
+        condition, last = _condition_and_last(row.target, row.state.condition, obs.last_event, obs.counts_events)
         rows.append(
             [
                 row.target.key,
                 row.target.label,
                 row.state.severity.name,
-                row.state.condition.value,
-                _when(obs.last_event),
+                condition,
+                last,
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
                 rate_against(obs.recent, obs.baseline),
@@ -494,6 +505,11 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
         assert s is not None  # filtered above: `status` lists what the store holds
         silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
         note = view.note()
+        if s.agent_status == "not registered":
+            note = "; ".join(filter(None, ["not registered in Wazuh", note]))
+        # Stored OK without a last event: an agent judged by its keepalive alone (no indexer counts its events).
+        counted = not (s.condition is Condition.OK and s.last_event is None)
+        condition, last = _condition_and_last(view.target, s.condition, s.last_event, counted)
         dropped = removed_by(view)
         if dropped is not None:
             note = f"{note}; forgotten after {_when(dropped)} UTC"
@@ -502,8 +518,8 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
                 view.key,
                 view.label if view.label != view.key else "",
                 view.shown,
-                s.condition.value,
-                _when(s.last_event),
+                condition,
+                last,
                 silent,
                 rate_against(s.recent, s.baseline),
                 _when(s.last_checked),

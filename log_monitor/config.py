@@ -814,8 +814,9 @@ class EnvHandler:
             # The API alone gives each agent's connection status, not its events: a bare legacy WAZUH_URL
             # (a host, no `_count`) lands here, and every agent would be UNKNOWN with no word why.
             self.warnings.append(
-                f"{self.env_file}: no indexer configured: events are not counted and agents are reported "
-                "UNKNOWN; set WAZUH_INDEXER_URL, WAZUH_INDEXER_USER and WAZUH_INDEXER_PASSWORD"
+                f"{self.env_file}: no indexer configured: events are not counted; agents are judged by their "
+                'keepalive alone ("keepalive only", last event "not counted": a disconnected agent alerts, a '
+                "silent connected one does not); set WAZUH_INDEXER_URL, WAZUH_INDEXER_USER and WAZUH_INDEXER_PASSWORD"
             )
         if not values["VERIFY_TLS"]:
             self.warnings.append(

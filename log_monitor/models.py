@@ -262,3 +262,5 @@ class Notification:
     silent_for_s: float | None = None
     detail: str = ""
     related: tuple[str, ...] = field(default_factory=tuple)  # target keys covered by a grouped alert
+    # The API's status of the agent when it was judged; None when no API was asked (indexer only).
+    agent_status: str | None = None

@@ -24,7 +24,10 @@ from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
 
 log = logging.getLogger(__name__)
 
-NO_INDEXER = "no indexer configured (WAZUH_INDEXER_URL): events are not counted, only keepalives are judged"
+NO_INDEXER = (
+    "no indexer configured (WAZUH_INDEXER_URL): events are not counted, agents are judged by their keepalive "
+    'alone ("keepalive only"): a silent agent that still sends keepalives is not found'
+)
 # The Date header has 1 s resolution and a pass takes seconds; 5 minutes apart is a wrong clock.
 MAX_CLOCK_SKEW_S = 300.0
 

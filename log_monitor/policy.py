@@ -22,6 +22,8 @@ from log_monitor.models import (
 
 # The API's status for an agent whose keepalives stopped: the message must say so, not "silent".
 _DISCONNECTED = frozenset({"disconnected"})
+# The status the API source gives an agent id that Wazuh does not list.
+NOT_REGISTERED = "not registered"
 # The API's status_code for an agent that a manager restart set disconnected until its next keepalive.
 RESET_BY_RESTART = 5
 # A rate drop needs this many of the baseline days to have had events: a new source has no normal yet.
@@ -182,7 +184,10 @@ def _keepalive(target: Target, obs: Observation, now: datetime, settings: Policy
         silent_for = max(0.0, (now - since).total_seconds()) if since is not None else settings.lookback_s
         severity = max(_severity(silent_for, target, settings), Severity.WARNING)
         return Assessment(severity, Condition.DISCONNECTED, since, silent_for, obs.detail)
-    # pending, not registered, or no status at all: nothing proves the agent alive or dead.
+    if obs.agent_status == NOT_REGISTERED:
+        # Expected and unknown to Wazuh: removed, re-enrolled under a new id, or a typo in the agents file.
+        return Assessment(Severity.CRITICAL, Condition.NEVER_SEEN, None, settings.lookback_s, obs.detail)
+    # pending, or no status at all: nothing proves the agent alive or dead.
     why = f"agent status {obs.agent_status}" if obs.agent_status else "agent status unknown"
     return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, f"{why}; events are not counted")
 
@@ -405,6 +410,7 @@ def _notification(
         host=settings.host,
         agent_id=target.agent_id,
         agent_name=state.agent_name,
+        agent_status=state.agent_status,
         location=target.location or target.path,
         last_event=last_event,
         silent_for_s=silent_for_s,

@@ -24,6 +24,14 @@ STATUS_CODE_WORDS = {
 FULL_LISTING_EVERY = timedelta(minutes=15)
 
 
+def not_registered(agent_id: str) -> str:
+    """Why an expected agent id is missing from the listing, in words."""
+    return (
+        f"not registered: Wazuh does not know agent id {agent_id} (removed, re-enrolled under a new id, "
+        "or a wrong id in the agents file)"
+    )
+
+
 class Listing(Mapping[str, AgentInfo]):
     """Every agent of a pass: the names of the last full listing, the agents not active laid over them.
 
@@ -149,7 +157,9 @@ class ApiStatusSource:
                 continue
             name = names.get(agent_id)
             if name is None:
-                observations[target.key] = Observation(target.key, now, agent_status="not registered")
+                observations[target.key] = Observation(
+                    target.key, now, agent_status="not registered", detail=not_registered(agent_id)
+                )
                 continue
             observations[target.key] = Observation(target.key, now, agent_status="active", agent_name=name)
         return observations

@@ -172,6 +172,14 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """The Wazuh cluster as the API shows it: the nodes agents are listed on, and those connected now."""
+
+    listed: frozenset[str]  # node_name of the agents in the last full listing
+    connected: frozenset[str] | None = None  # GET /cluster/healthcheck; None when not readable (no cluster:read)
+
+
+@dataclass(frozen=True)
 class Silence:
     """An ad-hoc maintenance (`silence TARGET --for 2h`): alerts held back until `until`."""
 
@@ -200,6 +208,7 @@ class Observation:
     # The API's status_code (REALITY.md §9): 1 refused (newer than the manager), 3 stopped on purpose,
     # 4 no keepalive, 5 reset by a manager restart; None when no API told it.
     status_code: int | None = None
+    node_name: str | None = None  # the Wazuh cluster node the agent is connected to, as the API lists it
     problem: str = ""  # a local file missing or unreadable: its own alert, not a silence
     counts_events: bool = True  # False: no source counted this target's events (API only: keepalives judged)
     incomplete: str | None = None  # an event source failed: a silence is not proven, only recency is

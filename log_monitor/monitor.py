@@ -168,7 +168,9 @@ class LogCounter:
             backends["clock"] = clock_problem
             if clock_problem is not None:
                 result.backend_errors["clock"] = clock_problem
-        self._commit(passing.finish(backends), result, keep_rows)
+        # Node alerts need the cluster's nodes: the listing's (read this pass), and which are connected.
+        cluster = self._api.cluster(now) if self._api is not None else None
+        self._commit(passing.finish(backends, cluster), result, keep_rows)
         result.notes = list(self._notes)
         self._record_pass(result, now)
         return result
@@ -205,6 +207,10 @@ class LogCounter:
             if mine:
                 answers.append((source.counts_events, _ask(source, mine, now, result, failed)))
         return _merged(batch, now, answers)
+
+    def agents_per_node(self) -> dict[str, tuple[int, bool | None]]:
+        """The Wazuh cluster's nodes: agents listed on each, and whether it is connected (None: not known)."""
+        return self._api.agents_per_node() if self._api is not None else {}
 
     def _clock_problem(self, now: datetime) -> str | None:
         """Our clock against the manager's (the API's Date; the indexer sends none, REALITY.md §5).

@@ -170,6 +170,10 @@ class StatusServer(Closing):
             "counts": counts,
             "targets": [_view_json(v, now) for v in chosen if not v.system],
             "backends": [self._backend_json(v, now) for v in every if v.system],
+            "nodes": [
+                {"node": node, "agents": agents, "connected": connected}
+                for node, (agents, connected) in self.app.monitor.agents_per_node().items()
+            ],
             "channels": self.channels_document(),
             "silences": [_silence_json(s) for s in sorted(self.app.store.silences(now).values(), key=_by_until)],
         }
@@ -400,6 +404,10 @@ class _Collector(Collector):
                 silence.add_metric([view.target.key, str(view.target.kind)], age)
         yield silence
         yield severity
+        nodes = GaugeMetricFamily("log_monitor_node_agents", "Agents listed on each Wazuh node", labels=["node"])
+        for node, (agents, _) in self._status.app.monitor.agents_per_node().items():
+            nodes.add_metric([node], agents)
+        yield nodes
 
     def _loop(self) -> Iterator[Metric]:
         health = self._status.app.monitor.health

@@ -13,7 +13,8 @@ PENDING = "PENDING"  # configured, not checked yet
 REMOVED = "REMOVED"  # checked once, no longer configured: never alerted again, forgotten after REMOVED_KEPT
 SHOWN = (*(s.name for s in Severity), PENDING, REMOVED)  # every state a target can show
 REMOVED_KEPT = timedelta(days=7)  # how long a removed target stays listed (after its last check)
-_SYSTEM_PREFIXES = ("backend:", "pipeline:")  # states of the monitor's own parts: never configured, never removed
+# States of the monitor's own parts (backends, the pipeline, cluster nodes): never configured, never removed.
+_SYSTEM_PREFIXES = ("backend:", "pipeline:", "node:")
 
 
 @dataclass(frozen=True)

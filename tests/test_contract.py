@@ -157,3 +157,22 @@ def test_the_validator_catches_a_wrong_body(openapi: Any, api: httpx.Client) -> 
     )
     with pytest.raises(ResponseValidationError):
         check(openapi, missing)
+
+
+def test_cluster_healthcheck_matches_the_spec_and_leaves_out_a_node_that_left(
+    openapi: Any, api: httpx.Client, sim: SimulatorServer
+) -> None:
+    sim.fleet.add_agent("004", "far", started=NOW - timedelta(hours=1), node="worker-2")
+    sim.fleet.add_agent("005", "near", started=NOW - timedelta(hours=1), node="worker-1")
+    sim.fleet.leave_cluster("worker-2")
+    response = api.get("/cluster/healthcheck", headers=token_of(api))
+    assert response.status_code == 200
+    check(openapi, response)
+    assert [item["info"]["name"] for item in response.json()["data"]["affected_items"]] == ["node01", "worker-1"]
+
+
+def test_agents_paged_by_id_match_the_spec(openapi: Any, api: httpx.Client) -> None:
+    response = api.get("/agents", params={"q": "id>001", "sort": "+id", "limit": "1"}, headers=token_of(api))
+    assert [item["id"] for item in response.json()["data"]["affected_items"]] == ["002"]
+    assert response.json()["data"]["total_affected_items"] == 2  # what is left after 001
+    check(openapi, response)

@@ -9,18 +9,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from log_monitor.app import build
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
+from log_monitor.demo import demo_setup
 from log_monitor.errors import ConfigError
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, Target
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
 from log_monitor.monitor import PassResult
+from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.render import fields, plain_text, title
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from log_monitor.status_server import StatusServer
 from log_monitor.targets import load_targets
+from log_monitor.wazuh.api import WazuhAPIHandler
+from log_monitor.wazuh.client import Connection
 from tests.monitor_rig import INTERVAL, NOW, Rig, agent
 
 FLEET = [f"{n:03d}" for n in range(1, 7)]
@@ -220,3 +227,134 @@ def test_api_only_an_agent_wazuh_does_not_know_alerts_not_registered(rig: Rig) -
         result = app.monitor.run_once()
     assert sent(result) == [(NotificationKind.ALERT, "agent:042")]
     assert "NOT REGISTERED" in title(result.notifications[0])
+
+
+# -- item 6: the listing pages by id ----------------------------------------------------------------------
+
+
+def test_an_agent_deleted_between_two_pages_skips_no_other_agent(rig: Rig) -> None:
+    rig.fleet.add_agent("007", "web-007", started=NOW - timedelta(hours=2))
+    connection = Connection(rig.sim.api_url, "wazuh", Secret("wazuh"), sleep=rig.clock.advance)
+    with WazuhAPIHandler(connection, clock=rig.clock, page_size=3) as api:
+        listing = api.iter_agents()
+        first_page = [next(listing).id for _ in range(3)]
+        rig.fleet.remove_agent("002")  # deleted while the listing is read: offsets would shift by one
+        rest = [agent.id for agent in listing]
+    assert first_page == ["001", "002", "003"]
+    assert rest == ["004", "005", "006", "007"]
+
+
+# -- item 3: cluster nodes ---------------------------------------------------------------------------------
+
+
+def cluster_rig(rig: Rig, workers: dict[str, int]) -> list[Target]:
+    """The fixture's six agents on the master, and `workers` more agents on each worker node."""
+    targets = list(TARGETS)
+    for number, (node, count) in enumerate(workers.items(), start=1):
+        for n in range(count):
+            agent_id = f"{number}{n:02d}"
+            rig.fleet.add_agent(agent_id, f"{node}-{n}", started=NOW - timedelta(hours=2), node=node)
+            targets.append(agent(agent_id, f"{node}-{n}"))
+    return targets
+
+
+def test_a_worker_node_that_dies_is_one_alert_naming_it_and_its_agents_then_one_recovery(rig: Rig) -> None:
+    targets = cluster_rig(rig, {"worker-1": 3, "worker-2": 5})
+    with rig.app(targets) as app:
+        assert sent(app.monitor.run_once()) == []
+        rig.fleet.leave_cluster("worker-2")
+        rig.clock.advance(INTERVAL + 31)
+        down = app.monitor.run_once()
+        assert sent(down) == [(NotificationKind.PIPELINE_SILENT, "node:worker-2")]
+        note = down.notifications[0]
+        assert sorted(note.related) == [f"agent:2{n:02d}" for n in range(5)]
+        assert "node worker-2: 5 of 5 agents silent or disconnected since 2026-11-22 09:59 UTC" in note.detail
+        assert "not in the cluster" in note.detail
+        rig.clock.advance(INTERVAL)
+        assert sent(app.monitor.run_once()) == []  # no per-agent alert while the node's alert stands
+        rig.fleet.rejoin_cluster("worker-2")
+        rig.clock.advance(60)
+        back = app.monitor.run_once()
+    assert sent(back) == [(NotificationKind.PIPELINE_RESTORED, "node:worker-2")]
+
+
+def test_a_node_holding_most_of_the_fleet_is_still_named_not_the_whole_pipeline(rig: Rig) -> None:
+    targets = cluster_rig(rig, {"worker-2": 9})  # 9 of 15 agents: above PIPELINE_SILENCE_RATIO
+    with rig.app(targets) as app:
+        app.monitor.run_once()
+        rig.fleet.leave_cluster("worker-2")
+        rig.clock.advance(INTERVAL + 31)
+        result = app.monitor.run_once()
+    assert sent(result) == [(NotificationKind.PIPELINE_SILENT, "node:worker-2")]
+
+
+def test_without_cluster_read_the_node_alert_says_it_cannot_tell_whether_the_node_left(rig: Rig) -> None:
+    targets = cluster_rig(rig, {"worker-2": 4})
+    rig.sim.faults.cluster_denied = True
+    with rig.app(targets) as app:
+        app.monitor.run_once()
+        for n in range(4):
+            rig.fleet.silence(f"1{n:02d}")  # the node is up, its agents' events stop (its analysisd died)
+        rig.clock.advance(INTERVAL + 31)
+        result = app.monitor.run_once()
+    assert sent(result) == [(NotificationKind.PIPELINE_SILENT, "node:worker-2")]
+    assert "no cluster:read" in result.notifications[0].detail
+
+
+def test_a_silent_node_still_in_the_cluster_is_said_to_be_in_it(rig: Rig) -> None:
+    targets = cluster_rig(rig, {"worker-2": 4})
+    with rig.app(targets) as app:
+        app.monitor.run_once()
+        for n in range(4):
+            rig.fleet.silence(f"1{n:02d}")
+        rig.clock.advance(INTERVAL + 31)
+        result = app.monitor.run_once()
+    assert "the node is still in the cluster" in result.notifications[0].detail
+
+
+def test_one_silent_agent_on_a_worker_is_its_own_alert(rig: Rig) -> None:
+    targets = cluster_rig(rig, {"worker-2": 4})
+    with rig.app(targets) as app:
+        app.monitor.run_once()
+        rig.fleet.silence("100")
+        rig.clock.advance(INTERVAL + 31)
+        result = app.monitor.run_once()
+    assert sent(result) == [(NotificationKind.ALERT, "agent:100")]
+
+
+def test_the_status_json_metrics_and_page_show_agents_per_node(rig: Rig) -> None:
+    targets = cluster_rig(rig, {"worker-1": 3, "worker-2": 5})
+    with rig.app(targets) as app:
+        rig.fleet.leave_cluster("worker-2")
+        app.monitor.run_once()
+        server = StatusServer(app, ("127.0.0.1", 0), None).start()
+        try:
+            body = httpx.get(server.url + "/api/targets", timeout=10).json()
+            metrics = httpx.get(server.url + "/metrics", timeout=10).text
+            page = httpx.get(server.url + "/", timeout=10).text
+        finally:
+            server.close()
+    assert body["nodes"] == [
+        {"node": "node01", "agents": 6, "connected": True},
+        {"node": "worker-1", "agents": 3, "connected": True},
+        {"node": "worker-2", "agents": 5, "connected": False},
+    ]
+    assert 'log_monitor_node_agents{node="worker-2"} 5.0' in metrics
+    assert "Wazuh nodes" in page
+
+
+def test_the_demo_shows_a_worker_node_going_down_and_a_disconnected_agent_that_blinds_nothing(
+    tmp_path: Path,
+) -> None:
+    with demo_setup(tmp_path) as (settings, targets):
+        out = io.StringIO()
+        with build(settings, targets, channels=[ConsoleNotifier(out)], host="demo") as app:
+            result = app.monitor.run_once()
+    kinds = {(n.kind, n.target_key) for n in result.notifications}
+    assert (NotificationKind.PIPELINE_SILENT, "node:worker-2") in kinds
+    assert not any(key.startswith("agent:01") for _, key in kinds)  # the node's agents: one alert, not three
+    rows = {row.target.key: row.state for row in result.rows}
+    fw_edge = rows["agent:004:/var/log/syslog"]  # disconnected: not asked, so not UNKNOWN
+    assert fw_edge.severity is not Severity.UNKNOWN and fw_edge.agent_status == "disconnected"
+    assert rows["agent:005:Security"].severity is not Severity.UNKNOWN  # the agent after it is still judged
+    assert "api" not in result.backend_errors

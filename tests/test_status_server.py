@@ -221,7 +221,16 @@ def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start
     running = start()
     assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
     body = running.get("/api/targets").json()
-    assert set(body) == {"generated_at", "health_score", "counts", "targets", "backends", "channels", "silences"}
+    assert set(body) == {
+        "generated_at",
+        "health_score",
+        "counts",
+        "targets",
+        "backends",
+        "nodes",
+        "channels",
+        "silences",
+    }
     by_key = {t["key"]: t for t in body["targets"]}
     assert by_key["agent:002"]["state"] == "CRITICAL"
     assert by_key["agent:002"]["label"] == "db"

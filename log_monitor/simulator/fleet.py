@@ -379,6 +379,18 @@ class Fleet:
                         for part in stream.all():
                             part.silences.append((ceil_ms(moment), None))
 
+    def rejoin_cluster(self, node: str, *, at: datetime | None = None) -> None:
+        """The worker `node` is back: its agents reconnect (active again) and their events resume."""
+        until = ceil_ms(at or self._now())
+        with self._lock:
+            self.version += 1
+            self._nodes[node] = None
+            for agent in self._agents.values():
+                if agent.node == node:
+                    for stream in agent.streams.values():
+                        for part in stream.all():
+                            part.silences = [(s, until if u is None and s <= until else u) for s, u in part.silences]
+
     def nodes(self) -> dict[str, int]:
         """The connected cluster nodes (GET /cluster/healthcheck), each with its active agents."""
         now = self._now()

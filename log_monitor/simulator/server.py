@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.simulator.fleet import (
     MANAGER_ID,
+    NODE_NAME,
     STATUSES,
     WAZUH_VERSION,
     Fleet,
@@ -97,6 +98,7 @@ class Faults:
     api_mode: str = "ok"  # ok, down
     # RBAC: the user may list agents but not read their statistics (4000 Permission Denied on /agents/*/stats).
     api_stats_denied: bool = False
+    cluster_denied: bool = False  # RBAC: the user lacks cluster:read (403 on /cluster/healthcheck)
     fail_next_api: int = 0  # the next N API requests get 500
     # Failures below HTTP, one of TRANSPORT_FAULTS, for every request to that service while set:
     api_transport: str = "ok"
@@ -492,6 +494,12 @@ class _ApiApp(_App):
             self._allow(method, ("GET",))
             self._authorize(headers)
             return _json_reply(200, self._agents(params))
+        if parts == ["cluster", "healthcheck"]:
+            self._allow(method, ("GET",))
+            self._authorize(headers)
+            if self._owner.faults.cluster_denied:
+                raise _HttpError(403, _PERMISSION_DENIED)
+            return _json_reply(200, self._healthcheck())
         if len(parts) == 4 and parts[0] == "agents" and parts[2] == "stats":
             self._allow(method, ("GET",))
             self._authorize(headers)
@@ -667,6 +675,28 @@ class _ApiApp(_App):
                 "failed_items": [],
             },
             "message": "Statistical information for each agent was successfully read",
+            "error": 0,
+        }
+
+    def _healthcheck(self) -> JSON:
+        """GET /cluster/healthcheck: the connected nodes only (a worker that left is absent; REALITY.md §9)."""
+        now = _wazuh_time(self._owner.clock.now())
+        items: list[JSON] = []
+        for name, active in self._owner.fleet.nodes().items():
+            master = name == NODE_NAME
+            info = {"name": name, "type": "master" if master else "worker", "version": API_VERSION, "ip": name}
+            item: JSON = {"info": {**info, "n_active_agents": active}}
+            if not master:
+                item["status"] = {"sync_integrity_free": True, "sync_agent_info_free": True, "last_keep_alive": now}
+            items.append(item)
+        return {
+            "data": {
+                "affected_items": items,
+                "total_affected_items": len(items),
+                "total_failed_items": 0,
+                "failed_items": [],
+            },
+            "message": "All selected nodes healthcheck information was returned",
             "error": 0,
         }
 

@@ -97,9 +97,7 @@ class WazuhAPIHandler(BackendClient):
         params: dict[str, str] = {"select": "id,name,status,lastKeepAlive,ip,status_code,node_name", "sort": "+id"}
         if status:
             params["status"] = status
-        if exclude_manager:
-            params["q"] = f"id!={MANAGER_ID}"
-        for item in self._paged("/agents", params):
+        for item in self._paged_by_id("/agents", params, after=MANAGER_ID if exclude_manager else None):
             agent = _agent(item)
             if not (exclude_manager and agent.id == MANAGER_ID):
                 yield agent
@@ -116,6 +114,19 @@ class WazuhAPIHandler(BackendClient):
             return {}
         first = items[0]
         return first if isinstance(first, dict) else {}
+
+    def cluster_nodes(self) -> list[str]:
+        """The names of the nodes connected to the cluster (`GET /cluster/healthcheck`, RBAC `cluster:read`).
+
+        A worker that left is absent (REALITY.md §9). AuthError when the user lacks `cluster:read`.
+        """
+        items = _data(self._get("/cluster/healthcheck", {})).get("affected_items")
+        names = []
+        for item in items if isinstance(items, list) else []:
+            info = item.get("info") if isinstance(item, dict) else None
+            if isinstance(info, dict) and isinstance(info.get("name"), str):
+                names.append(info["name"])
+        return names
 
     def info(self) -> str:
         """The API's title and version, for `check-config --connect`."""
@@ -167,21 +178,29 @@ class WazuhAPIHandler(BackendClient):
         _raise_for_status(response)
         return self._json(response, path)
 
-    def _paged(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-        offset = 0
+    def _paged_by_id(self, path: str, params: Mapping[str, str], *, after: str | None) -> Iterator[dict[str, Any]]:
+        """Every item, a page at a time, each page the ids after the last one seen (`q=id>N`, `sort=+id`).
+
+        Not by offset: an agent deleted between two pages would shift the rest by one and the first of the
+        next page would be skipped (REALITY.md §9). Wazuh compares `id` as the INTEGER column it is.
+        """
         while True:
-            page = dict(params, limit=str(self._page_size), offset=str(offset))
+            page = dict(params, limit=str(self._page_size), sort="+id")
+            if after is not None:
+                page["q"] = f"id>{after}"
             data = _data(self._get(path, page))
             items = data.get("affected_items")
-            total = data.get("total_affected_items")
+            total = data.get("total_affected_items")  # of the ids after `after`: what is left
             if not isinstance(items, list) or not isinstance(total, int):
                 raise ResponseError(BACKEND, f"{path}: answer lacks affected_items/total_affected_items")
+            last = None
             for item in items:
                 if isinstance(item, dict):
+                    last = item.get("id", last)
                     yield item
-            offset += len(items)
-            if not items or offset >= total:
+            if not items or len(items) >= total or not isinstance(last, str) or last == after:
                 return
+            after = last
 
     # -- transport: budget, 429, retries ----------------------------------------------
 

@@ -28,7 +28,7 @@ from log_monitor.notifiers.teams import TeamsNotifier
 from log_monitor.policy import PolicySettings
 from log_monitor.sources import EventSource
 from log_monitor.sources.local_files import LocalFilesSource
-from log_monitor.sources.logcollector import LogcollectorSource, plan_polls
+from log_monitor.sources.logcollector import LogcollectorSource, learn_configured, plan_polls
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource, learn_locations
 from log_monitor.state import StateStore
@@ -310,6 +310,8 @@ def _watched(
 ) -> list[Target]:
     """The targets a pass checks: the indexer's locations learned, API polls planned, week-old removals forgotten."""
     listed = list(targets)
+    if api is not None:
+        targets = learn_configured(api, targets, settings.wazuh_api_max_rpm)
     if indexer is not None:
         targets = learn_locations(indexer, targets, clock.now(), lookback_s=settings.lookback_s)
     if api is not None:

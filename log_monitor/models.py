@@ -55,6 +55,7 @@ class NotificationKind(enum.StrEnum):
     PIPELINE_RESTORED = "pipeline_restored"
     TEST = "test"
     CHANNEL_DOWN = "channel_down"  # a delivery channel failed permanently (raised by the dispatcher)
+    REENROLLED = "reenrolled"  # an agent enrolled again under a new id: its rows follow it
     STATE_RESET = "state_reset"  # the state DB was corrupt: quarantined, monitoring restarted from an empty one
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from operator import attrgetter
 
+from log_monitor import reenrol
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError
 from log_monitor.judge import Judged, JudgeSettings, PassJudge, Verdict
@@ -153,6 +154,7 @@ class LogCounter:
         found = self._discover(batch, now)
         if found:
             batch = [*batch, *found]
+        batch = self._follow_reenrolments(batch, now, result)
         # The API's Date came with this pass's listing: a wrong clock is known before anything is judged.
         clock_problem = self._clock_problem(now)
         passing = PassJudge(self.store.kept_states(), self.store.silences(now), now, self._judging, rows=keep_rows)
@@ -240,6 +242,34 @@ class LogCounter:
         health.last_failure = None
         if not result.backend_errors:
             health.last_good_pass_at = now
+
+    def _follow_reenrolments(self, batch: Sequence[Target], now: datetime, result: PassResult) -> Sequence[Target]:
+        """After a full listing: an agent id gone whose host enrolled again under its name is followed to the new id.
+
+        Its rows' settings carry over; one notice says so (the old id's state remembers it, across restarts).
+        """
+        if self._api is None or not self._api.fresh_full:
+            return batch
+        try:
+            names = self._api.agents(now).names
+        except BackendError:
+            return batch
+        states = self.store.kept_states()
+        moves = reenrol.find(self.targets, names, states)
+        if not moves:
+            return batch
+        previous, self.targets = self.targets, reenrol.follow(self.targets, moves)
+        notes, marks = [], []
+        for move in moves:
+            old = states.get(Target.agent_key(move.old_id))
+            if old is None or old.agent_status != f"{reenrol.REENROLLED_AS}{move.new_id}":
+                first = next(t for t in previous if t.agent_id == move.old_id)
+                notes.append(reenrol.notice(move, first, now, self.policy.host))
+                log.warning("%s: update its id in the agents file", notes[-1].detail.partition(":")[0])
+            marks.append(reenrol.marked(move, old, now))
+        self.store.commit(marks, notes)
+        result.notifications += notes
+        return reenrol.follow(batch, moves)
 
     def _discover(self, batch: Sequence[Target], now: datetime) -> list[Target]:
         """With AGENT_DISCOVERY=active, every active agent not listed becomes a target too."""

@@ -176,3 +176,12 @@ def test_agents_paged_by_id_match_the_spec(openapi: Any, api: httpx.Client) -> N
     assert [item["id"] for item in response.json()["data"]["affected_items"]] == ["002"]
     assert response.json()["data"]["total_affected_items"] == 2  # what is left after 001
     check(openapi, response)
+
+
+def test_agent_localfile_configuration_matches_the_spec(openapi: Any, api: httpx.Client, sim: SimulatorServer) -> None:
+    sim.fleet.add_configured_file("001", "/var/log/quiet.log")
+    response = api.get("/agents/001/config/logcollector/localfile", headers=token_of(api))
+    assert response.status_code == 200
+    check(openapi, response, "/agents/{agent_id}/config/{component}/{configuration}")
+    files = [entry["file"] for entry in response.json()["data"]["localfile"]]
+    assert files == ["/var/log/auth.log", "/var/log/syslog", "/var/log/quiet.log"]

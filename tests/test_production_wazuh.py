@@ -358,3 +358,93 @@ def test_the_demo_shows_a_worker_node_going_down_and_a_disconnected_agent_that_b
     assert fw_edge.severity is not Severity.UNKNOWN and fw_edge.agent_status == "disconnected"
     assert rows["agent:005:Security"].severity is not Severity.UNKNOWN  # the agent after it is still judged
     assert "api" not in result.backend_errors
+
+
+# -- item 4: re-enrolment ------------------------------------------------------------------------------------
+
+
+def test_a_reenrolled_host_is_followed_to_its_new_id_with_one_notice(rig: Rig) -> None:
+    watched = [*TARGETS, Target.agent("003", "web-003", 600.0, location="/var/log/syslog")]
+    with rig.app(watched) as app:
+        app.monitor.run_once()
+        rig.fleet.reenrol("003", "014")  # reinstalled: the old agent removed, a new id for the same name
+        rig.clock.advance(15 * 60)  # the next full listing
+        first = app.monitor.run_once()
+        rig.clock.advance(15 * 60)
+        second = app.monitor.run_once()
+        keys = {t.key: t for t in app.monitor.targets}
+    notices = [n for n in first.notifications if n.kind is NotificationKind.REENROLLED]
+    assert [title(n) for n in notices] == ["NOTICE: web-003 re-enrolled as 014 (003 removed)"]
+    assert [n.kind for n in first.notifications] == [NotificationKind.REENROLLED]  # no "not registered" alert
+    assert second.notifications == []
+    assert "agent:003" not in keys and keys["agent:014:/var/log/syslog"].interval_s == 600.0
+    rows = {row.target.key: row.state.severity for row in second.rows}
+    assert rows["agent:014"] is Severity.OK and rows["agent:014:/var/log/syslog"] is Severity.OK
+
+
+def test_after_a_restart_the_reenrolled_row_is_followed_without_a_second_notice(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        app.monitor.run_once()
+        rig.fleet.reenrol("003", "014")
+        rig.clock.advance(15 * 60)
+        app.monitor.run_once()
+    rig.clock.advance(60)
+    with rig.app(TARGETS) as app:  # the daemon's hourly re-exec: agents.csv still says 003
+        result = app.monitor.run_once()
+    assert result.notifications == []
+    assert "agent:014" in {row.target.key for row in result.rows}
+
+
+def test_check_config_connect_and_status_say_which_row_needs_its_id_updated(rig: Rig) -> None:
+    (rig.folder / "agents.csv").write_text("001,web-001\n003,web-003\n")
+    env = write_env(
+        rig.folder,
+        WAZUH_API_URL=rig.sim.api_url,
+        WAZUH_API_USER="wazuh",
+        WAZUH_API_PASSWORD="wazuh",
+        WAZUH_INDEXER_URL=rig.sim.indexer_url,
+        WAZUH_INDEXER_USER="admin",
+        WAZUH_INDEXER_PASSWORD="admin",
+        AGENT_LIST_FILE=str(rig.folder / "agents.csv"),
+        STATE_DB=str(rig.folder / "state.sqlite3"),
+    )
+    with rig.app(TARGETS[:3]) as app:
+        app.monitor.run_once()
+        rig.fleet.reenrol("003", "014")
+        rig.clock.advance(15 * 60)
+        app.monitor.run_once()
+    out, status = io.StringIO(), io.StringIO()
+    code = main(["check-config", "--connect", "--env-file", str(env)], stdout=out, stderr=io.StringIO())
+    main(["status", "--env-file", str(env)], stdout=status, stderr=io.StringIO())
+    assert code == 3
+    assert f"{rig.folder / 'agents.csv'}:2: agent 003 (web-003) re-enrolled as 014 (003 removed): update its id" in (
+        out.getvalue()
+    )
+    assert "not known to the Wazuh API" not in out.getvalue()
+    assert "re-enrolled as 014: update its id in the agents file" in status.getvalue()
+
+
+# -- item 7: configured files, not only files that spoke ----------------------------------------------------
+
+
+def test_files_star_also_watches_a_configured_file_that_never_sent_an_event(rig: Rig) -> None:
+    rig.fleet.add_configured_file("001", "/var/log/app/error.log")
+    learner = Target.agent("001", "web-001", INTERVAL, location="*")
+    with rig.app([agent("001", "web-001"), learner]) as app:
+        watched = sorted(t.location or "" for t in app.monitor.targets if t.location)
+        result = app.monitor.run_once()
+    assert watched == ["/var/log/app/error.log", "/var/log/syslog"]
+    (note,) = result.notifications
+    assert note.target_key == "agent:001:/var/log/app/error.log"
+    assert "no event in the last 7d (LOOKBACK)" in plain_text(note)
+
+
+def test_learning_configured_files_stays_within_its_share_of_the_api_budget(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    learners = [Target.agent(agent_id, agent_id, INTERVAL, location="*") for agent_id in FLEET]
+    before = rig.sim.stats.api_requests
+    with rig.app(learners, wazuh_indexer_url=None, wazuh_api_max_rpm=8):
+        asked = rig.sim.stats.api_requests - before
+    assert asked <= 2 + 2  # a login, 8 x 25% = 2 configurations, and the clock's / listing's first request
+    assert "the configuration of 2 agents of 6 is read this start" in caplog.text

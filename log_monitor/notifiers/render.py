@@ -158,6 +158,8 @@ def title(n: Notification) -> str:
             count=len(n.related),
             host=one_line(n.host),
         )
+    if kind is NotificationKind.REENROLLED:
+        return f"NOTICE: {one_line(n.detail).partition(':')[0]}"
     if kind is NotificationKind.STATE_RESET and n.condition is Condition.MISSING:
         return f"{severity}: the state DB was deleted while running; monitoring restarted from an empty state"
     if kind is NotificationKind.STATE_RESET:
@@ -196,6 +198,11 @@ def fields(n: Notification) -> list[tuple[str, str]]:
     if n.kind is NotificationKind.CHANNEL_DOWN:
         out.append(("Channel", one_line(n.label)))
         out.append(("Failed at", format_utc(n.created_at)))
+        out.append(("Monitor host", one_line(n.host)))
+        return out
+    if n.kind is NotificationKind.REENROLLED:
+        out.append(("Agent", f"{n.agent_id} {one_line(n.agent_name or n.label)}"))
+        out.append(("Found at", format_utc(n.created_at)))
         out.append(("Monitor host", one_line(n.host)))
         return out
     if n.kind is NotificationKind.STATE_RESET:

@@ -177,6 +177,7 @@ class _Agent:
     windows: bool = False  # its locations are event channels (Security, System...)
     node: str = NODE_NAME  # the cluster node it is connected to
     status_code: int = CODE_OK
+    quiet_files: list[str] = field(default_factory=list)  # configured <localfile>s that never send an event
 
     def listed(self, now: datetime, left: datetime | None = None) -> SimAgent:
         """The agent as the server API lists it at `now`: an active agent's keepalive is that moment.
@@ -407,6 +408,20 @@ class Fleet:
         with self._lock:
             node = self._agent(agent_id).node
             return node, self._nodes.get(node) is None
+
+    def add_configured_file(self, agent_id: str, location: str) -> None:
+        """A <localfile> in the agent's configuration that has never sent an event (and never will, here)."""
+        with self._lock:
+            self.version += 1
+            self._agent(agent_id).quiet_files.append(location)
+
+    def localfiles(self, agent_id: str) -> list[tuple[str, str]]:
+        """The agent's configured <localfile>s as (location, log format): its log locations and its quiet files."""
+        with self._lock:
+            agent = self._agent(agent_id)
+            logformat = "eventchannel" if agent.windows else "syslog"
+            logs = [loc for loc, stream in sorted(agent.streams.items()) if stream.is_log]
+            return [(loc, logformat) for loc in [*logs, *agent.quiet_files]]
 
     def remove_agent(self, agent_id: str) -> None:
         """The agent is deleted (`manage_agents -r`, or replaced by a re-enrolment): gone from every listing."""

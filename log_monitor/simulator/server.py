@@ -500,6 +500,10 @@ class _ApiApp(_App):
             if self._owner.faults.cluster_denied:
                 raise _HttpError(403, _PERMISSION_DENIED)
             return _json_reply(200, self._healthcheck())
+        if len(parts) == 5 and parts[0] == "agents" and parts[2] == "config":
+            self._allow(method, ("GET",))
+            self._authorize(headers)
+            return _json_reply(200, self._agent_config(parts[1], parts[3], parts[4]))
         if len(parts) == 4 and parts[0] == "agents" and parts[2] == "stats":
             self._allow(method, ("GET",))
             self._authorize(headers)
@@ -699,6 +703,23 @@ class _ApiApp(_App):
             "message": "All selected nodes healthcheck information was returned",
             "error": 0,
         }
+
+    def _agent_config(self, agent_id: str, component: str, configuration: str) -> JSON:
+        """GET /agents/{id}/config/logcollector/localfile: the <localfile>s as logcollector reports them
+        (src/logcollector getLocalfileConfig: `file`, `logformat`, `target`), forwarded like the statistics."""
+        if (component, configuration) != ("logcollector", "localfile"):
+            raise _bad_request(f"the simulator serves logcollector/localfile only, not {component}/{configuration}")
+        agent = next((a for a in self._owner.fleet.agents() if a.id == agent_id), None)
+        if agent is None or agent.id == MANAGER_ID:
+            raise _bad_request("Agent does not exist", 1701)
+        self._check_reachable(agent)
+        if agent.status != "active":
+            raise _bad_request("Cannot send request, agent is not active", 1707)
+        files = [
+            {"file": location, "logformat": logformat, "target": ["agent"]}
+            for location, logformat in self._owner.fleet.localfiles(agent_id)
+        ]
+        return {"data": {"localfile": files}, "error": 0}
 
     def _stats_failure(self, agent: SimAgent | None) -> tuple[int, str] | None:
         """The failed_items error for one agent's statistics, or None; raises for the HTTP errors of REALITY.md §8."""

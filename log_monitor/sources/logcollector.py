@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 POLL_SHARE = 0.8
 # logcollector's state_interval default: how often the agent regenerates its statistics.
 LOGCOLLECTOR_INTERVAL_S = 60.0
+# Reading the agents' configured log files (files=*) at a start may use this share of WAZUH_API_MAX_RPM.
+LEARN_SHARE = 0.25
 # An agent error that, when every agent asked gets it, is the API's failure: 3036 (remoted could not reach
 # it). Not 3022 (those agents' node left: the node's alert says so), not 1015 (they never connected).
 SHARED_WHEN_EVERY_AGENT = frozenset({3036})
@@ -220,6 +222,43 @@ def _not_polled(listing: Mapping[str, AgentInfo] | None, agent_id: str) -> bool:
     if agent_id not in listing:
         return True
     return listing[agent_id].status != "active"
+
+
+def learn_configured(api: WazuhAPIHandler, targets: Sequence[Target], max_rpm: int) -> list[Target]:
+    """`files=*` rows also watch each log file of the agent's configuration, so one that never sent an event is
+    watched too (the indexer learns only locations that did). One request per agent, at most LEARN_SHARE of
+    WAZUH_API_MAX_RPM per start; the `*` rows are kept for the indexer's learning.
+    """
+    learners = [t for t in targets if t.kind is TargetKind.LOCATION and t.location == "*" and t.agent_id]
+    if not learners:
+        return list(targets)
+    budget = max(1, int(max_rpm * LEARN_SHARE))
+    if len(learners) > budget:
+        log.warning(
+            "files=*: the configuration of %d agents of %d is read this start (%.0f%% of WAZUH_API_MAX_RPM); "
+            "the others learn only the locations that sent events",
+            budget,
+            len(learners),
+            LEARN_SHARE * 100,
+        )
+    listed = {t.key for t in targets}
+    added: list[Target] = []
+    for learner in learners[:budget]:
+        assert learner.agent_id is not None
+        try:
+            locations = api.localfiles(learner.agent_id)
+        except AgentError as exc:
+            log.info("agent %s: configured log files not read: %s", learner.agent_id, exc.message)
+            continue
+        except BackendError as exc:
+            log.warning("configured log files not read (%s): files=* learns from events only", exc)
+            break
+        for location in locations:
+            key = Target.location_key(learner.agent_id, location)
+            if key not in listed:
+                listed.add(key)
+                added.append(replace(learner, key=key, location=location, origin=f"{learner.origin} (configured)"))
+    return [*targets, *added]
 
 
 def plan_polls(targets: Sequence[Target], max_rpm: int) -> tuple[list[Target], str | None]:

@@ -98,11 +98,13 @@ class ApiStatusSource:
         # Ids a full listing has answered for that the last one does not have (asked and not registered, removed).
         self._seen: set[str] = set()
         self.full_listings = 0
+        self.fresh_full = False  # this pass read the full listing (every id and name)
         self._health_denied = False
 
     def new_pass(self) -> None:
         """Forget the last listing: each pass reads a fresh status."""
         self._listed = None
+        self.fresh_full = False
 
     def agents(self, now: datetime | None = None, wanted: Collection[str] = ()) -> Listing:
         """Every registered agent but the manager (000), by id, as of this pass; listed (or failed) once per pass.
@@ -144,6 +146,7 @@ class ApiStatusSource:
             # The listing's own ids are not stored twice (100,000 strings): `_seen` keeps the others.
             self._seen = (self._seen | gone | set(wanted)).difference(names)
             self.full_listings += 1
+            self.fresh_full = True
             return Listing(names, not_active, nodes)
         # The agents the full listing had as not active and no longer are, are active (only named) now;
         # those registered since the full listing and not active yet are known now, named at the next one.

@@ -43,6 +43,7 @@ AGENT_ERRORS = {
     1701: "Wazuh does not know it (error 1701): not registered",
     1707: "it is not active (Wazuh error 1707)",
 }
+_COMMAND_FORMATS = frozenset({"command", "full_command"})
 _AGENT_PATH = re.compile(r"^/agents/(\d{3,})/")
 
 
@@ -114,6 +115,22 @@ class WazuhAPIHandler(BackendClient):
             return {}
         first = items[0]
         return first if isinstance(first, dict) else {}
+
+    def localfiles(self, agent_id: str) -> list[str]:
+        """The log locations in the agent's active configuration (`GET /agents/{id}/config/logcollector/localfile`).
+
+        Commands (their output is named by the command) and wildcard paths (events name each file) are left out.
+        """
+        data = _data(self._get(f"/agents/{agent_id}/config/logcollector/localfile", {}))
+        entries = data.get("localfile")
+        found = []
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or entry.get("command") or entry.get("logformat") in _COMMAND_FORMATS:
+                continue
+            location = entry.get("file")
+            if isinstance(location, str) and location and not any(c in location for c in "*?["):
+                found.append(location)
+        return found
 
     def cluster_nodes(self) -> list[str]:
         """The names of the nodes connected to the cluster (`GET /cluster/healthcheck`, RBAC `cluster:read`).

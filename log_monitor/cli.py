@@ -62,7 +62,7 @@ from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.status_server import start_status_server
 from log_monitor.targets import load_targets
-from log_monitor.view import REMOVED, TargetView, learned, removed_by, views
+from log_monitor.view import REMOVED, TargetView, keepalive_only, learned, removed_by, views
 
 EXIT_OK = 0
 EXIT_UNKNOWN = 3
@@ -541,8 +541,7 @@ def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
             note = "; ".join(filter(None, ["not registered in Wazuh", note]))
         elif s.agent_status and s.agent_status.startswith(reenrol.REENROLLED_AS):
             note = "; ".join(filter(None, [f"{s.agent_status}: update its id in the agents file", note]))
-        # Stored OK without a last event: an agent judged by its keepalive alone (no indexer counts its events).
-        counted = not (s.condition is Condition.OK and s.last_event is None)
+        counted = not keepalive_only(view.target, s)
         condition, last = _condition_and_last(view.target, s.condition, s.last_event, counted)
         dropped = removed_by(view)
         if dropped is not None:

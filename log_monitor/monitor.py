@@ -151,10 +151,11 @@ class LogCounter:
         now = self.clock.now()
         result = PassResult()
         self._list_agents(batch, now)
+        # Before discovery, which would otherwise take a re-enrolled host's new id for a new agent.
+        batch = self._follow_reenrolments(batch, now, result)
         found = self._discover(batch, now)
         if found:
             batch = [*batch, *found]
-        batch = self._follow_reenrolments(batch, now, result)
         # The API's Date came with this pass's listing: a wrong clock is known before anything is judged.
         clock_problem = self._clock_problem(now)
         passing = PassJudge(self.store.kept_states(), self.store.silences(now), now, self._judging, rows=keep_rows)

@@ -29,7 +29,7 @@ from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
 from log_monitor.ratechart import Mark, Point, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
-from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
+from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, keepalive_only, removed_by
 from log_monitor.view import views as all_views
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,8 @@ def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
         "maintenance_window": view.window.text if view.window is not None else None,
         "removed": view.removed,
         "forgotten_after": _iso(removed_by(view)),
-        "note": view.note(),
+        "events_counted": not keepalive_only(target, state),
+        "note": view.note() or ("keepalive only: events are not counted" if keepalive_only(target, state) else ""),
     }
 
 

@@ -146,6 +146,17 @@ def views(
     return found
 
 
+def keepalive_only(target: Target | None, state: TargetState | None) -> bool:
+    """An agent judged by its keepalive alone (the API without the indexer): OK, and no event ever counted."""
+    return (
+        target is not None
+        and target.kind is TargetKind.AGENT
+        and state is not None
+        and state.condition is Condition.OK
+        and state.last_event is None
+    )
+
+
 def removed_by(view: TargetView) -> datetime | None:
     """When a removed target is dropped from the store (REMOVED_KEPT after its last check)."""
     if not view.removed or view.state is None or view.state.last_checked is None:

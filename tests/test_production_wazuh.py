@@ -146,6 +146,7 @@ def test_api_only_once_status_and_check_config_tell_one_truth_keepalive_only(tmp
         row = next(line for line in text.splitlines() if line.startswith("agent:001"))
         assert "keepalive only" in row and "not counted" in row and "never" not in row, text
     assert "keepalive alone" in once.getvalue()
+    assert "UNKNOWN" not in once.getvalue()
     assert "keepalive alone" in check.getvalue() and "UNKNOWN" not in check.getvalue()
 
 
@@ -448,3 +449,36 @@ def test_learning_configured_files_stays_within_its_share_of_the_api_budget(
         asked = rig.sim.stats.api_requests - before
     assert asked <= 2 + 2  # a login, 8 x 25% = 2 configurations, and the clock's / listing's first request
     assert "the configuration of 2 agents of 6 is read this start" in caplog.text
+
+
+# -- the simulator's rate limit is the API's fixed window ---------------------------------------------------
+
+
+def test_the_simulated_rate_limit_is_the_apis_fixed_window_not_a_sliding_one(tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    with (
+        SimulatorServer(Fleet(now=clock.now), clock=clock, max_rpm=3) as sim,
+        httpx.Client(base_url=sim.api_url) as api,
+    ):
+
+        def status_at(second: float) -> int:
+            clock.advance(second - (clock.monotonic() - start))
+            return api.get("/").status_code  # 401 without a token: counted all the same, as the API counts it
+
+        start = clock.monotonic()
+        assert [status_at(s) for s in (0, 10, 20, 30, 59)] == [401, 401, 401, 429, 429]
+        # At 61 s a new window opens (its first request counts 0): three more pass where a sliding
+        # window (10 s and 20 s still inside it) would refuse the second.
+        assert [status_at(s) for s in (61, 62, 63, 64, 65)] == [401, 401, 401, 401, 429]
+
+
+def test_api_only_the_status_json_says_events_are_not_counted(rig: Rig) -> None:
+    with api_only(rig, TARGETS[:1]) as app:
+        app.monitor.run_once()
+        server = StatusServer(app, ("127.0.0.1", 0), None).start()
+        try:
+            body = httpx.get(server.url + "/api/targets", timeout=10).json()
+        finally:
+            server.close()
+    (row,) = body["targets"]
+    assert row["events_counted"] is False and row["note"] == "keepalive only: events are not counted"

@@ -418,7 +418,10 @@ def _bad_request(detail: str, code: int | None = None) -> _HttpError:
 class _ApiApp(_App):
     def __init__(self, owner: SimulatorServer) -> None:
         super().__init__(owner)
-        self._sent: collections.deque[float] = collections.deque()
+        # The API's fixed window (api/middlewares.py check_rate_limit): it opens at a request, counts every request
+        # for 60 s, rejected ones too, and the request that opens the next window counts 0.
+        self._window_start: float | None = None
+        self._window_count = 0
         self._lock = threading.Lock()
         self._listing_cache: tuple[object, list[JSON]] | None = None
 
@@ -466,9 +469,13 @@ class _ApiApp(_App):
         # Counted before authentication, as the real API's middleware does: failed logins use the budget too.
         now = self._owner.clock.monotonic()
         with self._lock:
-            while self._sent and now - self._sent[0] >= 60.0:
-                self._sent.popleft()
-            if len(self._sent) >= self._owner.max_rpm:
+            if self._window_start is None:
+                self._window_start = now
+            if now - 60.0 <= self._window_start:
+                self._window_count += 1
+            else:
+                self._window_start, self._window_count = now, 0
+            if self._window_count > self._owner.max_rpm:
                 raise _HttpError(
                     429,
                     {
@@ -479,7 +486,6 @@ class _ApiApp(_App):
                         "error": RATE_LIMIT_ERROR,
                     },
                 )
-            self._sent.append(now)
 
     def _route(self, method: str, path: str, params: dict[str, str], headers: Mapping[str, str]) -> _Reply:
         if path == "/security/user/authenticate":

@@ -194,7 +194,7 @@ class PassJudge:
             for node, bad in broken.items()
         }
 
-    def _pipeline(self, nodes: Mapping[str, tuple[str, tuple[str, ...]]] = {}) -> tuple[str | None, tuple[str, ...]]:
+    def _pipeline(self, nodes: Mapping[str, tuple[str, tuple[str, ...]]]) -> tuple[str | None, tuple[str, ...]]:
         # The agents of a node alerted on their own are that node's news, not the pipeline's.
         covered = {key for _, keys in nodes.values() for key in keys}
         silent = tuple(key for key, _ in self._bad if key not in covered)

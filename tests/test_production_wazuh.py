@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
+from log_monitor import reenrol
 from log_monitor.app import build
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
 from log_monitor.demo import demo_setup
 from log_monitor.errors import ConfigError
-from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target
+from log_monitor.models import Condition, Notification, NotificationKind, Secret, Severity, Target, TargetState
 from log_monitor.monitor import PassResult
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.render import fields, plain_text, title
@@ -482,3 +483,19 @@ def test_api_only_the_status_json_says_events_are_not_counted(rig: Rig) -> None:
             server.close()
     (row,) = body["targets"]
     assert row["events_counted"] is False and row["note"] == "keepalive only: events are not counted"
+
+
+def test_a_reenrolment_is_only_a_newer_unwatched_id_with_the_last_known_name() -> None:
+    targets = [agent("009", "web-1"), agent("011", "db-1"), agent("020", "mail-1")]
+    states = {
+        "agent:009": TargetState("agent:009", agent_name="web-1"),
+        "agent:011": TargetState("agent:011", agent_name="db-1"),
+        "agent:020": TargetState("agent:020", agent_name="mail-1"),
+    }
+    listed = {"005": "web-1", "014": "web-1", "016": "web-1", "012": "db-1", "021": "other"}
+    # 009: 014 and 016 are newer with its name: the newest is the re-enrolment (005 is older: not it).
+    # 011 is missing, and 012 is newer with its name.
+    # 020: nobody took its name: still not registered.
+    found = reenrol.find(targets, listed, states)
+    assert [(m.old_id, m.new_id) for m in found] == [("009", "016"), ("011", "012")]
+    assert reenrol.find([*targets, agent("016", "web-1")], listed, states)[0].new_id == "014"

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 
 from log_monitor import reenrol
 from log_monitor.app import build
@@ -25,8 +26,10 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.render import fields, plain_text, title
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
+from log_monitor.state import StateStore
 from log_monitor.status_server import StatusServer
 from log_monitor.targets import load_targets
+from log_monitor.top import TopModel, render
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
 from tests.monitor_rig import INTERVAL, NOW, Rig, agent
@@ -499,3 +502,14 @@ def test_a_reenrolment_is_only_a_newer_unwatched_id_with_the_last_known_name() -
     found = reenrol.find(targets, listed, states)
     assert [(m.old_id, m.new_id) for m in found] == [("009", "016"), ("011", "012")]
     assert reenrol.find([*targets, agent("016", "web-1")], listed, states)[0].new_id == "014"
+
+
+def test_top_shows_an_agent_judged_by_keepalive_alone_as_not_counted(tmp_path: Path) -> None:
+    web = agent("001", "web")
+    with StateStore(tmp_path / "state.db") as store:
+        store.commit([TargetState(web.key, agent_status="active", last_checked=NOW)], [])
+        (row,) = TopModel([web], store).refresh(NOW)
+    assert not row.counted
+    console = Console(width=200, record=True)
+    console.print(render([row], NOW))
+    assert "not counted" in console.export_text() and "never" not in console.export_text()

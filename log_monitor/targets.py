@@ -173,8 +173,7 @@ MANAGER_ID = "000"
 MANAGER_ROW = (
     "agent 000 is the Wazuh manager, not one host: its events mix every manager node's own logs with every "
     "syslog sender's, and its keepalive never stops, so neither its silence nor its status means anything; "
-    "remove the row, and watch the manager's own log files in files.csv (LOCAL_FILES_LIST) or each syslog "
-    "sender's agent instead"
+    "remove the row (a monitor on the manager host can watch its own log files in files.csv, LOCAL_FILES_LIST)"
 )
 
 

@@ -121,6 +121,7 @@ class LogCounter:
         self._discovery_interval_s = discovery_interval_s
         self.health = LoopHealth()
         self._slice_agents = slice_agents
+        self._followed: dict[str, reenrol.Reenrolment] = {}  # old id -> its move, found by this process
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
 
     def run_once(self) -> PassResult:
@@ -248,7 +249,12 @@ class LogCounter:
         """After a full listing: an agent id gone whose host enrolled again under its name is followed to the new id.
 
         Its rows' settings carry over; one notice says so (the old id's state remembers it, across restarts).
+        A reload brings the agents file's old ids back: the moves found before are applied again at once.
         """
+        followed = self._followed
+        if followed and any(t.agent_id in followed for t in batch):
+            self.targets = reenrol.follow(self.targets, list(followed.values()))
+            batch = reenrol.follow(batch, list(followed.values()))
         if self._api is None or not self._api.fresh_full:
             return batch
         try:
@@ -259,6 +265,7 @@ class LogCounter:
         moves = reenrol.find(self.targets, names, states)
         if not moves:
             return batch
+        followed.update((move.old_id, move) for move in moves)
         previous, self.targets = self.targets, reenrol.follow(self.targets, moves)
         notes, marks = [], []
         for move in moves:

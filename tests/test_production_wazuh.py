@@ -513,3 +513,19 @@ def test_top_shows_an_agent_judged_by_keepalive_alone_as_not_counted(tmp_path: P
     console = Console(width=200, record=True)
     console.print(render([row], NOW))
     assert "not counted" in console.export_text() and "never" not in console.export_text()
+
+
+def test_a_reload_that_brings_the_old_id_back_follows_it_at_once_without_a_new_listing(rig: Rig) -> None:
+    with rig.app(TARGETS) as app:
+        app.monitor.run_once()
+        rig.fleet.reenrol("003", "014")
+        rig.clock.advance(15 * 60)
+        app.monitor.run_once()
+        full = app.monitor._api.full_listings if app.monitor._api is not None else 0
+        app.monitor.targets = list(TARGETS)  # SIGHUP: the agents file read again, 003 still in it
+        rig.clock.advance(60)
+        result = app.monitor.run_once()
+        assert app.monitor._api is not None and app.monitor._api.full_listings == full  # no listing needed
+    keys = {row.target.key: row.state for row in result.rows}
+    assert "agent:003" not in keys and keys["agent:014"].severity is Severity.OK
+    assert result.notifications == []

@@ -34,7 +34,7 @@ from log_monitor.policy import PolicySettings
 from log_monitor.routes import DEFAULT_LANE, Router, Routes, lane_receivers, load_routes, split_receiver
 from log_monitor.sources import EventSource
 from log_monitor.sources.local_files import LocalFilesSource
-from log_monitor.sources.logcollector import LogcollectorSource, plan_polls
+from log_monitor.sources.logcollector import LogcollectorSource, learn_configured, plan_polls
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.sources.wazuh_indexer import IndexerSource, learn_locations
 from log_monitor.state import StateStore
@@ -376,14 +376,15 @@ def build(
         dispatcher, routes, receivers = _delivery(settings, channels, store, clock, sleep, tuning)
         groups = load_groups(settings)
         targets = _watched(settings, _with_groups(groups, targets, api), store, clock, api, indexer)
+        status = ApiStatusSource(api) if api else None
         monitor = LogCounter(
             targets=targets,
             store=store,
             dispatcher=dispatcher,
             clock=clock,
             policy=policy_settings(settings, host),
-            sources=_sources(settings, targets, store, sleep, api, indexer),
-            api=ApiStatusSource(api) if api else None,
+            sources=_sources(settings, targets, store, sleep, api, indexer, status),
+            api=status,
             backends=[name for name, client in (("api", api), ("indexer", indexer)) if client is not None],
             clock_offset=(lambda: api.clock_offset_s) if api is not None else None,
             discovery=settings.agent_discovery,
@@ -528,6 +529,8 @@ def _watched(
 ) -> list[Target]:
     """The targets a pass checks: the indexer's locations learned, API polls planned, week-old removals forgotten."""
     listed = list(targets)
+    if api is not None:
+        targets = learn_configured(api, targets, settings.wazuh_api_max_rpm)
     if indexer is not None:
         targets = learn_locations(
             indexer, targets, clock.now(), lookback_s=settings.lookback_s, states=store.kept_states()
@@ -557,6 +560,7 @@ def _sources(
     sleep: Callable[[float], None],
     api: WazuhAPIHandler | None,
     indexer: WazuhIndexer | None,
+    status: ApiStatusSource | None = None,
 ) -> list[EventSource]:
     """Where a pass counts events: local files always, the indexer and the agents' logcollector when configured."""
     sources: list[EventSource] = [LocalFilesSource(store, sleep=sleep)]
@@ -574,5 +578,6 @@ def _sources(
         log.info("%s", NO_LOGCOLLECTOR_5X)
     elif api is not None:
         # Logcollector counts every line read (the alerts index only holds lines that matched a rule).
-        sources.append(LogcollectorSource(api, store))
+        # It asks only the agents that this pass's listing shows active.
+        sources.append(LogcollectorSource(api, store, status.agents if status is not None else None))
     return sources

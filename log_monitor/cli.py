@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from log_monitor import __version__
+from log_monitor import __version__, reenrol
 from log_monitor.app import App, Tuning, build, build_channels, every_receiver
 from log_monitor.config import (
     DEFAULT_ENV_FILE,
@@ -43,7 +43,16 @@ from log_monitor.errors import (
 )
 from log_monitor.hostcheck import unwritable_file
 from log_monitor.logsetup import RedactingFilter, setup_logging
-from log_monitor.models import Condition, Notification, NotificationKind, Severity, Silence, Target, TargetKind
+from log_monitor.models import (
+    Condition,
+    Notification,
+    NotificationKind,
+    Severity,
+    Silence,
+    Target,
+    TargetKind,
+    TargetState,
+)
 from log_monitor.monitor import PassResult
 from log_monitor.notifiers.base import NOT_TESTED, Checkable
 from log_monitor.notifiers.console import ConsoleNotifier
@@ -52,8 +61,7 @@ from log_monitor.printable import printable
 from log_monitor.routes import check_routes, load_routes
 from log_monitor.state import InstanceLock, StateStore
 from log_monitor.targets import load_groups, load_targets
-from log_monitor.view import PENDING, REMOVED, TargetView, learned, removed_by, views
-from log_monitor.wazuh.api import MANAGER_ID
+from log_monitor.view import PENDING, REMOVED, TargetView, keepalive_only, learned, removed_by, views
 
 if TYPE_CHECKING:  # the simulator is imported by `demo` and `simulate` alone
     from log_monitor.simulator.server import SimulatorServer
@@ -381,6 +389,16 @@ def _when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S") if at else "never"
 
 
+def _condition_and_last(
+    target: Target | None, condition: Condition, last_event: datetime | None, counted: bool
+) -> tuple[str, str]:
+    """The CONDITION and LAST EVENT cells: an agent whose events no source counts (the API alone) is judged by
+    its keepalive: "keepalive only", its last event "not counted" (not "never", which would be a silence)."""
+    if target is not None and target.kind is TargetKind.AGENT and not counted:
+        return ("keepalive only" if condition is Condition.OK else condition.value), "not counted"
+    return condition.value, _when(last_event)
+
+
 def _print_pass(result: PassResult, out: TextIO) -> None:
     rows = []
     for row in sorted(result.rows, key=lambda r: (-int(r.state.severity), r.target.key)):
@@ -388,13 +406,14 @@ def _print_pass(result: PassResult, out: TextIO) -> None:
         silent = ""
         if obs.last_event is not None:
             silent = humanize_duration((obs.at - obs.last_event).total_seconds())
+        condition, last = _condition_and_last(row.target, row.state.condition, obs.last_event, obs.counts_events)
         rows.append(
             [
                 row.target.key,
                 row.target.label,
                 row.state.severity.name,
-                row.state.condition.value,
-                _when(obs.last_event),
+                condition,
+                last,
                 silent,
                 "" if obs.events_in_window is None else str(obs.events_in_window),
                 rate_against(obs.recent, obs.baseline, obs.history_days),
@@ -435,7 +454,8 @@ def _check_config(settings: Settings, targets: list[Target], connect: bool, out:
 def _check_connections(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
     """`check-config --connect`: each backend and channel reached (or said not to be testable), unknown agent ids."""
     failed = 0
-    known_agents: list[set[str]] = []  # filled by the API probe when it succeeds
+    known_agents: list[dict[str, str]] = []  # id -> name, filled by the API probe when it succeeds
+    states: Mapping[str, TargetState] = {}
     with build(settings, targets) as app:
         for name, probe in _probes(app, known_agents):
             try:
@@ -457,16 +477,9 @@ def _check_connections(settings: Settings, targets: list[Target], out: TextIO, e
                     f"UTC: {health.last_error}",
                     file=out,
                 )
+        states = app.store.load_states() if known_agents else {}
     if known_agents:
-        # A typo in agents.csv would otherwise be a "never seen, silent for 7d" alert.
-        unknown: dict[str, str] = {}
-        for target in targets:
-            if target.agent_id is not None and target.agent_id not in known_agents[0]:
-                unknown.setdefault(target.agent_id, target.origin or target.label)
-        if unknown:
-            failed += 1
-            listed = ", ".join(f"{agent_id} ({origin})" for agent_id, origin in unknown.items())
-            print(f"  warning: agent id(s) not known to the Wazuh API (a typo?): {listed}", file=out)
+        failed += _check_agent_ids(targets, known_agents[0], states, out)
     if failed:
         return _fail(err, f"{failed} connection check(s) failed", EXIT_UNKNOWN)
     return EXIT_OK
@@ -529,14 +542,44 @@ def _describe_channel(name: str, settings: Settings) -> str:
     return name
 
 
-def _probes(app: App, known_agents: list[set[str]]) -> list[tuple[str, Callable[[], str]]]:
+def _check_agent_ids(
+    targets: Sequence[Target], listed: Mapping[str, str], states: Mapping[str, TargetState], out: TextIO
+) -> int:
+    """The agents file's ids against the API's listing: re-enrolled hosts and unknown ids; 1 when any, else 0."""
+    # A re-enrolled host (same name, new id): the row is followed, but its id should be updated.
+    moves = {move.old_id: move for move in reenrol.find(targets, listed, states)}
+    for move in moves.values():
+        print(f"  warning: {_reenrolled_row(targets, move)}", file=out)
+    # A typo in agents.csv would otherwise be a "never seen, silent for 7d" alert.
+    unknown: dict[str, str] = {}
+    for target in targets:
+        agent_id = target.agent_id
+        if agent_id is not None and agent_id not in listed and agent_id not in moves:
+            unknown.setdefault(agent_id, target.origin or target.label)
+    if unknown:
+        shown = ", ".join(f"{agent_id} ({origin})" for agent_id, origin in unknown.items())
+        print(f"  warning: agent id(s) not known to the Wazuh API (a typo?): {shown}", file=out)
+    return 1 if moves or unknown else 0
+
+
+def _reenrolled_row(targets: Sequence[Target], move: reenrol.Reenrolment) -> str:
+    """ "config/agents.csv:4: agent 009 (web-1) re-enrolled as 014 (009 removed): update its id"."""
+    origin = next((t.origin for t in targets if t.agent_id == move.old_id and t.location is None and t.origin), "")
+    where = f"{origin.split(' ')[0]}: " if origin else ""
+    return (
+        f"{where}agent {move.old_id} ({move.name}) re-enrolled as {move.new_id} ({move.old_id} removed): "
+        f"update its id to {move.new_id} (it is followed until then)"
+    )
+
+
+def _probes(app: App, known_agents: list[dict[str, str]]) -> list[tuple[str, Callable[[], str]]]:
     probes: list[tuple[str, Callable[[], str]]] = []
     api, indexer = app.api, app.indexer
     if api is not None:
 
         def probe_api() -> str:
             agents = api.list_agents(exclude_manager=True)
-            known_agents.append({a.id for a in agents} | {MANAGER_ID})  # the manager's own logs may be watched
+            known_agents.append({a.id: a.name for a in agents})
             return f"{len(agents)} agents"
 
         probes.append(("Wazuh API", probe_api))
@@ -632,6 +675,12 @@ def _status_row(view: TargetView, now: datetime) -> list[str]:
         return [view.key, label, view.shown, "", "never", "", "", "never", "0", "", view.note() or "not checked yet"]
     silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
     note = view.note()
+    if s.agent_status == "not registered":
+        note = "; ".join(filter(None, ["not registered in Wazuh", note]))
+    elif s.agent_status and s.agent_status.startswith(reenrol.REENROLLED_AS):
+        note = "; ".join(filter(None, [f"{s.agent_status}: update its id in the agents file", note]))
+    counted = not keepalive_only(view.target, s)
+    condition, last = _condition_and_last(view.target, s.condition, s.last_event, counted)
     dropped = removed_by(view)
     if dropped is not None:
         note = f"{note}; forgotten after {_when(dropped)} UTC"
@@ -639,8 +688,8 @@ def _status_row(view: TargetView, now: datetime) -> list[str]:
         view.key,
         label,
         view.shown,
-        s.condition.value,
-        _when(s.last_event),
+        condition,
+        last,
         silent,
         rate_against(s.recent, s.baseline, s.history_days),
         _when(s.last_checked),

@@ -414,6 +414,7 @@ KEYS: tuple[Key, ...] = (
     _seconds("INDEXING_DELAY", "indexing_delay_s", 30.0, "margin for late events", positive=False),
     _seconds("LOOKBACK", "lookback_s", 7 * 86400.0, "how far back events are looked for"),
     Key("PIPELINE_SILENCE_RATIO", "pipeline_silence_ratio", _SHARE, 0.5, "share of silent agents: pipeline silent"),
+    _seconds("RESTART_GRACE", "restart_grace_s", 900.0, "no per-agent alert this long after a manager restart"),
     Key("DROP_RATIO", "drop_ratio", _RATIO, 0.1, "rate drop below this share of the 7-day median; 0 off"),
     Key(
         "DROP_MIN_BASELINE",
@@ -529,6 +530,7 @@ class Settings:
     indexing_delay_s: float = DEFAULTS["INDEXING_DELAY"]
     lookback_s: float = DEFAULTS["LOOKBACK"]
     pipeline_silence_ratio: float = DEFAULTS["PIPELINE_SILENCE_RATIO"]
+    restart_grace_s: float = DEFAULTS["RESTART_GRACE"]
     drop_ratio: float = DEFAULTS["DROP_RATIO"]  # rate drop: events in the window below this share of the baseline
     drop_min_baseline: float = DEFAULTS["DROP_MIN_BASELINE"]  # a sparser baseline is judged by silence only
     maintenance_tz: str | None = None  # IANA zone name; None = the host's zone
@@ -981,8 +983,9 @@ class EnvHandler:
             # The API alone gives each agent's connection status, not its events: a bare legacy WAZUH_URL
             # (a host, no `_count`) lands here, and every agent would be UNKNOWN with no word why.
             self.warnings.append(
-                f"{self.env_file}: no indexer configured: events are not counted and agents are reported "
-                "UNKNOWN; set WAZUH_INDEXER_URL, WAZUH_INDEXER_USER and WAZUH_INDEXER_PASSWORD"
+                f"{self.env_file}: no indexer configured: events are not counted; agents are judged by their "
+                'keepalive alone ("keepalive only", last event "not counted": a disconnected agent alerts, a '
+                "silent connected one does not); set WAZUH_INDEXER_URL, WAZUH_INDEXER_USER and WAZUH_INDEXER_PASSWORD"
             )
         if not values["VERIFY_TLS"]:
             self.warnings.append(

@@ -26,6 +26,8 @@ GROUPS_CSV = "group,interval,threshold,files,maintenance,drop_ratio,route\nlinux
 ROUTES_CSV = (
     "route,mode,receivers\nlinux,first,slack:#soc-linux\nidentity,all,slack:#soc-identity|email:identity@example.org\n"
 )
+WORKER = "worker-2"
+WORKER_AGENTS = (("011", "app-1"), ("012", "app-2"), ("013", "app-3"))
 
 
 def _fleet(start: datetime) -> Fleet:
@@ -65,6 +67,10 @@ def _fleet(start: datetime) -> Fleet:
     # fw-edge loses its connection to the manager altogether.
     fleet.silence("004", since=start - timedelta(seconds=10))
     fleet.set_status("004", "disconnected")
+    # A worker node of the cluster with three agents dies: one alert names the node, not three.
+    for agent_id, name in WORKER_AGENTS:
+        fleet.add_agent(agent_id, name, rate_per_min=30, started=older, node=WORKER)
+    fleet.leave_cluster(WORKER, at=start - timedelta(seconds=20))
     return fleet
 
 
@@ -97,9 +103,12 @@ def _targets() -> list[Target]:
         agent("003", "mail-relay"),
         location("003", "mail-relay", "/var/log/maillog"),
         agent("004", "fw-edge"),
+        # fw-edge is disconnected: its statistics are not asked, and dc-01's checks after it go on.
+        location("004", "fw-edge", "/var/log/syslog"),
         agent("005", "dc-01"),
         location("005", "dc-01", "Security"),
         location("005", "dc-01", "System"),
+        *(agent(agent_id, name) for agent_id, name in WORKER_AGENTS),
     ]
 
 

@@ -8,6 +8,8 @@ LogMonitorError
 │   ├── RateLimitedError   the API's per-minute budget is exhausted (429 / error 6001)
 │   ├── UnreachableError   connection refused, reset, timeout, TLS failure (httpx's TransportError and kin)
 │   └── ResponseError      5xx, malformed or partial answer (shard failures)
+│       └── AgentError     the API's error about ONE agent (disconnected, on a lost node, never connected):
+│                          that agent's UNKNOWN, never the whole backend's
 ├── StateError             the SQLite state store cannot be used
 │   └── InstanceLockedError  another monitor holds the state DB's lock (exit 75)
 └── NotifierError          a channel refused or failed a notification (notifiers/base.py)
@@ -57,6 +59,14 @@ class UnreachableError(BackendError):
 
 class ResponseError(BackendError):
     """The backend answered with an error status or an unusable body."""
+
+
+class AgentError(ResponseError):
+    """The API answered an error about one agent (`code`: Wazuh's error code); its other agents are fine."""
+
+    def __init__(self, backend: str, message: str, *, code: int) -> None:
+        super().__init__(backend, message)
+        self.code = code
 
 
 class StateError(LogMonitorError):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from log_monitor.changes import rate_points, transition, worth_writing
 from log_monitor.ledger import Entry, advance, apply, norm_of_read, rate_figures
 from log_monitor.models import (
+    Cluster,
     Condition,
     Notification,
     NotificationKind,
@@ -27,6 +28,9 @@ from log_monitor.view import held, shown
 
 PIPELINE_KEY = "pipeline:all"
 PIPELINE_MIN_AGENTS = 5
+# A cluster node's state: "node:worker-2". One alert when most of its agents fall silent together.
+NODE_PREFIX = "node:"
+NODE_MIN_AGENTS = 3
 # The severities the pipeline's inhibition may hold back: judged once the whole pass is seen.
 _HELD = frozenset({Severity.WARNING, Severity.CRITICAL})
 # How each backend is named in its alert.
@@ -103,6 +107,8 @@ class PassJudge:
         self._waiting: list[tuple[Target, Observation, Assessment, TargetState | None, Entry | None, Norm]] = []
         self._agents = 0  # agents whose observation is not unknown: the pipeline ratio's whole
         self._bad: list[tuple[str, Condition]] = []  # of those, the silent or dropping
+        self._node_agents: dict[str, int] = {}  # agents counted, by cluster node
+        self._node_bad: dict[str, list[tuple[str, datetime | None]]] = {}  # the silent ones, since when
 
     def judge(
         self,
@@ -157,14 +163,23 @@ class PassJudge:
                 return found[0], self._norm_hour, found[1]
         return _NO_NORM
 
-    def finish(self, backends: Mapping[str, str | None]) -> Verdict:
-        """The targets held for the pipeline's verdict, then the backends' and the pipeline's own states."""
+    def finish(self, backends: Mapping[str, str | None], cluster: Cluster | None = None) -> Verdict:
+        """The targets held for the pipeline's verdict, then the backends' and the pipeline's own states.
+
+        With a cluster, a node most of whose agents fell silent together is one alert, as the pipeline is:
+        its agents' own alerts are held, and they do not count towards the pipeline's ratio.
+        """
         verdict = Verdict()
-        problem, keys = self._pipeline()
+        nodes = self._broken_nodes(cluster)
+        problem, keys = self._pipeline(nodes)
         for target, obs, found, previous, entry, norm in self._waiting:
-            self._step(verdict, target, obs, found, previous, entry, norm, inhibited=problem is not None)
+            inhibited = problem is not None or (obs.node_name is not None and obs.node_name in nodes)
+            self._step(verdict, target, obs, found, previous, entry, norm, inhibited=inhibited)
         self._waiting = []
         _judge_shared(verdict, backends, problem, keys, self._states, self._now, self._settings.policy)
+        if cluster is not None:
+            counted = self._node_agents.keys()
+            _judge_nodes(verdict, nodes, counted, cluster.listed, self._states, self._now, self._settings.policy)
         return verdict
 
     def _step(
@@ -221,14 +236,43 @@ class PassJudge:
             found = assess(target, obs, self._now, self._settings.policy)
         if found.severity in _HELD:
             self._bad.append((target.key, found.condition))
+        node = obs.node_name
+        if node:
+            self._node_agents[node] = self._node_agents.get(node, 0) + 1
+            if found.severity in _HELD:
+                self._node_bad.setdefault(node, []).append((target.key, found.silence_start))
 
-    def _pipeline(self) -> tuple[str | None, tuple[str, ...]]:
-        silent = tuple(key for key, _ in self._bad)
-        if len(silent) >= PIPELINE_MIN_AGENTS and len(silent) >= self._settings.pipeline_ratio * self._agents:
+    def _broken_nodes(self, cluster: Cluster | None) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """The nodes most of whose agents (and at least NODE_MIN_AGENTS) are silent: node -> (words, agent keys).
+
+        None with fewer than two nodes, nor when every node is: that is the whole pipeline's alert.
+        """
+        if cluster is None or len(self._node_agents) < 2:
+            return {}
+        ratio = self._settings.pipeline_ratio
+        broken = {
+            node: bad
+            for node, bad in self._node_bad.items()
+            if len(bad) >= NODE_MIN_AGENTS and len(bad) >= ratio * self._node_agents[node]
+        }
+        if len(broken) == len(self._node_agents):
+            return {}
+        return {
+            node: (_node_words(node, bad, self._node_agents[node], cluster), tuple(k for k, _ in bad))
+            for node, bad in broken.items()
+        }
+
+    def _pipeline(self, nodes: Mapping[str, tuple[str, tuple[str, ...]]]) -> tuple[str | None, tuple[str, ...]]:
+        # The agents of a node alerted on their own are that node's news, not the pipeline's.
+        covered = {key for _, keys in nodes.values() for key in keys}
+        silent = tuple(key for key, _ in self._bad if key not in covered)
+        agents = self._agents - sum(self._node_agents[node] for node in nodes)
+        if len(silent) >= PIPELINE_MIN_AGENTS and len(silent) >= self._settings.pipeline_ratio * agents:
             # Most agents dropping together is a pipeline fault too (a full queue, a broken filter upstream).
-            drops = sum(1 for _, condition in self._bad if condition is Condition.RATE_DROP)
-            how = "silent" if not drops else "dropping" if drops == len(self._bad) else "silent or dropping"
-            return f"{len(silent)} of {self._agents} agents {how} in one pass", silent
+            bad = [condition for key, condition in self._bad if key not in covered]
+            drops = sum(1 for condition in bad if condition is Condition.RATE_DROP)
+            how = "silent" if not drops else "dropping" if drops == len(bad) else "silent or dropping"
+            return f"{len(silent)} of {agents} agents {how} in one pass", silent
         return None, ()
 
 
@@ -274,3 +318,51 @@ def _record(verdict: Verdict, previous: TargetState | None, state: TargetState, 
         verdict.transitions.append(changed)
     if state.recent is not None:
         verdict.rate_points += rate_points(previous, state)
+
+
+def _node_words(node: str, bad: list[tuple[str, datetime | None]], agents: int, cluster: Cluster) -> str:
+    """ "node worker-2: 37 of 40 agents silent since 10:02 UTC; the node is not in the cluster"."""
+    starts = [since for _, since in bad if since is not None]
+    since = f" since {min(starts):%Y-%m-%d %H:%M} UTC" if starts else ""
+    words = f"node {node}: {len(bad)} of {agents} agents silent or disconnected{since}"
+    if cluster.connected is None:
+        return f"{words} (whether the node is in the cluster is unknown: no cluster:read)"
+    if node not in cluster.connected:
+        return f"{words}; the node is not in the cluster (GET /cluster/healthcheck): it is down or cut off"
+    return f"{words}; the node is still in the cluster: look at its analysisd and its link to the indexer"
+
+
+def _judge_nodes(
+    verdict: Verdict,
+    broken: Mapping[str, tuple[str, tuple[str, ...]]],
+    counted: Collection[str],
+    listed: frozenset[str],
+    states: Mapping[str, TargetState],
+    now: datetime,
+    policy: PolicySettings,
+) -> None:
+    """Each cluster node's state, built as the pipeline's: one alert naming the node and its agents, one recovery.
+
+    A node alerted before is judged again when this pass saw its agents, or when no agent is listed on it
+    any more (they enrolled elsewhere: their own checks go on); otherwise it is left as it was.
+    """
+    keys = {NODE_PREFIX + node for node in broken}
+    keys.update(key for key in states if key.startswith(NODE_PREFIX))
+    for key in sorted(keys):
+        node = key.removeprefix(NODE_PREFIX)
+        problem, related = broken.get(node, (None, ()))
+        if problem is None and node not in counted and node in listed:
+            continue  # not judged this pass: none of its agents was checked
+        decision = backend_step(
+            states.get(key) or TargetState(key),
+            f"Wazuh node {node}",
+            problem,
+            now,
+            policy,
+            down=NotificationKind.PIPELINE_SILENT,
+            up=NotificationKind.PIPELINE_RESTORED,
+            severity=Severity.CRITICAL,
+            related=related,
+        )
+        _record(verdict, states.get(key), decision.state, now)
+        verdict.notifications.extend(decision.notifications)

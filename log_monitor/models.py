@@ -56,6 +56,7 @@ class NotificationKind(enum.StrEnum):
     PIPELINE_RESTORED = "pipeline_restored"
     TEST = "test"
     CHANNEL_DOWN = "channel_down"  # a delivery channel failed permanently (raised by the dispatcher)
+    REENROLLED = "reenrolled"  # an agent enrolled again under a new id: its rows follow it
     STATE_RESET = "state_reset"  # the state DB was corrupt: quarantined, monitoring restarted from an empty one
 
 
@@ -177,6 +178,14 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """The Wazuh cluster as the API shows it: the nodes agents are listed on, and those connected now."""
+
+    listed: frozenset[str]  # node_name of the agents in the last full listing
+    connected: frozenset[str] | None = None  # GET /cluster/healthcheck; None when not readable (no cluster:read)
+
+
+@dataclass(frozen=True)
 class Silence:
     """An ad-hoc maintenance (`silence TARGET --for 2h`): alerts held back until `until`."""
 
@@ -203,6 +212,10 @@ class Observation:
     agent_name: str | None = None
     drops: int | None = None
     error: str | None = None  # which backend failed and how, already free of secrets
+    # The API's status_code (REALITY.md §9): 1 refused (newer than the manager), 3 stopped on purpose,
+    # 4 no keepalive, 5 reset by a manager restart; None when no API told it.
+    status_code: int | None = None
+    node_name: str | None = None  # the Wazuh cluster node the agent is connected to, as the API lists it
     problem: str = ""  # a local file missing or unreadable: its own alert, not a silence
     counts_events: bool = True  # False: no source counted this target's events (API only: keepalives judged)
     incomplete: str | None = None  # an event source failed: a silence is not proven, only recency is
@@ -326,3 +339,5 @@ class Notification:
     silent_for_s: float | None = None
     detail: str = ""
     related: tuple[str, ...] = field(default_factory=tuple)  # target keys covered by a grouped alert
+    # The API's status of the agent when it was judged; None when no API was asked (indexer only).
+    agent_status: str | None = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from operator import attrgetter
 
+from log_monitor import reenrol
 from log_monitor.clock import Clock
 from log_monitor.errors import BackendError
 from log_monitor.findings import FindingsLog
@@ -27,7 +28,10 @@ from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
 
 log = logging.getLogger(__name__)
 
-NO_INDEXER = "no indexer configured (WAZUH_INDEXER_URL): events are not counted, only keepalives are judged"
+NO_INDEXER = (
+    "no indexer configured (WAZUH_INDEXER_URL): events are not counted, agents are judged by their keepalive "
+    'alone ("keepalive only"): a silent agent that still sends keepalives is not found'
+)
 # The Date header has 1 s resolution and a pass takes seconds; 5 minutes apart is a wrong clock.
 MAX_CLOCK_SKEW_S = 300.0
 
@@ -127,6 +131,7 @@ class LogCounter:
         self.health = LoopHealth()
         self._slice_agents = slice_agents
         self._findings = findings
+        self._followed: dict[str, reenrol.Reenrolment] = {}  # old id -> its move, found by this process
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
         # Asked between slices (the daemon sets it to "SIGTERM came"): a long pass stops within one slice, inside
         # the service's stop timeout; the slices not reached keep their states and are checked at the next start.
@@ -160,6 +165,8 @@ class LogCounter:
         now = self.clock.now()
         result = PassResult()
         self._list_agents(batch, now)
+        # Before discovery, which would otherwise take a re-enrolled host's new id for a new agent.
+        batch = self._follow_reenrolments(batch, now, result)
         found = self._discover(batch, now)
         if found:
             batch = [*batch, *found]
@@ -185,7 +192,9 @@ class LogCounter:
             backends["clock"] = clock_problem
             if clock_problem is not None:
                 result.backend_errors["clock"] = clock_problem
-        self._commit(passing.finish(backends), result, keep_rows, now)
+        # Node alerts need the cluster's nodes: the listing's (read this pass), and which are connected.
+        cluster = self._api.cluster(now) if self._api is not None else None
+        self._commit(passing.finish(backends, cluster), result, keep_rows, now)
         result.notes = list(self._notes)
         self._record_pass(result, now)
         return result
@@ -261,6 +270,10 @@ class LogCounter:
                 answers.append((source.counts_events, _ask(source, mine, now, result, failed)))
         return _merged(batch, now, answers)
 
+    def agents_per_node(self) -> dict[str, tuple[int, bool | None]]:
+        """The Wazuh cluster's nodes: agents listed on each, and whether it is connected (None: not known)."""
+        return self._api.agents_per_node() if self._api is not None else {}
+
     def _clock_problem(self) -> str | None:
         """Our clock against the manager's (the API's Date; the indexer sends none, REALITY.md §5).
 
@@ -289,6 +302,40 @@ class LogCounter:
         health.last_failure = None
         if not result.backend_errors:
             health.last_good_pass_at = now
+
+    def _follow_reenrolments(self, batch: Sequence[Target], now: datetime, result: PassResult) -> Sequence[Target]:
+        """After a full listing: an agent id gone whose host enrolled again under its name is followed to the new id.
+
+        Its rows' settings carry over; one notice says so (the old id's state remembers it, across restarts).
+        A reload brings the agents file's old ids back: the moves found before are applied again at once.
+        """
+        followed = self._followed
+        if followed and any(t.agent_id in followed for t in batch):
+            self.targets = reenrol.follow(self.targets, list(followed.values()))
+            batch = reenrol.follow(batch, list(followed.values()))
+        if self._api is None or not self._api.fresh_full:
+            return batch
+        try:
+            names = self._api.agents(now).names
+        except BackendError:
+            return batch
+        states = self.store.kept_states()
+        moves = reenrol.find(self.targets, names, states)
+        if not moves:
+            return batch
+        followed.update((move.old_id, move) for move in moves)
+        previous, self.targets = self.targets, reenrol.follow(self.targets, moves)
+        notes, marks = [], []
+        for move in moves:
+            old = states.get(Target.agent_key(move.old_id))
+            if old is None or old.agent_status != f"{reenrol.REENROLLED_AS}{move.new_id}":
+                first = next(t for t in previous if t.agent_id == move.old_id)
+                notes.append(reenrol.notice(move, first, now, self.policy.host))
+                log.warning("%s: update its id in the agents file", notes[-1].detail.partition(":")[0])
+            marks.append(reenrol.marked(move, old, now))
+        self.store.commit(marks, notes)
+        result.notifications += notes
+        return reenrol.follow(batch, moves)
 
     def _discover(self, batch: Sequence[Target], now: datetime) -> list[Target]:
         """With AGENT_DISCOVERY=active, every active agent not listed becomes a target too."""
@@ -344,7 +391,8 @@ def _ask(
     if len(found) > len(keys):  # keys of targets this source was not asked about are not its to judge
         found = {key: found[key] for key in keys}
     # The set of errors first (in C): the loop that finds the first failed target's only when there is one.
-    if source.backend != "files" and set(map(_ERROR, found.values())) != {None}:
+    per_target = source.backend == "files" or getattr(source, "errors_per_target", False)
+    if not per_target and set(map(_ERROR, found.values())) != {None}:
         first = next(found[t.key] for t in mine if found[t.key].unknown)
         result.backend_errors.setdefault(source.backend, first.error or "")
     return found

@@ -22,6 +22,10 @@ from log_monitor.models import (
 
 # The API's status for an agent whose keepalives stopped: the message must say so, not "silent".
 _DISCONNECTED = frozenset({"disconnected"})
+# The status the API source gives an agent id that Wazuh does not list.
+NOT_REGISTERED = "not registered"
+# The API's status_code for an agent that a manager restart set disconnected until its next keepalive.
+RESET_BY_RESTART = 5
 # A rate drop needs this many of the baseline days to have had events: a new source has no normal yet.
 MIN_HISTORY_DAYS = LEARNING_DAYS
 # A rate drop ends when the count is back to this share of the baseline (hysteresis: no flapping at the ratio).
@@ -40,6 +44,7 @@ class PolicySettings:
     reminder_max_s: float
     drop_ratio: float  # DROP_RATIO: a rate drop below this share of the baseline; 0 turns it off
     drop_min_baseline: float  # DROP_MIN_BASELINE: sparser targets are judged by silence only
+    restart_grace_s: float  # RESTART_GRACE: no per-agent alert this long after a manager restart (code 5)
     host: str
 
 
@@ -87,7 +92,9 @@ def assess(
         )
     found = _silence(target, obs, now, settings) if obs.counts_events else _keepalive(target, obs, now, settings)
     if found.severity is not Severity.OK:
-        return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, obs.incomplete) if obs.incomplete else found
+        if obs.incomplete:
+            return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, obs.incomplete)
+        return _restarting(obs, now, settings) or found
     if obs.drops:
         return Assessment(Severity.WARNING, Condition.DROPPING, None, None, obs.detail)
     if obs.finding is not None:
@@ -149,6 +156,22 @@ def _silence(target: Target, obs: Observation, now: datetime, settings: PolicySe
     return Assessment(severity, condition, obs.last_event, silent_for, obs.detail)
 
 
+def _restarting(obs: Observation, now: datetime, settings: PolicySettings) -> Assessment | None:
+    """Held (UNKNOWN, no alert) while a manager restart reset the agent (code 5) less than RESTART_GRACE ago.
+
+    After remoted starts every agent of its node reads disconnected until its next keepalive (REALITY.md
+    §9): not an outage of agents. The grace runs from its last keepalive (the manager's clock, held to
+    ours by the clock check); UNKNOWN, not OK, so an episode already alerted gets no false recovery.
+    """
+    if obs.status_code != RESET_BY_RESTART or obs.agent_status not in _DISCONNECTED:
+        return None
+    since = obs.last_keepalive
+    if since is None or (now - since).total_seconds() >= settings.restart_grace_s:
+        return None
+    words = "status reset by a manager restart (status_code 5): no alert until its next keepalive, or RESTART_GRACE"
+    return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, words)
+
+
 def _keepalive(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
     """No source counts this agent's events (no indexer): its keepalives are all that can be judged."""
     if obs.agent_status == "active":
@@ -161,7 +184,10 @@ def _keepalive(target: Target, obs: Observation, now: datetime, settings: Policy
         silent_for = max(0.0, (now - since).total_seconds()) if since is not None else settings.lookback_s
         severity = max(_severity(silent_for, target, settings), Severity.WARNING)
         return Assessment(severity, Condition.DISCONNECTED, since, silent_for, obs.detail)
-    # pending, not registered, or no status at all: nothing proves the agent alive or dead.
+    if obs.agent_status == NOT_REGISTERED:
+        # Expected and unknown to Wazuh: removed, re-enrolled under a new id, or a typo in the agents file.
+        return Assessment(Severity.CRITICAL, Condition.NEVER_SEEN, None, settings.lookback_s, obs.detail)
+    # pending, or no status at all: nothing proves the agent alive or dead.
     why = f"agent status {obs.agent_status}" if obs.agent_status else "agent status unknown"
     return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, f"{why}; events are not counted")
 
@@ -386,6 +412,7 @@ def _notification(
         host=settings.host,
         agent_id=target.agent_id,
         agent_name=state.agent_name,
+        agent_status=state.agent_status,
         location=target.location or target.path,
         last_event=last_event,
         silent_for_s=silent_for_s,

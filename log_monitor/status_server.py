@@ -30,7 +30,7 @@ from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
 from log_monitor.ratechart import FinePoints, Mark, Point, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
-from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
+from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, keepalive_only, removed_by
 from log_monitor.view import views as all_views
 from log_monitor.wazuh.hosts import HostHealth
 
@@ -213,6 +213,10 @@ class StatusServer(Closing):
             "limit": limit,
             "targets": [_view_json(v, now) for v in chosen[offset : offset + limit]],
             "backends": [self._backend_json(v, now) for v in every if v.system],
+            "nodes": [
+                {"node": node, "agents": agents, "connected": connected}
+                for node, (agents, connected) in self.app.monitor.agents_per_node().items()
+            ],
             "channels": self.channels_document(),
             "silences": [_silence_json(s) for s in sorted(self.app.store.silences(now).values(), key=_by_until)],
         }
@@ -370,7 +374,8 @@ def _view_json(view: TargetView, now: datetime) -> dict[str, Any]:
         "maintenance_window": view.window.text if view.window is not None else None,
         "removed": view.removed,
         "forgotten_after": _iso(removed_by(view)),
-        "note": view.note(),
+        "events_counted": not keepalive_only(target, state),
+        "note": view.note() or ("keepalive only: events are not counted" if keepalive_only(target, state) else ""),
     }
 
 
@@ -476,6 +481,10 @@ class _Collector(Collector):
                 silence.add_metric([view.target.key, str(view.target.kind)], age)
         yield silence
         yield severity
+        nodes = GaugeMetricFamily("log_monitor_node_agents", "Agents listed on each Wazuh node", labels=["node"])
+        for node, (agents, _) in self._status.app.monitor.agents_per_node().items():
+            nodes.add_metric([node], agents)
+        yield nodes
 
     def _loop(self) -> Iterator[Metric]:
         health = self._status.app.monitor.health

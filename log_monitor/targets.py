@@ -176,6 +176,15 @@ def _maintenance(path: Path, line: int, text: str, problems: list[str]) -> tuple
         return ()
 
 
+MANAGER_ID = "000"
+# Agent 000 is the manager (4.x; REALITY.md §9): not one host whose silence means anything.
+MANAGER_ROW = (
+    "agent 000 is the Wazuh manager, not one host: its events mix every manager node's own logs with every "
+    "syslog sender's, and its keepalive never stops, so neither its silence nor its status means anything; "
+    "remove the row (a monitor on the manager host can watch its own log files in files.csv, LOCAL_FILES_LIST)"
+)
+
+
 def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
     path = settings.agent_list_file
     if not path.is_file():
@@ -197,6 +206,9 @@ def _agent_targets(settings: Settings, problems: list[str]) -> list[Target]:
             agent_id = normalize_agent_id(raw_id)
         except ValueError:
             problems.append(f"{path}:{row.line}: agent_id: expected digits like 001, got {raw_id!r}")
+            continue
+        if agent_id == MANAGER_ID:
+            problems.append(f"{path}:{row.line}: {MANAGER_ROW}")
             continue
         if agent_id in seen:
             problems.append(

@@ -26,7 +26,7 @@ from log_monitor.models import Condition, Severity, Target, TargetKind, TargetSt
 from log_monitor.notifiers.render import format_utc, humanize_duration
 from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.state import StateStore
-from log_monitor.view import repeated_labels, shown
+from log_monitor.view import keepalive_only, repeated_labels, shown
 
 REFRESH_S = 1.0
 
@@ -43,6 +43,7 @@ class Row:
     last_event: datetime | None
     tops: str = ""
     rate: str = ""  # events in the window against the baseline, from the daemon's last check
+    counted: bool = True  # False: an agent judged by its keepalive alone (no indexer): its last event is not counted
 
 
 LIVE_TIMEOUT_S = 1.0  # the daemon's status server is on this host or near it: slower means it is not there
@@ -171,7 +172,8 @@ class TopModel:
                     tops = _tops(watch.traffic)
             label = f"{target.label} ({target.key})" if target.label in self._repeated else target.label
             against = rate_against(state.recent, state.baseline, state.history_days) if state is not None else ""
-            rows.append(Row(target.key, label, name, short, medium, last, tops, against))
+            counted = not keepalive_only(target, state)
+            rows.append(Row(target.key, label, name, short, medium, last, tops, against, counted))
         return rows
 
 
@@ -213,6 +215,8 @@ def render(rows: Sequence[Row], now: datetime, source: str = "") -> Group:
         table.add_column(name, justify="right" if name.startswith("ev/s") else "left")
     for row in rows:
         ago = "never" if row.last_event is None else f"{humanize_duration((now - row.last_event).total_seconds())} ago"
+        if not row.counted:
+            ago = "not counted"
         style = {"OK": "green", "WARNING": "yellow", "CRITICAL": "red"}.get(row.state, "")
         cells: list[str | Text] = [
             row.label,

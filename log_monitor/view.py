@@ -13,7 +13,8 @@ PENDING = "PENDING"  # configured, not checked yet
 REMOVED = "REMOVED"  # checked once, no longer configured: never alerted again, forgotten after REMOVED_KEPT
 SHOWN = (*(s.name for s in Severity), PENDING, REMOVED)  # every state a target can show
 REMOVED_KEPT = timedelta(days=7)  # how long a removed target stays listed (after its last check)
-_SYSTEM_PREFIXES = ("backend:", "pipeline:")  # states of the monitor's own parts: never configured, never removed
+# States of the monitor's own parts (backends, the pipeline, cluster nodes): never configured, never removed.
+_SYSTEM_PREFIXES = ("backend:", "pipeline:", "node:")
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,17 @@ def views(
     for key in sorted(states.keys() - seen):
         found.append(shown(states[key], None, silences, now, zone))
     return found
+
+
+def keepalive_only(target: Target | None, state: TargetState | None) -> bool:
+    """An agent judged by its keepalive alone (the API without the indexer): OK, and no event ever counted."""
+    return (
+        target is not None
+        and target.kind is TargetKind.AGENT
+        and state is not None
+        and state.condition is Condition.OK
+        and state.last_event is None
+    )
 
 
 def removed_by(view: TargetView) -> datetime | None:

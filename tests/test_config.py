@@ -724,6 +724,7 @@ OFF_DEFAULT = {
     "LOCAL_FILES_LIST": "files.csv",
     "STATE_DB": "state.db",
     "RESTART_INTERVAL": "6h",
+    "RESTART_GRACE": "20m",
     "SLACK_BOT_TOKEN": "xoxb-tok-3",
     "SLACK_CHANNEL": "#soc",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/hook-4",

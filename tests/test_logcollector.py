@@ -14,13 +14,22 @@ import pytest
 from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
+from log_monitor.errors import AgentError, BackendError
 from log_monitor.models import Condition, NotificationKind, Secret, Severity, Target, TargetKind
 from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
-from log_monitor.sources.logcollector import FileCounters, Stats, parse_stats, plan_polls, step_counter
+from log_monitor.sources.logcollector import (
+    FileCounters,
+    LogcollectorSource,
+    Stats,
+    parse_stats,
+    plan_polls,
+    step_counter,
+)
 from log_monitor.state import LogcollectorCounter
+from log_monitor.wazuh.api import AgentInfo
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 INTERVAL = 300.0
@@ -267,3 +276,90 @@ def test_an_indexer_only_pass_then_one_with_the_api_sends_no_false_recovery(tmp_
         with rig.app(TARGETS, indexer=True) as app:
             second = app.monitor.run_once()
     assert [n.kind for n in second.notifications if n.target_key.endswith(AUTH)] == []
+
+
+# -- an error about one agent is that agent's (REALITY.md §8) -----------------------------------------------
+
+
+def _cluster_rig(rig: Rig) -> list[Target]:
+    """001 on worker-2, 002 and 003 on the master; each with its syslog watched."""
+    rig.fleet.remove_agent("001")
+    start = NOW - timedelta(hours=2)
+    rig.fleet.add_agent("001", "laptop", locations=(SYSLOG,), rate_per_min=12, started=start, node="worker-2")
+    rig.fleet.add_agent("002", "db-1", locations=(SYSLOG,), rate_per_min=12, started=start)
+    rig.fleet.add_agent("003", "mail-1", locations=(SYSLOG,), rate_per_min=12, started=start)
+    return [location(agent_id, SYSLOG) for agent_id in ("001", "002", "003")]
+
+
+def test_an_agent_on_a_worker_that_left_is_its_own_unknown_and_blinds_no_later_agent(rig: Rig) -> None:
+    targets = _cluster_rig(rig)
+    with rig.app(targets) as app:
+        app.monitor.run_once()
+        rig.fleet.leave_cluster("worker-2")  # the master still lists 001 active: its statistics answer 400/3022
+        rig.fleet.silence("003", SYSLOG, since=rig.clock.now())
+        rig.clock.advance(INTERVAL + 1)
+        result = app.monitor.run_once()
+    rows = {row.target.key: row for row in result.rows}
+    lost = rows[Target.location_key("001", SYSLOG)]
+    assert lost.state.severity is Severity.UNKNOWN
+    assert "cluster node is not in the cluster" in (lost.observation.error or "")
+    assert rows[Target.location_key("002", SYSLOG)].state.severity is Severity.OK
+    # The agent after it by id is still judged: its real silence is found.
+    assert rows[Target.location_key("003", SYSLOG)].state.severity is Severity.WARNING
+    assert [(n.kind, n.target_key) for n in result.notifications] == [
+        (NotificationKind.ALERT, Target.location_key("003", SYSLOG))
+    ]
+    assert "api" not in result.backend_errors
+
+
+def test_a_disconnected_agent_is_not_asked_for_statistics_and_blinds_nothing(rig: Rig) -> None:
+    targets = _cluster_rig(rig)
+    with rig.app(targets) as app:
+        app.monitor.run_once()
+        rig.fleet.set_status("001", "disconnected")
+        rig.fleet.silence("001", SYSLOG, since=rig.clock.now())
+        rig.fleet.silence("003", SYSLOG, since=rig.clock.now())
+        rig.clock.advance(INTERVAL + 1)
+        result = app.monitor.run_once()
+    assert rig.sim.stats.api_500 == 0  # never asked, so no 3036 answer
+    severities = {row.target.key: (row.state.severity, row.state.condition) for row in result.rows}
+    assert severities[Target.location_key("001", SYSLOG)] == (Severity.WARNING, Condition.DISCONNECTED)
+    assert severities[Target.location_key("003", SYSLOG)] == (Severity.WARNING, Condition.SILENT)
+    assert "api" not in result.backend_errors
+
+
+def test_an_agent_that_disconnects_between_listing_and_poll_is_its_own_unknown(rig: Rig) -> None:
+    targets = _cluster_rig(rig)
+    # The listing said every agent active; by the time 001's statistics are asked remoted cannot reach it.
+    stale = {a: AgentInfo(a, a, "active") for a in ("001", "002", "003")}
+    rig.fleet.set_status("001", "disconnected")
+    with rig.app(targets) as app:
+        assert app.api is not None
+        source = LogcollectorSource(app.api, app.store, lambda now: stale)
+        found = source.observe(targets, rig.clock.now())
+    assert "could not reach it (Wazuh error 3036)" in (found[Target.location_key("001", SYSLOG)].error or "")
+    assert found[Target.location_key("003", SYSLOG)].error is None
+    assert rig.sim.stats.api_500 == 1  # not retried: it would fail again at once
+
+
+def test_unreachable_for_every_agent_asked_is_the_apis_failure(rig: Rig) -> None:
+    targets = _cluster_rig(rig)
+    stale = {a: AgentInfo(a, a, "active") for a in ("001", "002", "003")}
+    for agent_id in ("001", "002", "003"):
+        rig.fleet.set_status(agent_id, "disconnected")
+    with rig.app(targets) as app:
+        assert app.api is not None
+        source = LogcollectorSource(app.api, app.store, lambda now: stale)
+        with pytest.raises(BackendError, match="every agent's logcollector statistics refused"):
+            source.observe(targets, rig.clock.now())
+
+
+def test_never_connected_agents_give_their_own_words(rig: Rig) -> None:
+    targets = _cluster_rig(rig)
+    rig.fleet.add_agent("004", "new-1", status="never_connected")
+    with rig.app([*targets, location("004", SYSLOG)]) as app:
+        api = app.api
+        assert api is not None
+        with pytest.raises(AgentError, match="never connected") as caught:
+            api.logcollector_stats("004")
+        assert caught.value.code == 1015

@@ -238,7 +238,7 @@ def test_api_targets_lists_each_target_with_its_state_and_filters_by_state(start
     body = running.get("/api/targets").json()
     assert set(body) == {
         *("generated_at", "health_score", "counts", "total", "offset", "limit", "targets"),
-        *("backends", "channels", "silences"),
+        *("backends", "nodes", "channels", "silences"),
     }
     by_key = {t["key"]: t for t in body["targets"]}
     assert by_key["agent:002"]["state"] == "CRITICAL"

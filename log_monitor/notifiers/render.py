@@ -89,11 +89,39 @@ def subject(n: Notification) -> str:
     label = one_line(n.label)
     location = one_line(n.location or "")
     if n.agent_id:
-        agent = f"agent {n.agent_id}" + (f" {label}" if label and label != n.agent_id else "")
+        agent = f"agent {n.agent_id}" + (f" {label}" if _own_label(label, n.agent_id) else "")
         return f"{location} on {agent}" if location else agent
     if n.target_key.startswith("file:"):
         return f"file {location} ({label})" if location and label and label != location else f"file {location or label}"
     return label or n.target_key
+
+
+def _own_label(label: str, agent_id: str) -> bool:
+    """Whether a label says more than the id: a row without one is labelled "agent 005", not named twice."""
+    return bool(label) and label not in (agent_id, f"agent {agent_id}")
+
+
+def unseen(n: Notification) -> str | None:
+    """ "no event in the last 7d (LOOKBACK)" for a target never seen within LOOKBACK; None otherwise.
+
+    Its silent_for_s is the lookback (the most that can be known), which "silent for 7d" would overstate.
+    """
+    if (
+        n.last_event is not None
+        or n.silent_for_s is None
+        or n.condition not in (Condition.NEVER_SEEN, Condition.MISSING)
+    ):
+        return None
+    return f"no event in the last {humanize_duration(n.silent_for_s)} (LOOKBACK)"
+
+
+def silent_meaning(n: Notification) -> str:
+    """SILENT in words: "connected" only when the API said so; a local file or an unasked status says less."""
+    if not n.agent_id:
+        return "no new events"
+    if n.agent_status == "active":
+        return "connected, but no events"
+    return "no events" if n.agent_status is None else f"no events (agent status {n.agent_status})"
 
 
 def _status_word(n: Notification) -> str:
@@ -134,12 +162,16 @@ def title(n: Notification) -> str:
             count=len(n.related),
             host=one_line(n.host),
         )
+    if kind is NotificationKind.REENROLLED:
+        return f"NOTICE: {one_line(n.detail).partition(':')[0]}"
     if kind is NotificationKind.STATE_RESET and n.condition is Condition.MISSING:
         return f"{severity}: the state DB was deleted while running; monitoring restarted from an empty state"
     if kind is NotificationKind.STATE_RESET:
         return f"{severity}: the state DB was corrupt and was moved aside; monitoring restarted from an empty state"
     if n.condition is Condition.NEVER_SEEN:
-        how = "NEVER SEEN (no event within the lookback period)"
+        how = f"NEVER SEEN ({unseen(n) or 'no event within the lookback period'})"
+        if n.agent_status == "not registered":
+            how = "NOT REGISTERED in Wazuh"
     elif n.condition is Condition.UNKNOWN:
         how = "UNKNOWN (the backend could not be read)"
     else:
@@ -172,6 +204,11 @@ def fields(n: Notification) -> list[tuple[str, str]]:
         out.append(("Failed at", format_utc(n.created_at)))
         out.append(("Monitor host", one_line(n.host)))
         return out
+    if n.kind is NotificationKind.REENROLLED:
+        out.append(("Agent", f"{n.agent_id} {one_line(n.agent_name or n.label)}"))
+        out.append(("Found at", format_utc(n.created_at)))
+        out.append(("Monitor host", one_line(n.host)))
+        return out
     if n.kind is NotificationKind.STATE_RESET:
         out.append(("State DB", one_line(n.label)))
         out.append(("Found at", format_utc(n.created_at)))
@@ -184,14 +221,19 @@ def fields(n: Notification) -> list[tuple[str, str]]:
             out.append(("Was down for" if backend else "Was silent for", humanize_duration(n.silent_for_s)))
     else:
         word, meaning = CONDITION_WORDS.get(n.condition, (_status_word(n), ""))
-        if n.condition is Condition.SILENT and not n.agent_id:
-            meaning = "no new events"
+        if n.condition is Condition.SILENT:
+            meaning = silent_meaning(n)
+        never = unseen(n)
+        if never is not None and n.condition is Condition.NEVER_SEEN:
+            meaning = never
         out.append(("State", f"{word}: {meaning}" if meaning else word))
         out.append(("Severity", n.severity.name))
-        if n.silent_for_s is not None:
+        if never is not None:
+            out.append(("Seen", never))
+        elif n.silent_for_s is not None:
             out.append(("Down for" if backend else "Silent for", humanize_duration(n.silent_for_s)))
     if n.agent_id:
-        agent = n.agent_id + (f" {one_line(n.label)}" if n.label and n.label != n.agent_id else "")
+        agent = n.agent_id + (f" {one_line(n.label)}" if _own_label(one_line(n.label), n.agent_id) else "")
         if n.agent_name and one_line(n.agent_name) != one_line(n.label):
             agent += f" (name {one_line(n.agent_name)})"
         out.append(("Agent", agent))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 MANAGER_ID = "000"
@@ -12,6 +12,11 @@ MANAGER_NAME = "wazuh-manager"
 WAZUH_VERSION = "Wazuh v4.14.7"
 NODE_NAME = "node01"
 STATUSES = ("active", "disconnected", "never_connected", "pending")
+# The manager's agents_disconnection_time default: the master marks an agent disconnected this long after
+# its last keepalive (REALITY.md §9).
+DISCONNECTION_TIME = timedelta(seconds=900)
+# status_code (src/wazuh_db/wdb.h): 3 stopped on purpose, 4 no keepalive, 5 reset by a manager restart.
+CODE_OK, CODE_NEWER, CODE_STOPPED, CODE_NO_KEEPALIVE, CODE_RESET = 0, 1, 3, 4, 5
 BYTES_PER_EVENT = 120  # a typical syslog line; only feeds the logcollector byte counters
 LOGCOLLECTOR_INTERVAL_S = 60  # logcollector's state_interval default
 # Windows channels are indexed under one of these locations, the channel in data.win.system.channel (REALITY.md §3).
@@ -54,6 +59,7 @@ class SimAgent:
     node_name: str = NODE_NAME
     manager: str = MANAGER_NAME
     group: list[str] = field(default_factory=lambda: ["default"])
+    status_code: int = CODE_OK
 
     @property
     def disconnection_time(self) -> datetime | None:
@@ -170,18 +176,32 @@ class _Agent:
     utc_offset: timedelta = timedelta(0)  # the agent's zone: its logcollector statistics are written in it
     windows: bool = False  # its locations are event channels (Security, System...)
     group: tuple[str, ...] = ("default",)  # its Wazuh agent groups: an enrolled agent is in `default` first
+    node: str = NODE_NAME  # the cluster node it is connected to
+    status_code: int = CODE_OK
+    quiet_files: list[str] = field(default_factory=list)  # configured <localfile>s that never send an event
 
-    def listed(self, now: datetime) -> SimAgent:
-        """The agent as the server API lists it at `now`: an active agent's keepalive is that moment."""
+    def listed(self, now: datetime, left: datetime | None = None) -> SimAgent:
+        """The agent as the server API lists it at `now`: an active agent's keepalive is that moment.
+
+        `left`: when its node left the cluster. The master keeps it active with the keepalive the worker
+        last synced, and marks it disconnected (code 4) after DISCONNECTION_TIME (REALITY.md §9).
+        """
+        status, code, keepalive = self.status, self.status_code, self.last_keepalive
+        if left is not None and status == "active":
+            keepalive = left
+            if now - left >= DISCONNECTION_TIME:
+                status, code = "disconnected", CODE_NO_KEEPALIVE
         return SimAgent(
             id=self.id,
             name=self.name,
-            status=self.status,
+            status=status,
             ip=self.ip,
             os=self.os_name,
-            last_keepalive=self.last_keepalive or (now if self.status == "active" else None),
+            last_keepalive=keepalive or (now if status == "active" else None),
             date_add=self.date_add,
             group=list(self.group),
+            node_name=self.node,
+            status_code=code,
         )
 
 
@@ -197,6 +217,7 @@ class Fleet:
         self._agents: dict[str, _Agent] = {}
         self.group_names: dict[str, None] = {}  # groups created on the manager, in creation order (may be empty)
         self._created = self._now()
+        self._nodes: dict[str, datetime | None] = {NODE_NAME: None}  # cluster nodes: when each left, None if up
         # Bumped by every change, so the server can cache what it derives from the fleet.
         self.version = 0
         # How long after its timestamp an event becomes searchable (Filebeat, the indexer's refresh): the indexer
@@ -226,6 +247,7 @@ class Fleet:
         non_log_every_s: float = 600.0,
         day_hours: tuple[int, int] | None = None,
         night_share: float = 0.05,
+        node: str = NODE_NAME,
     ) -> None:
         """An agent with log `locations` (channel names on a Windows agent) and `non_log` alert sources
         (`syscheck`, `sca`...) that keep firing under its id while its logs are silenced.
@@ -253,7 +275,10 @@ class Fleet:
                 streams={loc: _log_stream(ceil_ms(start), rate_per_min, day_hours, night_share) for loc in locations},
                 utc_offset=timedelta(hours=utc_offset_h),
                 windows=windows or os_name.lower().startswith("windows"),
+                node=node,
+                status_code=CODE_NO_KEEPALIVE if status == "disconnected" else CODE_OK,
             )
+            self._nodes.setdefault(node, None)
             for source in non_log:
                 # FIM and SCA fire far less often than logs; every 10 minutes is plenty to hide a silence.
                 every_ms = max(1, round(non_log_every_s * 1000))
@@ -330,13 +355,17 @@ class Fleet:
             self.group_names.update({name: None for name in counts})
             return {name: counts.get(name, 0) for name in self.group_names}
 
-    def set_status(self, agent_id: str, status: str, *, last_keepalive: datetime | None = None) -> None:
+    def set_status(
+        self, agent_id: str, status: str, *, last_keepalive: datetime | None = None, code: int | None = None
+    ) -> None:
+        """The agent's status and status_code (default: 4, no keepalive, for disconnected; else 0)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         with self._lock:
             self.version += 1
             agent = self._agent(agent_id)
             agent.status = status
+            agent.status_code = code if code is not None else CODE_NO_KEEPALIVE if status == "disconnected" else 0
             if status == "never_connected":
                 agent.last_keepalive = None
             elif last_keepalive is not None or status != "active":
@@ -344,6 +373,100 @@ class Fleet:
                 agent.last_keepalive = last_keepalive or self._now()
             else:
                 agent.last_keepalive = None
+
+    def restart_manager(self, node: str | None = None) -> None:
+        """remoted starts on `node` (None: every node): each of its active agents reads disconnected, code 5,
+        with its last keepalive, until `reconnect` (its next keepalive; REALITY.md §9)."""
+        now = self._now()
+        with self._lock:
+            self.version += 1
+            for agent in self._agents.values():
+                if agent.status == "active" and (node is None or agent.node == node):
+                    agent.status, agent.status_code, agent.last_keepalive = "disconnected", CODE_RESET, now
+
+    def reconnect(self, *agent_ids: str) -> None:
+        """The agents' next keepalive (every agent reset by a restart when none is named): active again."""
+        with self._lock:
+            self.version += 1
+            for agent in self._agents.values():
+                if agent.id in agent_ids or (not agent_ids and agent.status_code == CODE_RESET):
+                    agent.status, agent.status_code, agent.last_keepalive = "active", CODE_OK, None
+
+    def leave_cluster(self, node: str, *, at: datetime | None = None) -> None:
+        """The worker `node` dies: its agents' events stop at once; the master lists them active until
+        DISCONNECTION_TIME after, then disconnected (code 4); their statistics answer 3022."""
+        moment = at or self._now()
+        with self._lock:
+            self.version += 1
+            self._nodes[node] = moment
+            for agent in self._agents.values():
+                if agent.node == node:
+                    for stream in agent.streams.values():
+                        for part in stream.all():
+                            part.silences.append((ceil_ms(moment), None))
+
+    def rejoin_cluster(self, node: str, *, at: datetime | None = None) -> None:
+        """The worker `node` is back: its agents reconnect (active again) and their events resume."""
+        until = ceil_ms(at or self._now())
+        with self._lock:
+            self.version += 1
+            self._nodes[node] = None
+            for agent in self._agents.values():
+                if agent.node == node:
+                    for stream in agent.streams.values():
+                        for part in stream.all():
+                            part.silences = [(s, until if u is None and s <= until else u) for s, u in part.silences]
+
+    def nodes(self) -> dict[str, int]:
+        """The connected cluster nodes (GET /cluster/healthcheck), each with its active agents."""
+        now = self._now()
+        with self._lock:
+            up = [name for name, left in self._nodes.items() if left is None]
+            counts = dict.fromkeys(up, 0)
+            for agent in self._agents.values():
+                if agent.node in counts and agent.listed(now).status == "active":
+                    counts[agent.node] += 1
+        return counts
+
+    def node_of(self, agent_id: str) -> tuple[str, bool]:
+        """The agent's node, and whether that node is in the cluster."""
+        with self._lock:
+            node = self._agent(agent_id).node
+            return node, self._nodes.get(node) is None
+
+    def add_configured_file(self, agent_id: str, location: str) -> None:
+        """A <localfile> in the agent's configuration that has never sent an event (and never will, here)."""
+        with self._lock:
+            self.version += 1
+            self._agent(agent_id).quiet_files.append(location)
+
+    def localfiles(self, agent_id: str) -> list[tuple[str, str]]:
+        """The agent's configured <localfile>s as (location, log format): its log locations and its quiet files."""
+        with self._lock:
+            agent = self._agent(agent_id)
+            logformat = "eventchannel" if agent.windows else "syslog"
+            logs = [loc for loc, stream in sorted(agent.streams.items()) if stream.is_log]
+            return [(loc, logformat) for loc in [*logs, *agent.quiet_files]]
+
+    def remove_agent(self, agent_id: str) -> None:
+        """The agent is deleted (`manage_agents -r`, or replaced by a re-enrolment): gone from every listing."""
+        with self._lock:
+            self.version += 1
+            self._agent(agent_id)
+            del self._agents[agent_id]
+
+    def reenrol(self, agent_id: str, new_id: str, *, at: datetime | None = None) -> None:
+        """The host is reinstalled and enrols again with the same name (authd's <force>): the old agent is
+        removed and a NEW id gets its log locations; events go on under the new id only (REALITY.md §9)."""
+        moment = at or self._now()
+        with self._lock:
+            old = self._agent(agent_id)
+            if new_id in self._agents or new_id == MANAGER_ID:
+                raise ValueError(f"agent id {new_id!r} is taken")
+            self.remove_agent(agent_id)
+            self._agents[new_id] = replace(
+                old, id=new_id, date_add=moment, logcollector_start=moment, drops=[], status_code=CODE_OK
+            )
 
     def agents(self) -> list[SimAgent]:
         now = self._now()
@@ -360,7 +483,8 @@ class Fleet:
                     group=[],
                 )
             ]
-            listed.extend(agent.listed(now) for agent in self._agents.values())
+            nodes = self._nodes
+            listed.extend(agent.listed(now, nodes.get(agent.node)) for agent in self._agents.values())
         return sorted(listed, key=lambda a: _id_order(a.id))
 
     def agent_ids(self) -> list[str]:

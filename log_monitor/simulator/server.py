@@ -34,6 +34,7 @@ from log_monitor.clock import Clock, SystemClock
 from log_monitor.simulator.filterpath import filtered
 from log_monitor.simulator.fleet import (
     MANAGER_ID,
+    NODE_NAME,
     STATUSES,
     WAZUH_VERSION,
     Fleet,
@@ -114,6 +115,7 @@ class Faults:
     api_mode: str = "ok"  # ok, down
     # RBAC: the user may list agents but not read their statistics (4000 Permission Denied on /agents/*/stats).
     api_stats_denied: bool = False
+    cluster_denied: bool = False  # RBAC: the user lacks cluster:read (403 on /cluster/healthcheck)
     fail_next_api: int = 0  # the next N API requests get 500
     # Failures below HTTP, one of TRANSPORT_FAULTS, for every request to that service while set:
     api_transport: str = "ok"
@@ -389,7 +391,7 @@ _AGENTS_PARAMS = frozenset(
     }
 )
 _FIELD_FILTERS = ("os.platform", "os.version", "os.name", "manager", "version", "node_name", "name", "ip", "registerIP")
-_STATUS_CODES = {"active": 0, "disconnected": 0, "never_connected": 0, "pending": 0}
+_ID_AFTER = re.compile(r"id>(\d+)")
 _Q_CONDITION = re.compile(r"^([\w.]+)(!=|=|<|>|~)(.*)$")
 _OS_DETAILS = {
     "Ubuntu": {
@@ -441,7 +443,10 @@ def _bad_request(detail: str, code: int | None = None) -> _HttpError:
 class _ApiApp(_App):
     def __init__(self, owner: SimulatorServer) -> None:
         super().__init__(owner)
-        self._sent: collections.deque[float] = collections.deque()
+        # The API's fixed window (api/middlewares.py check_rate_limit): it opens at a request, counts every request
+        # for 60 s, rejected ones too, and the request that opens the next window counts 0.
+        self._window_start: float | None = None
+        self._window_count = 0
         self._lock = threading.Lock()
         self._listing_cache: tuple[object, list[JSON]] | None = None
 
@@ -489,9 +494,14 @@ class _ApiApp(_App):
         # Counted before authentication, as the real API's middleware does: failed logins use the budget too.
         now = self._owner.clock.monotonic()
         with self._lock:
-            while self._sent and now - self._sent[0] >= 60.0:
-                self._sent.popleft()
-            if len(self._sent) >= self._owner.max_rpm:
+            if self._window_start is None:
+                self._window_start = now
+            if now - 60.0 <= self._window_start:
+                self._window_count += 1
+            else:
+                self._window_start, self._window_count = now, 0
+            # max_rpm 0 is the tests' 429 storm: every request refused, the one opening a window too.
+            if self._window_count > self._owner.max_rpm or self._owner.max_rpm <= 0:
                 raise _HttpError(
                     429,
                     {
@@ -502,7 +512,6 @@ class _ApiApp(_App):
                         "error": RATE_LIMIT_ERROR,
                     },
                 )
-            self._sent.append(now)
 
     def _route(self, method: str, path: str, params: dict[str, str], headers: Mapping[str, str]) -> _Reply:
         if path == "/security/user/authenticate":
@@ -521,6 +530,16 @@ class _ApiApp(_App):
             self._allow(method, ("GET",))
             self._authorize(headers)
             return _json_reply(200, self._groups(params))
+        if parts == ["cluster", "healthcheck"]:
+            self._allow(method, ("GET",))
+            self._authorize(headers)
+            if self._owner.faults.cluster_denied:
+                raise _HttpError(403, _PERMISSION_DENIED)
+            return _json_reply(200, self._healthcheck())
+        if len(parts) == 5 and parts[0] == "agents" and parts[2] == "config":
+            self._allow(method, ("GET",))
+            self._authorize(headers)
+            return _json_reply(200, self._agent_config(parts[1], parts[3], parts[4]))
         if len(parts) == 4 and parts[0] == "agents" and parts[2] == "stats":
             self._allow(method, ("GET",))
             self._authorize(headers)
@@ -610,6 +629,11 @@ class _ApiApp(_App):
         offset = _int_param(params, "offset", 0, 0, None)
         limit = _int_param(params, "limit", 500, 1, MAX_LIMIT)
         fleet = self._owner.fleet
+        # Paging by id (q=id>N, sort=+id) asks the same listing from a later id: the listing is cached without
+        # that q, and the page found by bisection, so 100,000 agents paged by id cost one build, as by offset.
+        after = _ID_AFTER.fullmatch(params.get("q", "")) if params.get("sort") == "+id" else None
+        if after is not None:
+            params = {k: v for k, v in params.items() if k != "q"}
         # Paging re-asks the same listing: keep it while neither the fleet nor the second changes,
         # so a 100,000-agent listing costs one build, not one per page.
         cache_key = (
@@ -623,8 +647,11 @@ class _ApiApp(_App):
         else:
             items = self._listing(params)
             self._listing_cache = (cache_key, items)
-        total = len(items)
-        page = items[offset : offset + limit]
+        first = 0
+        if after is not None:
+            first = bisect.bisect_right(items, int(after.group(1)), key=lambda item: int(item["id"]))
+        total = len(items) - first
+        page = items[first + offset : first + offset + limit]
         if params.get("select"):
             fields = [part.strip() for part in params["select"].split(",") if part.strip()]
             page = [_select(item, fields) for item in page]
@@ -677,11 +704,7 @@ class _ApiApp(_App):
             raise _bad_request(f"'{agent_id}' does not match '^[0-9]{{3,}}$'")
         agents = {agent.id: agent for agent in self._owner.fleet.agents()}
         agent = agents.get(agent_id)
-        failure: tuple[int, str] | None = None
-        if agent is None:
-            failure = (1701, "Agent does not exist")
-        elif agent.status != "active":
-            failure = (1707, "Cannot send request, agent is not active")
+        failure = self._stats_failure(agent)
         if failure is not None:
             code, message = failure
             return {
@@ -725,6 +748,75 @@ class _ApiApp(_App):
             "error": 0,
         }
 
+    def _healthcheck(self) -> JSON:
+        """GET /cluster/healthcheck: the connected nodes only (a worker that left is absent; REALITY.md §9)."""
+        now = _wazuh_time(self._owner.clock.now())
+        items: list[JSON] = []
+        for name, active in self._owner.fleet.nodes().items():
+            master = name == NODE_NAME
+            info = {"name": name, "type": "master" if master else "worker", "version": API_VERSION, "ip": name}
+            item: JSON = {"info": {**info, "n_active_agents": active}}
+            if not master:
+                item["status"] = {"sync_integrity_free": True, "sync_agent_info_free": True, "last_keep_alive": now}
+            items.append(item)
+        return {
+            "data": {
+                "affected_items": items,
+                "total_affected_items": len(items),
+                "total_failed_items": 0,
+                "failed_items": [],
+            },
+            "message": "All selected nodes healthcheck information was returned",
+            "error": 0,
+        }
+
+    def _agent_config(self, agent_id: str, component: str, configuration: str) -> JSON:
+        """GET /agents/{id}/config/logcollector/localfile: the <localfile>s as logcollector reports them
+        (src/logcollector getLocalfileConfig: `file`, `logformat`, `target`), forwarded like the statistics."""
+        if (component, configuration) != ("logcollector", "localfile"):
+            raise _bad_request(f"the simulator serves logcollector/localfile only, not {component}/{configuration}")
+        agent = next((a for a in self._owner.fleet.agents() if a.id == agent_id), None)
+        if agent is None or agent.id == MANAGER_ID:
+            raise _bad_request("Agent does not exist", 1701)
+        self._check_reachable(agent)
+        if agent.status != "active":
+            raise _bad_request("Cannot send request, agent is not active", 1707)
+        files = [
+            {"file": location, "logformat": logformat, "target": ["agent"]}
+            for location, logformat in self._owner.fleet.localfiles(agent_id)
+        ]
+        return {"data": {"localfile": files}, "error": 0}
+
+    def _stats_failure(self, agent: SimAgent | None) -> tuple[int, str] | None:
+        """The failed_items error for one agent's statistics, or None; raises for the HTTP errors of REALITY.md §8."""
+        if agent is None:
+            return 1701, "Agent does not exist"
+        self._check_reachable(agent)
+        if agent.status == "never_connected":
+            return 1015, "Agent version is null. Was the agent ever connected?"
+        if agent.status != "active":
+            return 1707, "Cannot send request, agent is not active"
+        return None
+
+    def _check_reachable(self, agent: SimAgent) -> None:
+        """The master forwards the request to the agent's node, which asks the agent (REALITY.md §8)."""
+        if agent.id == MANAGER_ID:
+            return
+        _, up = self._owner.fleet.node_of(agent.id)
+        if not up:
+            raise _HttpError(
+                400,
+                {
+                    "title": "Bad Request",
+                    "detail": "Unknown node ID",
+                    "remediation": "Check the name of the node",
+                    "error": 3022,
+                },
+            )
+        if agent.status == "disconnected":
+            # remoted answers `err Cannot send request`, which the framework cannot parse as JSON.
+            raise _HttpError(500, {"title": "Wazuh Internal Error", "detail": "JSON couldn't be loaded", "error": 3036})
+
 
 def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
     if name not in params:
@@ -757,12 +849,12 @@ def _agent_item(agent: SimAgent) -> JSON:
         "version": agent.version if agent.status != "never_connected" else None,
         "manager": agent.manager,
         "node_name": agent.node_name,
-        "status_code": _STATUS_CODES.get(agent.status, 0),
+        "status_code": agent.status_code,
     }
     if agent.last_keepalive is not None:
         # The real API shows the manager's keepalive as the far future: it never stops talking to itself.
         # Written with an explicit +00:00 offset, not Z (REALITY.md §6).
-        item["lastKeepAlive"] = "9999-12-31T23:59:59Z" if is_manager else _offset_time(agent.last_keepalive)
+        item["lastKeepAlive"] = "9999-12-31T23:59:59+00:00" if is_manager else _offset_time(agent.last_keepalive)
     if not is_manager and agent.status != "never_connected":
         item["configSum"] = "ab73af41699f13fdd81903b5f23d8d00"
         item["mergedSum"] = "9a016508cea1e997ab8569f5cfab30f5"

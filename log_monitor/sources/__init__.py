@@ -64,6 +64,8 @@ def merge(target_key: str, now: datetime, seen: Sequence[tuple[bool, Observation
         agent_status=status.agent_status if status else None,
         last_keepalive=status.last_keepalive if status else None,
         agent_name=status.agent_name if status else None,
+        status_code=status.status_code if status else None,
+        node_name=status.node_name if status else None,
         detail="; ".join(dict.fromkeys(obs.detail for obs in [*known, *([status] if status else [])] if obs.detail)),
         finding=found.finding if found else None,
         finding_severity=found.finding_severity if found else Severity.WARNING,
@@ -98,6 +100,8 @@ def merge_pair(counted: Observation, status: Observation, now: datetime) -> Obse
     counted.agent_status = status.agent_status
     counted.last_keepalive = status.last_keepalive
     counted.agent_name = status.agent_name
+    counted.status_code = status.status_code
+    counted.node_name = status.node_name
     counted.counts_events = True
     counted.problem = counted.problem or ""
     if counted.finding is None:

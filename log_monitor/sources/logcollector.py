@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from log_monitor.errors import BackendError
+from log_monitor.errors import AgentError, BackendError
 from log_monitor.models import Observation, Target, TargetKind
 from log_monitor.state import LogcollectorCounter, StateStore
-from log_monitor.wazuh.api import WazuhAPIHandler, parse_time
+from log_monitor.wazuh.api import AgentInfo, WazuhAPIHandler, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 POLL_SHARE = 0.8
 # logcollector's state_interval default: how often the agent regenerates its statistics.
 LOGCOLLECTOR_INTERVAL_S = 60.0
+# Reading the agents' configured log files (files=*) at a start may use this share of WAZUH_API_MAX_RPM.
+LEARN_SHARE = 0.25
+# An agent error that, when every agent asked gets it, is the API's failure: 3036 (remoted could not reach
+# it). Not 3022 (those agents' node left: the node's alert says so), not 1015 (they never connected).
+SHARED_WHEN_EVERY_AGENT = frozenset({3036})
 
 
 @dataclass(frozen=True)
@@ -136,15 +141,28 @@ def step_counter(
 
 
 class LogcollectorSource:
-    """One `GET /agents/{id}/stats/logcollector` per agent with location targets per check; counters in the state DB."""
+    """One `GET /agents/{id}/stats/logcollector` per agent with location targets per check; counters in the state DB.
+
+    An error about one agent (disconnected, on a node that left the cluster, never connected: REALITY.md §8)
+    is that agent's UNKNOWN, in words; only a failure of the API itself (transport, 401, 429, or the same
+    error for every agent asked) fails the source. Agents the pass's listing shows not active (or not
+    registered) are not asked: they have no statistics to give, and their silence clock runs.
+    """
 
     name = "logcollector"
     backend = "api"  # the statistics come from the server API: its failure is the API's
     counts_events = True
+    errors_per_target = True  # an observation's error is its agent's own, not the API's (monitor._ask)
 
-    def __init__(self, api: WazuhAPIHandler, store: StateStore) -> None:
+    def __init__(
+        self,
+        api: WazuhAPIHandler,
+        store: StateStore,
+        listing: Callable[[datetime], Mapping[str, AgentInfo]] | None = None,
+    ) -> None:
         self._api = api
         self._store = store
+        self._listing = listing
 
     def handles(self, target: Target) -> bool:
         return target.kind is TargetKind.LOCATION and target.location not in (None, "*")
@@ -157,22 +175,24 @@ class LogcollectorSource:
         if not by_agent:
             return {}
         known = self._store.logcollector_counters()
+        listing = self._agents(now)
         observations: dict[str, Observation] = {}
         updated: list[LogcollectorCounter] = []
-        failure: str | None = None
+        refused: dict[str, AgentError] = {}
         for agent_id, mine in sorted(by_agent.items()):
-            if failure is None:
-                try:
-                    stats = parse_stats(self._api.logcollector_stats(agent_id))
-                except BackendError as exc:
-                    # The client already retried: the API is down, so the other agents are not asked in vain.
-                    log.warning("logcollector statistics unreadable: %s", exc)
-                    failure = f"logcollector statistics of agent {agent_id}: {exc.message}"
-            if failure is not None:
-                # Not read is UNKNOWN, never silent.
+            try:
+                stats = None if _not_polled(listing, agent_id) else parse_stats(self._api.logcollector_stats(agent_id))
+            except AgentError as exc:
+                # That agent's own trouble: its locations are UNKNOWN, said why; the next agent is asked.
+                log.info("%s", exc.message)
+                refused[agent_id] = exc
                 for target in mine:
-                    observations[target.key] = Observation(target.key, now, error=failure)
+                    observations[target.key] = Observation(target.key, now, error=exc.message)
                 continue
+            except BackendError as exc:
+                # The API itself failed (the client already retried): the other agents are not asked in vain.
+                self._store.save_logcollector_counters(updated)
+                raise BackendError(exc.backend, f"logcollector statistics of agent {agent_id}: {exc.message}") from exc
             for target in mine:
                 assert target.location is not None
                 observation, counter = step_counter(target, known.get((agent_id, target.location)), stats, now)
@@ -180,7 +200,67 @@ class LogcollectorSource:
                 if counter is not None:
                     updated.append(counter)
         self._store.save_logcollector_counters(updated)
+        codes = {e.code for e in refused.values()}
+        if len(refused) >= 2 and len(refused) == len(by_agent) and codes <= SHARED_WHEN_EVERY_AGENT:
+            # "Unreachable" for every agent asked is the manager's own failure, not theirs.
+            first = next(iter(refused.values()))
+            raise BackendError(first.backend, f"every agent's logcollector statistics refused: {first.message}")
         return observations
+
+    def _agents(self, now: datetime) -> Mapping[str, AgentInfo] | None:
+        """This pass's agent listing (read once per pass by the status source); None when unreadable."""
+        if self._listing is None:
+            return None
+        try:
+            return self._listing(now)
+        except BackendError:
+            return None  # the status source reports it; every agent is asked as before
+
+
+def _not_polled(listing: Mapping[str, AgentInfo] | None, agent_id: str) -> bool:
+    """Whether the listing shows the agent not active or not registered: it has no statistics to give."""
+    if listing is None:
+        return False
+    if agent_id not in listing:
+        return True
+    return listing[agent_id].status != "active"
+
+
+def learn_configured(api: WazuhAPIHandler, targets: Sequence[Target], max_rpm: int) -> list[Target]:
+    """`files=*` rows also watch each log file of the agent's configuration, so one that never sent an event is
+    watched too (the indexer learns only locations that did). One request per agent, at most LEARN_SHARE of
+    WAZUH_API_MAX_RPM per start; the `*` rows are kept for the indexer's learning.
+    """
+    learners = [t for t in targets if t.kind is TargetKind.LOCATION and t.location == "*" and t.agent_id]
+    if not learners:
+        return list(targets)
+    budget = max(1, int(max_rpm * LEARN_SHARE))
+    if len(learners) > budget:
+        log.warning(
+            "files=*: the configuration of %d agents of %d is read this start (%.0f%% of WAZUH_API_MAX_RPM); "
+            "the others learn only the locations that sent events",
+            budget,
+            len(learners),
+            LEARN_SHARE * 100,
+        )
+    listed = {t.key for t in targets}
+    added: list[Target] = []
+    for learner in learners[:budget]:
+        assert learner.agent_id is not None
+        try:
+            locations = api.localfiles(learner.agent_id)
+        except AgentError as exc:
+            log.info("agent %s: configured log files not read: %s", learner.agent_id, exc.message)
+            continue
+        except BackendError as exc:
+            log.warning("configured log files not read (%s): files=* learns from events only", exc)
+            break
+        for location in locations:
+            key = Target.location_key(learner.agent_id, location)
+            if key not in listed:
+                listed.add(key)
+                added.append(replace(learner, key=key, location=location, origin=f"{learner.origin} (configured)"))
+    return [*targets, *added]
 
 
 def plan_polls(targets: Sequence[Target], max_rpm: int) -> tuple[list[Target], str | None]:

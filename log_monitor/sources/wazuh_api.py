@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from log_monitor.errors import BackendError
-from log_monitor.models import Observation, Target, TargetKind
+from log_monitor.errors import AuthError, BackendError
+from log_monitor.models import Cluster, Observation, Target, TargetKind
 from log_monitor.wazuh.api import AgentInfo, WazuhAPIHandler
 
 # The statuses that change a verdict; an agent the API does not list with one of them is active.
 NOT_ACTIVE = "disconnected,never_connected,pending"
+log = logging.getLogger(__name__)
+
+# Which cluster nodes are connected is read this often at most (one request).
+HEALTHCHECK_EVERY = timedelta(minutes=1)
+# Why an agent is not active, from its status_code (src/wazuh_db/wdb.h; REALITY.md §9), so the SOC knows whom
+# to call. 4 (no keepalive) is what "disconnected" already says.
+STATUS_CODE_WORDS = {
+    1: "the manager refuses this agent: its version is newer than the manager's (status_code 1); "
+    "upgrade the manager or install the manager's version on the agent",
+    2: "the manager refuses this agent's version (status_code 2)",
+    3: "the agent was stopped on purpose (a clean shutdown of the service or the host, status_code 3)",
+    5: "its status was reset by a manager restart (status_code 5)",
+}
 # The full listing (every agent, so names, registrations and removals) is this old at most.
 FULL_LISTING_EVERY = timedelta(minutes=15)
+
+
+def not_registered(agent_id: str) -> str:
+    """Why an expected agent id is missing from the listing, in words."""
+    return (
+        f"not registered: Wazuh does not know agent id {agent_id} (removed, re-enrolled under a new id, "
+        "or a wrong id in the agents file)"
+    )
 
 
 class Listing(Mapping[str, AgentInfo]):
@@ -23,17 +46,20 @@ class Listing(Mapping[str, AgentInfo]):
     never judged).
     """
 
-    __slots__ = ("names", "others")
+    __slots__ = ("names", "nodes", "others")
 
-    def __init__(self, names: Mapping[str, str], others: Mapping[str, AgentInfo]) -> None:
+    def __init__(
+        self, names: Mapping[str, str], others: Mapping[str, AgentInfo], nodes: Mapping[str, str] | None = None
+    ) -> None:
         self.names = names
         self.others = others
+        self.nodes = nodes or {}  # id -> cluster node, of the last full listing
 
     def __getitem__(self, agent_id: str) -> AgentInfo:
         other = self.others.get(agent_id)
         if other is not None:
             return other
-        return AgentInfo(agent_id, self.names[agent_id], "active")
+        return AgentInfo(agent_id, self.names[agent_id], "active", node_name=self.nodes.get(agent_id, ""))
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self.others or agent_id in self.names
@@ -65,14 +91,21 @@ class ApiStatusSource:
         self._names: dict[str, str] = {}  # id -> name, of the last full listing
         self._full_at: datetime | None = None
         self._full_not_active: dict[str, AgentInfo] = {}  # those the last full listing gave another status than active
+        self._nodes: dict[str, str] = {}  # id -> cluster node, of the last full listing (the node names shared)
+        self._node_names: frozenset[str] = frozenset()
+        self._connected: frozenset[str] | None = None  # GET /cluster/healthcheck's nodes; None: not readable
+        self._health_at: datetime | None = None
         # Ids a full listing has answered for that the last one does not have (asked and not registered, removed).
         self._seen: set[str] = set()
         self.full_listings = 0
         self._members: tuple[datetime, list[AgentInfo]] | None = None  # (when, agents of the discovered groups)
+        self.fresh_full = False  # this pass read the full listing (every id and name)
+        self._health_denied = False
 
     def new_pass(self) -> None:
         """Forget the last listing: each pass reads a fresh status."""
         self._listed = None
+        self.fresh_full = False
 
     def agents(self, now: datetime | None = None, wanted: Collection[str] = ()) -> Listing:
         """Every registered agent but the manager (000), by id, as of this pass; listed (or failed) once per pass.
@@ -95,25 +128,63 @@ class ApiStatusSource:
         if stale or (set(wanted) - self._names.keys()) - self._seen:
             # Of the full listing only the names are kept, and whole only the agents not active.
             names: dict[str, str] = {}
+            nodes: dict[str, str] = {}
+            shared: dict[str, str] = {}  # one string per node name, not one per agent
             not_active: dict[str, AgentInfo] = {}
             # Keyed by the targets' own id strings where they have one: the listing's copies (5 MB at 100,000
             # agents) are let go with its pages.
             own = {agent_id: agent_id for agent_id in wanted}
             for agent in self._api.iter_agents(exclude_manager=True):
-                names[own.get(agent.id, agent.id)] = agent.name
+                key = own.get(agent.id, agent.id)
+                names[key] = agent.name
+                nodes[key] = shared.setdefault(agent.node_name, agent.node_name)
                 if agent.status != "active":
                     not_active[agent.id] = agent
             gone = self._names.keys() - names.keys()
             self._names, self._full_not_active = names, not_active
+            self._nodes, self._node_names = nodes, frozenset(shared) - {""}
             self._full_at = now
             # The listing's own ids are not stored twice (100,000 strings): `_seen` keeps the others.
             self._seen = (self._seen | gone | set(wanted)).difference(names)
             self.full_listings += 1
-            return Listing(names, not_active)
+            self.fresh_full = True
+            return Listing(names, not_active, nodes)
         # The agents the full listing had as not active and no longer are, are active (only named) now;
         # those registered since the full listing and not active yet are known now, named at the next one.
         listed = {agent.id: agent for agent in self._api.list_agents(NOT_ACTIVE, exclude_manager=True)}
-        return Listing(self._names, listed)
+        return Listing(self._names, listed, self._nodes)
+
+    def agents_per_node(self) -> dict[str, tuple[int, bool | None]]:
+        """Agents of the last full listing by cluster node, and whether each node is connected (None: unknown)."""
+        counts = Counter(self._nodes.values())
+        connected = self._connected
+        return {
+            node: (count, None if connected is None else node in connected)
+            for node, count in sorted(counts.items())
+            if node
+        }
+
+    def cluster(self, now: datetime) -> Cluster | None:
+        """The cluster's nodes for the judge's node alerts; None without a cluster (agents on fewer than 2 nodes).
+
+        Which nodes are connected is read from `GET /cluster/healthcheck` at most every HEALTHCHECK_EVERY;
+        a user without `cluster:read` still gets node alerts, without "the node left the cluster".
+        """
+        if len(self._node_names) < 2:
+            return None
+        due = self._health_at is None or not timedelta(0) <= now - self._health_at < HEALTHCHECK_EVERY
+        if due:
+            self._health_at = now
+            try:
+                self._connected = frozenset(self._api.cluster_nodes())
+            except AuthError as exc:
+                if self._connected is not None or not self._health_denied:
+                    log.info("cluster health not readable (%s): node alerts cannot say whether a node left", exc)
+                self._connected, self._health_denied = None, True
+            except BackendError as exc:
+                log.info("cluster health not readable: %s", exc)
+                self._connected = None
+        return Cluster(self._node_names, self._connected)
 
     def members(self, groups: Sequence[str], now: datetime) -> list[AgentInfo]:
         """The agents of these Wazuh agent groups (AGENT_DISCOVERY=groups:...), read again every FULL_LISTING_EVERY.
@@ -136,7 +207,7 @@ class ApiStatusSource:
             return {}
         # The ids matter only to the pass's first listing (the monitor's, most often): not sorted again per slice.
         listing = self.agents(now, {t.agent_id or "" for t in targets} if self._listed is None else ())
-        names, others = listing.names, listing.others
+        names, others, nodes = listing.names, listing.others, listing.nodes
         observations: dict[str, Observation] = {}
         for target in targets:
             agent_id = target.agent_id or ""
@@ -148,11 +219,18 @@ class ApiStatusSource:
                     agent_status=agent.status,
                     last_keepalive=agent.last_keepalive,
                     agent_name=agent.name,
+                    status_code=agent.status_code,
+                    detail=STATUS_CODE_WORDS.get(agent.status_code, ""),
+                    node_name=agent.node_name or None,
                 )
                 continue
             name = names.get(agent_id)
             if name is None:
-                observations[target.key] = Observation(target.key, now, agent_status="not registered")
+                observations[target.key] = Observation(
+                    target.key, now, agent_status="not registered", detail=not_registered(agent_id)
+                )
                 continue
-            observations[target.key] = Observation(target.key, now, agent_status="active", agent_name=name)
+            observations[target.key] = Observation(
+                target.key, now, agent_status="active", agent_name=name, node_name=nodes.get(agent_id)
+            )
         return observations

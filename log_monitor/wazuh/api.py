@@ -8,6 +8,7 @@ import collections
 import email.utils
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ import httpx
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config import DEFAULTS
-from log_monitor.errors import AuthError, RateLimitedError, ResponseError
+from log_monitor.errors import AgentError, AuthError, BackendError, RateLimitedError, ResponseError
 from log_monitor.models import Secret
 from log_monitor.wazuh.client import BackendClient, Connection
 
@@ -32,6 +33,18 @@ TOKEN_MARGIN_SHARE = 0.1
 RATE_LIMIT_CODE = 6001
 MAX_RATE_LIMIT_WAITS = 3
 MANAGER_ID = "000"
+# What the API says about ONE agent while it answers for every other (REALITY.md §8), in the SOC's words.
+AGENT_ERRORS = {
+    3022: "its cluster node is not in the cluster (Wazuh error 3022, Unknown node ID): the worker it reports to "
+    "is down or left",
+    3036: "the manager could not reach it (Wazuh error 3036): it is most likely disconnected",
+    1015: "it never connected (Wazuh error 1015, Agent version is null)",
+    1735: "it runs a version older than 4.2, which keeps no statistics to read (Wazuh error 1735)",
+    1701: "Wazuh does not know it (error 1701): not registered",
+    1707: "it is not active (Wazuh error 1707)",
+}
+_COMMAND_FORMATS = frozenset({"command", "full_command"})
+_AGENT_PATH = re.compile(r"^/agents/(\d{3,})/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,8 @@ class AgentInfo:
     last_keepalive: datetime | None = None
     ip: str | None = None
     groups: tuple[str, ...] = ()  # its Wazuh agent groups: read only when listing by group (members_of)
+    status_code: int = 0  # why it is in that status (REALITY.md §9); 0 when not listed
+    node_name: str = ""  # the cluster node it is connected to
 
 
 class WazuhAPIHandler(BackendClient):
@@ -84,20 +99,18 @@ class WazuhAPIHandler(BackendClient):
 
     def iter_agents(self, status: str | None = None, *, exclude_manager: bool = True) -> Iterator[AgentInfo]:
         """As list_agents, a page at a time: at 100,000 agents the whole list is 30 MB the pass never needs."""
-        params: dict[str, str] = {"select": "id,name,status,lastKeepAlive,ip", "sort": "+id"}
+        params: dict[str, str] = {"select": "id,name,status,lastKeepAlive,ip,status_code,node_name", "sort": "+id"}
         if status:
             params["status"] = status
-        if exclude_manager:
-            params["q"] = f"id!={MANAGER_ID}"
-        for item in self._paged("/agents", params):
+        for item in self._paged_by_id("/agents", params, after=MANAGER_ID if exclude_manager else None):
             agent = _agent(item)
             if not (exclude_manager and agent.id == MANAGER_ID):
                 yield agent
 
     def members_of(self, group: str) -> Iterator[AgentInfo]:
         """Every agent of one Wazuh agent group (`GET /agents?group=`), with all of its groups."""
-        params = {"select": "id,name,status,lastKeepAlive,ip,group", "sort": "+id", "group": group}
-        for item in self._paged("/agents", params):
+        params = {"select": "id,name,status,lastKeepAlive,ip,group,status_code,node_name", "group": group}
+        for item in self._paged_by_id("/agents", params, after=MANAGER_ID):
             agent = _agent(item)
             if agent.id != MANAGER_ID:
                 yield agent
@@ -108,10 +121,45 @@ class WazuhAPIHandler(BackendClient):
 
     def logcollector_stats(self, agent_id: str) -> dict[str, Any]:
         """The agent's logcollector counters (events and bytes per location)."""
-        body = self._get(f"/agents/{agent_id}/stats/logcollector", {})
-        items = _data(body).get("affected_items") or [{}]
+        data = _data(self._get(f"/agents/{agent_id}/stats/logcollector", {}))
+        items = data.get("affected_items") or []
+        if not items:
+            # A 200 with the agent among failed_items (never connected, too old, unknown): that agent's error.
+            code, message = _failed_item(data)
+            if code is not None:
+                raise AgentError(BACKEND, agent_problem(agent_id, code, message), code=code)
+            return {}
         first = items[0]
         return first if isinstance(first, dict) else {}
+
+    def localfiles(self, agent_id: str) -> list[str]:
+        """The log locations in the agent's active configuration (`GET /agents/{id}/config/logcollector/localfile`).
+
+        Commands (their output is named by the command) and wildcard paths (events name each file) are left out.
+        """
+        data = _data(self._get(f"/agents/{agent_id}/config/logcollector/localfile", {}))
+        entries = data.get("localfile")
+        found = []
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or entry.get("command") or entry.get("logformat") in _COMMAND_FORMATS:
+                continue
+            location = entry.get("file")
+            if isinstance(location, str) and location and not any(c in location for c in "*?["):
+                found.append(location)
+        return found
+
+    def cluster_nodes(self) -> list[str]:
+        """The names of the nodes connected to the cluster (`GET /cluster/healthcheck`, RBAC `cluster:read`).
+
+        A worker that left is absent (REALITY.md §9). AuthError when the user lacks `cluster:read`.
+        """
+        items = _data(self._get("/cluster/healthcheck", {})).get("affected_items")
+        names = []
+        for item in items if isinstance(items, list) else []:
+            info = item.get("info") if isinstance(item, dict) else None
+            if isinstance(info, dict) and isinstance(info.get("name"), str):
+                names.append(info["name"])
+        return names
 
     def info(self) -> str:
         """The API's title and version, for `check-config --connect`."""
@@ -163,7 +211,32 @@ class WazuhAPIHandler(BackendClient):
         _raise_for_status(response)
         return self._json(response, path)
 
+    def _paged_by_id(self, path: str, params: Mapping[str, str], *, after: str | None) -> Iterator[dict[str, Any]]:
+        """Every item, a page at a time, each page the ids after the last one seen (`q=id>N`, `sort=+id`).
+
+        Not by offset: an agent deleted between two pages would shift the rest by one and the first of the
+        next page would be skipped (REALITY.md §9). Wazuh compares `id` as the INTEGER column it is.
+        """
+        while True:
+            page = dict(params, limit=str(self._page_size), sort="+id")
+            if after is not None:
+                page["q"] = f"id>{after}"
+            data = _data(self._get(path, page))
+            items = data.get("affected_items")
+            total = data.get("total_affected_items")  # of the ids after `after`: what is left
+            if not isinstance(items, list) or not isinstance(total, int):
+                raise ResponseError(BACKEND, f"{path}: answer lacks affected_items/total_affected_items")
+            last = None
+            for item in items:
+                if isinstance(item, dict):
+                    last = item.get("id", last)
+                    yield item
+            if not items or len(items) >= total or not isinstance(last, str) or last == after:
+                return
+            after = last
+
     def _paged(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Every item of a listing that has no numeric id (groups), by offset."""
         offset = 0
         while True:
             page = dict(params, limit=str(self._page_size), offset=str(offset))
@@ -220,6 +293,10 @@ class WazuhAPIHandler(BackendClient):
             self.server_time = stamp
             self.clock_offset_s = (self._clock.now() - stamp).total_seconds()
 
+    def _server_error(self, what: str, response: httpx.Response) -> BackendError:
+        # A 500 about one agent (3036, disconnected) fails again at once: not retried, and not the API's.
+        return _agent_error(response) or super()._server_error(what, response)
+
     def _spend_budget(self) -> None:
         """Keep under WAZUH_API_MAX_RPM requests in any 60 s, so other API users keep their share."""
         now = self._clock.monotonic()
@@ -266,6 +343,8 @@ def _agent(item: Mapping[str, Any]) -> AgentInfo:
         last_keepalive=parse_time(item.get("lastKeepAlive")),
         ip=str(item["ip"]) if item.get("ip") else None,
         groups=tuple(str(g) for g in groups) if isinstance(groups := item.get("group"), list) else (),
+        status_code=code if isinstance(code := item.get("status_code"), int) and not isinstance(code, bool) else 0,
+        node_name=str(item.get("node_name") or ""),
     )
 
 
@@ -307,6 +386,43 @@ def _detail(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+def agent_problem(agent_id: str, code: int, message: str = "") -> str:
+    """An error about one agent in words: what it means, with Wazuh's code."""
+    words = AGENT_ERRORS.get(code) or f"Wazuh error {code}" + (f": {message}" if message else "")
+    return f"statistics of agent {agent_id} unreadable: {words}"
+
+
+def _error_code(response: httpx.Response) -> int | None:
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return None
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _agent_error(response: httpx.Response) -> AgentError | None:
+    """The AgentError for an error answer about one agent (a per-agent path and an AGENT_ERRORS code), else None."""
+    found = _AGENT_PATH.match(response.request.url.path)
+    code = _error_code(response) if found else None
+    if found is None or code not in AGENT_ERRORS:
+        return None
+    assert code is not None
+    return AgentError(BACKEND, agent_problem(found.group(1), code), code=code)
+
+
+def _failed_item(data: Mapping[str, Any]) -> tuple[int | None, str]:
+    failed = data.get("failed_items")
+    first = failed[0] if isinstance(failed, list) and failed and isinstance(failed[0], dict) else {}
+    error = first.get("error")
+    if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+        return None, ""
+    return int(error["code"]), str(error.get("message", ""))
+
+
 def _raise_for_status(response: httpx.Response) -> None:
     if response.status_code >= 400:
+        agent_error = _agent_error(response)
+        if agent_error is not None:
+            raise agent_error
         raise ResponseError(BACKEND, f"{response.request.method} {response.request.url.path}: {_detail(response)}")

@@ -96,8 +96,12 @@ class BackendClient(Closing):
         self.responses_by_status[response.status_code] += 1
         self._observe(response)
         if response.status_code >= 500:
-            raise ResponseError(self.backend, f"{what}: HTTP {self._explain(response)}", retryable=True)
+            raise self._server_error(what, response)
         return response
+
+    def _server_error(self, what: str, response: httpx.Response) -> BackendError:
+        """The error for a 5xx answer: retryable, unless the backend's own body says another attempt is vain."""
+        return ResponseError(self.backend, f"{what}: HTTP {self._explain(response)}", retryable=True)
 
     def _observe(self, response: httpx.Response) -> None:
         """Called with every answer, an error status included (the API reads the manager's clock from it)."""

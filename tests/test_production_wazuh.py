@@ -273,7 +273,7 @@ def test_a_worker_node_that_dies_is_one_alert_naming_it_and_its_agents_then_one_
         assert sent(down) == [(NotificationKind.PIPELINE_SILENT, "node:worker-2")]
         note = down.notifications[0]
         assert sorted(note.related) == [f"agent:2{n:02d}" for n in range(5)]
-        assert "node worker-2: 5 of 5 agents silent or disconnected since 2026-11-22 09:59 UTC" in note.detail
+        assert "node worker-2: 5 of 5 agents silent or disconnected since 2026-11-22 10:00 UTC" in note.detail
         assert "not in the cluster" in note.detail
         rig.clock.advance(INTERVAL)
         assert sent(app.monitor.run_once()) == []  # no per-agent alert while the node's alert stands

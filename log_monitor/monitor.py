@@ -17,6 +17,7 @@ from log_monitor.ledger import hour_index
 from log_monitor.models import Notification, Observation, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
 from log_monitor.policy import PolicySettings
+from log_monitor.rhythm import Profile
 from log_monitor.scheduler import Scheduler
 from log_monitor.sources import EventSource, merge, merge_pair
 from log_monitor.sources.wazuh_api import ApiStatusSource
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 NO_INDEXER = "no indexer configured (WAZUH_INDEXER_URL): events are not counted, only keepalives are judged"
 # The Date header has 1 s resolution and a pass takes seconds; 5 minutes apart is a wrong clock.
 MAX_CLOCK_SKEW_S = 300.0
+
+# A target read incrementally whose last event is this much older than the settled span is silent enough for its
+# rhythm to matter (a source of 5 events a second is never quiet for this long by chance): its profile is read.
+RHYTHM_GAP_S = 10.0
 
 # Agents observed and judged together: one page of the indexer's composite aggregation.
 SLICE_AGENTS = DEFAULT_PAGE_SIZE
@@ -120,6 +125,10 @@ class LogCounter:
         self.health = LoopHealth()
         self._slice_agents = slice_agents
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
+        # The hourly rhythms of the targets silent now (None: no history), read once a UTC day while they stay
+        # silent and let go when their events return: a fleet's busy targets keep none in memory.
+        self._profiles: dict[str, Profile | None] = {}
+        self._profile_day = -1
 
     def run_once(self) -> PassResult:
         """One pass over every target, then one attempt to deliver everything queued."""
@@ -164,7 +173,8 @@ class LogCounter:
                 # Every silence would be measured against a wrong clock: judge nothing, say why once.
                 observations = {key: Observation(key, now, error=clock_problem) for key in observations}
             norms = self._norms(part, observations, states, norm_hour)
-            self._commit(passing.judge(part, observations, norms), result, keep_rows)
+            profiles = self._silent_profiles(part, observations, now)
+            self._commit(passing.judge(part, observations, norms, profiles), result, keep_rows)
         backends: dict[str, str | None] = {name: result.backend_errors.get(name) for name in self._backends}
         if self._server_time is not None:
             backends["clock"] = clock_problem
@@ -201,6 +211,35 @@ class LogCounter:
             if state is None or state.norm_hour != hour:
                 stale.append(target.key)
         return self.store.norms(stale, hour) if stale else {}
+
+    def _silent_profiles(
+        self, part: Sequence[Target], observations: Mapping[str, Observation], now: datetime
+    ) -> dict[str, Profile]:
+        """The hourly rhythms of the slice's silent targets (SILENCE_MODE=rhythm), from the cache or the history."""
+        if self.policy.silence_mode != "rhythm":
+            return {}
+        day = hour_index(now) // 24
+        if day != self._profile_day:  # a day closed: the history the profiles are made of moved on
+            self._profiles.clear()
+            self._profile_day = day
+        settled = now - timedelta(seconds=self.policy.indexing_delay_s)
+        cache, silent, missing = self._profiles, [], []
+        for target in part:
+            obs = observations.get(target.key)
+            if obs is None or obs.read_until is None or obs.last_event is None:
+                continue
+            key = target.key
+            if (settled - obs.last_event).total_seconds() < RHYTHM_GAP_S:
+                cache.pop(key, None)
+                continue
+            silent.append(key)
+            if key not in cache:
+                missing.append(key)
+        if missing:
+            fresh = self.store.profiles(missing, day)
+            for key in missing:
+                cache[key] = fresh.get(key)
+        return {key: found for key in silent if (found := cache[key]) is not None}
 
     def _commit(self, verdict: Verdict, result: PassResult, keep_rows: bool) -> None:
         """A slice's states and their notifications in one transaction: a target's state never without its alert."""

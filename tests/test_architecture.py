@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 LAYERS: list[set[str]] = [
     {"models", "errors", "clock", "closing", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
-    | {"httpboundary", "httpserve", "ratechart", "ledger"},
+    | {"httpboundary", "httpserve", "ratechart", "ledger", "rhythm"},
     {"targets", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
     | {"notifiers.http"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"},
@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
 ]
 # Pure modules import nothing from outside the standard library.
 PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable"}
-PURE |= {"dropwords", "ratechart", "closing", "ledger"}
+PURE |= {"dropwords", "ratechart", "closing", "ledger", "rhythm"}
 
 
 def _modules() -> dict[str, Path]:

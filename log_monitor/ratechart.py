@@ -32,14 +32,27 @@ class Mark:
     text: str
 
 
-def chart(label: str, points: Sequence[Point], marks: Sequence[Mark], ratio: float, now: datetime) -> str:
+def chart(
+    label: str,
+    points: Sequence[Point],
+    marks: Sequence[Mark],
+    ratio: float,
+    now: datetime,
+    expected: Sequence[Point] = (),
+    *,
+    learning: bool = False,
+) -> str:
     """The SVG markup: the band runs from ratio x baseline (where a drop alerts) up to the baseline itself.
+
+    `expected` is the target's rhythm (SILENCE_MODE=rhythm: the events its hours expect, per window), drawn as a
+    dashed line behind the counts; `learning` says the rhythm is not known yet (the fixed threshold judges).
 
     Every text is escaped: labels come from agents.csv and agent names, which the page must not run.
     """
     start = now - SPAN
     shown = [p for p in points if start - timedelta(hours=1) < p.hour <= now]
-    top = max([1.0, *(p.events for p in shown), *(p.baseline for p in shown)]) * 1.1
+    rhythm = [p for p in expected if start - timedelta(hours=1) < p.hour <= now]
+    top = max([1.0, *(p.events for p in shown), *(p.baseline for p in shown), *(p.baseline for p in rhythm)]) * 1.1
 
     def x(at: datetime) -> float:
         share = (at - start) / SPAN
@@ -58,6 +71,17 @@ def chart(label: str, points: Sequence[Point], marks: Sequence[Mark], ratio: flo
         f'viewBox="0 0 {WIDTH} {height}" role="img"><title>{title}</title>',
         f'<rect class="frame" x="0" y="0" width="{WIDTH}" height="{CHART_HEIGHT}" fill="#fafafa" stroke="#ddd"/>',
     ]
+    if rhythm:
+        curve = " ".join(f"{x(middle(p))},{y(p.baseline)}" for p in rhythm)
+        parts.append(
+            f'<polyline class="expected" points="{curve}" fill="none" stroke="#8a8a8a" stroke-dasharray="3 2">'
+            "<title>expected by its rhythm</title></polyline>"
+        )
+    if learning:
+        parts.append(
+            f'<text class="learning" x="{WIDTH - PAD}" y="12" text-anchor="end" font-size="10" fill="#777">'
+            "learning</text>"
+        )
     if shown:
         upper = [f"{x(middle(p))},{y(p.baseline)}" for p in shown]
         lower = [f"{x(middle(p))},{y(p.baseline * ratio)}" for p in reversed(shown)]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from log_monitor.ledger import hour_index
 from log_monitor.models import Condition, Observation, Severity, Target, TargetKind
 from log_monitor.policy import assess
+from log_monitor.ratechart import Point, chart
 from log_monitor.rhythm import Bounds, Profile, expectation, expected, profile, rhythm_severity, sentence, weekend
 from tests.helpers import default_policy
 
@@ -163,3 +164,14 @@ def test_rhythm_never_alerts_after_the_hard_cap_nor_before_the_expectation_reach
     else:
         assert judged >= Severity.WARNING
     assert rhythm_severity(events, active, Bounds(warn, warn + crit_above, cap)) is judged
+
+
+def test_the_chart_draws_the_expected_curve_behind_the_counts_or_says_learning() -> None:
+    now = MONDAY + timedelta(hours=12)
+    hours = [now - timedelta(hours=back) for back in range(24, 0, -1)]
+    counts = [Point(at, 10, 10.0) for at in hours]
+    rhythm = [Point(at, 0, OFFICE.rate(hour_index(at)) / 60) for at in hours]
+    drawn = chart("pc-1", counts, [], 0.1, now, rhythm)
+    assert 'class="expected"' in drawn and "learning" not in drawn
+    still = chart("pc-2", counts, [], 0.1, now, learning=True)
+    assert 'class="expected"' not in still and ">learning</text>" in still

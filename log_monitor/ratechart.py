@@ -32,27 +32,26 @@ class Mark:
     text: str
 
 
+@dataclass(frozen=True)
+class Rhythm:
+    """SILENCE_MODE=rhythm's view of a target: the events its hours expect per window, or that it is learning."""
+
+    expected: Sequence[Point]  # `baseline` is the expected events
+    learning: bool = False
+
+
 def chart(
-    label: str,
-    points: Sequence[Point],
-    marks: Sequence[Mark],
-    ratio: float,
-    now: datetime,
-    expected: Sequence[Point] = (),
-    *,
-    learning: bool = False,
+    label: str, points: Sequence[Point], marks: Sequence[Mark], ratio: float, now: datetime, own: Rhythm | None = None
 ) -> str:
     """The SVG markup: the band runs from ratio x baseline (where a drop alerts) up to the baseline itself.
 
-    `expected` is the target's rhythm (SILENCE_MODE=rhythm: the events its hours expect, per window), drawn as a
-    dashed line behind the counts; `learning` says the rhythm is not known yet (the fixed threshold judges).
-
+    With its `own` rhythm: the events its hours expect (dashed) behind the counts, or that it is still learning.
     Every text is escaped: labels come from agents.csv and agent names, which the page must not run.
     """
     start = now - SPAN
     shown = [p for p in points if start - timedelta(hours=1) < p.hour <= now]
-    rhythm = [p for p in expected if start - timedelta(hours=1) < p.hour <= now]
-    top = max([1.0, *(p.events for p in shown), *(p.baseline for p in shown), *(p.baseline for p in rhythm)]) * 1.1
+    curve = [p for p in (own.expected if own else ()) if start - timedelta(hours=1) < p.hour <= now]
+    top = max([1.0, *(p.events for p in shown), *(p.baseline for p in shown), *(p.baseline for p in curve)]) * 1.1
 
     def x(at: datetime) -> float:
         share = (at - start) / SPAN
@@ -71,17 +70,7 @@ def chart(
         f'viewBox="0 0 {WIDTH} {height}" role="img"><title>{title}</title>',
         f'<rect class="frame" x="0" y="0" width="{WIDTH}" height="{CHART_HEIGHT}" fill="#fafafa" stroke="#ddd"/>',
     ]
-    if rhythm:
-        curve = " ".join(f"{x(middle(p))},{y(p.baseline)}" for p in rhythm)
-        parts.append(
-            f'<polyline class="expected" points="{curve}" fill="none" stroke="#8a8a8a" stroke-dasharray="3 2">'
-            "<title>expected by its rhythm</title></polyline>"
-        )
-    if learning:
-        parts.append(
-            f'<text class="learning" x="{WIDTH - PAD}" y="12" text-anchor="end" font-size="10" fill="#777">'
-            "learning</text>"
-        )
+    parts += _rhythm([f"{x(middle(p))},{y(p.baseline)}" for p in curve], learning=bool(own and own.learning))
     if shown:
         upper = [f"{x(middle(p))},{y(p.baseline)}" for p in shown]
         lower = [f"{x(middle(p))},{y(p.baseline * ratio)}" for p in reversed(shown)]
@@ -107,3 +96,19 @@ def chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _rhythm(curve: list[str], *, learning: bool) -> list[str]:
+    """The expected curve's markup (points as "x,y"), or the word that the rhythm is still being learned."""
+    parts = []
+    if curve:
+        parts.append(
+            f'<polyline class="expected" points="{" ".join(curve)}" fill="none" stroke="#8a8a8a" '
+            'stroke-dasharray="3 2"><title>expected by its rhythm</title></polyline>'
+        )
+    if learning:
+        parts.append(
+            f'<text class="learning" x="{WIDTH - PAD}" y="12" text-anchor="end" font-size="10" fill="#777">'
+            "learning</text>"
+        )
+    return parts

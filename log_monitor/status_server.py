@@ -28,7 +28,7 @@ from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, S
 from log_monitor.ledger import hour_index
 from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
-from log_monitor.ratechart import Mark, Point, chart
+from log_monitor.ratechart import Mark, Point, Rhythm, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
 from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, removed_by
 from log_monitor.view import views as all_views
@@ -235,7 +235,7 @@ class StatusServer(Closing):
                     "baseline": view.state.baseline,
                     "drop_ratio": ratio,
                     "learning": learning,
-                    "svg": chart(view.label, points, marks, ratio, now, expected, learning=learning),
+                    "svg": chart(view.label, points, marks, ratio, now, Rhythm(expected, learning)),
                 }
             )
         return {"generated_at": now.isoformat(), "charts": charts}

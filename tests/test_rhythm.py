@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from log_monitor.ledger import hour_index
 from log_monitor.models import Condition, Observation, Severity, Target, TargetKind
 from log_monitor.policy import assess
-from log_monitor.ratechart import Point, chart
+from log_monitor.ratechart import Point, Rhythm, chart
 from log_monitor.rhythm import Bounds, Profile, expectation, expected, profile, rhythm_severity, sentence, weekend
 from tests.helpers import default_policy
 
@@ -171,7 +171,7 @@ def test_the_chart_draws_the_expected_curve_behind_the_counts_or_says_learning()
     hours = [now - timedelta(hours=back) for back in range(24, 0, -1)]
     counts = [Point(at, 10, 10.0) for at in hours]
     rhythm = [Point(at, 0, OFFICE.rate(hour_index(at)) / 60) for at in hours]
-    drawn = chart("pc-1", counts, [], 0.1, now, rhythm)
+    drawn = chart("pc-1", counts, [], 0.1, now, Rhythm(rhythm))
     assert 'class="expected"' in drawn and "learning" not in drawn
-    still = chart("pc-2", counts, [], 0.1, now, learning=True)
+    still = chart("pc-2", counts, [], 0.1, now, Rhythm((), learning=True))
     assert 'class="expected"' not in still and ">learning</text>" in still

@@ -423,6 +423,16 @@ KEYS: tuple[Key, ...] = (
         20.0,
         "sparser baselines are judged by silence only",
     ),
+    Key(
+        "SILENCE_MODE",
+        "silence_mode",
+        _choice("rhythm", "fixed"),
+        "rhythm",
+        "rhythm: silence judged by the events the target's own hours expect; fixed: the threshold alone",
+    ),
+    Key("RHYTHM_WARN_EVENTS", "rhythm_warn_events", _AT_LEAST_1, 20.0, "WARNING once this many events expected"),
+    Key("RHYTHM_CRIT_EVENTS", "rhythm_crit_events", _AT_LEAST_1, 100.0, "CRITICAL once this many events expected"),
+    _seconds("RHYTHM_MAX_SILENCE", "rhythm_max_silence_s", 86400.0, "rhythm mode: CRITICAL after this silence anyway"),
     Key("MAINTENANCE_TZ", "maintenance_tz", _zone, None, "time zone of maintenance windows"),
     _seconds("REMINDER_INITIAL", "reminder_initial_s", 1800.0, "first repeat of an unresolved alert"),
     Key("REMINDER_FACTOR", "reminder_factor", _AT_LEAST_1, 2.0, "each repeat waits this much longer"),
@@ -533,6 +543,10 @@ class Settings:
     restart_grace_s: float = DEFAULTS["RESTART_GRACE"]
     drop_ratio: float = DEFAULTS["DROP_RATIO"]  # rate drop: events in the window below this share of the baseline
     drop_min_baseline: float = DEFAULTS["DROP_MIN_BASELINE"]  # a sparser baseline is judged by silence only
+    silence_mode: str = DEFAULTS["SILENCE_MODE"]  # rhythm, fixed
+    rhythm_warn_events: float = DEFAULTS["RHYTHM_WARN_EVENTS"]
+    rhythm_crit_events: float = DEFAULTS["RHYTHM_CRIT_EVENTS"]
+    rhythm_max_silence_s: float = DEFAULTS["RHYTHM_MAX_SILENCE"]
     maintenance_tz: str | None = None  # IANA zone name; None = the host's zone
     reminder_initial_s: float = DEFAULTS["REMINDER_INITIAL"]
     reminder_factor: float = DEFAULTS["REMINDER_FACTOR"]

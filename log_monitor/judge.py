@@ -24,6 +24,7 @@ from log_monitor.models import (
     Transition,
 )
 from log_monitor.policy import Assessment, PolicySettings, assess, backend_step, step
+from log_monitor.rhythm import Profile
 from log_monitor.view import held, shown
 
 PIPELINE_KEY = "pipeline:all"
@@ -115,11 +116,13 @@ class PassJudge:
         targets: Sequence[Target],
         observations: Mapping[str, Observation],
         norms: Mapping[str, tuple[float, int]] | None = None,
+        profiles: Mapping[str, Profile] | None = None,
     ) -> Verdict:
         """One slice: every target judged now but those that the pipeline's state may hold back.
 
         `norms` are the slice's fresh norms for this pass's hour, (median, days with events), read from the
-        history for the targets whose kept norm is for another hour.
+        history for the targets whose kept norm is for another hour. `profiles` are the hourly rhythms of the
+        targets that are silent (SILENCE_MODE=rhythm judges their silence by them).
         """
         verdict = Verdict()
         now, policy, states = self._now, self._settings.policy, self._states
@@ -135,9 +138,10 @@ class PassJudge:
                 if window_s is not None:
                     rate_figures(obs, entry, previous, norm[2])
             dropping = previous is not None and previous.condition is Condition.RATE_DROP
-            found = assess(target, obs, now, policy, dropping=dropping)
+            profile = profiles.get(target.key) if profiles else None
+            found = assess(target, obs, now, policy, dropping=dropping, profile=profile)
             if target.kind is TargetKind.AGENT and obs.error is None:
-                self._count(target, obs, dropping, found)
+                self._count(target, obs, dropping, found, profile)
             if found.severity in _HELD and target.kind is not TargetKind.LOCAL_FILE:
                 self._waiting.append((target, obs, found, previous, entry, norm))
                 continue
@@ -229,11 +233,13 @@ class PassJudge:
         if self._rows or changed:
             verdict.rows.append(Judged(target, obs, state, previous, before, changed))
 
-    def _count(self, target: Target, obs: Observation, dropping: bool, found: Assessment) -> None:
+    def _count(
+        self, target: Target, obs: Observation, dropping: bool, found: Assessment, profile: Profile | None
+    ) -> None:
         """The pipeline's tally: an agent in a rate-drop episode counts as a fresh drop would."""
         self._agents += 1
         if dropping:
-            found = assess(target, obs, self._now, self._settings.policy)
+            found = assess(target, obs, self._now, self._settings.policy, profile=profile)
         if found.severity in _HELD:
             self._bad.append((target.key, found.condition))
         node = obs.node_name

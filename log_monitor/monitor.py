@@ -19,6 +19,7 @@ from log_monitor.ledger import hour_index
 from log_monitor.models import Notification, Observation, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
 from log_monitor.policy import PolicySettings
+from log_monitor.rhythm import Profile
 from log_monitor.scheduler import Scheduler
 from log_monitor.sources import EventSource, merge, merge_pair
 from log_monitor.sources.wazuh_api import ApiStatusSource
@@ -34,6 +35,10 @@ NO_INDEXER = (
 )
 # The Date header has 1 s resolution and a pass takes seconds; 5 minutes apart is a wrong clock.
 MAX_CLOCK_SKEW_S = 300.0
+
+# A target read incrementally whose last event is this much older than the settled span is silent enough for its
+# rhythm to matter (a source of 5 events a second is never quiet for this long by chance): its profile is read.
+RHYTHM_GAP_S = 10.0
 
 # Agents observed and judged together: one page of the indexer's composite aggregation.
 SLICE_AGENTS = DEFAULT_PAGE_SIZE
@@ -136,6 +141,10 @@ class LogCounter:
         # Asked between slices (the daemon sets it to "SIGTERM came"): a long pass stops within one slice, inside
         # the service's stop timeout; the slices not reached keep their states and are checked at the next start.
         self.stopping: Callable[[], bool] | None = None
+        # The hourly rhythms of the targets silent now (None: no history), read once a UTC day while they stay
+        # silent and let go when their events return: a fleet's busy targets keep none in memory.
+        self._profiles: dict[str, Profile | None] = {}
+        self._profile_day = -1
 
     def run_once(self) -> PassResult:
         """One pass over every target, then one attempt to deliver everything queued."""
@@ -186,7 +195,8 @@ class LogCounter:
                 # A local file's time is this host's own, never the manager's: judged as usual.
                 observations = _void_agents(part, observations, now, clock_problem)
             norms = self._norms(part, observations, states, norm_hour)
-            self._commit(passing.judge(part, observations, norms), result, keep_rows, now)
+            profiles = self._silent_profiles(part, observations, now)
+            self._commit(passing.judge(part, observations, norms, profiles), result, keep_rows, now)
         backends: dict[str, str | None] = {name: result.backend_errors.get(name) for name in self._backends}
         if self._clock_offset is not None:
             backends["clock"] = clock_problem
@@ -225,6 +235,35 @@ class LogCounter:
             if state is None or state.norm_hour != hour:
                 stale.append(target.key)
         return self.store.norms(stale, hour) if stale else {}
+
+    def _silent_profiles(
+        self, part: Sequence[Target], observations: Mapping[str, Observation], now: datetime
+    ) -> dict[str, Profile]:
+        """The hourly rhythms of the slice's silent targets (SILENCE_MODE=rhythm), from the cache or the history."""
+        if self.policy.silence_mode != "rhythm":
+            return {}
+        day = hour_index(now) // 24
+        if day != self._profile_day:  # a day closed: the history the profiles are made of moved on
+            self._profiles.clear()
+            self._profile_day = day
+        settled = now - timedelta(seconds=self.policy.indexing_delay_s)
+        cache, silent, missing = self._profiles, [], []
+        for target in part:
+            obs = observations.get(target.key)
+            if obs is None or obs.read_until is None or obs.last_event is None:
+                continue
+            key = target.key
+            if (settled - obs.last_event).total_seconds() < RHYTHM_GAP_S:
+                cache.pop(key, None)
+                continue
+            silent.append(key)
+            if key not in cache:
+                missing.append(key)
+        if missing:
+            fresh = self.store.profiles(missing, day)
+            for key in missing:
+                cache[key] = fresh.get(key)
+        return {key: found for key in silent if (found := cache[key]) is not None}
 
     def _commit(self, verdict: Verdict, result: PassResult, keep_rows: bool, now: datetime) -> None:
         """A slice's states and their notifications in one transaction: a target's state never without its alert."""

@@ -19,6 +19,7 @@ from log_monitor.models import (
     TargetKind,
     TargetState,
 )
+from log_monitor.rhythm import Bounds, Profile, expectation, rhythm_severity, sentence
 
 # The API's status for an agent whose keepalives stopped: the message must say so, not "silent".
 _DISCONNECTED = frozenset({"disconnected"})
@@ -45,6 +46,10 @@ class PolicySettings:
     drop_ratio: float  # DROP_RATIO: a rate drop below this share of the baseline; 0 turns it off
     drop_min_baseline: float  # DROP_MIN_BASELINE: sparser targets are judged by silence only
     restart_grace_s: float  # RESTART_GRACE: no per-agent alert this long after a manager restart (code 5)
+    silence_mode: str  # SILENCE_MODE: "rhythm" (the target's own hours) or "fixed" (its threshold alone)
+    rhythm_warn_events: float
+    rhythm_crit_events: float
+    rhythm_max_silence_s: float
     host: str
 
 
@@ -70,9 +75,18 @@ class Decision:
 
 
 def assess(
-    target: Target, obs: Observation, now: datetime, settings: PolicySettings, *, dropping: bool = False
+    target: Target,
+    obs: Observation,
+    now: datetime,
+    settings: PolicySettings,
+    *,
+    dropping: bool = False,
+    profile: Profile | None = None,
 ) -> Assessment:
     """Severity from silence: WARNING at the threshold, CRITICAL at threshold x multiplier.
+
+    With SILENCE_MODE=rhythm and a `profile` of the target's hours that is past learning, the silence is
+    judged by the events that profile expects in it instead (log_monitor.rhythm), whatever the threshold.
 
     A target that is not silent may still be a rate drop (WARNING): far fewer events than the median of the
     same window on the last 7 days. Silence wins over a drop; `dropping` (already in a rate-drop episode)
@@ -86,11 +100,13 @@ def assess(
     if obs.unknown:
         return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, obs.error or "")
     if obs.problem:
-        silent = _silence(target, obs, now, settings)
+        silent = _silence(target, obs, now, settings, profile)
         return Assessment(
             max(silent.severity, Severity.WARNING), Condition.MISSING, obs.last_event, silent.silent_for_s, obs.detail
         )
-    found = _silence(target, obs, now, settings) if obs.counts_events else _keepalive(target, obs, now, settings)
+    found = (
+        _silence(target, obs, now, settings, profile) if obs.counts_events else _keepalive(target, obs, now, settings)
+    )
     if found.severity is not Severity.OK:
         if obs.incomplete:
             return Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, obs.incomplete)
@@ -139,7 +155,9 @@ def _severity(silent_for: float, target: Target, settings: PolicySettings) -> Se
     return Severity.OK
 
 
-def _silence(target: Target, obs: Observation, now: datetime, settings: PolicySettings) -> Assessment:
+def _silence(
+    target: Target, obs: Observation, now: datetime, settings: PolicySettings, profile: Profile | None = None
+) -> Assessment:
     if obs.last_event is None:
         # Expected but nothing in the whole lookback: at least that long, so as bad as it gets.
         return Assessment(Severity.CRITICAL, Condition.NEVER_SEEN, None, settings.lookback_s, obs.detail)
@@ -149,11 +167,35 @@ def _silence(target: Target, obs: Observation, now: datetime, settings: PolicySe
         # A local file has no indexing: its delay would only postpone a real silence.
         silent_for -= settings.indexing_delay_s
     silent_for = max(0.0, silent_for)
-    severity = _severity(silent_for, target, settings)
+    detail = obs.detail
+    if by_rhythm(profile, target, settings):
+        assert profile is not None  # by_rhythm says so
+        span = (obs.last_event, obs.last_event + timedelta(seconds=silent_for))
+        events, active = expectation(profile, *span)
+        severity = rhythm_severity(events, active, rhythm_bounds(settings))
+        if severity is not Severity.OK:
+            detail = "; ".join(filter(None, (sentence(silent_for, events), obs.detail)))
+    else:
+        severity = _severity(silent_for, target, settings)
     if severity is Severity.OK:
         return Assessment(Severity.OK, Condition.OK, None, silent_for)
     condition = Condition.DISCONNECTED if obs.agent_status in _DISCONNECTED else Condition.SILENT
-    return Assessment(severity, condition, obs.last_event, silent_for, obs.detail)
+    return Assessment(severity, condition, obs.last_event, silent_for, detail)
+
+
+def by_rhythm(profile: Profile | None, target: Target, settings: PolicySettings) -> bool:
+    """Whether the target's silence is judged by its rhythm: rhythm mode, a history past learning, not a local file."""
+    return (
+        settings.silence_mode == "rhythm"
+        and profile is not None
+        and target.kind is not TargetKind.LOCAL_FILE
+        and not profile.learning(settings.drop_min_baseline)
+    )
+
+
+def rhythm_bounds(settings: PolicySettings) -> Bounds:
+    """RHYTHM_WARN_EVENTS, RHYTHM_CRIT_EVENTS and RHYTHM_MAX_SILENCE as the rhythm module takes them."""
+    return Bounds(settings.rhythm_warn_events, settings.rhythm_crit_events, settings.rhythm_max_silence_s)
 
 
 def _restarting(obs: Observation, now: datetime, settings: PolicySettings) -> Assessment | None:

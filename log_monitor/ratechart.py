@@ -76,6 +76,14 @@ class FinePoints:
 
 
 @dataclass(frozen=True)
+class Rhythm:
+    """SILENCE_MODE=rhythm's view of a target: the events its hours expect per window, or that it is learning."""
+
+    expected: Sequence[Point]  # `baseline` is the expected events
+    learning: bool = False
+
+
+@dataclass(frozen=True)
 class _Frame:
     """Where times and counts land on the drawing."""
 
@@ -100,20 +108,23 @@ def chart(
     *,
     zone: tzinfo | None = None,
     history_days: int | None = None,
+    own: Rhythm | None = None,
 ) -> str:
     """The SVG markup: the band runs from ratio x baseline (where a drop alerts) up to the baseline itself.
 
     Axes: counts on the left, the span's start and end times under it in UTC and in `zone` (the monitor's
     local time when None). While the baseline is learning (fewer than LEARNING_DAYS days with events, or 0)
-    no band is drawn and the chart says so. Every text is escaped: labels come from agents.csv and agent
-    names, which the page must not run.
+    no band is drawn and the chart says so. With its `own` rhythm (SILENCE_MODE=rhythm): the events its hours
+    expect (dashed) behind the counts, or that it is still learning. Every text is escaped: labels come from
+    agents.csv and agent names, which the page must not run.
     """
     shown = [p for p in points if now - SPAN - timedelta(hours=1) < p.hour <= now]
     span = min(SPAN, max(MIN_SPAN, now - min((p.hour for p in shown), default=now)))
     learning = not shown or (history_days is not None and history_days < LEARNING_DAYS)
     learning = learning or all(p.baseline <= 0 for p in shown)
     band = [] if learning else [p.baseline for p in shown]
-    frame = _Frame(now - span, span, max([1.0, *(p.events for p in shown), *band]) * 1.1)
+    curve = [p for p in (own.expected if own else ()) if now - span - timedelta(hours=1) < p.hour <= now]
+    frame = _Frame(now - span, span, max([1.0, *(p.events for p in shown), *band, *(p.baseline for p in curve)]) * 1.1)
     height = CHART_HEIGHT + TIMELINE_HEIGHT + AXIS_HEIGHT
     title = escape(f"{label}: events per window against the baseline band, last {_hours(span)}")
     parts = [
@@ -122,6 +133,10 @@ def chart(
         f'<rect class="frame" x="{LEFT}" y="0" width="{WIDTH - LEFT}" height="{CHART_HEIGHT}" fill="#fafafa" '
         'stroke="#ddd"/>',
         *_count_axis(frame),
+        *_rhythm(
+            [f"{frame.x(min(now, p.hour + timedelta(minutes=30)))},{frame.y(p.baseline)}" for p in curve],
+            learning=bool(own and own.learning),
+        ),
         *_series(shown, frame, now, ratio, learning, history_days),
         *_timeline(marks, frame, now),
         *_time_axis(frame, now, zone),
@@ -207,3 +222,19 @@ def _time_axis(frame: _Frame, now: datetime, zone: tzinfo | None) -> list[str]:
         _text(LEFT, baseline_y, both(frame.start), "start", "axis time"),
         _text(WIDTH - PAD, baseline_y, both(now), "end", "axis time"),
     ]
+
+
+def _rhythm(curve: list[str], *, learning: bool) -> list[str]:
+    """The expected curve's markup (points as "x,y"), or the word that the rhythm is still being learned."""
+    parts = []
+    if curve:
+        parts.append(
+            f'<polyline class="expected" points="{" ".join(curve)}" fill="none" stroke="#8a8a8a" '
+            'stroke-dasharray="3 2"><title>expected by its rhythm</title></polyline>'
+        )
+    if learning:
+        parts.append(
+            f'<text class="learning" x="{WIDTH - PAD}" y="12" text-anchor="end" font-size="10" fill="#777">'
+            "learning</text>"
+        )
+    return parts

@@ -32,6 +32,7 @@ from log_monitor.models import (
     TargetState,
     Transition,
 )
+from log_monitor.rhythm import Profile, profile
 
 log = logging.getLogger(__name__)
 
@@ -517,6 +518,19 @@ class StateStore:
                     hours = _hour_counts(counts)
                     values.setdefault(key, []).append(hours[slot])
         return {key: median_norm(found) for key, found in values.items()}
+
+    def profiles(self, keys: Iterable[str], day: int) -> dict[str, Profile]:
+        """Each target's hourly rhythm (log_monitor.rhythm) over the days before `day` that the history holds; a
+        target with no history has none."""
+        found: dict[str, dict[int, array[int]]] = {}
+        keys = list(keys)
+        with self._lock:
+            for first in range(0, len(keys), _KEYS_PER_QUERY):
+                chunk = json.dumps(keys[first : first + _KEYS_PER_QUERY])
+                for key, held, counts in self._rows(_PROFILES_SQL, (day - HISTORY_DAYS, day, chunk)):
+                    found.setdefault(key, {})[int(held)] = _hour_counts(counts)
+        made = {key: profile(days) for key, days in found.items()}
+        return {key: made_one for key, made_one in made.items() if made_one is not None}
 
     def hour_counts(self, target_key: str) -> dict[int, int]:
         """A target's counted events by hour index (the history the baselines are made of), for people and tests."""
@@ -1081,6 +1095,10 @@ _KEYS_PER_QUERY = 2500  # target keys per query: one slice's
 # The keys as one JSON array parameter (json_each): no SQL text made from values, and no bound on parameters.
 _NORMS_SQL = (
     "SELECT target_key, counts FROM event_hours WHERE day >= ? AND day < ? "
+    "AND target_key IN (SELECT value FROM json_each(?))"
+)
+_PROFILES_SQL = (
+    "SELECT target_key, day, counts FROM event_hours WHERE day >= ? AND day < ? "
     "AND target_key IN (SELECT value FROM json_each(?))"
 )
 _DAYS_KEPT = HISTORY_DAYS + 1  # the baseline's days and the current one

@@ -12,7 +12,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -26,9 +26,10 @@ from log_monitor import __version__
 from log_monitor.app import App, BackendMetrics
 from log_monitor.closing import Closing
 from log_monitor.httpserve import BoundedHTTPServer, PrefetchedRequestHandler, ServerLimits
+from log_monitor.ledger import hour_index
 from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
-from log_monitor.ratechart import FinePoints, Mark, Point, chart
+from log_monitor.ratechart import FinePoints, Mark, Point, Rhythm, chart
 from log_monitor.state import ChannelHealth, OutboxEntry
 from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, keepalive_only, removed_by
 from log_monitor.view import views as all_views
@@ -273,6 +274,7 @@ class StatusServer(Closing):
                 and t.from_severity is not None
             ]
             ratio = self._drop_ratio(view)
+            expected, learning = self._rhythm(view.key, now, view.state.rate_window_s)
             charts.append(
                 {
                     "key": view.key,
@@ -283,8 +285,16 @@ class StatusServer(Closing):
                     "baseline": view.state.baseline,
                     "drop_ratio": ratio,
                     "history_days": view.state.history_days,
+                    "learning": learning,
                     "svg": chart(
-                        view.label, points, marks, ratio, now, zone=self._zone, history_days=view.state.history_days
+                        view.label,
+                        points,
+                        marks,
+                        ratio,
+                        now,
+                        zone=self._zone,
+                        history_days=view.state.history_days,
+                        own=Rhythm(expected, learning),
                     ),
                 }
             )
@@ -302,6 +312,19 @@ class StatusServer(Closing):
             latest = Point(hour, state.recent, state.baseline or 0.0, at=state.last_checked)
         with self._fine_lock:
             return self._fine.merged(view.key, latest, hourly, now)
+
+    def _rhythm(self, key: str, now: datetime, window_s: float | None) -> tuple[list[Point], bool]:
+        """The target's expected events per window for each of the last 25 hours, and whether it is still learning."""
+        policy = self.app.monitor.policy
+        if policy.silence_mode != "rhythm":
+            return [], False
+        found = self.app.store.profiles([key], hour_index(now) // 24).get(key)
+        if found is None or found.learning(policy.drop_min_baseline):
+            return [], True
+        share = (window_s or 3600.0) / 3600.0
+        first = hour_index(now) - 24
+        hours = [datetime.fromtimestamp(hour * 3600, UTC) for hour in range(first, first + 25)]
+        return [Point(at, 0, found.rate(hour_index(at)) * share) for at in hours], False
 
     def _drop_ratio(self, view: TargetView) -> float:
         target = view.target

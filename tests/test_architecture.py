@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     {"models", "errors", "clock", "closing", "printable", "dropwords"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
     | {"findings"}
-    | {"httpboundary", "httpserve", "ratechart", "ledger", "changes", "hostcheck", "reenrol"},
+    | {"httpboundary", "httpserve", "ratechart", "ledger", "changes", "hostcheck", "reenrol", "rhythm"},
     {"targets", "routes", "state", "wazuh", "notifiers", "notifiers.base", "notifiers.render", "heartbeat", "sdnotify"}
     | {"notifiers.http"},
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"}
@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
 ]
 # Pure modules import nothing from outside the standard library.
 PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable"}
-PURE |= {"dropwords", "ratechart", "closing", "ledger", "changes", "reenrol"}
+PURE |= {"dropwords", "ratechart", "closing", "ledger", "changes", "reenrol", "rhythm"}
 
 
 def _modules() -> dict[str, Path]:

@@ -107,6 +107,13 @@ def test_the_api_gives_each_target_its_rate_and_a_chart_with_drops_first(page: P
     charts = page.json("/api/charts?limit=5")["charts"]
     assert [c["key"] for c in charts] == ["agent:001", "agent:002"]  # type: ignore[attr-defined]
     assert charts[0]["svg"].startswith("<svg")  # type: ignore[index]
+    # Nine days of history: each chart draws the rhythm its hours expect (600 a window) behind the counts.
+    web = charts[1]  # type: ignore[index]
+    assert web["learning"] is False and 'class="expected"' in web["svg"]
+    expected = re.search(r'class="expected" points="([^"]+)"', web["svg"])
+    band = re.search(r'class="band" points="([^"]+)"', web["svg"])
+    assert expected is not None and band is not None
+    assert {y for _, y in points(expected.group(1))} == {y for _, y in points(band.group(1))[:1]}  # at the baseline
     assert httpx.get(page.server.url + "/api/charts?limit=0", timeout=10).status_code == 400
 
 

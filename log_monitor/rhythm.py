@@ -1,0 +1,135 @@
+"""A target's own rhythm: its expected events per hour of the day, and how surprising a silence is; pure.
+
+The history (the ledger's closed hours) gives, for each UTC hour of the day, the median of that hour over the
+days kept, weekdays and weekends apart when the history holds both. A silence from `t0` to `now` is expected
+to have missed `E` events, the rate summed over those hours; under a Poisson model such a silence has the
+chance exp(-E). Hours are UTC hours since the epoch: a daylight-saving change neither adds nor drops one.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from log_monitor.models import Severity
+
+HOUR_S = 3600
+DAY_HOURS = 24
+MIN_DAYS = 3  # fewer days of history: the target is still learning, judged by its fixed threshold
+_WEEKEND = frozenset({5, 6})  # Saturday and Sunday (Monday is 0)
+
+
+def weekend(day: int) -> bool:
+    """Whether the UTC day `day` (days since the epoch, a Thursday) is a Saturday or a Sunday."""
+    return (day + 3) % 7 in _WEEKEND
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return float(ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Expected events in each UTC hour of a weekday (`rates[0:24]`) and of a weekend day (`rates[24:48]`)."""
+
+    rates: array[float]  # an array, not 48 float objects: kept for every silent target
+    days: int  # days of history the medians are taken over
+    per_day: float  # the median day's events
+
+    def rate(self, hour: int) -> float:
+        """The expected events in hour index `hour` (UTC hours since the epoch)."""
+        day, slot = divmod(hour, DAY_HOURS)
+        return self.rates[slot + DAY_HOURS if weekend(day) else slot]
+
+    def learning(self, min_per_day: float) -> bool:
+        """Too little history to know the rhythm (under MIN_DAYS days, or sparser than `min_per_day` a day)."""
+        return self.days < MIN_DAYS or self.per_day < min_per_day
+
+
+def profile(days: Mapping[int, Sequence[int]]) -> Profile | None:
+    """The profile of a history given as day index -> that day's 24 hourly counts; None without one day."""
+    if not days:
+        return None
+    rows = list(days.values())
+
+    def medians(chosen: list[Sequence[int]]) -> list[float]:
+        return [_median([row[slot] for row in chosen]) for slot in range(DAY_HOURS)]
+
+    every = medians(rows)
+    weekdays = [row for day, row in days.items() if not weekend(day)]
+    weekends = [row for day, row in days.items() if weekend(day)]
+    # An office PC is silent all weekend: one profile for both would expect its Monday on a Saturday.
+    rates = medians(weekdays) + medians(weekends) if weekdays and weekends else every + every
+    return Profile(array("d", rates), len(rows), _median([sum(row) for row in rows]))
+
+
+def expected(found: Profile, start: datetime, end: datetime) -> float:
+    """The events `found` expects in `[start, end)`, each hour's rate prorated."""
+    return expectation(found, start, end)[0]
+
+
+def expectation(found: Profile, start: datetime, end: datetime) -> tuple[float, float]:
+    """(events expected in `[start, end)`, seconds of it in hours when the target usually sends something)."""
+    moment, stop = start.timestamp(), end.timestamp()
+    total = active = 0.0
+    while moment < stop:
+        hour = math.floor(moment / HOUR_S)
+        following = min((hour + 1) * HOUR_S, stop)
+        rate = found.rate(hour)
+        if rate > 0:
+            total += rate * (following - moment) / HOUR_S
+            active += following - moment
+        moment = following
+    return total, active
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """RHYTHM_WARN_EVENTS, RHYTHM_CRIT_EVENTS and RHYTHM_MAX_SILENCE (seconds)."""
+
+    warn_events: float
+    crit_events: float
+    max_silence_s: float
+
+
+def rhythm_severity(events: float, active_s: float, bounds: Bounds) -> Severity:
+    """WARNING once `events` were expected in the silence, CRITICAL at the higher bound or past the hard cap.
+
+    The hard cap counts the silence's time in the hours when the target usually sends something (`active_s`):
+    a very sparse source alerts in the end, an office PC's silent weekend (64 hours) never does.
+    """
+    if events >= bounds.crit_events or active_s >= bounds.max_silence_s:
+        return Severity.CRITICAL
+    if events >= bounds.warn_events:
+        return Severity.WARNING
+    return Severity.OK
+
+
+def sentence(silent_for_s: float, events: float) -> str:
+    """Why the silence alerts, in words a SOC reads at a glance.
+
+    "silent for 6 min; it usually sends about 1,800 events in that time"
+    """
+    return f"silent for {_duration(silent_for_s)}; it usually sends about {_about(events)} events in that time"
+
+
+def _about(events: float) -> str:
+    if events >= 100:
+        digits = len(str(int(events))) - 2  # two significant figures: "about" is not a count
+        return f"{round(events, -digits):,.0f}"
+    return f"{events:,.0f}" if events >= 10 else f"{events:,.1f}".removesuffix(".0")
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)} s"
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"

@@ -299,19 +299,33 @@ def _judge_shared(
         _record(verdict, states.get(key), decision.state, now)
         verdict.notifications.extend(decision.notifications)
     if pipeline_problem is not None or PIPELINE_KEY in states:
-        decision = backend_step(
-            states.get(PIPELINE_KEY) or TargetState(PIPELINE_KEY),
-            "Wazuh pipeline",
-            pipeline_problem,
-            now,
-            policy,
-            down=NotificationKind.PIPELINE_SILENT,
-            up=NotificationKind.PIPELINE_RESTORED,
-            severity=Severity.CRITICAL,
-            related=pipeline_keys,
-        )
-        _record(verdict, states.get(PIPELINE_KEY), decision.state, now)
-        verdict.notifications.extend(decision.notifications)
+        _grouped(verdict, PIPELINE_KEY, "Wazuh pipeline", pipeline_problem, pipeline_keys, states, now, policy)
+
+
+def _grouped(
+    verdict: Verdict,
+    key: str,
+    label: str,
+    problem: str | None,
+    related: tuple[str, ...],
+    states: Mapping[str, TargetState],
+    now: datetime,
+    policy: PolicySettings,
+) -> None:
+    """A grouped state (the whole pipeline, a cluster node): one CRITICAL alert naming its targets, one recovery."""
+    decision = backend_step(
+        states.get(key) or TargetState(key),
+        label,
+        problem,
+        now,
+        policy,
+        down=NotificationKind.PIPELINE_SILENT,
+        up=NotificationKind.PIPELINE_RESTORED,
+        severity=Severity.CRITICAL,
+        related=related,
+    )
+    _record(verdict, states.get(key), decision.state, now)
+    verdict.notifications.extend(decision.notifications)
 
 
 def _record(verdict: Verdict, previous: TargetState | None, state: TargetState, now: datetime) -> None:
@@ -359,16 +373,4 @@ def _judge_nodes(
         problem, related = broken.get(node, (None, ()))
         if problem is None and node not in counted and node in listed:
             continue  # not judged this pass: none of its agents was checked
-        decision = backend_step(
-            states.get(key) or TargetState(key),
-            f"Wazuh node {node}",
-            problem,
-            now,
-            policy,
-            down=NotificationKind.PIPELINE_SILENT,
-            up=NotificationKind.PIPELINE_RESTORED,
-            severity=Severity.CRITICAL,
-            related=related,
-        )
-        _record(verdict, states.get(key), decision.state, now)
-        verdict.notifications.extend(decision.notifications)
+        _grouped(verdict, key, f"Wazuh node {node}", problem, related, states, now, policy)

@@ -1957,19 +1957,10 @@ class SimulatorServer:
         urls: list[str] = []
         for app, port in zip((_ApiApp(self), _Indexer(self)), self._ports, strict=True):
             try:
-                server = _HttpServer((self._host, port), app)
+                urls.append(self._serve(app, port, scheme))
             except BaseException:
                 self.stop()  # the API may already listen when the indexer's port is taken
                 raise
-            if self._ssl_context is not None:
-                server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
-            thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="wazuh-simulator", daemon=True
-            )
-            thread.start()
-            self._servers.append(server)
-            self._threads.append(thread)
-            urls.append(f"{scheme}://{self._host}:{server.server_address[1]}")
         self.api_url, self.indexer_url = urls
         self.indexer_urls = [self.indexer_url]
         self._node_servers = [self._servers[1]]
@@ -1980,7 +1971,7 @@ class SimulatorServer:
         return self
 
     def _serve(self, app: _App, port: int, scheme: str) -> str:
-        """One more listening server for `app` (an indexer node beyond the first); its URL."""
+        """A listening server for `app` (the API, the indexer, an indexer node beyond the first); its URL."""
         server = _HttpServer((self._host, port), app)
         if self._ssl_context is not None:
             server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)

@@ -41,18 +41,22 @@ def transition(previous: TargetState | None, state: TargetState, now: datetime) 
 def rate_points(previous: TargetState | None, state: TargetState) -> list[RatePoint]:
     """The target's hourly rate points to write: its first figures, and at its first check in a new hour the last
     figures of the hour before and the first of this one (in between, the kept state holds the latest)."""
-    if state.recent is None or state.baseline is None or state.last_checked is None:
+    checked = state.last_checked
+    if state.recent is None or state.baseline is None or checked is None:
         return []
-    hour = hour_start(state.last_checked)
-    point = RatePoint(state.target_key, hour, state.recent, state.baseline, state.rate_window_s or 0.0)
-    if previous is None or previous.recent is None or previous.baseline is None or previous.last_checked is None:
-        return [point]
-    before = hour_start(previous.last_checked)
-    if before == hour:
+    earlier = previous.last_checked if previous is not None else None
+    if previous is None or previous.recent is None or previous.baseline is None or earlier is None:
+        return [
+            RatePoint(state.target_key, hour_start(checked), state.recent, state.baseline, state.rate_window_s or 0.0)
+        ]
+    # Most targets of most passes are checked again in the same hour: told by arithmetic, no datetime made.
+    if earlier.timestamp() // 3600 == checked.timestamp() // 3600:
         return []
     return [
-        RatePoint(state.target_key, before, previous.recent, previous.baseline, previous.rate_window_s or 0.0),
-        point,
+        RatePoint(
+            state.target_key, hour_start(earlier), previous.recent, previous.baseline, previous.rate_window_s or 0.0
+        ),
+        RatePoint(state.target_key, hour_start(checked), state.recent, state.baseline, state.rate_window_s or 0.0),
     ]
 
 

@@ -72,6 +72,38 @@ class Listing(Mapping[str, AgentInfo]):
         return len(self.names) + sum(1 for agent_id in self.others if agent_id not in self.names)
 
 
+class NodeMap(Mapping[str, str]):
+    """Each listed agent's cluster node: the first listed agent's node held once, the other nodes by agent id.
+
+    A single manager's 100,000 agents are on one node: a dict of them all would be 5 MB of a daemon's memory.
+    """
+
+    __slots__ = ("names", "odd", "usual")
+
+    def __init__(self, names: Mapping[str, str], usual: str = "", odd: Mapping[str, str] | None = None) -> None:
+        self.names = names  # the listed agents (id -> name)
+        self.usual = usual
+        self.odd = odd or {}  # id -> node, of the agents on another node than `usual`
+
+    def __getitem__(self, agent_id: str) -> str:
+        if agent_id not in self.names:
+            raise KeyError(agent_id)
+        return self.odd.get(agent_id, self.usual)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def counts(self) -> Counter[str]:
+        """Agents by node."""
+        found = Counter(self.odd.values())
+        if len(self.names) > len(self.odd):
+            found[self.usual] += len(self.names) - len(self.odd)
+        return found
+
+
 class ApiStatusSource:
     """The status of every agent, read once per pass so each check uses a fresh status; it counts no events.
 
@@ -91,7 +123,7 @@ class ApiStatusSource:
         self._names: dict[str, str] = {}  # id -> name, of the last full listing
         self._full_at: datetime | None = None
         self._full_not_active: dict[str, AgentInfo] = {}  # those the last full listing gave another status than active
-        self._nodes: dict[str, str] = {}  # id -> cluster node, of the last full listing (the node names shared)
+        self._nodes = NodeMap({})  # id -> cluster node, of the last full listing
         self._node_names: frozenset[str] = frozenset()
         self._connected: frozenset[str] | None = None  # GET /cluster/healthcheck's nodes; None: not readable
         self._health_at: datetime | None = None
@@ -128,7 +160,8 @@ class ApiStatusSource:
         if stale or (set(wanted) - self._names.keys()) - self._seen:
             # Of the full listing only the names are kept, and whole only the agents not active.
             names: dict[str, str] = {}
-            nodes: dict[str, str] = {}
+            odd: dict[str, str] = {}  # the agents on another node than the first listed agent's
+            usual: str | None = None
             shared: dict[str, str] = {}  # one string per node name, not one per agent
             not_active: dict[str, AgentInfo] = {}
             # Keyed by the targets' own id strings where they have one: the listing's copies (5 MB at 100,000
@@ -137,11 +170,16 @@ class ApiStatusSource:
             for agent in self._api.iter_agents(exclude_manager=True):
                 key = own.get(agent.id, agent.id)
                 names[key] = agent.name
-                nodes[key] = shared.setdefault(agent.node_name, agent.node_name)
+                node = shared.setdefault(agent.node_name, agent.node_name)
+                if usual is None:
+                    usual = node
+                elif node is not usual:
+                    odd[key] = node
                 if agent.status != "active":
                     not_active[agent.id] = agent
             gone = self._names.keys() - names.keys()
             self._names, self._full_not_active = names, not_active
+            nodes = NodeMap(names, usual or "", odd)
             self._nodes, self._node_names = nodes, frozenset(shared) - {""}
             self._full_at = now
             # The listing's own ids are not stored twice (100,000 strings): `_seen` keeps the others.
@@ -156,7 +194,7 @@ class ApiStatusSource:
 
     def agents_per_node(self) -> dict[str, tuple[int, bool | None]]:
         """Agents of the last full listing by cluster node, and whether each node is connected (None: unknown)."""
-        counts = Counter(self._nodes.values())
+        counts = self._nodes.counts()
         connected = self._connected
         return {
             node: (count, None if connected is None else node in connected)

@@ -21,15 +21,11 @@ from zoneinfo import ZoneInfo
 
 from log_monitor import __version__, reenrol
 from log_monitor.app import App, Tuning, build, build_channels, every_receiver
-from log_monitor.config import (
-    DEFAULT_ENV_FILE,
-    LEGACY_ENV_FILE,
-    Settings,
-    describe,
-    invoking_user,
-    load_settings,
-    parse_duration,
-)
+from log_monitor.config import Settings, load_settings
+from log_monitor.config.environment import invoking_user
+from log_monitor.config.load import DEFAULT_ENV_FILE, LEGACY_ENV_FILE
+from log_monitor.config.settings import describe
+from log_monitor.config.values import parse_duration
 from log_monitor.daemon import Daemon, Signals, run_daemon, save_kept
 from log_monitor.dropwords import rate_against
 from log_monitor.errors import (

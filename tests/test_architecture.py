@@ -108,9 +108,22 @@ def test_notifiers_never_import_each_other_config_or_wazuh(module: str) -> None:
             assert target in {"notifiers.base", "notifiers.render", "notifiers.http"}, f"{module} imports {name}"
 
 
+# The config package reads settings: besides its own modules, only the base layer and the file boundary.
+CONFIG_MAY_IMPORT = {"models", "errors", "hostcheck"}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m == "config" or m.startswith("config.")))
+def test_config_imports_nothing_that_observes_judges_or_runs_the_monitor(module: str) -> None:
+    for name in _imports(_modules()[module]):
+        target = _own(name)
+        if target is None or target == "config" or target.startswith("config."):
+            continue
+        assert target in CONFIG_MAY_IMPORT, f"log_monitor.{module} imports log_monitor.{target}"
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_only_config_reads_the_environment(module: str) -> None:
-    if module == "config":
+    if module == "config" or module.startswith("config."):
         return
     source = _modules()[module].read_text()
     for needle in ("os.environ", "os.getenv", "getenv("):

@@ -1,4 +1,4 @@
-"""config.py: the env file contract of DESIGN.md section 3, read from real files in tmp_path."""
+"""The config package: the env file contract of DESIGN.md section 3, read from real files in tmp_path."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "log_monitor"
 
 # Lower layers never import higher ones; a module may import its own layer or any lower one.
 LAYERS: list[set[str]] = [
-    {"models", "errors", "clock", "closing", "printable", "dropwords"},
+    {"models", "errors", "clock", "closing", "printable", "dropwords", "exitcodes"},
     {"policy", "judge", "view", "scheduler", "logsetup", "config", "simulator", "accesslog", "patterns", "linecount"}
     | {"findings"}
     | {"httpboundary", "httpserve", "ratechart", "ledger", "changes", "hostcheck", "reenrol", "rhythm"},
@@ -23,11 +23,12 @@ LAYERS: list[set[str]] = [
     | {"notifiers.webhook", "notifiers.pagerduty", "notifiers.syslog"},
     {"monitor", "liveness"},
     {"app", "daemon", "demo", "status_server", "top"},
+    {"reports", "checkconfig"},
     {"cli"},
 ]
 # Pure modules import nothing from outside the standard library.
 PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable"}
-PURE |= {"dropwords", "ratechart", "closing", "ledger", "changes", "reenrol", "rhythm"}
+PURE |= {"dropwords", "ratechart", "closing", "ledger", "changes", "reenrol", "rhythm", "exitcodes"}
 
 
 def _modules() -> dict[str, Path]:

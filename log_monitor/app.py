@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.closing import Closing
-from log_monitor.config import Settings, parse_syslog_addr
+from log_monitor.config import Settings
+from log_monitor.config.values import parse_syslog_addr
 from log_monitor.errors import BackendError, ConfigError
 from log_monitor.findings import FindingsLog
 from log_monitor.heartbeat import Heartbeat

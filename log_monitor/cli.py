@@ -1,4 +1,4 @@
-"""Command line: argparse commands; the only module that prints for people or decides the exit code."""
+"""Command line: parses the arguments, dispatches each command (some bodies in reports, checkconfig), exits."""
 
 from __future__ import annotations
 
@@ -11,36 +11,27 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
-from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
-from log_monitor import __version__, reenrol
-from log_monitor.app import App, Tuning, build, build_channels, every_receiver
-from log_monitor.config import (
-    DEFAULT_ENV_FILE,
-    LEGACY_ENV_FILE,
-    Settings,
-    describe,
-    invoking_user,
-    load_settings,
-    parse_duration,
-)
+from log_monitor import __version__
+from log_monitor.app import Tuning, build, every_receiver
+from log_monitor.checkconfig import check_config
+from log_monitor.config import Settings, load_settings
+from log_monitor.config.environment import invoking_user
+from log_monitor.config.load import DEFAULT_ENV_FILE, LEGACY_ENV_FILE
+from log_monitor.config.values import parse_duration
 from log_monitor.daemon import Daemon, Signals, run_daemon, save_kept
-from log_monitor.dropwords import rate_against
 from log_monitor.errors import (
-    AuthError,
-    BackendError,
     ConfigError,
     InstanceLockedError,
     LogMonitorError,
     NotifierError,
     StateError,
 )
+from log_monitor.exitcodes import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE
 from log_monitor.hostcheck import unwritable_file
 from log_monitor.logsetup import RedactingFilter, setup_logging
 from log_monitor.models import (
@@ -51,26 +42,19 @@ from log_monitor.models import (
     Silence,
     Target,
     TargetKind,
-    TargetState,
 )
-from log_monitor.monitor import PassResult
-from log_monitor.notifiers.base import NOT_TESTED, Checkable
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
+from log_monitor.reports import print_pass, silences, status, when, zone
 from log_monitor.routes import check_routes, load_routes
 from log_monitor.state import InstanceLock, StateStore
-from log_monitor.targets import load_groups, load_targets
-from log_monitor.view import PENDING, REMOVED, TargetView, keepalive_only, learned, removed_by, views
+from log_monitor.targets import load_targets
+from log_monitor.view import learned
 
 if TYPE_CHECKING:  # the simulator is imported by `demo` and `simulate` alone
     from log_monitor.simulator.server import SimulatorServer
 
-EXIT_OK = 0
-EXIT_UNKNOWN = 3
-EXIT_USAGE = 64
-EXIT_LOCKED = 75  # EX_TEMPFAIL: another instance holds the state DB's lock
-EXIT_CONFIG = 78
 MAX_REASON_CHARS = 500  # a silence's reason: a sentence for the table and the page, not a document
 
 log = logging.getLogger("log_monitor")
@@ -297,15 +281,15 @@ def _command(
     if command == "once":
         return _once(settings, targets, out, err, tuning)
     if command == "check-config":
-        return _check_config(settings, targets, args.connect, out, err)
+        return check_config(settings, targets, args.connect, out, err)
     if command == "run":
         # The argument, not settings.env_file: a reload must choose the default file the same way.
         run_daemon(settings, targets, env_file, err)  # returns on a stop; a re-exec never returns
         return EXIT_OK
     if command == "status":
-        return _status(settings, targets, out)
+        return status(settings, targets, out)
     if command == "silences":
-        return _silences(settings, targets, out)
+        return silences(settings, targets, out)
     if command in ("silence", "unsilence"):
         return _silence(settings, args, out, err)
     if command == "test-alert":
@@ -337,7 +321,7 @@ def _top(settings: Settings, targets: list[Target]) -> int:
         token = settings.status_token.reveal() if settings.status_token is not None else None
         live = top.LiveStatus(*settings.status_addr, token)
     try:
-        return top.run(top.watched(targets), store, zone=_zone(settings), live=live)
+        return top.run(top.watched(targets), store, zone=zone(settings), live=live)
     finally:
         if store is not None:
             store.close()
@@ -357,7 +341,7 @@ def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO, t
         if app.heartbeat is not None:
             app.heartbeat.ping(not result.backend_errors, ", ".join(sorted(result.backend_errors)) + " unreadable")
     try:
-        _print_pass(result, out)
+        print_pass(result, out)
         out.flush()
     except BrokenPipeError:
         _drop_output(out)  # the pass is done and its exit code stands, read or not
@@ -370,358 +354,6 @@ def _once(settings: Settings, targets: list[Target], out: TextIO, err: TextIO, t
             file=err,
         )
     return result.exit_code
-
-
-# The columns every table of targets starts with (`once` and `status`), so both read the same way.
-_TARGET_COLUMNS = ("TARGET", "LABEL", "STATE", "CONDITION", "LAST EVENT (UTC)", "SILENT FOR")
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
-    # Labels, names and locations come from outside: a control character in one must not break the table.
-    rows = [[printable(cell) for cell in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
-
-
-def _when(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%S") if at else "never"
-
-
-def _condition_and_last(
-    target: Target | None, condition: Condition, last_event: datetime | None, counted: bool
-) -> tuple[str, str]:
-    """The CONDITION and LAST EVENT cells: an agent whose events no source counts (the API alone) is judged by
-    its keepalive: "keepalive only", its last event "not counted" (not "never", which would be a silence)."""
-    if target is not None and target.kind is TargetKind.AGENT and not counted:
-        return ("keepalive only" if condition is Condition.OK else condition.value), "not counted"
-    return condition.value, _when(last_event)
-
-
-def _print_pass(result: PassResult, out: TextIO) -> None:
-    rows = []
-    for row in sorted(result.rows, key=lambda r: (-int(r.state.severity), r.target.key)):
-        obs = row.observation
-        silent = ""
-        if obs.last_event is not None:
-            silent = humanize_duration((obs.at - obs.last_event).total_seconds())
-        condition, last = _condition_and_last(row.target, row.state.condition, obs.last_event, obs.counts_events)
-        rows.append(
-            [
-                row.target.key,
-                row.target.label,
-                row.state.severity.name,
-                condition,
-                last,
-                silent,
-                "" if obs.events_in_window is None else str(obs.events_in_window),
-                rate_against(obs.recent, obs.baseline, obs.history_days),
-                obs.agent_status or obs.problem,
-            ]
-        )
-    headers = [*_TARGET_COLUMNS, "EVENTS", "RATE VS BASELINE", "AGENT STATUS"]
-    _table(headers, rows, out)
-    counts: dict[str, int] = {}
-    for row in result.rows:
-        counts[row.state.severity.name] = counts.get(row.state.severity.name, 0) + 1
-    summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
-    print(f"\n{len(result.rows)} targets: {summary or 'none'}; {len(result.notifications)} notification(s)", file=out)
-    for note in result.notes:
-        print(f"note: {note}", file=out)
-
-
-def _check_config(settings: Settings, targets: list[Target], connect: bool, out: TextIO, err: TextIO) -> int:
-    print(f"configuration OK: {settings.env_file}", file=out)
-    api = _public_url(settings.wazuh_api_url) if settings.wazuh_api_url else "not configured"
-    print(f"  Wazuh API: {api}", file=out)
-    indexer = "not configured"
-    if settings.wazuh_indexer_url:
-        indexer = f"{_public_url(settings.wazuh_indexer_url)} (index pattern {settings.wazuh_index_pattern})"
-    print(f"  Wazuh indexer: {indexer}", file=out)
-    if settings.wazuh_indexer_url and not settings.wazuh_api_url:
-        # OpenSearch sends no Date header: only the API can tell the manager's time (REALITY.md §5).
-        print("  clock: not checked against the manager's (needs WAZUH_API_URL; the indexer sends no Date)", file=out)
-    print(f"  targets: {len(targets)} from {settings.agent_list_file}", file=out)
-    _print_channels(settings, out)
-    for line in describe(settings):
-        print(f"  setting: {line}", file=out)
-    for warning in settings.warnings:
-        print(f"  warning: {warning}", file=out)
-    return _check_connections(settings, targets, out, err) if connect else EXIT_OK
-
-
-def _check_connections(settings: Settings, targets: list[Target], out: TextIO, err: TextIO) -> int:
-    """`check-config --connect`: each backend and channel reached (or said not to be testable), unknown agent ids."""
-    failed = 0
-    known_agents: list[dict[str, str]] = []  # id -> name, filled by the API probe when it succeeds
-    states: Mapping[str, TargetState] = {}
-    with build(settings, targets) as app:
-        for name, probe in _probes(app, known_agents):
-            try:
-                detail = probe()
-            except (BackendError, NotifierError) as exc:
-                failed += 1
-                print(f"  {name}: FAILED: {exc}", file=out)
-            else:
-                if detail.startswith(NOT_TESTED):
-                    print(f"  {name}: {detail}", file=out)  # configured, but nothing was reached: never "ok"
-                else:
-                    print(f"  {name}: ok{(' (' + detail + ')') if detail else ''}", file=out)
-        failed += _unknown_groups(settings, app, out)
-        # What the daemon saw when it last delivered: a channel may pass the probe yet refuse messages.
-        for health in app.store.channel_health():
-            if not health.ok and health.permanent:
-                print(
-                    f"  channel {health.channel}: last delivery FAILED permanently at {_when(health.last_attempt_at)} "
-                    f"UTC: {health.last_error}",
-                    file=out,
-                )
-        states = app.store.load_states() if known_agents else {}
-    if known_agents:
-        failed += _check_agent_ids(targets, known_agents[0], states, out)
-    if failed:
-        return _fail(err, f"{failed} connection check(s) failed", EXIT_UNKNOWN)
-    return EXIT_OK
-
-
-def _unknown_groups(settings: Settings, app: App, out: TextIO) -> int:
-    """Groups that groups.csv or AGENT_DISCOVERY names but the manager does not have (a typo matches no agent)."""
-    named = {p.group: p.origin for p in load_groups(settings).rows}
-    named.update({g: "AGENT_DISCOVERY" for g in settings.discovery_groups if g not in named})
-    if app.api is None or not named:
-        return 0
-    try:
-        known = set(app.api.group_names())
-    except BackendError as exc:
-        print(f"  Wazuh agent groups: FAILED: {exc}", file=out)
-        return 1
-    unknown = [f"{group} ({origin})" for group, origin in named.items() if group not in known]
-    if not unknown:
-        print(f"  Wazuh agent groups: ok ({len(named)} named, all known to the manager)", file=out)
-        return 0
-    print(f"  warning: agent group(s) the Wazuh manager does not have (a typo?): {', '.join(unknown)}", file=out)
-    return 1
-
-
-def _print_channels(settings: Settings, out: TextIO) -> None:
-    """Today's chain in order, then each route's receivers."""
-    channels = build_channels(settings)
-    print(f"  alerts go to: {' -> '.join(_describe_channel(c.name, settings) for c in channels)}", file=out)
-    if [c.name for c in channels] == ["console"]:
-        print(
-            "  warning: the console is the only alert channel: alerts are printed on stdout and recorded as "
-            "delivered, but under cron (stdout to /dev/null, or a log nobody reads) or systemd nobody sees them; "
-            "set SLACK_BOT_TOKEN and SLACK_CHANNEL, SLACK_WEBHOOK_URL, SMTP_HOST or TEAMS_WEBHOOK_URL",
-            file=out,
-        )
-    for route in load_routes(settings).by_name.values():
-        print(f"  route {route.name} ({route.mode}): {' | '.join(route.receivers)}", file=out)
-
-
-def _public_url(url: str) -> str:
-    """A URL fit for printing: without any `user:password@`."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _describe_channel(name: str, settings: Settings) -> str:
-    """A channel of the fallback chain as an operator recognises it; never a secret (tokens, webhook URLs)."""
-    if name == "slack":
-        if settings.slack_bot_token and settings.slack_channel:
-            return f"slack (bot, channel {settings.slack_channel})"
-        return "slack (incoming webhook)"
-    if name == "email":
-        return f"email (SMTP {settings.smtp_host}:{settings.smtp_port}, to {', '.join(settings.smtp_to)})"
-    if name == "teams":
-        return "teams (Workflows webhook)"
-    if name == "console":
-        return "console (stdout)"
-    return name
-
-
-def _check_agent_ids(
-    targets: Sequence[Target], listed: Mapping[str, str], states: Mapping[str, TargetState], out: TextIO
-) -> int:
-    """The agents file's ids against the API's listing: re-enrolled hosts and unknown ids; 1 when any, else 0."""
-    # A re-enrolled host (same name, new id): the row is followed, but its id should be updated.
-    moves = {move.old_id: move for move in reenrol.find(targets, listed, states)}
-    for move in moves.values():
-        print(f"  warning: {_reenrolled_row(targets, move)}", file=out)
-    # A typo in agents.csv would otherwise be a "never seen, silent for 7d" alert.
-    unknown: dict[str, str] = {}
-    for target in targets:
-        agent_id = target.agent_id
-        if agent_id is not None and agent_id not in listed and agent_id not in moves:
-            unknown.setdefault(agent_id, target.origin or target.label)
-    if unknown:
-        shown = ", ".join(f"{agent_id} ({origin})" for agent_id, origin in unknown.items())
-        print(f"  warning: agent id(s) not known to the Wazuh API (a typo?): {shown}", file=out)
-    return 1 if moves or unknown else 0
-
-
-def _reenrolled_row(targets: Sequence[Target], move: reenrol.Reenrolment) -> str:
-    """ "config/agents.csv:4: agent 009 (web-1) re-enrolled as 014 (009 removed): update its id"."""
-    origin = next((t.origin for t in targets if t.agent_id == move.old_id and t.location is None and t.origin), "")
-    where = f"{origin.split(' ')[0]}: " if origin else ""
-    return (
-        f"{where}agent {move.old_id} ({move.name}) re-enrolled as {move.new_id} ({move.old_id} removed): "
-        f"update its id to {move.new_id} (it is followed until then)"
-    )
-
-
-def _probes(app: App, known_agents: list[dict[str, str]]) -> list[tuple[str, Callable[[], str]]]:
-    probes: list[tuple[str, Callable[[], str]]] = []
-    api, indexer = app.api, app.indexer
-    if api is not None:
-
-        def probe_api() -> str:
-            agents = api.list_agents(exclude_manager=True)
-            known_agents.append({a.id: a.name for a in agents})
-            return f"{len(agents)} agents"
-
-        probes.append(("Wazuh API", probe_api))
-    if indexer is not None:
-
-        def probe_indexer() -> str:
-            now = app.monitor.clock.now()
-            stats = indexer.last_events(since=now - timedelta(hours=1), window_start=now, until=now)
-            return f"{len(stats)} agents with events in the last hour"
-
-        nodes = [host.url for host in indexer.hosts()]
-        if len(nodes) > 1:
-            # Each node of the list on its own: a dead one would otherwise hide behind the round robin.
-            probes += [(f"Wazuh indexer node {url}", partial(indexer.node_info, url)) for url in nodes]
-        probes.append(("Wazuh indexer", probe_indexer))
-
-        def probe_permissions() -> str:
-            lacking = indexer.unsearchable_indices()
-            if lacking is None:
-                return "not checked: the user may not list the indices (_cat/indices)"
-            if lacking:
-                raise AuthError(
-                    "Wazuh indexer",
-                    f"user {app.settings.wazuh_indexer_user!r} cannot search {len(lacking)} index(es) that "
-                    f"{app.settings.wazuh_index_pattern!r} matches ({', '.join(lacking[:3])}): with the security "
-                    "plugin's do_not_fail_on_forbidden they are left out of every search silently; grant "
-                    f"indices:data/read/search on {app.settings.wazuh_index_pattern}",
-                )
-            return "every index of the pattern is searchable"
-
-        probes.append(("Wazuh indexer permissions", probe_permissions))
-    probes += [(f"channel {channel.name}", channel.check) for channel in app.channels if isinstance(channel, Checkable)]
-    return probes
-
-
-def _views(settings: Settings, targets: list[Target], store: StateStore) -> list[TargetView]:
-    """Every target as `once`, `top` and the dashboard show it (log_monitor.view)."""
-    now = datetime.now(UTC)
-    states = store.load_states()
-    every = learned(targets, states, discovery=settings.agent_discovery)
-    return views(every, states, store.silences(now), now, _zone(settings))
-
-
-def _zone(settings: Settings) -> ZoneInfo | None:
-    return ZoneInfo(settings.maintenance_tz) if settings.maintenance_tz else None
-
-
-def _status(settings: Settings, targets: list[Target], out: TextIO) -> int:
-    fresh = not settings.state_db.exists()
-    if fresh:  # before the first pass: the configured targets, and no state file made for them
-        now = datetime.now(UTC)
-        shown = views(targets, {}, {}, now, _zone(settings))
-        queued, channels = 0, []
-    else:
-        with StateStore(settings.state_db) as store:
-            # What the store holds, and the configured targets not checked yet (PENDING).
-            shown = [v for v in _views(settings, targets, store) if v.state is not None or v.target is not None]
-            queued = store.outbox_depth()
-            channels = store.channel_health()
-        now = datetime.now(UTC)
-    rows = [_status_row(view, now) for view in sorted(shown, key=lambda v: v.key)]
-    headers = [*_TARGET_COLUMNS, "RATE VS BASELINE", "CHECKED", "ALERTS", "NEXT REMINDER", "NOTE"]
-    _table(headers, rows, out)
-    removed = sum(1 for v in shown if v.shown == REMOVED)
-    pending = sum(1 for v in shown if v.shown == PENDING)
-    gone = f" ({removed} removed from the configuration)" if removed else ""
-    waiting = f" ({pending} PENDING: not checked yet)" if pending else ""
-    print(f"\n{len(shown)} targets{gone}{waiting}; {queued} notification(s) queued for delivery", file=out)
-    if fresh:
-        print(f"no pass has run yet ({settings.state_db} does not exist): run `once` or start the daemon", file=out)
-    if channels:
-        print("\nchannels:", file=out)
-        channel_rows = [
-            [
-                h.channel,
-                "ok" if h.ok else ("FAILED (permanent)" if h.permanent else "failing (transient)"),
-                _when(h.last_attempt_at),
-                _when(h.last_ok_at),
-                _when(h.failing_since) if h.failing_since else "",
-                h.last_error or "",
-            ]
-            for h in channels
-        ]
-        _table(["CHANNEL", "STATE", "LAST ATTEMPT", "LAST OK", "FAILING SINCE", "LAST ERROR"], channel_rows, out)
-    return EXIT_OK
-
-
-def _status_row(view: TargetView, now: datetime) -> list[str]:
-    """One line of `status`: a stored state, or a configured target not checked yet."""
-    s = view.state
-    label = view.label if view.label != view.key else ""
-    if s is None:
-        return [view.key, label, view.shown, "", "never", "", "", "never", "0", "", view.note() or "not checked yet"]
-    silent = humanize_duration((now - s.since).total_seconds()) if s.since and s.severity.value else ""
-    note = view.note()
-    if s.agent_status == "not registered":
-        note = "; ".join(filter(None, ["not registered in Wazuh", note]))
-    elif s.agent_status and s.agent_status.startswith(reenrol.REENROLLED_AS):
-        note = "; ".join(filter(None, [f"{s.agent_status}: update its id in the agents file", note]))
-    counted = not keepalive_only(view.target, s)
-    condition, last = _condition_and_last(view.target, s.condition, s.last_event, counted)
-    dropped = removed_by(view)
-    if dropped is not None:
-        note = f"{note}; forgotten after {_when(dropped)} UTC"
-    return [
-        view.key,
-        label,
-        view.shown,
-        condition,
-        last,
-        silent,
-        rate_against(s.recent, s.baseline, s.history_days),
-        _when(s.last_checked),
-        str(s.alerts_sent),
-        _when(s.next_reminder_at) if s.next_reminder_at and s.alerted.value and not view.removed else "",
-        note,
-    ]
-
-
-def _silences(settings: Settings, targets: list[Target], out: TextIO) -> int:
-    now = datetime.now(UTC)
-    with StateStore(settings.state_db) as store:
-        active = store.silences(now)
-        states = store.load_states()
-    labels = {t.key: t.label for t in learned(targets, states, discovery=settings.agent_discovery)}
-    if not active:
-        print("no active silences", file=out)
-        return EXIT_OK
-    rows = [
-        [
-            s.target_key,
-            labels.get(s.target_key, ""),
-            _when(s.until),
-            humanize_duration((s.until - now).total_seconds()),
-            s.created_by,
-            _when(s.created_at),
-            s.reason,
-        ]
-        for s in sorted(active.values(), key=lambda s: (s.until, s.target_key))
-    ]
-    _table(["TARGET", "LABEL", "UNTIL (UTC)", "LEFT", "BY", "SET AT (UTC)", "REASON"], rows, out)
-    return EXIT_OK
 
 
 def _test_alert(settings: Settings, out: TextIO, redactor: RedactingFilter) -> int:
@@ -816,7 +448,7 @@ def _silence(settings: Settings, args: argparse.Namespace, out: TextIO, err: Tex
     covered = [t for t in targets if t.kind is TargetKind.LOCATION and t.key.startswith(key + ":")]
     also = f"; covers its {len(covered)} log file(s)" if covered else ""
     why = f" ({printable(args.reason)})" if args.reason else ""
-    print(f"{key}: silenced until {_when(until)} UTC{why}{also}", file=out)
+    print(f"{key}: silenced until {when(until)} UTC{why}{also}", file=out)
     return EXIT_OK
 
 
@@ -852,7 +484,7 @@ def _demo(seconds: float, out: TextIO) -> int:
         finally:
             timer.cancel()
         print("\ndemo finished; the state the daemon kept:\n", file=out)
-        _status(settings, targets, out)
+        status(settings, targets, out)
     return EXIT_OK
 
 

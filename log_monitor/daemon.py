@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 from log_monitor.app import App, build
-from log_monitor.config import Settings, load_settings, service_manager
+from log_monitor.config import Settings, load_settings
+from log_monitor.config.environment import service_manager
 from log_monitor.errors import ConfigError, LogMonitorError, StateError
 from log_monitor.liveness import Liveness
 from log_monitor.models import Target

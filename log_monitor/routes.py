@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from log_monitor.config import Settings, parse_syslog_addr
+from log_monitor.config import Settings
+from log_monitor.config.values import parse_syslog_addr
 from log_monitor.errors import ConfigError
 from log_monitor.models import Notification, NotificationKind, Target, TargetKind
 from log_monitor.targets import csv_rows, load_groups, split_columns

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from log_monitor.config import Settings, normalize_agent_id, parse_duration, resolve_path
+from log_monitor.config import Settings
+from log_monitor.config.values import normalize_agent_id, parse_duration, resolve_path
 from log_monitor.errors import ConfigError
 from log_monitor.models import MaintenanceWindow, Target, TargetKind
 from log_monitor.patterns import parse_rules

@@ -1,4 +1,4 @@
-"""config.py: the env file contract of DESIGN.md section 3, read from real files in tmp_path."""
+"""The config package: the env file contract of DESIGN.md section 3, read from real files in tmp_path."""
 
 from __future__ import annotations
 
@@ -13,19 +13,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from log_monitor.app import policy_settings
-from log_monitor.config import (
-    DEFAULTS,
-    KEYS,
-    KNOWN_KEYS,
-    EnvHandler,
-    Key,
-    Settings,
-    describe,
-    load_settings,
-    normalize_agent_id,
-    parse_duration,
-    resolve_path,
-)
+from log_monitor.config import Settings, load_settings
+from log_monitor.config.envfile import EnvHandler
+from log_monitor.config.keys import DEFAULTS, KEYS, KNOWN_KEYS, Key
+from log_monitor.config.settings import describe
+from log_monitor.config.values import normalize_agent_id, parse_duration, resolve_path
 from log_monitor.errors import ConfigError
 from log_monitor.models import MAX_DURATION_S, Secret
 from log_monitor.policy import PolicySettings

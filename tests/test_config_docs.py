@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from log_monitor.config import KEYS, SECRET_KEYS
+from log_monitor.config.keys import KEYS, SECRET_KEYS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 KEY_NAME = re.compile(r"`([A-Z][A-Z0-9_]+)`")

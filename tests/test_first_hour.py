@@ -19,7 +19,7 @@ import pytest
 
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
-from log_monitor.config import nearest_key
+from log_monitor.config.keys import nearest_key
 from log_monitor.liveness import Liveness
 from log_monitor.models import Severity, Silence, TargetState
 from log_monitor.state import StateStore

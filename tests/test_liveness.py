@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from log_monitor.clock import FakeClock
-from log_monitor.config import service_manager
+from log_monitor.config.environment import service_manager
 from log_monitor.liveness import FAILED_PASSES_BEFORE_RESTART, Liveness
 from log_monitor.models import Severity, TargetState
 from log_monitor.sdnotify import SdNotifier

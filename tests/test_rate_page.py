@@ -16,10 +16,10 @@ from rich.console import Console
 
 from log_monitor.app import App, build
 from log_monitor.changes import rate_points, transition
-from log_monitor.cli import _status as cli_status
 from log_monitor.demo import simulator_settings
 from log_monitor.models import Condition, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.console import ConsoleNotifier
+from log_monitor.reports import status as cli_status
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.status_server import StatusServer, start_status_server

@@ -15,7 +15,8 @@ import pytest
 from log_monitor.app import App, build, policy_settings
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
-from log_monitor.config import DEFAULT_NON_LOG_LOCATIONS, Settings
+from log_monitor.config import Settings
+from log_monitor.config.keys import DEFAULT_NON_LOG_LOCATIONS
 from log_monitor.demo import simulator_settings
 from log_monitor.models import Condition, NotificationKind, Observation, Severity, Target, TargetKind
 from log_monitor.notifiers.base import Notifier

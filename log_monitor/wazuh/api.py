@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from log_monitor.clock import Clock, SystemClock
-from log_monitor.config import DEFAULTS
+from log_monitor.config.keys import DEFAULTS
 from log_monitor.errors import AgentError, AuthError, BackendError, RateLimitedError, ResponseError
 from log_monitor.models import Secret
 from log_monitor.wazuh.client import BackendClient, Connection

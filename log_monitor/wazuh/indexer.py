@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from log_monitor.config import DEFAULTS
+from log_monitor.config.keys import DEFAULTS
 from log_monitor.errors import AuthError, BackendError, ResponseError, UnreachableError
 from log_monitor.ledger import hour_before, hour_index
 from log_monitor.wazuh.aggpage import (

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from log_monitor.config import DEFAULTS, SCHEMA_5X_DEFAULTS
+from log_monitor.config.keys import DEFAULTS, SCHEMA_5X_DEFAULTS
 from log_monitor.errors import ResponseError
 
 BACKEND = "Wazuh indexer"

@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from log_monitor.accesslog import parse as parse_access_log
-from log_monitor.config import KNOWN_KEYS, Settings, load_settings, parse_duration
+from log_monitor.config import Settings, load_settings
+from log_monitor.config.keys import KNOWN_KEYS
+from log_monitor.config.values import parse_duration
 from log_monitor.errors import BackendError, ConfigError
 from log_monitor.httpboundary import read_json
 from log_monitor.models import Secret

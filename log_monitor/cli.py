@@ -59,7 +59,8 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
 from log_monitor.routes import check_routes, load_routes
-from log_monitor.state import InstanceLock, StateStore
+from log_monitor.state import StateStore
+from log_monitor.state.lock import InstanceLock
 from log_monitor.targets import load_groups, load_targets
 from log_monitor.view import PENDING, REMOVED, TargetView, keepalive_only, learned, removed_by, views
 

@@ -10,8 +10,6 @@ from typing import TypeVar
 from log_monitor.state.codec import Column, RowTable, time_column
 from log_monitor.state.database import Database
 
-R = TypeVar("R")
-
 
 @dataclass(frozen=True)
 class FilePosition:
@@ -67,6 +65,8 @@ _LOGCOLLECTOR_COUNTERS = RowTable(
         time_column("last_event"),
     ),
 )
+
+R = TypeVar("R")
 
 
 class Positions:

@@ -36,7 +36,9 @@ from log_monitor.scheduler import Scheduler
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources.local_files import LocalFilesSource
-from log_monitor.state import OUTBOX_DELIVERED_KEPT, StateStore, note_to_json
+from log_monitor.state import StateStore
+from log_monitor.state.codec import note_to_json
+from log_monitor.state.outbox import OUTBOX_DELIVERED_KEPT
 from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

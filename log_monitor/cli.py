@@ -48,7 +48,8 @@ from log_monitor.notifiers.render import humanize_duration
 from log_monitor.printable import printable
 from log_monitor.reports import print_pass, silences, status, when, zone
 from log_monitor.routes import check_routes, load_routes
-from log_monitor.state import InstanceLock, StateStore
+from log_monitor.state import StateStore
+from log_monitor.state.lock import InstanceLock
 from log_monitor.targets import load_targets
 from log_monitor.view import learned
 

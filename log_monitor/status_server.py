@@ -30,7 +30,8 @@ from log_monitor.ledger import hour_index
 from log_monitor.logsetup import RedactingFilter
 from log_monitor.models import Condition, Secret, Severity, Silence
 from log_monitor.ratechart import FinePoints, Mark, Point, Rhythm, chart
-from log_monitor.state import ChannelHealth, OutboxEntry
+from log_monitor.state.channels import ChannelHealth
+from log_monitor.state.outbox import OutboxEntry
 from log_monitor.view import PENDING, REMOVED, SHOWN, TargetView, keepalive_only, removed_by
 from log_monitor.view import views as all_views
 from log_monitor.wazuh.hosts import HostHealth

@@ -26,6 +26,19 @@ LAYERS: list[set[str]] = [
     {"reports", "checkconfig"},
     {"cli"},
 ]
+# The state package's rooms: which of its own modules each may import. The tables (history, outbox, channels,
+# silences, positions) share the connection (database) and the codec, never one another; only the store composes
+# them; the lock takes from the database the file's permissions and identity, nothing else.
+STATE_TABLES = {"state.history", "state.outbox", "state.channels", "state.silences", "state.positions"}
+STATE_ROOMS: dict[str, set[str]] = {
+    "state": {"state.store"},
+    "state.schema": set(),
+    "state.codec": set(),
+    "state.database": {"state.schema"},
+    **{table: {"state.codec", "state.database"} for table in STATE_TABLES},
+    "state.store": {"state.codec", "state.database"} | STATE_TABLES,
+    "state.lock": {"state.database"},
+}
 # Pure modules import nothing from outside the standard library.
 PURE = {"models", "policy", "judge", "view", "scheduler", "accesslog", "patterns", "printable"}
 PURE |= {"dropwords", "ratechart", "closing", "ledger", "changes", "reenrol", "rhythm", "exitcodes"}
@@ -120,6 +133,18 @@ def test_config_imports_nothing_that_observes_judges_or_runs_the_monitor(module:
         if target is None or target == "config" or target.startswith("config."):
             continue
         assert target in CONFIG_MAY_IMPORT, f"log_monitor.{module} imports log_monitor.{target}"
+
+
+def test_every_module_of_the_state_package_has_its_room() -> None:
+    assert {m for m in MODULES if m == "state" or m.startswith("state.")} == set(STATE_ROOMS)
+
+
+@pytest.mark.parametrize("module", sorted(STATE_ROOMS))
+def test_state_modules_import_only_the_rooms_they_build_on(module: str) -> None:
+    for name in _imports(_modules()[module]):
+        target = _own(name) or ""
+        if target.startswith("state.") and target != module:
+            assert target in STATE_ROOMS[module], f"log_monitor.{module} imports log_monitor.{target}"
 
 
 @pytest.mark.parametrize("module", MODULES)

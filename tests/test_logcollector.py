@@ -28,7 +28,7 @@ from log_monitor.sources.logcollector import (
     plan_polls,
     step_counter,
 )
-from log_monitor.state import LogcollectorCounter
+from log_monitor.state.positions import LogcollectorCounter
 from log_monitor.wazuh.api import AgentInfo
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

@@ -11,15 +11,11 @@ import pytest
 
 from log_monitor.errors import StateError
 from log_monitor.models import Condition, Notification, Severity, TargetState
-from log_monitor.state import (
-    OUTBOX_DELIVERED_KEPT,
-    OUTBOX_PRUNE_BATCH,
-    SCHEMA_VERSION,
-    FilePosition,
-    LogcollectorCounter,
-    StateStore,
-    note_to_json,
-)
+from log_monitor.state import StateStore
+from log_monitor.state.codec import note_to_json
+from log_monitor.state.outbox import OUTBOX_DELIVERED_KEPT, OUTBOX_PRUNE_BATCH
+from log_monitor.state.positions import FilePosition, LogcollectorCounter
+from log_monitor.state.schema import SCHEMA_VERSION
 from tests.helpers import notification
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -136,7 +132,8 @@ def test_a_state_db_that_cannot_be_opened_is_a_state_error_naming_it(tmp_path: P
 
 
 def test_a_db_written_by_the_first_version_is_migrated_with_its_rows_kept(tmp_path: Path) -> None:
-    from log_monitor.state import _MIGRATIONS, state_to_json
+    from log_monitor.state.codec import state_to_json
+    from log_monitor.state.schema import _MIGRATIONS
 
     path = tmp_path / "s.db"
     db = sqlite3.connect(path)

@@ -80,7 +80,7 @@ def test_healthz_is_503_when_the_loop_turns_but_every_pass_fails_on_a_locked_sta
     running = start(token=TOKEN, health_grace_s=0.0)  # the limit is 2 x 1 s
     store = running.app.store
     with store._lock:
-        store._db.execute("PRAGMA busy_timeout = 100")  # each failing commit gives up quickly
+        store._db.connection.execute("PRAGMA busy_timeout = 100")  # each failing commit gives up quickly
     holder = sqlite3.connect(store.path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: every commit fails
     try:

@@ -24,7 +24,8 @@ from log_monitor.errors import NotifierError
 from log_monitor.models import Condition, Notification, NotificationKind, Severity
 from log_monitor.notifiers.base import GroupNotifier, Notifier
 from log_monitor.notifiers.render import mark_delayed
-from log_monitor.state import OutboxEntry, StateStore
+from log_monitor.state import StateStore
+from log_monitor.state.outbox import OutboxEntry
 
 log = logging.getLogger(__name__)
 

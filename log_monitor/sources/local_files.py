@@ -15,7 +15,8 @@ from log_monitor.accesslog import TrafficRules, TrafficStats, low_traffic_words,
 from log_monitor.linecount import count_newlines
 from log_monitor.models import Condition, Observation, Target, TargetKind
 from log_monitor.patterns import PatternRule, PatternTracker, parse_rules
-from log_monitor.state import FilePosition, StateStore
+from log_monitor.state import StateStore
+from log_monitor.state.positions import FilePosition
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from log_monitor.errors import AgentError, BackendError
 from log_monitor.models import Observation, Target, TargetKind
-from log_monitor.state import LogcollectorCounter, StateStore
+from log_monitor.state import StateStore
+from log_monitor.state.positions import LogcollectorCounter
 from log_monitor.wazuh.api import AgentInfo, WazuhAPIHandler, parse_time
 
 log = logging.getLogger(__name__)

@@ -97,7 +97,7 @@ def fill_up(store: StateStore) -> None:
     A row of nearly a page first fills the pages the next pass writes to (target states, outbox), so
     even a pass over three targets needs a new page.
     """
-    db = store._db
+    db = store._db.connection
     padding = json.dumps({"target_key": "filler", "padding": "x" * 3900})
     db.execute("INSERT OR REPLACE INTO target_state VALUES ('filler', ?, '')", (padding,))
     # Delivered just now: the outbox's pruning (30 days) must not free its page for the pass.

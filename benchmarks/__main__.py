@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -33,13 +34,14 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import Dispatcher
 from log_monitor.notifiers.smtp import SmtpNotifier
 from log_monitor.scheduler import Scheduler
-from log_monitor.simulator.fleet import Fleet
-from log_monitor.simulator.server import SimulatorServer
 from log_monitor.sources.local_files import LocalFilesSource
 from log_monitor.state import StateStore
 from log_monitor.state.codec import note_to_json
 from log_monitor.state.outbox import OUTBOX_DELIVERED_KEPT
 from log_monitor.wazuh.indexer import DEFAULT_PAGE_SIZE
+
+if TYPE_CHECKING:  # the simulator runs in a child process: the measured one, as the daemon, never imports it
+    from log_monitor.simulator.fleet import Fleet
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 INTERVAL = 900.0
@@ -82,6 +84,8 @@ class PassFigures:
 
 
 def _fleet(agents: int, clock: FakeClock) -> Fleet:
+    from log_monitor.simulator.fleet import Fleet
+
     fleet = Fleet(now=clock.now)
     width = max(3, len(str(agents)))
     for number in range(1, agents + 1):
@@ -98,6 +102,8 @@ def _serve(agents: int, pipe: Connection) -> None:
     Its clock moves with the monitor's (`("advance", seconds)`): between two passes the busy agents' last
     events move on, as they do in a real fleet, so the steady pass's states written are the real ones.
     """
+    from log_monitor.simulator.server import SimulatorServer
+
     clock = FakeClock(NOW)
     fleet = _fleet(agents, clock)
     with SimulatorServer(fleet, clock=clock, max_rpm=1_000_000) as sim:
@@ -283,6 +289,9 @@ def scheduler_us_per_check(targets: int = 100_000, rounds: int = 3) -> float:
 
 def detection_latency(agents: int = 200, interval: float = 60.0, threshold: float = 300.0) -> tuple[float, float]:
     """Simulated seconds from an agent's last event to its alert leaving the outbox, worst case over agents."""
+    from log_monitor.simulator.fleet import Fleet
+    from log_monitor.simulator.server import SimulatorServer
+
     clock = FakeClock(NOW)
     fleet = Fleet(now=clock.now)
     targets = []

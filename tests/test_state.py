@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -258,3 +259,18 @@ def test_the_status_page_reads_of_the_outbox_use_an_index(tmp_path: Path) -> Non
 
 def _plan(db: sqlite3.Connection, sql: str) -> str:
     return " | ".join(str(row[-1]) for row in db.execute("EXPLAIN QUERY PLAN " + sql))
+
+
+def test_closed_hours_add_to_the_day_the_history_holds_each_hour_within_32_bits(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db")
+    day = 20_000
+    first = array("I", [0] * 24)
+    first[9], first[10] = 5, 0xFFFFFFF0
+    store.commit([], [], [("agent:001", day, first)])
+    more = array("I", [0] * 24)
+    more[10], more[11] = 0x20, 7
+    store.commit([], [], [("agent:001", day, more), ("agent:002", day, more)])
+    hours = store.hour_counts("agent:001")
+    assert (hours[day * 24 + 9], hours[day * 24 + 10], hours[day * 24 + 11]) == (5, 0xFFFFFFFF, 7)
+    assert store.hour_counts("agent:002")[day * 24 + 11] == 7
+    store.close()

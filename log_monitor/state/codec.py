@@ -32,6 +32,15 @@ def day_blob(counts: array[int]) -> bytes:
     return counts.tobytes()
 
 
+def added_days(stored: bytes, closed: bytes) -> bytes:
+    """A day's stored counts with closed hours added, each slot held within 32 bits (SQLite's `add_hours`)."""
+    counts, more = day_counts(stored), day_counts(closed)
+    for slot, events in enumerate(more):
+        if events:
+            counts[slot] = min(0xFFFFFFFF, counts[slot] + events)
+    return day_blob(counts)
+
+
 def hour_text(at: datetime) -> str:
     """The UTC hour's start, as stored (ISO text sorts as time does)."""
     return aware(at).astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from log_monitor.ledger import HISTORY_DAYS, median_norm
 from log_monitor.models import Condition, RatePoint, Severity, Transition
 from log_monitor.rhythm import Profile, profile
-from log_monitor.state.codec import aware, day_blob, day_counts, hour_text
+from log_monitor.state.codec import added_days, aware, day_blob, day_counts, hour_text
 from log_monitor.state.database import Database
 
 TRANSITIONS_KEPT = 100_000  # the history is for people looking back, not an archive: the oldest rows go
@@ -134,20 +134,16 @@ def record_transitions(db: sqlite3.Connection, transitions: Iterable[Transition]
 
 
 def record_hours(db: sqlite3.Connection, hours: Sequence[tuple[str, int, array[int]]]) -> None:
-    """Closed hours into each target's day rows (added to what the row holds); days past the baseline's pruned."""
-    rows = []
-    for key, day, closed in hours:
-        found = db.execute("SELECT counts FROM event_hours WHERE target_key = ? AND day = ?", (key, day)).fetchone()
-        if found is None:
-            rows.append((key, day, day_blob(closed)))
-            continue
-        counts = day_counts(found[0])
-        for slot in range(24):
-            counts[slot] = min(0xFFFFFFFF, counts[slot] + closed[slot])
-        rows.append((key, day, day_blob(counts)))
+    """Closed hours into each target's day rows (added to what the row holds); days past the baseline's pruned.
+
+    One statement for them all: SQLite adds a day's closed hours to the row it holds (`add_hours`), where a read
+    of each row first cost a query per target at every hour's end.
+    """
+    db.create_function("add_hours", 2, added_days, deterministic=True)
+    rows = [(key, day, day_blob(closed)) for key, day, closed in hours]
     db.executemany(
         "INSERT INTO event_hours (target_key, day, counts) VALUES (?, ?, ?) "
-        "ON CONFLICT (target_key, day) DO UPDATE SET counts = excluded.counts",
+        "ON CONFLICT (target_key, day) DO UPDATE SET counts = add_hours(event_hours.counts, excluded.counts)",
         rows,
     )
     newest = max(day for _, day, _ in rows)

@@ -212,7 +212,7 @@ def test_a_hanging_backend_times_out_on_every_attempt_then_is_a_transport_error(
         rig.sim.faults.api_transport = rig.sim.faults.indexer_transport = "hang"
         # Which bound ends an attempt first, the read timeout (0.1 s) or the exchange's deadline (0.2 s), is the
         # machine's: a loaded one reaches the deadline first. Either is this backend's timeout.
-        with pytest.raises(UnreachableError, match="timed out|request deadline"):
+        with pytest.raises(UnreachableError, match=r"timed out|request deadline"):
             if client == "api":
                 with WazuhAPIHandler(
                     Connection(rig.sim.api_url, "wazuh", Secret("wazuh"), timeout=0.1, retries=3, sleep=sleeps.append)

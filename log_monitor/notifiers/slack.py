@@ -486,13 +486,13 @@ class SlackNotifier:
             # Refused, reset, timed out or past the deadline: in our words already; the network may come back.
             raise NotifierError(self._scrub(str(exc)), permanent=False) from exc
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            # Connection refused or reset, DNS failure, TLS handshake, timeout: the network may come back.
+            # A network error slack_sdk lets out itself (the exchange's are ExchangeError): it may come back.
             message = f"Slack unreachable: {describe_network_error(exc)}"
             raise NotifierError(self._scrub(message), permanent=False) from exc
         except json.JSONDecodeError as exc:
             raise NotifierError("Slack answered with something that is not JSON", permanent=False) from exc
         except ValueError as exc:
-            # http.client refusing a header or URL character quotes the whole token or webhook URL: never show it.
+            # A value refused on the way out may quote the whole token or webhook URL: never show it.
             raise NotifierError(
                 "Slack request could not be built: the token or URL holds a character HTTP does not allow",
                 permanent=True,

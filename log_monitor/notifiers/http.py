@@ -123,7 +123,8 @@ def urlopen_bounded(
     is an ExchangeError in our words, its kind saying what urllib would have raised.
     """
     data = request.data if isinstance(request.data, bytes) else None
-    headers = [(key, str(value)) for key, value in request.header_items()]
+    # As urllib sends them: Request keeps `Content-type`, urllib sends `Content-Type`.
+    headers = [(key.title(), str(value)) for key, value in request.header_items()]
     failure: _FailedError | None = None
     try:
         answer = fetch(

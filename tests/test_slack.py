@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
+import socket
+import threading
 
 import pytest
 
@@ -155,6 +159,43 @@ def test_a_refused_connection_is_transient() -> None:
     assert not caught.value.permanent
     assert "unreachable" in str(caught.value)
     assert_no_secret(caught.value, TOKEN)
+
+
+class HangsUp:
+    """A loopback server that reads each request whole, then closes the connection without a word."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/api/"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):  # the listener closed: the test is over
+            while True:
+                conn, _ = self.listener.accept()
+                self.connections += 1
+                with conn:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(65536)
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+                    while len(body) < length:
+                        body += conn.recv(65536)
+
+
+def test_a_connection_closed_before_any_answer_is_sent_again_once_as_slack_sdk_retries_it() -> None:
+    server = HangsUp()
+    notifier = SlackNotifier(token=Secret(TOKEN), channel="#soc", api_url=server.url, connect_retry_s=0.01)
+    with pytest.raises(NotifierError) as caught:
+        notifier.send(alert())
+    server.listener.close()
+    assert not caught.value.permanent
+    assert "unreachable" in str(caught.value)
+    assert (
+        server.connections == 2
+    )  # slack_sdk's connection-error handler: once more, as for urllib's RemoteDisconnected
 
 
 def test_a_webhook_posts_the_alert() -> None:

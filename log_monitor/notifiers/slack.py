@@ -6,24 +6,30 @@ import http.client
 import json
 import logging
 import re
-import threading
+import ssl
 import time
 import urllib.error
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
+from http.client import HTTPMessage
 from typing import Any, Protocol, TypeVar, cast
+from urllib.request import Request
 
+import httpx
 import tenacity
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.webhook import WebhookClient
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from log_monitor.errors import NotifierError, describe_network_error
+from log_monitor.httpboundary import deadline_bound
 from log_monitor.models import Notification, NotificationKind, Secret
 from log_monitor.notifiers.base import NOT_TESTED, transient_status
+from log_monitor.notifiers.http import RESENDABLE, ExchangeError, UnbuildableError, urlopen_bounded
 from log_monitor.notifiers.render import (
     body_lines,
     fields,
@@ -62,6 +68,8 @@ _MAX_FIELD = 1900  # and 2000 in a field
 _MAX_FALLBACK = 3500
 _MAX_BLOCKS = 50  # Slack refuses a message with more blocks than this
 _MAX_GROUP_LINE = 600  # one notification's line in a grouped message; several fit in a section
+# chat.postMessage answers with the message it posted (up to 50 blocks of 3,000 characters, escaped): room for it.
+_MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 
 def _is_permanent(code: str, status: int | None) -> bool:
@@ -213,6 +221,56 @@ def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     return None
 
 
+# One HTTP exchange: a urllib Request in, (status, headers, body) of a 2xx answer out (see urlopen_bounded).
+Exchange = Callable[[Request], tuple[int, HTTPMessage, bytes]]
+
+
+def _text(headers: HTTPMessage, body: bytes) -> str:
+    return body.decode(headers.get_content_charset() or "utf-8", errors="replace")
+
+
+class _BoundedWebClient(WebClient):
+    """slack_sdk's WebClient whose HTTP exchange ends by a deadline, headers included, its connection closed then.
+
+    urllib's timeout is per socket read, so Slack dripping its answer never ends it. slack_sdk's sync clients
+    have no public transport hook: this overrides the one method that opens the URL,
+    `_perform_urllib_http_request_internal(url, req)` (a 2xx answer as {status, headers, body}; urllib's
+    HTTPError for any other), as in slack_sdk 3.47.0, pinned in requirements.txt (the method is unchanged
+    since 3.9, 2021; tests/faults/test_channel_drip.py checks it is there). Everything around it is slack_sdk's:
+    the request it builds, its retry handlers and their Retry-After, the answer's parsing and SlackApiError.
+    """
+
+    def __init__(self, exchange: Exchange, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bounded_exchange = exchange
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        if not url.lower().startswith("http"):  # as slack_sdk: never file:// or ftp://
+            raise SlackRequestError("Invalid URL detected")
+        status, headers, body = self._bounded_exchange(req)
+        if headers.get_content_type() == "application/gzip":  # as slack_sdk (admin.analytics.getFile)
+            return {"status": status, "headers": headers, "body": body}
+        return {"status": status, "headers": headers, "body": _text(headers, body)}
+
+
+class _BoundedWebhookClient(WebhookClient):
+    """slack_sdk's WebhookClient, its exchange bounded as _BoundedWebClient's, through the same kind of seam.
+
+    Overrides `_perform_http_request_internal(url, req)` (a 2xx answer as a WebhookResponse; urllib's
+    HTTPError for any other), as in slack_sdk 3.47.0 (unchanged since 3.9).
+    """
+
+    def __init__(self, exchange: Exchange, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._bounded_exchange = exchange
+
+    def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:
+        if not url.lower().startswith("http"):
+            raise SlackRequestError("Invalid URL detected")
+        status, headers, body = self._bounded_exchange(req)
+        return WebhookResponse(url=url, status_code=status, body=_text(headers, body), headers=dict(headers.items()))
+
+
 class SlackNotifier:
     """Posts to Slack with a bot token and channel (preferred when both are given) or an incoming webhook.
 
@@ -220,7 +278,9 @@ class SlackNotifier:
     with a short Retry-After is waited out and tried again (tenacity), `retries` times within `send`; a
     read timeout is not retried (the message may have been posted already). Anything longer is the outbox's
     job (with backoff, after the next channel had its chance; a long Retry-After travels as
-    `NotifierError.retry_after_s`), so `send` returns within about timeout + retry wait.
+    `NotifierError.retry_after_s`). Each HTTP exchange, headers included, ends by a deadline of twice the
+    timeout (its connection closed then, nothing left running), so `send` returns within about
+    (retries + 1) x 2 x timeout + retry waits.
     """
 
     name = "slack"
@@ -242,19 +302,27 @@ class SlackNotifier:
             raise ValueError("Slack needs a bot token and a channel, or a webhook URL")
         self._channel = channel
         self._secrets = [s.reveal() for s in (token, webhook_url) if s]
-        # slack_sdk hints its timeout as int but hands it to urllib, which takes float seconds; a short
-        # timeout stays short (tests use a fraction of a second), and it never becomes zero (no timeout).
+        # slack_sdk hints its timeout as int, yet a short timeout stays short (tests use a fraction of a
+        # second), and it never becomes zero (no timeout). The exchange times out each read by httpx's copy.
         seconds = cast(int, timeout if timeout > 0 else 10.0)
+        # What slack_sdk's handler retried of urllib's errors (URLError, a reset or closed connection) it
+        # retries of ours: the same failures, told in our words.
+        resendable: list[type[Exception]] = list(RESENDABLE)
         handlers: list[RetryHandler] = [
             ConnectionErrorRetryHandler(
-                max_retry_count=retries, interval_calculator=FixedValueRetryIntervalCalculator(connect_retry_s)
+                max_retry_count=retries,
+                interval_calculator=FixedValueRetryIntervalCalculator(connect_retry_s),
+                error_types=resendable,
             )
         ]
         self._retries = max(0, retries)
-        # slack_sdk's timeout (urllib's) is per socket read: an answer dripped a byte at a time never trips it.
-        # Each request (with slack_sdk's own connection retries) ends by this deadline; see `_call`.
-        self._deadline_s = 2 * float(seconds) * (self._retries + 1)
-        self._stuck: threading.Thread | None = None  # a request given up on at its deadline, still running
+        # The timeout is per socket read; the deadline bounds each whole exchange, as every channel's does.
+        self._deadline_s = 2 * float(seconds)
+        # urllib trusts the system's CAs (and SSL_CERT_FILE); so does this client, where httpx's default is certifi's.
+        self._http = deadline_bound(httpx.Client(timeout=float(seconds), verify=ssl.create_default_context()))
+        exchange: Exchange = partial(
+            urlopen_bounded, self._http, what="Slack unreachable", deadline_s=self._deadline_s, limit=_MAX_ANSWER_BYTES
+        )
         self._max_retry_after_s = max_retry_after_s
         self._sleep = sleep
         self._client: WebClient | None = None
@@ -265,9 +333,16 @@ class SlackNotifier:
         if token and channel:
             base = api_url or WebClient.BASE_URL
             base = base if base.endswith("/") else base + "/"
-            self._client = WebClient(token=token.reveal(), base_url=base, timeout=seconds, retry_handlers=handlers)
+            self._client = _BoundedWebClient(
+                exchange, token=token.reveal(), base_url=base, timeout=seconds, retry_handlers=handlers
+            )
         elif webhook_url:
-            self._webhook = WebhookClient(webhook_url.reveal(), timeout=seconds, retry_handlers=handlers)
+            self._webhook = _BoundedWebhookClient(
+                exchange, webhook_url.reveal(), timeout=seconds, retry_handlers=handlers
+            )
+
+    def close(self) -> None:
+        self._http.close()
 
     def __repr__(self) -> str:
         mode = f"channel={self._channel!r}" if self._client else "webhook=***"
@@ -316,7 +391,7 @@ class SlackNotifier:
         assert client is not None
         extra: dict[str, Any] = {"thread_ts": thread_ts, "reply_broadcast": broadcast} if thread_ts else {}
         answer = self._waiting_out_rate_limits(
-            lambda: self._call(
+            lambda: self._mapped(
                 lambda: client.chat_postMessage(channel=channel, text=fallback_text(n), blocks=blocks(n), **extra)
             )
         )
@@ -326,7 +401,9 @@ class SlackNotifier:
         client = self._client
         assert client is not None
         self._waiting_out_rate_limits(
-            lambda: self._call(lambda: client.chat_update(channel=channel_id, ts=ts, text=text, blocks=message_blocks))
+            lambda: self._mapped(
+                lambda: client.chat_update(channel=channel_id, ts=ts, text=text, blocks=message_blocks)
+            )
         )
 
     def send_group(self, notifications: Sequence[Notification]) -> None:
@@ -339,11 +416,11 @@ class SlackNotifier:
     def _post_once(self, text: str, message_blocks: list[dict[str, Any]]) -> None:
         if self._client is not None:
             client, channel = self._client, self._channel
-            self._call(lambda: client.chat_postMessage(channel=channel or "", text=text, blocks=message_blocks))
+            self._mapped(lambda: client.chat_postMessage(channel=channel or "", text=text, blocks=message_blocks))
             return
         assert self._webhook is not None
         webhook = self._webhook
-        response = self._call(lambda: webhook.send(text=text, blocks=message_blocks))
+        response = self._mapped(lambda: webhook.send(text=text, blocks=message_blocks))
         if response.status_code == 200 and str(response.body).strip() == "ok":
             return
         code = _clean_code(response.body)
@@ -359,7 +436,7 @@ class SlackNotifier:
         if self._client is None:
             return f"{NOT_TESTED}: a webhook cannot be checked without posting to it (`test-alert` posts a message)"
         client = self._client
-        answer = self._waiting_out_rate_limits(lambda: self._call(client.auth_test))
+        answer = self._waiting_out_rate_limits(lambda: self._mapped(client.auth_test))
         return f"authenticated as {answer.get('team', '?')}/{answer.get('user', '?')}"
 
     def _waiting_out_rate_limits(self, attempt: Callable[[], T]) -> T:
@@ -378,39 +455,8 @@ class SlackNotifier:
         wait = exc.retry_after_s if isinstance(exc, NotifierError) else None
         return wait is not None and wait <= self._max_retry_after_s
 
-    def _call(self, request: Callable[[], T]) -> T:
-        """`request` ended by the deadline: on a thread, left behind (one at most) when Slack drips its answer.
-
-        urllib's socket is out of our reach inside slack_sdk, so the wait is bounded rather than the read; a
-        message Slack takes after all is sent again by the next channel (at-least-once).
-        """
-        if self._stuck is not None and self._stuck.is_alive():
-            raise NotifierError("Slack has still not answered a request given up on earlier; skipped", permanent=False)
-        outcome: list[tuple[bool, Any]] = []
-
-        def run() -> None:
-            try:
-                outcome.append((True, self._mapped(request)))
-            except BaseException as exc:  # handed to the waiting thread as it is
-                outcome.append((False, exc))
-
-        worker = threading.Thread(target=run, name="slack-request", daemon=True)
-        worker.start()
-        worker.join(self._deadline_s)
-        if worker.is_alive():
-            self._stuck = worker
-            raise NotifierError(
-                f"Slack unreachable: no complete answer within the {self._deadline_s:g} s request deadline "
-                "(sent too slowly)",
-                permanent=False,
-            )
-        done, value = outcome[0]
-        if not done:
-            raise value
-        return cast(T, value)
-
     def _mapped(self, request: Callable[[], T]) -> T:
-        """The one place where slack_sdk, urllib and socket errors become NotifierError, free of secrets."""
+        """The one place where slack_sdk's and the exchange's errors become NotifierError, free of secrets."""
         try:
             return request()
         except SlackApiError as exc:
@@ -429,14 +475,24 @@ class SlackNotifier:
             raise NotifierError("Slack request could not be built (check SLACK_API_URL)", permanent=True) from exc
         except SlackClientError as exc:
             raise NotifierError(f"Slack client error: {type(exc).__name__}", permanent=True) from exc
+        except UnbuildableError as exc:
+            # A header or URL character HTTP refuses (a token or webhook URL pasted with a newline): never shown.
+            raise NotifierError(
+                "Slack request could not be built: the token or URL holds a character HTTP does not allow, "
+                "or the URL is not http(s)",
+                permanent=True,
+            ) from exc
+        except ExchangeError as exc:
+            # Refused, reset, timed out or past the deadline: in our words already; the network may come back.
+            raise NotifierError(self._scrub(str(exc)), permanent=False) from exc
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            # Connection refused or reset, DNS failure, TLS handshake, timeout: the network may come back.
+            # A network error slack_sdk lets out itself (the exchange's are ExchangeError): it may come back.
             message = f"Slack unreachable: {describe_network_error(exc)}"
             raise NotifierError(self._scrub(message), permanent=False) from exc
         except json.JSONDecodeError as exc:
             raise NotifierError("Slack answered with something that is not JSON", permanent=False) from exc
         except ValueError as exc:
-            # http.client refusing a header or URL character quotes the whole token or webhook URL: never show it.
+            # A value refused on the way out may quote the whole token or webhook URL: never show it.
             raise NotifierError(
                 "Slack request could not be built: the token or URL holds a character HTTP does not allow",
                 permanent=True,

@@ -20,7 +20,6 @@ from log_monitor.clock import FakeClock
 from log_monitor.errors import NotifierError, ResponseError, UnreachableError
 from log_monitor.heartbeat import Heartbeat
 from log_monitor.models import Secret
-from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.notifiers.teams import TeamsNotifier
 from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
@@ -297,14 +296,3 @@ def test_a_heartbeat_receiver_dripping_its_headers_fails_the_ping_at_its_deadlin
     assert heartbeat.flush(30)
     heartbeat.close()
     assert (heartbeat.sent, heartbeat.failed) == (0, 1)
-
-
-def test_slack_dripping_its_headers_fails_at_its_deadline_for_the_next_channel(head_drip: Drip) -> None:
-    slack = SlackNotifier(token=Secret("xoxb-drip"), channel="#soc", api_url=head_drip.url + "/", timeout=0.5)
-    with pytest.raises(NotifierError, match=r"within the 2 s request deadline") as failed:
-        slack.send(notification())
-    assert not failed.value.permanent
-    # The request given up on still runs (urllib's socket is out of reach): the next message does not wait for it.
-    with pytest.raises(NotifierError, match="still not answered"):
-        slack.send(notification())
-    assert head_drip.finished.wait(30)

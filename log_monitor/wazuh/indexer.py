@@ -22,12 +22,11 @@ from log_monitor.wazuh.aggpage import (
     EventStats,
     Page,
     Parts,
-    checked_page,
     read_page,
 )
 from log_monitor.wazuh.client import BackendClient, Connection
 from log_monitor.wazuh.hosts import HostHealth, HostPool
-from log_monitor.wazuh.pagecheck import PageCheck, refuse_duplicate_names, shortfall
+from log_monitor.wazuh.pagecheck import PageCheck, shortfall
 from log_monitor.wazuh.refusals import Refusal, read_refusal, refusal_error
 from log_monitor.wazuh.schema import SCHEMA_4X, SCHEMA_5X, Schema, unmapped, unmapped_error
 
@@ -438,16 +437,14 @@ class WazuhIndexer(BackendClient):
         path = f"/{self._index}/_search"
         response = self._answer("POST", path, query, params={"filter_path": _filter_path(parts)})
         self.answer_bytes += len(response.content)
-        page = read_page(response.content, names, parts)
-        if page is not None:
-            return page
-        refuse_duplicate_names(response.content)
-        body = self._json(response, f"POST {path}")
+        return read_page(response.content, names, parts, what=f"POST {path}", vet=self._vet_page)
+
+    def _vet_page(self, body: dict[str, Any]) -> None:
+        """A page's whole answer, when not plain: what it lacks noted as the pass's shortfall, no index refused."""
         lacking = shortfall(body)
         if lacking is not None:
             self.partial = lacking if self.partial in (None, lacking) else f"{self.partial}; {lacking}"
         self._check_matched(body)
-        return checked_page(body, names, parts)
 
     def _answer(
         self, method: str, path: str, body: Mapping[str, Any] | None, params: Mapping[str, str] | None = None

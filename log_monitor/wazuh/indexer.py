@@ -14,6 +14,7 @@ import httpx
 
 from log_monitor.config import DEFAULTS
 from log_monitor.errors import AuthError, BackendError, ResponseError, UnreachableError
+from log_monitor.httpboundary import read_json
 from log_monitor.ledger import hour_before, hour_index
 from log_monitor.wazuh.aggpage import (
     AGENT_KEY,
@@ -375,7 +376,7 @@ class WazuhIndexer(BackendClient):
         """A GET whose answer is a JSON list (the `_cat` APIs with format=json)."""
         response = self._retrying(lambda: self._answer("GET", path, None))
         try:
-            body = response.json()
+            body = read_json(response.content)
         except ValueError as exc:
             raise ResponseError(BACKEND, f"GET {path}: answer is not JSON") from exc
         return [entry for entry in body if isinstance(entry, dict)] if isinstance(body, list) else []
@@ -627,7 +628,7 @@ def _filter_path(parts: Parts) -> str:
 
 def _error_body(response: httpx.Response) -> object:
     try:
-        return response.json()
+        return read_json(response.content)
     except (ValueError, RecursionError):
         return None
 
@@ -635,7 +636,7 @@ def _error_body(response: httpx.Response) -> object:
 def _reason(response: httpx.Response) -> str:
     """OpenSearch's error type, never the request (which holds no secret, but can be long)."""
     try:
-        body = response.json()
+        body = read_json(response.content)
     except (ValueError, RecursionError):
         return "no JSON body"
     error = body.get("error") if isinstance(body, dict) else None

@@ -50,11 +50,13 @@ class Pass:
     severities: dict[Severity, int] = field(default_factory=dict)
     transitions: list[models.Transition] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    points: list[models.RatePoint] = field(default_factory=list)
 
     def add(self, verdict: Verdict) -> None:
         self.rows += [(row.state.target_key, row.state.severity) for row in verdict.rows]
         self.transitions += verdict.transitions
         self.writes += [state.target_key for state in verdict.writes]
+        self.points += verdict.rate_points
         self.states.update((state.target_key, state) for state in verdict.states)
         self.notes += verdict.notifications
         for severity, count in verdict.severities.items():
@@ -642,3 +644,139 @@ def test_a_silent_targets_profile_judges_its_silence_and_its_part_in_the_pipelin
     assert {severity for _, severity in found.rows} == {Severity.OK}
     fixed = judge_pass([targets], observations, states=states)
     assert [kind for kind, _ in fixed.kinds()] == [NotificationKind.PIPELINE_SILENT]  # without the profiles
+
+
+# --- what a pass tells besides its notifications: rows, transitions, writes, rate points, closed hours -----------
+
+
+def judged_rows(
+    targets: Sequence[Target],
+    observations: Mapping[str, Observation],
+    states: Mapping[str, TargetState],
+    silenced: Mapping[str, models.Silence] | None = None,
+) -> dict[str, tuple[Severity | None, Severity, bool]]:
+    judge = PassJudge(states, silenced or {}, NOW, SETTINGS)
+    rows = judge.judge(targets, observations).rows + judge.finish({}).rows
+    return {row.target.key: (row.before, row.state.severity, row.changed) for row in rows}
+
+
+def stored(target: Target, severity: Severity) -> TargetState:
+    condition = Condition.OK if severity is Severity.OK else Condition.SILENT
+    return TargetState(target.key, severity, condition, since=SILENT, last_checked=NOW - timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    ("previous", "silenced", "last_event", "row"),
+    [
+        (None, False, SILENT, (None, Severity.WARNING, True)),  # new: it changed from nothing
+        (Severity.OK, False, SILENT, (Severity.OK, Severity.WARNING, True)),
+        (Severity.WARNING, False, SILENT, (Severity.WARNING, Severity.WARNING, False)),
+        (Severity.WARNING, False, FRESH, (Severity.WARNING, Severity.OK, True)),
+        # Held by a silence: shown MAINTENANCE before and now, so nothing changed for the eye.
+        (Severity.WARNING, True, SILENT, (Severity.MAINTENANCE, Severity.MAINTENANCE, False)),
+        (Severity.WARNING, True, FRESH, (Severity.MAINTENANCE, Severity.OK, True)),
+        (None, True, SILENT, (None, Severity.MAINTENANCE, True)),
+    ],
+)
+def test_a_row_tells_the_severity_shown_before_the_pass_and_whether_it_changed(
+    previous: Severity | None, silenced: bool, last_event: datetime, row: tuple[Severity | None, Severity, bool]
+) -> None:
+    (target,) = agents(1)
+    states = {target.key: stored(target, previous)} if previous is not None else {}
+    holds = {target.key: silence(target.key)} if silenced else {}
+    assert judged_rows([target], {target.key: seen(target, last_event)}, states, holds) == {target.key: row}
+
+
+def test_each_stored_severity_change_is_one_transition_and_an_unchanged_state_is_not_written_again() -> None:
+    targets = agents(2)
+    observations = {targets[0].key: seen(targets[0], SILENT), targets[1].key: seen(targets[1])}
+    first = judge_pass([targets], observations, backends={"api": "refused"})
+    changes = sorted((t.target_key, t.from_severity, t.to_severity, t.at) for t in first.transitions)
+    assert changes == [("agent:001", None, Severity.WARNING, NOW), ("backend:api", None, Severity.UNKNOWN, NOW)]
+    assert sorted(first.writes) == ["agent:001", "agent:002", "backend:api"]
+    later = NOW + timedelta(minutes=1)  # the same hour, nothing changed
+    again = judge_pass([targets], observations, states=first.states, backends={"api": "refused"}, now=later)
+    assert (again.transitions, again.writes) == ([], [])
+
+
+def test_a_targets_rate_is_one_point_at_its_first_figures_and_none_again_in_the_same_hour() -> None:
+    targets = agents(2)
+    observations = {t.key: dropping(t, recent=50) for t in targets}
+    first = judge_pass([targets], observations)
+    assert [(p.target_key, p.events, p.baseline) for p in first.points] == [
+        ("agent:001", 50, 100.0),
+        ("agent:002", 50, 100.0),
+    ]
+    again = judge_pass([targets], observations, states=first.states, now=NOW + timedelta(minutes=1))
+    assert again.points == []
+
+
+def test_a_read_across_the_hour_closes_the_hour_for_each_target() -> None:
+    targets = agents(2)
+    previous = {t.key: replace(KEPT, target_key=t.key, hour_events=2) for t in targets}
+    observations = {t.key: read(t, (3, 1), HOUR - 1) for t in targets}
+    for t in targets:  # 09:55 to 10:05: the hour 09:00 is closed with its 5 events
+        observations[t.key].read_until = NOW + timedelta(minutes=5)
+    verdict = PassJudge(previous, {}, NOW, SETTINGS, norm_hour=HOUR).judge(targets, observations)
+    closed = [(key, day, list(counts)) for key, day, counts in verdict.hours]
+    day, slot = divmod(HOUR - 1, 24)
+    assert [(key, found) for key, found_day, counts in closed for found in [counts[slot]] if found_day == day] == [
+        ("agent:001", 5),
+        ("agent:002", 5),
+    ]
+    assert [state.hour_events for state in verdict.states] == [1, 1]
+
+
+def test_a_held_target_keeps_its_read_and_an_unread_one_its_ledger() -> None:
+    silent, failed = agents(2)
+    previous = {t.key: replace(KEPT, target_key=t.key, hour_events=2) for t in (silent, failed)}
+    observations = {silent.key: replace(read(silent, (0,), HOUR - 1), last_event=SILENT), failed.key: down(failed)}
+    judge = PassJudge(previous, {}, NOW, SETTINGS, norm_hour=HOUR)
+    found = Pass()
+    found.add(judge.judge([silent, failed], observations))
+    found.add(judge.finish({}))
+    # The silent one waited for the finish with its read: the ledger moved on to NOW, its norm kept.
+    assert (found.states[silent.key].read_until, found.states[silent.key].norm) == (NOW, 40.0)
+    # The failed one read nothing: its ledger is the previous state's.
+    kept = found.states[failed.key]
+    assert (kept.read_until, kept.hour_events, kept.norm, kept.norm_hour) == (KEPT.read_until, 2, 40.0, HOUR)
+
+
+def test_a_window_still_filling_shows_the_previous_figures() -> None:
+    previous = replace(KEPT, hour_events=2, win_from=NOW - timedelta(minutes=10), win_events=6, recent=7, baseline=9.0)
+    previous.rate_window_s = 900.0
+    judge = PassJudge({TARGET.key: previous}, {}, NOW, JudgeSettings(POLICY, rate_window_s=900.0), norm_hour=HOUR)
+    (state,) = judge.judge([TARGET], {TARGET.key: read(TARGET, (3,), HOUR - 1)}).states
+    assert (state.recent, state.baseline, state.rate_window_s, state.win_events) == (7, 9.0, 900.0, 9)
+
+
+def test_a_nodes_words_without_a_start_and_each_alerted_node_judged_apart() -> None:
+    targets, observations = on_nodes(("worker-1", 0, 4), ("worker-2", 3, 0))
+    for target in targets[4:]:  # never seen: no silence start to tell
+        observations[target.key] = seen(target, None, node_name="worker-2")
+    found = judge_pass([targets], observations, cluster=Cluster(BOTH, BOTH))
+    assert found.notes[0].detail.startswith("node worker-2: 3 of 3 agents silent or disconnected; the node is still")
+    # worker-0 alerted before but unchecked (left as it was), worker-2's agents back: it recovers all the same.
+    healthy, _ = on_nodes(("worker-1", 0, 4), ("worker-2", 0, 3))
+    states = {"node:worker-0": alerted_node("worker-0"), "node:worker-2": alerted_node("worker-2")}
+    listed = frozenset({"worker-0", *BOTH})
+    back = judge_pass([healthy], _, states=states, cluster=Cluster(listed, listed))
+    assert back.kinds() == [(NotificationKind.PIPELINE_RESTORED, "node:worker-2")]
+
+
+def test_a_target_held_by_a_window_in_its_zone_was_shown_maintenance_before_the_pass_too() -> None:
+    # 10:30 to 11:30 in UTC+1 wall time holds 10:00 UTC; read in UTC (the zone dropped), it would not.
+    window = models.MaintenanceWindow(frozenset(range(7)), 10 * 60 + 30, 11 * 60 + 30, "10:30-11:30")
+    target = Target.agent("001", "web-1", 900.0, maintenance=(window,))
+    settings = JudgeSettings(POLICY, zone=timezone(timedelta(hours=1)))
+    judge = PassJudge({target.key: stored(target, Severity.WARNING)}, {}, NOW, settings)
+    rows = judge.judge([target], {target.key: seen(target, SILENT)}).rows + judge.finish({}).rows
+    assert [(row.before, row.state.severity, row.changed) for row in rows] == [
+        (Severity.MAINTENANCE, Severity.MAINTENANCE, False)
+    ]
+
+
+def test_a_target_read_the_ordinary_way_keeps_its_ledger() -> None:
+    judge = PassJudge({TARGET.key: replace(KEPT, hour_events=2)}, {}, NOW, SETTINGS, norm_hour=HOUR)
+    (state,) = judge.judge([TARGET], {TARGET.key: seen(TARGET)}).states
+    assert (state.read_until, state.hour_events) == (KEPT.read_until, 2)

@@ -163,9 +163,13 @@ def test_the_figures_of_the_answering_sources_merge_each_by_its_own_rule() -> No
         [
             failed(True, "other: down"),
             events(EARLY, events_in_window=3, drops=2, detail="2 dropped"),
-            api("active", detail="renamed"),
+            api("active", detail="renamed", status_code=4, node_name="worker-2"),
             events(
                 LATE,
+                read_from=EARLY,
+                read_until=LATE,
+                hour_from=7,
+                hour_counts=(1, 2),
                 events_in_window=9,
                 drops=5,
                 detail="2 dropped",
@@ -177,9 +181,12 @@ def test_the_figures_of_the_answering_sources_merge_each_by_its_own_rule() -> No
                 history_days=6,
                 rate_window_s=900.0,
             ),
-            events(None, problem="unreadable", finding=Condition.HIGH_TRAFFIC, recent=1, baseline=2.0),
+            events(None, problem="unreadable", finding=Condition.HIGH_TRAFFIC, recent=1, baseline=2.0, read_until=NOW),
         ],
     )
+    assert (merged.agent_status, merged.status_code, merged.node_name) == ("active", 4, "worker-2")  # the status's
+    # The first incremental read's (one source reads a target so).
+    assert (merged.read_from, merged.read_until, merged.hour_from, merged.hour_counts) == (EARLY, LATE, 7, (1, 2))
     assert merged.events_in_window == 3  # the first source's that counted
     assert merged.drops == 5  # the most dropped
     assert merged.detail == "2 dropped; renamed"  # each once, in the sources' order, the status's last

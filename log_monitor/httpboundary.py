@@ -210,23 +210,43 @@ def _read_capped(
     return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request)
 
 
-def read_json(content: bytes) -> Any:
-    """`json.loads(content)`, read by msgspec where it can (twice as fast on an API page or an odd indexer page).
+class RepeatedNameError(Exception):
+    """A JSON object names a member twice: a JSON reader keeps the last silently, so the answer cannot be trusted."""
 
-    The stdlib reads every answer msgspec refuses (NaN, a number beyond a double, nesting past msgspec's
-    depth, a UTF-16 body or a byte-order mark, a lone surrogate), so what is JSON, and the objects it gives,
-    are `json.loads`'s.
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a JSON object names {name!r} twice")
+        self.name = name
+
+
+def _members_once(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(items)
+    if len(found) != len(items):
+        seen: set[str] = set()
+        raise RepeatedNameError(next(name for name, _ in items if name in seen or seen.add(name)))  # type: ignore[func-returns-value]
+    return found
+
+
+def read_json(content: bytes, *, once: bool = False) -> Any:
+    """`json.loads(content)`: the one reader of a backend's JSON answer.
+
+    Read by msgspec where it can (twice as fast on an API page or an odd indexer page). The stdlib reads every
+    answer msgspec refuses (NaN, a number beyond a double, nesting past msgspec's depth, a UTF-16 body or a
+    byte-order mark, a lone surrogate), so what is JSON, and the objects it gives, are `json.loads`'s. With
+    `once`, an object naming a member twice raises RepeatedNameError: the stdlib reads it then, whose hook sees
+    each object's members (msgspec keeps the last silently).
     """
+    if once:
+        return json.loads(content, object_pairs_hook=_members_once)
     try:
         return msgspec.json.decode(content)
     except (msgspec.DecodeError, RecursionError):
         return json.loads(content)
 
 
-def json_object(response: httpx.Response, *, what: str, fail: Failure) -> dict[str, Any]:
-    """The answer's JSON object; `fail` when it is not JSON or not an object."""
+def json_object(content: bytes, *, what: str, fail: Failure, once: bool = False) -> dict[str, Any]:
+    """The answer's JSON object (`read_json`, `once` as there); `fail` when it is not JSON or not an object."""
     try:
-        body = read_json(response.content)
+        body = read_json(content, once=once)
     except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
         raise fail(f"{what}: answer is not JSON", answered=True, retryable=False) from exc
     if not isinstance(body, dict):

@@ -197,11 +197,14 @@ class Silence:
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, 6x the cost, and a pass
-# makes up to three of these per target. Its source may fill it in while making it, and `merge_pair` (sources)
-# completes the counting source's in place with the status source's; past the merge nothing changes it.
+# makes up to three of these per target.
 @dataclass(slots=True)
 class Observation:
-    """What a source saw of one target at one time; `error` set means the backend could not be read."""
+    """What a source saw of one target at one time; `error` set means the backend could not be read.
+
+    Changed only while it is made: its source may fill it in, and the merge (`sources.merge`) may complete a
+    counting source's in place with the status source's and return it as the target's; past the merge, never.
+    """
 
     target_key: str
     at: datetime  # when observed (UTC)

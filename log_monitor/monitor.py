@@ -21,7 +21,7 @@ from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
 from log_monitor.policy import PolicySettings
 from log_monitor.rhythm import Profile
 from log_monitor.scheduler import Scheduler
-from log_monitor.sources import EventSource, merge, merge_pair
+from log_monitor.sources import EventSource, merge
 from log_monitor.sources.wazuh_api import ApiStatusSource
 from log_monitor.state import StateStore
 from log_monitor.targets import GroupPolicies
@@ -456,25 +456,18 @@ def _merged(
     Popped: each source's observation is let go once merged, so the pass never holds all of them twice.
     """
     merged: dict[str, Observation] = {}
-    if len(answers) == 2 and answers[0][0] is not answers[1][0]:
-        # An agent's status and its events, the usual pair: merge_pair without a list per target.
-        counted, status = (answers[0][1], answers[1][1]) if answers[0][0] else (answers[1][1], answers[0][1])
-        for target in batch:
-            key = target.key
-            if key in merged:
-                continue
-            one, other = counted.pop(key, None), status.pop(key, None)
-            quick = merge_pair(one, other, now) if one is not None and other is not None else None
-            if quick is None:  # a source failed or gave nothing for this target: the general rule
-                seen = [(True, one)] if one is not None else []
-                seen += [(False, other)] if other is not None else []
-                quick = merge(key, now, seen)
-            merged[key] = quick
-        return merged
+    # The usual pair (an agent's events and its status) handed over as a tuple: no list built per target.
+    (first, ones), (second, others) = answers if len(answers) == 2 else ((True, {}), (True, {}))
     for target in batch:
         key = target.key
-        if key not in merged:
-            merged[key] = merge(key, now, [(counts, found.pop(key)) for counts, found in answers if key in found])
+        if key in merged:
+            continue
+        seen: Sequence[tuple[bool, Observation]]
+        if key in ones and key in others:
+            seen = ((first, ones.pop(key)), (second, others.pop(key)))
+        else:
+            seen = [(counts, found.pop(key)) for counts, found in answers if key in found]
+        merged[key] = merge(key, now, seen)
     return merged
 
 

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from log_monitor.accesslog import MEDIUM_S, SHORT_S, TrafficStats
 from log_monitor.dropwords import rate_against
+from log_monitor.httpboundary import read_json
 from log_monitor.models import Condition, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.render import format_utc, humanize_duration
 from log_monitor.sources.local_files import LocalFilesSource
@@ -73,8 +74,8 @@ class LiveStatus:
             self.problem = f"the status server at {self.url} answered HTTP {answer.status_code}"
             return None
         try:
-            targets = answer.json()["targets"]
-        except (ValueError, KeyError, TypeError):
+            targets = read_json(answer.content)["targets"]
+        except (ValueError, KeyError, TypeError, RecursionError):
             self.problem = f"the status server at {self.url} sent no target list"
             return None
         self.problem = ""

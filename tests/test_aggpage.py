@@ -1,4 +1,4 @@
-"""The indexer's aggregation page: the schema's reader gives what the checked reader gives, or leaves it to it."""
+"""The indexer's aggregation page, read by one reader: its schema path gives what its checked path gives."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from log_monitor.errors import ResponseError
-from log_monitor.wazuh.aggpage import AGENT_KEY, HOUR_MS, LOCATION_KEY, EventStats, Page, Parts, checked_page, read_page
+from log_monitor.wazuh.aggpage import (
+    AGENT_KEY,
+    HOUR_MS,
+    LOCATION_KEY,
+    BrokenAnswerError,
+    EventStats,
+    Page,
+    Parts,
+    _checked_page,
+    _schema_page,
+    read_page,
+)
 
 PARTS = st.sampled_from(
     [
@@ -103,14 +114,14 @@ def _paths(value: Any) -> list[tuple[Any, Any]]:
 
 
 def both_readers(page: Drawn) -> tuple[Page | None, Page | ResponseError]:
-    """The page as the schema reads it (None: left to the other), and as the checked reader reads it."""
+    """The page as the schema path reads it (None: left to the other), and as the checked path reads it."""
     body, names, parts = page
     content = json.dumps(body).encode()
     try:
-        checked: Page | ResponseError = checked_page(json.loads(content), names, parts)
+        checked: Page | ResponseError = _checked_page(json.loads(content), names, parts)
     except ResponseError as exc:
         checked = exc
-    return read_page(content, names, parts), checked
+    return _schema_page(content, names, parts), checked
 
 
 @settings(max_examples=100, deadline=None)
@@ -140,24 +151,24 @@ def test_a_negative_count_a_partial_answer_or_an_empty_pattern_is_left_to_the_ch
         "s": {"doc_count": 1, "h": {"buckets": [hour]}},
     }
     page = {"_shards": {"total": 1, "failed": 0}, "aggregations": {"agents": {"buckets": [bucket]}}}
-    assert read_page(json.dumps(page).encode(), AGENT_KEY, parts) is None
+    assert _schema_page(json.dumps(page).encode(), AGENT_KEY, parts) is None
     # OpenSearch's count is never negative: the checked reader says which.
     refused = both_readers((page, AGENT_KEY, parts))[1]
     assert isinstance(refused, ResponseError) and "events in an hour" in str(refused)
     hour["doc_count"] = 1
-    read = read_page(json.dumps(page).encode(), AGENT_KEY, parts)
+    read = _schema_page(json.dumps(page).encode(), AGENT_KEY, parts)
     assert read is not None and read.buckets[0][1].hours == ((480_000, 1),)
     for odd in ({"timed_out": True}, {"_shards": {"total": 2, "failed": 1}}, {"_shards": {"total": 0, "failed": 0}}):
-        assert read_page(json.dumps({**page, **odd}).encode(), AGENT_KEY, parts) is None
+        assert _schema_page(json.dumps({**page, **odd}).encode(), AGENT_KEY, parts) is None
 
 
 def test_a_filtered_last_page_without_its_empty_aggregation_is_empty_but_an_unfiltered_one_is_broken() -> None:
     # filter_path leaves out what it leaves empty: a last page's `buckets: []`, and the aggregation with it.
     filtered = {"_shards": {"total": 3, "successful": 3, "skipped": 0, "failed": 0}, "timed_out": False}
-    assert checked_page(filtered, AGENT_KEY, Parts(settled=True)).buckets == []
+    assert read(filtered, AGENT_KEY, Parts(settled=True)).buckets == []
     unfiltered = {**filtered, "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}}
     with pytest.raises(ResponseError, match="lacks the 'agents' aggregation"):
-        checked_page(unfiltered, AGENT_KEY, Parts(settled=True))
+        read(unfiltered, AGENT_KEY, Parts(settled=True))
 
 
 # --- what each reader gives, case by case --------------------------------------------------------------------
@@ -186,10 +197,16 @@ HOURLY = Parts(settled=True, hours=True)
 
 
 PLAIN = Parts()
+WHAT = "POST /wazuh-alerts-*/_search"
+
+
+def read(body: dict[str, Any], names: tuple[str, ...], parts: Parts) -> Page:
+    """The page as the indexer reads the answer `body`."""
+    return read_page(json.dumps(body).encode(), names, parts, what=WHAT)
 
 
 def read_both(page: dict[str, Any], names: tuple[str, ...], parts: Parts = PLAIN) -> list[Page | None]:
-    return [read_page(json.dumps(page).encode(), names, parts), checked_page(page, names, parts)]
+    return [read(page, names, parts), _checked_page(page, names, parts)]
 
 
 def test_an_agents_page_gives_each_agents_last_event_count_and_the_next_pages_key() -> None:
@@ -238,7 +255,7 @@ def test_a_last_event_as_a_float_reads_to_the_millisecond() -> None:
 )
 def test_a_partial_answer_is_never_read_by_the_schema(top: dict[str, Any]) -> None:
     page = page_of(bucket_of({"agent": "001"}), **top)
-    assert read_page(json.dumps(page).encode(), AGENT_KEY, Parts()) is None
+    assert _schema_page(json.dumps(page).encode(), AGENT_KEY, Parts()) is None
 
 
 @pytest.mark.parametrize(
@@ -247,15 +264,50 @@ def test_a_partial_answer_is_never_read_by_the_schema(top: dict[str, Any]) -> No
 )
 def test_a_whole_answer_is_read_by_the_schema(top: dict[str, Any]) -> None:
     page = page_of(bucket_of({"agent": "001"}), **top)
-    assert read_page(json.dumps(page).encode(), AGENT_KEY, Parts()) is not None
+    assert _schema_page(json.dumps(page).encode(), AGENT_KEY, Parts()) is not None
 
 
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"not json", b"[]", b'{"aggregations": {}}', b"[" * 100_000],
+    ("content", "words"),
+    [
+        (b"", "POST /wazuh-alerts-*/_search: answer is not JSON"),
+        (b"not json", "POST /wazuh-alerts-*/_search: answer is not JSON"),
+        (b"[" * 100_000, "POST /wazuh-alerts-*/_search: answer is not JSON"),
+        (b"[]", "POST /wazuh-alerts-*/_search: answer is not a JSON object"),
+        (b'{"aggregations": {}}', "answer lacks the 'agents' aggregation"),
+        (
+            b'{"_shards": {"total": 1}, "_shards": {"total": 1}}',
+            "the answer cannot be right: a JSON object names '_shards' twice",
+        ),
+        (
+            b'{"aggregations": {"agents": {"buckets": [{"key": {"agent": "001", "agent": "002"}, "doc_count": 1}]}}}',
+            "the answer cannot be right: a JSON object names 'agent' twice",
+        ),
+    ],
 )
-def test_what_is_not_a_page_is_left_to_the_checked_reader(content: bytes) -> None:
-    assert read_page(content, AGENT_KEY, Parts()) is None
+def test_what_is_not_a_page_is_left_to_the_checked_path_which_says_why(content: bytes, words: str) -> None:
+    assert _schema_page(content, AGENT_KEY, Parts()) is None
+    with pytest.raises(ResponseError) as raised:
+        read_page(content, AGENT_KEY, Parts(), what=WHAT)
+    assert (raised.value.backend, raised.value.retryable) == ("Wazuh indexer", False)
+    assert str(raised.value).endswith(words)
+    assert isinstance(raised.value, BrokenAnswerError) is ("twice" in words)
+
+
+def test_only_an_answer_the_schema_does_not_take_is_vetted_whole_before_it_is_checked() -> None:
+    seen: list[dict[str, Any]] = []
+    plain = page_of(bucket_of({"agent": "001"}))
+    assert read_page(json.dumps(plain).encode(), AGENT_KEY, Parts(), what=WHAT, vet=seen.append).buckets
+    assert seen == []  # a plain, complete page: nothing for the caller to vet
+    odd = page_of(bucket_of({"agent": "001"}, count=None))
+    assert read_page(json.dumps(odd).encode(), AGENT_KEY, Parts(), what=WHAT, vet=seen.append).buckets
+    assert seen == [odd]
+
+    def refuse(body: dict[str, Any]) -> None:
+        raise ResponseError("Wazuh indexer", "vetted")
+
+    with pytest.raises(ResponseError, match="vetted"):  # the caller's verdict comes before the buckets are checked
+        read_page(b'{"aggregations": []}', AGENT_KEY, Parts(), what=WHAT, vet=refuse)
 
 
 @pytest.mark.parametrize(
@@ -282,9 +334,9 @@ def test_what_is_not_a_page_is_left_to_the_checked_reader(content: bytes) -> Non
         ),
     ],
 )
-def test_the_checked_reader_says_what_is_missing_or_wrong(body: dict[str, Any], parts: Parts, words: str) -> None:
+def test_the_reader_says_what_is_missing_or_wrong(body: dict[str, Any], parts: Parts, words: str) -> None:
     with pytest.raises(ResponseError) as raised:
-        checked_page(body, AGENT_KEY, parts)
+        read(body, AGENT_KEY, parts)
     assert raised.value.backend == "Wazuh indexer"
     assert str(raised.value).endswith(words)
 
@@ -298,10 +350,10 @@ def test_the_checked_reader_says_what_is_missing_or_wrong(body: dict[str, Any], 
         ({"key": {"agent": "001"}, "last": {"value": "7"}, "doc_count": 7}, EventStats(None, 7)),
     ],
 )
-def test_the_checked_reader_reads_a_missing_or_odd_part_as_none(bucket: dict[str, Any], stats: EventStats) -> None:
-    assert checked_page(page_of(bucket), AGENT_KEY, Parts()).buckets == [(("001",), stats)]
+def test_the_reader_reads_a_missing_or_odd_part_as_none(bucket: dict[str, Any], stats: EventStats) -> None:
+    assert read(page_of(bucket), AGENT_KEY, Parts()).buckets == [(("001",), stats)]
 
 
-def test_the_checked_reader_reads_a_missing_key_part_as_empty() -> None:
+def test_the_reader_reads_a_missing_key_part_as_empty() -> None:
     page = page_of(bucket_of({"agent": "001", "location": None}))
-    assert checked_page(page, LOCATION_KEY, Parts()).buckets[0][0] == ("001", "", "")
+    assert read(page, LOCATION_KEY, Parts()).buckets[0][0] == ("001", "", "")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from log_monitor import models
 from log_monitor.judge import JudgeSettings, PassJudge, Verdict
-from log_monitor.models import Condition, NotificationKind, Observation, Severity, Target, TargetState
+from log_monitor.ledger import hour_index
+from log_monitor.models import Cluster, Condition, NotificationKind, Observation, Severity, Target, TargetState
+from log_monitor.rhythm import Profile
 from tests.helpers import default_policy
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -45,9 +48,15 @@ class Pass:
     states: dict[str, TargetState] = field(default_factory=dict)
     notes: list[models.Notification] = field(default_factory=list)
     severities: dict[Severity, int] = field(default_factory=dict)
+    transitions: list[models.Transition] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    points: list[models.RatePoint] = field(default_factory=list)
 
     def add(self, verdict: Verdict) -> None:
         self.rows += [(row.state.target_key, row.state.severity) for row in verdict.rows]
+        self.transitions += verdict.transitions
+        self.writes += [state.target_key for state in verdict.writes]
+        self.points += verdict.rate_points
         self.states.update((state.target_key, state) for state in verdict.states)
         self.notes += verdict.notifications
         for severity, count in verdict.severities.items():
@@ -67,12 +76,13 @@ def judge_pass(
     settings: JudgeSettings = SETTINGS,
     rows: bool = True,
     now: datetime = NOW,
+    cluster: Cluster | None = None,
 ) -> Pass:
     judge = PassJudge(states or {}, silenced or {}, now, settings, rows=rows)
     found = Pass()
     for part in slices:
         found.add(judge.judge(part, observations))
-    found.add(judge.finish(backends or {}))
+    found.add(judge.finish(backends or {}, cluster))
     return found
 
 
@@ -346,6 +356,21 @@ def test_the_pipeline_recovers_once_then_keeps_quiet() -> None:
     assert third.notes == []
 
 
+def test_the_pipelines_state_changes_are_told_against_its_previous_state() -> None:
+    targets, observations = fleet(silent=5, healthy=0)
+    first = judge_pass([targets], observations)
+    pipeline = [t for t in first.transitions if t.target_key == "pipeline:all"]
+    assert [(t.from_severity, t.to_severity, t.at) for t in pipeline] == [(None, Severity.CRITICAL, NOW)]
+    later = NOW + timedelta(minutes=1)  # the same hour: a state that did not change is neither told nor written
+    again = judge_pass([targets], observations, states=first.states, now=later)
+    assert [t for t in again.transitions if t.target_key == "pipeline:all"] == []
+    assert "pipeline:all" not in again.writes
+    healthy = {key: seen(target, later) for key, target in zip(observations, targets, strict=True)}
+    back = judge_pass([targets], healthy, states=again.states, now=later)
+    pipeline = [t for t in back.transitions if t.target_key == "pipeline:all"]
+    assert [(t.from_severity, t.to_severity, t.at) for t in pipeline] == [(Severity.CRITICAL, Severity.OK, later)]
+
+
 def test_no_pipeline_state_is_written_while_the_pipeline_was_never_broken() -> None:
     targets, observations = fleet(silent=1, healthy=9)
     assert "pipeline:all" not in judge_pass([targets], observations).states
@@ -401,3 +426,357 @@ def test_every_backend_gets_its_state_each_pass_healthy_or_not() -> None:
         "backend:indexer": Severity.UNKNOWN,
     }
     assert [n.target_key for n in found.notes] == ["backend:indexer"]
+
+
+# --- a cluster's nodes ---------------------------------------------------------------------------------------
+
+BOTH = frozenset({"worker-1", "worker-2"})
+
+
+def on_nodes(*nodes: tuple[str, int, int]) -> tuple[list[Target], dict[str, Observation]]:
+    """Agents on each node: (node, silent, healthy), numbered in order; node "" for agents on none."""
+    targets: list[Target] = []
+    observations: dict[str, Observation] = {}
+    for node, silent, healthy in nodes:
+        part = agents(silent + healthy, first=len(targets) + 1)
+        for n, target in enumerate(part):
+            observations[target.key] = seen(target, SILENT if n < silent else FRESH, node_name=node or None)
+        targets += part
+    return targets, observations
+
+
+@pytest.mark.parametrize(
+    ("connected", "words"),
+    [
+        (
+            frozenset({"worker-1"}),
+            "node worker-2: 3 of 4 agents silent or disconnected since 2026-11-22 09:40 UTC; the node is not in the "
+            "cluster (GET /cluster/healthcheck): it is down or cut off",
+        ),
+        (
+            BOTH,
+            "node worker-2: 3 of 4 agents silent or disconnected since 2026-11-22 09:40 UTC; the node is still in "
+            "the cluster: look at its analysisd and its link to the indexer",
+        ),
+        (
+            None,
+            "node worker-2: 3 of 4 agents silent or disconnected since 2026-11-22 09:40 UTC (whether the node is in "
+            "the cluster is unknown: no cluster:read)",
+        ),
+    ],
+)
+def test_a_node_most_of_whose_agents_fall_silent_is_one_alert_naming_them_and_holding_theirs(
+    connected: frozenset[str] | None, words: str
+) -> None:
+    targets, observations = on_nodes(("worker-1", 0, 4), ("worker-2", 3, 1))
+    found = judge_pass([targets], observations, cluster=Cluster(BOTH, connected))
+    assert found.kinds() == [(NotificationKind.PIPELINE_SILENT, "node:worker-2")]
+    (note,) = found.notes
+    assert (note.severity, note.label, note.detail) == (Severity.CRITICAL, "Wazuh node worker-2", words)
+    assert note.related == ("agent:005", "agent:006", "agent:007")
+    assert found.states["agent:005"].severity is Severity.WARNING  # held, not lost: stored as it is
+    assert found.states["node:worker-2"].severity is Severity.CRITICAL
+
+
+def test_a_nodes_start_is_its_earliest_silent_agents() -> None:
+    targets, observations = on_nodes(("worker-1", 0, 4), ("worker-2", 3, 0))
+    observations["agent:006"] = seen(targets[5], NOW - timedelta(hours=2), node_name="worker-2")
+    observations["agent:007"] = seen(targets[6], None, node_name="worker-2")
+    found = judge_pass([targets], observations, cluster=Cluster(BOTH, BOTH))
+    assert "3 of 3 agents silent or disconnected since 2026-11-22 08:00 UTC;" in found.notes[0].detail
+
+
+@pytest.mark.parametrize(
+    ("nodes", "cluster", "kinds"),
+    [
+        # Fewer than three silent agents on the node: each alerts on its own.
+        ((("worker-1", 0, 4), ("worker-2", 2, 0)), Cluster(BOTH, BOTH), ["agent:005", "agent:006"]),
+        # Three, but under the ratio of the node's agents (0.5 x 7).
+        ((("worker-1", 0, 4), ("worker-2", 3, 4)), Cluster(BOTH, BOTH), ["agent:005", "agent:006", "agent:007"]),
+        # Exactly the ratio (0.5 x 6) and the minimum: the node's alert.
+        ((("worker-1", 0, 4), ("worker-2", 3, 3)), Cluster(BOTH, BOTH), ["node:worker-2"]),
+        # No cluster, or only one node with agents: no node alert.
+        ((("worker-1", 0, 4), ("worker-2", 3, 0)), None, ["agent:005", "agent:006", "agent:007"]),
+        ((("worker-2", 3, 0),), Cluster(BOTH, BOTH), ["agent:001", "agent:002", "agent:003"]),
+        # Every node broken: the whole pipeline's alert, not the nodes'.
+        ((("worker-1", 3, 0), ("worker-2", 3, 0)), Cluster(BOTH, BOTH), ["pipeline:all"]),
+    ],
+)
+def test_a_node_alert_needs_three_silent_agents_the_ratio_and_another_node_still_healthy(
+    nodes: tuple[tuple[str, int, int], ...], cluster: Cluster | None, kinds: list[str]
+) -> None:
+    targets, observations = on_nodes(*nodes)
+    found = judge_pass([targets], observations, cluster=cluster)
+    assert sorted(key for _, key in found.kinds()) == kinds
+
+
+def test_a_nodes_agents_leave_the_pipelines_ratio() -> None:
+    # worker-2 (4 silent) is its own alert; the 6 silent agents on no node are past the ratio of the 11 agents
+    # left (worker-1's 4 and the 7 on no node), not of all 15.
+    targets, observations = on_nodes(("worker-1", 0, 4), ("worker-2", 4, 0), ("", 6, 1))
+    found = judge_pass([targets], observations, cluster=Cluster(BOTH, BOTH))
+    assert sorted(key for _, key in found.kinds()) == ["node:worker-2", "pipeline:all"]
+    pipeline = next(note for note in found.notes if note.target_key == "pipeline:all")
+    assert pipeline.detail == "6 of 11 agents silent in one pass"
+    assert pipeline.related == ("agent:009", "agent:010", "agent:011", "agent:012", "agent:013", "agent:014")
+
+
+def alerted_node(node: str) -> TargetState:
+    return TargetState(
+        f"node:{node}", Severity.CRITICAL, Condition.SILENT, since=NOW - timedelta(hours=1), alerted=Severity.CRITICAL
+    )
+
+
+@pytest.mark.parametrize(
+    ("nodes", "listed", "kinds"),
+    [
+        # Its agents checked and healthy again: one notice back.
+        ((("worker-1", 0, 4), ("worker-2", 0, 3)), BOTH, [(NotificationKind.PIPELINE_RESTORED, "node:worker-2")]),
+        # None of its agents checked this pass while agents are listed on it: left as it was.
+        ((("worker-1", 0, 4),), BOTH, []),
+        # No agent listed on it any more (they enrolled elsewhere): it recovers.
+        ((("worker-1", 0, 4),), frozenset({"worker-1"}), [(NotificationKind.PIPELINE_RESTORED, "node:worker-2")]),
+    ],
+)
+def test_a_node_alerted_before_recovers_once_its_agents_are_back_or_gone(
+    nodes: tuple[tuple[str, int, int], ...], listed: frozenset[str], kinds: list[tuple[NotificationKind, str]]
+) -> None:
+    targets, observations = on_nodes(*nodes)
+    states = {"node:worker-2": alerted_node("worker-2")}
+    found = judge_pass([targets], observations, states=states, cluster=Cluster(listed, listed))
+    assert found.kinds() == kinds
+    assert ("node:worker-2" in found.states) is bool(kinds)
+
+
+# --- the norm an incremental read's rate is judged against -------------------------------------------------------
+
+HOUR = hour_index(NOW)
+
+
+def read(target: Target, hour_counts: tuple[int, ...] = (), hour_from: int = 0) -> Observation:
+    """An incremental read of the last five minutes, with the hours it brings (a first read's history)."""
+    return seen(
+        target, read_from=NOW - timedelta(minutes=5), read_until=NOW, hour_from=hour_from, hour_counts=hour_counts
+    )
+
+
+def norm_after(
+    obs: Observation,
+    previous: TargetState | None = None,
+    norms: Mapping[str, tuple[float, int]] | None = None,
+    norm_hour: int = HOUR,
+) -> tuple[float | None, int, int]:
+    states = {previous.target_key: previous} if previous is not None else {}
+    judge = PassJudge(states, {}, NOW, JudgeSettings(POLICY, rate_window_s=900.0), norm_hour=norm_hour)
+    verdict = judge.judge([TARGET], {TARGET.key: obs}, norms)
+    verdict.states += judge.finish({}).states
+    (state,) = [state for state in verdict.states if state.target_key == TARGET.key]
+    return state.norm, state.norm_hour, state.norm_days
+
+
+TARGET = agents(1)[0]
+# A first read's week of hours: the same hour on the previous days held 10, 0, 30 events (3 days back at most).
+WEEK = (10, *([0] * 23), 0, *([0] * 23), 30, *([0] * 23), 5)
+KEPT = TargetState(TARGET.key, read_until=NOW - timedelta(minutes=5), norm=40.0, norm_hour=HOUR, norm_days=6)
+
+
+@pytest.mark.parametrize(
+    ("obs", "previous", "norms", "norm_hour", "norm"),
+    [
+        # The slice's fresh norm for this pass's hour, whatever was kept.
+        (read(TARGET), KEPT, {TARGET.key: (12.0, 5)}, HOUR, (12.0, HOUR, 5)),
+        # The kept norm, when it is for this hour.
+        (read(TARGET), KEPT, {}, HOUR, (40.0, HOUR, 6)),
+        (read(TARGET), KEPT, None, HOUR, (40.0, HOUR, 6)),
+        # A kept norm for another hour is not this hour's: none.
+        (read(TARGET), KEPT, None, HOUR + 1, (None, -1, 0)),
+        # A first read: the norm of the history it brings (the median of 30, 0 and 10; 2 days with events).
+        (read(TARGET, WEEK, HOUR - 72), None, None, HOUR, (10.0, HOUR, 2)),
+        (read(TARGET, WEEK, HOUR - 72), TargetState(TARGET.key), None, HOUR, (10.0, HOUR, 2)),
+        # ... but not without an hour to judge (-1), nor when it brings none of the same hour.
+        (read(TARGET, WEEK, HOUR - 72), None, None, -1, (None, -1, 0)),
+        (read(TARGET, (5,), HOUR), None, None, HOUR, (None, -1, 0)),
+        # Not a first read and no norm kept for this hour: none (the history is the store's to read).
+        (read(TARGET, WEEK, HOUR - 72), replace(KEPT, norm_hour=HOUR - 1), None, HOUR, (None, -1, 0)),
+    ],
+)
+def test_an_incremental_read_is_judged_against_the_freshest_norm_for_its_hour(
+    obs: Observation,
+    previous: TargetState | None,
+    norms: Mapping[str, tuple[float, int]] | None,
+    norm_hour: int,
+    norm: tuple[float | None, int, int],
+) -> None:
+    assert norm_after(obs, previous, norms, norm_hour) == norm
+
+
+def test_a_target_not_read_incrementally_keeps_its_norm_and_a_new_one_has_none() -> None:
+    assert norm_after(seen(TARGET), KEPT) == (40.0, HOUR, 6)
+    assert norm_after(seen(TARGET)) == (None, -1, 0)
+
+
+def test_an_incremental_read_moves_the_ledger_and_a_whole_window_gives_the_rate_against_the_norm() -> None:
+    # Read up to 09:55 (2 events in its hour), the window filling since 09:45 with 6: five more minutes, 3 events.
+    previous = replace(KEPT, hour_events=2, win_from=NOW - timedelta(minutes=15), win_events=6)
+    obs = read(TARGET, (3,), HOUR - 1)
+    judge = PassJudge({TARGET.key: previous}, {}, NOW, JudgeSettings(POLICY, rate_window_s=900.0), norm_hour=HOUR)
+    (state,) = judge.judge([TARGET], {TARGET.key: obs}).states
+    assert (state.read_until, state.hour_events, state.win_from, state.win_events) == (NOW, 5, NOW, 0)
+    # The window of 15 minutes is whole: 9 events against a quarter of the hour's norm of 40, 6 days of history.
+    assert (state.recent, state.baseline, state.rate_window_s, state.history_days) == (9, 10.0, 900.0, 6)
+
+
+# --- silence by each target's rhythm ---------------------------------------------------------------------------
+
+QUIET_HOURS = Profile(array("d", [30.0] * 48), 7, 720.0)  # 30 events an hour: 20 minutes silent expect 10
+
+
+def test_a_silent_targets_profile_judges_its_silence_and_its_part_in_the_pipeline() -> None:
+    targets, observations = fleet(silent=5, healthy=0)
+    profiles = {target.key: QUIET_HOURS for target in targets}
+    # A drop going on: the pipeline's tally judges the silence afresh, by the same rhythm.
+    states = {t.key: TargetState(t.key, Severity.WARNING, Condition.RATE_DROP, since=SILENT) for t in targets}
+    judge = PassJudge(states, {}, NOW, SETTINGS)
+    found = Pass()
+    found.add(judge.judge(targets, observations, profiles=profiles))
+    found.add(judge.finish({}))
+    assert found.kinds() == []  # 10 events expected: no silence, and no pipeline alert
+    assert {severity for _, severity in found.rows} == {Severity.OK}
+    fixed = judge_pass([targets], observations, states=states)
+    assert [kind for kind, _ in fixed.kinds()] == [NotificationKind.PIPELINE_SILENT]  # without the profiles
+
+
+# --- what a pass tells besides its notifications: rows, transitions, writes, rate points, closed hours -----------
+
+
+def judged_rows(
+    targets: Sequence[Target],
+    observations: Mapping[str, Observation],
+    states: Mapping[str, TargetState],
+    silenced: Mapping[str, models.Silence] | None = None,
+) -> dict[str, tuple[Severity | None, Severity, bool]]:
+    judge = PassJudge(states, silenced or {}, NOW, SETTINGS)
+    rows = judge.judge(targets, observations).rows + judge.finish({}).rows
+    return {row.target.key: (row.before, row.state.severity, row.changed) for row in rows}
+
+
+def stored(target: Target, severity: Severity) -> TargetState:
+    condition = Condition.OK if severity is Severity.OK else Condition.SILENT
+    return TargetState(target.key, severity, condition, since=SILENT, last_checked=NOW - timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    ("previous", "silenced", "last_event", "row"),
+    [
+        (None, False, SILENT, (None, Severity.WARNING, True)),  # new: it changed from nothing
+        (Severity.OK, False, SILENT, (Severity.OK, Severity.WARNING, True)),
+        (Severity.WARNING, False, SILENT, (Severity.WARNING, Severity.WARNING, False)),
+        (Severity.WARNING, False, FRESH, (Severity.WARNING, Severity.OK, True)),
+        # Held by a silence: shown MAINTENANCE before and now, so nothing changed for the eye.
+        (Severity.WARNING, True, SILENT, (Severity.MAINTENANCE, Severity.MAINTENANCE, False)),
+        (Severity.WARNING, True, FRESH, (Severity.MAINTENANCE, Severity.OK, True)),
+        (None, True, SILENT, (None, Severity.MAINTENANCE, True)),
+    ],
+)
+def test_a_row_tells_the_severity_shown_before_the_pass_and_whether_it_changed(
+    previous: Severity | None, silenced: bool, last_event: datetime, row: tuple[Severity | None, Severity, bool]
+) -> None:
+    (target,) = agents(1)
+    states = {target.key: stored(target, previous)} if previous is not None else {}
+    holds = {target.key: silence(target.key)} if silenced else {}
+    assert judged_rows([target], {target.key: seen(target, last_event)}, states, holds) == {target.key: row}
+
+
+def test_each_stored_severity_change_is_one_transition_and_an_unchanged_state_is_not_written_again() -> None:
+    targets = agents(2)
+    observations = {targets[0].key: seen(targets[0], SILENT), targets[1].key: seen(targets[1])}
+    first = judge_pass([targets], observations, backends={"api": "refused"})
+    changes = sorted((t.target_key, t.from_severity, t.to_severity, t.at) for t in first.transitions)
+    assert changes == [("agent:001", None, Severity.WARNING, NOW), ("backend:api", None, Severity.UNKNOWN, NOW)]
+    assert sorted(first.writes) == ["agent:001", "agent:002", "backend:api"]
+    later = NOW + timedelta(minutes=1)  # the same hour, nothing changed
+    again = judge_pass([targets], observations, states=first.states, backends={"api": "refused"}, now=later)
+    assert (again.transitions, again.writes) == ([], [])
+
+
+def test_a_targets_rate_is_one_point_at_its_first_figures_and_none_again_in_the_same_hour() -> None:
+    targets = agents(2)
+    observations = {t.key: dropping(t, recent=50) for t in targets}
+    first = judge_pass([targets], observations)
+    assert [(p.target_key, p.events, p.baseline) for p in first.points] == [
+        ("agent:001", 50, 100.0),
+        ("agent:002", 50, 100.0),
+    ]
+    again = judge_pass([targets], observations, states=first.states, now=NOW + timedelta(minutes=1))
+    assert again.points == []
+
+
+def test_a_read_across_the_hour_closes_the_hour_for_each_target() -> None:
+    targets = agents(2)
+    previous = {t.key: replace(KEPT, target_key=t.key, hour_events=2) for t in targets}
+    observations = {t.key: read(t, (3, 1), HOUR - 1) for t in targets}
+    for t in targets:  # 09:55 to 10:05: the hour 09:00 is closed with its 5 events
+        observations[t.key].read_until = NOW + timedelta(minutes=5)
+    verdict = PassJudge(previous, {}, NOW, SETTINGS, norm_hour=HOUR).judge(targets, observations)
+    closed = [(key, day, list(counts)) for key, day, counts in verdict.hours]
+    day, slot = divmod(HOUR - 1, 24)
+    assert [(key, found) for key, found_day, counts in closed for found in [counts[slot]] if found_day == day] == [
+        ("agent:001", 5),
+        ("agent:002", 5),
+    ]
+    assert [state.hour_events for state in verdict.states] == [1, 1]
+
+
+def test_a_held_target_keeps_its_read_and_an_unread_one_its_ledger() -> None:
+    silent, failed = agents(2)
+    previous = {t.key: replace(KEPT, target_key=t.key, hour_events=2) for t in (silent, failed)}
+    observations = {silent.key: replace(read(silent, (0,), HOUR - 1), last_event=SILENT), failed.key: down(failed)}
+    judge = PassJudge(previous, {}, NOW, SETTINGS, norm_hour=HOUR)
+    found = Pass()
+    found.add(judge.judge([silent, failed], observations))
+    found.add(judge.finish({}))
+    # The silent one waited for the finish with its read: the ledger moved on to NOW, its norm kept.
+    assert (found.states[silent.key].read_until, found.states[silent.key].norm) == (NOW, 40.0)
+    # The failed one read nothing: its ledger is the previous state's.
+    kept = found.states[failed.key]
+    assert (kept.read_until, kept.hour_events, kept.norm, kept.norm_hour) == (KEPT.read_until, 2, 40.0, HOUR)
+
+
+def test_a_window_still_filling_shows_the_previous_figures() -> None:
+    previous = replace(KEPT, hour_events=2, win_from=NOW - timedelta(minutes=10), win_events=6, recent=7, baseline=9.0)
+    previous.rate_window_s = 900.0
+    judge = PassJudge({TARGET.key: previous}, {}, NOW, JudgeSettings(POLICY, rate_window_s=900.0), norm_hour=HOUR)
+    (state,) = judge.judge([TARGET], {TARGET.key: read(TARGET, (3,), HOUR - 1)}).states
+    assert (state.recent, state.baseline, state.rate_window_s, state.win_events) == (7, 9.0, 900.0, 9)
+
+
+def test_a_nodes_words_without_a_start_and_each_alerted_node_judged_apart() -> None:
+    targets, observations = on_nodes(("worker-1", 0, 4), ("worker-2", 3, 0))
+    for target in targets[4:]:  # never seen: no silence start to tell
+        observations[target.key] = seen(target, None, node_name="worker-2")
+    found = judge_pass([targets], observations, cluster=Cluster(BOTH, BOTH))
+    assert found.notes[0].detail.startswith("node worker-2: 3 of 3 agents silent or disconnected; the node is still")
+    # worker-0 alerted before but unchecked (left as it was), worker-2's agents back: it recovers all the same.
+    healthy, _ = on_nodes(("worker-1", 0, 4), ("worker-2", 0, 3))
+    states = {"node:worker-0": alerted_node("worker-0"), "node:worker-2": alerted_node("worker-2")}
+    listed = frozenset({"worker-0", *BOTH})
+    back = judge_pass([healthy], _, states=states, cluster=Cluster(listed, listed))
+    assert back.kinds() == [(NotificationKind.PIPELINE_RESTORED, "node:worker-2")]
+
+
+def test_a_target_held_by_a_window_in_its_zone_was_shown_maintenance_before_the_pass_too() -> None:
+    # 10:30 to 11:30 in UTC+1 wall time holds 10:00 UTC; read in UTC (the zone dropped), it would not.
+    window = models.MaintenanceWindow(frozenset(range(7)), 10 * 60 + 30, 11 * 60 + 30, "10:30-11:30")
+    target = Target.agent("001", "web-1", 900.0, maintenance=(window,))
+    settings = JudgeSettings(POLICY, zone=timezone(timedelta(hours=1)))
+    judge = PassJudge({target.key: stored(target, Severity.WARNING)}, {}, NOW, settings)
+    rows = judge.judge([target], {target.key: seen(target, SILENT)}).rows + judge.finish({}).rows
+    assert [(row.before, row.state.severity, row.changed) for row in rows] == [
+        (Severity.MAINTENANCE, Severity.MAINTENANCE, False)
+    ]
+
+
+def test_a_target_read_the_ordinary_way_keeps_its_ledger() -> None:
+    judge = PassJudge({TARGET.key: replace(KEPT, hour_events=2)}, {}, NOW, SETTINGS, norm_hour=HOUR)
+    (state,) = judge.judge([TARGET], {TARGET.key: seen(TARGET)}).states
+    assert (state.read_until, state.hour_events) == (KEPT.read_until, 2)

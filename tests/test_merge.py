@@ -1,4 +1,4 @@
-"""The merge of a target's observations: the pass's quick way for the usual pair is the general rule's answer."""
+"""The merge of a target's observations: the usual pair, completed in place, gets the general rule's answer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from log_monitor.models import Condition, Observation, Severity
-from log_monitor.sources import merge, merge_pair
+from log_monitor.sources import _by_rule, merge
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 KEY = "agent:001"
@@ -56,16 +56,14 @@ def status(draw: st.DrawFn) -> Observation:
 
 
 @settings(max_examples=300, deadline=None)
-@given(events=counted(), agent=status())
-def test_the_usual_pair_merges_as_the_general_rule_does_or_leaves_it_to_the_rule(
-    events: Observation, agent: Observation
+@given(events=counted(), agent=status(), status_first=st.booleans())
+def test_the_usual_pair_merges_as_the_general_rule_does(
+    events: Observation, agent: Observation, status_first: bool
 ) -> None:
-    expected = merge(KEY, NOW, [(False, copy(agent)), (True, copy(events))])
-    quick = merge_pair(copy(events), copy(agent), NOW)
-    if events.error is not None or agent.error is not None:
-        assert quick is None  # a failure is the general rule's: unknown, or incomplete
-    else:
-        assert quick == expected
+    # The merge's fast path (the pair completed in place) against its general rule, on copies of the same pair.
+    expected = _by_rule(KEY, NOW, [(True, copy(events)), (False, copy(agent))])
+    seen = [(True, copy(events)), (False, copy(agent))]
+    assert merge(KEY, NOW, seen[::-1] if status_first else seen) == expected
 
 
 # --- the rule, case by case ------------------------------------------------------------------------------------
@@ -165,9 +163,13 @@ def test_the_figures_of_the_answering_sources_merge_each_by_its_own_rule() -> No
         [
             failed(True, "other: down"),
             events(EARLY, events_in_window=3, drops=2, detail="2 dropped"),
-            api("active", detail="renamed"),
+            api("active", detail="renamed", status_code=4, node_name="worker-2"),
             events(
                 LATE,
+                read_from=EARLY,
+                read_until=LATE,
+                hour_from=7,
+                hour_counts=(1, 2),
                 events_in_window=9,
                 drops=5,
                 detail="2 dropped",
@@ -179,9 +181,12 @@ def test_the_figures_of_the_answering_sources_merge_each_by_its_own_rule() -> No
                 history_days=6,
                 rate_window_s=900.0,
             ),
-            events(None, problem="unreadable", finding=Condition.HIGH_TRAFFIC, recent=1, baseline=2.0),
+            events(None, problem="unreadable", finding=Condition.HIGH_TRAFFIC, recent=1, baseline=2.0, read_until=NOW),
         ],
     )
+    assert (merged.agent_status, merged.status_code, merged.node_name) == ("active", 4, "worker-2")  # the status's
+    # The first incremental read's (one source reads a target so).
+    assert (merged.read_from, merged.read_until, merged.hour_from, merged.hour_counts) == (EARLY, LATE, 7, (1, 2))
     assert merged.events_in_window == 3  # the first source's that counted
     assert merged.drops == 5  # the most dropped
     assert merged.detail == "2 dropped; renamed"  # each once, in the sources' order, the status's last
@@ -196,11 +201,39 @@ def test_a_merge_without_figures_has_none() -> None:
     assert merged == Observation(KEY, NOW, last_event=LATE, finding_severity=Severity.WARNING)
 
 
-def test_the_merge_leaves_the_observations_given_as_they_are() -> None:
-    seen = [events(LATE, detail="a"), api("active", detail="b")]
+@pytest.mark.parametrize(
+    "seen",
+    [
+        [events(LATE, detail="a"), events(EARLY), api("active", detail="b")],
+        [events(LATE, detail="a"), failed(False, "api: refused")],
+        [failed(True, "indexer: down"), api("active", detail="b")],
+        [events(LATE, detail="a"), events(EARLY)],
+        [api("active"), api("disconnected")],
+        [events(LATE)],
+    ],
+)
+def test_a_merge_other_than_the_usual_pair_leaves_the_observations_given_as_they_are(
+    seen: list[tuple[bool, Observation]],
+) -> None:
     before = [copy(obs) for _, obs in seen]
-    merge(KEY, NOW, seen)
+    merged = merge(KEY, NOW, seen)
     assert [obs for _, obs in seen] == before
+    assert all(merged is not obs for _, obs in seen)
+
+
+@pytest.mark.parametrize("status_first", [False, True])
+def test_the_usual_pair_is_merged_into_the_counting_sources_observation(status_first: bool) -> None:
+    _, counted = events(LATE, detail="a")
+    _, status = api("disconnected", detail="b", status_code=4, node_name="worker-1")
+    seen = [(True, counted), (False, status)]
+    merged = merge(KEY, NOW, seen[::-1] if status_first else seen)
+    assert merged is counted
+    assert (merged.agent_status, merged.status_code, merged.node_name, merged.detail) == (
+        "disconnected",
+        4,
+        "worker-1",
+        "a; b",
+    )
 
 
 @pytest.mark.parametrize(
@@ -208,13 +241,5 @@ def test_the_merge_leaves_the_observations_given_as_they_are() -> None:
     [("", "", ""), ("a", "", "a"), ("", "b", "b"), ("a", "b", "a; b"), ("a", "a", "a")],
 )
 def test_the_usual_pair_joins_the_details_once_each(mine: str, theirs: str, detail: str) -> None:
-    _, counted = events(LATE, detail=mine)
-    _, status = api(detail=theirs)
-    merged = merge_pair(counted, status, NOW)
-    assert merged is counted
+    merged = merge(KEY, NOW, [events(LATE, detail=mine), api(detail=theirs)])
     assert merged.detail == detail
-
-
-def test_the_usual_pair_leaves_a_failure_to_the_rule() -> None:
-    assert merge_pair(events(LATE)[1], failed(False, "api: refused")[1], NOW) is None
-    assert merge_pair(failed(True, "indexer: down")[1], api()[1], NOW) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from array import array
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -22,6 +23,7 @@ from log_monitor.models import (
     TargetState,
 )
 from log_monitor.policy import Decision, assess, backend_step, in_maintenance, rate_dropped, reminder_delay, step
+from log_monitor.rhythm import Profile
 from tests.helpers import default_policy
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -357,6 +359,8 @@ def test_severity_from_silence_at_each_boundary(target: Target, silent_s: float,
         ("disconnected", 1800, Severity.CRITICAL, Condition.DISCONNECTED, 1800.0),
         ("disconnected", -60, Severity.WARNING, Condition.DISCONNECTED, 0.0),  # the manager's clock ahead
         ("disconnected", None, Severity.CRITICAL, Condition.DISCONNECTED, 7 * 86400.0),
+        # Expected but unknown to Wazuh (removed, re-enrolled under a new id): as never seen, in the source's words.
+        ("not registered", 60, Severity.CRITICAL, Condition.NEVER_SEEN, 7 * 86400.0),
         ("pending", None, Severity.UNKNOWN, Condition.UNKNOWN, None),
         (None, None, Severity.UNKNOWN, Condition.UNKNOWN, None),
     ],
@@ -372,6 +376,8 @@ def test_an_agent_whose_events_no_source_counts_is_judged_by_its_keepalives(
     assert (found.severity, found.condition, found.silent_for_s) == (severity, condition, silent_for)
     if condition is Condition.DISCONNECTED:
         assert (found.silence_start, found.detail) == (keepalive, "the source's words")
+    if status == "not registered":
+        assert (found.silence_start, found.detail) == (None, "the source's words")
     if severity is Severity.UNKNOWN:
         assert found.detail == f"agent status {status or 'unknown'}; events are not counted".replace(
             "status unknown", "status unknown"
@@ -897,3 +903,58 @@ def test_two_episodes_of_one_target_recovering_at_the_same_moment_have_different
 
     assert recovery(ago(3600)).id != recovery(ago(7200)).id
     assert recovery(ago(3600)).id == recovery(ago(3600)).id
+
+
+# --- silence by the target's own rhythm (SILENCE_MODE=rhythm) --------------------------------------------------
+
+
+def steady(per_hour: float, days: int = 7, per_day: float | None = None) -> Profile:
+    """A history of `per_hour` events in every hour, weekdays and weekends alike."""
+    return Profile(array("d", [per_hour] * 48), days, per_hour * 24 if per_day is None else per_day)
+
+
+FIXED_WARNING = (Severity.WARNING, "the source's words")  # 20 minutes silent against the 15-minute threshold
+
+
+def said(duration: str, events: str) -> str:
+    return f"silent for {duration}; it usually sends about {events} events in that time; the source's words"
+
+
+SPARSE = steady(0.5, per_day=100)  # an event every other hour, not learning
+
+
+@pytest.mark.parametrize(
+    ("target", "profile", "silent_s", "changes", "found"),
+    [
+        # The events the profile expects in the silence decide: 20 and more WARNING, 100 and more CRITICAL.
+        (AGENT, steady(120), 600, {}, (Severity.WARNING, said("10 min", "20"))),
+        (AGENT, steady(600), 600, {}, (Severity.CRITICAL, said("10 min", "100"))),
+        (AGENT, steady(30), 1200, {}, (Severity.OK, None)),  # 10 expected: OK, past the fixed threshold too
+        (AGENT, steady(30), 1200, {"rhythm_warn_events": 10.0}, (Severity.WARNING, said("20 min", "10"))),
+        (AGENT, steady(30), 1200, {"rhythm_crit_events": 10.0}, (Severity.CRITICAL, said("20 min", "10"))),
+        # The hard cap: a silence as long as RHYTHM_MAX_SILENCE in the target's active hours, however sparse.
+        (AGENT, SPARSE, 7200, {"rhythm_max_silence_s": 7200.0}, (Severity.CRITICAL, said("2 h", "1"))),
+        (AGENT, SPARSE, 7199, {"rhythm_max_silence_s": 7200.0}, (Severity.OK, None)),
+        # Judged by the fixed threshold: no profile, still learning (under 3 days or sparser than DROP_MIN_BASELINE
+        # a day), a local file, or SILENCE_MODE=fixed.
+        (AGENT, None, 1200, {}, FIXED_WARNING),
+        (AGENT, steady(30, days=2), 1200, {}, FIXED_WARNING),
+        (AGENT, steady(30, per_day=19), 1200, {}, FIXED_WARNING),
+        (AGENT, steady(30, per_day=20), 1200, {}, (Severity.OK, None)),
+        (AGENT, steady(30), 1200, {"silence_mode": "fixed"}, FIXED_WARNING),
+        (FILE, steady(30), 1230, {}, FIXED_WARNING),  # no indexing delay: 20.5 minutes
+    ],
+)
+def test_a_silence_is_judged_by_the_events_the_targets_rhythm_expects_in_it(
+    target: Target,
+    profile: Profile | None,
+    silent_s: float,
+    changes: dict[str, object],
+    found: tuple[Severity, str | None],
+) -> None:
+    policy = replace(POLICY, **changes)  # type: ignore[arg-type]
+    last = ago(silent_s + POLICY.indexing_delay_s)
+    obs = Observation(target.key, T0, last_event=last, events_in_window=0, detail="the source's words")
+    judged = assess(target, obs, T0, policy, profile=profile)
+    assert (judged.severity, judged.detail if judged.severity is not Severity.OK else None) == found
+    assert judged.silence_start == (None if judged.severity is Severity.OK else last)

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from log_monitor.errors import NotifierError
+from log_monitor.httpboundary import read_json
 from log_monitor.models import Notification, NotificationKind, Secret, Severity
 from log_monitor.notifiers import render
 from log_monitor.notifiers.http import HTTPChannel, retry_after
@@ -90,8 +91,8 @@ class PagerDutyNotifier(HTTPChannel):
 
 def _errors(response: httpx.Response) -> str:
     try:
-        body = response.json()
-    except ValueError:
+        body = read_json(response.content)
+    except (ValueError, RecursionError):
         return "invalid event"
     errors = body.get("errors") if isinstance(body, dict) else None
     if isinstance(errors, list) and errors:

@@ -19,6 +19,7 @@ import httpx
 from log_monitor.clock import Clock, SystemClock
 from log_monitor.config.keys import DEFAULTS
 from log_monitor.errors import AgentError, AuthError, BackendError, RateLimitedError, ResponseError
+from log_monitor.httpboundary import read_json
 from log_monitor.models import Secret
 from log_monitor.wazuh.client import BackendClient, Connection
 
@@ -175,7 +176,7 @@ class WazuhAPIHandler(BackendClient):
             raise AuthError(BACKEND, f"login refused for user {self._user!r}: {_detail(response)}")
         _raise_for_status(response)
         try:
-            token = str(response.json()["data"]["token"])
+            token = str(read_json(response.content)["data"]["token"])
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ResponseError(BACKEND, "login answer holds no token") from exc
         self.logins += 1
@@ -378,7 +379,7 @@ def _token_lifetime(token: str, now: datetime) -> float | None:
 
 def _detail(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        body = read_json(response.content)
     except (ValueError, RecursionError):
         return f"HTTP {response.status_code}"
     if isinstance(body, dict):
@@ -394,7 +395,7 @@ def agent_problem(agent_id: str, code: int, message: str = "") -> str:
 
 def _error_code(response: httpx.Response) -> int | None:
     try:
-        body = response.json()
+        body = read_json(response.content)
     except (ValueError, RecursionError):
         return None
     code = body.get("error") if isinstance(body, dict) else None

@@ -115,4 +115,4 @@ class BackendClient(Closing):
         return with_retries(call, attempts=self._retries, sleep=self._sleep)
 
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        return json_object(response, what=what, fail=self._fail)
+        return json_object(response.content, what=what, fail=self._fail)

@@ -14,6 +14,7 @@ import httpx
 
 from log_monitor.config.keys import DEFAULTS
 from log_monitor.errors import AuthError, BackendError, ResponseError, UnreachableError
+from log_monitor.httpboundary import read_json
 from log_monitor.ledger import hour_before, hour_index
 from log_monitor.wazuh.aggpage import (
     AGENT_KEY,
@@ -22,12 +23,11 @@ from log_monitor.wazuh.aggpage import (
     EventStats,
     Page,
     Parts,
-    checked_page,
     read_page,
 )
 from log_monitor.wazuh.client import BackendClient, Connection
 from log_monitor.wazuh.hosts import HostHealth, HostPool
-from log_monitor.wazuh.pagecheck import PageCheck, refuse_duplicate_names, shortfall
+from log_monitor.wazuh.pagecheck import PageCheck, shortfall
 from log_monitor.wazuh.refusals import Refusal, read_refusal, refusal_error
 from log_monitor.wazuh.schema import SCHEMA_4X, SCHEMA_5X, Schema, unmapped, unmapped_error
 
@@ -376,7 +376,7 @@ class WazuhIndexer(BackendClient):
         """A GET whose answer is a JSON list (the `_cat` APIs with format=json)."""
         response = self._retrying(lambda: self._answer("GET", path, None))
         try:
-            body = response.json()
+            body = read_json(response.content)
         except ValueError as exc:
             raise ResponseError(BACKEND, f"GET {path}: answer is not JSON") from exc
         return [entry for entry in body if isinstance(entry, dict)] if isinstance(body, list) else []
@@ -438,16 +438,14 @@ class WazuhIndexer(BackendClient):
         path = f"/{self._index}/_search"
         response = self._answer("POST", path, query, params={"filter_path": _filter_path(parts)})
         self.answer_bytes += len(response.content)
-        page = read_page(response.content, names, parts)
-        if page is not None:
-            return page
-        refuse_duplicate_names(response.content)
-        body = self._json(response, f"POST {path}")
+        return read_page(response.content, names, parts, what=f"POST {path}", vet=self._vet_page)
+
+    def _vet_page(self, body: dict[str, Any]) -> None:
+        """A page's whole answer, when not plain: what it lacks noted as the pass's shortfall, no index refused."""
         lacking = shortfall(body)
         if lacking is not None:
             self.partial = lacking if self.partial in (None, lacking) else f"{self.partial}; {lacking}"
         self._check_matched(body)
-        return checked_page(body, names, parts)
 
     def _answer(
         self, method: str, path: str, body: Mapping[str, Any] | None, params: Mapping[str, str] | None = None
@@ -630,7 +628,7 @@ def _filter_path(parts: Parts) -> str:
 
 def _error_body(response: httpx.Response) -> object:
     try:
-        return response.json()
+        return read_json(response.content)
     except (ValueError, RecursionError):
         return None
 
@@ -638,7 +636,7 @@ def _error_body(response: httpx.Response) -> object:
 def _reason(response: httpx.Response) -> str:
     """OpenSearch's error type, never the request (which holds no secret, but can be long)."""
     try:
-        body = response.json()
+        body = read_json(response.content)
     except (ValueError, RecursionError):
         return "no JSON body"
     error = body.get("error") if isinstance(body, dict) else None

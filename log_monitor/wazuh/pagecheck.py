@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from operator import attrgetter, lt
 from typing import Any
 
 from log_monitor.errors import ResponseError
-from log_monitor.wazuh.aggpage import BACKEND, Key, Page
+from log_monitor.wazuh.aggpage import BACKEND, BrokenAnswerError, Key, Page
 
 # The query asks for events up to `until`: a later last event is an answer to some other question. A second of
 # slack for the millisecond the range is written in.
 _FUTURE_SLACK = timedelta(seconds=1)
 _LAST_EVENT = attrgetter("last_event")
-
-
-class BrokenAnswerError(ResponseError):
-    """The indexer answered, but its pages cannot be right: its targets are UNKNOWN, never silent, never OK."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(BACKEND, f"the answer cannot be right: {reason}")
 
 
 class PageCheck:
@@ -115,20 +107,3 @@ def _shard_reasons(shards: object) -> str:
             texts.append(str(reason.get("type") or reason.get("reason") or ""))
     kinds = sorted({t for t in texts if t})
     return f" ({', '.join(kinds)})" if kinds else ""
-
-
-def refuse_duplicate_names(content: bytes) -> None:
-    """BrokenAnswerError when an object of the answer names a member twice (JSON readers keep the last silently)."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        found = dict(items)
-        if len(found) != len(items):
-            seen: set[str] = set()
-            twice = next(name for name, _ in items if name in seen or seen.add(name))  # type: ignore[func-returns-value]
-            raise BrokenAnswerError(f"a JSON object names {twice!r} twice")
-        return found
-
-    try:
-        json.loads(content, object_pairs_hook=pairs)
-    except (ValueError, RecursionError):
-        return  # not JSON at all: the reader says so in its own words

@@ -15,8 +15,10 @@ from log_monitor.wazuh.aggpage import (
     AGENT_KEY,
     HOUR_MS,
     LOCATION_KEY,
+    MAX_HOURS,
     BrokenAnswerError,
     EventStats,
+    HourCounts,
     Page,
     Parts,
     _checked_page,
@@ -57,7 +59,11 @@ def plain_bucket(draw: st.DrawFn, names: tuple[str, ...], parts: Parts) -> dict[
     if parts.settled:
         bucket["s"] = {"doc_count": draw(COUNTS)}
         if parts.hours:
-            hours = draw(st.lists(HOURS, max_size=4, unique=True))
+            # A histogram inside the read's range: LOOKBACK's hours at most (a week and a day here).
+            base = draw(HOURS)
+            hours = [
+                base + offset * HOUR_MS for offset in draw(st.lists(st.integers(0, 24 * 8), max_size=4, unique=True))
+            ]
             entries = [
                 {"key_as_string": "2026-11-22T09:00:00.000Z", "key": h, "doc_count": draw(COUNTS)} for h in hours
             ]
@@ -157,7 +163,7 @@ def test_a_negative_count_a_partial_answer_or_an_empty_pattern_is_left_to_the_ch
     assert isinstance(refused, ResponseError) and "events in an hour" in str(refused)
     hour["doc_count"] = 1
     read = _schema_page(json.dumps(page).encode(), AGENT_KEY, parts)
-    assert read is not None and read.buckets[0][1].hours == ((480_000, 1),)
+    assert read is not None and read.buckets[0][1].hours == HourCounts.of([(480_000, 1)])
     for odd in ({"timed_out": True}, {"_shards": {"total": 2, "failed": 1}}, {"_shards": {"total": 0, "failed": 0}}):
         assert _schema_page(json.dumps({**page, **odd}).encode(), AGENT_KEY, parts) is None
 
@@ -231,8 +237,11 @@ def test_a_locations_page_keys_each_bucket_by_agent_location_and_channel() -> No
     for read in read_both(page, LOCATION_KEY, HOURLY):
         assert read == Page(
             [
-                (("001", "EventChannel", "Security"), EventStats(AT, 4, 3, ((hour, 3),))),
-                (("001", "/var/log/auth.log", ""), EventStats(AT + timedelta(seconds=1.5), 4, 3, ((hour, 3),))),
+                (("001", "EventChannel", "Security"), EventStats(AT, 4, 3, HourCounts.of([(hour, 3)]))),
+                (
+                    ("001", "/var/log/auth.log", ""),
+                    EventStats(AT + timedelta(seconds=1.5), 4, 3, HourCounts.of([(hour, 3)])),
+                ),
             ],
             None,
         )
@@ -357,3 +366,31 @@ def test_the_reader_reads_a_missing_or_odd_part_as_none(bucket: dict[str, Any], 
 def test_the_reader_reads_a_missing_key_part_as_empty() -> None:
     page = page_of(bucket_of({"agent": "001", "location": None}))
     assert read(page, LOCATION_KEY, Parts()).buckets[0][0] == ("001", "", "")
+
+
+def test_hourly_counts_spread_over_more_than_a_year_are_no_answer_to_a_read() -> None:
+    first = {"key": 480_000 * HOUR_MS, "doc_count": 1}
+    far = {"key": (480_000 + MAX_HOURS) * HOUR_MS, "doc_count": 1}
+    near = {"key": (480_000 + MAX_HOURS - 1) * HOUR_MS, "doc_count": 1}
+    bucket = {
+        "key": {"agent": "001"},
+        "doc_count": 2,
+        "last": {"value": 1.7e12},
+        "s": {"doc_count": 2, "h": {"buckets": [first, far]}},
+    }
+    page: dict[str, Any] = {"_shards": {"total": 1, "failed": 0}, "aggregations": {"agents": {"buckets": [bucket]}}}
+    with pytest.raises(ResponseError, match="span"):
+        read(page, AGENT_KEY, HOURLY)
+    page["aggregations"]["agents"]["buckets"] = [{**bucket, "s": {"doc_count": 2, "h": {"buckets": [first, near]}}}]
+    assert read(page, AGENT_KEY, HOURLY).buckets[0][1].hours == HourCounts.of(
+        [(480_000, 1), (480_000 + MAX_HOURS - 1, 1)]
+    )
+
+
+def test_hour_counts_sum_an_hour_given_twice_and_add_two_agents_hours() -> None:
+    one = HourCounts.of([(10, 2), (12, 5), (10, 1)])
+    other = HourCounts.of([(9, 4), (12, 1)])
+    assert one is not None and other is not None
+    assert list(one.items()) == [(10, 3), (12, 5)]
+    assert list((one + other).items()) == [(9, 4), (10, 3), (12, 6)]
+    assert HourCounts.of([]) is None

@@ -189,9 +189,9 @@ def _hourly(found: EventStats, span: tuple[datetime, datetime]) -> tuple[int, Se
     if not found.hours:
         return first, (found.settled,) if found.settled else ()
     counts = array("I", bytes(4 * (hour_before(span[1]) - first + 1)))
-    for hour, count in found.hours:
+    for hour, count in found.hours.items():
         if 0 <= hour - first < len(counts):
-            counts[hour - first] += count
+            counts[hour - first] = min(0xFFFFFFFF, counts[hour - first] + count)
     return first, counts
 
 

@@ -590,14 +590,12 @@ def _merge_stats(seen: EventStats | None, value: EventStats) -> EventStats:
 def add_stats(seen: EventStats, value: EventStats) -> EventStats:
     """Two buckets' figures together (an agent's locations, a channel under two names): the newest, the sums."""
     moments = [m for m in (seen.last_event, value.last_event) if m is not None]
-    hours: dict[int, int] = dict(seen.hours)
-    for hour, count in value.hours:
-        hours[hour] = hours.get(hour, 0) + count
+    hours = seen.hours + value.hours if seen.hours and value.hours else seen.hours or value.hours
     return EventStats(
         last_event=max(moments) if moments else None,
         count_in_window=seen.count_in_window + value.count_in_window,
         settled=seen.settled + value.settled,
-        hours=tuple(sorted(hours.items())),
+        hours=hours,
         before_hour=seen.before_hour + value.before_hour,
     )
 

@@ -90,7 +90,7 @@ def _fleet(agents: int, clock: FakeClock) -> Fleet:
     width = max(3, len(str(agents)))
     for number in range(1, agents + 1):
         agent_id = f"{number:0{width}d}"
-        fleet.add_agent(agent_id, f"agent-{agent_id}", locations=LOCATIONS, started=NOW - timedelta(hours=2))
+        fleet.add_agent(agent_id, f"agent-{agent_id}", locations=LOCATIONS, started=NOW - timedelta(days=8))
         if number % 100 == 0:  # 1% silent
             fleet.silence(agent_id, since=NOW - timedelta(hours=1))
     return fleet

@@ -138,7 +138,7 @@ class Indexer(App[IndexerHost]):
 
     def _cat_indices(self, pattern: str) -> list[JSON]:
         """`_cat/indices/<pattern>?format=json`: every index the pattern matches (the user may list them all)."""
-        docs = sum(self._searcher.doc_count(agent, None, DocFilter()) for agent in self._owner.fleet.agent_ids())
+        docs = self._searcher.documents.total(DocFilter())
         return [
             {"index": index, "docs.count": str(docs)}
             for index in sorted(self._owner.indices)

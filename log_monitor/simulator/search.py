@@ -9,6 +9,7 @@ import itertools
 import re
 from typing import Protocol
 
+from log_monitor.simulator.documents import Documents, DocumentsHost, Key, order
 from log_monitor.simulator.fleet import from_ms, to_ms
 from log_monitor.simulator.httpd import JSON, Host
 from log_monitor.simulator.querydsl import UNIT_SECONDS, DocFilter, QueryHost, QueryParser, SearchError, field_kind
@@ -40,8 +41,6 @@ def _names_4x_fields(payload: object) -> bool:
 
 _ONLY_4X = ("agent.id", "timestamp", "location")
 
-_Key = tuple[str | None, ...]  # composite key values; None is the missing bucket (a non-Windows event's channel)
-_Order = tuple[tuple[bool, str], ...]
 # A sub-aggregation of each bucket: name, kind, its counts' slice [first, last), a `filters` map's keys, and a
 # filter's own date_histogram (name, interval in ms), if any.
 _SubPlan = tuple[str, str, int, int, list[str] | None, tuple[str, int] | None]
@@ -73,16 +72,10 @@ def _nested_histogram(name: str, spec: object) -> tuple[str, int] | None:
     return inner_name, int(match.group(1)) * UNIT_SECONDS[match.group(2)] * 1000
 
 
-def _order(values: _Key) -> _Order:
-    """Composite order: ascending, the missing bucket first (OpenSearch's default for missing_bucket)."""
-    return tuple((value is not None, value or "") for value in values)
-
-
-class SearchHost(Host, QueryHost, Protocol):
+class SearchHost(Host, QueryHost, DocumentsHost, Protocol):
     """What a search reads of the SimulatorServer: the faults, counters, schema, retention and bucket limit."""
 
     stats: SimStats
-    schema: str
     retention_s: float | None
     max_buckets: int
 
@@ -93,12 +86,9 @@ class Searcher:
     def __init__(self, owner: SearchHost) -> None:
         self._owner = owner
         self._queries = QueryParser(owner)
-        self._keys_cache: tuple[object, list[tuple[_Key, str, str | None]], list[_Order]] | None = None
+        self.documents = Documents(owner)
         # Every bucket of an aggregation counts the same sub-aggregations: planned once per request.
         self._plan_cache: tuple[DocFilter, JSON, list[DocFilter], list[_SubPlan]] | None = None
-        # What a bucket's documents are made of depends on the fleet alone: kept while its version holds.
-        self._locations_cache: tuple[int, dict[tuple[object, ...], list[str]]] = (-1, {})
-        self._names_cache: tuple[int, dict[str, str]] = (-1, {})
 
     def _shards(self) -> JSON:
         if self._owner.faults.lost_shard_agents:
@@ -127,16 +117,8 @@ class Searcher:
         if unknown:
             raise SearchError("parsing_exception", f"request does not support [{sorted(unknown)[0]}]")
         selection = self._queries.query(payload.get("query", {"match_all": {}}))
-        total = sum(self.doc_count(agent, None, selection) for agent in self._admitted(selection))
+        total = self.documents.total(selection)
         return {"count": total, "_shards": self._shards()}
-
-    def _admitted(self, selection: DocFilter) -> list[str]:
-        """The agents whose documents the selection may match: a term on agent.id need not visit the others."""
-        agents = self._owner.fleet.agent_ids()
-        if selection.agents is not None and len(selection.agents) < len(agents):
-            known = set(agents)
-            return sorted(agent for agent in selection.agents if agent in known)
-        return agents
 
     # -- _search --------------------------------------------------------------------------
 
@@ -155,14 +137,14 @@ class Searcher:
         aggs = payload.get("aggs", payload.get("aggregations", {}))
         if not isinstance(aggs, dict):
             raise SearchError("parsing_exception", "aggregations must be an object")
-        visited = sum(self.doc_count(agent, None, selection) for agent in self._admitted(selection))
+        visited = self.documents.total(selection)
         self._owner.stats.add("indexer_docs_visited", visited)
         # timed_out: the search ran past its time budget and answers with what it had (a partial result).
         timed_out = self._owner.faults.indexer_mode == "timed_out"
         answer: JSON = {"took": 3, "timed_out": timed_out, "_shards": self._shards()}
         hits: JSON = {"max_score": None, "hits": []}
         if payload.get("track_total_hits", True) is not False:
-            total = sum(self.doc_count(agent, None, selection) for agent in self._admitted(selection))
+            total = self.documents.total(selection)
             hits = {"total": {"value": min(total, 10_000), "relation": "eq" if total <= 10_000 else "gte"}, **hits}
         answer["hits"] = hits
         if aggs:
@@ -215,112 +197,13 @@ class Searcher:
             return 0
         return int((self._owner.clock.now().timestamp() - retention) * 1000)
 
-    def _sorted_keys(
-        self, kinds: list[str], selection: DocFilter
-    ) -> tuple[list[tuple[_Key, str, str | None]], list[_Order]]:
-        """The bucket keys in composite order; cached while the fleet is unchanged, as paging re-asks them."""
-        cache_key = (tuple(kinds), selection.agents, selection.names, self._owner.fleet.version)
-        cached = self._keys_cache
-        if cached is not None and cached[0] == cache_key:
-            return cached[1], cached[2]
-        candidates = sorted(self._keys(kinds, selection), key=lambda entry: _order(entry[0]))
-        values_only = [_order(entry[0]) for entry in candidates]
-        self._keys_cache = (cache_key, candidates, values_only)
-        return candidates, values_only
-
-    def _keys(self, kinds: list[str], selection: DocFilter) -> list[tuple[_Key, str, str | None]]:
-        """Every (key values, agent id, location or None) whose documents a bucket would hold."""
-        fleet = self._owner.fleet
-        names = self._names()
-        five = self._owner.schema == "5.x"
-        keys: list[tuple[_Key, str, str | None]] = []
-        for agent_id in fleet.agent_ids():
-            if selection.agents is not None and agent_id not in selection.agents:
-                continue
-            if selection.names is not None and names.get(agent_id) not in selection.names:
-                continue
-            per_source = "location" in kinds or "channel" in kinds
-            locations: list[str | None] = list(fleet.locations(agent_id)) if per_source else [None]
-            for location in locations:
-                indexed, channel = fleet.indexed_as(agent_id, location) if location is not None else ("", None)
-                values: list[str | None] = []
-                for kind in kinds:
-                    if kind == "agent":
-                        values.append(agent_id)
-                    elif kind == "name":
-                        values.append(names.get(agent_id, ""))
-                    elif kind == "location" and location is not None:
-                        values.append(indexed)
-                    elif kind == "channel":
-                        values.append(None if five else channel)  # 5.0 maps no channel field: always missing
-                    else:
-                        raise SearchError("illegal_argument_exception", f"cannot bucket by a [{kind}] field")
-                keys.append((tuple(values), agent_id, location))
-        return keys
-
-    def doc_count(self, agent_id: str, location: str | None, selection: DocFilter) -> int:
-        return self._doc_counts(agent_id, location, [selection])[0]
-
-    def _doc_counts(self, agent_id: str, location: str | None, selections: list[DocFilter]) -> list[int]:
-        """The documents of (agent, location) each selection matches: one trip to the fleet for all of them."""
-        names = self._names() if any(s.names is not None for s in selections) else {}
-        queries: list[tuple[list[str], int, int]] = []
-        for selection in selections:
-            if (
-                (selection.names is not None and names.get(agent_id) not in selection.names)
-                or (selection.agents is not None and agent_id not in selection.agents)
-                or selection.lo > selection.hi
-            ):
-                queries.append(([], 0, -1))
-            else:
-                queries.append((self._locations(agent_id, location, selection), selection.lo, selection.hi))
-        if not any(locations for locations, _, _ in queries):
-            return [0] * len(queries)  # an agent no selection admits
-        return self._owner.fleet.count_ranges_ms(agent_id, queries)
-
-    def _last(self, agent_id: str, location: str | None, selection: DocFilter) -> int | None:
-        fleet = self._owner.fleet
-        found = [
-            fleet.last_event_ms(agent_id, loc, selection.lo, selection.hi)
-            for loc in self._locations(agent_id, location, selection)
-        ]
-        moments = [m for m in found if m is not None]
-        return max(moments) if moments else None
-
-    def _names(self) -> dict[str, str]:
-        """Agent id to name, as the fleet lists them."""
-        fleet = self._owner.fleet
-        version = fleet.version  # read first: a change while building leaves the cache stale, never wrong
-        cached = self._names_cache
-        if cached[0] != version:
-            cached = (version, {agent.id: agent.name for agent in fleet.agents()})
-            self._names_cache = cached
-        return cached[1]
-
-    def _locations(self, agent_id: str, location: str | None, selection: DocFilter) -> list[str]:
-        """The agent's locations (or the one given) whose documents the selection admits; asked ~10 times a bucket."""
-        fleet = self._owner.fleet
-        version = fleet.version
-        cached = self._locations_cache
-        if cached[0] != version or len(cached[1]) > 100_000:
-            cached = (version, {})
-            self._locations_cache = cached
-        key: tuple[object, ...] = (agent_id, location, selection.locations, selection.channels)
-        key += (selection.not_locations, selection.not_prefixes)
-        found = cached[1].get(key)
-        if found is None:
-            candidates = [location] if location is not None else fleet.locations(agent_id)
-            found = [loc for loc in candidates if selection.admits(*fleet.indexed_as(agent_id, loc))]
-            cached[1][key] = found
-        return found
-
     def _bucket(self, key: object, agent_id: str, location: str | None, selection: DocFilter, subs: JSON) -> JSON:
         selections, plans = self._plan(selection, subs)
-        counts = self._doc_counts(agent_id, location, selections)
+        counts = self.documents.doc_counts(agent_id, location, selections)
         bucket: JSON = {"key": key, "doc_count": counts[0]}
         for name, kind, first, last, keys, nested in plans:
             if kind == "max":
-                moment = self._last(agent_id, location, selection)
+                moment = self.documents.last(agent_id, location, selection)
                 found: JSON = {"value": None}
                 if moment is not None:
                     found = {"value": float(moment), "value_as_string": opensearch_time(moment)}
@@ -342,7 +225,7 @@ class Searcher:
         hi = min(selection.hi, to_ms(fleet.now()))
         if selection.lo > hi:
             return []
-        locations = self._locations(agent_id, location, selection)
+        locations = self.documents.locations(agent_id, location, selection)
         starts = range(selection.lo // interval * interval, hi + 1, interval)
         queries = [(locations, max(selection.lo, a), min(hi, a + interval - 1)) for a in starts]
         counts = fleet.count_ranges_ms(agent_id, queries) if locations else [0] * len(queries)
@@ -424,17 +307,17 @@ class Searcher:
             kinds.append(field_kind(terms.get("field")))
             allow_missing.append(terms.get("missing_bucket") is True)
         after = body.get("after")
-        after_key: _Key | None = None
+        after_key: Key | None = None
         if after is not None:
             if not isinstance(after, dict) or set(after) != set(source_names):
                 raise SearchError("illegal_argument_exception", f"[after] must name exactly the sources {source_names}")
             after_key = tuple(None if after[n] is None else str(after[n]) for n in source_names)
-        candidates, values_only = self._sorted_keys(kinds, selection)
-        start = bisect.bisect_right(values_only, _order(after_key)) if after_key is not None else 0
+        candidates, values_only = self.documents.sorted_keys(kinds, selection)
+        start = bisect.bisect_right(values_only, order(after_key)) if after_key is not None else 0
         buckets: list[JSON] = []
         lost = self._owner.faults.lost_shard_agents
         for values, agent_id, location in itertools.islice(candidates, start, None):
-            if agent_id in lost or self.doc_count(agent_id, location, selection) == 0:
+            if agent_id in lost or self.documents.doc_count(agent_id, location, selection) == 0:
                 continue
             if any(v is None and not ok for v, ok in zip(values, allow_missing, strict=True)):
                 continue  # without missing_bucket, documents lacking the field are left out
@@ -473,8 +356,8 @@ class Searcher:
             raise SearchError("illegal_argument_exception", f"[{name}]: only min_doc_count 1 is simulated")
         kind = field_kind(body.get("field"))
         counted = [
-            (values[0] or "", agent_id, location, self.doc_count(agent_id, location, selection))
-            for values, agent_id, location in self._keys([kind], selection)
+            (values[0] or "", agent_id, location, self.documents.doc_count(agent_id, location, selection))
+            for values, agent_id, location in self.documents.keys([kind], selection)
         ]
         if kind == "location":
             return self._location_terms(counted, size, subs, selection)

@@ -93,18 +93,18 @@ def test_module_imports_point_down_the_module_map(module: str) -> None:
 # stand on the shared plumbing; only the pair (`simulator.server`) puts them together. Outside the simulator, the
 # code starts it through its entry points only.
 SIMULATOR_ROOMS = {
-    "shared": {"simulator.httpd", "simulator.faults", "simulator.stats", "simulator.fleet", "simulator.traffic"},
+    "shared": {"simulator.httpd", "simulator.faults", "simulator.stats", "simulator.fleet"},
     "api": {"simulator.api", "simulator.apiendpoints", "simulator.apiquery", "simulator.tokens"},
     "indexer": {"simulator.indexer", "simulator.search", "simulator.documents", "simulator.querydsl"}
     | {"simulator.filterpath"},
-    "sinks": {"simulator.sinks"},
+    "tools": {"simulator.sinks", "simulator.traffic"},
     "pair": {"simulator", "simulator.server"},
 }
 SIMULATOR_MAY_IMPORT = {
     "shared": {"shared"},
     "api": {"shared", "api"},
     "indexer": {"shared", "indexer"},
-    "sinks": {"shared", "sinks"},
+    "tools": {"shared", "tools"},
     "pair": set(SIMULATOR_ROOMS),
 }
 SIMULATOR_ENTRY_POINTS = {"simulator.server", "simulator.fleet", "simulator.sinks", "simulator.traffic"}

@@ -41,6 +41,8 @@ H = TypeVar("H", bound=Host)
 
 @dataclass
 class Reply:
+    """One answer: status, body, content type and headers."""
+
     status: int
     body: bytes
     content_type: str = "application/json"
@@ -64,8 +66,9 @@ def json_reply(status: int, body: object, headers: Mapping[str, str] | None = No
 
 
 class App(abc.ABC, Generic[H]):
-    sends_date = True
     """One simulated service (the API or the indexer) of a SimulatorServer."""
+
+    sends_date = True
 
     def __init__(self, owner: H) -> None:
         self._owner = owner
@@ -87,6 +90,8 @@ class App(abc.ABC, Generic[H]):
 
 
 class HttpServer(ThreadingHTTPServer):
+    """A threaded server that knows its open connections, so that stop() ends them at once."""
+
     daemon_threads = True
     allow_reuse_address = True
 

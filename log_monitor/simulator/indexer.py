@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
+from log_monitor.simulator.documents import Documents
 from log_monitor.simulator.filterpath import filtered
 from log_monitor.simulator.httpd import JSON, App, Reply, basic_credentials, json_reply
 from log_monitor.simulator.querydsl import DocFilter, SearchError, opensearch_error
@@ -47,7 +48,8 @@ class Indexer(App[IndexerHost]):
 
     def __init__(self, owner: IndexerHost) -> None:
         super().__init__(owner)
-        self._searcher = Searcher(owner)
+        self._documents = Documents(owner)
+        self._searcher = Searcher(owner, self._documents)
 
     def transport_fault(self) -> str:
         return self._owner.faults.indexer_transport
@@ -138,7 +140,7 @@ class Indexer(App[IndexerHost]):
 
     def _cat_indices(self, pattern: str) -> list[JSON]:
         """`_cat/indices/<pattern>?format=json`: every index the pattern matches (the user may list them all)."""
-        docs = self._searcher.documents.total(DocFilter())
+        docs = self._documents.total(DocFilter())
         return [
             {"index": index, "docs.count": str(docs)}
             for index in sorted(self._owner.indices)

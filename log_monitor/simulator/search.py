@@ -83,10 +83,10 @@ class SearchHost(Host, QueryHost, DocumentsHost, Protocol):
 class Searcher:
     """The indexer's `_search` and `_count` over a Fleet's documents, with the counts a real one would cost."""
 
-    def __init__(self, owner: SearchHost) -> None:
+    def __init__(self, owner: SearchHost, documents: Documents) -> None:
         self._owner = owner
         self._queries = QueryParser(owner)
-        self.documents = Documents(owner)
+        self._documents = documents
         # Every bucket of an aggregation counts the same sub-aggregations: planned once per request.
         self._plan_cache: tuple[DocFilter, JSON, list[DocFilter], list[_SubPlan]] | None = None
 
@@ -117,7 +117,7 @@ class Searcher:
         if unknown:
             raise SearchError("parsing_exception", f"request does not support [{sorted(unknown)[0]}]")
         selection = self._queries.query(payload.get("query", {"match_all": {}}))
-        total = self.documents.total(selection)
+        total = self._documents.total(selection)
         return {"count": total, "_shards": self._shards()}
 
     # -- _search --------------------------------------------------------------------------
@@ -137,14 +137,14 @@ class Searcher:
         aggs = payload.get("aggs", payload.get("aggregations", {}))
         if not isinstance(aggs, dict):
             raise SearchError("parsing_exception", "aggregations must be an object")
-        visited = self.documents.total(selection)
+        visited = self._documents.total(selection)
         self._owner.stats.add("indexer_docs_visited", visited)
         # timed_out: the search ran past its time budget and answers with what it had (a partial result).
         timed_out = self._owner.faults.indexer_mode == "timed_out"
         answer: JSON = {"took": 3, "timed_out": timed_out, "_shards": self._shards()}
         hits: JSON = {"max_score": None, "hits": []}
         if payload.get("track_total_hits", True) is not False:
-            total = self.documents.total(selection)
+            total = self._documents.total(selection)
             hits = {"total": {"value": min(total, 10_000), "relation": "eq" if total <= 10_000 else "gte"}, **hits}
         answer["hits"] = hits
         if aggs:
@@ -199,11 +199,11 @@ class Searcher:
 
     def _bucket(self, key: object, agent_id: str, location: str | None, selection: DocFilter, subs: JSON) -> JSON:
         selections, plans = self._plan(selection, subs)
-        counts = self.documents.doc_counts(agent_id, location, selections)
+        counts = self._documents.doc_counts(agent_id, location, selections)
         bucket: JSON = {"key": key, "doc_count": counts[0]}
         for name, kind, first, last, keys, nested in plans:
             if kind == "max":
-                moment = self.documents.last(agent_id, location, selection)
+                moment = self._documents.last(agent_id, location, selection)
                 found: JSON = {"value": None}
                 if moment is not None:
                     found = {"value": float(moment), "value_as_string": opensearch_time(moment)}
@@ -225,7 +225,7 @@ class Searcher:
         hi = min(selection.hi, to_ms(fleet.now()))
         if selection.lo > hi:
             return []
-        locations = self.documents.locations(agent_id, location, selection)
+        locations = self._documents.locations(agent_id, location, selection)
         starts = range(selection.lo // interval * interval, hi + 1, interval)
         queries = [(locations, max(selection.lo, a), min(hi, a + interval - 1)) for a in starts]
         counts = fleet.count_ranges_ms(agent_id, queries) if locations else [0] * len(queries)
@@ -312,12 +312,12 @@ class Searcher:
             if not isinstance(after, dict) or set(after) != set(source_names):
                 raise SearchError("illegal_argument_exception", f"[after] must name exactly the sources {source_names}")
             after_key = tuple(None if after[n] is None else str(after[n]) for n in source_names)
-        candidates, values_only = self.documents.sorted_keys(kinds, selection)
+        candidates, values_only = self._documents.sorted_keys(kinds, selection)
         start = bisect.bisect_right(values_only, order(after_key)) if after_key is not None else 0
         buckets: list[JSON] = []
         lost = self._owner.faults.lost_shard_agents
         for values, agent_id, location in itertools.islice(candidates, start, None):
-            if agent_id in lost or self.documents.doc_count(agent_id, location, selection) == 0:
+            if agent_id in lost or self._documents.doc_count(agent_id, location, selection) == 0:
                 continue
             if any(v is None and not ok for v, ok in zip(values, allow_missing, strict=True)):
                 continue  # without missing_bucket, documents lacking the field are left out
@@ -356,8 +356,8 @@ class Searcher:
             raise SearchError("illegal_argument_exception", f"[{name}]: only min_doc_count 1 is simulated")
         kind = field_kind(body.get("field"))
         counted = [
-            (values[0] or "", agent_id, location, self.documents.doc_count(agent_id, location, selection))
-            for values, agent_id, location in self.documents.keys([kind], selection)
+            (values[0] or "", agent_id, location, self._documents.doc_count(agent_id, location, selection))
+            for values, agent_id, location in self._documents.keys([kind], selection)
         ]
         if kind == "location":
             return self._location_terms(counted, size, subs, selection)

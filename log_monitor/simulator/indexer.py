@@ -64,21 +64,11 @@ class Indexer(App[IndexerHost]):
             return json_reply(exc.status, opensearch_error(exc.kind, exc.reason, exc.status))
 
     def _handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        owner = self._owner
-        mode = owner.faults.indexer_mode
         credentials = basic_credentials(headers)
-        user_ok = credentials is not None and hmac.compare_digest(
-            owner.indexer_users.get(credentials[0], "\0").encode(), credentials[1].encode()
-        )
-        if mode == "unauthorized" or not user_ok:
-            owner.stats.bump("indexer_errors")
-            reply = opensearch_error("security_exception", "Unauthorized", 401)
-            reply["error"]["header"] = {"WWW-Authenticate": 'Basic realm="OpenSearch Security"'}
-            return json_reply(401, reply, {"WWW-Authenticate": 'Basic realm="OpenSearch Security"'})
-        if mode == "down":
-            owner.stats.bump("indexer_errors")
-            reason = "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];"
-            return json_reply(503, opensearch_error("cluster_block_exception", reason, 503))
+        refused = self._refusal(credentials)
+        if refused is not None:
+            return refused
+        assert credentials is not None  # refused otherwise
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
         if path.endswith(("/_search", "/_count")):
@@ -94,27 +84,48 @@ class Indexer(App[IndexerHost]):
             return json_reply(200, self._field_caps(unquote(parts[0]), parse_qs(split.query).get("fields", [""])[0]))
         if len(parts) != 2 or parts[1] not in ("_count", "_search") or method not in ("GET", "POST"):
             raise SearchError("illegal_argument_exception", f"no handler found for uri [{path}] and method [{method}]")
-        pattern = unquote(parts[0])
+        return self._read(credentials[0], unquote(parts[0]), parts[1], split.query, body)
+
+    def _refusal(self, credentials: tuple[str, str] | None) -> Reply | None:
+        """The 401 of wrong credentials or the 503 of a cluster not recovered, before any route is looked at."""
+        owner = self._owner
+        mode = owner.faults.indexer_mode
+        user_ok = credentials is not None and hmac.compare_digest(
+            owner.indexer_users.get(credentials[0], "\0").encode(), credentials[1].encode()
+        )
+        if mode == "unauthorized" or not user_ok:
+            owner.stats.bump("indexer_errors")
+            reply = opensearch_error("security_exception", "Unauthorized", 401)
+            reply["error"]["header"] = {"WWW-Authenticate": 'Basic realm="OpenSearch Security"'}
+            return json_reply(401, reply, {"WWW-Authenticate": 'Basic realm="OpenSearch Security"'})
+        if mode == "down":
+            owner.stats.bump("indexer_errors")
+            reason = "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];"
+            return json_reply(503, opensearch_error("cluster_block_exception", reason, 503))
+        return None
+
+    def _read(self, user: str, pattern: str, action: str, query: str, body: bytes) -> Reply:
+        """A `_search` or `_count` (action) on an index pattern, as far as the user may read it."""
+        owner = self._owner
         self._check_index(pattern)
         payload = self._json_body(body)
-        assert credentials is not None  # checked above
-        pattern = self._searchable(credentials[0], pattern)
+        pattern = self._searchable(user, pattern)
         if not any(fnmatch.fnmatchcase(index, part) for part in pattern.split(",") for index in owner.indices):
             # A wildcard matching no index: success, no shard, no hit and no aggregations (REALITY.md §4).
             owner.stats.bump("indexer_empty_patterns")
             shards = {"total": 0, "successful": 0, "skipped": 0, "failed": 0}
-            if parts[1] == "_count":
+            if action == "_count":
                 return json_reply(200, {"count": 0, "_shards": shards})
             empty: JSON = {"total": {"value": 0, "relation": "eq"}, "max_score": None, "hits": []}
             return json_reply(200, {"took": 0, "timed_out": False, "_shards": shards, "hits": empty})
-        if parts[1] == "_count":
+        if action == "_count":
             owner.stats.bump("indexer_counts")
             owner.stats.record("last_count_body", payload)
             return json_reply(200, self._searcher.count(payload))
         owner.stats.bump("indexer_searches")
         owner.stats.record("last_search_body", payload)
         found = self._searcher.search(payload)
-        filter_path = dict(parse_qsl(split.query)).get("filter_path")
+        filter_path = dict(parse_qsl(query)).get("filter_path")
         answered = json_reply(200, filtered(found, filter_path) if filter_path else found, compact=True)
         owner.stats.add("indexer_answer_bytes", len(answered.body))
         return answered

@@ -103,6 +103,52 @@ def test_module_imports_point_down_the_module_map(module: str) -> None:
         assert _layer(target) <= mine, f"log_monitor.{module} imports log_monitor.{target}, which is above it"
 
 
+# The simulator's rooms (docs/architecture.md): the Wazuh API's and the indexer's never import each other; both
+# stand on the shared plumbing; only the pair (`simulator.server`) puts them together. Outside the simulator, the
+# code starts it through its entry points only.
+SIMULATOR_ROOMS = {
+    "shared": {"simulator.httpd", "simulator.faults", "simulator.stats", "simulator.fleet"},
+    "api": {"simulator.api", "simulator.apiendpoints", "simulator.apiquery", "simulator.tokens"},
+    "indexer": {"simulator.indexer", "simulator.search", "simulator.documents", "simulator.querydsl"}
+    | {"simulator.filterpath"},
+    "tools": {"simulator.sinks", "simulator.traffic"},
+    "pair": {"simulator", "simulator.server"},
+}
+SIMULATOR_MAY_IMPORT = {
+    "shared": {"shared"},
+    "api": {"shared", "api"},
+    "indexer": {"shared", "indexer"},
+    "tools": {"shared", "tools"},
+    "pair": set(SIMULATOR_ROOMS),
+}
+SIMULATOR_ENTRY_POINTS = {"simulator.server", "simulator.fleet", "simulator.sinks", "simulator.traffic"}
+
+
+def _simulator_room(module: str) -> str:
+    rooms = [room for room, members in SIMULATOR_ROOMS.items() if module in members]
+    assert len(rooms) == 1, f"log_monitor.{module} is in no room of the simulator's map: add it to SIMULATOR_ROOMS"
+    return rooms[0]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in _modules() if m.startswith("simulator")))
+def test_the_simulators_api_and_indexer_rooms_never_import_each_other(module: str) -> None:
+    room = _simulator_room(module)
+    for name in _imports(_modules()[module]):
+        target = _own(name)
+        if target is None or target == module or not target.startswith("simulator"):
+            continue
+        target_room = _simulator_room(target)
+        assert target_room in SIMULATOR_MAY_IMPORT[room], f"{module} ({room}) imports {target} ({target_room})"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if not m.startswith("simulator")])
+def test_code_outside_the_simulator_uses_only_its_entry_points(module: str) -> None:
+    for name in _imports(_modules()[module]):
+        target = _own(name) or ""
+        if target.startswith("simulator"):
+            assert target in SIMULATOR_ENTRY_POINTS, f"{module} imports {target}, a room inside the simulator"
+
+
 @pytest.mark.parametrize("module", sorted(PURE))
 def test_pure_modules_import_only_the_standard_library(module: str) -> None:
     for name in _imports(_modules()[module]):

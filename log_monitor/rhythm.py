@@ -40,15 +40,26 @@ class Profile:
     rates: array[float]  # an array, not 48 float objects: kept for every silent target
     days: int  # days of history the medians are taken over
     per_day: float  # the median day's events
+    # Bit i: slot i (as in `rates`) had an event on at least one of its days kept: the hours the hard cap counts.
+    # All 48 when not given, so a profile made by hand counts every hour.
+    seen: int = (1 << 2 * DAY_HOURS) - 1
 
     def rate(self, hour: int) -> float:
         """The expected events in hour index `hour` (UTC hours since the epoch)."""
-        day, slot = divmod(hour, DAY_HOURS)
-        return self.rates[slot + DAY_HOURS if weekend(day) else slot]
+        return self.rates[_slot(hour)]
+
+    def usual(self, hour: int) -> bool:
+        """Whether the target sent something in this hour of the day on at least one day kept (of its kind)."""
+        return bool(self.seen >> _slot(hour) & 1)
 
     def learning(self, min_per_day: float) -> bool:
         """Too little history to know the rhythm (under MIN_DAYS days, or sparser than `min_per_day` a day)."""
         return self.days < MIN_DAYS or self.per_day < min_per_day
+
+
+def _slot(hour: int) -> int:
+    day, slot = divmod(hour, DAY_HOURS)
+    return slot + DAY_HOURS if weekend(day) else slot
 
 
 def profile(days: Mapping[int, Sequence[int]]) -> Profile | None:
@@ -60,12 +71,17 @@ def profile(days: Mapping[int, Sequence[int]]) -> Profile | None:
     def medians(chosen: list[Sequence[int]]) -> list[float]:
         return [_median([row[slot] for row in chosen]) for slot in range(DAY_HOURS)]
 
-    every = medians(rows)
+    def seen(chosen: list[Sequence[int]]) -> int:
+        return sum(1 << slot for slot in range(DAY_HOURS) if any(row[slot] for row in chosen))
+
     weekdays = [row for day, row in days.items() if not weekend(day)]
     weekends = [row for day, row in days.items() if weekend(day)]
     # An office PC is silent all weekend: one profile for both would expect its Monday on a Saturday.
-    rates = medians(weekdays) + medians(weekends) if weekdays and weekends else every + every
-    return Profile(array("d", rates), len(rows), _median([sum(row) for row in rows]))
+    if weekdays and weekends:
+        rates, usual = medians(weekdays) + medians(weekends), seen(weekdays) | seen(weekends) << DAY_HOURS
+    else:
+        rates, usual = medians(rows) * 2, seen(rows) * ((1 << DAY_HOURS) + 1)
+    return Profile(array("d", rates), len(rows), _median([sum(row) for row in rows]), usual)
 
 
 def expected(found: Profile, start: datetime, end: datetime) -> float:
@@ -74,15 +90,15 @@ def expected(found: Profile, start: datetime, end: datetime) -> float:
 
 
 def expectation(found: Profile, start: datetime, end: datetime) -> tuple[float, float]:
-    """(events expected in `[start, end)`, seconds of it in hours when the target usually sends something)."""
+    """(events expected in `[start, end)`, seconds of it in the target's usual hours: those of the hours of the day
+    in which it sent something on at least one day kept, weekdays and weekends apart as the rates are)."""
     moment, stop = start.timestamp(), end.timestamp()
     total = active = 0.0
     while moment < stop:
         hour = math.floor(moment / HOUR_S)
         following = min((hour + 1) * HOUR_S, stop)
-        rate = found.rate(hour)
-        if rate > 0:
-            total += rate * (following - moment) / HOUR_S
+        total += found.rate(hour) * (following - moment) / HOUR_S
+        if found.usual(hour):
             active += following - moment
         moment = following
     return total, active
@@ -100,8 +116,10 @@ class Bounds:
 def rhythm_severity(events: float, active_s: float, bounds: Bounds) -> Severity:
     """WARNING once `events` were expected in the silence, CRITICAL at the higher bound or past the hard cap.
 
-    The hard cap counts the silence's time in the hours when the target usually sends something (`active_s`):
-    a very sparse source alerts in the end, an office PC's silent weekend (64 hours) never does.
+    The hard cap counts the silence's time in the target's usual hours (`active_s`, see expectation): a source
+    that sends at every hour is CRITICAL after RHYTHM_MAX_SILENCE of clock time, and so is one whose events come
+    at a different hour each day (every hourly median 0, nothing expected); an office PC's weekend (64 hours in
+    which it never sent anything) counts nothing.
     """
     if events >= bounds.crit_events or active_s >= bounds.max_silence_s:
         return Severity.CRITICAL

@@ -19,6 +19,10 @@ from log_monitor.models import Severity
 HOUR_S = 3600
 DAY_HOURS = 24
 MIN_DAYS = 3  # fewer days of history: the target is still learning, judged by its fixed threshold
+# Weekdays and weekends apart as soon as the history holds both (not after two weeks): docs/detection.md says why,
+# with the simulation's office-hours figures both ways (`python -m benchmarks.rhythm --split-from-days 14`).
+SPLIT_FROM_DAYS = 2
+SPARSE_PER_HOUR = 20.0  # fewer events than this in a usual hour: the hours' own medians are noise (profile)
 _WEEKEND = frozenset({5, 6})  # Saturday and Sunday (Monday is 0)
 
 
@@ -68,20 +72,37 @@ def profile(days: Mapping[int, Sequence[int]]) -> Profile | None:
         return None
     rows = list(days.values())
 
-    def medians(chosen: list[Sequence[int]]) -> list[float]:
-        return [_median([row[slot] for row in chosen]) for slot in range(DAY_HOURS)]
-
-    def seen(chosen: list[Sequence[int]]) -> int:
-        return sum(1 << slot for slot in range(DAY_HOURS) if any(row[slot] for row in chosen))
+    def rates_of(chosen: list[Sequence[int]]) -> tuple[list[float], int]:
+        usual = [slot for slot in range(DAY_HOURS) if any(row[slot] for row in chosen)]
+        day_total = _median([sum(row) for row in chosen])
+        if usual and day_total < SPARSE_PER_HOUR * len(usual):
+            # Fewer events an hour than RHYTHM_WARN_EVENTS' default: an alert needs hours of expectation, and one
+            # hour's median over a few days is noise (a burst, or none): the day's events over its usual hours.
+            spread = [day_total / len(usual) if slot in usual else 0.0 for slot in range(DAY_HOURS)]
+            return spread, sum(1 << slot for slot in usual)
+        return [_median([row[slot] for row in chosen]) for slot in range(DAY_HOURS)], sum(1 << slot for slot in usual)
 
     weekdays = [row for day, row in days.items() if not weekend(day)]
     weekends = [row for day, row in days.items() if weekend(day)]
     # An office PC is silent all weekend: one profile for both would expect its Monday on a Saturday.
-    if weekdays and weekends:
-        rates, usual = medians(weekdays) + medians(weekends), seen(weekdays) | seen(weekends) << DAY_HOURS
+    if weekdays and weekends and len(rows) >= SPLIT_FROM_DAYS:
+        (work, work_usual), (rest, rest_usual) = rates_of(weekdays), rates_of(weekends)
+        rates, usual = work + rest, work_usual | rest_usual << DAY_HOURS
     else:
-        rates, usual = medians(rows) * 2, seen(rows) * ((1 << DAY_HOURS) + 1)
+        every, every_usual = rates_of(rows)
+        rates, usual = every * 2, every_usual * ((1 << DAY_HOURS) + 1)
     return Profile(array("d", rates), len(rows), _median([sum(row) for row in rows]), usual)
+
+
+def from_hours(hour_from: int, counts: Sequence[int], first_day: int, day: int) -> Profile | None:
+    """The profile of consecutive hourly counts from hour index `hour_from` (a first read's week of history, before
+    it is written), over their days in `[first_day, day)`, as the history will hold them."""
+    days: dict[int, list[int]] = {}
+    for offset, count in enumerate(counts):
+        held, slot = divmod(hour_from + offset, DAY_HOURS)
+        if first_day <= held < day:
+            days.setdefault(held, [0] * DAY_HOURS)[slot] += count
+    return profile(days)
 
 
 def expected(found: Profile, start: datetime, end: datetime) -> float:

@@ -115,6 +115,21 @@ def test_fixed_mode_a_learning_target_and_a_local_file_keep_the_threshold() -> N
     assert silent(last, soon, BUSY, target=log) is Severity.OK
 
 
+def test_a_sparse_source_is_expected_at_its_days_events_spread_over_its_usual_hours() -> None:
+    # Bursts of a few events about once an hour: one hour's median over a week is 0 or 6 by chance.
+    bursts = [[(day * 7 + slot * 5) % 9 if (day + slot) % 3 else 0 for slot in range(24)] for day in range(7)]
+    history = {DAY - 1 - back: row for back, row in enumerate(bursts)}
+    sparse = found(history)
+    weekdays = [row for day, row in history.items() if not weekend(day)]
+    usual = [slot for slot in range(24) if any(row[slot] for row in weekdays)]
+    day_total = sorted(sum(row) for row in weekdays)[len(weekdays) // 2]
+    assert day_total < 20 * len(usual)  # fewer than 20 events in a usual hour
+    tuesday = hour_index(MONDAY) + 24
+    assert {sparse.rate(tuesday + slot) for slot in usual} == {day_total / len(usual)}
+    # A source with 20 events or more in its usual hours keeps each hour's own median.
+    assert BUSY.rate(tuesday + 3) == 18_000.0 and OFFICE.rate(tuesday + 9) == 600.0 and OFFICE.rate(tuesday + 8) == 0
+
+
 def test_the_hard_cap_alerts_a_very_sparse_source_but_counts_only_its_usual_hours() -> None:
     never = found(week([0] * 24))
     assert never.learning(20.0)  # no events at all: judged by its threshold, not by an expectation of nothing
@@ -133,7 +148,7 @@ def test_the_hard_cap_alerts_a_very_sparse_source_but_counts_only_its_usual_hour
 def test_a_source_sending_at_a_different_hour_each_day_expects_nothing_but_still_meets_the_hard_cap() -> None:
     history = {DAY - back: [0] * 24 for back in range(1, 8)}
     for back, row in history.items():
-        row[(3 * back) % 24] = 40  # 40 events a day, each day in another hour: every hour's median is 0
+        row[(3 * back) % 24] = 400  # 400 events a day, each day in another hour: every hour's median is 0
     scattered = found(history)
     assert not scattered.learning(20.0)
     last = MONDAY + timedelta(hours=1)
@@ -179,14 +194,23 @@ def by_hand(per_hour: list[int], weekends: list[int], start: datetime, seconds: 
         hour = int(moment // 3600)
         following = min((hour + 1) * 3600.0, stop)
         day, slot = divmod(hour, 24)
-        rate = (weekends if weekend(day) else per_hour)[slot]
+        rate = as_expected(weekends if weekend(day) else per_hour)[slot]
         events += rate * (following - moment) / 3600
         usual += following - moment if rate else 0.0  # every day of a kind is alike here: median > 0 iff ever
         moment = following
     return events, usual
 
 
-@settings(max_examples=300, deadline=None)
+def as_expected(day: list[int]) -> list[float]:
+    """Every day alike: each hour's own count, or for a sparse day (under 20 events a usual hour) the day's events
+    spread evenly over the hours that had any."""
+    usual = [slot for slot in range(24) if day[slot]]
+    if usual and sum(day) < 20 * len(usual):
+        return [sum(day) / len(usual) if day[slot] else 0.0 for slot in range(24)]
+    return [float(n) for n in day]
+
+
+@settings(max_examples=200, deadline=None)
 @given(
     per_hour=rates,
     weekends=rates,

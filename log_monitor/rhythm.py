@@ -1,7 +1,8 @@
 """A target's own rhythm: its expected events per hour of the day, and how surprising a silence is; pure.
 
 The history (the ledger's closed hours) gives, for each UTC hour of the day, the median of that hour over the
-days kept, weekdays and weekends apart when the history holds both. A silence from `t0` to `now` is expected
+days kept, weekdays and weekends apart when the history holds both (a sparse source: its median day's events
+spread over the hours it ever sends in). A silence from `t0` to `now` is expected
 to have missed `E` events, the rate summed over those hours; under a Poisson model such a silence has the
 chance exp(-E). Hours are UTC hours since the epoch: a daylight-saving change neither adds nor drops one.
 """

@@ -5,7 +5,10 @@ bursty ones (about 3 events an hour) get a week of synthetic history written str
 counts, then are judged pass by pass by the real monitor core (LogCounter, judge, policy, ledger, SQLite store)
 reading them through an in-process source that behaves as the incremental indexer reads do (events counted once,
 INDEXING_DELAY late). Half the agents fall silent at a random moment of the first days and never come back.
-The table: recall, false alerts, median and 95th percentile detection latency, per kind and mode.
+The table: recall, false alerts, median and 95th percentile detection latency, per kind and mode; and, so that a
+false alert standing when the silence began is not read as a fast detection, how many silences began under one
+and the median latency counted from the last event sent. tests/test_rhythm_http.py checks the in-process source
+against the bundled simulator read over HTTP.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ bursty ones (about 3 events an hour) get a week of synthetic history written str
 counts, then are judged pass by pass by the real monitor core (LogCounter, judge, policy, ledger, SQLite store)
 reading them through an in-process source that behaves as the incremental indexer reads do (events counted once,
 INDEXING_DELAY late). Half the agents fall silent at a random moment of the first days and never come back.
-The table: recall, false alerts, median and 95th percentile detection latency, per kind and mode.
+The table: recall, false alerts, median and 95th percentile detection latency, per kind and mode; and, so that a
+false alert standing when the silence began is not read as a fast detection, how many silences began under one
+and the median latency counted from the last event sent. tests/test_rhythm_http.py checks the in-process source
+against the bundled simulator read over HTTP.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from log_monitor import rhythm
 from log_monitor.app import policy_settings
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
 from log_monitor.ledger import hour_before, hour_index
-from log_monitor.models import NotificationKind, Observation, Target, TargetKind
+from log_monitor.models import Notification, NotificationKind, Observation, Target, TargetKind
 from log_monitor.monitor import LogCounter
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.notifiers.dispatch import Dispatcher
@@ -51,6 +55,7 @@ class Stream:
     rng: random.Random
     silent_at: datetime | None = None
     first_last_event: datetime | None = None  # its last event before the run
+    last_sent: float = 0.0  # its last event's second so far: after the silence began, the silence's true start
     bins: dict[int, tuple[int, float]] = field(default_factory=dict)  # bin index -> (events, last event's second)
     floor: int = 0  # bins below this were read for good and let go
 
@@ -63,6 +68,7 @@ class Stream:
             count = 0 if silent else self._count(self.rate(math.floor(start / 3600)) * BIN_S / 3600)
             last = start + BIN_S * self.rng.random() ** (1 / count) if count else 0.0
             found = self.bins[index] = (count, last)
+            self.last_sent = max(self.last_sent, last)
         return found
 
     def _count(self, mean: float) -> int:
@@ -154,22 +160,26 @@ class Tally:
     false_alerts: int = 0
     alerting: bool = False
     detected_at: datetime | None = None
+    raised_at: datetime | None = None  # when the alert standing now was raised
+    standing: bool = False  # the silence began under an alert raised before it (a false one, standing still)
+    last_sent: datetime | None = None  # the last event before the silence: the start that any rule can see
 
 
-def fleet(agents: int, days: float, seed: int) -> dict[str, Stream]:
-    """`agents` streams, the four kinds in turn; every other one falls silent at a random moment of the run."""
+def fleet(agents: int, days: float, seed: int, kinds: Sequence[str] = KINDS) -> dict[str, Stream]:
+    """`agents` streams, the `kinds` in turn; every other one falls silent at a random moment of the run."""
     rng = random.Random(seed)
     streams = {}
     latest_silence = max(3 * 3600.0, days * 86400 * 0.6)
     for number in range(1, agents + 1):
-        kind = KINDS[(number - 1) % len(KINDS)]
+        kind = kinds[(number - 1) % len(kinds)]
         agent_id = f"{number:03d}"
         own = random.Random(rng.random())
         silent_at = None
-        if (number - 1) // len(KINDS) % 2:
+        if (number - 1) // len(kinds) % 2:
             silent_at = START + timedelta(seconds=own.uniform(2 * 3600.0, latest_silence))
         stream = Stream(agent_id, kind, rate_of(kind, own), own, silent_at)
         stream.first_last_event = _last_before(stream, START)
+        stream.last_sent = stream.first_last_event.timestamp()
         streams[agent_id] = stream
     return streams
 
@@ -182,26 +192,54 @@ def _last_before(stream: Stream, moment: datetime) -> datetime:
     return min(moment, datetime.fromtimestamp((hour + 1) * 3600, UTC)) - timedelta(seconds=gap)
 
 
-def write_history(store: StateStore, streams: dict[str, Stream]) -> None:
-    """A week of hourly counts before START straight into the state's history (what a week of reads would close)."""
+def history(streams: dict[str, Stream]) -> list[tuple[str, int, array[int]]]:
+    """A week of hourly counts before START for each stream: (target key, day index, its 24 counts)."""
     first_day = hour_index(START) // 24 - 7
     hours: list[tuple[str, int, array[int]]] = []
     for stream in streams.values():
         for day in range(first_day, first_day + 7):
             counts = array("I", (stream.hour_total(day * 24 + slot) for slot in range(24)))
             hours.append((Target.agent_key(stream.agent_id), day, counts))
-    store.commit([], [], hours)
+    return hours
 
 
-def run(mode: str, agents: int, days: float, seed: int, workdir: Path) -> list[Tally]:
+@dataclass(frozen=True)
+class Setup:
+    """What a run may change from the defaults: the kinds, the fixed threshold, RHYTHM_WARN_EVENTS."""
+
+    kinds: tuple[str, ...] = KINDS
+    threshold_s: float = THRESHOLD_S
+    warn_events: float | None = None  # None: RHYTHM_WARN_EVENTS's default
+
+
+def run(mode: str, agents: int, days: float, seed: int, workdir: Path, setup: Setup = Setup()) -> list[Tally]:
     """The fleet judged every INTERVAL_S for `days` in SILENCE_MODE `mode`; each agent's tally."""
-    streams = fleet(agents, days, seed)
+    streams = fleet(agents, days, seed, setup.kinds)
+    return judge(mode, streams, history(streams), days, workdir, setup)
+
+
+def judge(
+    mode: str,
+    streams: dict[str, Stream],
+    hours: list[tuple[str, int, array[int]]],
+    days: float,
+    workdir: Path,
+    setup: Setup = Setup(),
+    sent: list[Notification] | None = None,
+) -> list[Tally]:
+    """`streams` with the history `hours` judged from START every INTERVAL_S for `days`; `sent` gets every
+    notification."""
     clock = FakeClock(START)
     store = StateStore(workdir / f"{mode}.sqlite3")
-    write_history(store, streams)
-    targets = [Target.agent(s.agent_id, f"{s.kind}-{s.agent_id}", INTERVAL_S, THRESHOLD_S) for s in streams.values()]
+    store.commit([], [], hours)  # what a week of reads would have closed
+    targets = [
+        Target.agent(s.agent_id, f"{s.kind}-{s.agent_id}", INTERVAL_S, setup.threshold_s) for s in streams.values()
+    ]
+    chosen = policy(mode)
+    if setup.warn_events is not None:
+        chosen = replace(chosen, rhythm_warn_events=setup.warn_events)
     monitor = LogCounter(
-        targets=targets, store=store, clock=clock, policy=policy(mode),
+        targets=targets, store=store, clock=clock, policy=chosen,
         dispatcher=Dispatcher(store, [ConsoleNotifier(io.StringIO())], clock),
         sources=[StreamSource(streams, store)], backends=["indexer"],
         pipeline_ratio=1.0,  # one agent's silence judged as itself: a night-quiet half would read as a pipeline fault
@@ -212,9 +250,14 @@ def run(mode: str, agents: int, days: float, seed: int, workdir: Path) -> list[T
         while clock.now() < end:
             result = monitor.check(targets, keep_rows=False)
             _count(tallies, result.notifications, clock.now())
+            if sent is not None:
+                sent.extend(result.notifications)
             clock.advance(INTERVAL_S)
     finally:
         store.close()
+    for stream in streams.values():
+        tally = tallies[Target.agent_key(stream.agent_id)]
+        tally.last_sent = datetime.fromtimestamp(stream.last_sent, UTC)
     return list(tallies.values())
 
 
@@ -235,11 +278,14 @@ def _count(tallies: dict[str, Tally], notes: Sequence[object], now: datetime) ->
             tally.alerting = False
         elif kind in (NotificationKind.ALERT, NotificationKind.ESCALATION, NotificationKind.REMINDER):
             tally.alerting = True
-            if kind is NotificationKind.ALERT and (tally.silent_at is None or now < tally.silent_at):
-                tally.false_alerts += 1
+            if kind is NotificationKind.ALERT:
+                tally.raised_at = now
+                if tally.silent_at is None or now < tally.silent_at:
+                    tally.false_alerts += 1
     for tally in tallies.values():
         if tally.alerting and tally.detected_at is None and tally.silent_at is not None and now >= tally.silent_at:
             tally.detected_at = now
+            tally.standing = tally.raised_at is not None and tally.raised_at < tally.silent_at
 
 
 @dataclass(frozen=True)
@@ -253,38 +299,57 @@ class Row:
     false_alerts: int
     median_min: float | None
     p95_min: float | None
+    standing: int = 0  # silences that began while a false alert raised before them was standing
+    from_last_min: float | None = None  # median latency counted from the last event the source sent
 
     @property
     def recall(self) -> float:
         return self.detected / self.silenced if self.silenced else 1.0
 
 
-def rows(mode: str, tallies: list[Tally]) -> list[Row]:
+def rows(mode: str, tallies: list[Tally], kinds: Sequence[str] = KINDS) -> list[Row]:
     found = []
-    for kind in KINDS:
+    for kind in kinds:
         mine = [t for t in tallies if t.kind == kind]
-        late = sorted(
-            (t.detected_at - t.silent_at).total_seconds() / 60
-            for t in mine
-            if t.detected_at is not None and t.silent_at is not None
-        )
+        caught = [t for t in mine if t.detected_at is not None and t.silent_at is not None]
+        late = sorted(_minutes_between(t.silent_at, t.detected_at) for t in caught)
+        # From the last event the source sent to the alert that stands for its silence (raised before the silence
+        # began, for one that fell silent under a standing alert): the latency of a rule that only sees the gap.
+        from_last = [_minutes_between(t.last_sent, t.raised_at or t.detected_at) for t in caught]
         silenced = sum(1 for t in mine if t.silent_at is not None)
-        median = statistics.median(late) if late else None
-        p95 = late[min(len(late) - 1, math.ceil(0.95 * len(late)) - 1)] if late else None
-        found.append(Row(kind, mode, silenced, len(late), sum(t.false_alerts for t in mine), median, p95))
+        found.append(
+            Row(
+                kind, mode, silenced, len(late), sum(t.false_alerts for t in mine), _median(late), _p95(late),
+                sum(1 for t in caught if t.standing), _median(from_last),
+            )
+        )  # fmt: skip
     return found
 
 
-def table(found: list[Row]) -> str:
+def _minutes_between(start: datetime | None, end: datetime | None) -> float:
+    assert start is not None and end is not None
+    return (end - start).total_seconds() / 60
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _p95(ordered: Sequence[float]) -> float | None:
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)] if ordered else None
+
+
+def table(found: list[Row], kinds: Sequence[str] = KINDS) -> str:
     """The markdown table docs/detection.md shows."""
     lines = [
-        "| kind | mode | recall | false alerts | median latency | p95 latency |",
-        "|---|---|---|---|---|---|",
+        "| kind | mode | recall | false alerts | median latency | p95 latency | fell silent under a false alert "
+        "| median latency from its last event |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(found, key=lambda r: (KINDS.index(r.kind), r.mode != "rhythm")):
+    for row in sorted(found, key=lambda r: (kinds.index(r.kind), r.mode != "rhythm")):
         lines.append(
-            f"| {row.kind} | {row.mode} | {row.detected}/{row.silenced} ({row.recall:.0%}) | {row.false_alerts} | "
-            f"{_minutes(row.median_min)} | {_minutes(row.p95_min)} |"
+            f"| {row.kind} | {row.mode} | {row.detected}/{row.silenced} ({row.recall:.0%}) | {row.false_alerts:,} | "
+            f"{_minutes(row.median_min)} | {_minutes(row.p95_min)} | {row.standing} | {_minutes(row.from_last_min)} |"
         )
     return "\n".join(lines)
 
@@ -301,14 +366,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=26)
     parser.add_argument("--mode", choices=("rhythm", "fixed", "both"), default="both")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, of " + ", ".join(KINDS))
+    parser.add_argument("--threshold", type=float, default=THRESHOLD_S, help="each target's threshold, seconds")
+    parser.add_argument("--warn-events", type=float, help="RHYTHM_WARN_EVENTS (default: its default)")
+    parser.add_argument(
+        "--split-from-days", type=int, default=rhythm.SPLIT_FROM_DAYS,
+        help="days of history before weekdays and weekends are expected apart (14: the issue's two weeks)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     modes = ("rhythm", "fixed") if args.mode == "both" else (args.mode,)
+    kinds = tuple(args.kinds.split(","))
+    setup = Setup(kinds, args.threshold, args.warn_events)
+    rhythm.SPLIT_FROM_DAYS = args.split_from_days  # read when a profile is made, wherever the store makes it
     found: list[Row] = []
     with tempfile.TemporaryDirectory() as workdir:
         for mode in modes:
-            found += rows(mode, run(mode, args.agents, args.days, args.seed, Path(workdir)))
-    print(f"{args.agents} agents, {args.days:g} days, one pass a minute, threshold 15 min, seed {args.seed}")
-    print(table(found))
+            found += rows(mode, run(mode, args.agents, args.days, args.seed, Path(workdir), setup), kinds)
+    print(
+        f"{args.agents} agents, {args.days:g} days, one pass a minute, threshold {args.threshold:g} s, "
+        f"RHYTHM_WARN_EVENTS {args.warn_events or 'default'}, split from {args.split_from_days} days, seed {args.seed}"
+    )
+    print(table(found, kinds))
 
 
 if __name__ == "__main__":

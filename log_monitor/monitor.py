@@ -15,11 +15,11 @@ from log_monitor.clock import Clock
 from log_monitor.errors import BackendError
 from log_monitor.findings import FindingsLog
 from log_monitor.judge import Judged, JudgeSettings, PassJudge, Verdict
-from log_monitor.ledger import hour_index
+from log_monitor.ledger import HISTORY_DAYS, hour_index
 from log_monitor.models import Notification, Observation, Severity, Target, TargetKind, TargetState
 from log_monitor.notifiers.dispatch import DeliveryReport, Dispatcher
 from log_monitor.policy import PolicySettings
-from log_monitor.rhythm import Profile
+from log_monitor.rhythm import Profile, from_hours
 from log_monitor.scheduler import Scheduler
 from log_monitor.sources import EventSource, merge
 from log_monitor.sources.wazuh_api import ApiStatusSource
@@ -262,8 +262,12 @@ class LogCounter:
         if missing:
             fresh = self.store.profiles(missing, day)
             for key in missing:
-                cache[key] = fresh.get(key)
-        return {key: found for key in silent if (found := cache[key]) is not None}
+                # No history yet: this pass is the target's first read, whose week is written after it is judged.
+                obs = observations[key]
+                found = fresh.get(key) or from_hours(obs.hour_from, obs.hour_counts, day - HISTORY_DAYS, day)
+                if found is not None:
+                    cache[key] = found
+        return {key: found for key in silent if (found := cache.get(key)) is not None}
 
     def _commit(self, verdict: Verdict, result: PassResult, keep_rows: bool, now: datetime) -> None:
         """A slice's states and their notifications in one transaction: a target's state never without its alert."""

@@ -115,6 +115,21 @@ def test_fixed_mode_a_learning_target_and_a_local_file_keep_the_threshold() -> N
     assert silent(last, soon, BUSY, target=log) is Severity.OK
 
 
+def test_a_sparse_source_is_expected_at_its_days_events_spread_over_its_usual_hours() -> None:
+    # Bursts of a few events about once an hour: one hour's median over a week is 0 or 6 by chance.
+    bursts = [[(day * 7 + slot * 5) % 9 if (day + slot) % 3 else 0 for slot in range(24)] for day in range(7)]
+    history = {DAY - 1 - back: row for back, row in enumerate(bursts)}
+    sparse = found(history)
+    weekdays = [row for day, row in history.items() if not weekend(day)]
+    usual = [slot for slot in range(24) if any(row[slot] for row in weekdays)]
+    day_total = sorted(sum(row) for row in weekdays)[len(weekdays) // 2]
+    assert day_total < 20 * len(usual)  # fewer than 20 events in a usual hour
+    tuesday = hour_index(MONDAY) + 24
+    assert {sparse.rate(tuesday + slot) for slot in usual} == {day_total / len(usual)}
+    # A source with 20 events or more in its usual hours keeps each hour's own median.
+    assert BUSY.rate(tuesday + 3) == 18_000.0 and OFFICE.rate(tuesday + 9) == 600.0 and OFFICE.rate(tuesday + 8) == 0
+
+
 def test_the_hard_cap_alerts_a_very_sparse_source_but_counts_only_its_usual_hours() -> None:
     never = found(week([0] * 24))
     assert never.learning(20.0)  # no events at all: judged by its threshold, not by an expectation of nothing
@@ -127,9 +142,72 @@ def test_the_hard_cap_alerts_a_very_sparse_source_but_counts_only_its_usual_hour
     # The office's weekend is 64 hours of silence, none of them in its usual hours: no cap, no alert.
     friday = MONDAY - timedelta(days=3) + timedelta(hours=17)
     assert expectation(OFFICE, friday, MONDAY + timedelta(hours=9)) == (0.0, 0.0)
+    assert silent(friday, MONDAY + timedelta(hours=8, minutes=59), OFFICE) is Severity.OK
 
 
-rates = st.lists(st.integers(0, 20_000), min_size=24, max_size=24)
+def test_a_source_sending_at_a_different_hour_each_day_expects_nothing_but_still_meets_the_hard_cap() -> None:
+    history = {DAY - back: [0] * 24 for back in range(1, 8)}
+    for back, row in history.items():
+        row[(3 * back) % 24] = 400  # 400 events a day, each day in another hour: every hour's median is 0
+    scattered = found(history)
+    assert not scattered.learning(20.0)
+    last = MONDAY + timedelta(hours=1)
+    assert expected(scattered, last, last + timedelta(days=2)) == 0.0
+    assert silent(last, last + timedelta(hours=23, minutes=59), scattered) is Severity.OK
+    # 24 of the hours in which it sent something on a day kept (weekdays and weekends apart) pass at last.
+    capped = last + timedelta(seconds=usual_time_to(history, last, 86400.0))
+    assert capped - last > timedelta(days=3)  # 5 such hours on a weekday, 2 on a weekend day
+    delay = timedelta(seconds=POLICY.indexing_delay_s)
+    assert silent(last, capped + delay - timedelta(seconds=1), scattered) is Severity.OK
+    assert silent(last, capped + delay, scattered) is Severity.CRITICAL
+
+
+def usual_hours(history: dict[int, list[int]], hour: int) -> bool:
+    """Whether the history holds an event in this hour of the day on a day of the same kind (weekday or weekend)."""
+    day, slot = divmod(hour, 24)
+    split = len({weekend(d) for d in history}) == 2
+    return any(row[slot] for d, row in history.items() if not split or weekend(d) == weekend(day))
+
+
+def usual_time_to(history: dict[int, list[int]], start: datetime, cap: float) -> float:
+    """Seconds of clock time from `start` until `cap` seconds of the target's usual hours have passed."""
+    moment, counted = start.timestamp(), 0.0
+    while True:
+        hour_end = (moment // 3600 + 1) * 3600
+        if usual_hours(history, int(moment // 3600)):
+            if counted + hour_end - moment >= cap:
+                return moment + cap - counted - start.timestamp()
+            counted += hour_end - moment
+        moment = hour_end
+
+
+rates = st.lists(
+    st.one_of(st.just(0), st.sampled_from([1, 3, 600, 18_000]), st.integers(0, 20_000)), min_size=24, max_size=24
+)
+
+
+def by_hand(per_hour: list[int], weekends: list[int], start: datetime, seconds: float) -> tuple[float, float]:
+    """(events expected, seconds in hours the history ever had an event in) over the silence, hour by hour."""
+    events = usual = 0.0
+    moment, stop = start.timestamp(), start.timestamp() + seconds
+    while moment < stop:
+        hour = int(moment // 3600)
+        following = min((hour + 1) * 3600.0, stop)
+        day, slot = divmod(hour, 24)
+        rate = as_expected(weekends if weekend(day) else per_hour)[slot]
+        events += rate * (following - moment) / 3600
+        usual += following - moment if rate else 0.0  # every day of a kind is alike here: median > 0 iff ever
+        moment = following
+    return events, usual
+
+
+def as_expected(day: list[int]) -> list[float]:
+    """Every day alike: each hour's own count, or for a sparse day (under 20 events a usual hour) the day's events
+    spread evenly over the hours that had any."""
+    usual = [slot for slot in range(24) if day[slot]]
+    if usual and sum(day) < 20 * len(usual):
+        return [sum(day) / len(usual) if day[slot] else 0.0 for slot in range(24)]
+    return [float(n) for n in day]
 
 
 @settings(max_examples=200, deadline=None)
@@ -156,14 +234,22 @@ def test_rhythm_never_alerts_after_the_hard_cap_nor_before_the_expectation_reach
     judged = silent(last, now, prof, **changes)
     if prof.learning(POLICY.drop_min_baseline):
         return
-    events, active = expectation(prof, last, last + timedelta(seconds=lasted))
-    if active >= cap:
-        assert judged is Severity.CRITICAL  # never later than the hard cap (of the target's usual hours)
-    elif events < warn:
+    # The rule as docs/detection.md states it, worked out hour by hour from the history rather than by the module.
+    events, usual = by_hand(per_hour, weekends, last, lasted)
+    if usual >= cap + 1e-6 or events >= warn + crit_above + 1e-6:
+        assert judged is Severity.CRITICAL  # never later than the hard cap (RHYTHM_MAX_SILENCE of usual hours)
+    elif events < warn - 1e-6 and usual < cap - 1e-6:
         assert judged is Severity.OK  # never before E reaches its bound
-    else:
+    elif events >= warn + 1e-6:
         assert judged >= Severity.WARNING
-    assert rhythm_severity(events, active, Bounds(warn, warn + crit_above, cap)) is judged
+    if all(per_hour) and all(weekends) and lasted >= cap:
+        assert judged is Severity.CRITICAL  # a source that sends at every hour: the cap is clock time
+    assert (
+        rhythm_severity(
+            *expectation(prof, last, last + timedelta(seconds=lasted)), Bounds(warn, warn + crit_above, cap)
+        )
+        is judged
+    )
 
 
 def test_the_chart_draws_the_expected_curve_behind_the_counts_or_says_learning() -> None:

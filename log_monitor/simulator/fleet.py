@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -141,6 +142,47 @@ class _Stream:
                 found.append(moment)
                 break
         return max(found) if found else None
+
+
+@dataclass
+class _Replayed(_Stream):
+    """Given events instead of a period: `hourly` events spread evenly over each hour (hour index -> count, for a
+    long history at little cost) and each of `moments` (epoch ms, sorted) once. Scripted silences do not apply."""
+
+    hourly: dict[int, int] = field(default_factory=dict)
+    moments: list[int] = field(default_factory=list)
+
+    def count(self, lo: int, hi: int) -> int:
+        total = bisect.bisect_right(self.moments, hi) - bisect.bisect_left(self.moments, lo)
+        for hour in range(lo // HOUR_MS, hi // HOUR_MS + 1):
+            events = self.hourly.get(hour, 0)
+            if events:  # event k of the hour at hour start + k * HOUR_MS // events
+                first, last = max(lo, hour * HOUR_MS), min(hi, (hour + 1) * HOUR_MS - 1)
+                total += _spread_index(last - hour * HOUR_MS, events) - _spread_index(
+                    first - hour * HOUR_MS - 1, events
+                )
+        return total
+
+    def last(self, lo: int, hi: int) -> int | None:
+        at = bisect.bisect_right(self.moments, hi) - 1
+        found = self.moments[at] if at >= 0 and self.moments[at] >= lo else None
+        for hour in range(hi // HOUR_MS, max(lo // HOUR_MS, (found or lo) // HOUR_MS) - 1, -1):
+            events = self.hourly.get(hour, 0)
+            k = _spread_index(min(hi, (hour + 1) * HOUR_MS - 1) - hour * HOUR_MS, events) - 1
+            moment = hour * HOUR_MS + k * HOUR_MS // events if events and k >= 0 else None
+            if moment is not None and moment >= lo:
+                return moment if found is None else max(found, moment)
+        return found
+
+
+HOUR_MS = 3_600_000
+
+
+def _spread_index(offset: int, events: int) -> int:
+    """How many of `events` spread evenly over an hour (event k at k * HOUR_MS // events) are at or before `offset`."""
+    if offset < 0:
+        return 0
+    return min(events, -(-(offset + 1) * events // HOUR_MS))
 
 
 def _merged(silences: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
@@ -322,6 +364,15 @@ class Fleet:
                     # The same rhythm, slower, from `at` on.
                     period = max(1, round(part.period_ms / fraction))
                     stream.extra.append(_Stream(started_ms=at, period_ms=period, daily=part.daily))
+
+    def replay(self, agent_id: str, location: str, *, hourly: dict[int, int], moments_ms: Sequence[int]) -> None:
+        """The location's events become exactly these: `hourly` (hour index -> events spread over that hour) and
+        one at each of `moments_ms`; so another simulation's events can be read through the HTTP indexer."""
+        with self._lock:
+            self.version += 1
+            agent = self._agent(agent_id)
+            first = min([h * HOUR_MS for h in hourly] + list(moments_ms), default=agent.streams[location].started_ms)
+            agent.streams[location] = _Replayed(first, 1, hourly=dict(hourly), moments=sorted(moments_ms))
 
     def restart_logcollector(self, agent_id: str, *, at: datetime | None = None) -> None:
         """Logcollector restarts: a new global.start, its counters (events, drops) begin again from zero."""

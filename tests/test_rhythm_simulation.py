@@ -20,6 +20,7 @@ def figures(mode: str, tmp_path: Path) -> dict[str, Row]:
     return {row.kind: row for row in rows(mode, run(mode, AGENTS, DAYS, seed=7, workdir=tmp_path))}
 
 
+@pytest.mark.slow  # a day and a half a pass a minute, both modes (11 CPU-s): day-long simulations are the slow tier
 def test_rhythm_mode_catches_every_silence_busy_ones_in_minutes_with_no_false_alert_from_quiet_hours(
     tmp_path: Path,
 ) -> None:

@@ -357,3 +357,54 @@ def test_the_reader_reads_a_missing_or_odd_part_as_none(bucket: dict[str, Any], 
 def test_the_reader_reads_a_missing_key_part_as_empty() -> None:
     page = page_of(bucket_of({"agent": "001", "location": None}))
     assert read(page, LOCATION_KEY, Parts()).buckets[0][0] == ("001", "", "")
+
+
+def compact(page: dict[str, Any]) -> bytes:
+    return json.dumps(page, separators=(",", ":")).encode()
+
+
+PLAIN_PAGE = page_of(bucket_of({"agent": "001"}), after={"agent": "001"})
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "name"),
+    [
+        # Each member the schema reads, written twice: the schema's reader would keep the last one silently.
+        ('"key":{"agent":"001"}', '"key":{"agent":"002","agent":"001"}', "agent"),
+        ('"last":{', '"last":{"value":1},"last":{', "last"),
+        ('"last":{"value":', '"last":{"value":1,"value":', "value"),
+        ('"doc_count":4', '"doc_count":0,"doc_count":4', "doc_count"),
+        ('"failed":0', '"failed":1,"failed":0', "failed"),
+    ],
+)
+def test_a_member_named_twice_is_refused_however_plain_the_page(before: str, after: str, name: str) -> None:
+    content = compact(PLAIN_PAGE)
+    assert _schema_page(content, AGENT_KEY, Parts()) is not None
+    doubled = content.replace(before.encode(), after.encode(), 1)
+    assert doubled != content
+    with pytest.raises(BrokenAnswerError, match=f"the answer cannot be right: a JSON object names '{name}' twice"):
+        read_page(doubled, AGENT_KEY, Parts(), what=WHAT)
+
+
+@pytest.mark.parametrize("parts", [Parts(window=True), Parts(settled=True, window=True), Parts(split=True)])
+def test_a_plain_page_with_a_window_or_a_split_is_read_by_its_schema(parts: Parts) -> None:
+    bucket = {**bucket_of({"agent": "001"}), "w": {"doc_count": 2}, "s": {"doc_count": 1}, "p": {"doc_count": 1}}
+    for part, name in ((parts.window, "w"), (parts.settled, "s"), (parts.split, "p")):
+        if not part:
+            del bucket[name]
+    read = _schema_page(compact(page_of(bucket)), AGENT_KEY, parts)
+    assert read is not None
+    assert read.buckets[0][1].count_in_window == (2 if parts.window else 4)
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        ("x" * 78, repr("x" * 78)),  # 80 characters: whole
+        ("x" * 79, repr("x" * 79)[:79] + "…"),  # 81: cut to 79 and an ellipsis
+    ],
+)
+def test_a_long_wrong_value_is_shown_cut_to_80_characters(count: str, shown: str) -> None:
+    with pytest.raises(ResponseError) as raised:
+        read(page_of(bucket_of({"agent": "001"}, count=count)), AGENT_KEY, Parts())
+    assert str(raised.value).endswith(f"impossible count of events in the window: {shown}")

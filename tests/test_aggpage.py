@@ -332,6 +332,21 @@ def test_only_an_answer_the_schema_does_not_take_is_vetted_whole_before_it_is_ch
             HOURLY,
             "has an hour without a time: {'doc_count': 1}",
         ),
+        (
+            page_of({**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": [{"key": True}]}}}),
+            HOURLY,
+            "has an hour without a time: {'key': True}",
+        ),
+        (
+            page_of({**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": [5]}}}),
+            HOURLY,
+            "has an hour without a time: 5",
+        ),
+        (
+            page_of({**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": {}}}}),
+            HOURLY,
+            "aggregation bucket's hourly counts are malformed",
+        ),
     ],
 )
 def test_the_reader_says_what_is_missing_or_wrong(body: dict[str, Any], parts: Parts, words: str) -> None:
@@ -408,3 +423,9 @@ def test_a_long_wrong_value_is_shown_cut_to_80_characters(count: str, shown: str
     with pytest.raises(ResponseError) as raised:
         read(page_of(bucket_of({"agent": "001"}, count=count)), AGENT_KEY, Parts())
     assert str(raised.value).endswith(f"impossible count of events in the window: {shown}")
+
+
+@pytest.mark.parametrize("hours", [{}, None, {"buckets": []}])
+def test_a_bucket_without_hourly_counts_has_none(hours: object) -> None:
+    bucket = {**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": hours}}
+    assert read(page_of(bucket), AGENT_KEY, HOURLY).buckets == [(("001",), EventStats(AT, 4, 1))]

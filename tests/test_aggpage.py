@@ -347,6 +347,24 @@ def test_only_an_answer_the_schema_does_not_take_is_vetted_whole_before_it_is_ch
             HOURLY,
             "aggregation bucket's hourly counts are malformed",
         ),
+        (page_of(bucket_of({"agent": 1})), Parts(), "aggregation bucket key is not text: {'agent': 1}"),
+        (
+            page_of({**bucket_of({"agent": "001"}), "p": {"doc_count": -1}}),
+            Parts(split=True),
+            "impossible count of settled events before the hour: -1",
+        ),
+        (
+            page_of(
+                {**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": [{"key": 0, "doc_count": -2}]}}}
+            ),
+            HOURLY,
+            "impossible count of events in an hour: -2",
+        ),
+        (
+            page_of({"key": {"agent": "001"}, "doc_count": 2**63}),
+            Parts(),
+            "impossible count of events in the window: 9223372036854775808",
+        ),
     ],
 )
 def test_the_reader_says_what_is_missing_or_wrong(body: dict[str, Any], parts: Parts, words: str) -> None:
@@ -429,3 +447,17 @@ def test_a_long_wrong_value_is_shown_cut_to_80_characters(count: str, shown: str
 def test_a_bucket_without_hourly_counts_has_none(hours: object) -> None:
     bucket = {**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": hours}}
     assert read(page_of(bucket), AGENT_KEY, HOURLY).buckets == [(("001",), EventStats(AT, 4, 1))]
+
+
+def test_only_the_parts_asked_for_are_read_and_a_count_may_be_the_largest_java_long() -> None:
+    hour = {"key": MOMENT + 1500, "doc_count": 2}  # an hour's key within the hour: its hour
+    bucket = {"key": {"agent": "001"}, "doc_count": 2**63 - 1, "s": {"doc_count": 3, "h": {"buckets": [hour]}}}
+    bucket["p"] = {"doc_count": 1}
+    page = page_of(bucket)
+    assert read(page, AGENT_KEY, Parts()).buckets == [(("001",), EventStats(None, 2**63 - 1))]
+    assert read(page, AGENT_KEY, HOURLY).buckets == [
+        (("001",), EventStats(None, 2**63 - 1, 3, ((MOMENT // HOUR_MS, 2),)))
+    ]
+    assert read(page, AGENT_KEY, Parts(settled=True, split=True)).buckets == [
+        (("001",), EventStats(None, 2**63 - 1, 3, (), 1))
+    ]

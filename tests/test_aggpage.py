@@ -461,3 +461,11 @@ def test_only_the_parts_asked_for_are_read_and_a_count_may_be_the_largest_java_l
     assert read(page, AGENT_KEY, Parts(settled=True, split=True)).buckets == [
         (("001",), EventStats(None, 2**63 - 1, 3, (), 1))
     ]
+
+
+def test_an_hours_key_within_the_hour_is_its_hour_by_either_path_and_an_aggregation_without_buckets_is_empty() -> None:
+    bucket = bucket_of({"agent": "001"})
+    bucket["s"] = {"doc_count": 2, "h": {"buckets": [{"key": MOMENT + 1500, "doc_count": 2}]}}
+    for found in read_both(page_of(bucket), AGENT_KEY, HOURLY):
+        assert found is not None and found.buckets[0][1].hours == ((MOMENT // HOUR_MS, 2),)
+    assert read({"aggregations": {"agents": {}}}, AGENT_KEY, Parts()) == Page([], None)

@@ -1001,6 +1001,9 @@ def test_a_healthy_state_keeps_the_rate_figures_and_an_alert_the_agents_status()
     obs = seen(T0, ago(60), recent=40, baseline=50.0, history_days=5, rate_window_s=900.0)
     state = step(TargetState(AGENT.key), AGENT, obs, T0, POLICY).state
     assert (state.recent, state.baseline, state.history_days, state.rate_window_s) == (40, 50.0, 5, 900.0)
+    dropped = seen(T0, ago(60), recent=1, baseline=50.0, history_days=4, rate_window_s=900.0)  # and a drop's
+    state = step(TargetState(AGENT.key), AGENT, dropped, T0, POLICY).state
+    assert (state.condition, state.recent, state.baseline, state.history_days) == (Condition.RATE_DROP, 1, 50.0, 4)
     gone = Observation(AGENT.key, T0, agent_status="disconnected", last_keepalive=ago(120), counts_events=False)
     (note,) = step(TargetState(AGENT.key), AGENT, gone, T0, POLICY).notifications
     assert note.agent_status == "disconnected"

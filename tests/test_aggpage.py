@@ -341,6 +341,39 @@ def test_only_an_answer_the_schema_does_not_take_is_vetted_whole_before_it_is_ch
             HOURLY,
             "has an hour without a time: {'doc_count': 1}",
         ),
+        (
+            page_of({**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": [{"key": True}]}}}),
+            HOURLY,
+            "has an hour without a time: {'key': True}",
+        ),
+        (
+            page_of({**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": [5]}}}),
+            HOURLY,
+            "has an hour without a time: 5",
+        ),
+        (
+            page_of({**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": {}}}}),
+            HOURLY,
+            "aggregation bucket's hourly counts are malformed",
+        ),
+        (page_of(bucket_of({"agent": 1})), Parts(), "aggregation bucket key is not text: {'agent': 1}"),
+        (
+            page_of({**bucket_of({"agent": "001"}), "p": {"doc_count": -1}}),
+            Parts(split=True),
+            "impossible count of settled events before the hour: -1",
+        ),
+        (
+            page_of(
+                {**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": {"buckets": [{"key": 0, "doc_count": -2}]}}}
+            ),
+            HOURLY,
+            "impossible count of events in an hour: -2",
+        ),
+        (
+            page_of({"key": {"agent": "001"}, "doc_count": 2**63}),
+            Parts(),
+            "impossible count of events in the window: 9223372036854775808",
+        ),
     ],
 )
 def test_the_reader_says_what_is_missing_or_wrong(body: dict[str, Any], parts: Parts, words: str) -> None:
@@ -394,3 +427,82 @@ def test_hour_counts_sum_an_hour_given_twice_and_add_two_agents_hours() -> None:
     assert list(one.items()) == [(10, 3), (12, 5)]
     assert list((one + other).items()) == [(9, 4), (10, 3), (12, 6)]
     assert HourCounts.of([]) is None
+
+
+def compact(page: dict[str, Any]) -> bytes:
+    return json.dumps(page, separators=(",", ":")).encode()
+
+
+PLAIN_PAGE = page_of(bucket_of({"agent": "001"}), after={"agent": "001"})
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "name"),
+    [
+        # Each member the schema reads, written twice: the schema's reader would keep the last one silently.
+        ('"key":{"agent":"001"}', '"key":{"agent":"002","agent":"001"}', "agent"),
+        ('"last":{', '"last":{"value":1},"last":{', "last"),
+        ('"last":{"value":', '"last":{"value":1,"value":', "value"),
+        ('"doc_count":4', '"doc_count":0,"doc_count":4', "doc_count"),
+        ('"failed":0', '"failed":1,"failed":0', "failed"),
+    ],
+)
+def test_a_member_named_twice_is_refused_however_plain_the_page(before: str, after: str, name: str) -> None:
+    content = compact(PLAIN_PAGE)
+    assert _schema_page(content, AGENT_KEY, Parts()) is not None
+    doubled = content.replace(before.encode(), after.encode(), 1)
+    assert doubled != content
+    with pytest.raises(BrokenAnswerError, match=f"the answer cannot be right: a JSON object names '{name}' twice"):
+        read_page(doubled, AGENT_KEY, Parts(), what=WHAT)
+
+
+@pytest.mark.parametrize("parts", [Parts(window=True), Parts(settled=True, window=True), Parts(split=True)])
+def test_a_plain_page_with_a_window_or_a_split_is_read_by_its_schema(parts: Parts) -> None:
+    bucket = {**bucket_of({"agent": "001"}), "w": {"doc_count": 2}, "s": {"doc_count": 1}, "p": {"doc_count": 1}}
+    for part, name in ((parts.window, "w"), (parts.settled, "s"), (parts.split, "p")):
+        if not part:
+            del bucket[name]
+    read = _schema_page(compact(page_of(bucket)), AGENT_KEY, parts)
+    assert read is not None
+    assert read.buckets[0][1].count_in_window == (2 if parts.window else 4)
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        ("x" * 78, repr("x" * 78)),  # 80 characters: whole
+        ("x" * 79, repr("x" * 79)[:79] + "…"),  # 81: cut to 79 and an ellipsis
+    ],
+)
+def test_a_long_wrong_value_is_shown_cut_to_80_characters(count: str, shown: str) -> None:
+    with pytest.raises(ResponseError) as raised:
+        read(page_of(bucket_of({"agent": "001"}, count=count)), AGENT_KEY, Parts())
+    assert str(raised.value).endswith(f"impossible count of events in the window: {shown}")
+
+
+@pytest.mark.parametrize("hours", [{}, None, {"buckets": []}])
+def test_a_bucket_without_hourly_counts_has_none(hours: object) -> None:
+    bucket = {**bucket_of({"agent": "001"}), "s": {"doc_count": 1, "h": hours}}
+    assert read(page_of(bucket), AGENT_KEY, HOURLY).buckets == [(("001",), EventStats(AT, 4, 1))]
+
+
+def test_only_the_parts_asked_for_are_read_and_a_count_may_be_the_largest_java_long() -> None:
+    hour = {"key": MOMENT + 1500, "doc_count": 2}  # an hour's key within the hour: its hour
+    bucket = {"key": {"agent": "001"}, "doc_count": 2**63 - 1, "s": {"doc_count": 3, "h": {"buckets": [hour]}}}
+    bucket["p"] = {"doc_count": 1}
+    page = page_of(bucket)
+    assert read(page, AGENT_KEY, Parts()).buckets == [(("001",), EventStats(None, 2**63 - 1))]
+    assert read(page, AGENT_KEY, HOURLY).buckets == [
+        (("001",), EventStats(None, 2**63 - 1, 3, HourCounts.of([(MOMENT // HOUR_MS, 2)])))
+    ]
+    assert read(page, AGENT_KEY, Parts(settled=True, split=True)).buckets == [
+        (("001",), EventStats(None, 2**63 - 1, 3, None, 1))
+    ]
+
+
+def test_an_hours_key_within_the_hour_is_its_hour_by_either_path_and_an_aggregation_without_buckets_is_empty() -> None:
+    bucket = bucket_of({"agent": "001"})
+    bucket["s"] = {"doc_count": 2, "h": {"buckets": [{"key": MOMENT + 1500, "doc_count": 2}]}}
+    for found in read_both(page_of(bucket), AGENT_KEY, HOURLY):
+        assert found is not None and found.buckets[0][1].hours == HourCounts.of([(MOMENT // HOUR_MS, 2)])
+    assert read({"aggregations": {"agents": {}}}, AGENT_KEY, Parts()) == Page([], None)

@@ -22,7 +22,16 @@ from log_monitor.models import (
     TargetKind,
     TargetState,
 )
-from log_monitor.policy import Decision, assess, backend_step, in_maintenance, rate_dropped, reminder_delay, step
+from log_monitor.policy import (
+    Assessment,
+    Decision,
+    assess,
+    backend_step,
+    in_maintenance,
+    rate_dropped,
+    reminder_delay,
+    step,
+)
 from log_monitor.rhythm import Profile
 from tests.helpers import default_policy
 
@@ -958,3 +967,48 @@ def test_a_silence_is_judged_by_the_events_the_targets_rhythm_expects_in_it(
     judged = assess(target, obs, T0, policy, profile=profile)
     assert (judged.severity, judged.detail if judged.severity is not Severity.OK else None) == found
     assert judged.silence_start == (None if judged.severity is Severity.OK else last)
+
+
+RESET_WORDS = "status reset by a manager restart (status_code 5): no alert until its next keepalive, or RESTART_GRACE"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "keepalive_s", "held"),
+    [
+        ("disconnected", 5, 60, True),  # reset by a manager restart a minute ago: held, UNKNOWN
+        ("disconnected", 5, 899, True),
+        ("disconnected", 5, 900, False),  # RESTART_GRACE (15 minutes) over: the disconnection is news
+        ("disconnected", 5, None, False),  # no keepalive to time the grace from
+        ("disconnected", 4, 60, False),  # another code: a disconnection like any other
+        ("never_connected", 5, 60, False),
+    ],
+)
+def test_an_agent_reset_by_a_manager_restart_is_held_for_the_restart_grace(
+    status: str, code: int, keepalive_s: float | None, held: bool
+) -> None:
+    keepalive = ago(keepalive_s) if keepalive_s is not None else None
+    obs = Observation(
+        AGENT.key, T0, agent_status=status, status_code=code, last_keepalive=keepalive, counts_events=False
+    )
+    found = assess(AGENT, obs, T0, POLICY)
+    if held:
+        assert found == Assessment(Severity.UNKNOWN, Condition.UNKNOWN, None, None, RESET_WORDS)
+    else:
+        assert found.severity in (Severity.WARNING, Severity.CRITICAL)
+
+
+def test_a_healthy_state_keeps_the_rate_figures_and_an_alert_the_agents_status() -> None:
+    obs = seen(T0, ago(60), recent=40, baseline=50.0, history_days=5, rate_window_s=900.0)
+    state = step(TargetState(AGENT.key), AGENT, obs, T0, POLICY).state
+    assert (state.recent, state.baseline, state.history_days, state.rate_window_s) == (40, 50.0, 5, 900.0)
+    dropped = seen(T0, ago(60), recent=1, baseline=50.0, history_days=4, rate_window_s=900.0)  # and a drop's
+    state = step(TargetState(AGENT.key), AGENT, dropped, T0, POLICY).state
+    assert (state.condition, state.recent, state.baseline, state.history_days) == (Condition.RATE_DROP, 1, 50.0, 4)
+    gone = Observation(AGENT.key, T0, agent_status="disconnected", last_keepalive=ago(120), counts_events=False)
+    (note,) = step(TargetState(AGENT.key), AGENT, gone, T0, POLICY).notifications
+    assert note.agent_status == "disconnected"
+    later = T0 + timedelta(hours=3)  # the escalation carries the status the state holds
+    (reminder,) = step(
+        step(TargetState(AGENT.key), AGENT, gone, T0, POLICY).state, AGENT, gone, later, POLICY
+    ).notifications
+    assert (reminder.kind, reminder.agent_status) == (NotificationKind.ESCALATION, "disconnected")

@@ -26,7 +26,7 @@ from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
 from log_monitor.demo import simulator_settings
 from log_monitor.notifiers.console import ConsoleNotifier
-from log_monitor.status_server import StatusServer
+from log_monitor.status.http import StatusServer
 
 PAGE_PATHS = ("/api/targets?limit=500", "/api/alerts?limit=50", "/api/charts?limit=24")
 PASSES = 6  # steady passes per phase: at 100,000 agents, two refreshes of the page or more

@@ -25,7 +25,7 @@ from log_monitor.routes import check_routes
 from log_monitor.scheduler import Scheduler
 from log_monitor.sdnotify import SdNotifier
 from log_monitor.state import InstanceLock
-from log_monitor.status_server import start_status_server
+from log_monitor.status.http import start_status_server
 from log_monitor.targets import load_targets
 
 log = logging.getLogger(__name__)

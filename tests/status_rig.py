@@ -23,7 +23,8 @@ from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
-from log_monitor.status_server import HEALTH_GRACE_S, StatusServer
+from log_monitor.status.documents import HEALTH_GRACE_S
+from log_monitor.status.http import StatusServer
 from tests.helpers import wait_for
 
 TOKEN = "status-token-for-tests"

@@ -27,7 +27,7 @@ from log_monitor.notifiers.render import fields, plain_text, title
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
-from log_monitor.status_server import StatusServer
+from log_monitor.status.http import StatusServer
 from log_monitor.targets import load_targets
 from log_monitor.top import TopModel, render
 from log_monitor.wazuh.api import WazuhAPIHandler

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from log_monitor import status_server
 from log_monitor.changes import transition
 from log_monitor.config import load_settings
 from log_monitor.httpserve import ServerLimits, head_received
@@ -29,6 +28,8 @@ from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
+from log_monitor.status import http as status_http
+from log_monitor.status import metrics as status_metrics
 from tests import status_rig
 from tests.daemon_process import Daemon
 from tests.helpers import wait_for
@@ -271,7 +272,7 @@ def test_api_targets_is_a_page_of_the_worst_targets_first_with_the_counts_over_e
 def test_metrics_above_the_series_cap_carry_only_the_targets_not_ok(
     start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_server, "MAX_TARGET_SERIES", 1)
+    monkeypatch.setattr(status_metrics, "MAX_TARGET_SERIES", 1)
     running = start()
     assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
     text = running.get("/metrics").text
@@ -284,7 +285,7 @@ def test_metrics_above_the_series_cap_carry_only_the_targets_not_ok(
 def test_answers_that_walk_every_target_are_built_one_at_a_time_and_a_client_kept_waiting_gets_503(
     start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_server, "HEAVY_WAIT_S", 0.2)
+    monkeypatch.setattr(status_http, "HEAVY_WAIT_S", 0.2)
     running = start()
     assert running.server.heavy.acquire(timeout=5)  # another client's answer being built
     try:

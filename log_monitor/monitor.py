@@ -145,6 +145,12 @@ class LogCounter:
         # silent and let go when their events return: a fleet's busy targets keep none in memory.
         self._profiles: dict[str, Profile | None] = {}
         self._profile_day = -1
+        self._states_version = 0
+
+    @property
+    def states_version(self) -> int:
+        """Moves whenever the states or the targets may have changed: at the end of each pass and each reload."""
+        return self._states_version
 
     def run_once(self) -> PassResult:
         """One pass over every target, then one attempt to deliver everything queued."""
@@ -167,6 +173,7 @@ class LogCounter:
         try:
             return self._check(batch, keep_rows)
         finally:
+            self._states_version += 1
             if paused:
                 gc.enable()
 

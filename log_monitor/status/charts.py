@@ -27,12 +27,7 @@ class Charts:
     def charts_document(self, limit: int) -> dict[str, Any]:
         """The targets whose rate is counted, drops first then by lowest share of baseline, each with its 24 h chart."""
         now = self.app.monitor.clock.now()
-        rated = [
-            v for v in self._documents.views() if not v.system and v.state is not None and v.state.baseline is not None
-        ]
-        rated.sort(
-            key=lambda v: (v.state is None or v.state.condition is not Condition.RATE_DROP, rate_share(v), v.key)
-        )
+        rated = self._documents.snapshot().kept("rated", _rated)
         since = now - timedelta(hours=25)
         charts = []
         for view in rated[:limit]:
@@ -103,3 +98,10 @@ class Charts:
         if target is not None and target.drop_ratio is not None:
             return target.drop_ratio
         return self.app.settings.drop_ratio
+
+
+def _rated(views: list[TargetView]) -> list[TargetView]:
+    """The targets whose rate is counted: drops first, then by lowest share of the baseline, then by key."""
+    rated = [v for v in views if not v.system and v.state is not None and v.state.baseline is not None]
+    rated.sort(key=lambda v: (v.state is None or v.state.condition is not Condition.RATE_DROP, rate_share(v), v.key))
+    return rated

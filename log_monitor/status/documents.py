@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from log_monitor import __version__
@@ -22,6 +24,7 @@ MAX_ALERTS = 500
 # /api/targets is a page of targets, the worst first: 100,000 rows are 51 MB of JSON built at every refresh.
 TARGETS_PAGE = 500
 MAX_TARGETS_PAGE = 5000
+_T = TypeVar("_T")
 _TROUBLE_FIRST = {name: rank for rank, name in enumerate(("CRITICAL", "WARNING", "UNKNOWN", "PENDING", "MAINTENANCE"))}
 
 
@@ -34,6 +37,8 @@ class Documents:
         self._redactor = RedactingFilter(app.settings.secrets())
         self.zone = ZoneInfo(app.settings.maintenance_tz) if app.settings.maintenance_tz else None
         self._started_mono = app.monitor.clock.monotonic()
+        self._snapshot: Snapshot | None = None
+        self._snapshot_lock = threading.Lock()
 
     def health(self, *, detailed: bool = True) -> tuple[bool, dict[str, Any]]:
         """Healthy while a pass completed within 2 x the smallest interval (+ grace) and read every backend.
@@ -74,32 +79,40 @@ class Documents:
         }
         return not reasons, body
 
+    def snapshot(self) -> Snapshot:
+        """The views as of the latest pass: built again only once a pass ended, the targets or silences changed,
+        or a new minute began (maintenance windows); every client and answer until then shares them."""
+        monitor, store = self.app.monitor, self.app.store
+        now = monitor.clock.now()
+        silences = store.silences(now)
+        key = (monitor.states_version, len(monitor.targets), now.replace(second=0, microsecond=0), silences)
+        with self._snapshot_lock:
+            if self._snapshot is None or self._snapshot.key != key:
+                self._snapshot = None  # the old views are let go before the new ones are built
+                views = all_views(list(monitor.targets), store.load_states(), silences, now, self.zone)
+                self._snapshot = Snapshot(key, views)
+            return self._snapshot
+
     def views(self) -> list[TargetView]:
         """Every configured target, each removed one still stored, each backend or pipeline state (log_monitor.view)."""
-        now = self.app.monitor.clock.now()
-        return all_views(
-            list(self.app.monitor.targets), self.app.store.load_states(), self.app.store.silences(now), now, self.zone
-        )
+        return self.snapshot().views
 
     def targets_document(self, wanted: set[str] | None, limit: int = TARGETS_PAGE, offset: int = 0) -> dict[str, Any]:
         """Counts over every target; the targets themselves a page at a time, the worst first (then by key)."""
         now = self.app.monitor.clock.now()
-        every = self.views()
-        counts: dict[str, int] = {}
-        for view in every:
-            if not view.system:
-                counts[view.shown] = counts.get(view.shown, 0) + 1
-        chosen = [v for v in every if not v.system and (wanted is None or v.shown in wanted)]
-        chosen.sort(key=_worst_first)
+        snapshot = self.snapshot()
+        chosen = snapshot.worst_first()
+        if wanted is not None:
+            chosen = [v for v in chosen if v.shown in wanted]
         return {
             "generated_at": now.isoformat(),
-            "health_score": health_score(every),
-            "counts": counts,
+            "health_score": snapshot.score(),
+            "counts": snapshot.counts(),
             "total": len(chosen),  # targets of the asked states; `targets` holds `limit` of them from `offset`
             "offset": offset,
             "limit": limit,
             "targets": [_view_json(v, now) for v in chosen[offset : offset + limit]],
-            "backends": [self._backend_json(v, now) for v in every if v.system],
+            "backends": [self._backend_json(v, now) for v in snapshot.views if v.system],
             "nodes": [
                 {"node": node, "agents": agents, "connected": connected}
                 for node, (agents, connected) in self.app.monitor.agents_per_node().items()
@@ -126,7 +139,7 @@ class Documents:
 
     def target_document(self, key: str) -> dict[str, Any] | None:
         now = self.app.monitor.clock.now()
-        view = next((v for v in self.views() if v.key == key), None)
+        view = self.snapshot().find(key)
         if view is None:
             return None
         document = _view_json(view, now)
@@ -147,6 +160,47 @@ class Documents:
             "outbox_depth": self.app.store.outbox_depth(),
             "alerts": [_alert_json(e) for e in self.app.store.recent(limit)],
         }
+
+
+class Snapshot:
+    """Every target's view at one moment, and what the answers ask of them, each worked out once when first asked."""
+
+    def __init__(self, key: tuple[object, ...], views: list[TargetView]) -> None:
+        self.key = key
+        self.views = views
+        self._kept: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def kept(self, name: str, build: Callable[[list[TargetView]], _T]) -> _T:
+        """`build(views)`, worked out by the first answer that asks for `name` and kept for the others."""
+        with self._lock:
+            if name not in self._kept:
+                self._kept[name] = build(self.views)
+            found: _T = self._kept[name]
+            return found
+
+    def counts(self) -> dict[str, int]:
+        """Targets by the state shown (the monitor's own states left out); only the states some target shows."""
+        return self.kept("counts", _counts)
+
+    def worst_first(self) -> list[TargetView]:
+        """The targets (the monitor's own states left out), the worst first, then by key."""
+        return self.kept("worst_first", lambda views: sorted((v for v in views if not v.system), key=_worst_first))
+
+    def score(self) -> int:
+        return self.kept("score", health_score)
+
+    def find(self, key: str) -> TargetView | None:
+        by_key = self.kept("by_key", lambda views: {v.key: v for v in views})
+        return by_key.get(key)
+
+
+def _counts(views: list[TargetView]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for view in views:
+        if not view.system:
+            counts[view.shown] = counts.get(view.shown, 0) + 1
+    return counts
 
 
 def _worst_first(view: TargetView) -> tuple[int, str]:

@@ -10,8 +10,8 @@ from prometheus_client.registry import Collector
 
 from log_monitor.app import BackendMetrics
 from log_monitor.models import Severity
-from log_monitor.status.documents import Documents, health_score
-from log_monitor.view import SHOWN
+from log_monitor.status.documents import Documents
+from log_monitor.view import SHOWN, TargetView
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # /metrics carries per-target series (silence, severity) for at most this many targets: above it, only the
@@ -46,17 +46,13 @@ class _Collector(Collector):
 
     def _targets(self) -> Iterator[Metric]:
         now = self._documents.app.monitor.clock.now()
-        views = self._documents.views()
+        snapshot = self._documents.snapshot()
         by_state = GaugeMetricFamily("log_monitor_targets", "Targets by the state shown", labels=["state"])
-        counts = dict.fromkeys(SHOWN, 0)
-        for view in views:
-            if not view.system:
-                counts[view.shown] += 1
-        for name, count in counts.items():
+        for name, count in (dict.fromkeys(SHOWN, 0) | snapshot.counts()).items():
             by_state.add_metric([name], count)
         yield by_state
         yield GaugeMetricFamily(
-            "log_monitor_health_score", "Health score 0-100 (docs/status.md)", value=health_score(views)
+            "log_monitor_health_score", "Health score 0-100 (docs/status.md)", value=snapshot.score()
         )
         silence = GaugeMetricFamily(
             "log_monitor_target_silence_seconds", "Seconds since the target's last event", labels=["target", "kind"]
@@ -64,14 +60,11 @@ class _Collector(Collector):
         severity = GaugeMetricFamily(
             "log_monitor_target_severity", "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 4 MAINTENANCE", labels=["target"]
         )
-        per_target = [v for v in views if v.target is not None and v.state is not None]
-        if len(per_target) > MAX_TARGET_SERIES:
-            # A fleet this large: the series that matter (targets not OK), not a scrape of every agent.
-            per_target = [v for v in per_target if v.shown != Severity.OK.name][:MAX_TARGET_SERIES]
+        checked, per_target = snapshot.kept(f"series:{MAX_TARGET_SERIES}", _series)
         yield GaugeMetricFamily(
             "log_monitor_target_series_omitted",
             f"Targets left out of the per-target series (above {MAX_TARGET_SERIES} targets only those not OK)",
-            value=sum(1 for v in views if v.target is not None and v.state is not None) - len(per_target),
+            value=checked - len(per_target),
         )
         for view in per_target:
             assert view.target is not None and view.state is not None
@@ -151,3 +144,13 @@ class _Collector(Collector):
         yield responses
         yield up
         yield host_up
+
+
+def _series(views: list[TargetView]) -> tuple[int, list[TargetView]]:
+    """The targets checked, and those given per-target series: all of them, or above the cap those not OK."""
+    per_target = [v for v in views if v.target is not None and v.state is not None]
+    checked = len(per_target)
+    if checked > MAX_TARGET_SERIES:
+        # A fleet this large: the series that matter (targets not OK), not a scrape of every agent.
+        per_target = [v for v in per_target if v.shown != Severity.OK.name][:MAX_TARGET_SERIES]
+    return checked, per_target

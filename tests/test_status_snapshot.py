@@ -20,6 +20,7 @@ from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.status import documents
 from log_monitor.status.http import StatusServer
+from log_monitor.view import views as all_views
 
 NOW = datetime(2026, 11, 22, 10, 0, 20, tzinfo=UTC)
 # What a page refreshing asks, what a scrape asks, a target's own page and a filtered list.
@@ -50,11 +51,10 @@ def rig(tmp_path: Path) -> Iterator[tuple[App, Fleet, FakeClock, StatusServer]]:
 def _counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times the views of every target are built (one entry per build)."""
     built: list[int] = []
-    real = documents.all_views
 
     def counting(*args: Any) -> Any:
         built.append(1)
-        return real(*args)
+        return all_views(*args)
 
     monkeypatch.setattr(documents, "all_views", counting)
     return built

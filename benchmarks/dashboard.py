@@ -120,7 +120,7 @@ def _passes(app: App, clock: FakeClock, ours: Connection) -> tuple[float, float]
     for _ in range(PASSES):
         wall, cpu = time.perf_counter(), time.process_time()
         app.monitor.check(app.monitor.targets, keep_rows=False)
-        app.monitor.dispatcher.deliver_pending(force=True)
+        app.monitor.deliver_queued(force=True)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
         clock.advance(60.0)
@@ -142,7 +142,7 @@ def dashboard_load(agents: int, clients: int = 1, refresh_s: float = 10.0) -> Da
         app = build(settings, _targets(ids, False), clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
         with app, StatusServer(app, ("127.0.0.1", 0)) as server:
             app.monitor.check(app.monitor.targets, keep_rows=False)  # the first pass: every state new
-            app.monitor.dispatcher.deliver_pending(force=True)
+            app.monitor.deliver_queued(force=True)
             with _Sampler() as alone:
                 wall, cpu = _passes(app, clock, ours)
             with _Sampler() as watched, _Dashboards(server.url, clients, refresh_s) as pages:

@@ -521,11 +521,11 @@ def test_a_reload_that_brings_the_old_id_back_follows_it_at_once_without_a_new_l
         rig.fleet.reenrol("003", "014")
         rig.clock.advance(15 * 60)
         app.monitor.run_once()
-        full = app.monitor._api.full_listings if app.monitor._api is not None else 0
-        app.monitor.targets = list(TARGETS)  # SIGHUP: the agents file read again, 003 still in it
+        full = app.monitor.agent_listings()
+        app.monitor.reload_targets(TARGETS)  # SIGHUP: the agents file read again, 003 still in it
         rig.clock.advance(60)
         result = app.monitor.run_once()
-        assert app.monitor._api is not None and app.monitor._api.full_listings == full  # no listing needed
+        assert app.monitor.agent_listings() == full  # no listing needed
     keys = {row.target.key: row.state for row in result.rows}
     assert "agent:003" not in keys and keys["agent:014"].severity is Severity.OK
     assert result.notifications == []

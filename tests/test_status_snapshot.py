@@ -94,3 +94,11 @@ def test_a_silence_set_between_passes_shows_at_the_next_answer(
         clock.advance(2 * 3600.0)  # the silence ended: so did its hold, with no pass in between
         assert client.get("/api/targets").json()["counts"] == {"OK": 1, "CRITICAL": 1}
     assert len(built) == 3
+
+
+def test_a_reload_between_passes_shows_at_the_next_answer(rig: tuple[App, Fleet, FakeClock, StatusServer]) -> None:
+    app, _, _, server = rig
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/api/targets").json()["counts"] == {"OK": 2}
+        app.monitor.reload_targets([t for t in app.monitor.targets if t.key != "agent:002"])  # SIGHUP
+        assert client.get("/api/targets").json()["counts"] == {"OK": 1, "REMOVED": 1}

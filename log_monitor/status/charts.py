@@ -82,11 +82,11 @@ class Charts:
 
     def _rhythm(self, key: str, now: datetime, window_s: float | None) -> tuple[list[Point], bool]:
         """The target's expected events per window for each of the last 25 hours, and whether it is still learning."""
-        policy = self.app.monitor.policy
-        if policy.silence_mode != "rhythm":
+        settings = self.app.settings  # the knobs the monitor's policy was made of (app.policy_settings)
+        if settings.silence_mode != "rhythm":
             return [], False
         found = self.app.store.profiles([key], hour_index(now) // 24).get(key)
-        if found is None or found.learning(policy.drop_min_baseline):
+        if found is None or found.learning(settings.drop_min_baseline):
             return [], True
         share = (window_s or 3600.0) / 3600.0
         first = hour_index(now) - 24

@@ -47,7 +47,7 @@ class Documents:
         `detailed` (a caller without the token) only the status is given: errors can name users and hosts.
         """
         monitor = self.app.monitor
-        health = monitor.health
+        health = monitor.health_snapshot()
         now_mono = monitor.clock.monotonic()
         targets = list(monitor.targets)
         intervals = [t.interval_s for t in targets] or [self.app.settings.default_check_interval_s]
@@ -125,7 +125,7 @@ class Documents:
         """A backend's (or the pipeline's) view, plus the latest pass's error for it: ok, or failing since when."""
         document = _view_json(view, now)
         name = view.key.partition(":")[2]
-        document["error"] = self.app.monitor.health.backend_errors.get(name)
+        document["error"] = self.app.monitor.health_snapshot().backend_errors.get(name)
         metrics = self.app.metrics().backends.get(name)
         if metrics is not None and metrics.hosts:
             document["hosts"] = [_host_json(host) for host in metrics.hosts]

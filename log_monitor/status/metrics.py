@@ -80,7 +80,7 @@ class _Collector(Collector):
         yield nodes
 
     def _loop(self) -> Iterator[Metric]:
-        health = self._documents.app.monitor.health
+        health = self._documents.app.monitor.health_snapshot()
         yield CounterMetricFamily(
             "log_monitor_checks", "Target checks done since the process started", value=health.checks
         )
@@ -130,7 +130,7 @@ class _Collector(Collector):
             "1 when the node answered its latest request, 0 while it is set aside",
             labels=["backend", "host"],
         )
-        errors = app.monitor.health.backend_errors
+        errors = app.monitor.health_snapshot().backend_errors
         for name, client in clients.items():
             requests.add_metric([name], client.requests)
             latency.add_metric([name], count_value=client.requests, sum_value=client.request_seconds)

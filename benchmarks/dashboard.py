@@ -26,7 +26,7 @@ from log_monitor.app import App, build
 from log_monitor.clock import FakeClock
 from log_monitor.demo import simulator_settings
 from log_monitor.notifiers.console import ConsoleNotifier
-from log_monitor.status_server import StatusServer
+from log_monitor.status.http import StatusServer
 
 PAGE_PATHS = ("/api/targets?limit=500", "/api/alerts?limit=50", "/api/charts?limit=24")
 PASSES = 6  # steady passes per phase: at 100,000 agents, two refreshes of the page or more
@@ -120,7 +120,7 @@ def _passes(app: App, clock: FakeClock, ours: Connection) -> tuple[float, float]
     for _ in range(PASSES):
         wall, cpu = time.perf_counter(), time.process_time()
         app.monitor.check(app.monitor.targets, keep_rows=False)
-        app.monitor.dispatcher.deliver_pending(force=True)
+        app.monitor.deliver_queued(force=True)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
         clock.advance(60.0)
@@ -142,7 +142,7 @@ def dashboard_load(agents: int, clients: int = 1, refresh_s: float = 10.0) -> Da
         app = build(settings, _targets(ids, False), clock=clock, sleep=clock.advance, channels=[ConsoleNotifier(sink)])
         with app, StatusServer(app, ("127.0.0.1", 0)) as server:
             app.monitor.check(app.monitor.targets, keep_rows=False)  # the first pass: every state new
-            app.monitor.dispatcher.deliver_pending(force=True)
+            app.monitor.deliver_queued(force=True)
             with _Sampler() as alone:
                 wall, cpu = _passes(app, clock, ours)
             with _Sampler() as watched, _Dashboards(server.url, clients, refresh_s) as pages:

@@ -481,7 +481,7 @@ def _demo(seconds: float, out: TextIO) -> int:
         try:
             with build(settings, targets, channels=[ConsoleNotifier(out)]) as app:
                 Daemon(app.monitor).run(signals, restart_at=app.monitor.clock.monotonic() + seconds + 60)
-                app.monitor.dispatcher.deliver_pending()
+                app.monitor.deliver_queued()
         finally:
             timer.cancel()
         print("\ndemo finished; the state the daemon kept:\n", file=out)

@@ -26,7 +26,7 @@ from log_monitor.routes import check_routes
 from log_monitor.scheduler import Scheduler
 from log_monitor.sdnotify import SdNotifier
 from log_monitor.state.lock import InstanceLock
-from log_monitor.status_server import start_status_server
+from log_monitor.status.http import start_status_server
 from log_monitor.targets import load_targets
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Daemon:
         for old in self.monitor.targets:
             if old.key not in keep:
                 self.scheduler.remove(old.key)
-        self.monitor.targets = list(targets)
+        self.monitor.reload_targets(targets)
         now = self.monitor.clock.monotonic()
         for target in self.monitor.targets:
             if target not in self.scheduler:
@@ -102,7 +102,7 @@ class Daemon:
         due = set(self.scheduler.pop_due(mono))
         if not due:
             return None
-        batch = [t for t in self.monitor.targets if t.key in due]
+        batch = self.monitor.due_targets(due)
         try:
             result = self.monitor.check(batch, keep_rows=False)  # the loop shows no table: tallies are enough
         finally:
@@ -118,21 +118,20 @@ class Daemon:
         if self.worker is not None and self.worker.running:
             self.worker.wake()
             return None
-        return self.monitor.dispatcher.deliver_pending()
+        return self.monitor.deliver_queued()
 
     def run(self, signals: Signals, *, restart_at: float) -> Outcome:
         """The loop: tick, sleep until the next due time or a signal; returns why it stopped.
 
         `restart_at` is the monotonic time at which the process should re-execute itself.
         """
-        clock, health = self.monitor.clock, self.monitor.health
-        self.monitor.stopping = lambda: signals.stop  # a SIGTERM during a long pass ends it between slices
-        self.set_targets(self.monitor.targets)
-        health.started_mono = clock.monotonic()
+        clock, monitor = self.monitor.clock, self.monitor
+        monitor.stop_when(lambda: signals.stop)  # a SIGTERM during a long pass ends it between slices
+        self.set_targets(monitor.targets)
+        monitor.loop_started()
         errors_seen: set[tuple[str, str]] = set()
         while True:
-            health.last_tick_mono = clock.monotonic()
-            health.last_tick_at = clock.now()
+            monitor.loop_turned()
             if signals.stop:
                 return Outcome.STOP
             if signals.reload:
@@ -147,7 +146,7 @@ class Daemon:
             except LogMonitorError as exc:
                 # A broken pass (state DB locked, ...) is logged and retried; the daemon stays up.
                 log.error("check failed: %s", exc)
-                health.last_failure = str(exc)
+                monitor.pass_failed(str(exc))
                 if self.liveness is not None:
                     self.liveness.pass_failed(len(self.monitor.targets), str(exc))
             except Exception as exc:
@@ -158,7 +157,7 @@ class Daemon:
                 else:
                     errors_seen.add(seen)
                     log.exception("check failed unexpectedly; the daemon keeps running")
-                health.last_failure = f"{type(exc).__name__}: {exc}"
+                monitor.pass_failed(f"{type(exc).__name__}: {exc}")
                 if self.liveness is not None:
                     self.liveness.pass_failed(len(self.monitor.targets), f"{type(exc).__name__}: {exc}")
             else:
@@ -215,7 +214,7 @@ def run_daemon(settings: Settings, targets: list[Target], env_file: Path | None,
             deadline = app.monitor.clock.monotonic() + STOP_DRAIN_S
             worker.stop(STOP_DRAIN_S)  # ends between two messages; a send in flight is waited for
             # One last try for what is queued, within what is left of the drain time.
-            report = app.monitor.dispatcher.deliver_pending(deadline=deadline, force=True)
+            report = app.monitor.deliver_queued(deadline=deadline, force=True)
             log.info("stopped on signal; %d notification(s) still queued", report.still_queued)
             return
         drain_s = REEXEC_DRAIN_S

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from operator import attrgetter
 
@@ -117,11 +117,11 @@ class LogCounter:
         slice_agents: int = SLICE_AGENTS,
         findings: FindingsLog | None = None,
     ) -> None:
-        self.targets = list(targets)
+        self._targets = list(targets)
         self.scheduler = scheduler or Scheduler()
         self.store = store
-        self.dispatcher = dispatcher
-        self.clock = clock
+        self._dispatcher = dispatcher
+        self._clock = clock
         self.policy = policy
         self._api = api
         # The API lists agents for discovery first; its status then merges with the event sources' views.
@@ -133,24 +133,89 @@ class LogCounter:
         self._discovery_interval_s = discovery_interval_s
         self._discovery_groups = tuple(discovery_groups)
         self._groups = groups or GroupPolicies()
-        self.health = LoopHealth()
+        self._health = LoopHealth()
         self._slice_agents = slice_agents
         self._findings = findings
         self._followed: dict[str, reenrol.Reenrolment] = {}  # old id -> its move, found by this process
         self._notes = [NO_INDEXER] if api is not None and not any(s.backend == "indexer" for s in sources) else []
         # Asked between slices (the daemon sets it to "SIGTERM came"): a long pass stops within one slice, inside
         # the service's stop timeout; the slices not reached keep their states and are checked at the next start.
-        self.stopping: Callable[[], bool] | None = None
+        self._stopping: Callable[[], bool] | None = None
         # The hourly rhythms of the targets silent now (None: no history), read once a UTC day while they stay
         # silent and let go when their events return: a fleet's busy targets keep none in memory.
         self._profiles: dict[str, Profile | None] = {}
         self._profile_day = -1
+        self._states_version = 0
+
+    # -- what the daemon, the status server and the commands ask of it ----------------------------
+
+    @property
+    def targets(self) -> Sequence[Target]:
+        """The targets checked: the configured ones, and those discovered or followed to a new id since."""
+        return self._targets
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the passes are timed by."""
+        return self._clock
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The dispatcher the passes queue their notifications for (the delivery worker drains it)."""
+        return self._dispatcher
+
+    def reload_targets(self, targets: Sequence[Target]) -> None:
+        """Check these targets from now on (a reload of the agents file); ids followed before are followed again."""
+        self._targets = list(targets)
+        self._states_version += 1
+
+    def due_targets(self, due: Collection[str]) -> list[Target]:
+        """The targets whose keys are due, in the targets' order."""
+        return [t for t in self._targets if t.key in due]
+
+    def deliver_queued(self, *, deadline: float | None = None, force: bool = False) -> DeliveryReport:
+        """One attempt to deliver what is queued (all of it with `force`, whatever its backoff)."""
+        return self._dispatcher.deliver_pending(deadline=deadline, force=force)
+
+    def stop_when(self, asked: Callable[[], bool]) -> None:
+        """Ask `asked` between slices: a long pass ends within one slice once it says so (the daemon's SIGTERM)."""
+        self._stopping = asked
+
+    def stop_asked(self) -> bool:
+        """Whether a pass would stop before its next slice now."""
+        return self._stopping is not None and self._stopping()
+
+    def health_snapshot(self) -> LoopHealth:
+        """The loop's health as of now: a copy, so a reader never sees half an update."""
+        return replace(self._health, backend_errors=dict(self._health.backend_errors))
+
+    def loop_started(self) -> None:
+        """The daemon's loop begins: /healthz measures from here until the first pass."""
+        self._health.started_mono = self._clock.monotonic()
+
+    def loop_turned(self) -> None:
+        """The daemon's loop turned (a pass due or not): it is alive."""
+        self._health.last_tick_mono = self._clock.monotonic()
+        self._health.last_tick_at = self._clock.now()
+
+    def pass_failed(self, reason: str) -> None:
+        """The latest pass failed for `reason` (until a pass completes again)."""
+        self._health.last_failure = reason
+
+    def agent_listings(self) -> int:
+        """Full agent listings the Wazuh API was asked for since start (0 without the API)."""
+        return self._api.full_listings if self._api is not None else 0
+
+    @property
+    def states_version(self) -> int:
+        """Moves whenever the states or the targets may have changed: at the end of each pass and each reload."""
+        return self._states_version
 
     def run_once(self) -> PassResult:
         """One pass over every target, then one attempt to deliver everything queued."""
-        result = self.check(self.targets)
+        result = self.check(self._targets)
         # A one-off pass (cron, Nagios) tries everything queued, whatever its backoff: runs are spaced anyway.
-        result.delivery = self.dispatcher.deliver_pending(force=True)
+        result.delivery = self._dispatcher.deliver_pending(force=True)
         return result
 
     def check(self, batch: Sequence[Target], *, keep_rows: bool = True) -> PassResult:
@@ -167,11 +232,12 @@ class LogCounter:
         try:
             return self._check(batch, keep_rows)
         finally:
+            self._states_version += 1
             if paused:
                 gc.enable()
 
     def _check(self, batch: Sequence[Target], keep_rows: bool) -> PassResult:
-        now = self.clock.now()
+        now = self._clock.now()
         result = PassResult()
         self._list_agents(batch, now)
         # Before discovery, which would otherwise take a re-enrolled host's new id for a new agent.
@@ -186,7 +252,7 @@ class LogCounter:
         passing = PassJudge(states, self.store.silences(now), now, self._judging, rows=keep_rows, norm_hour=norm_hour)
         failed: dict[str, str] = {}  # sources that failed in an earlier slice are not asked again this pass
         for part in slices(batch, self._slice_agents):
-            if self.stopping is not None and self.stopping():
+            if self._stopping is not None and self._stopping():
                 log.info("stopping: the pass ends before its next slice (the rest is checked at the next start)")
                 break
             observations = self._observe(part, now, result, failed)
@@ -336,12 +402,12 @@ class LogCounter:
         )
 
     def _record_pass(self, result: PassResult, now: datetime) -> None:
-        health = self.health
+        health = self._health
         health.backend_errors = dict(result.backend_errors)
         health.checks += result.checked
         health.passes += 1
         health.last_pass_at = now
-        health.last_pass_mono = self.clock.monotonic()
+        health.last_pass_mono = self._clock.monotonic()
         health.last_failure = None
         if not result.backend_errors:
             health.last_good_pass_at = now
@@ -354,7 +420,7 @@ class LogCounter:
         """
         followed = self._followed
         if followed and any(t.agent_id in followed for t in batch):
-            self.targets = reenrol.follow(self.targets, list(followed.values()))
+            self._targets = reenrol.follow(self._targets, list(followed.values()))
             batch = reenrol.follow(batch, list(followed.values()))
         if self._api is None or not self._api.fresh_full:
             return batch
@@ -363,11 +429,11 @@ class LogCounter:
         except BackendError:
             return batch
         states = self.store.kept_states()
-        moves = reenrol.find(self.targets, names, states)
+        moves = reenrol.find(self._targets, names, states)
         if not moves:
             return batch
         followed.update((move.old_id, move) for move in moves)
-        previous, self.targets = self.targets, reenrol.follow(self.targets, moves)
+        previous, self._targets = self._targets, reenrol.follow(self._targets, moves)
         notes, marks = [], []
         for move in moves:
             old = states.get(Target.agent_key(move.old_id))
@@ -395,7 +461,7 @@ class LogCounter:
                 origin = "discovered (AGENT_DISCOVERY=active)"
         except BackendError:
             return []  # the API source reports it when it observes
-        listed = {t.agent_id for t in self.targets if t.kind is TargetKind.AGENT}
+        listed = {t.agent_id for t in self._targets if t.kind is TargetKind.AGENT}
         listed |= {t.agent_id for t in batch if t.kind is TargetKind.AGENT}
         interval = self._discovery_interval_s
         found = [
@@ -406,7 +472,7 @@ class LogCounter:
         ]
         if found:
             log.info("discovered %d agents not listed in the agents file", sum(t.location is None for t in found))
-            self.targets.extend(found)
+            self._targets.extend(found)
         return found
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from log_monitor.app import App, build
+from log_monitor.clock import SystemClock
 from log_monitor.daemon import Daemon as DaemonLoop
 from log_monitor.daemon import Signals
 from log_monitor.demo import simulator_settings
@@ -23,7 +24,8 @@ from log_monitor.notifiers.base import Notifier
 from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
-from log_monitor.status_server import HEALTH_GRACE_S, StatusServer
+from log_monitor.status.documents import HEALTH_GRACE_S
+from log_monitor.status.http import StatusServer
 from tests.helpers import wait_for
 
 TOKEN = "status-token-for-tests"
@@ -31,6 +33,18 @@ TOKEN = "status-token-for-tests"
 
 def agent(agent_id: str, label: str) -> Target:
     return Target.agent(agent_id, label, 1.0, 60.0)
+
+
+class ShiftedClock(SystemClock):
+    """The real clock moved on by `shift_s` seconds: a test ages the latest pass without waiting for it."""
+
+    shift_s = 0.0
+
+    def now(self) -> datetime:
+        return super().now() + timedelta(seconds=self.shift_s)
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.shift_s
 
 
 @dataclass
@@ -42,6 +56,7 @@ class Running:
     sim: SimulatorServer
     signals: Signals
     loop: threading.Thread
+    clock: ShiftedClock
 
     def get(self, path: str, token: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
         sent = {"Authorization": f"Bearer {token}"} if token else {}
@@ -76,9 +91,11 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
             status_token=Secret(token) if token else None,
         )
         # Retries wait a few milliseconds, not seconds: the "backend down" test stays quick.
+        clock = ShiftedClock()
         app = build(
             settings,
             [agent("001", "web"), agent("002", "db")],
+            clock=clock,
             channels=channels or [ConsoleNotifier(io.StringIO())],
             sleep=lambda s: time.sleep(min(s, 0.01)),
         )
@@ -102,8 +119,8 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
             app.close()
 
         stops.append(stop)
-        assert wait_for(lambda: app.monitor.health.passes >= 1)
-        return Running(app, server, sim, signals, loop)
+        assert wait_for(lambda: app.monitor.health_snapshot().passes >= 1)
+        return Running(app, server, sim, signals, loop, clock)
 
     yield factory
     for stop in reversed(stops):

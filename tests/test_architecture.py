@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"notifiers.console", "notifiers.slack", "notifiers.smtp", "notifiers.teams", "notifiers.dispatch", "sources"}
     | {"notifiers.webhook", "notifiers.pagerduty", "notifiers.syslog"},
     {"monitor", "liveness"},
-    {"app", "daemon", "demo", "status_server", "top"},
+    {"app", "daemon", "demo", "status", "top"},
     {"reports", "checkconfig"},
     {"cli"},
 ]
@@ -235,3 +235,32 @@ def test_the_daemon_and_cron_once_start_without_rich_or_the_simulator() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# The status server's rooms (docs/architecture.md): the documents and charts build JSON, metrics the Prometheus
+# text, http serves them. Each imports only the rooms listed; only http speaks HTTP, only metrics Prometheus.
+STATUS_ROOMS: dict[str, set[str]] = {
+    "status.documents": set(),
+    "status.charts": {"status.documents"},
+    "status.metrics": {"status.documents"},
+    "status.http": {"status.documents", "status.charts", "status.metrics"},
+}
+_HTTP_MODULES = ("http", "socketserver", "httpserve", "httpx")
+
+
+def test_every_status_module_is_a_room_of_the_map() -> None:
+    found = {m for m in MODULES if m.startswith("status.")}
+    assert found == STATUS_ROOMS.keys(), "a new module of log_monitor.status: give it a room in STATUS_ROOMS"
+
+
+@pytest.mark.parametrize("room", sorted(STATUS_ROOMS))
+def test_status_rooms_import_only_the_rooms_below_them(room: str) -> None:
+    for name in _imports(_modules()[room]):
+        target = _own(name) or ""
+        if target.startswith("status.") and target != room:
+            assert target in STATUS_ROOMS[room], f"log_monitor.{room} imports log_monitor.{target}"
+        top = name.removeprefix("log_monitor.").split(".")[0]
+        if room != "status.http":
+            assert top not in _HTTP_MODULES, f"only status.http serves HTTP, but {room} imports {name}"
+        if room != "status.metrics":
+            assert top != "prometheus_client", f"only status.metrics writes Prometheus text, but {room} imports {name}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from log_monitor.app import build
+from log_monitor.app import Tuning, build
 from log_monitor.cli import main
 from log_monitor.clock import FakeClock
 from log_monitor.config import Settings
@@ -489,11 +489,11 @@ def test_a_daemon_tick_only_wakes_the_worker_so_a_hanging_slack_never_delays_the
             wazuh_indexer_password=Secret("admin"),
             state_db=rig.db,
         )
-        with build(settings, [target], clock=rig.clock, channels=rig.channels(), host="soc-monitor") as app:
-            # One try per channel: this test is about the tick not waiting, not about the retries.
-            slack, email = rig.channels()
-            gate = Gate(slack)
-            app.monitor.dispatcher = Dispatcher(app.store, [gate, email], rig.clock, attempts=1)
+        slack, email = rig.channels()
+        gate = Gate(slack)
+        # One try per channel: this test is about the tick not waiting, not about the retries.
+        once = Tuning(delivery_attempts=1)
+        with build(settings, [target], clock=rig.clock, channels=[gate, email], host="soc-monitor", tuning=once) as app:
             worker = DeliveryWorker(app.monitor.dispatcher, idle_s=5.0, min_wait_s=0.01)
             daemon = Daemon(app.monitor, worker=worker)
             worker.start()

@@ -106,7 +106,7 @@ def test_a_new_agent_mid_run_costs_a_backfill_of_that_agent_alone(clock: FakeClo
         app.monitor.run_once()
         clock.advance(60)
         fleet.add_agent("004", "host-004", rate_per_min=60, started=NOW - timedelta(days=3))
-        app.monitor.targets.append(agent("004", "host-004"))
+        app.monitor.reload_targets([*app.monitor.targets, agent("004", "host-004")])
         before = visited(rig.sim)
         app.monitor.run_once()
         backfill = fleet.count("004", None, clock.now() - LOOKBACK, clock.now())

@@ -27,7 +27,7 @@ from log_monitor.notifiers.render import fields, plain_text, title
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
-from log_monitor.status_server import StatusServer
+from log_monitor.status.http import StatusServer
 from log_monitor.targets import load_targets
 from log_monitor.top import TopModel, render
 from log_monitor.wazuh.api import WazuhAPIHandler
@@ -521,11 +521,11 @@ def test_a_reload_that_brings_the_old_id_back_follows_it_at_once_without_a_new_l
         rig.fleet.reenrol("003", "014")
         rig.clock.advance(15 * 60)
         app.monitor.run_once()
-        full = app.monitor._api.full_listings if app.monitor._api is not None else 0
-        app.monitor.targets = list(TARGETS)  # SIGHUP: the agents file read again, 003 still in it
+        full = app.monitor.agent_listings()
+        app.monitor.reload_targets(TARGETS)  # SIGHUP: the agents file read again, 003 still in it
         rig.clock.advance(60)
         result = app.monitor.run_once()
-        assert app.monitor._api is not None and app.monitor._api.full_listings == full  # no listing needed
+        assert app.monitor.agent_listings() == full  # no listing needed
     keys = {row.target.key: row.state for row in result.rows}
     assert "agent:003" not in keys and keys["agent:014"].severity is Severity.OK
     assert result.notifications == []

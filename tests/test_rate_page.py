@@ -22,7 +22,7 @@ from log_monitor.notifiers.console import ConsoleNotifier
 from log_monitor.reports import status as cli_status
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
-from log_monitor.status_server import StatusServer, start_status_server
+from log_monitor.status.http import StatusServer, start_status_server
 from log_monitor.top import TopModel, render
 from tests.browser import ARTIFACTS, chromium_tab
 

@@ -92,7 +92,7 @@ def test_the_daemons_pass_keeps_its_tallies_and_no_rows(rig: Rig) -> None:
     assert result.severities == {Severity.OK: 7, Severity.CRITICAL: 1}
     assert result.checked == 8
     assert result.exit_code == 2
-    assert app.monitor.health.checks == 8
+    assert app.monitor.health_snapshot().checks == 8
 
 
 def test_a_stop_asked_during_a_pass_ends_it_before_the_next_slice(rig: Rig) -> None:
@@ -101,10 +101,10 @@ def test_a_stop_asked_during_a_pass_ends_it_before_the_next_slice(rig: Rig) -> N
         signals = Signals()
         signals.request_stop()
         assert daemon.run(signals, restart_at=rig.clock.monotonic() + 600) is Outcome.STOP
-        assert app.monitor.stopping is not None and app.monitor.stopping()  # the pass hears the daemon's SIGTERM
+        assert app.monitor.stop_asked()  # the pass hears the daemon's SIGTERM
         # The daemon's SIGTERM, as it reaches the pass: here it comes while the first slice is being read.
         searches = rig.sim.stats.indexer_searches
-        app.monitor.stopping = lambda: rig.sim.stats.indexer_searches > searches
+        app.monitor.stop_when(lambda: rig.sim.stats.indexer_searches > searches)
         result = app.monitor.check(app.monitor.targets)
         stored = set(app.store.load_states())
     assert rig.sim.stats.indexer_searches == searches + 1  # the later slices were not asked for

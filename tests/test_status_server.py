@@ -18,7 +18,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from log_monitor import status_server
 from log_monitor.changes import transition
 from log_monitor.config import load_settings
 from log_monitor.httpserve import ServerLimits, head_received
@@ -29,6 +28,8 @@ from log_monitor.notifiers.slack import SlackNotifier
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.simulator.server import SimulatorServer
 from log_monitor.state import StateStore
+from log_monitor.status import http as status_http
+from log_monitor.status import metrics as status_metrics
 from tests import status_rig
 from tests.daemon_process import Daemon
 from tests.helpers import wait_for
@@ -51,7 +52,7 @@ def test_healthz_is_200_while_the_loop_ticks_and_the_backends_answer(start: Call
 def test_healthz_is_503_with_a_reason_when_the_indexer_is_down(start: Callable[..., Running]) -> None:
     running = start()
     running.sim.faults.indexer_mode = "down"
-    assert wait_for(lambda: "indexer" in running.app.monitor.health.backend_errors)
+    assert wait_for(lambda: "indexer" in running.app.monitor.health_snapshot().backend_errors)
     response = running.get("/healthz")
     assert response.status_code == 503
     assert any(reason.startswith("indexer unreadable") for reason in response.json()["reasons"])
@@ -63,8 +64,7 @@ def test_healthz_is_503_when_the_loop_has_stopped_turning(start: Callable[..., R
     running = start()
     running.signals.request_stop()
     running.loop.join(timeout=10)
-    # As if the loop had hung two minutes ago; the limit is 2 x 1 s + 60 s.
-    running.app.monitor.health.last_pass_mono = running.app.monitor.clock.monotonic() - 120
+    running.clock.shift_s = 120  # as if the loop had hung two minutes ago; the limit is 2 x 1 s + 60 s
     response = running.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "failing"
@@ -84,11 +84,11 @@ def test_healthz_is_503_when_the_loop_turns_but_every_pass_fails_on_a_locked_sta
     holder = sqlite3.connect(store.path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: every commit fails
     try:
-        assert wait_for(lambda: running.app.monitor.health.last_failure is not None)
+        assert wait_for(lambda: running.app.monitor.health_snapshot().last_failure is not None)
         assert wait_for(lambda: running.get("/healthz").status_code == 503)
-        ticked = running.app.monitor.health.last_tick_mono
+        ticked = running.app.monitor.health_snapshot().last_tick_mono
         assert ticked is not None
-        assert wait_for(lambda: running.app.monitor.health.last_tick_mono != ticked)  # the loop does turn
+        assert wait_for(lambda: running.app.monitor.health_snapshot().last_tick_mono != ticked)  # the loop does turn
         response = running.get("/healthz", token=TOKEN)
         assert response.status_code == 503
         reasons = response.json()["reasons"]
@@ -107,7 +107,7 @@ def test_healthz_without_the_token_shows_only_the_status_and_with_it_the_reasons
     running = start(token=TOKEN)
     assert running.get("/healthz").json() == {"status": "ok"}
     running.sim.faults.indexer_mode = "down"
-    assert wait_for(lambda: "indexer" in running.app.monitor.health.backend_errors)
+    assert wait_for(lambda: "indexer" in running.app.monitor.health_snapshot().backend_errors)
     response = running.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "failing"}  # no error text, no version
@@ -121,10 +121,9 @@ def test_healthz_reasons_never_show_a_secret(start: Callable[..., Running]) -> N
     running = start(token=TOKEN)
     running.signals.request_stop()
     running.loop.join(timeout=10)
-    health = running.app.monitor.health
     # Any configured secret (the status token here, as long as a real password) is masked in the reasons.
-    health.last_failure = f"login as api-reader with {TOKEN} refused"
-    health.last_pass_mono = running.app.monitor.clock.monotonic() - 120
+    running.app.monitor.pass_failed(f"login as api-reader with {TOKEN} refused")
+    running.clock.shift_s = 120
     body = running.get("/healthz", token=TOKEN).json()
     assert body["reasons"][1] == "the latest pass failed: login as api-reader with *** refused"
     assert TOKEN not in json.dumps(body)
@@ -271,7 +270,7 @@ def test_api_targets_is_a_page_of_the_worst_targets_first_with_the_counts_over_e
 def test_metrics_above_the_series_cap_carry_only_the_targets_not_ok(
     start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_server, "MAX_TARGET_SERIES", 1)
+    monkeypatch.setattr(status_metrics, "MAX_TARGET_SERIES", 1)
     running = start()
     assert wait_for(lambda: running.get("/api/targets?state=CRITICAL").json()["targets"] != [])
     text = running.get("/metrics").text
@@ -284,7 +283,7 @@ def test_metrics_above_the_series_cap_carry_only_the_targets_not_ok(
 def test_answers_that_walk_every_target_are_built_one_at_a_time_and_a_client_kept_waiting_gets_503(
     start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status_server, "HEAVY_WAIT_S", 0.2)
+    monkeypatch.setattr(status_http, "HEAVY_WAIT_S", 0.2)
     running = start()
     assert running.server.heavy.acquire(timeout=5)  # another client's answer being built
     try:

@@ -124,7 +124,7 @@ def test_a_wrong_clock_voids_the_agents_but_never_a_local_file(rig: Rig) -> None
     rig.clock = skewed  # type: ignore[assignment]
     log_file = local_file(rig.folder, skewed.now() - timedelta(seconds=10))
     with rig.app(TARGETS) as app:
-        app.monitor.targets.append(log_file)
+        app.monitor.reload_targets([*app.monitor.targets, log_file])
         result = app.monitor.run_once()
     assert "clock is 3600 s behind" in result.backend_errors["clock"]
     severities = {r.target.key: r.state.severity for r in result.rows}

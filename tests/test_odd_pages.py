@@ -7,10 +7,8 @@ object can name a member twice); the real client pages through them.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from log_monitor.models import NotificationKind, Secret, Severity
 from log_monitor.simulator.fleet import Fleet
 from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
+from tests.json_backend import JsonBackend
 from tests.monitor_rig import Rig, agent
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -29,48 +28,20 @@ LIVE = (NOW - timedelta(minutes=1)).timestamp() * 1000
 Pages = Callable[[int, dict[str, Any]], bytes]  # (page number from 1, request body) -> the answer's bytes
 
 
-class OddIndexer:
-    """A loopback indexer answering the n-th search with `pages(n, body)`."""
+class OddIndexer(JsonBackend):
+    """A loopback indexer answering the n-th search with `pages(n, body)`; `_field_caps` with every 4.x field."""
 
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
         self.searches = 0
-        owner = self
+        super().__init__(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # `_field_caps`: every 4.x field mapped
-                caps = {name: {"keyword": {"type": "keyword"}} for name in ("agent.id", "timestamp", "location")}
-                self._send(json.dumps({"indices": ["wazuh-alerts-4.x-2026.11.22"], "fields": caps}).encode())
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                owner.searches += 1
-                self._send(owner.pages(owner.searches, json.loads(raw or b"{}")))
-
-            def _send(self, data: bytes) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def __enter__(self) -> OddIndexer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _respond(self, method: str, body: dict[str, Any]) -> bytes:
+        if method == "GET":  # `_field_caps`: every 4.x field mapped
+            caps = {name: {"keyword": {"type": "keyword"}} for name in ("agent.id", "timestamp", "location")}
+            return json.dumps({"indices": ["wazuh-alerts-4.x-2026.11.22"], "fields": caps}).encode()
+        self.searches += 1
+        return self.pages(self.searches, body)
 
 
 def bucket(agent_id: object, last: float | None = LIVE, in_window: object = 3) -> dict[str, Any]:

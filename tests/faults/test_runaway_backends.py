@@ -25,50 +25,26 @@ from log_monitor.wazuh.api import WazuhAPIHandler
 from log_monitor.wazuh.client import Connection
 from log_monitor.wazuh.indexer import WazuhIndexer
 from tests.helpers import notification
+from tests.json_backend import JsonBackend
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 Answer = Callable[[int, dict[str, Any]], dict[str, Any]]
 
 
-class Backend:
+class Backend(JsonBackend):
     """A loopback server answering every POST with `answer(request number, request body)` as JSON."""
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.requests = 0
         self.lock = threading.Lock()
-        backend = self
+        super().__init__(self._respond, methods=("POST",))
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with backend.lock:
-                    backend.requests += 1
-                    number = backend.requests
-                data = json.dumps(backend.answer(number, json.loads(raw or b"{}"))).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def __enter__(self) -> Backend:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _respond(self, method: str, body: dict[str, Any]) -> bytes:
+        with self.lock:
+            self.requests += 1
+            number = self.requests
+        return json.dumps(self.answer(number, body)).encode()
 
 
 def page(agent: str) -> dict[str, Any]:
